@@ -1,0 +1,20 @@
+# etc: the sample configuration and the systemd unit. Install paths are
+# substituted by make, not configure, so `make prefix=...` still works.
+warrenconfdir = $(sysconfdir)/warren
+warrenconf_DATA = etc/warren.conf etc/warrend.service
+EXTRA_DIST += etc/warren.conf.in etc/warrend.service.in
+CLEANFILES += etc/warren.conf etc/warrend.service
+
+etc_edit = sed \
+	-e 's|@sbindir[@]|$(sbindir)|g' \
+	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	-e 's|@localstatedir[@]|$(localstatedir)|g' \
+	-e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
+
+etc/warren.conf: $(srcdir)/etc/warren.conf.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc && rm -f $@ $@.tmp && \
+		$(etc_edit) $(srcdir)/etc/warren.conf.in > $@.tmp && mv $@.tmp $@
+
+etc/warrend.service: $(srcdir)/etc/warrend.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc && rm -f $@ $@.tmp && \
+		$(etc_edit) $(srcdir)/etc/warrend.service.in > $@.tmp && mv $@.tmp $@

@@ -1,0 +1,673 @@
+/*
+ * conf.c - the settings table and the warren.conf parser (see conf.h).
+ *
+ * To add a setting: add a field to struct wr_conf, a row below, a commented
+ * line to etc/warren.conf.in and an entry to man/warren.conf.5. The unit
+ * tests fail until all four agree.
+ *
+ * The parser is written for hostile input (it is fuzzed): it walks the
+ * buffer with explicit lengths, copies a line into a bounded buffer before
+ * looking at it, and turns anything unexpected into a file:line message.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "core/err.h"
+
+#ifndef WR_LOCALSTATEDIR
+#define WR_LOCALSTATEDIR "/var"
+#endif
+
+#define F(field)                                                                                   \
+    .offset = offsetof(struct wr_conf, field), .size = sizeof(((struct wr_conf *)0)->field)
+
+static const char *check_ip(const char *v);
+static const char *check_nonempty(const char *v);
+static const char *check_user(const char *v);
+static const char *check_user_list(const char *v);
+
+/* The order of rows is the order wr_conf_print lists them in. */
+static const struct wr_conf_setting settings[] = {
+    {.name = "listeners.tcp.default",
+     .type = WR_CONF_INT,
+     F(amqp_port),
+     .def = "5672",
+     .imin = 1,
+     .imax = 65535,
+     .help = "TCP port of the AMQP listener"},
+    {.name = "listeners.tcp.ip",
+     .type = WR_CONF_STRING,
+     F(bind_ip),
+     .def = "127.0.0.1",
+     .check = check_ip,
+     .help = "IPv4 or IPv6 address the AMQP and management listeners bind"},
+    {.name = "management.tcp.port",
+     .type = WR_CONF_INT,
+     F(mgmt_port),
+     .def = "15672",
+     .imin = 0,
+     .imax = 65535,
+     .help = "TCP port of the HTTP management API; 0 disables it"},
+    {.name = "data_dir",
+     .type = WR_CONF_STRING,
+     F(data_dir),
+     .def = WR_LOCALSTATEDIR "/lib/warren",
+     .check = check_nonempty,
+     .help = "directory for the message journal and definitions; created if missing"},
+    {.name = "log.level",
+     .type = WR_CONF_LOGLEVEL,
+     F(log_level),
+     .def = "info",
+     .help = "least severe level logged: error, warning, info or debug"},
+    {.name = "channel_max",
+     .type = WR_CONF_INT,
+     F(channel_max),
+     .def = "2047",
+     .imin = 0,
+     .imax = 65535,
+     .help = "most channels per connection offered in connection.tune; 0 means 65535"},
+    {.name = "frame_max",
+     .type = WR_CONF_INT,
+     F(frame_max),
+     .def = "131072",
+     .imin = 4096,
+     .imax = 134217728,
+     .help = "largest frame in bytes offered in connection.tune"},
+    {.name = "heartbeat",
+     .type = WR_CONF_INT,
+     F(heartbeat),
+     .def = "60",
+     .imin = 0,
+     .imax = 65535,
+     .help = "heartbeat interval in seconds offered in connection.tune; 0 disables them"},
+    {.name = "handshake_timeout",
+     .type = WR_CONF_INT,
+     F(handshake_timeout_ms),
+     .def = "10000",
+     .imin = 100,
+     .imax = 3600000,
+     .help = "milliseconds a client has to complete the AMQP handshake"},
+    {.name = "vm_memory_high_watermark.relative",
+     .type = WR_CONF_DOUBLE,
+     F(mem_high_watermark),
+     .def = "0.4",
+     .dmin = 0.0,
+     .dmax = 1.0,
+     .help = "fraction of RAM above which publishers are blocked"},
+    {.name = "disk_free_limit.absolute",
+     .type = WR_CONF_SIZE,
+     F(disk_free_limit),
+     .def = "50MB",
+     .imin = 0,
+     .imax = INT64_C(1) << 60,
+     .help = "free disk space below which publishers are blocked (kB MB GB, KiB MiB GiB)"},
+    {.name = "journal.fsync_interval",
+     .type = WR_CONF_INT,
+     F(fsync_interval_ms),
+     .def = "200",
+     .imin = 0,
+     .imax = 60000,
+     .help = "milliseconds between journal fsyncs; 0 syncs every write batch"},
+    {.name = "default_user",
+     .type = WR_CONF_STRING,
+     F(default_user),
+     .def = "guest",
+     .check = check_user,
+     .help = "user created when the data directory is empty"},
+    {.name = "default_pass",
+     .type = WR_CONF_STRING,
+     F(default_pass),
+     .def = "guest",
+     .flags = WR_CONF_SECRET,
+     .help = "password of default_user"},
+    {.name = "loopback_users",
+     .type = WR_CONF_STRING,
+     F(loopback_users),
+     .def = "guest",
+     .check = check_user_list,
+     .help = "comma-separated users that may connect only from loopback, or none"},
+};
+
+#undef F
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+const struct wr_conf_setting *wr_conf_settings(size_t *count)
+{
+    *count = NSETTINGS;
+    return settings;
+}
+
+const struct wr_conf_setting *wr_conf_find(const char *name)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (strcmp(settings[i].name, name) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+static void set_error(struct wr_conf_error *err, unsigned line, const char *fmt, ...)
+    WR_PRINTF(3, 4);
+
+static void set_error(struct wr_conf_error *err, unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err)
+        return;
+    err->line = line;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- string checks ---- */
+
+static const char *check_ip(const char *v)
+{
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1)
+        return NULL;
+    return "not an IPv4 or IPv6 address";
+}
+
+static const char *check_nonempty(const char *v)
+{
+    return *v ? NULL : "must not be empty";
+}
+
+static const char *check_user(const char *v)
+{
+    if (!*v)
+        return "must not be empty";
+    if (strchr(v, ','))
+        return "must not contain ','";
+    return NULL;
+}
+
+static const char *check_user_list(const char *v)
+{
+    if (strcmp(v, "none") == 0)
+        return NULL;
+    /* Every comma-separated item must have a name in it. */
+    const char *p = v;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        size_t i = 0;
+        while (i < n && (p[i] == ' ' || p[i] == '\t'))
+            i++;
+        if (i == n)
+            return "empty user name in list (write none for no users)";
+        if (!comma)
+            return NULL;
+        p = comma + 1;
+    }
+}
+
+/* ---- value parsers, one per type ---- */
+
+static const char *parse_int(const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    /* strtoll would skip blanks and take a '+': accept digits only. */
+    if (!((*v >= '0' && *v <= '9') || (*v == '-' && v[1] >= '0' && v[1] <= '9')))
+        return "not an integer";
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (*end != '\0' || end == v)
+        return "not an integer";
+    if (errno == ERANGE || n < min || n > max)
+        return "out of range";
+    *out = (int64_t)n;
+    return NULL;
+}
+
+static const char *parse_double(const char *v, double min, double max, double *out)
+{
+    char *end;
+    /* strtod also takes hex floats, "inf" and "nan": allow only plain
+     * decimal notation so a value means the same to people and to us. */
+    for (const char *p = v; *p; p++) {
+        if (!strchr("0123456789.+-eE", *p))
+            return "not a number";
+    }
+    errno = 0;
+    double d = strtod(v, &end);
+    if (*end != '\0' || end == v || errno == ERANGE || !isfinite(d))
+        return "not a number";
+    if (d < min || d > max)
+        return "out of range";
+    *out = d;
+    return NULL;
+}
+
+static const struct {
+    const char *suffix;
+    uint64_t mult;
+} size_units[] = {
+    {"", 1},
+    {"b", 1},
+    {"k", UINT64_C(1) << 10},
+    {"kib", UINT64_C(1) << 10},
+    {"kb", UINT64_C(1000)},
+    {"m", UINT64_C(1) << 20},
+    {"mib", UINT64_C(1) << 20},
+    {"mb", UINT64_C(1000000)},
+    {"g", UINT64_C(1) << 30},
+    {"gib", UINT64_C(1) << 30},
+    {"gb", UINT64_C(1000000000)},
+    {"t", UINT64_C(1) << 40},
+    {"tib", UINT64_C(1) << 40},
+    {"tb", UINT64_C(1000000000000)},
+};
+
+/* Digits, optional blanks, optional unit (case-insensitive): "50MB" is
+ * 50 * 10^6 bytes and "1GiB" 2^30, as in rabbitmq.conf. */
+static const char *parse_size(const char *v, uint64_t max, uint64_t *out)
+{
+    uint64_t n = 0;
+    const char *p = v;
+
+    if (*p < '0' || *p > '9')
+        return "not a size (examples: 1000000, 50MB, 1GiB)";
+    while (*p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return "out of range";
+        n = n * 10 + d;
+        p++;
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    for (size_t i = 0; i < sizeof size_units / sizeof size_units[0]; i++) {
+        if (strcasecmp(p, size_units[i].suffix) == 0) {
+            if (n > max / size_units[i].mult)
+                return "out of range";
+            *out = n * size_units[i].mult;
+            return NULL;
+        }
+    }
+    return "unknown unit (use kB MB GB TB or KiB MiB GiB TiB)";
+}
+
+/* ---- setting values ---- */
+
+static const char *apply(struct wr_conf *c, const struct wr_conf_setting *s, const char *v)
+{
+    char *field = (char *)c + s->offset;
+    const char *why = NULL;
+
+    switch (s->type) {
+    case WR_CONF_INT: {
+        int64_t n;
+        why = parse_int(v, s->imin, s->imax, &n);
+        if (!why)
+            memcpy(field, &n, sizeof n);
+        break;
+    }
+    case WR_CONF_DOUBLE: {
+        double d;
+        why = parse_double(v, s->dmin, s->dmax, &d);
+        if (!why)
+            memcpy(field, &d, sizeof d);
+        break;
+    }
+    case WR_CONF_SIZE: {
+        uint64_t n;
+        why = parse_size(v, (uint64_t)s->imax, &n);
+        if (!why)
+            memcpy(field, &n, sizeof n);
+        break;
+    }
+    case WR_CONF_LOGLEVEL: {
+        enum wr_log_level l;
+        if (wr_log_level_parse(v, &l) < 0)
+            why = "not a log level (error, warning, info, debug)";
+        else
+            memcpy(field, &l, sizeof l);
+        break;
+    }
+    case WR_CONF_STRING: {
+        size_t n = strlen(v);
+        for (size_t i = 0; i < n && !why; i++) {
+            unsigned char ch = (unsigned char)v[i];
+            if (ch < 0x20 || ch == 0x7f)
+                why = "contains a control character";
+        }
+        if (!why && n >= s->size)
+            why = "too long";
+        if (!why && s->check)
+            why = s->check(v);
+        if (!why)
+            memcpy(field, v, n + 1);
+        break;
+    }
+    }
+    return why;
+}
+
+void wr_conf_init(struct wr_conf *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        /* Defaults are tested to parse (check_conf.c); a failure here is a
+         * bug in the table, and the zeroed field is the fallback. */
+        (void)apply(c, &settings[i], settings[i].def);
+    }
+}
+
+/* Copy of a value short enough to quote in a one-line error message. */
+static const char *quote_value(const char *v, char *buf, size_t cap)
+{
+    size_t n = strlen(v);
+    size_t max = cap - 4;
+    size_t i;
+    for (i = 0; i < n && i < max; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        buf[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    if (i < n) {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+static int set_at(struct wr_conf *c, const char *name, const char *value, const char *origin,
+                  unsigned line, struct wr_conf_error *err)
+{
+    const struct wr_conf_setting *s = wr_conf_find(name);
+    char q[64], qn[64];
+
+    if (!s) {
+        if (origin)
+            set_error(err, line, "%s:%u: unknown setting '%s'", origin, line,
+                      quote_value(name, qn, sizeof qn));
+        else
+            set_error(err, line, "unknown setting '%s'", quote_value(name, qn, sizeof qn));
+        return WR_ESYNTAX;
+    }
+    const char *why = apply(c, s, value);
+    if (!why)
+        return 0;
+
+    char range[96] = "";
+    if ((s->type == WR_CONF_INT || s->type == WR_CONF_SIZE) && strcmp(why, "out of range") == 0)
+        snprintf(range, sizeof range, " (%lld..%lld)", (long long)s->imin, (long long)s->imax);
+    else if (s->type == WR_CONF_DOUBLE && strcmp(why, "out of range") == 0)
+        snprintf(range, sizeof range, " (%g..%g)", s->dmin, s->dmax);
+    if (origin)
+        set_error(err, line, "%s:%u: invalid value '%s' for %s: %s%s", origin, line,
+                  quote_value(value, q, sizeof q), s->name, why, range);
+    else
+        set_error(err, line, "invalid value '%s' for %s: %s%s", quote_value(value, q, sizeof q),
+                  s->name, why, range);
+    return WR_ESYNTAX;
+}
+
+int wr_conf_set(struct wr_conf *c, const char *name, const char *value, struct wr_conf_error *err)
+{
+    return set_at(c, name, value, NULL, 0, err);
+}
+
+static bool is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+static bool is_key_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-';
+}
+
+/* One line, already copied and NUL-terminated, without its newline. */
+static int parse_line(struct wr_conf *c, char *s, const char *origin, unsigned lineno,
+                      struct wr_conf_error *err)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && is_blank(s[n - 1]))
+        s[--n] = '\0';
+    while (is_blank(*s))
+        s++;
+    if (*s == '\0' || *s == '#')
+        return 0;
+
+    char *key = s;
+    while (is_key_char(*s))
+        s++;
+    char *key_end = s;
+    while (is_blank(*s))
+        s++;
+    if (key_end == key || *s != '=') {
+        set_error(err, lineno, "%s:%u: expected 'key = value'", origin, lineno);
+        return WR_ESYNTAX;
+    }
+    *key_end = '\0';
+    s++;
+    while (is_blank(*s))
+        s++;
+    if (*s == '\0') {
+        set_error(err, lineno, "%s:%u: missing value for %s", origin, lineno, key);
+        return WR_ESYNTAX;
+    }
+    return set_at(c, key, s, origin, lineno, err);
+}
+
+int wr_conf_parse(struct wr_conf *c, const char *buf, size_t len, const char *origin,
+                  struct wr_conf_error *err)
+{
+    char line[WR_CONF_LINE_MAX + 1];
+    size_t pos = 0;
+    unsigned lineno = 0;
+
+    if (!origin)
+        origin = "<config>";
+    if (len > WR_CONF_FILE_MAX) {
+        set_error(err, 0, "%s: file too large (more than %d bytes)", origin, WR_CONF_FILE_MAX);
+        return WR_ESYNTAX;
+    }
+    /* A UTF-8 byte order mark, as some editors write, is not part of a key. */
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        pos = 3;
+
+    while (pos < len) {
+        const char *start = buf + pos;
+        size_t left = len - pos;
+        const char *nl = memchr(start, '\n', left);
+        size_t n = nl ? (size_t)(nl - start) : left;
+
+        lineno++;
+        pos += n + (nl ? 1 : 0);
+        if (n > WR_CONF_LINE_MAX) {
+            set_error(err, lineno, "%s:%u: line too long (more than %d bytes)", origin, lineno,
+                      WR_CONF_LINE_MAX);
+            return WR_ESYNTAX;
+        }
+        if (memchr(start, '\0', n)) {
+            set_error(err, lineno, "%s:%u: NUL byte in line", origin, lineno);
+            return WR_ESYNTAX;
+        }
+        memcpy(line, start, n);
+        line[n] = '\0';
+        int rc = parse_line(c, line, origin, lineno, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int wr_conf_load_file(struct wr_conf *c, const char *path, struct wr_conf_error *err)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    int rc = WR_EIO;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        set_error(err, 0, "%s: cannot open: %s", path, strerror(errno));
+        return WR_EIO;
+    }
+    if (fstat(fd, &st) < 0) {
+        set_error(err, 0, "%s: cannot stat: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_error(err, 0, "%s: not a regular file", path);
+        goto out;
+    }
+    if (st.st_size > WR_CONF_FILE_MAX) {
+        set_error(err, 0, "%s: file too large (more than %d bytes)", path, WR_CONF_FILE_MAX);
+        rc = WR_ESYNTAX;
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        set_error(err, 0, "%s: out of memory", path);
+        rc = WR_ENOMEM;
+        goto out;
+    }
+    /* Read until EOF rather than trusting st_size: the file may change. */
+    for (;;) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size + 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            set_error(err, 0, "%s: read error: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+        if (got > (size_t)st.st_size) {
+            set_error(err, 0, "%s: file changed while being read", path);
+            goto out;
+        }
+    }
+    rc = wr_conf_parse(c, buf, got, path, err);
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int wr_conf_check(const struct wr_conf *c, struct wr_conf_error *err)
+{
+    if (c->mgmt_port != 0 && c->mgmt_port == c->amqp_port) {
+        set_error(err, 0, "management.tcp.port and listeners.tcp.default are both %lld",
+                  (long long)c->amqp_port);
+        return WR_ESYNTAX;
+    }
+    return 0;
+}
+
+static int format_size(uint64_t n, char *out, size_t cap)
+{
+    /* Largest unit that divides exactly, decimal first: 50MB stays 50MB. */
+    static const struct {
+        const char *name;
+        uint64_t mult;
+    } units[] = {
+        {"TB", UINT64_C(1000000000000)}, {"TiB", UINT64_C(1) << 40}, {"GB", UINT64_C(1000000000)},
+        {"GiB", UINT64_C(1) << 30},      {"MB", UINT64_C(1000000)},  {"MiB", UINT64_C(1) << 20},
+        {"kB", UINT64_C(1000)},          {"KiB", UINT64_C(1) << 10},
+    };
+    const char *unit = "";
+    for (size_t i = 0; n != 0 && i < sizeof units / sizeof units[0]; i++) {
+        if (n % units[i].mult == 0) {
+            n /= units[i].mult;
+            unit = units[i].name;
+            break;
+        }
+    }
+    int w = snprintf(out, cap, "%llu%s", (unsigned long long)n, unit);
+    return (w < 0 || (size_t)w >= cap) ? WR_ENOSPC : 0;
+}
+
+int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, char *out, size_t cap)
+{
+    const char *field = (const char *)c + s->offset;
+    int w = -1;
+
+    switch (s->type) {
+    case WR_CONF_INT: {
+        int64_t n;
+        memcpy(&n, field, sizeof n);
+        w = snprintf(out, cap, "%lld", (long long)n);
+        break;
+    }
+    case WR_CONF_DOUBLE: {
+        double d;
+        memcpy(&d, field, sizeof d);
+        /* %.17g round-trips; try the short form first for readability. */
+        w = snprintf(out, cap, "%g", d);
+        if (w >= 0 && (size_t)w < cap && strtod(out, NULL) != d)
+            w = snprintf(out, cap, "%.17g", d);
+        break;
+    }
+    case WR_CONF_SIZE: {
+        uint64_t n;
+        memcpy(&n, field, sizeof n);
+        return format_size(n, out, cap);
+    }
+    case WR_CONF_LOGLEVEL: {
+        enum wr_log_level l;
+        memcpy(&l, field, sizeof l);
+        w = snprintf(out, cap, "%s", wr_log_level_name(l));
+        break;
+    }
+    case WR_CONF_STRING:
+        w = snprintf(out, cap, "%s", field);
+        break;
+    }
+    return (w < 0 || (size_t)w >= cap) ? WR_ENOSPC : 0;
+}
+
+void wr_conf_print(const struct wr_conf *c, FILE *f)
+{
+    char v[1100];
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct wr_conf_setting *s = &settings[i];
+        if (s->flags & WR_CONF_SECRET)
+            snprintf(v, sizeof v, "********");
+        else if (wr_conf_format(c, s, v, sizeof v) < 0)
+            snprintf(v, sizeof v, "(too long to print)");
+        fprintf(f, "%s = %s\n", s->name, v);
+    }
+}
+
+bool wr_conf_is_loopback_user(const struct wr_conf *c, const char *user)
+{
+    const char *p = c->loopback_users;
+    size_t ulen = strlen(user);
+
+    if (strcmp(p, "none") == 0)
+        return false;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        while (p < end && is_blank(*p))
+            p++;
+        const char *e = end;
+        while (e > p && is_blank(e[-1]))
+            e--;
+        if ((size_t)(e - p) == ulen && memcmp(p, user, ulen) == 0)
+            return true;
+        if (!comma)
+            return false;
+        p = comma + 1;
+    }
+}

@@ -1,0 +1,124 @@
+/*
+ * conf.h - the broker's settings: one table, one struct, one parser.
+ *
+ * Every setting is a row of a table (conf.c) giving its name as written in
+ * warren.conf, its type, its default, its bounds and a line of help. That
+ * table drives everything: wr_conf_init fills the defaults by parsing each
+ * row's default text, the file parser and the command line set values
+ * through the same per-type setters, wr_conf_print lists the effective
+ * configuration, and the unit tests walk the rows so a new setting is tested
+ * (and checked against etc/warren.conf and the man page) without new code.
+ *
+ * The file format is that of rabbitmq.conf: one `key = value` per line,
+ * blank lines and lines starting with `#` ignored. A `#` later in a line is
+ * part of the value (passwords may contain one). Parsing works on a memory
+ * buffer so the parser can be fuzzed; it never reads past `len` and does not
+ * need a terminating NUL. A later line for the same key wins.
+ *
+ * Readers of the configuration use the struct fields directly.
+ */
+#ifndef WR_CONF_CONF_H
+#define WR_CONF_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/log.h"
+
+#define WR_CONF_LINE_MAX 4096          /* longest accepted line, in bytes */
+#define WR_CONF_FILE_MAX (1024 * 1024) /* largest accepted file */
+
+struct wr_conf {
+    /* listeners */
+    int64_t amqp_port; /* listeners.tcp.default */
+    char bind_ip[64];  /* listeners.tcp.ip: literal IPv4/IPv6 address */
+    int64_t mgmt_port; /* management.tcp.port, 0 = no management listener */
+    /* files and logging */
+    char data_dir[1024];         /* data_dir */
+    enum wr_log_level log_level; /* log.level */
+    /* connection tuning (offered in connection.tune) */
+    int64_t channel_max;          /* channel_max */
+    int64_t frame_max;            /* frame_max, bytes */
+    int64_t heartbeat;            /* heartbeat, seconds, 0 = off */
+    int64_t handshake_timeout_ms; /* handshake_timeout */
+    /* resource alarms */
+    double mem_high_watermark; /* vm_memory_high_watermark.relative */
+    uint64_t disk_free_limit;  /* disk_free_limit.absolute, bytes */
+    /* persistence */
+    int64_t fsync_interval_ms; /* journal.fsync_interval */
+    /* first-start user and its restriction */
+    char default_user[256];    /* default_user */
+    char default_pass[256];    /* default_pass */
+    char loopback_users[1024]; /* loopback_users: comma list or "none" */
+};
+
+enum wr_conf_type {
+    WR_CONF_INT,      /* int64_t within [imin, imax] */
+    WR_CONF_DOUBLE,   /* double within [dmin, dmax] */
+    WR_CONF_SIZE,     /* uint64_t byte count, units such as 50MB or 1GiB */
+    WR_CONF_STRING,   /* char[size], no control characters */
+    WR_CONF_LOGLEVEL, /* enum wr_log_level */
+};
+
+/* Flags of a setting. */
+#define WR_CONF_SECRET 0x1u /* masked by wr_conf_print */
+
+struct wr_conf_setting {
+    const char *name;
+    enum wr_conf_type type;
+    size_t offset; /* of the field in struct wr_conf */
+    size_t size;   /* of the field (strings: buffer size incl. NUL) */
+    const char *def;
+    int64_t imin, imax; /* INT and SIZE bounds */
+    double dmin, dmax;  /* DOUBLE bounds */
+    unsigned flags;
+    /* Extra check of a string value; returns NULL or a reason. */
+    const char *(*check)(const char *value);
+    const char *help;
+};
+
+/* Where parsing stopped: `msg` is the whole one-line report, already
+ * prefixed with "origin:line: " when a line is involved. */
+struct wr_conf_error {
+    unsigned line; /* 1-based; 0 when not tied to a line */
+    char msg[512];
+};
+
+/* The table, for printing, tests and documentation checks. */
+const struct wr_conf_setting *wr_conf_settings(size_t *count);
+const struct wr_conf_setting *wr_conf_find(const char *name);
+
+/* Fill every field with its default. Cannot fail. */
+void wr_conf_init(struct wr_conf *c);
+
+/* Set one setting from its text form, as the file or command line gives it.
+ * Returns 0, or WR_ESYNTAX with err->msg saying why (err may be NULL). */
+int wr_conf_set(struct wr_conf *c, const char *name, const char *value, struct wr_conf_error *err);
+
+/* Parse `len` bytes of configuration text. `origin` (a file name) prefixes
+ * error messages. On error the struct may hold some of the file's values:
+ * callers treat a failed parse as fatal. Returns 0 or WR_ESYNTAX. */
+int wr_conf_parse(struct wr_conf *c, const char *buf, size_t len, const char *origin,
+                  struct wr_conf_error *err);
+
+/* Read and parse a file. Returns 0, WR_ESYNTAX, WR_EIO or WR_ENOMEM (err->msg
+ * set). */
+int wr_conf_load_file(struct wr_conf *c, const char *path, struct wr_conf_error *err);
+
+/* Checks that involve more than one setting; run after all sources were
+ * applied. Returns 0 or WR_ESYNTAX. */
+int wr_conf_check(const struct wr_conf *c, struct wr_conf_error *err);
+
+/* Text form of one setting's current value, parseable by wr_conf_set.
+ * Returns 0, or WR_ENOSPC when `cap` is too small. */
+int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, char *out, size_t cap);
+
+/* Write "name = value" lines for every setting, secrets masked. */
+void wr_conf_print(const struct wr_conf *c, FILE *f);
+
+/* Whether `user` is restricted to loopback connections. */
+bool wr_conf_is_loopback_user(const struct wr_conf *c, const char *user);
+
+#endif

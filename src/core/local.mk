@@ -1,0 +1,7 @@
+# src/core: the broker's own small libraries (logging, clocks, error codes).
+# Nothing here knows about AMQP or sockets.
+src_libwarren_a_SOURCES += \
+	src/core/err.h \
+	src/core/version.h \
+	src/core/log.c src/core/log.h \
+	src/core/clock.c src/core/clock.h

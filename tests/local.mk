@@ -1,0 +1,95 @@
+# tests: everything `make check` runs, through automake's parallel harness.
+#
+#   unit tests     tests/unit/check_<module>   (Check; only when configure found it)
+#   fuzz replay    tests/fuzz/replay_<target>  (each fuzz target over its corpus)
+#   scripts        tests/*.sh                  (generated code, man pages, docs)
+#   integration    tests/integ/*.py            (start a real warrend; python3)
+#
+# Adding an integration test is one line: append it to INTEG_TESTS.
+
+TEST_EXTENSIONS = .sh .py
+SH_LOG_COMPILER = $(SHELL)
+# Integration tests use the system interpreter on purpose: python3-pika is
+# a Debian package, installed for /usr/bin/python3 only.
+INTEG_INTERPRETER = /usr/bin/python3
+PY_LOG_COMPILER = $(INTEG_INTERPRETER)
+
+# What every test may need, whatever it is written in.
+AM_TESTS_ENVIRONMENT = \
+	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
+	top_builddir='$(abs_top_builddir)'; export top_builddir; \
+	PYTHON='$(PYTHON)'; export PYTHON; \
+	WARREND='$(abs_top_builddir)/src/warrend$(EXEEXT)'; export WARREND; \
+	WARRENCTL='$(abs_top_builddir)/src/warrenctl$(EXEEXT)'; export WARRENCTL;
+
+# ---- unit tests (Check) ----
+UNIT_TESTS =
+if HAVE_CHECK
+UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+
+UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+UNIT_LDADD = $(WR_LIBS) $(CHECK_LIBS)
+
+tests_unit_check_conf_SOURCES = tests/unit/check_conf.c
+tests_unit_check_conf_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWR_TEST_SRCDIR='"$(abs_top_srcdir)"' -DWR_TEST_BUILDDIR='"$(abs_top_builddir)"'
+tests_unit_check_conf_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_conf_LDADD = $(UNIT_LDADD)
+# It checks the installed sample configuration, which make builds.
+EXTRA_tests_unit_check_conf_DEPENDENCIES = etc/warren.conf
+
+tests_unit_check_field_SOURCES = tests/unit/check_field.c
+tests_unit_check_field_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_field_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_codec_SOURCES = tests/unit/check_codec.c
+tests_unit_check_codec_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_codec_LDADD = $(UNIT_LDADD)
+endif
+
+# ---- fuzz corpus replay (gcc build of the libFuzzer targets) ----
+# Each target's corpus lives in tests/fuzz/corpus/<name>/; replay.c runs
+# every file through the target (see its header). A fuzz entry point has no
+# header in the library, hence the prototype from tests/fuzz/fuzz.h.
+FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf
+check_PROGRAMS += $(FUZZ_REPLAY)
+TESTS += $(FUZZ_REPLAY)
+
+tests_fuzz_replay_frame_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_frame.c tests/fuzz/fuzz.h
+tests_fuzz_replay_frame_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"frame"'
+tests_fuzz_replay_frame_LDADD = $(WR_LIBS)
+
+tests_fuzz_replay_table_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_table.c tests/fuzz/fuzz.h
+tests_fuzz_replay_table_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"table"'
+tests_fuzz_replay_table_LDADD = $(WR_LIBS)
+
+tests_fuzz_replay_conf_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_conf.c tests/fuzz/fuzz.h
+tests_fuzz_replay_conf_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"conf"'
+tests_fuzz_replay_conf_LDADD = $(WR_LIBS)
+
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make_frame_seeds.py
+
+# ---- script tests ----
+SCRIPT_TESTS = \
+	tests/check-generated.sh \
+	tests/check-man.sh \
+	tests/check-docs.sh
+TESTS += $(SCRIPT_TESTS)
+EXTRA_DIST += $(SCRIPT_TESTS)
+
+# ---- integration tests (python3, a real warrend on free ports) ----
+INTEG_TESTS = \
+	tests/integ/test_startup.py
+TESTS += $(INTEG_TESTS)
+# Helper modules the tests import.
+EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py
+
+# `make check-unit`: the fast loop, unit tests only.
+check-unit:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(UNIT_TESTS)'
+.PHONY: check-unit

@@ -1,0 +1,542 @@
+/*
+ * check_conf.c - unit tests of the settings table and the warren.conf parser.
+ *
+ * Most tests walk the settings table rather than name settings, so a new row
+ * is covered without a new test: its default must parse, print back the
+ * same, respect its bounds, and appear in etc/warren.conf and in
+ * warren.conf(5). The parser tests feed it well-formed files, every kind of
+ * error (each must name file and line), and hostile input: truncations of
+ * a valid file at every byte, oversized lines and files, NUL bytes, and
+ * pseudo-random garbage.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "core/err.h"
+
+#ifndef WR_TEST_SRCDIR
+#define WR_TEST_SRCDIR "."
+#endif
+#ifndef WR_TEST_BUILDDIR
+#define WR_TEST_BUILDDIR "."
+#endif
+
+static struct wr_conf conf;
+static struct wr_conf_error err;
+
+static void setup(void)
+{
+    wr_conf_init(&conf);
+    memset(&err, 0, sizeof err);
+}
+
+static int parse(const char *text)
+{
+    return wr_conf_parse(&conf, text, strlen(text), "test.conf", &err);
+}
+
+static void fmt(const struct wr_conf *c, const char *name, char *out, size_t cap)
+{
+    const struct wr_conf_setting *s = wr_conf_find(name);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(wr_conf_format(c, s, out, cap), 0);
+}
+
+/* Read a whole file into a NUL-terminated malloc'd buffer. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+/* ---- defaults and the table ---- */
+
+START_TEST(test_defaults)
+{
+    ck_assert_int_eq(conf.amqp_port, 5672);
+    ck_assert_str_eq(conf.bind_ip, "127.0.0.1");
+    ck_assert_int_eq(conf.mgmt_port, 15672);
+    ck_assert_int_eq(conf.log_level, WR_LOG_INFO);
+    ck_assert_int_eq(conf.channel_max, 2047);
+    ck_assert_int_eq(conf.frame_max, 131072);
+    ck_assert_int_eq(conf.heartbeat, 60);
+    ck_assert_int_eq(conf.handshake_timeout_ms, 10000);
+    ck_assert(conf.mem_high_watermark > 0.399 && conf.mem_high_watermark < 0.401);
+    ck_assert_uint_eq(conf.disk_free_limit, 50000000u);
+    ck_assert_int_eq(conf.fsync_interval_ms, 200);
+    ck_assert_str_eq(conf.default_user, "guest");
+    ck_assert_str_eq(conf.default_pass, "guest");
+    ck_assert_str_eq(conf.loopback_users, "guest");
+    ck_assert_int_eq(wr_conf_check(&conf, &err), 0);
+}
+END_TEST
+
+START_TEST(test_table_rows)
+{
+    size_t n;
+    const struct wr_conf_setting *s = wr_conf_settings(&n);
+    ck_assert_uint_gt(n, 10);
+    for (size_t i = 0; i < n; i++) {
+        char v[2048], v2[2048];
+        ck_assert_msg(s[i].help && *s[i].help, "%s has no help", s[i].name);
+        ck_assert_ptr_eq(wr_conf_find(s[i].name), &s[i]);
+        for (size_t j = 0; j < i; j++)
+            ck_assert_str_ne(s[i].name, s[j].name);
+
+        /* The default text parses, and prints back to a value that parses
+         * to the same thing. */
+        ck_assert_msg(wr_conf_set(&conf, s[i].name, s[i].def, &err) == 0, "%s default: %s",
+                      s[i].name, err.msg);
+        ck_assert_int_eq(wr_conf_format(&conf, &s[i], v, sizeof v), 0);
+        ck_assert_int_eq(wr_conf_set(&conf, s[i].name, v, &err), 0);
+        ck_assert_int_eq(wr_conf_format(&conf, &s[i], v2, sizeof v2), 0);
+        ck_assert_str_eq(v, v2);
+
+        /* Rejections leave the value alone and say which setting. */
+        const char *bad = s[i].type == WR_CONF_STRING ? "bad\x01value" : "garbage";
+        ck_assert_int_eq(wr_conf_set(&conf, s[i].name, bad, &err), WR_ESYNTAX);
+        ck_assert_msg(strstr(err.msg, s[i].name) != NULL, "%s", err.msg);
+        ck_assert_int_eq(wr_conf_format(&conf, &s[i], v2, sizeof v2), 0);
+        ck_assert_str_eq(v, v2);
+
+        if (s[i].type == WR_CONF_INT) {
+            char num[32];
+            snprintf(num, sizeof num, "%lld", (long long)s[i].imin);
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, num, &err), 0);
+            snprintf(num, sizeof num, "%lld", (long long)s[i].imax);
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, num, &err), 0);
+            snprintf(num, sizeof num, "%lld", (long long)s[i].imin - 1);
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, num, &err), WR_ESYNTAX);
+            ck_assert_msg(strstr(err.msg, "out of range") != NULL, "%s", err.msg);
+            snprintf(num, sizeof num, "%lld", (long long)s[i].imax + 1);
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, num, &err), WR_ESYNTAX);
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, "99999999999999999999999", &err),
+                             WR_ESYNTAX);
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, " 1", &err), WR_ESYNTAX);
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, "+1", &err), WR_ESYNTAX);
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, "1x", &err), WR_ESYNTAX);
+        }
+        if (s[i].type == WR_CONF_STRING) {
+            char big[4096];
+            ck_assert_uint_lt(s[i].size, sizeof big);
+            memset(big, 'a', s[i].size);
+            big[s[i].size] = '\0';
+            ck_assert_int_eq(wr_conf_set(&conf, s[i].name, big, &err), WR_ESYNTAX);
+            ck_assert_msg(strstr(err.msg, "too long") != NULL, "%s", err.msg);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_unknown_setting)
+{
+    ck_assert_ptr_null(wr_conf_find("no.such.setting"));
+    ck_assert_int_eq(wr_conf_set(&conf, "no.such.setting", "1", &err), WR_ESYNTAX);
+    ck_assert_str_eq(err.msg, "unknown setting 'no.such.setting'");
+}
+END_TEST
+
+/* ---- typed values ---- */
+
+START_TEST(test_sizes)
+{
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } ok[] = {
+        {"0", 0},
+        {"1000", 1000},
+        {"50MB", 50000000},
+        {"50mb", 50000000},
+        {"1GB", 1000000000},
+        {"1GiB", 1073741824},
+        {"1G", 1073741824},
+        {"10 kB", 10000},
+        {"5k", 5120},
+        {"3MiB", 3145728},
+        {"2TB", UINT64_C(2000000000000)},
+        {"7b", 7},
+    };
+    static const char *const bad[] = {
+        "",
+        "MB",
+        "1.5GB",
+        "50XB",
+        "-1",
+        "1 G B",
+        "18446744073709551616",
+        "2000000TB",
+        "1152921504606846977",
+        "0x10",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ck_assert_msg(wr_conf_set(&conf, "disk_free_limit.absolute", ok[i].text, &err) == 0,
+                      "%s: %s", ok[i].text, err.msg);
+        ck_assert_uint_eq(conf.disk_free_limit, ok[i].bytes);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(wr_conf_set(&conf, "disk_free_limit.absolute", bad[i], &err) < 0,
+                      "accepted '%s'", bad[i]);
+
+    char v[64];
+    ck_assert_int_eq(wr_conf_set(&conf, "disk_free_limit.absolute", "1GiB", &err), 0);
+    fmt(&conf, "disk_free_limit.absolute", v, sizeof v);
+    ck_assert_str_eq(v, "1GiB");
+    ck_assert_int_eq(wr_conf_set(&conf, "disk_free_limit.absolute", "123", &err), 0);
+    fmt(&conf, "disk_free_limit.absolute", v, sizeof v);
+    ck_assert_str_eq(v, "123");
+    /* A buffer too small is reported, not overrun. */
+    ck_assert_int_eq(wr_conf_format(&conf, wr_conf_find("disk_free_limit.absolute"), v, 2),
+                     WR_ENOSPC);
+}
+END_TEST
+
+START_TEST(test_doubles)
+{
+    const char *name = "vm_memory_high_watermark.relative";
+    ck_assert_int_eq(wr_conf_set(&conf, name, "0.6", &err), 0);
+    ck_assert(conf.mem_high_watermark > 0.599 && conf.mem_high_watermark < 0.601);
+    ck_assert_int_eq(wr_conf_set(&conf, name, "1", &err), 0);
+    ck_assert_int_eq(wr_conf_set(&conf, name, "0", &err), 0);
+    ck_assert_int_eq(wr_conf_set(&conf, name, "4e-1", &err), 0);
+    static const char *const bad[] = {"1.1",  "-0.1", "nan", "inf",  "0x1p-2",
+                                      "0.4x", "",     ".",   "1e999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(wr_conf_set(&conf, name, bad[i], &err) < 0, "accepted '%s'", bad[i]);
+}
+END_TEST
+
+START_TEST(test_log_level)
+{
+    ck_assert_int_eq(wr_conf_set(&conf, "log.level", "debug", &err), 0);
+    ck_assert_int_eq(conf.log_level, WR_LOG_DEBUG);
+    ck_assert_int_eq(wr_conf_set(&conf, "log.level", "WARN", &err), 0);
+    ck_assert_int_eq(conf.log_level, WR_LOG_WARNING);
+    ck_assert_int_eq(wr_conf_set(&conf, "log.level", "verbose", &err), WR_ESYNTAX);
+    ck_assert_int_eq(conf.log_level, WR_LOG_WARNING);
+}
+END_TEST
+
+START_TEST(test_strings)
+{
+    ck_assert_int_eq(wr_conf_set(&conf, "listeners.tcp.ip", "::1", &err), 0);
+    ck_assert_int_eq(wr_conf_set(&conf, "listeners.tcp.ip", "0.0.0.0", &err), 0);
+    ck_assert_int_eq(wr_conf_set(&conf, "listeners.tcp.ip", "localhost", &err), WR_ESYNTAX);
+    ck_assert_int_eq(wr_conf_set(&conf, "listeners.tcp.ip", "1.2.3.4.5", &err), WR_ESYNTAX);
+    ck_assert_int_eq(wr_conf_set(&conf, "data_dir", "", &err), WR_ESYNTAX);
+    ck_assert_int_eq(wr_conf_set(&conf, "default_user", "a,b", &err), WR_ESYNTAX);
+    ck_assert_int_eq(wr_conf_set(&conf, "default_pass", "p#ss word", &err), 0);
+    ck_assert_str_eq(conf.default_pass, "p#ss word");
+    ck_assert_int_eq(wr_conf_set(&conf, "loopback_users", "a,,b", &err), WR_ESYNTAX);
+    ck_assert_int_eq(wr_conf_set(&conf, "loopback_users", "a, ", &err), WR_ESYNTAX);
+}
+END_TEST
+
+START_TEST(test_loopback_users)
+{
+    ck_assert(wr_conf_is_loopback_user(&conf, "guest"));
+    ck_assert(!wr_conf_is_loopback_user(&conf, "gues"));
+    ck_assert(!wr_conf_is_loopback_user(&conf, "admin"));
+    ck_assert_int_eq(wr_conf_set(&conf, "loopback_users", "alice, bob ,carol", &err), 0);
+    ck_assert(wr_conf_is_loopback_user(&conf, "alice"));
+    ck_assert(wr_conf_is_loopback_user(&conf, "bob"));
+    ck_assert(wr_conf_is_loopback_user(&conf, "carol"));
+    ck_assert(!wr_conf_is_loopback_user(&conf, "guest"));
+    ck_assert_int_eq(wr_conf_set(&conf, "loopback_users", "none", &err), 0);
+    ck_assert(!wr_conf_is_loopback_user(&conf, "guest"));
+    ck_assert(!wr_conf_is_loopback_user(&conf, "none"));
+}
+END_TEST
+
+START_TEST(test_check_ports)
+{
+    ck_assert_int_eq(wr_conf_set(&conf, "management.tcp.port", "5672", &err), 0);
+    ck_assert_int_eq(wr_conf_check(&conf, &err), WR_ESYNTAX);
+    ck_assert_msg(strstr(err.msg, "management.tcp.port") != NULL, "%s", err.msg);
+    ck_assert_int_eq(wr_conf_set(&conf, "management.tcp.port", "0", &err), 0);
+    ck_assert_int_eq(wr_conf_check(&conf, &err), 0);
+}
+END_TEST
+
+/* ---- the parser ---- */
+
+START_TEST(test_parse_file)
+{
+    const char *text = "\xEF\xBB\xBF# a comment\n"
+                       "\n"
+                       "   # an indented comment\n"
+                       "listeners.tcp.default = 5673\r\n"
+                       "heartbeat=30\n"
+                       "\tframe_max\t=\t8192   \n"
+                       "default_pass = a # b\n"
+                       "channel_max = 10\n"
+                       "channel_max = 20"; /* no final newline; later line wins */
+    ck_assert_msg(parse(text) == 0, "%s", err.msg);
+    ck_assert_int_eq(conf.amqp_port, 5673);
+    ck_assert_int_eq(conf.heartbeat, 30);
+    ck_assert_int_eq(conf.frame_max, 8192);
+    ck_assert_str_eq(conf.default_pass, "a # b");
+    ck_assert_int_eq(conf.channel_max, 20);
+    ck_assert_int_eq(conf.mgmt_port, 15672); /* untouched */
+}
+END_TEST
+
+START_TEST(test_parse_empty)
+{
+    ck_assert_int_eq(wr_conf_parse(&conf, NULL, 0, "empty.conf", &err), 0);
+    ck_assert_int_eq(parse("\n\n\n"), 0);
+    ck_assert_int_eq(parse("#"), 0);
+    ck_assert_int_eq(conf.amqp_port, 5672);
+}
+END_TEST
+
+START_TEST(test_parse_errors)
+{
+    static const struct {
+        const char *text;
+        unsigned line;
+        const char *msg;
+    } cases[] = {
+        {"heartbeat = 1\nfoo = 1\n", 2, "test.conf:2: unknown setting 'foo'"},
+        {"\n\nheartbeat 10\n", 3, "test.conf:3: expected 'key = value'"},
+        {"= 10\n", 1, "test.conf:1: expected 'key = value'"},
+        {"heartbeat =\n", 1, "test.conf:1: missing value for heartbeat"},
+        {"heartbeat = ten\n", 1, "test.conf:1: invalid value 'ten' for heartbeat: not an integer"},
+        {"heartbeat = 70000\n", 1,
+         "test.conf:1: invalid value '70000' for heartbeat: out of range (0..65535)"},
+        {"heartbeat = 60 # seconds\n", 1,
+         "test.conf:1: invalid value '60 # seconds' for heartbeat: not an integer"},
+        {"vm_memory_high_watermark.relative = 2\n", 1,
+         "test.conf:1: invalid value '2' for vm_memory_high_watermark.relative: out of range "
+         "(0..1)"},
+        {"key with spaces = 1\n", 1, "test.conf:1: expected 'key = value'"},
+        {"heartbeat: 10\n", 1, "test.conf:1: expected 'key = value'"},
+        {"[section]\n", 1, "test.conf:1: expected 'key = value'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&err, 0, sizeof err);
+        ck_assert_int_eq(parse(cases[i].text), WR_ESYNTAX);
+        ck_assert_uint_eq(err.line, cases[i].line);
+        ck_assert_str_eq(err.msg, cases[i].msg);
+    }
+}
+END_TEST
+
+START_TEST(test_parse_nul_and_long_lines)
+{
+    static const char nul[] = "heartbeat = 1\nchannel_max = 1\0 0\n";
+    ck_assert_int_eq(wr_conf_parse(&conf, nul, sizeof nul - 1, "n.conf", &err), WR_ESYNTAX);
+    ck_assert_str_eq(err.msg, "n.conf:2: NUL byte in line");
+
+    size_t n = WR_CONF_LINE_MAX + 100;
+    char *big = malloc(n);
+    ck_assert_ptr_nonnull(big);
+    memset(big, '#', n);
+    ck_assert_int_eq(wr_conf_parse(&conf, big, n, "l.conf", &err), WR_ESYNTAX);
+    ck_assert_msg(strstr(err.msg, "l.conf:1: line too long") == err.msg, "%s", err.msg);
+    /* Exactly the limit is fine. */
+    ck_assert_int_eq(wr_conf_parse(&conf, big, WR_CONF_LINE_MAX, "l.conf", &err), 0);
+
+    /* A value far longer than any buffer, on a line under the limit. */
+    memcpy(big, "data_dir = ", 11);
+    memset(big + 11, 'x', WR_CONF_LINE_MAX - 11);
+    ck_assert_int_eq(wr_conf_parse(&conf, big, WR_CONF_LINE_MAX, "l.conf", &err), WR_ESYNTAX);
+    ck_assert_msg(strstr(err.msg, "too long") != NULL, "%s", err.msg);
+    ck_assert_uint_lt(strlen(err.msg), sizeof err.msg);
+    free(big);
+}
+END_TEST
+
+START_TEST(test_parse_oversized_file)
+{
+    size_t n = WR_CONF_FILE_MAX + 1;
+    char *big = malloc(n);
+    ck_assert_ptr_nonnull(big);
+    memset(big, '\n', n);
+    ck_assert_int_eq(wr_conf_parse(&conf, big, n, "big.conf", &err), WR_ESYNTAX);
+    ck_assert_msg(strstr(err.msg, "file too large") != NULL, "%s", err.msg);
+    ck_assert_int_eq(wr_conf_parse(&conf, big, n - 1, "big.conf", &err), 0);
+    free(big);
+}
+END_TEST
+
+/* Every prefix of a valid file either parses or fails with a message. The
+ * buffer is exactly the prefix length so a sanitizer build sees overreads. */
+START_TEST(test_parse_truncated)
+{
+    const char *text = "# sample\nlisteners.tcp.default = 5673\ndisk_free_limit.absolute = "
+                       "1GB\nvm_memory_high_watermark.relative = 0.5\nlog.level = debug\n";
+    size_t len = strlen(text);
+    for (size_t cut = 0; cut <= len; cut++) {
+        char *p = malloc(cut ? cut : 1);
+        ck_assert_ptr_nonnull(p);
+        memcpy(p, text, cut);
+        wr_conf_init(&conf);
+        err.msg[0] = '\0';
+        if (wr_conf_parse(&conf, p, cut, "t.conf", &err) < 0)
+            ck_assert_msg(strncmp(err.msg, "t.conf:", 7) == 0, "cut %zu: %s", cut, err.msg);
+        free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_parse_garbage)
+{
+    uint32_t x = 2463534242u; /* xorshift32: deterministic garbage */
+    char buf[512];
+    /* Garbage drawn from an alphabet that reaches deep into the parser. */
+    static const char alphabet[] = "=#\n\r\t .-_0123456789kMGBiaelnrstu\x01\xff";
+    for (int round = 0; round < 20000; round++) {
+        size_t n = 0;
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        size_t len = x % sizeof buf;
+        for (; n < len; n++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            buf[n] = (round & 1) ? (char)(x & 0xff) : alphabet[x % (sizeof alphabet - 1)];
+        }
+        wr_conf_init(&conf);
+        err.msg[0] = '\0';
+        if (wr_conf_parse(&conf, buf, len, "g.conf", &err) < 0)
+            ck_assert(err.msg[0] != '\0');
+    }
+    /* Each single byte alone, too. */
+    for (int b = 0; b < 256; b++) {
+        char c = (char)b;
+        wr_conf_init(&conf);
+        (void)wr_conf_parse(&conf, &c, 1, "b.conf", &err);
+    }
+}
+END_TEST
+
+START_TEST(test_load_file_errors)
+{
+    ck_assert_int_eq(wr_conf_load_file(&conf, "/nonexistent/warren.conf", &err), WR_EIO);
+    ck_assert_msg(strstr(err.msg, "/nonexistent/warren.conf: cannot open") == err.msg, "%s",
+                  err.msg);
+    ck_assert_int_eq(wr_conf_load_file(&conf, "/", &err), WR_EIO);
+    ck_assert_msg(strstr(err.msg, "not a regular file") != NULL, "%s", err.msg);
+}
+END_TEST
+
+/* ---- the configuration's documentation ---- */
+
+/* etc/warren.conf lists every setting as "# name = default"; uncommented,
+ * those lines parse to the defaults, and as shipped the file sets nothing. */
+START_TEST(test_sample_file)
+{
+    size_t n, len;
+    const struct wr_conf_setting *s = wr_conf_settings(&n);
+    char *text = slurp(WR_TEST_BUILDDIR "/etc/warren.conf", &len);
+    struct wr_conf shipped, uncommented, defaults;
+
+    wr_conf_init(&defaults);
+    wr_conf_init(&shipped);
+    ck_assert_msg(wr_conf_parse(&shipped, text, len, "warren.conf", &err) == 0, "%s", err.msg);
+    ck_assert_mem_eq(&shipped, &defaults, sizeof defaults);
+
+    for (size_t i = 0; i < n; i++) {
+        char want[2200], v[2048];
+        ck_assert_int_eq(wr_conf_format(&defaults, &s[i], v, sizeof v), 0);
+        snprintf(want, sizeof want, "\n# %s = %s\n", s[i].name, v);
+        ck_assert_msg(strstr(text, want) != NULL, "etc/warren.conf lacks the line '%.*s'",
+                      (int)strlen(want) - 2, want + 1);
+    }
+
+    /* Uncomment "# key = value" lines (a '#', one space, then a known key). */
+    char *out = malloc(len + 1);
+    ck_assert_ptr_nonnull(out);
+    size_t o = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line + 1) : strlen(line);
+        const char *body = line;
+        if (line[0] == '#' && line[1] == ' ') {
+            char key[128];
+            if (sscanf(line + 2, "%127[A-Za-z0-9._-] =", key) == 1 && wr_conf_find(key))
+                body = line + 2;
+        }
+        memcpy(out + o, body, ll - (size_t)(body - line));
+        o += ll - (size_t)(body - line);
+        line += ll;
+    }
+    wr_conf_init(&uncommented);
+    ck_assert_msg(wr_conf_parse(&uncommented, out, o, "uncommented", &err) == 0, "%s", err.msg);
+    ck_assert_mem_eq(&uncommented, &defaults, sizeof defaults);
+    free(out);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_man_page)
+{
+    size_t n;
+    const struct wr_conf_setting *s = wr_conf_settings(&n);
+    char *text = slurp(WR_TEST_SRCDIR "/man/warren.conf.5", NULL);
+    for (size_t i = 0; i < n; i++) {
+        char want[256];
+        snprintf(want, sizeof want, "\n.It Cm %s\n", s[i].name);
+        ck_assert_msg(strstr(text, want) != NULL, "warren.conf.5 does not document %s", s[i].name);
+    }
+    free(text);
+}
+END_TEST
+
+static Suite *conf_suite(void)
+{
+    Suite *s = suite_create("conf");
+    TCase *tc = tcase_create("table");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_table_rows);
+    tcase_add_test(tc, test_unknown_setting);
+    tcase_add_test(tc, test_sizes);
+    tcase_add_test(tc, test_doubles);
+    tcase_add_test(tc, test_log_level);
+    tcase_add_test(tc, test_strings);
+    tcase_add_test(tc, test_loopback_users);
+    tcase_add_test(tc, test_check_ports);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("parser");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_parse_file);
+    tcase_add_test(tc, test_parse_empty);
+    tcase_add_test(tc, test_parse_errors);
+    tcase_add_test(tc, test_parse_nul_and_long_lines);
+    tcase_add_test(tc, test_parse_oversized_file);
+    tcase_add_test(tc, test_parse_truncated);
+    tcase_add_test(tc, test_parse_garbage);
+    tcase_add_test(tc, test_load_file_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("docs");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_sample_file);
+    tcase_add_test(tc, test_man_page);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(conf_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,54 @@
+# tools: developer targets that are not part of `make all`.
+#
+#   make regen (or gen)  regenerate src/wire/methods.gen.[ch] from the spec
+#   make fuzz            build the libFuzzer targets with clang and run each
+#                        FUZZ_SECONDS (default 60) over a copy of its corpus
+#   make format          clang-format the C sources (generated code excluded)
+#   make check-unit      unit tests only (defined in tests/local.mk)
+#   make check-sanitizers  the whole suite under ASan+UBSan, in build-san/
+
+EXTRA_DIST += tools/gen_codec.py tools/bootstrap.sh tools/fuzz.sh .clang-format
+
+regen gen:
+	cd $(srcdir) && $(PYTHON) tools/gen_codec.py
+
+# ---- fuzzing ----
+# clang compiles the library sources itself (with -fsanitize=fuzzer-no-link)
+# instead of linking the gcc-built libwarren.a, so coverage reaches into the
+# library and the sanitizers see all of it. Objects and binaries go to
+# fuzz-build/; crashes are written to fuzz-build/artifacts/<target>/.
+FUZZ_SECONDS = 60
+FUZZ_TARGETS = frame table conf
+fuzz:
+	@test -n "$(CLANG)" || { echo "make fuzz needs clang (Debian: apt-get install clang)" >&2; exit 1; }
+	CLANG='$(CLANG)' FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TARGETS='$(FUZZ_TARGETS)' \
+	FUZZ_SOURCES='$(src_libwarren_a_SOURCES)' \
+	FUZZ_LIBS='$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) $(LIBS)' \
+	srcdir='$(srcdir)' \
+	$(SHELL) $(srcdir)/tools/fuzz.sh $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
+		$(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS)
+
+# ---- formatting ----
+CLANG_FORMAT = clang-format
+format:
+	cd $(srcdir) && find src tests -name '*.[ch]' ! -name '*.gen.[ch]' -print \
+		| LC_ALL=C sort | xargs $(CLANG_FORMAT) -i
+
+# ---- the test suite under sanitizers ----
+# A VPATH build needs an unconfigured source tree, so the sources are first
+# copied with `make distdir` (which keeps timestamps: later runs rebuild only
+# what changed) to build-san/src, then configured once in build-san/build.
+check-sanitizers:
+	$(MKDIR_P) build-san/build
+	$(MAKE) $(AM_MAKEFLAGS) distdir distdir=build-san/src
+	cd build-san/build && { test -f Makefile || ../src/configure --enable-sanitizers; } \
+		&& $(MAKE) $(AM_MAKEFLAGS) check
+
+clean-local: clean-local-tools
+clean-local-tools:
+	rm -rf fuzz-build
+distclean-local: distclean-local-tools
+distclean-local-tools:
+	rm -rf build-san
+
+.PHONY: regen gen fuzz format check-sanitizers clean-local-tools distclean-local-tools
