@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "net/server.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -263,15 +264,10 @@ int main(int argc, char **argv)
     wr_conf_print(&conf, stdout);
     fflush(stdout);
 
-    /*
-     * The broker core arrives with the next issue, and with it this call,
-     * the single place where the server takes over:
-     *
-     *     return wr_server_run(&conf) < 0 ? EXIT_START_FAILED : 0;
-     *
-     * It binds the listeners and runs the event loop until SIGTERM/SIGINT.
-     * Until it exists, warrend stops here, after its startup checks.
-     */
-    wr_log(WR_LOG_INFO, "startup checks passed; this build has no broker core yet, exiting");
+    /* The server takes over: listeners, the event loop, until SIGTERM/SIGINT. */
+    if (wr_server_run(&conf) < 0) {
+        fprintf(stderr, "warrend: cannot start the broker (see the log above)\n");
+        return EXIT_START_FAILED;
+    }
     return 0;
 }

@@ -45,6 +45,7 @@ struct wr_conf {
     int64_t handshake_timeout_ms; /* handshake_timeout */
     /* resource alarms */
     double mem_high_watermark; /* vm_memory_high_watermark.relative */
+    uint64_t mem_high_watermark_absolute; /* vm_memory_high_watermark.absolute, 0 = unset */
     uint64_t disk_free_limit;  /* disk_free_limit.absolute, bytes */
     /* persistence */
     int64_t fsync_interval_ms; /* journal.fsync_interval */

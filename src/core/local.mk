@@ -4,4 +4,7 @@ src_libwarren_a_SOURCES += \
 	src/core/err.h \
 	src/core/version.h \
 	src/core/log.c src/core/log.h \
-	src/core/clock.c src/core/clock.h
+	src/core/clock.c src/core/clock.h \
+	src/core/errbuf.c src/core/errbuf.h \
+	src/core/hmap.c src/core/hmap.h \
+	src/core/list.h

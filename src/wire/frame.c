@@ -34,7 +34,9 @@ int wr_frame_header_parse(const uint8_t *h, uint32_t frame_max, struct wr_frame 
     case WR_AMQP_FRAME_BODY:
         break;
     case WR_AMQP_FRAME_HEARTBEAT:
-        if (f->channel != 0 || f->size != 0)
+        /* A heartbeat on a channel other than 0 is well formed but out of
+         * place: the connection answers 505, as RabbitMQ does. */
+        if (f->size != 0)
             return WR_EFRAME;
         break;
     default:

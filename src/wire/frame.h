@@ -43,8 +43,7 @@ struct wr_frame {
 
 /* Parse and check a frame header (7 bytes). frame_max is the negotiated
  * maximum frame size including the 8 bytes of overhead; 0 means no limit.
- * Returns 0 or WR_EFRAME (unknown type, too large, heartbeat off channel 0 or
- * with a payload). */
+ * Returns 0 or WR_EFRAME (unknown type, too large, heartbeat with a payload). */
 int wr_frame_header_parse(const uint8_t *h, uint32_t frame_max, struct wr_frame *f);
 
 /* One frame from a flat buffer. Returns the number of bytes the frame

@@ -1,0 +1,105 @@
+/*
+ * exchange.h - exchanges, bindings and routing.
+ *
+ * An exchange owns its bindings (a list, for listing and deletion) and an
+ * index kept by its type (struct wr_xtype): direct keeps a hash of routing
+ * keys, topic a trie of words, headers a list of parsed match rules, fanout
+ * just the list. Routing asks the type for the bindings that match a
+ * message and collects their destinations: queues directly, exchanges
+ * (exchange-to-exchange bindings) recursively, every queue at most once.
+ *
+ * Exchange types are a table of functions so a plugin can add one
+ * (include/warren/plugin.h will expose the same shape).
+ */
+#ifndef WR_BROKER_EXCHANGE_H
+#define WR_BROKER_EXCHANGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/hmap.h"
+#include "core/list.h"
+#include "wire/buf.h"
+
+struct wr_exchange;
+struct wr_queue;
+struct wr_vhost;
+
+enum wr_dest_kind { WR_DEST_QUEUE, WR_DEST_EXCHANGE };
+
+struct wr_binding {
+    struct wr_exchange *src;
+    enum wr_dest_kind kind;
+    void *dest;           /* struct wr_queue * or struct wr_exchange * */
+    struct wr_str key;    /* owned copy (points into this allocation) */
+    struct wr_str args;   /* raw table body, owned copy */
+    struct wr_list src_node; /* in src->bindings */
+    struct wr_list dst_node; /* in the destination's list of bindings to it */
+    struct wr_list type_node; /* free for the type's index (e.g. a bucket list) */
+    struct wr_hnode index_node; /* in src->bindex: (dest, key, args) -> binding */
+    void *type_data;      /* the type's per-binding data (e.g. parsed header rules) */
+};
+
+/* What routing looks at in a message. */
+struct wr_route_msg {
+    struct wr_str routing_key;
+    struct wr_str headers; /* raw table body of the headers property (may be empty) */
+};
+
+typedef void (*wr_route_emit_fn)(struct wr_binding *b, void *ctx);
+
+struct wr_xtype {
+    const char *name;
+    /* Set up / tear down x->type_state. */
+    int (*init)(struct wr_exchange *x);
+    void (*destroy)(struct wr_exchange *x);
+    /* Check a new binding's key and arguments before it is added (headers
+     * exchanges refuse a bad x-match with 406). Optional. */
+    int (*validate)(struct wr_str key, struct wr_str args);
+    /* Index a binding (already on x->bindings) / forget it. */
+    int (*add)(struct wr_exchange *x, struct wr_binding *b);
+    void (*remove)(struct wr_exchange *x, struct wr_binding *b);
+    /* Call emit once for every binding that matches. */
+    void (*route)(struct wr_exchange *x, const struct wr_route_msg *m, wr_route_emit_fn emit,
+                  void *ctx);
+};
+
+extern const struct wr_xtype wr_xtype_direct;
+extern const struct wr_xtype wr_xtype_fanout;
+extern const struct wr_xtype wr_xtype_topic;
+extern const struct wr_xtype wr_xtype_headers;
+
+/* Type by name ("direct"...), NULL when unknown. */
+const struct wr_xtype *wr_xtype_find(struct wr_str name);
+
+struct wr_exchange {
+    struct wr_hnode node; /* in vhost->exchanges, key = name */
+    struct wr_vhost *vhost;
+    const struct wr_xtype *type;
+    void *type_state;
+    char *name;
+    bool durable, auto_delete, internal;
+    struct wr_str args;         /* raw declare arguments, owned */
+    struct wr_exchange *alternate; /* resolved lazily from alternate_name */
+    char *alternate_name;
+    struct wr_list bindings;    /* struct wr_binding.src_node: bindings from here */
+    struct wr_list bound_to_me; /* struct wr_binding.dst_node: e2e bindings into here */
+    struct wr_hmap bindex;      /* every binding by (dest, key, args) */
+    uint32_t nbindings;
+    uint32_t route_mark;        /* cycle guard during one routing pass */
+    uint64_t publish_in, publish_out;
+};
+
+/* Generic exchange operations (exchange.c). */
+struct wr_exchange *wr_exchange_new(struct wr_vhost *vh, struct wr_str name,
+                                    const struct wr_xtype *type, struct wr_str args);
+/* Removes every binding from and to x, then frees it (caller unlinked it). */
+void wr_exchange_free(struct wr_exchange *x);
+/* Add a binding src -> dest; binding the same (dest, key, args) twice is a
+ * no-op. dest_list is the destination's list of bindings into it. */
+int wr_exchange_bind(struct wr_exchange *src, enum wr_dest_kind kind, void *dest,
+                     struct wr_list *dest_list, struct wr_str key, struct wr_str args);
+struct wr_binding *wr_exchange_binding_find(struct wr_exchange *src, void *dest,
+                                            struct wr_str key, struct wr_str args);
+
+#endif

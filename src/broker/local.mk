@@ -1,0 +1,9 @@
+# src/broker: vhosts, exchanges, queues, messages. No sockets, no frames.
+src_libwarren_a_SOURCES += \
+	src/broker/msg.c src/broker/msg.h \
+	src/broker/queue.c src/broker/queue.h \
+	src/broker/qargs.c src/broker/qargs.h \
+	src/broker/exchange.c src/broker/exchange.h \
+	src/broker/xtype.c src/broker/x_direct.c src/broker/x_fanout.c \
+	src/broker/x_topic.c src/broker/x_headers.c \
+	src/broker/vhost.c src/broker/vhost.h

@@ -1,0 +1,163 @@
+/*
+ * qargs.c - queue argument checks; see qargs.h.
+ *
+ * One row per argument RabbitMQ knows. Unknown arguments are stored and
+ * ignored, as RabbitMQ does.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "broker/qargs.h"
+#include "wire/field.h"
+
+enum qarg_kind { QA_NONNEG, QA_POS, QA_STR, QA_BOOL, QA_PRIO, QA_ENUM };
+
+struct qarg {
+    const char *name;
+    enum qarg_kind kind;
+    const char *values; /* QA_ENUM: '|' separated */
+};
+
+static const struct qarg qargs[] = {
+    {"x-message-ttl", QA_NONNEG, NULL},
+    {"x-expires", QA_POS, NULL},
+    {"x-max-length", QA_NONNEG, NULL},
+    {"x-max-length-bytes", QA_NONNEG, NULL},
+    {"x-max-priority", QA_PRIO, NULL},
+    {"x-dead-letter-exchange", QA_STR, NULL},
+    {"x-dead-letter-routing-key", QA_STR, NULL},
+    {"x-overflow", QA_ENUM, "drop-head|reject-publish|reject-publish-dlx"},
+    {"x-queue-mode", QA_ENUM, "default|lazy"},
+    {"x-queue-type", QA_ENUM, "classic|quorum"},
+    {"x-single-active-consumer", QA_BOOL, NULL},
+    {"x-delivery-limit", QA_NONNEG, NULL},
+    {"x-queue-master-locator", QA_STR, NULL},
+};
+
+static const char *type_name(uint8_t t)
+{
+    switch (t) {
+    case 'S': return "longstr";
+    case 't': return "bool";
+    case 'F': return "table";
+    case 'A': return "array";
+    case 'f': return "float";
+    case 'd': return "double";
+    case 'D': return "decimal";
+    case 'V': return "void";
+    case 'x': return "binary";
+    case 'T': return "timestamp";
+    default: return "signedint";
+    }
+}
+
+static bool enum_has(const char *values, struct wr_str v)
+{
+    const char *p = values;
+    while (*p) {
+        const char *e = strchr(p, '|');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == v.len && memcmp(p, v.ptr, n) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost,
+                      struct wr_errbuf *err)
+{
+    struct wr_fv v;
+    int64_t i;
+    bool has_dlx = false, has_dlrk = false;
+
+    for (size_t k = 0; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
+        const struct qarg *a = &qargs[k];
+        if (wr_table_get(args, a->name, &v) != 1)
+            continue;
+        bool ok = true;
+        const char *why = "unacceptable_type";
+        switch (a->kind) {
+        case QA_NONNEG:
+        case QA_POS:
+        case QA_PRIO:
+            if (!wr_fv_int(&v, &i) || v.type == 'T') {
+                ok = false;
+            } else if (i < 0 || (a->kind == QA_POS && i == 0)) {
+                ok = false;
+                why = i < 0 ? "value_negative" : "value_zero";
+            } else if (a->kind == QA_PRIO && i > 255) {
+                ok = false;
+                why = "value_too_large";
+            }
+            break;
+        case QA_STR:
+            ok = v.type == 'S';
+            if (strcmp(a->name, "x-dead-letter-exchange") == 0)
+                has_dlx = true;
+            if (strcmp(a->name, "x-dead-letter-routing-key") == 0)
+                has_dlrk = true;
+            break;
+        case QA_BOOL:
+            ok = v.type == 't';
+            break;
+        case QA_ENUM:
+            if (v.type != 'S') {
+                ok = false;
+            } else if (!enum_has(a->values, v.v.str)) {
+                ok = false;
+                why = "invalid_value";
+            }
+            break;
+        }
+        if (!ok)
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "invalid arg '%s' for queue '%.*s' in vhost '%s': {%s,%s}", a->name,
+                           (int)qname.len, qname.ptr, vhost, why, type_name(v.type));
+    }
+    if (has_dlrk && !has_dlx)
+        return wr_fail(err, WR_EPRECONDITION_FAILED,
+                       "invalid arg 'x-dead-letter-routing-key' for queue '%.*s' in vhost '%s': "
+                       "Key x-dead-letter-routing-key should be specified together with "
+                       "x-dead-letter-exchange",
+                       (int)qname.len, qname.ptr, vhost);
+    return 0;
+}
+
+static bool fv_equal(const struct wr_fv *a, const struct wr_fv *b)
+{
+    int64_t x, y;
+    if (wr_fv_int(a, &x) && wr_fv_int(b, &y))
+        return x == y;
+    if (a->type != b->type)
+        return false;
+    switch (a->type) {
+    case 'S':
+    case 'x':
+    case 'F':
+    case 'A':
+        return wr_str_eq(a->v.str, b->v.str);
+    case 't':
+        return a->v.t == b->v.t;
+    default:
+        return false;
+    }
+}
+
+int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname,
+                        const char *vhost, struct wr_errbuf *err)
+{
+    for (size_t k = 0; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
+        struct wr_fv a, b;
+        int ha = wr_table_get(cur, qargs[k].name, &a) == 1;
+        int hb = wr_table_get(req, qargs[k].name, &b) == 1;
+        if (ha != hb || (ha && !fv_equal(&a, &b)))
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "inequivalent arg '%s' for queue '%s' in vhost '%s'", qargs[k].name,
+                           qname, vhost);
+    }
+    return 0;
+}

@@ -1,0 +1,435 @@
+/*
+ * vhost.c - exchanges and queues by name, and the checks RabbitMQ makes
+ * before it declares, binds or deletes anything; see vhost.h.
+ *
+ * The reply codes and texts follow RabbitMQ 3.10 (403 for reserved "amq."
+ * names and the default exchange, 404 for missing objects, 405 for another
+ * connection's exclusive queue, 406 for inequivalent redeclaration or
+ * in-use deletes, 503 for an unknown exchange type).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/qargs.h"
+#include "broker/vhost.h"
+#include "core/log.h"
+#include "wire/field.h"
+
+#define VH "' in vhost '%s'"
+
+static bool is_amq(struct wr_str name)
+{
+    return name.len >= 4 && memcmp(name.ptr, "amq.", 4) == 0;
+}
+
+struct wr_exchange *wr_vhost_exchange(struct wr_vhost *vh, struct wr_str name)
+{
+    struct wr_hnode *n = wr_hmap_get(&vh->exchanges, name);
+    return n ? wr_container_of(n, struct wr_exchange, node) : NULL;
+}
+
+struct wr_queue *wr_vhost_queue(struct wr_vhost *vh, struct wr_str name)
+{
+    struct wr_hnode *n = wr_hmap_get(&vh->queues, name);
+    return n ? wr_container_of(n, struct wr_queue, node) : NULL;
+}
+
+static int exchange_add(struct wr_vhost *vh, const char *name, const char *type, bool durable)
+{
+    struct wr_exchange *x =
+        wr_exchange_new(vh, wr_str_c(name), wr_xtype_find(wr_str_c(type)), WR_STR_NULL);
+    if (!x)
+        return WR_ENOMEM;
+    x->durable = durable;
+    if (wr_hmap_put(&vh->exchanges, &x->node) < 0) {
+        wr_exchange_free(x);
+        return WR_ENOMEM;
+    }
+    if (!*name)
+        vh->default_exchange = x;
+    return 0;
+}
+
+struct wr_vhost *wr_vhost_new(const char *name)
+{
+    static const char *const predeclared[][2] = {
+        {"", "direct"},           {"amq.direct", "direct"}, {"amq.fanout", "fanout"},
+        {"amq.topic", "topic"},   {"amq.headers", "headers"}, {"amq.match", "headers"},
+        {"amq.rabbitmq.trace", "topic"},
+    };
+    struct wr_vhost *vh = calloc(1, sizeof(*vh));
+    if (!vh || !(vh->name = strdup(name))) {
+        free(vh);
+        return NULL;
+    }
+    vh->node.key = wr_str_c(vh->name);
+    wr_hmap_init(&vh->exchanges);
+    wr_hmap_init(&vh->queues);
+    for (size_t i = 0; i < sizeof(predeclared) / sizeof(predeclared[0]); i++) {
+        if (exchange_add(vh, predeclared[i][0], predeclared[i][1], true) < 0) {
+            wr_vhost_free(vh);
+            return NULL;
+        }
+    }
+    return vh;
+}
+
+void wr_vhost_free(struct wr_vhost *vh)
+{
+    struct wr_hnode *n, *nx;
+    size_t it;
+    if (!vh)
+        return;
+    for (n = wr_hmap_first(&vh->queues, &it); n; n = nx) {
+        nx = wr_hmap_next(&vh->queues, &it, n);
+        wr_vhost_queue_delete(vh, wr_container_of(n, struct wr_queue, node));
+    }
+    for (n = wr_hmap_first(&vh->exchanges, &it); n; n = nx) {
+        nx = wr_hmap_next(&vh->exchanges, &it, n);
+        struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
+        wr_hmap_del(&vh->exchanges, n);
+        x->auto_delete = false;
+        wr_exchange_free(x);
+    }
+    wr_hmap_free(&vh->queues);
+    wr_hmap_free(&vh->exchanges);
+    free(vh->name);
+    free(vh);
+}
+
+/* ---- exchanges ---- */
+
+static const char *tf(bool b)
+{
+    return b ? "true" : "false";
+}
+
+static bool ae_equal(struct wr_str a, struct wr_str b)
+{
+    struct wr_fv x, y;
+    int hx = wr_table_get(a, "alternate-exchange", &x) == 1;
+    int hy = wr_table_get(b, "alternate-exchange", &y) == 1;
+    if (hx != hy)
+        return false;
+    return !hx || (x.type == y.type && x.type == 'S' && wr_str_eq(x.v.str, y.v.str));
+}
+
+int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl *d,
+                              struct wr_exchange **out, struct wr_errbuf *err)
+{
+    struct wr_exchange *x = wr_vhost_exchange(vh, d->name);
+    const struct wr_xtype *type;
+    struct wr_fv ae;
+
+    if (d->name.len == 0)
+        return wr_fail(err, WR_EACCESS_REFUSED,
+                       "operation not permitted on the default exchange");
+    if (d->passive) {
+        if (!x)
+            return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s" VH, (int)d->name.len,
+                           d->name.ptr, vh->name);
+        *out = x;
+        return 0;
+    }
+    if (is_amq(d->name) && !x)
+        return wr_fail(err, WR_EACCESS_REFUSED,
+                       "exchange name '%.*s' contains reserved prefix 'amq.*'",
+                       (int)d->name.len, d->name.ptr);
+    type = wr_xtype_find(d->type);
+    if (!type)
+        return wr_fail(err, WR_ECOMMAND_INVALID, "unknown exchange type '%.*s'",
+                       (int)d->type.len, d->type.ptr);
+    if (x) {
+        const char *what = NULL;
+        if (x->type != type)
+            what = "type";
+        else if (x->durable != d->durable)
+            what = "durable";
+        else if (x->auto_delete != d->auto_delete)
+            what = "auto_delete";
+        else if (x->internal != d->internal)
+            what = "internal";
+        else if (!ae_equal(x->args, d->args))
+            what = "alternate-exchange"; /* the only argument RabbitMQ compares */
+        if (what && x->type != type)
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "inequivalent arg 'type' for exchange '%.*s" VH
+                           ": received '%s' but current is '%s'",
+                           (int)d->name.len, d->name.ptr, vh->name, type->name, x->type->name);
+        if (what)
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "inequivalent arg '%s' for exchange '%.*s" VH, what,
+                           (int)d->name.len, d->name.ptr, vh->name);
+        *out = x;
+        return 0;
+    }
+    if (d->args.len && wr_table_get(d->args, "alternate-exchange", &ae) == 1 &&
+        ae.type != 'S')
+        return wr_fail(err, WR_EPRECONDITION_FAILED,
+                       "invalid arg 'alternate-exchange' for exchange '%.*s" VH
+                       ": {unacceptable_type,%c}",
+                       (int)d->name.len, d->name.ptr, vh->name, ae.type);
+    x = wr_exchange_new(vh, d->name, type, d->args);
+    if (!x)
+        return wr_fail(err, WR_EINTERNAL, "out of memory");
+    x->durable = d->durable;
+    x->auto_delete = d->auto_delete;
+    x->internal = d->internal;
+    if (d->args.len && wr_table_get(d->args, "alternate-exchange", &ae) == 1) {
+        x->alternate_name = malloc((size_t)ae.v.str.len + 1);
+        if (x->alternate_name) {
+            memcpy(x->alternate_name, ae.v.str.ptr, ae.v.str.len);
+            x->alternate_name[ae.v.str.len] = '\0';
+        }
+    }
+    if (wr_hmap_put(&vh->exchanges, &x->node) < 0) {
+        wr_exchange_free(x);
+        return wr_fail(err, WR_EINTERNAL, "out of memory");
+    }
+    *out = x;
+    return 0;
+}
+
+int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_unused,
+                             struct wr_errbuf *err)
+{
+    struct wr_exchange *x;
+    if (name.len == 0)
+        return wr_fail(err, WR_EACCESS_REFUSED, "operation not permitted on the default exchange");
+    if (is_amq(name))
+        return wr_fail(err, WR_EACCESS_REFUSED, "deletion of system exchange '%.*s" VH
+                       " not allowed", (int)name.len, name.ptr, vh->name);
+    x = wr_vhost_exchange(vh, name);
+    if (!x)
+        return 0; /* RabbitMQ: deleting what is not there succeeds */
+    if (if_unused && !wr_list_empty(&x->bindings))
+        return wr_fail(err, WR_EPRECONDITION_FAILED, "exchange '%.*s" VH " in use",
+                       (int)name.len, name.ptr, vh->name);
+    wr_hmap_del(&vh->exchanges, &x->node);
+    wr_exchange_free(x);
+    return 0;
+}
+
+/* ---- queues ---- */
+
+static void gen_name(char *buf, size_t len)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static uint64_t state;
+    size_t i = strlen("amq.gen-");
+    memcpy(buf, "amq.gen-", i);
+    if (!state)
+        state = (uint64_t)(uintptr_t)buf ^ 0x9E3779B97F4A7C15ull ^ (uint64_t)rand();
+    for (; i + 1 < len && i < 30; i++) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        buf[i] = b64[state & 63];
+    }
+    buf[i] = '\0';
+}
+
+static int queue_locked(struct wr_vhost *vh, struct wr_queue *q, struct wr_errbuf *err)
+{
+    return wr_fail(err, WR_ERESOURCE_LOCKED,
+                   "cannot obtain exclusive access to locked queue '%s" VH
+                   ". It could be originally declared on another connection or the exclusive "
+                   "property value does not match that of the original declaration.",
+                   q->name, vh->name);
+}
+
+int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
+                           struct wr_queue **out, bool *created, struct wr_errbuf *err)
+{
+    char gen[32];
+    struct wr_str name = d->name;
+    struct wr_queue *q;
+    int rc;
+
+    *created = false;
+    if (name.len == 0 && !d->passive) {
+        do
+            gen_name(gen, sizeof(gen));
+        while (wr_vhost_queue(vh, wr_str_c(gen)));
+        name = wr_str_c(gen);
+    }
+    q = wr_vhost_queue(vh, name);
+    if (d->passive) {
+        if (!q)
+            return wr_fail(err, WR_ENOT_FOUND, "no queue '%.*s" VH, (int)name.len, name.ptr,
+                           vh->name);
+        if (q->exclusive && q->owner != d->owner)
+            return queue_locked(vh, q, err);
+        *out = q;
+        return 0;
+    }
+    if (is_amq(d->name))
+        return wr_fail(err, WR_EACCESS_REFUSED,
+                       "queue name '%.*s' contains reserved prefix 'amq.*'", (int)name.len,
+                       name.ptr);
+    if ((rc = wr_qargs_validate(d->args, name, vh->name, err)) < 0)
+        return rc;
+    if (q) {
+        if (q->exclusive && q->owner != d->owner)
+            return queue_locked(vh, q, err);
+        if (q->durable != d->durable)
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "inequivalent arg 'durable' for queue '%s" VH
+                           ": received '%s' but current is '%s'",
+                           q->name, vh->name, tf(d->durable), tf(q->durable));
+        if (q->auto_delete != d->auto_delete)
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "inequivalent arg 'auto_delete' for queue '%s" VH
+                           ": received '%s' but current is '%s'",
+                           q->name, vh->name, tf(d->auto_delete), tf(q->auto_delete));
+        if (q->exclusive != d->exclusive)
+            return queue_locked(vh, q, err);
+        if ((rc = wr_qargs_equivalent(q->args, d->args, q->name, vh->name, err)) < 0)
+            return rc;
+        *out = q;
+        return 0;
+    }
+    q = wr_queue_new(vh, name, d->args);
+    if (!q)
+        return wr_fail(err, WR_EINTERNAL, "out of memory");
+    q->durable = d->durable;
+    q->exclusive = d->exclusive;
+    q->auto_delete = d->auto_delete;
+    q->owner = d->exclusive ? d->owner : NULL;
+    if (wr_hmap_put(&vh->queues, &q->node) < 0) {
+        wr_queue_unref(q);
+        return wr_fail(err, WR_EINTERNAL, "out of memory");
+    }
+    /* Every queue is bound to the default exchange implicitly: routing by
+     * name is done in wr_vhost_route, no binding object needed. */
+    *created = true;
+    *out = q;
+    return 0;
+}
+
+int wr_vhost_queue_use(struct wr_vhost *vh, struct wr_str name, void *owner,
+                       struct wr_queue **out, struct wr_errbuf *err)
+{
+    struct wr_queue *q = wr_vhost_queue(vh, name);
+    if (!q)
+        return wr_fail(err, WR_ENOT_FOUND, "no queue '%.*s" VH, (int)name.len, name.ptr,
+                       vh->name);
+    if (q->exclusive && q->owner != owner)
+        return queue_locked(vh, q, err);
+    *out = q;
+    return 0;
+}
+
+void wr_vhost_queue_delete(struct wr_vhost *vh, struct wr_queue *q)
+{
+    if (q->deleted)
+        return;
+    wr_hmap_del(&vh->queues, &q->node);
+    wr_queue_delete(q);
+    wr_queue_unref(q); /* the vhost's reference */
+}
+
+int wr_vhost_queue_delete_checked(struct wr_vhost *vh, struct wr_str name, void *owner,
+                                  bool if_unused, bool if_empty, uint32_t *count,
+                                  struct wr_errbuf *err)
+{
+    struct wr_queue *q = wr_vhost_queue(vh, name);
+    *count = 0;
+    if (!q)
+        return 0; /* RabbitMQ 3.10: delete-ok with a count of 0 */
+    if (q->exclusive && q->owner != owner)
+        return queue_locked(vh, q, err);
+    if (if_unused && q->nconsumers)
+        return wr_fail(err, WR_EPRECONDITION_FAILED, "queue '%s" VH " in use", q->name,
+                       vh->name);
+    if (if_empty && q->msgs.n)
+        return wr_fail(err, WR_EPRECONDITION_FAILED, "queue '%s" VH " not empty", q->name,
+                       vh->name);
+    *count = q->msgs.n;
+    wr_vhost_queue_delete(vh, q);
+    return 0;
+}
+
+/* ---- bindings ---- */
+
+/* Unbinding skips the exclusive-queue check (RabbitMQ allows it). */
+#define BIND_ANY_OWNER ((void *)&bind_any_owner)
+static const char bind_any_owner;
+
+static int bind_lookup(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
+                       bool dest_is_exchange, void *owner, struct wr_exchange **xs,
+                       void **dp, struct wr_list **dl, struct wr_errbuf *err)
+{
+    if (dest_is_exchange) {
+        struct wr_exchange *xd = wr_vhost_exchange(vh, dest);
+        if (!xd)
+            return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s" VH, (int)dest.len, dest.ptr,
+                           vh->name);
+        *dp = xd;
+        *dl = &xd->bound_to_me;
+    } else {
+        struct wr_queue *q = wr_vhost_queue(vh, dest);
+        if (!q)
+            return wr_fail(err, WR_ENOT_FOUND, "no queue '%.*s" VH, (int)dest.len, dest.ptr,
+                           vh->name);
+        if (owner != BIND_ANY_OWNER && q->exclusive && q->owner != owner)
+            return queue_locked(vh, q, err);
+        *dp = q;
+        *dl = &q->bound_to_me;
+    }
+    *xs = wr_vhost_exchange(vh, src);
+    if (!*xs)
+        return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s" VH, (int)src.len, src.ptr,
+                       vh->name);
+    if (src.len == 0 || (dest_is_exchange && dest.len == 0))
+        return wr_fail(err, WR_EACCESS_REFUSED,
+                       "operation not permitted on the default exchange");
+    return 0;
+}
+
+int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
+                  bool dest_is_exchange, struct wr_str key, struct wr_str args, void *owner,
+                  struct wr_errbuf *err)
+{
+    struct wr_exchange *xs;
+    void *dp;
+    struct wr_list *dl;
+    int rc = bind_lookup(vh, src, dest, dest_is_exchange, owner, &xs, &dp, &dl, err);
+    if (rc < 0)
+        return rc;
+    if (xs->type->validate && (rc = xs->type->validate(key, args)) < 0)
+        return wr_fail(err, rc, "invalid binding arguments for exchange '%s" VH "%s", xs->name,
+                       vh->name,
+                       xs->type == &wr_xtype_headers ? ": Invalid x-match field value" : "");
+    rc = wr_exchange_bind(xs, dest_is_exchange ? WR_DEST_EXCHANGE : WR_DEST_QUEUE, dp, dl, key,
+                          args);
+    if (rc < 0)
+        return wr_fail(err, rc == WR_ENOMEM ? WR_EINTERNAL : rc, "cannot bind");
+    return 0;
+}
+
+int wr_vhost_unbind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
+                    bool dest_is_exchange, struct wr_str key, struct wr_str args, void *owner,
+                    struct wr_errbuf *err)
+{
+    struct wr_exchange *xs;
+    void *dp;
+    struct wr_list *dl;
+    struct wr_binding *b;
+    /* RabbitMQ: unbinding from or to something missing succeeds, and an
+     * exclusive queue may be unbound from any connection. */
+    (void)owner;
+    int rc = bind_lookup(vh, src, dest, dest_is_exchange, BIND_ANY_OWNER, &xs, &dp, &dl, err);
+    if (rc == WR_ENOT_FOUND)
+        return 0;
+    if (rc < 0)
+        return rc;
+    b = wr_exchange_binding_find(xs, dp, key, args);
+    if (b)
+        wr_binding_remove(b);
+    return 0; /* unbinding what is not bound succeeds, as in RabbitMQ */
+}

@@ -1,0 +1,87 @@
+/*
+ * vhost.h - a virtual host: its exchanges and queues by name, and the
+ * AMQP-level operations on them with RabbitMQ's checks (passive declares,
+ * equivalence, reserved "amq." names, if-unused/if-empty).
+ *
+ * Functions that can be refused return a negative reply code and fill a
+ * struct wr_errbuf with the text the client will read.
+ */
+#ifndef WR_BROKER_VHOST_H
+#define WR_BROKER_VHOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/exchange.h"
+#include "broker/queue.h"
+#include "core/errbuf.h"
+#include "core/hmap.h"
+
+struct wr_vhost {
+    struct wr_hnode node; /* in the broker's vhost table */
+    char *name;
+    struct wr_hmap exchanges;
+    struct wr_hmap queues;
+    struct wr_exchange *default_exchange;
+    uint32_t route_gen;
+};
+
+struct wr_vhost *wr_vhost_new(const char *name);
+void wr_vhost_free(struct wr_vhost *vh);
+
+struct wr_exchange *wr_vhost_exchange(struct wr_vhost *vh, struct wr_str name);
+struct wr_queue *wr_vhost_queue(struct wr_vhost *vh, struct wr_str name);
+
+struct wr_exchange_decl {
+    struct wr_str name, type, args;
+    bool passive, durable, auto_delete, internal;
+};
+
+int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl *d,
+                              struct wr_exchange **out, struct wr_errbuf *err);
+int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_unused,
+                             struct wr_errbuf *err);
+
+struct wr_queue_decl {
+    struct wr_str name, args;
+    bool passive, durable, exclusive, auto_delete;
+    void *owner; /* the declaring connection */
+};
+
+/* On success *out is the queue (new or existing); *created says which. */
+int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
+                           struct wr_queue **out, bool *created, struct wr_errbuf *err);
+/* Find a queue for an operation by `owner`: 404 when missing, 405 when it
+ * is another connection's exclusive queue. */
+int wr_vhost_queue_use(struct wr_vhost *vh, struct wr_str name, void *owner,
+                       struct wr_queue **out, struct wr_errbuf *err);
+int wr_vhost_queue_delete_checked(struct wr_vhost *vh, struct wr_str name, void *owner,
+                                  bool if_unused, bool if_empty, uint32_t *count,
+                                  struct wr_errbuf *err);
+/* Unconditional delete (auto-delete, exclusive owner gone). */
+void wr_vhost_queue_delete(struct wr_vhost *vh, struct wr_queue *q);
+
+/* queue.bind/unbind and exchange.bind/unbind. `dest_is_exchange` selects
+ * what `dest` names. */
+int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
+                  bool dest_is_exchange, struct wr_str key, struct wr_str args, void *owner,
+                  struct wr_errbuf *err);
+int wr_vhost_unbind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
+                    bool dest_is_exchange, struct wr_str key, struct wr_str args, void *owner,
+                    struct wr_errbuf *err);
+
+/* Routing result: distinct queues. */
+struct wr_route_result {
+    struct wr_queue **q;
+    uint32_t n, cap;
+};
+
+/* Route a message from exchange x (alternate exchanges and
+ * exchange-to-exchange bindings followed). Returns 0 or WR_ENOMEM. */
+int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_route_msg *m,
+                   struct wr_route_result *res);
+
+/* Remove one binding everywhere (used when a queue or exchange goes). */
+void wr_binding_remove(struct wr_binding *b);
+
+#endif

@@ -1,0 +1,1121 @@
+/*
+ * chan.c - an AMQP channel; see chan.h.
+ *
+ * Neighbours: conn.c hands over every frame for the channel and owns the
+ * socket; broker/vhost.c answers declares, binds and deletes and routes;
+ * broker/queue.c dispatches to the consumers defined here through
+ * struct wr_consumer_ops; deliver.c writes content frames.
+ *
+ * The unacked ring: delivery tags on a channel are dense and increasing,
+ * so the deliveries waiting for an ack sit in a ring indexed by
+ * `tag - first_tag`. An ack finds its entry in O(1); settled entries stay as
+ * holes until they reach the front. No-ack deliveries take a tag too and
+ * leave a hole, so the index stays exact.
+ */
+#include "config.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/msg.h"
+#include "broker/queue.h"
+#include "broker/vhost.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/chan.h"
+#include "net/conn.h"
+#include "net/deliver.h"
+#include "net/server.h"
+#include "wire/field.h"
+#include "wire/frame.h"
+
+#define MAX_MESSAGE_SIZE (128ull * 1024 * 1024) /* RabbitMQ's max_message_size default */
+
+struct chan_consumer {
+    struct wr_consumer base;
+    struct wr_hnode node; /* ch->consumers, key = tag */
+    struct wr_chan *ch;
+    bool no_ack;
+    uint32_t prefetch, unacked;
+    char tag[256];
+};
+
+struct unacked {
+    struct wr_msg *m; /* NULL: a hole (settled, or a no-ack delivery) */
+    struct wr_queue *q;
+    struct chan_consumer *cons; /* NULL for basic.get or a cancelled consumer */
+    uint64_t seq;
+    uint32_t deliveries;
+};
+
+struct requeue {
+    struct wr_queue *q;
+    struct wr_qent e;
+};
+
+enum { TX_ACK, TX_REJECT, TX_NACK };
+
+struct tx_op {
+    struct wr_msg *m; /* a publish when set */
+    bool mandatory;
+    int kind;
+    uint64_t tag;
+    bool multiple, requeue;
+};
+
+struct wr_chan {
+    struct wr_conn *c;
+    uint16_t id;
+    bool closing;
+    bool flow_active;
+
+    /* content assembly */
+    enum { CA_IDLE, CA_HEADER, CA_BODY } ca;
+    bool pub_mandatory;
+    uint8_t pub_xlen, pub_rklen;
+    char pub_x[256], pub_rk[256];
+    struct wr_msg *pm;
+    uint64_t pub_confirm_seq;
+
+    /* consumers and prefetch */
+    struct wr_hmap consumers;
+    uint32_t nconsumers;
+    uint16_t prefetch_next;   /* basic.qos global=false: for new consumers */
+    uint16_t prefetch_global; /* basic.qos global=true: the whole channel */
+    uint32_t unacked_live;
+
+    /* the unacked ring */
+    struct unacked *ua;
+    uint32_t ua_cap, ua_head, ua_n;
+    uint64_t ua_first_tag; /* tag of ua[ua_head] */
+    uint64_t last_tag;
+
+    /* publisher confirms */
+    bool confirm;
+    uint64_t pub_seq;      /* last publish sequence number given */
+    uint64_t confirm_upto; /* settled up to here, not yet told */
+    uint64_t confirm_sent;
+
+    /* transactions */
+    bool tx;
+    struct tx_op *txo;
+    uint32_t txn, txcap;
+
+    struct wr_route_result route;
+};
+
+static const struct wr_consumer_ops chan_consumer_ops;
+
+/* ---- errors ---- */
+
+static void chan_release(struct wr_chan *ch);
+
+static void chan_error(struct wr_chan *ch, int err, uint32_t method_id, const char *text)
+{
+    struct wr_method m;
+    int code = wr_err_reply_code(err);
+
+    if (wr_reply_code_is_hard((uint16_t)code)) {
+        /* Drop the "NAME - " prefix the errbuf added: wr_conn_error adds its own. */
+        const char *t = strstr(text, " - ");
+        wr_conn_error(ch->c, code, method_id, "%s", t ? t + 3 : text);
+        return;
+    }
+    wr_log_ctx(WR_LOG_WARNING, ch->c->name, "channel %u error: %s", ch->id, text);
+    wr_method_init(&m, WR_CHANNEL_CLOSE);
+    m.u.channel_close.reply_code = (uint16_t)code;
+    m.u.channel_close.reply_text = wr_str_c(text);
+    m.u.channel_close.class_id = (uint16_t)(method_id >> 16);
+    m.u.channel_close.method_id = (uint16_t)method_id;
+    wr_conn_send(ch->c, ch->id, &m);
+    ch->closing = true;
+    chan_release(ch);
+}
+
+static void chan_errorf(struct wr_chan *ch, int err, uint32_t method_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void chan_errorf(struct wr_chan *ch, int err, uint32_t method_id, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    int n = snprintf(text, sizeof(text), "%s - ",
+                     wr_reply_code_name((uint16_t)wr_err_reply_code(err)));
+    va_start(ap, fmt);
+    vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+    va_end(ap);
+    chan_error(ch, err, method_id, text);
+}
+
+/* ---- the unacked ring ---- */
+
+static struct unacked *ua_at(struct wr_chan *ch, uint32_t i)
+{
+    return &ch->ua[(ch->ua_head + i) & (ch->ua_cap - 1)];
+}
+
+static int ua_push(struct wr_chan *ch, uint64_t tag, const struct unacked *u)
+{
+    if (ch->ua_n == 0)
+        ch->ua_first_tag = tag;
+    if (ch->ua_n == ch->ua_cap) {
+        uint32_t cap = ch->ua_cap ? ch->ua_cap * 2 : 16;
+        struct unacked *a = malloc((size_t)cap * sizeof(*a));
+        if (!a)
+            return WR_ENOMEM;
+        for (uint32_t i = 0; i < ch->ua_n; i++)
+            a[i] = *ua_at(ch, i);
+        free(ch->ua);
+        ch->ua = a;
+        ch->ua_cap = cap;
+        ch->ua_head = 0;
+    }
+    *ua_at(ch, ch->ua_n) = *u;
+    ch->ua_n++;
+    return 0;
+}
+
+/* Drop settled entries from the front. */
+static void ua_trim(struct wr_chan *ch)
+{
+    while (ch->ua_n && !ua_at(ch, 0)->m) {
+        ch->ua_head = (ch->ua_head + 1) & (ch->ua_cap - 1);
+        ch->ua_n--;
+        ch->ua_first_tag++;
+    }
+}
+
+static struct unacked *ua_find(struct wr_chan *ch, uint64_t tag)
+{
+    uint64_t i;
+    if (tag < ch->ua_first_tag || ch->ua_n == 0)
+        return NULL;
+    i = tag - ch->ua_first_tag;
+    if (i >= ch->ua_n)
+        return NULL;
+    return ua_at(ch, (uint32_t)i)->m ? ua_at(ch, (uint32_t)i) : NULL;
+}
+
+/* Settle one entry: it leaves the prefetch accounting. */
+static void ua_settle(struct wr_chan *ch, struct unacked *u)
+{
+    if (u->cons)
+        u->cons->unacked--;
+    ch->unacked_live--;
+    u->m = NULL;
+}
+
+/* Give waiting consumers a turn after acks freed prefetch room. */
+static void wake_consumers(struct wr_chan *ch)
+{
+    struct wr_hnode *n, *nx;
+    size_t it;
+    for (n = wr_hmap_first(&ch->consumers, &it); n; n = nx) {
+        nx = wr_hmap_next(&ch->consumers, &it, n);
+        wr_queue_consumer_ready(&wr_container_of(n, struct chan_consumer, node)->base);
+    }
+}
+
+static int requeue_cmp(const void *x, const void *y)
+{
+    const struct requeue *a = x, *b = y;
+    if (a->q != b->q)
+        return a->q < b->q ? -1 : 1;
+    return 0;
+}
+
+/* Requeue a batch, grouped by queue; drops each entry's queue reference. */
+static void requeue_batch(struct requeue *r, uint32_t n)
+{
+    uint32_t i = 0;
+    qsort(r, n, sizeof(*r), requeue_cmp);
+    while (i < n) {
+        uint32_t j = i;
+        struct wr_qent *tmp;
+        while (j < n && r[j].q == r[i].q)
+            j++;
+        tmp = malloc((size_t)(j - i) * sizeof(*tmp));
+        if (tmp) {
+            for (uint32_t k = i; k < j; k++)
+                tmp[k - i] = r[k].e;
+            wr_queue_requeue(r[i].q, tmp, j - i);
+            free(tmp);
+        } else {
+            for (uint32_t k = i; k < j; k++)
+                wr_queue_requeue_one(r[i].q, &r[k].e);
+        }
+        for (uint32_t k = i; k < j; k++)
+            wr_queue_unref(r[k].q);
+        i = j;
+    }
+}
+
+/* Entries from `first` to `last` index (inclusive) that are live, settled
+ * with `requeue` (true) or dropped (false). */
+static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool requeue)
+{
+    struct requeue *r = NULL;
+    uint32_t nr = 0;
+
+    if (requeue)
+        r = malloc((size_t)(last - first + 1) * sizeof(*r));
+    for (uint32_t i = first; i <= last; i++) {
+        struct unacked *u = ua_at(ch, i);
+        if (!u->m)
+            continue;
+        if (requeue && r) {
+            r[nr].q = u->q;
+            r[nr].e = (struct wr_qent){u->m, u->seq, u->deliveries};
+            nr++;
+            ua_settle(ch, u);
+        } else {
+            struct wr_msg *m = u->m;
+            struct wr_queue *q = u->q;
+            ua_settle(ch, u);
+            if (requeue && !q->deleted) {
+                struct wr_qent e = {m, u->seq, u->deliveries};
+                wr_queue_requeue_one(q, &e);
+            } else {
+                q->stat_acked++;
+                wr_msg_unref(m);
+            }
+            wr_queue_unref(q);
+        }
+    }
+    ua_trim(ch);
+    if (nr)
+        requeue_batch(r, nr);
+    free(r);
+}
+
+/* ---- consumers (struct wr_consumer_ops) ---- */
+
+static bool cons_can_take(struct wr_consumer *base)
+{
+    struct chan_consumer *cc = wr_container_of(base, struct chan_consumer, base);
+    struct wr_chan *ch = cc->ch;
+
+    if (ch->closing || !ch->flow_active || wr_conn_out_full(ch->c))
+        return false;
+    if (cc->no_ack)
+        return true;
+    if (cc->prefetch && cc->unacked >= cc->prefetch)
+        return false;
+    if (ch->prefetch_global && ch->unacked_live >= ch->prefetch_global)
+        return false;
+    return true;
+}
+
+static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const struct wr_qent *e)
+{
+    struct chan_consumer *cc = wr_container_of(base, struct chan_consumer, base);
+    struct wr_chan *ch = cc->ch;
+    struct wr_method m;
+    uint64_t tag = ++ch->last_tag;
+    struct unacked u = {NULL, NULL, NULL, 0, 0};
+
+    wr_method_init(&m, WR_BASIC_DELIVER);
+    m.u.basic_deliver.consumer_tag = wr_str_c(cc->tag);
+    m.u.basic_deliver.delivery_tag = tag;
+    m.u.basic_deliver.redelivered = e->deliveries > 0;
+    m.u.basic_deliver.exchange = wr_msg_exchange(e->m);
+    m.u.basic_deliver.routing_key = wr_msg_routing_key(e->m);
+    wr_deliver_content(ch->c, ch->id, &m, e->m);
+
+    if (!cc->no_ack) {
+        u.m = e->m;
+        u.q = q;
+        u.cons = cc;
+        u.seq = e->seq;
+        u.deliveries = e->deliveries + 1;
+        if (ua_push(ch, tag, &u) == 0) {
+            wr_queue_ref(q);
+            cc->unacked++;
+            ch->unacked_live++;
+            return;
+        }
+        /* Out of memory for the ring: the message goes back. */
+        wr_queue_requeue_one(q, e);
+        return;
+    }
+    /* A no-ack delivery still takes a tag: keep the ring's index exact. */
+    if (ch->ua_n)
+        ua_push(ch, tag, &u);
+    q->stat_acked++;
+    wr_msg_unref(e->m);
+}
+
+static void cons_detach_unacked(struct wr_chan *ch, struct chan_consumer *cc)
+{
+    for (uint32_t i = 0; i < ch->ua_n; i++) {
+        struct unacked *u = ua_at(ch, i);
+        if (u->m && u->cons == cc)
+            u->cons = NULL;
+    }
+}
+
+static void cons_free(struct wr_chan *ch, struct chan_consumer *cc)
+{
+    cons_detach_unacked(ch, cc);
+    wr_hmap_del(&ch->consumers, &cc->node);
+    ch->nconsumers--;
+    free(cc);
+}
+
+static void cons_cancelled(struct wr_consumer *base)
+{
+    struct chan_consumer *cc = wr_container_of(base, struct chan_consumer, base);
+    struct wr_chan *ch = cc->ch;
+    struct wr_method m;
+
+    if (ch->c->cap_cancel && !ch->closing) {
+        wr_method_init(&m, WR_BASIC_CANCEL);
+        m.u.basic_cancel.consumer_tag = wr_str_c(cc->tag);
+        m.u.basic_cancel.nowait = true;
+        wr_conn_send(ch->c, ch->id, &m);
+    }
+    cons_free(ch, cc);
+}
+
+static const struct wr_consumer_ops chan_consumer_ops = {
+    cons_can_take,
+    cons_deliver,
+    cons_cancelled,
+};
+
+/* ---- lifecycle ---- */
+
+struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id)
+{
+    struct wr_chan *ch = calloc(1, sizeof(*ch));
+    if (!ch)
+        return NULL;
+    ch->c = c;
+    ch->id = id;
+    ch->flow_active = true;
+    wr_hmap_init(&ch->consumers);
+    return ch;
+}
+
+/* Cancel consumers, requeue unacked, drop a half-assembled publish and an
+ * open transaction. The channel struct stays (closing) until close-ok. */
+static void chan_release(struct wr_chan *ch)
+{
+    struct wr_hnode *n, *nx;
+    size_t it;
+
+    for (n = wr_hmap_first(&ch->consumers, &it); n; n = nx) {
+        struct chan_consumer *cc = wr_container_of(n, struct chan_consumer, node);
+        struct wr_queue *q = cc->base.q;
+        nx = wr_hmap_next(&ch->consumers, &it, n);
+        if (q)
+            wr_queue_consumer_remove(q, &cc->base);
+        cons_free(ch, cc);
+    }
+    if (ch->ua_n)
+        settle_range(ch, 0, ch->ua_n - 1, true);
+    wr_msg_unref(ch->pm);
+    ch->pm = NULL;
+    ch->ca = CA_IDLE;
+    for (uint32_t i = 0; i < ch->txn; i++)
+        wr_msg_unref(ch->txo[i].m);
+    ch->txn = 0;
+}
+
+void wr_chan_free(struct wr_chan *ch)
+{
+    chan_release(ch);
+    wr_hmap_free(&ch->consumers);
+    free(ch->ua);
+    free(ch->txo);
+    free(ch->route.q);
+    free(ch);
+}
+
+bool wr_chan_closing(const struct wr_chan *ch)
+{
+    return ch->closing;
+}
+
+bool wr_chan_expects_content(const struct wr_chan *ch)
+{
+    return ch->ca != CA_IDLE;
+}
+
+void wr_chan_output_ready(struct wr_chan *ch)
+{
+    if (!ch->closing)
+        wake_consumers(ch);
+}
+
+/* ---- confirms ---- */
+
+static void confirm_flush(struct wr_chan *ch)
+{
+    struct wr_method m;
+    if (ch->confirm_upto <= ch->confirm_sent || ch->closing)
+        return;
+    wr_method_init(&m, WR_BASIC_ACK);
+    m.u.basic_ack.delivery_tag = ch->confirm_upto;
+    m.u.basic_ack.multiple = ch->confirm_upto - ch->confirm_sent > 1;
+    wr_conn_send(ch->c, ch->id, &m);
+    ch->confirm_sent = ch->confirm_upto;
+}
+
+void wr_chan_flush(struct wr_chan *ch)
+{
+    confirm_flush(ch);
+}
+
+static void confirm_settle(struct wr_chan *ch, uint64_t seq, bool ok)
+{
+    struct wr_method m;
+    if (!seq)
+        return;
+    if (ok) {
+        ch->confirm_upto = seq;
+        return;
+    }
+    confirm_flush(ch);
+    wr_method_init(&m, WR_BASIC_NACK);
+    m.u.basic_nack.delivery_tag = seq;
+    wr_conn_send(ch->c, ch->id, &m);
+    ch->confirm_upto = ch->confirm_sent = seq;
+}
+
+/* ---- publishing ---- */
+
+static void send_return(struct wr_chan *ch, struct wr_msg *m, int code, const char *text)
+{
+    struct wr_method r;
+    wr_method_init(&r, WR_BASIC_RETURN);
+    r.u.basic_return.reply_code = (uint16_t)code;
+    r.u.basic_return.reply_text = wr_str_c(text);
+    r.u.basic_return.exchange = wr_msg_exchange(m);
+    r.u.basic_return.routing_key = wr_msg_routing_key(m);
+    wr_deliver_content(ch->c, ch->id, &r, m);
+}
+
+/* Route a complete message; consumes the caller's reference. */
+static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, uint64_t seq)
+{
+    struct wr_vhost *vh = ch->c->vh;
+    struct wr_exchange *x = wr_vhost_exchange(vh, wr_msg_exchange(m));
+    struct wr_route_msg rm;
+
+    if (!x) {
+        chan_errorf(ch, WR_ENOT_FOUND, WR_BASIC_PUBLISH, "no exchange '%.*s' in vhost '%s'",
+                    (int)m->exchange_len, m->data, vh->name);
+        wr_msg_unref(m);
+        return;
+    }
+    if (x->internal) {
+        chan_errorf(ch, WR_EACCESS_REFUSED, WR_BASIC_PUBLISH,
+                    "cannot publish to internal exchange '%s' in vhost '%s'", x->name, vh->name);
+        wr_msg_unref(m);
+        return;
+    }
+    rm.routing_key = wr_msg_routing_key(m);
+    rm.headers = wr_msg_headers(m);
+    if (wr_vhost_route(vh, x, &rm, &ch->route) < 0) {
+        chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory routing a message");
+        wr_msg_unref(m);
+        return;
+    }
+    for (uint32_t i = 0; i < ch->route.n; i++)
+        if (wr_queue_push(ch->route.q[i], m) < 0)
+            wr_log_ctx(WR_LOG_ERROR, ch->c->name, "out of memory queueing a message");
+    if (ch->route.n == 0 && mandatory)
+        send_return(ch, m, 312, "NO_ROUTE");
+    confirm_settle(ch, seq, true);
+    wr_msg_unref(m);
+    wr_server_mem_check(ch->c->srv);
+}
+
+static int tx_add(struct wr_chan *ch, const struct tx_op *op)
+{
+    if (ch->txn == ch->txcap) {
+        uint32_t cap = ch->txcap ? ch->txcap * 2 : 16;
+        struct tx_op *a = realloc(ch->txo, (size_t)cap * sizeof(*a));
+        if (!a)
+            return WR_ENOMEM;
+        ch->txo = a;
+        ch->txcap = cap;
+    }
+    ch->txo[ch->txn++] = *op;
+    return 0;
+}
+
+static void publish_complete(struct wr_chan *ch)
+{
+    struct wr_msg *m = ch->pm;
+    ch->pm = NULL;
+    ch->ca = CA_IDLE;
+    if (ch->tx) {
+        struct tx_op op = {m, ch->pub_mandatory, 0, 0, false, false};
+        if (tx_add(ch, &op) < 0) {
+            wr_msg_unref(m);
+            chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory");
+        }
+        return;
+    }
+    route_message(ch, m, ch->pub_mandatory, ch->pub_confirm_seq);
+}
+
+static void on_publish(struct wr_chan *ch, const struct wr_basic_publish *a)
+{
+    if (a->immediate) {
+        wr_conn_error(ch->c, 540, WR_BASIC_PUBLISH, "immediate=true");
+        return;
+    }
+    ch->pub_xlen = (uint8_t)a->exchange.len;
+    memcpy(ch->pub_x, a->exchange.ptr ? a->exchange.ptr : "", a->exchange.len);
+    ch->pub_rklen = (uint8_t)a->routing_key.len;
+    memcpy(ch->pub_rk, a->routing_key.ptr ? a->routing_key.ptr : "", a->routing_key.len);
+    ch->pub_mandatory = a->mandatory;
+    ch->pub_confirm_seq = ch->confirm ? ++ch->pub_seq : 0;
+    ch->ca = CA_HEADER;
+}
+
+static bool parse_expiration(struct wr_str s, int64_t *ms)
+{
+    int64_t v = 0;
+    if (s.len == 0 || s.len > 18)
+        return false;
+    for (uint32_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] < '0' || s.ptr[i] > '9')
+            return false;
+        v = v * 10 + (s.ptr[i] - '0');
+    }
+    *ms = v;
+    return true;
+}
+
+void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
+{
+    struct wr_content_header h;
+    struct wr_msg *m;
+    int rc;
+
+    if (ch->ca != CA_HEADER) {
+        wr_conn_error(ch->c, 505, 0, "expected content body, got content header");
+        return;
+    }
+    rc = wr_content_header_decode(f->payload, f->size, &h);
+    if (rc < 0) {
+        if (rc == WR_EUNEXPECTED_FRAME)
+            wr_conn_error(ch->c, 505, WR_BASIC_PUBLISH, "content header for class %u",
+                          h.class_id);
+        else
+            wr_conn_error(ch->c, rc == WR_EFRAME ? 501 : 502, WR_BASIC_PUBLISH,
+                          "cannot decode content header");
+        return;
+    }
+    if (h.body_size > MAX_MESSAGE_SIZE) {
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
+                    "message size %llu is larger than configured max size %llu",
+                    (unsigned long long)h.body_size, MAX_MESSAGE_SIZE);
+        return;
+    }
+    if ((h.props.flags & WR_BASIC_USER_ID_FLAG) && !wr_str_eqc(h.props.user_id, ch->c->user)) {
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
+                    "user_id property set to '%.*s' but authenticated user was '%s'",
+                    (int)h.props.user_id.len, h.props.user_id.ptr, ch->c->user);
+        return;
+    }
+    m = wr_msg_new((struct wr_str){ch->pub_x, ch->pub_xlen},
+                   (struct wr_str){ch->pub_rk, ch->pub_rklen}, h.raw_props.ptr, h.raw_props.len,
+                   h.body_size);
+    if (!m) {
+        chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
+                    (unsigned long long)h.body_size);
+        return;
+    }
+    if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) &&
+        !parse_expiration(h.props.expiration, &m->ttl_ms)) {
+        wr_msg_unref(m);
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH, "invalid expiration '%.*s'",
+                    (int)h.props.expiration.len, h.props.expiration.ptr);
+        return;
+    }
+    m->persistent = (h.props.flags & WR_BASIC_DELIVERY_MODE_FLAG) && h.props.delivery_mode == 2;
+    m->priority = (h.props.flags & WR_BASIC_PRIORITY_FLAG) ? h.props.priority : 0;
+    if (h.props.flags & WR_BASIC_HEADERS_FLAG) {
+        m->headers_off = (uint32_t)(h.props.headers.ptr - h.raw_props.ptr);
+        m->headers_len = h.props.headers.len;
+    }
+    m->published_ms = wr_now_ms();
+    ch->pm = m;
+    ch->ca = CA_BODY;
+    if (h.body_size == 0)
+        publish_complete(ch);
+}
+
+void wr_chan_body(struct wr_chan *ch, struct evbuffer *in, const struct wr_frame *f)
+{
+    struct wr_msg *m = ch->pm;
+    if (ch->ca != CA_BODY || !m) {
+        evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
+        wr_conn_error(ch->c, 505, 0, "expected content header, got content body");
+        return;
+    }
+    if (f->size > m->body_len - m->body_have) {
+        evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
+        wr_conn_error(ch->c, 505, WR_BASIC_PUBLISH,
+                      "content body exceeds the size in the content header");
+        return;
+    }
+    wr_frame_take_body(in, f, wr_msg_body(m) + m->body_have);
+    m->body_have += f->size;
+    if (m->body_have == m->body_len)
+        publish_complete(ch);
+}
+
+/* ---- basic class ---- */
+
+static void gen_tag(char *buf, size_t len, const char *prefix)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static uint64_t s = 0x2545F4914F6CDD1Dull;
+    size_t i = strlen(prefix);
+    memcpy(buf, prefix, i);
+    s ^= (uint64_t)wr_now_us();
+    for (; i < len - 1 && i < strlen(prefix) + 22; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        buf[i] = b64[s & 63];
+    }
+    buf[i] = '\0';
+}
+
+static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
+{
+    struct wr_errbuf err;
+    struct wr_queue *q;
+    struct chan_consumer *cc;
+    struct wr_method m;
+    struct wr_fv v;
+    int64_t prio = 0;
+
+    if (wr_vhost_queue_use(ch->c->vh, a->queue, ch->c, &q, &err) < 0)
+        return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
+    if (a->consumer_tag.len && wr_hmap_get(&ch->consumers, a->consumer_tag)) {
+        wr_conn_error(ch->c, 530, WR_BASIC_CONSUME, "attempt to reuse consumer tag '%.*s'",
+                      (int)a->consumer_tag.len, a->consumer_tag.ptr);
+        return;
+    }
+    if (q->exclusive_consumer || (a->exclusive && q->nconsumers))
+        return chan_errorf(ch, WR_EACCESS_REFUSED, WR_BASIC_CONSUME,
+                           "queue '%s' in vhost '%s' in exclusive use", q->name,
+                           ch->c->vh->name);
+    if (wr_table_get(a->arguments, "x-priority", &v) == 1) {
+        if (!wr_fv_int(&v, &prio))
+            return chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
+                               "invalid arg 'x-priority'");
+    }
+    cc = calloc(1, sizeof(*cc));
+    if (!cc)
+        return chan_errorf(ch, WR_EINTERNAL, WR_BASIC_CONSUME, "out of memory");
+    if (a->consumer_tag.len) {
+        memcpy(cc->tag, a->consumer_tag.ptr, a->consumer_tag.len);
+        cc->tag[a->consumer_tag.len] = '\0';
+    } else {
+        do
+            gen_tag(cc->tag, sizeof(cc->tag), "amq.ctag-");
+        while (wr_hmap_get(&ch->consumers, wr_str_c(cc->tag)));
+    }
+    cc->node.key = wr_str_c(cc->tag);
+    cc->ch = ch;
+    cc->no_ack = a->no_ack;
+    cc->prefetch = ch->prefetch_next;
+    cc->base.ops = &chan_consumer_ops;
+    cc->base.exclusive = a->exclusive;
+    cc->base.priority = (int)prio;
+    if (wr_hmap_put(&ch->consumers, &cc->node) < 0) {
+        free(cc);
+        return chan_errorf(ch, WR_EINTERNAL, WR_BASIC_CONSUME, "out of memory");
+    }
+    ch->nconsumers++;
+    if (!a->nowait) {
+        wr_method_init(&m, WR_BASIC_CONSUME_OK);
+        m.u.basic_consume_ok.consumer_tag = wr_str_c(cc->tag);
+        wr_conn_send(ch->c, ch->id, &m);
+    }
+    /* consume-ok goes out before the first delivery. */
+    wr_queue_consumer_add(q, &cc->base);
+}
+
+static void on_cancel(struct wr_chan *ch, const struct wr_basic_cancel *a)
+{
+    struct wr_hnode *n = wr_hmap_get(&ch->consumers, a->consumer_tag);
+    struct wr_method m;
+    if (n) {
+        struct chan_consumer *cc = wr_container_of(n, struct chan_consumer, node);
+        struct wr_queue *q = cc->base.q;
+        if (q)
+            wr_queue_consumer_remove(q, &cc->base);
+        cons_free(ch, cc);
+    }
+    if (!a->nowait) {
+        wr_method_init(&m, WR_BASIC_CANCEL_OK);
+        m.u.basic_cancel_ok.consumer_tag = a->consumer_tag;
+        wr_conn_send(ch->c, ch->id, &m);
+    }
+}
+
+static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
+{
+    struct wr_errbuf err;
+    struct wr_queue *q;
+    struct wr_qent e;
+    struct wr_method m;
+
+    if (wr_vhost_queue_use(ch->c->vh, a->queue, ch->c, &q, &err) < 0)
+        return chan_error(ch, err.code, WR_BASIC_GET, err.text);
+    if (!wr_queue_get(q, &e)) {
+        wr_method_init(&m, WR_BASIC_GET_EMPTY);
+        wr_conn_send(ch->c, ch->id, &m);
+        return;
+    }
+    wr_method_init(&m, WR_BASIC_GET_OK);
+    m.u.basic_get_ok.delivery_tag = ++ch->last_tag;
+    m.u.basic_get_ok.redelivered = e.deliveries > 0;
+    m.u.basic_get_ok.exchange = wr_msg_exchange(e.m);
+    m.u.basic_get_ok.routing_key = wr_msg_routing_key(e.m);
+    m.u.basic_get_ok.message_count = wr_queue_ready(q);
+    wr_deliver_content(ch->c, ch->id, &m, e.m);
+    if (a->no_ack) {
+        struct unacked hole = {NULL, NULL, NULL, 0, 0};
+        if (ch->ua_n)
+            ua_push(ch, ch->last_tag, &hole);
+        q->stat_acked++;
+        wr_msg_unref(e.m);
+    } else {
+        struct unacked u = {e.m, q, NULL, e.seq, e.deliveries + 1};
+        if (ua_push(ch, ch->last_tag, &u) < 0) {
+            wr_queue_requeue_one(q, &e);
+            return;
+        }
+        wr_queue_ref(q);
+        ch->unacked_live++;
+    }
+}
+
+/* ack / reject / nack, applied now (or at tx.commit). */
+static void settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bool requeue,
+                   uint32_t method_id)
+{
+    struct unacked *u;
+    uint32_t idx;
+
+    if (multiple && tag == 0) {
+        if (ch->ua_n)
+            settle_range(ch, 0, ch->ua_n - 1, kind != TX_ACK && requeue);
+        wake_consumers(ch);
+        return;
+    }
+    u = ua_find(ch, tag);
+    if (!u) {
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, method_id, "unknown delivery tag %llu",
+                    (unsigned long long)tag);
+        return;
+    }
+    idx = (uint32_t)(tag - ch->ua_first_tag);
+    settle_range(ch, multiple ? 0 : idx, idx, kind != TX_ACK && requeue);
+    wake_consumers(ch);
+}
+
+static void on_settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bool requeue,
+                      uint32_t method_id)
+{
+    if (ch->tx) {
+        struct tx_op op = {NULL, false, kind, tag, multiple, requeue};
+        /* Check the tag now so a bad one fails at once, as RabbitMQ does. */
+        if (!(multiple && tag == 0) && !ua_find(ch, tag)) {
+            chan_errorf(ch, WR_EPRECONDITION_FAILED, method_id, "unknown delivery tag %llu",
+                        (unsigned long long)tag);
+            return;
+        }
+        if (tx_add(ch, &op) < 0)
+            chan_errorf(ch, WR_EINTERNAL, method_id, "out of memory");
+        return;
+    }
+    settle(ch, kind, tag, multiple, requeue, method_id);
+}
+
+static void on_qos(struct wr_chan *ch, const struct wr_basic_qos *a)
+{
+    struct wr_method m;
+    if (a->prefetch_size != 0) {
+        wr_conn_error(ch->c, 540, WR_BASIC_QOS, "prefetch_size!=0 (%u)", a->prefetch_size);
+        return;
+    }
+    /* RabbitMQ 3.10: global=true limits the channel; global=false sets the
+     * limit of consumers created from now on and lifts the channel limit. */
+    if (a->global) {
+        ch->prefetch_global = a->prefetch_count;
+    } else {
+        ch->prefetch_next = a->prefetch_count;
+        ch->prefetch_global = 0;
+    }
+    wr_method_init(&m, WR_BASIC_QOS_OK);
+    wr_conn_send(ch->c, ch->id, &m);
+    wake_consumers(ch);
+}
+
+static void on_recover(struct wr_chan *ch, bool requeue, bool reply)
+{
+    struct wr_method m;
+    if (!requeue) {
+        wr_conn_error(ch->c, 540, reply ? WR_BASIC_RECOVER : WR_BASIC_RECOVER_ASYNC,
+                      "requeue=false");
+        return;
+    }
+    if (ch->ua_n)
+        settle_range(ch, 0, ch->ua_n - 1, true);
+    if (reply) {
+        wr_method_init(&m, WR_BASIC_RECOVER_OK);
+        wr_conn_send(ch->c, ch->id, &m);
+    }
+}
+
+/* ---- tx ---- */
+
+static void on_tx(struct wr_chan *ch, uint32_t id)
+{
+    struct wr_method m;
+    if (id == WR_TX_SELECT) {
+        if (ch->confirm)
+            return chan_errorf(ch, WR_EPRECONDITION_FAILED, id,
+                               "cannot switch from confirm to tx mode");
+        ch->tx = true;
+        wr_method_init(&m, WR_TX_SELECT_OK);
+        wr_conn_send(ch->c, ch->id, &m);
+        return;
+    }
+    if (!ch->tx)
+        return chan_errorf(ch, WR_EPRECONDITION_FAILED, id, "channel is not transactional");
+    if (id == WR_TX_COMMIT) {
+        uint32_t n = ch->txn;
+        struct tx_op *ops = ch->txo;
+        ch->txo = NULL;
+        ch->txn = ch->txcap = 0;
+        ch->tx = false; /* apply directly */
+        for (uint32_t i = 0; i < n && !ch->closing; i++) {
+            if (ops[i].m) {
+                route_message(ch, ops[i].m, ops[i].mandatory, 0);
+                ops[i].m = NULL;
+            } else {
+                settle(ch, ops[i].kind, ops[i].tag, ops[i].multiple, ops[i].requeue,
+                       ops[i].kind == TX_ACK ? WR_BASIC_ACK : WR_BASIC_NACK);
+            }
+        }
+        for (uint32_t i = 0; i < n; i++)
+            wr_msg_unref(ops[i].m);
+        free(ops);
+        if (ch->closing)
+            return;
+        ch->tx = true;
+        wr_method_init(&m, WR_TX_COMMIT_OK);
+    } else {
+        for (uint32_t i = 0; i < ch->txn; i++)
+            wr_msg_unref(ch->txo[i].m);
+        ch->txn = 0;
+        wr_method_init(&m, WR_TX_ROLLBACK_OK);
+    }
+    wr_conn_send(ch->c, ch->id, &m);
+}
+
+/* ---- exchange and queue class ---- */
+
+static void reply(struct wr_chan *ch, bool nowait, uint32_t id)
+{
+    struct wr_method m;
+    if (nowait)
+        return;
+    wr_method_init(&m, id);
+    wr_conn_send(ch->c, ch->id, &m);
+}
+
+static void on_exchange_declare(struct wr_chan *ch, const struct wr_exchange_declare *a)
+{
+    struct wr_exchange_decl d = {a->exchange, a->type, a->arguments, a->passive,
+                                 a->durable,  a->auto_delete, a->internal};
+    struct wr_errbuf err;
+    struct wr_exchange *x;
+    if (wr_vhost_exchange_declare(ch->c->vh, &d, &x, &err) < 0)
+        return chan_error(ch, err.code, WR_EXCHANGE_DECLARE, err.text);
+    reply(ch, a->nowait, WR_EXCHANGE_DECLARE_OK);
+}
+
+static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *a)
+{
+    struct wr_queue_decl d = {a->queue, a->arguments, a->passive, a->durable,
+                              a->exclusive, a->auto_delete, ch->c};
+    struct wr_errbuf err;
+    struct wr_queue *q;
+    struct wr_method m;
+    bool created;
+
+    if (wr_vhost_queue_declare(ch->c->vh, &d, &q, &created, &err) < 0)
+        return chan_error(ch, err.code, WR_QUEUE_DECLARE, err.text);
+    if (created && q->exclusive)
+        wr_list_add_tail(&ch->c->exclusive_queues, &q->owner_node);
+    if (a->nowait)
+        return;
+    wr_method_init(&m, WR_QUEUE_DECLARE_OK);
+    m.u.queue_declare_ok.queue = wr_str_c(q->name);
+    m.u.queue_declare_ok.message_count = wr_queue_ready(q);
+    m.u.queue_declare_ok.consumer_count = q->nconsumers;
+    wr_conn_send(ch->c, ch->id, &m);
+}
+
+static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
+{
+    struct wr_errbuf err;
+    struct wr_vhost *vh = ch->c->vh;
+    struct wr_method m;
+    struct wr_queue *q;
+    uint32_t count;
+
+    switch (mm->id) {
+    case WR_QUEUE_BIND: {
+        const struct wr_queue_bind *a = &mm->u.queue_bind;
+        if (wr_vhost_bind(vh, a->exchange, a->queue, false, a->routing_key, a->arguments, ch->c,
+                          &err) < 0)
+            return chan_error(ch, err.code, mm->id, err.text);
+        return reply(ch, a->nowait, WR_QUEUE_BIND_OK);
+    }
+    case WR_QUEUE_UNBIND: {
+        const struct wr_queue_unbind *a = &mm->u.queue_unbind;
+        if (wr_vhost_unbind(vh, a->exchange, a->queue, false, a->routing_key, a->arguments,
+                            ch->c, &err) < 0)
+            return chan_error(ch, err.code, mm->id, err.text);
+        return reply(ch, false, WR_QUEUE_UNBIND_OK);
+    }
+    case WR_QUEUE_PURGE: {
+        const struct wr_queue_purge *a = &mm->u.queue_purge;
+        if (wr_vhost_queue_use(vh, a->queue, ch->c, &q, &err) < 0)
+            return chan_error(ch, err.code, mm->id, err.text);
+        count = wr_queue_purge(q);
+        if (a->nowait)
+            return;
+        wr_method_init(&m, WR_QUEUE_PURGE_OK);
+        m.u.queue_purge_ok.message_count = count;
+        return wr_conn_send(ch->c, ch->id, &m);
+    }
+    case WR_QUEUE_DELETE: {
+        const struct wr_queue_delete *a = &mm->u.queue_delete;
+        if (wr_vhost_queue_delete_checked(vh, a->queue, ch->c, a->if_unused, a->if_empty, &count,
+                                          &err) < 0)
+            return chan_error(ch, err.code, mm->id, err.text);
+        if (a->nowait)
+            return;
+        wr_method_init(&m, WR_QUEUE_DELETE_OK);
+        m.u.queue_delete_ok.message_count = count;
+        return wr_conn_send(ch->c, ch->id, &m);
+    }
+    case WR_EXCHANGE_DELETE: {
+        const struct wr_exchange_delete *a = &mm->u.exchange_delete;
+        if (wr_vhost_exchange_delete(vh, a->exchange, a->if_unused, &err) < 0)
+            return chan_error(ch, err.code, mm->id, err.text);
+        return reply(ch, a->nowait, WR_EXCHANGE_DELETE_OK);
+    }
+    case WR_EXCHANGE_BIND: {
+        const struct wr_exchange_bind *a = &mm->u.exchange_bind;
+        if (wr_vhost_bind(vh, a->source, a->destination, true, a->routing_key, a->arguments,
+                          ch->c, &err) < 0)
+            return chan_error(ch, err.code, mm->id, err.text);
+        return reply(ch, a->nowait, WR_EXCHANGE_BIND_OK);
+    }
+    case WR_EXCHANGE_UNBIND: {
+        const struct wr_exchange_unbind *a = &mm->u.exchange_unbind;
+        if (wr_vhost_unbind(vh, a->source, a->destination, true, a->routing_key, a->arguments,
+                            ch->c, &err) < 0)
+            return chan_error(ch, err.code, mm->id, err.text);
+        return reply(ch, a->nowait, WR_EXCHANGE_UNBIND_OK);
+    }
+    }
+}
+
+/* ---- dispatch ---- */
+
+void wr_chan_method(struct wr_chan *ch, const struct wr_method *m)
+{
+    struct wr_method r;
+
+    if (ch->ca != CA_IDLE) {
+        wr_conn_error(ch->c, 505, m->id, "expected content header for class 60, got %s",
+                      wr_method_name(m->id));
+        return;
+    }
+    switch (m->id) {
+    case WR_BASIC_PUBLISH:
+        return on_publish(ch, &m->u.basic_publish);
+    case WR_BASIC_ACK:
+        return on_settle(ch, TX_ACK, m->u.basic_ack.delivery_tag, m->u.basic_ack.multiple, false,
+                         m->id);
+    case WR_BASIC_NACK:
+        return on_settle(ch, TX_NACK, m->u.basic_nack.delivery_tag, m->u.basic_nack.multiple,
+                         m->u.basic_nack.requeue, m->id);
+    case WR_BASIC_REJECT:
+        return on_settle(ch, TX_REJECT, m->u.basic_reject.delivery_tag, false,
+                         m->u.basic_reject.requeue, m->id);
+    case WR_BASIC_CONSUME:
+        return on_consume(ch, &m->u.basic_consume);
+    case WR_BASIC_CANCEL:
+        return on_cancel(ch, &m->u.basic_cancel);
+    case WR_BASIC_GET:
+        return on_get(ch, &m->u.basic_get);
+    case WR_BASIC_QOS:
+        return on_qos(ch, &m->u.basic_qos);
+    case WR_BASIC_RECOVER:
+        return on_recover(ch, m->u.basic_recover.requeue, true);
+    case WR_BASIC_RECOVER_ASYNC:
+        return on_recover(ch, m->u.basic_recover_async.requeue, false);
+    case WR_EXCHANGE_DECLARE:
+        return on_exchange_declare(ch, &m->u.exchange_declare);
+    case WR_QUEUE_DECLARE:
+        return on_queue_declare(ch, &m->u.queue_declare);
+    case WR_QUEUE_BIND:
+    case WR_QUEUE_UNBIND:
+    case WR_QUEUE_PURGE:
+    case WR_QUEUE_DELETE:
+    case WR_EXCHANGE_DELETE:
+    case WR_EXCHANGE_BIND:
+    case WR_EXCHANGE_UNBIND:
+        return on_method_q(ch, m);
+    case WR_CONFIRM_SELECT:
+        if (ch->tx)
+            return chan_errorf(ch, WR_EPRECONDITION_FAILED, m->id,
+                               "cannot switch from tx to confirm mode");
+        ch->confirm = true;
+        return reply(ch, m->u.confirm_select.nowait, WR_CONFIRM_SELECT_OK);
+    case WR_TX_SELECT:
+    case WR_TX_COMMIT:
+    case WR_TX_ROLLBACK:
+        return on_tx(ch, m->id);
+    case WR_CHANNEL_FLOW:
+        ch->flow_active = m->u.channel_flow.active;
+        wr_method_init(&r, WR_CHANNEL_FLOW_OK);
+        r.u.channel_flow_ok.active = ch->flow_active;
+        wr_conn_send(ch->c, ch->id, &r);
+        if (ch->flow_active)
+            wake_consumers(ch);
+        return;
+    case WR_CHANNEL_FLOW_OK:
+        return;
+    case WR_ACCESS_REQUEST:
+        wr_method_init(&r, WR_ACCESS_REQUEST_OK);
+        r.u.access_request_ok.ticket = 1;
+        wr_conn_send(ch->c, ch->id, &r);
+        return;
+    default:
+        wr_conn_error(ch->c, 540, m->id, "%s not expected from a client",
+                      wr_method_name(m->id));
+        return;
+    }
+}

@@ -1,0 +1,43 @@
+/*
+ * chan.h - an AMQP channel: everything after the handshake happens here.
+ * Content assembly (publish -> header -> bodies), routing a finished
+ * message, consumers and their prefetch, the unacked ring, acks, nacks,
+ * rejects and recover, publisher confirms, transactions, channel.flow and
+ * channel-level errors.
+ */
+#ifndef WR_NET_CHAN_H
+#define WR_NET_CHAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct wr_conn;
+struct wr_chan;
+struct wr_method;
+struct wr_frame;
+struct evbuffer;
+
+struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id);
+/* Release everything: cancel consumers, requeue unacked, drop a half
+ * assembled message. */
+void wr_chan_free(struct wr_chan *ch);
+
+/* A method frame for this channel (already decoded). */
+void wr_chan_method(struct wr_chan *ch, const struct wr_method *m);
+/* Content frames. The header's payload is contiguous; a body frame is
+ * still in `in` and the channel takes it (copying it straight into the
+ * message) or drops it. */
+void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f);
+void wr_chan_body(struct wr_chan *ch, struct evbuffer *in, const struct wr_frame *f);
+
+/* True while the channel waits for channel.close-ok (frames are dropped). */
+bool wr_chan_closing(const struct wr_chan *ch);
+/* Whether a content frame is expected now (for 505 on stray content). */
+bool wr_chan_expects_content(const struct wr_chan *ch);
+
+/* The connection's output drained: give consumers another turn. */
+void wr_chan_output_ready(struct wr_chan *ch);
+/* End of a read batch: flush coalesced confirms. */
+void wr_chan_flush(struct wr_chan *ch);
+
+#endif

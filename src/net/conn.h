@@ -1,0 +1,101 @@
+/*
+ * conn.h - one AMQP connection: the socket (a bufferevent), the handshake
+ * (protocol header, start/start-ok, tune/tune-ok, open), heartbeats,
+ * connection.close both ways, blocked/unblocked, and the table of channels.
+ *
+ * Reading: the read callback takes whole frames off the input buffer
+ * (wire/frame.c), handles connection-class methods itself and passes
+ * everything on a channel to net/chan.c. Writing: everything is appended to
+ * the output evbuffer; libevent writes it when the socket is writable, once
+ * per loop turn. A connection is never freed inside its own callback: it is
+ * marked dead and reaped at the end of the loop turn.
+ */
+#ifndef WR_NET_CONN_H
+#define WR_NET_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/list.h"
+#include "wire/buf.h"
+
+struct bufferevent;
+struct evbuffer;
+struct wr_server;
+struct wr_vhost;
+struct wr_chan;
+struct wr_method;
+
+enum wr_conn_state {
+    WR_CS_HEADER,   /* waiting for "AMQP 0 0 9 1" */
+    WR_CS_START_OK, /* sent connection.start */
+    WR_CS_TUNE_OK,  /* sent connection.tune */
+    WR_CS_OPEN,     /* waiting for connection.open */
+    WR_CS_RUNNING,
+    WR_CS_CLOSING,  /* sent connection.close, waiting for close-ok */
+    WR_CS_DEAD,     /* output being flushed, then freed */
+};
+
+/* Output above this many bytes makes consumers on the connection skip
+ * their turn; below half of it they are put back in rotation. */
+#define WR_CONN_OUT_HIGH (1u << 20)
+#define WR_CONN_OUT_LOW (WR_CONN_OUT_HIGH / 2)
+
+struct wr_conn {
+    struct wr_server *srv;
+    struct bufferevent *bev;
+    struct evbuffer *out;
+    struct wr_list node; /* srv->conns or srv->dead */
+    char name[112];      /* "127.0.0.1:5555 -> 127.0.0.1:5672", for log lines */
+    enum wr_conn_state state;
+    bool loopback;
+    bool cap_blocked;   /* client understands connection.blocked */
+    bool cap_cancel;    /* client understands server basic.cancel */
+    bool blocked_sent;  /* we sent connection.blocked */
+    bool read_paused;   /* memory alarm: not reading this socket */
+    bool out_full;      /* output above WR_CONN_OUT_HIGH */
+    bool freed_when_flushed;
+    uint16_t channel_max;
+    uint32_t frame_max;
+    uint16_t heartbeat;
+    uint64_t opened_ms, last_recv_ms, last_send_ms, closing_since_ms;
+    char user[256];
+    struct wr_vhost *vh;
+    struct wr_chan **chans; /* indexed by channel id, grown on demand */
+    uint32_t nchans_cap;
+    uint32_t nchans_open;
+    struct wr_list exclusive_queues; /* struct wr_queue.owner_node */
+    struct wr_list consumers_waiting; /* chan consumers idled by out_full */
+};
+
+/* Take over an accepted socket. */
+struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr *peer,
+                            int peerlen);
+/* Free a dead connection (the reaper calls this). */
+void wr_conn_free(struct wr_conn *c);
+
+/* Send a method on a channel (0 for the connection). */
+void wr_conn_send(struct wr_conn *c, uint16_t channel, const struct wr_method *m);
+
+/* Close the connection with a hard error: connection.close(code, text,
+ * class, method), then wait for close-ok. Logged. */
+void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Drop the connection now (socket error, timeout): no more frames. */
+void wr_conn_abort(struct wr_conn *c, const char *why);
+
+/* Periodic: heartbeats and timeouts. */
+void wr_conn_tick(struct wr_conn *c, uint64_t now_ms);
+
+/* Memory alarm raised/cleared. */
+void wr_conn_set_blocked(struct wr_conn *c, bool blocked);
+
+/* True when consumers on this connection should wait for the socket. */
+static inline bool wr_conn_out_full(const struct wr_conn *c)
+{
+    return c->out_full;
+}
+void wr_conn_note_output(struct wr_conn *c);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * server.c - the broker process; see server.h.
+ *
+ * Owns the event_base and everything that is not one connection's: the
+ * listener, the vhosts and users, the one-second tick that drives
+ * heartbeats and timeouts, the reaper that frees dead connections at the end
+ * of a loop turn, signal handling, and the memory alarm.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "broker/msg.h"
+#include "broker/vhost.h"
+#include "conf/conf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/conn.h"
+#include "net/server.h"
+
+struct wr_vhost *wr_server_vhost(struct wr_server *s, const char *name, uint32_t len)
+{
+    struct wr_hnode *n = wr_hmap_get(&s->vhosts, (struct wr_str){name, len});
+    return n ? wr_container_of(n, struct wr_vhost, node) : NULL;
+}
+
+static void alarm_set(struct wr_server *s, bool on)
+{
+    struct wr_list *it, *tmp;
+    if (s->mem_alarm == on)
+        return;
+    s->mem_alarm = on;
+    wr_log(on ? WR_LOG_WARNING : WR_LOG_INFO,
+           on ? "memory alarm: %llu bytes of messages over the limit of %llu; blocking publishers"
+              : "memory alarm cleared (%llu bytes of messages, limit %llu)",
+           (unsigned long long)wr_msg_bytes, (unsigned long long)s->mem_limit);
+    wr_list_each_safe(it, tmp, &s->conns)
+    {
+        wr_conn_set_blocked(wr_container_of(it, struct wr_conn, node), on);
+    }
+}
+
+bool wr_server_mem_check(struct wr_server *s)
+{
+    if (!s->mem_alarm && wr_msg_bytes > s->mem_limit)
+        alarm_set(s, true);
+    return s->mem_alarm;
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_server *s = arg;
+    (void)fd;
+    (void)what;
+    while (!wr_list_empty(&s->dead))
+        wr_conn_free(wr_container_of(s->dead.next, struct wr_conn, node));
+}
+
+void wr_server_schedule_reap(struct wr_server *s)
+{
+    event_active(s->reap_ev, EV_TIMEOUT, 0);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_server *s = arg;
+    struct wr_list *it, *tmp;
+    uint64_t now;
+    (void)fd;
+    (void)what;
+    wr_clock_update();
+    now = wr_now_ms();
+    wr_list_each_safe(it, tmp, &s->conns)
+    {
+        wr_conn_tick(wr_container_of(it, struct wr_conn, node), now);
+    }
+    /* Clear the alarm with some hysteresis so it does not flap. */
+    if (s->mem_alarm && wr_msg_bytes < s->mem_limit - s->mem_limit / 10)
+        alarm_set(s, false);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    struct wr_server *s = arg;
+    (void)l;
+    wr_clock_update();
+    if (s->stopping || !wr_conn_new(s, fd, sa, socklen)) {
+        evutil_closesocket(fd);
+        if (!s->stopping)
+            wr_log(WR_LOG_ERROR, "cannot accept a connection: out of memory");
+    }
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    wr_log(WR_LOG_WARNING, "accept failed: %s",
+           evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct wr_server *s = arg;
+    (void)what;
+    wr_log(WR_LOG_INFO, "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    s->stopping = true;
+    event_base_loopexit(s->base, NULL);
+}
+
+static uint64_t total_ram(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : (uint64_t)1 << 32;
+}
+
+static int listen_on(struct wr_server *s)
+{
+    const struct wr_conf *conf = s->conf;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char addr[128];
+
+    snprintf(addr, sizeof(addr), strchr(conf->bind_ip, ':') ? "[%s]:%lld" : "%s:%lld",
+             conf->bind_ip, (long long)conf->amqp_port);
+    memset(&ss, 0, sizeof(ss));
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &len) < 0) {
+        wr_log(WR_LOG_ERROR, "cannot parse listen address %s", addr);
+        return WR_EIO;
+    }
+    s->listener = evconnlistener_new_bind(
+        s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        1024, (struct sockaddr *)&ss, len);
+    if (!s->listener) {
+        wr_log(WR_LOG_ERROR, "cannot listen on %s: %s", addr,
+               evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return WR_EIO;
+    }
+    evconnlistener_set_error_cb(s->listener, accept_error_cb);
+    wr_log(WR_LOG_INFO, "AMQP 0-9-1 listener on %s", addr);
+    return 0;
+}
+
+int wr_server_run(const struct wr_conf *conf)
+{
+    struct wr_server s;
+    struct wr_vhost *vh;
+    struct timeval one = {1, 0};
+    int rc = 0;
+
+    memset(&s, 0, sizeof(s));
+    s.conf = conf;
+    wr_list_init(&s.conns);
+    wr_list_init(&s.dead);
+    wr_hmap_init(&s.vhosts);
+    s.mem_limit = (uint64_t)((double)total_ram() * conf->mem_high_watermark);
+    if (conf->mem_high_watermark_absolute)
+        s.mem_limit = conf->mem_high_watermark_absolute;
+    signal(SIGPIPE, SIG_IGN);
+
+    s.base = event_base_new();
+    s.users = wr_users_new();
+    vh = wr_vhost_new("/");
+    if (!s.base || !s.users || !vh || wr_hmap_put(&s.vhosts, &vh->node) < 0) {
+        wr_vhost_free(wr_hmap_get(&s.vhosts, WR_STR("/")) ? NULL : vh);
+        wr_log(WR_LOG_ERROR, "out of memory starting the broker");
+        rc = WR_ENOMEM;
+        goto out;
+    }
+    if (wr_users_add(s.users, conf->default_user, conf->default_pass, "administrator") < 0 ||
+        wr_users_permit(s.users, conf->default_user, "/") < 0) {
+        rc = WR_ENOMEM;
+        goto out;
+    }
+    if ((rc = listen_on(&s)) < 0)
+        goto out;
+    s.tick_ev = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
+    s.reap_ev = event_new(s.base, -1, 0, reap_cb, &s);
+    s.sigterm_ev = evsignal_new(s.base, SIGTERM, signal_cb, &s);
+    s.sigint_ev = evsignal_new(s.base, SIGINT, signal_cb, &s);
+    if (!s.tick_ev || !s.reap_ev || !s.sigterm_ev || !s.sigint_ev) {
+        rc = WR_ENOMEM;
+        goto out;
+    }
+    event_add(s.tick_ev, &one);
+    event_add(s.sigterm_ev, NULL);
+    event_add(s.sigint_ev, NULL);
+    wr_log(WR_LOG_INFO, "memory high watermark: %llu bytes of messages",
+           (unsigned long long)s.mem_limit);
+    wr_log(WR_LOG_INFO, "ready");
+    event_base_dispatch(s.base);
+
+    /* Orderly stop: close every connection, then free the world. */
+    {
+        struct wr_list *it, *tmp;
+        wr_list_each_safe(it, tmp, &s.conns)
+        {
+            struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
+            wr_conn_error(c, 320, 0, "broker shutdown");
+            wr_conn_abort(c, "broker shutdown");
+        }
+        reap_cb(-1, 0, &s);
+    }
+    wr_log(WR_LOG_INFO, "stopped");
+out:
+    if (s.listener)
+        evconnlistener_free(s.listener);
+    {
+        struct wr_hnode *n, *nx;
+        size_t it;
+        for (n = wr_hmap_first(&s.vhosts, &it); n; n = nx) {
+            nx = wr_hmap_next(&s.vhosts, &it, n);
+            wr_vhost_free(wr_container_of(n, struct wr_vhost, node));
+        }
+        wr_hmap_free(&s.vhosts);
+    }
+    wr_users_free(s.users);
+    if (s.tick_ev)
+        event_free(s.tick_ev);
+    if (s.reap_ev)
+        event_free(s.reap_ev);
+    if (s.sigterm_ev)
+        event_free(s.sigterm_ev);
+    if (s.sigint_ev)
+        event_free(s.sigint_ev);
+    if (s.base)
+        event_base_free(s.base);
+    return rc;
+}

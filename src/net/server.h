@@ -1,0 +1,50 @@
+/*
+ * server.h - the broker process: the event loop, the listener, the list of
+ * connections, the periodic tick (heartbeats, handshake timeouts) and the
+ * memory alarm.
+ */
+#ifndef WR_NET_SERVER_H
+#define WR_NET_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/hmap.h"
+#include "core/list.h"
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct wr_conf;
+struct wr_vhost;
+struct wr_users;
+
+struct wr_server {
+    struct event_base *base;
+    const struct wr_conf *conf;
+    struct evconnlistener *listener;
+    struct event *tick_ev, *reap_ev, *sigterm_ev, *sigint_ev;
+    struct wr_hmap vhosts;
+    struct wr_users *users;
+    struct wr_list conns;   /* struct wr_conn.node */
+    struct wr_list dead;    /* connections to free at the end of the loop turn */
+    uint32_t nconns;
+    uint64_t mem_limit;     /* bytes of messages before the memory alarm */
+    bool mem_alarm;
+    bool stopping;
+};
+
+/* Run the broker until SIGTERM or SIGINT. Returns 0 after a clean stop, or
+ * a negative error when it could not start (the reason is logged). */
+int wr_server_run(const struct wr_conf *conf);
+
+struct wr_vhost *wr_server_vhost(struct wr_server *s, const char *name, uint32_t len);
+
+/* Called on every publish: raises the memory alarm when messages pass the
+ * limit (cheap when below). Returns true while the alarm is on. */
+bool wr_server_mem_check(struct wr_server *s);
+
+/* Schedule the reaper for the end of this loop turn. */
+void wr_server_schedule_reap(struct wr_server *s);
+
+#endif
