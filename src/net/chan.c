@@ -1048,7 +1048,9 @@ void wr_chan_method(struct wr_chan *ch, const struct wr_method *m)
     struct wr_method r;
 
     if (ch->ca != CA_IDLE) {
-        wr_conn_error(ch->c, 505, m->id, "expected content header for class 60, got %s",
+        wr_conn_error(ch->c, 505, WR_BASIC_PUBLISH,
+                      "expected content header for class 60, got non content header frame "
+                      "instead (%s)",
                       wr_method_name(m->id));
         return;
     }
@@ -1099,6 +1101,11 @@ void wr_chan_method(struct wr_chan *ch, const struct wr_method *m)
     case WR_TX_ROLLBACK:
         return on_tx(ch, m->id);
     case WR_CHANNEL_FLOW:
+        /* RabbitMQ 3.10 refuses client-initiated flow control. */
+        if (!m->u.channel_flow.active) {
+            wr_conn_error(ch->c, 540, m->id, "active=false");
+            return;
+        }
         ch->flow_active = m->u.channel_flow.active;
         wr_method_init(&r, WR_CHANNEL_FLOW_OK);
         r.u.channel_flow_ok.active = ch->flow_active;

@@ -302,7 +302,7 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     c->cap_cancel = client_cap(a->client_properties, "consumer_cancel_notify");
     rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
     if (rc == WR_ENOT_IMPLEMENTED) {
-        wr_conn_error(c, 540, WR_CONNECTION_START_OK, "unknown authentication mechanism '%.*s'",
+        wr_conn_error(c, 503, WR_CONNECTION_START_OK, "unknown authentication mechanism '%.*s'",
                       (int)a->mechanism.len, a->mechanism.ptr);
         return;
     }
@@ -331,8 +331,10 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
 static void on_tune_ok(struct wr_conn *c, const struct wr_connection_tune_ok *a)
 {
     const struct wr_conf *conf = c->srv->conf;
-    uint32_t fmax = a->frame_max ? a->frame_max : (uint32_t)conf->frame_max;
-    uint16_t cmax = a->channel_max ? a->channel_max : (uint16_t)conf->channel_max;
+    /* 0 means "no limit", which is more than we offered: RabbitMQ refuses it
+     * like any value above the server's. */
+    uint32_t fmax = a->frame_max ? a->frame_max : UINT32_MAX;
+    uint32_t cmax = a->channel_max ? a->channel_max : 65535;
 
     if (fmax < WR_AMQP_FRAME_MIN_SIZE) {
         wr_conn_error(c, 530, WR_CONNECTION_TUNE_OK, "frame_max=%u < %d min size", fmax,
@@ -344,13 +346,13 @@ static void on_tune_ok(struct wr_conn *c, const struct wr_connection_tune_ok *a)
                       (long long)conf->frame_max);
         return;
     }
-    if (cmax > conf->channel_max) {
+    if (cmax > (uint32_t)conf->channel_max) {
         wr_conn_error(c, 530, WR_CONNECTION_TUNE_OK, "channel_max=%u > %lld max", cmax,
                       (long long)conf->channel_max);
         return;
     }
     c->frame_max = fmax;
-    c->channel_max = cmax;
+    c->channel_max = (uint16_t)cmax;
     c->heartbeat = a->heartbeat;
     c->state = WR_CS_OPEN;
 }
@@ -500,9 +502,12 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
             wr_conn_error(c, 504, m->id, "expected 'channel.open'");
             return;
         }
-        if (id > c->channel_max) {
-            wr_conn_error(c, 530, m->id, "channel number %u exceeds channel_max %u", id,
-                          c->channel_max);
+        /* RabbitMQ bounds the number of open channels, not their ids. */
+        if (c->nchans_open >= c->channel_max) {
+            wr_conn_error(c, 530, 0,
+                          "number of channels opened (%u) has reached the negotiated "
+                          "channel_max (%u)",
+                          c->nchans_open, c->channel_max);
             return;
         }
         if (chan_slot(c, id) < 0 || !(ch = wr_chan_new(c, id))) {
@@ -596,10 +601,7 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
             break;
         }
         if (!ch) {
-            if (f->channel == 0)
-                wr_conn_error(c, 505, 0, "content frame on channel 0");
-            else
-                wr_conn_error(c, 504, 0, "expected 'channel.open'");
+            wr_conn_error(c, 505, 0, "expected method frame, got non method frame instead");
             break;
         }
         if (wr_chan_closing(ch))
@@ -633,6 +635,9 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         size_t n = evbuffer_get_length(in);
         evbuffer_copyout(in, h, n < 8 ? n : 8);
         rc = wr_protocol_header_check(h, n < 8 ? n : 8);
+        /* RabbitMQ also takes the 0-9 header ("AMQP" 1 1 0 9) as 0-9-1. */
+        if (rc == WR_EFRAME && memcmp(h, "AMQP\x01\x01\x00\x09", n < 8 ? n : 8) == 0)
+            rc = n < 8 ? WR_EAGAIN : 0;
         if (rc == WR_EAGAIN)
             return;
         if (rc < 0) {
