@@ -378,8 +378,6 @@ static void on_open(struct wr_conn *c, const struct wr_connection_open *a)
     c->state = WR_CS_RUNNING;
     wr_log_ctx(WR_LOG_INFO, c->name, "user '%s' authenticated and granted access to vhost '%s'",
                c->user, vh->name);
-    if (c->srv->mem_alarm)
-        wr_conn_set_blocked(c, true);
 }
 
 void wr_conn_set_blocked(struct wr_conn *c, bool blocked)
@@ -582,6 +580,14 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
                 wr_conn_error(c, 502, id, "malformed field table in %s", wr_method_name(id));
             else
                 wr_conn_error(c, 501, id, "cannot decode %s arguments", wr_method_name(id));
+            return;
+        }
+        /* Memory alarm: a publish waits in the input buffer, and the socket
+         * is not read, until the alarm clears. */
+        if (m.id == WR_BASIC_PUBLISH && c->srv->mem_alarm && c->state == WR_CS_RUNNING) {
+            wr_conn_set_blocked(c, true);
+            c->read_paused = true;
+            bufferevent_disable(c->bev, EV_READ);
             return;
         }
         /* The payload stays valid until consumed: handle first. */

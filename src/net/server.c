@@ -34,6 +34,29 @@ struct wr_vhost *wr_server_vhost(struct wr_server *s, const char *name, uint32_t
     return n ? wr_container_of(n, struct wr_vhost, node) : NULL;
 }
 
+/* Memory in use, as the alarm sees it: what the process held when it
+ * started (code, libraries, the loop) plus the bytes of every message
+ * alive. Messages are what grows without bound; reading RSS per publish
+ * would be a syscall on the hot path, and RSS does not fall when malloc
+ * keeps freed memory, which would hold the alarm on after the queues
+ * drained. */
+static uint64_t mem_used(const struct wr_server *s)
+{
+    return s->mem_base + wr_msg_bytes;
+}
+
+static uint64_t rss_bytes(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static void alarm_set(struct wr_server *s, bool on)
 {
     struct wr_list *it, *tmp;
@@ -41,18 +64,22 @@ static void alarm_set(struct wr_server *s, bool on)
         return;
     s->mem_alarm = on;
     wr_log(on ? WR_LOG_WARNING : WR_LOG_INFO,
-           on ? "memory alarm: %llu bytes of messages over the limit of %llu; blocking publishers"
-              : "memory alarm cleared (%llu bytes of messages, limit %llu)",
-           (unsigned long long)wr_msg_bytes, (unsigned long long)s->mem_limit);
+           on ? "memory alarm: %llu bytes in use, over the limit of %llu; blocking publishers"
+              : "memory alarm cleared (%llu bytes in use, limit %llu)",
+           (unsigned long long)mem_used(s), (unsigned long long)s->mem_limit);
+    /* Raising it changes nothing yet: a connection is blocked when it next
+     * publishes (as in RabbitMQ). Clearing it releases every blocked one. */
+    if (on)
+        return;
     wr_list_each_safe(it, tmp, &s->conns)
     {
-        wr_conn_set_blocked(wr_container_of(it, struct wr_conn, node), on);
+        wr_conn_set_blocked(wr_container_of(it, struct wr_conn, node), false);
     }
 }
 
 bool wr_server_mem_check(struct wr_server *s)
 {
-    if (!s->mem_alarm && wr_msg_bytes > s->mem_limit)
+    if (!s->mem_alarm && mem_used(s) > s->mem_limit)
         alarm_set(s, true);
     return s->mem_alarm;
 }
@@ -85,7 +112,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         wr_conn_tick(wr_container_of(it, struct wr_conn, node), now);
     }
     /* Clear the alarm with some hysteresis so it does not flap. */
-    if (s->mem_alarm && wr_msg_bytes < s->mem_limit - s->mem_limit / 10)
+    if (s->mem_alarm && mem_used(s) < s->mem_limit - s->mem_limit / 10)
         alarm_set(s, false);
 }
 
@@ -196,8 +223,10 @@ int wr_server_run(const struct wr_conf *conf)
     event_add(s.tick_ev, &one);
     event_add(s.sigterm_ev, NULL);
     event_add(s.sigint_ev, NULL);
-    wr_log(WR_LOG_INFO, "memory high watermark: %llu bytes of messages",
-           (unsigned long long)s.mem_limit);
+    s.mem_base = rss_bytes();
+    wr_log(WR_LOG_INFO, "memory high watermark: %llu bytes (%llu in use at start)",
+           (unsigned long long)s.mem_limit, (unsigned long long)s.mem_base);
+    wr_server_mem_check(&s);
     wr_log(WR_LOG_INFO, "ready");
     event_base_dispatch(s.base);
 

@@ -29,7 +29,8 @@ struct wr_server {
     struct wr_list conns;   /* struct wr_conn.node */
     struct wr_list dead;    /* connections to free at the end of the loop turn */
     uint32_t nconns;
-    uint64_t mem_limit;     /* bytes of messages before the memory alarm */
+    uint64_t mem_limit;     /* bytes in use before the memory alarm */
+    uint64_t mem_base;      /* bytes in use at start, besides messages */
     bool mem_alarm;
     bool stopping;
 };

@@ -46,6 +46,32 @@ def run_warrend(*args, timeout=30):
     return p.returncode, p.stdout, p.stderr
 
 
+def start_then_stop(*args, timeout=30):
+    """Start warrend, wait until its AMQP port (the --port argument) accepts
+    a connection, stop it with SIGTERM; returns (exit status, stdout, stderr).
+    Exit status None means it never listened (it was killed)."""
+    import signal
+    import time
+    port = int(args[list(args).index("--port") + 1])
+    p = subprocess.Popen([WARREND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    listening = False
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                listening = True
+                break
+        except OSError:
+            time.sleep(0.05)
+    if listening:
+        p.send_signal(signal.SIGTERM)
+    else:
+        p.kill()
+    out, err = p.communicate(timeout=timeout)
+    return (p.returncode if listening else None), out, err
+
+
 def base_args(data_dir=None):
     """Options that keep a test's warrend away from everyone else's."""
     return ["--bind", "127.0.0.1", "--port", str(free_port()),
