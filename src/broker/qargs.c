@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/qargs.h"
@@ -160,4 +161,67 @@ int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname,
                            qname, vhost);
     }
     return 0;
+}
+
+static int64_t arg_int(struct wr_str args, const char *name)
+{
+    struct wr_fv v;
+    int64_t i;
+    if (wr_table_get(args, name, &v) == 1 && wr_fv_int(&v, &i))
+        return i;
+    return -1;
+}
+
+static char *arg_str(struct wr_str args, const char *name, bool *oom)
+{
+    struct wr_fv v;
+    char *s;
+    if (wr_table_get(args, name, &v) != 1 || v.type != 'S')
+        return NULL;
+    s = malloc((size_t)v.v.str.len + 1);
+    if (!s) {
+        *oom = true;
+        return NULL;
+    }
+    memcpy(s, v.v.str.ptr, v.v.str.len);
+    s[v.v.str.len] = '\0';
+    return s;
+}
+
+int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s)
+{
+    struct wr_fv v;
+    bool oom = false;
+    int64_t p;
+
+    s->message_ttl = arg_int(args, "x-message-ttl");
+    s->expires = arg_int(args, "x-expires");
+    s->max_length = arg_int(args, "x-max-length");
+    s->max_length_bytes = arg_int(args, "x-max-length-bytes");
+    s->delivery_limit = arg_int(args, "x-delivery-limit");
+    p = arg_int(args, "x-max-priority");
+    s->max_priority = p > 0 ? (uint8_t)(p > 255 ? 255 : p) : 0;
+    s->overflow = WR_OVERFLOW_DROP_HEAD;
+    if (wr_table_get(args, "x-overflow", &v) == 1 && v.type == 'S') {
+        if (wr_str_eqc(v.v.str, "reject-publish"))
+            s->overflow = WR_OVERFLOW_REJECT;
+        else if (wr_str_eqc(v.v.str, "reject-publish-dlx"))
+            s->overflow = WR_OVERFLOW_REJECT_DLX;
+    }
+    s->single_active = wr_table_get(args, "x-single-active-consumer", &v) == 1 &&
+                       v.type == 't' && v.v.t;
+    s->dlx = arg_str(args, "x-dead-letter-exchange", &oom);
+    s->dlrk = arg_str(args, "x-dead-letter-routing-key", &oom);
+    if (oom) {
+        wr_qsettings_free(s);
+        return WR_ENOMEM;
+    }
+    return 0;
+}
+
+void wr_qsettings_free(struct wr_qsettings *s)
+{
+    free(s->dlx);
+    free(s->dlrk);
+    s->dlx = s->dlrk = NULL;
 }

@@ -5,6 +5,9 @@
 #ifndef WR_BROKER_QARGS_H
 #define WR_BROKER_QARGS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "core/errbuf.h"
 #include "wire/buf.h"
 
@@ -16,5 +19,27 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
  * RabbitMQ compares (the known x- arguments; others are ignored). */
 int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname,
                         const char *vhost, struct wr_errbuf *err);
+
+
+
+enum wr_overflow { WR_OVERFLOW_DROP_HEAD, WR_OVERFLOW_REJECT, WR_OVERFLOW_REJECT_DLX };
+
+/* The arguments a queue acts on, parsed once at declare. -1 means unset. */
+struct wr_qsettings {
+    int64_t message_ttl;
+    int64_t expires;
+    int64_t max_length;
+    int64_t max_length_bytes;
+    int64_t delivery_limit;
+    enum wr_overflow overflow;
+    uint8_t max_priority; /* 0: not a priority queue */
+    bool single_active;
+    char *dlx;  /* owned; NULL when no dead-letter exchange ("" is the default one) */
+    char *dlrk; /* owned; NULL: keep the message's routing key */
+};
+
+/* Fill from validated arguments. Returns 0 or WR_ENOMEM. */
+int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s);
+void wr_qsettings_free(struct wr_qsettings *s);
 
 #endif

@@ -1,24 +1,38 @@
 /*
- * queue.c - message FIFO, consumer rotation and dispatch; see queue.h.
+ * queue.c - priority levels, dispatch, expiry, limits; see queue.h.
  *
  * Neighbours: exchange.c pushes routed messages in; net/chan.c implements
- * the consumers and gives deliveries back (ack drops the reference, reject
- * and channel close requeue). vhost.c owns the name table.
+ * the consumers and gives deliveries back (ack drops the reference, nack
+ * and channel close requeue); dlx.c takes what leaves a queue as dead
+ * letters; vhost.c owns the name table and deletes queues.
  */
 #include "config.h"
 
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/dlx.h"
 #include "broker/exchange.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
+#include "core/clock.h"
+#include "core/log.h"
 
-/* ---- the ring buffer ---- */
+struct wr_cgroup {
+    struct wr_list node;    /* q->groups */
+    struct wr_list members; /* struct wr_consumer.qnode */
+    int priority;
+};
+
+static void expiry_arm(struct wr_queue *q);
+static void expires_arm(struct wr_queue *q);
+
+/* ---- rings ---- */
 
 static int dq_grow(struct wr_deque *d)
 {
-    uint32_t cap = d->cap ? d->cap * 2 : 16;
+    uint32_t cap = d->cap ? d->cap * 2 : 8;
     struct wr_qent *a;
     if (cap < d->cap)
         return WR_ENOMEM;
@@ -58,29 +72,106 @@ static int dq_push_front(struct wr_deque *d, const struct wr_qent *e)
     return 0;
 }
 
-static void dq_pop_front(struct wr_deque *d, struct wr_qent *e)
+static void dq_pop_front(struct wr_deque *d)
 {
-    *e = d->a[d->head];
     d->head = (d->head + 1) & (d->cap - 1);
     d->n--;
 }
 
-/* Shrink a mostly empty ring so a queue that once held a million messages
- * gives the memory back. */
+/* Rebuild a ring without tombstones, at a size that fits. */
+static void dq_compact(struct wr_deque *d)
+{
+    uint32_t live = 0, cap = 8;
+    struct wr_qent *a;
+    for (uint32_t i = 0; i < d->n; i++)
+        live += dq_at(d, i)->m != NULL;
+    while (cap < live * 2)
+        cap *= 2;
+    a = malloc((size_t)cap * sizeof(*a));
+    if (!a)
+        return;
+    live = 0;
+    for (uint32_t i = 0; i < d->n; i++)
+        if (dq_at(d, i)->m)
+            a[live++] = *dq_at(d, i);
+    free(d->a);
+    d->a = a;
+    d->cap = cap;
+    d->head = 0;
+    d->n = live;
+}
+
 static void dq_maybe_shrink(struct wr_deque *d)
 {
-    if (d->cap > 1024 && d->n < d->cap / 8) {
-        uint32_t cap = d->cap / 2;
-        struct wr_qent *a = malloc((size_t)cap * sizeof(*a));
-        if (!a)
-            return;
-        for (uint32_t i = 0; i < d->n; i++)
-            a[i] = d->a[(d->head + i) & (d->cap - 1)];
-        free(d->a);
-        d->a = a;
-        d->cap = cap;
-        d->head = 0;
+    if (d->cap > 1024 && d->n < d->cap / 8)
+        dq_compact(d);
+}
+
+/* Serial-number order of 32-bit sequence numbers. */
+static inline int32_t seq_cmp(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b);
+}
+
+/* Index of the entry with sequence `seq` in a ring sorted by sequence, or
+ * -1. */
+static int64_t dq_find(struct wr_deque *d, uint32_t seq)
+{
+    uint32_t lo = 0, hi = d->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int32_t c = seq_cmp(dq_at(d, mid)->seq, seq);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return -1;
+}
+
+/* ---- levels ---- */
+
+static inline void level_mark(struct wr_queue *q, uint8_t l, bool on)
+{
+    if (on)
+        q->nonempty[l >> 6] |= 1ull << (l & 63);
+    else
+        q->nonempty[l >> 6] &= ~(1ull << (l & 63));
+}
+
+/* Highest level holding entries, or -1. */
+static inline int level_top(const struct wr_queue *q)
+{
+    for (int w = 3; w >= 0; w--)
+        if (q->nonempty[w])
+            return w * 64 + 63 - __builtin_clzll(q->nonempty[w]);
+    return -1;
+}
+
+static inline uint8_t msg_level(const struct wr_queue *q, const struct wr_msg *m)
+{
+    return m->priority > q->s.max_priority ? q->s.max_priority : m->priority;
+}
+
+/* ---- expiry arithmetic ---- */
+
+/* Deadline of a message in this queue (monotonic ms), or 0 for none. The
+ * lower of the queue's x-message-ttl and the message's expiration wins;
+ * the clock starts at publish, so a requeued message keeps its deadline. */
+static uint64_t deadline(const struct wr_queue *q, const struct wr_msg *m)
+{
+    int64_t ttl = q->s.message_ttl;
+    if (m->ttl_ms >= 0 && (ttl < 0 || m->ttl_ms < ttl))
+        ttl = m->ttl_ms;
+    return ttl < 0 ? 0 : m->published_ms + (uint64_t)ttl;
+}
+
+static inline bool expired(const struct wr_queue *q, const struct wr_msg *m, uint64_t now)
+{
+    uint64_t d = deadline(q, m);
+    return d && now > d;
 }
 
 /* ---- lifecycle ---- */
@@ -92,12 +183,11 @@ struct wr_queue *wr_queue_new(struct wr_vhost *vh, struct wr_str name, struct wr
         return NULL;
     q->name = malloc((size_t)name.len + 1);
     q->args.ptr = args.len ? malloc(args.len) : NULL;
-    if (!q->name || (args.len && !q->args.ptr)) {
-        free(q->name);
-        free((void *)q->args.ptr);
-        free(q);
-        return NULL;
-    }
+    if (!q->name || (args.len && !q->args.ptr) || wr_qsettings_parse(args, &q->s) < 0)
+        goto fail;
+    q->levels = calloc((size_t)q->s.max_priority + 1, sizeof(*q->levels));
+    if (!q->levels)
+        goto fail;
     memcpy(q->name, name.ptr, name.len);
     q->name[name.len] = '\0';
     if (args.len)
@@ -106,42 +196,234 @@ struct wr_queue *wr_queue_new(struct wr_vhost *vh, struct wr_str name, struct wr
     q->node.key = (struct wr_str){q->name, name.len};
     q->vhost = vh;
     q->refs = 1; /* the vhost's */
-    wr_list_init(&q->active);
+    q->last_used_ms = wr_now_ms();
+    wr_heap_init(&q->expiry);
+    wr_list_init(&q->groups);
     wr_list_init(&q->idle);
+    wr_list_init(&q->line);
     wr_list_init(&q->bound_to_me);
     wr_list_init(&q->owner_node);
+    expires_arm(q);
     return q;
+fail:
+    wr_qsettings_free(&q->s);
+    free(q->name);
+    free((void *)q->args.ptr);
+    free(q);
+    return NULL;
 }
 
 void wr_queue_unref(struct wr_queue *q)
 {
     if (--q->refs)
         return;
-    free(q->msgs.a);
+    for (uint32_t l = 0; l <= q->s.max_priority; l++)
+        free(q->levels[l].a);
+    free(q->levels);
+    wr_heap_free(&q->expiry);
+    if (q->ttl_ev)
+        event_free(q->ttl_ev);
+    if (q->expires_ev)
+        event_free(q->expires_ev);
+    wr_qsettings_free(&q->s);
     free(q->name);
     free((void *)q->args.ptr);
     free(q);
 }
 
-/* ---- messages ---- */
+/* ---- leaving the queue without a consumer ---- */
 
-int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
+/* Take a live entry out of the accounting and dead-letter (or drop) it. */
+static void dead_letter(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 {
-    struct wr_qent e = {m, q->next_seq++, 0};
-    if (dq_push_back(&q->msgs, &e) < 0)
+    if (q->s.dlx)
+        wr_dlx_publish(q, m, why);
+    else
+        wr_msg_unref(m);
+}
+
+/* Turn the entry at index i of level l into a tombstone. */
+static void entry_remove(struct wr_queue *q, uint8_t l, uint32_t i, enum wr_dl_reason why)
+{
+    struct wr_qent *e = dq_at(&q->levels[l], i);
+    struct wr_msg *m = e->m;
+    e->m = NULL;
+    q->ready--;
+    q->ready_bytes -= m->body_len;
+    q->tombstones++;
+    dead_letter(q, m, why);
+}
+
+/* Drop tombstones at the heads of rings; compact when they dominate. */
+static void tidy(struct wr_queue *q)
+{
+    if (!q->tombstones)
+        return;
+    for (int w = 0; w < 4; w++) {
+        uint64_t bits = q->nonempty[w];
+        while (bits) {
+            uint8_t l = (uint8_t)(w * 64 + __builtin_ctzll(bits));
+            struct wr_deque *d = &q->levels[l];
+            bits &= bits - 1;
+            while (d->n && !dq_at(d, 0)->m) {
+                dq_pop_front(d);
+                q->tombstones--;
+            }
+            if (!d->n)
+                level_mark(q, l, false);
+        }
+    }
+    if (q->tombstones > 1024 && q->tombstones > q->ready) {
+        q->tombstones = 0;
+        for (uint32_t k = 0; k <= q->s.max_priority; k++) {
+            dq_compact(&q->levels[k]);
+            level_mark(q, (uint8_t)k, q->levels[k].n > 0);
+        }
+    }
+}
+
+/* Pop the next live, unexpired entry. Expired ones met on the way are
+ * dead-lettered. */
+static bool pop_head(struct wr_queue *q, struct wr_qent *out)
+{
+    uint64_t now = wr_now_ms();
+    for (;;) {
+        int l = level_top(q);
+        struct wr_deque *d;
+        struct wr_qent *e;
+        if (l < 0)
+            return false;
+        d = &q->levels[l];
+        e = dq_at(d, 0);
+        if (!e->m) {
+            dq_pop_front(d);
+            q->tombstones--;
+        } else if (expired(q, e->m, now)) {
+            entry_remove(q, (uint8_t)l, 0, WR_DL_EXPIRED);
+            dq_pop_front(d);
+            q->tombstones--;
+        } else {
+            *out = *e;
+            dq_pop_front(d);
+            q->ready--;
+            q->ready_bytes -= out->m->body_len;
+            if (!d->n)
+                level_mark(q, (uint8_t)l, false);
+            return true;
+        }
+        if (!d->n)
+            level_mark(q, (uint8_t)l, false);
+    }
+}
+
+/* Enforce x-max-length / x-max-length-bytes by dropping from the head. */
+static void drop_head_to_fit(struct wr_queue *q)
+{
+    while (q->ready && ((q->s.max_length >= 0 && q->ready > (uint64_t)q->s.max_length) ||
+                        (q->s.max_length_bytes >= 0 &&
+                         q->ready_bytes > (uint64_t)q->s.max_length_bytes))) {
+        struct wr_qent e;
+        if (!pop_head(q, &e))
+            break;
+        dead_letter(q, e.m, WR_DL_MAXLEN);
+    }
+}
+
+static bool full_for(const struct wr_queue *q, const struct wr_msg *m)
+{
+    return (q->s.max_length >= 0 && q->ready >= (uint64_t)q->s.max_length) ||
+           (q->s.max_length_bytes >= 0 &&
+            q->ready_bytes + m->body_len > (uint64_t)q->s.max_length_bytes);
+}
+
+/* ---- messages in ---- */
+
+static int enqueue(struct wr_queue *q, const struct wr_qent *e, bool front)
+{
+    struct wr_deque *d = &q->levels[e->level];
+    uint64_t dl;
+    if ((front ? dq_push_front(d, e) : dq_push_back(d, e)) < 0)
         return WR_ENOMEM;
-    wr_msg_ref(m);
-    q->ready_bytes += m->body_len;
-    q->stat_published++;
-    if (!wr_list_empty(&q->active))
-        wr_queue_dispatch(q);
+    level_mark(q, e->level, true);
+    q->ready++;
+    q->ready_bytes += e->m->body_len;
+    dl = deadline(q, e->m);
+    if (dl && wr_heap_push(&q->expiry, dl, (uint64_t)e->level << 32 | e->seq) == 0)
+        expiry_arm(q);
     return 0;
 }
 
-static void take_head(struct wr_queue *q, struct wr_qent *e)
+int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
 {
-    dq_pop_front(&q->msgs, e);
-    q->ready_bytes -= e->m->body_len;
+    struct wr_qent e = {m, q->next_seq++, 0, msg_level(q, m), 0};
+    int rc;
+
+    if (q->s.overflow != WR_OVERFLOW_DROP_HEAD && full_for(q, m)) {
+        if (q->s.overflow == WR_OVERFLOW_REJECT_DLX)
+            dead_letter(q, wr_msg_ref(m), WR_DL_MAXLEN);
+        return WR_QUEUE_REJECTED;
+    }
+    if ((rc = enqueue(q, &e, false)) < 0)
+        return rc;
+    wr_msg_ref(m);
+    q->stat_published++;
+    if (!wr_list_empty(&q->groups))
+        wr_queue_dispatch(q);
+    if (q->s.max_length >= 0 || q->s.max_length_bytes >= 0)
+        drop_head_to_fit(q);
+    return 0;
+}
+
+/* ---- dispatch ---- */
+
+static struct wr_cgroup *group_for(struct wr_queue *q, int prio)
+{
+    struct wr_list *it;
+    struct wr_cgroup *g;
+    wr_list_each(it, &q->groups)
+    {
+        g = wr_container_of(it, struct wr_cgroup, node);
+        if (g->priority == prio)
+            return g;
+        if (g->priority < prio)
+            break;
+    }
+    g = malloc(sizeof(*g));
+    if (!g)
+        return NULL;
+    g->priority = prio;
+    wr_list_init(&g->members);
+    /* Insert before `it` (the first lower group, or the head: the end). */
+    g->node.prev = it->prev;
+    g->node.next = it;
+    it->prev->next = &g->node;
+    it->prev = &g->node;
+    return g;
+}
+
+static void group_leave(struct wr_consumer *c)
+{
+    struct wr_cgroup *g = c->group;
+    wr_list_del(&c->qnode);
+    c->group = NULL;
+    c->active = false;
+    if (g && wr_list_empty(&g->members)) {
+        wr_list_del(&g->node);
+        free(g);
+    }
+}
+
+/* Put a consumer in rotation (at the tail of its priority group). */
+static void rotation_join(struct wr_queue *q, struct wr_consumer *c)
+{
+    struct wr_cgroup *g = group_for(q, c->priority);
+    if (!g) {
+        wr_list_add_tail(&q->idle, &c->qnode); /* retried on the next ready */
+        return;
+    }
+    c->group = g;
+    c->active = true;
+    wr_list_add_tail(&g->members, &c->qnode);
 }
 
 void wr_queue_dispatch(struct wr_queue *q)
@@ -149,53 +431,64 @@ void wr_queue_dispatch(struct wr_queue *q)
     if (q->dispatching || q->deleted)
         return;
     q->dispatching = true; /* a delivery must not re-enter dispatch */
-    while (q->msgs.n && !wr_list_empty(&q->active)) {
-        struct wr_list *n = q->active.next;
-        struct wr_consumer *c = wr_container_of(n, struct wr_consumer, qnode);
+    while (q->ready && !wr_list_empty(&q->groups)) {
+        struct wr_cgroup *g = wr_container_of(q->groups.next, struct wr_cgroup, node);
+        struct wr_consumer *c = wr_container_of(g->members.next, struct wr_consumer, qnode);
         struct wr_qent e;
 
         if (!c->ops->can_take(c)) {
-            wr_list_del(n);
-            wr_list_add_tail(&q->idle, n);
-            c->active = false;
+            group_leave(c);
+            wr_list_add_tail(&q->idle, &c->qnode);
             continue;
         }
-        take_head(q, &e);
+        if (!pop_head(q, &e))
+            break;
         /* Rotate before delivering: the delivery may change the lists. */
-        wr_list_del(n);
-        wr_list_add_tail(&q->active, n);
+        wr_list_del(&c->qnode);
+        wr_list_add_tail(&g->members, &c->qnode);
         q->stat_delivered++;
         c->ops->deliver(c, q, &e);
     }
     q->dispatching = false;
-    dq_maybe_shrink(&q->msgs);
+    tidy(q);
+    for (uint32_t l = 0; l <= q->s.max_priority; l++)
+        dq_maybe_shrink(&q->levels[l]);
 }
 
 bool wr_queue_get(struct wr_queue *q, struct wr_qent *e)
 {
-    if (!q->msgs.n)
-        return false;
-    take_head(q, e);
-    q->stat_delivered++;
-    return true;
+    bool ok = pop_head(q, e);
+    tidy(q);
+    wr_queue_touch(q);
+    if (ok)
+        q->stat_delivered++;
+    return ok;
 }
 
-/* Put one entry back near the head, in sequence order among the other
- * requeued entries (everything never delivered has a higher sequence). */
+/* ---- messages back ---- */
+
+/* Put one entry back near the head of its level, in sequence order among
+ * the other requeued entries (everything never delivered has a higher
+ * sequence number, so it stops at the first of those). */
 static void requeue_entry(struct wr_queue *q, const struct wr_qent *e)
 {
-    struct wr_qent *a, *b, t;
-    uint32_t i;
-
-    if (q->deleted || dq_push_front(&q->msgs, e) < 0) {
+    struct wr_deque *d;
+    if (q->deleted) {
         wr_msg_unref(e->m);
         return;
     }
-    q->ready_bytes += e->m->body_len;
-    for (i = 0; i + 1 < q->msgs.n; i++) {
-        a = dq_at(&q->msgs, i);
-        b = dq_at(&q->msgs, i + 1);
-        if (a->seq < b->seq)
+    if (q->s.delivery_limit >= 0 && e->deliveries > q->s.delivery_limit) {
+        dead_letter(q, e->m, WR_DL_DELIVERY_LIMIT);
+        return;
+    }
+    if (enqueue(q, e, true) < 0) {
+        wr_msg_unref(e->m);
+        return;
+    }
+    d = &q->levels[e->level];
+    for (uint32_t i = 0; i + 1 < d->n; i++) {
+        struct wr_qent *a = dq_at(d, i), *b = dq_at(d, i + 1), t;
+        if (seq_cmp(a->seq, b->seq) < 0)
             break;
         t = *a;
         *a = *b;
@@ -206,12 +499,13 @@ static void requeue_entry(struct wr_queue *q, const struct wr_qent *e)
 static int qent_seq_desc(const void *x, const void *y)
 {
     const struct wr_qent *a = x, *b = y;
-    return a->seq < b->seq ? 1 : a->seq > b->seq ? -1 : 0;
+    int32_t c = seq_cmp(a->seq, b->seq);
+    return c < 0 ? 1 : c > 0 ? -1 : 0;
 }
 
 void wr_queue_requeue(struct wr_queue *q, struct wr_qent *e, uint32_t n)
 {
-    /* Highest sequence first, so each push_front lands in place. */
+    /* Highest sequence first, so each push to the front lands in place. */
     qsort(e, n, sizeof(*e), qent_seq_desc);
     for (uint32_t i = 0; i < n; i++)
         requeue_entry(q, &e[i]);
@@ -224,16 +518,121 @@ void wr_queue_requeue_one(struct wr_queue *q, const struct wr_qent *e)
     wr_queue_dispatch(q);
 }
 
+void wr_queue_reject(struct wr_queue *q, const struct wr_qent *e)
+{
+    if (q->deleted)
+        wr_msg_unref(e->m);
+    else
+        dead_letter(q, e->m, WR_DL_REJECTED);
+}
+
 uint32_t wr_queue_purge(struct wr_queue *q)
 {
-    uint32_t n = q->msgs.n;
-    struct wr_qent e;
-    while (q->msgs.n) {
-        take_head(q, &e);
-        wr_msg_unref(e.m);
+    uint32_t n = q->ready;
+    for (uint32_t l = 0; l <= q->s.max_priority; l++) {
+        struct wr_deque *d = &q->levels[l];
+        for (uint32_t i = 0; i < d->n; i++)
+            wr_msg_unref(dq_at(d, i)->m);
+        free(d->a);
+        memset(d, 0, sizeof(*d));
+        level_mark(q, (uint8_t)l, false);
     }
-    dq_maybe_shrink(&q->msgs);
+    q->ready = q->tombstones = 0;
+    q->ready_bytes = 0;
+    wr_heap_free(&q->expiry);
     return n;
+}
+
+/* ---- timers: message TTL ---- */
+
+static void ttl_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_queue *q = arg;
+    const struct wr_heap_item *top;
+    uint64_t now;
+    (void)fd;
+    (void)what;
+    wr_clock_update();
+    now = wr_now_ms();
+    q->ttl_armed_at = 0;
+    wr_queue_ref(q); /* dead-lettering may delete the queue under us */
+    while ((top = wr_heap_top(&q->expiry)) && top->key < now && !q->deleted) {
+        uint8_t l = (uint8_t)(top->val >> 32);
+        uint32_t seq = (uint32_t)top->val;
+        int64_t i;
+        wr_heap_pop(&q->expiry);
+        if (l > q->s.max_priority)
+            continue;
+        i = dq_find(&q->levels[l], seq);
+        /* Gone already (delivered, dropped) or requeued with a new entry. */
+        if (i < 0 || !dq_at(&q->levels[l], (uint32_t)i)->m ||
+            !expired(q, dq_at(&q->levels[l], (uint32_t)i)->m, now))
+            continue;
+        entry_remove(q, l, (uint32_t)i, WR_DL_EXPIRED);
+    }
+    if (!q->deleted) {
+        tidy(q);
+        expiry_arm(q);
+    }
+    wr_queue_unref(q);
+}
+
+static void expiry_arm(struct wr_queue *q)
+{
+    const struct wr_heap_item *top = wr_heap_top(&q->expiry);
+    uint64_t now = wr_now_ms(), at;
+    struct timeval tv;
+
+    if (!top || !q->vhost->base || q->deleted)
+        return;
+    at = top->key + 1; /* expired means now > deadline */
+    if (q->ttl_armed_at && q->ttl_armed_at <= at)
+        return;
+    if (!q->ttl_ev && !(q->ttl_ev = evtimer_new(q->vhost->base, ttl_cb, q)))
+        return;
+    tv.tv_sec = at > now ? (time_t)((at - now) / 1000) : 0;
+    tv.tv_usec = at > now ? (suseconds_t)((at - now) % 1000) * 1000 : 0;
+    evtimer_add(q->ttl_ev, &tv);
+    q->ttl_armed_at = at;
+}
+
+/* ---- timers: x-expires ---- */
+
+static void expires_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_queue *q = arg;
+    (void)fd;
+    (void)what;
+    wr_clock_update();
+    if (q->deleted || q->nconsumers)
+        return;
+    if (wr_now_ms() - q->last_used_ms >= (uint64_t)q->s.expires) {
+        wr_log(WR_LOG_INFO, "queue '%s' in vhost '%s' expired (x-expires %lld ms unused)",
+               q->name, q->vhost->name, (long long)q->s.expires);
+        wr_vhost_queue_delete(q->vhost, q);
+        return;
+    }
+    expires_arm(q);
+}
+
+static void expires_arm(struct wr_queue *q)
+{
+    uint64_t due, now = wr_now_ms();
+    struct timeval tv;
+    if (q->s.expires < 0 || q->nconsumers || !q->vhost->base || q->deleted)
+        return;
+    if (!q->expires_ev && !(q->expires_ev = evtimer_new(q->vhost->base, expires_cb, q)))
+        return;
+    due = q->last_used_ms + (uint64_t)q->s.expires;
+    tv.tv_sec = due > now ? (time_t)((due - now) / 1000) : 0;
+    tv.tv_usec = due > now ? (suseconds_t)((due - now) % 1000) * 1000 : 0;
+    evtimer_add(q->expires_ev, &tv);
+}
+
+void wr_queue_touch(struct wr_queue *q)
+{
+    q->last_used_ms = wr_now_ms();
+    expires_arm(q);
 }
 
 /* ---- consumers ---- */
@@ -241,20 +640,45 @@ uint32_t wr_queue_purge(struct wr_queue *q)
 void wr_queue_consumer_add(struct wr_queue *q, struct wr_consumer *c)
 {
     c->q = q;
-    c->active = true;
-    wr_list_add_tail(&q->active, &c->qnode);
+    c->group = NULL;
     q->nconsumers++;
     q->had_consumer = true;
     if (c->exclusive)
         q->exclusive_consumer = c;
+    if (q->expires_ev)
+        evtimer_del(q->expires_ev);
+    if (q->s.single_active) {
+        bool first = wr_list_empty(&q->line);
+        wr_list_add_tail(&q->line, &c->linenode);
+        c->parked = !first;
+        if (c->parked) {
+            wr_list_init(&c->qnode);
+            return;
+        }
+    }
+    rotation_join(q, c);
     wr_queue_dispatch(q);
 }
 
 bool wr_queue_consumer_remove(struct wr_queue *q, struct wr_consumer *c)
 {
-    wr_list_del(&c->qnode);
+    bool was_parked = c->parked;
+    if (c->active)
+        group_leave(c);
+    else
+        wr_list_del(&c->qnode);
+    if (q->s.single_active) {
+        bool was_first = q->line.next == &c->linenode;
+        wr_list_del(&c->linenode);
+        /* The next in line takes over, in registration order. */
+        if (was_first && !was_parked && !wr_list_empty(&q->line)) {
+            struct wr_consumer *n = wr_container_of(q->line.next, struct wr_consumer, linenode);
+            n->parked = false;
+            rotation_join(q, n);
+        }
+    }
     c->q = NULL;
-    c->active = false;
+    c->active = c->parked = false;
     q->nconsumers--;
     if (q->exclusive_consumer == c)
         q->exclusive_consumer = NULL;
@@ -262,43 +686,68 @@ bool wr_queue_consumer_remove(struct wr_queue *q, struct wr_consumer *c)
         wr_vhost_queue_delete(q->vhost, q);
         return true;
     }
+    if (q->nconsumers == 0)
+        wr_queue_touch(q);
+    else
+        wr_queue_dispatch(q);
     return false;
 }
 
 void wr_queue_consumer_ready(struct wr_consumer *c)
 {
     struct wr_queue *q = c->q;
-    if (!q)
+    if (!q || c->parked)
         return;
     if (!c->active) {
         wr_list_del(&c->qnode);
-        wr_list_add_tail(&q->active, &c->qnode);
-        c->active = true;
+        rotation_join(q, c);
     }
-    if (q->msgs.n)
+    if (q->ready)
         wr_queue_dispatch(q);
 }
 
 uint32_t wr_queue_delete(struct wr_queue *q)
 {
-    uint32_t n = q->msgs.n;
+    uint32_t n = q->ready;
     struct wr_list *it, *tmp;
 
     if (q->deleted)
         return 0;
     q->deleted = true;
+    if (q->ttl_ev)
+        evtimer_del(q->ttl_ev);
+    if (q->expires_ev)
+        evtimer_del(q->expires_ev);
     /* Cancel consumers: each hears basic.cancel (if its client asked). */
-    for (int pass = 0; pass < 2; pass++) {
-        struct wr_list *h = pass ? &q->idle : &q->active;
-        wr_list_each_safe(it, tmp, h)
-        {
-            struct wr_consumer *c = wr_container_of(it, struct wr_consumer, qnode);
-            wr_list_del(it);
-            c->q = NULL;
-            c->active = false;
-            q->nconsumers--;
-            c->ops->cancelled(c);
-        }
+    while (!wr_list_empty(&q->groups)) {
+        struct wr_cgroup *g = wr_container_of(q->groups.next, struct wr_cgroup, node);
+        struct wr_consumer *c = wr_container_of(g->members.next, struct wr_consumer, qnode);
+        group_leave(c);
+        if (q->s.single_active)
+            wr_list_del(&c->linenode);
+        c->q = NULL;
+        q->nconsumers--;
+        c->ops->cancelled(c);
+    }
+    wr_list_each_safe(it, tmp, &q->idle)
+    {
+        struct wr_consumer *c = wr_container_of(it, struct wr_consumer, qnode);
+        wr_list_del(it);
+        if (q->s.single_active)
+            wr_list_del(&c->linenode);
+        c->q = NULL;
+        c->active = false;
+        q->nconsumers--;
+        c->ops->cancelled(c);
+    }
+    wr_list_each_safe(it, tmp, &q->line)
+    {
+        struct wr_consumer *c = wr_container_of(it, struct wr_consumer, linenode);
+        wr_list_del(it);
+        c->q = NULL;
+        c->parked = false;
+        q->nconsumers--;
+        c->ops->cancelled(c);
     }
     wr_queue_purge(q);
     wr_list_each_safe(it, tmp, &q->bound_to_me)

@@ -53,7 +53,7 @@ static int exchange_add(struct wr_vhost *vh, const char *name, const char *type,
     return 0;
 }
 
-struct wr_vhost *wr_vhost_new(const char *name)
+struct wr_vhost *wr_vhost_new(const char *name, struct event_base *base)
 {
     static const char *const predeclared[][2] = {
         {"", "direct"},           {"amq.direct", "direct"}, {"amq.fanout", "fanout"},
@@ -66,6 +66,7 @@ struct wr_vhost *wr_vhost_new(const char *name)
         return NULL;
     }
     vh->node.key = wr_str_c(vh->name);
+    vh->base = base;
     wr_hmap_init(&vh->exchanges);
     wr_hmap_init(&vh->queues);
     for (size_t i = 0; i < sizeof(predeclared) / sizeof(predeclared[0]); i++) {
@@ -290,6 +291,7 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
             return queue_locked(vh, q, err);
         if ((rc = wr_qargs_equivalent(q->args, d->args, q->name, vh->name, err)) < 0)
             return rc;
+        wr_queue_touch(q); /* a redeclare counts as use for x-expires */
         *out = q;
         return 0;
     }
@@ -346,10 +348,10 @@ int wr_vhost_queue_delete_checked(struct wr_vhost *vh, struct wr_str name, void 
     if (if_unused && q->nconsumers)
         return wr_fail(err, WR_EPRECONDITION_FAILED, "queue '%s" VH " in use", q->name,
                        vh->name);
-    if (if_empty && q->msgs.n)
+    if (if_empty && q->ready)
         return wr_fail(err, WR_EPRECONDITION_FAILED, "queue '%s" VH " not empty", q->name,
                        vh->name);
-    *count = q->msgs.n;
+    *count = q->ready;
     wr_vhost_queue_delete(vh, q);
     return 0;
 }

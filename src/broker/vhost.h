@@ -17,6 +17,8 @@
 #include "core/errbuf.h"
 #include "core/hmap.h"
 
+struct event_base;
+
 struct wr_vhost {
     struct wr_hnode node; /* in the broker's vhost table */
     char *name;
@@ -24,9 +26,10 @@ struct wr_vhost {
     struct wr_hmap queues;
     struct wr_exchange *default_exchange;
     uint32_t route_gen;
+    struct event_base *base; /* for queue timers (TTL, x-expires); may be NULL in tests */
 };
 
-struct wr_vhost *wr_vhost_new(const char *name);
+struct wr_vhost *wr_vhost_new(const char *name, struct event_base *base);
 void wr_vhost_free(struct wr_vhost *vh);
 
 struct wr_exchange *wr_vhost_exchange(struct wr_vhost *vh, struct wr_str name);

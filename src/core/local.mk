@@ -7,4 +7,5 @@ src_libwarren_a_SOURCES += \
 	src/core/clock.c src/core/clock.h \
 	src/core/errbuf.c src/core/errbuf.h \
 	src/core/hmap.c src/core/hmap.h \
+	src/core/heap.c src/core/heap.h \
 	src/core/list.h

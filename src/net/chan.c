@@ -43,11 +43,10 @@ struct chan_consumer {
 };
 
 struct unacked {
-    struct wr_msg *m; /* NULL: a hole (settled, or a no-ack delivery) */
+    struct wr_qent e; /* e.m NULL: a hole (settled, or a no-ack delivery);
+                       * e.deliveries counts this delivery */
     struct wr_queue *q;
     struct chan_consumer *cons; /* NULL for basic.get or a cancelled consumer */
-    uint64_t seq;
-    uint32_t deliveries;
 };
 
 struct requeue {
@@ -180,7 +179,7 @@ static int ua_push(struct wr_chan *ch, uint64_t tag, const struct unacked *u)
 /* Drop settled entries from the front. */
 static void ua_trim(struct wr_chan *ch)
 {
-    while (ch->ua_n && !ua_at(ch, 0)->m) {
+    while (ch->ua_n && !ua_at(ch, 0)->e.m) {
         ch->ua_head = (ch->ua_head + 1) & (ch->ua_cap - 1);
         ch->ua_n--;
         ch->ua_first_tag++;
@@ -195,7 +194,7 @@ static struct unacked *ua_find(struct wr_chan *ch, uint64_t tag)
     i = tag - ch->ua_first_tag;
     if (i >= ch->ua_n)
         return NULL;
-    return ua_at(ch, (uint32_t)i)->m ? ua_at(ch, (uint32_t)i) : NULL;
+    return ua_at(ch, (uint32_t)i)->e.m ? ua_at(ch, (uint32_t)i) : NULL;
 }
 
 /* Settle one entry: it leaves the prefetch accounting. */
@@ -204,7 +203,7 @@ static void ua_settle(struct wr_chan *ch, struct unacked *u)
     if (u->cons)
         u->cons->unacked--;
     ch->unacked_live--;
-    u->m = NULL;
+    u->e.m = NULL;
 }
 
 /* Give waiting consumers a turn after acks freed prefetch room. */
@@ -252,9 +251,10 @@ static void requeue_batch(struct requeue *r, uint32_t n)
     }
 }
 
-/* Entries from `first` to `last` index (inclusive) that are live, settled
- * with `requeue` (true) or dropped (false). */
-static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool requeue)
+/* Settle the live entries from index `first` to `last` (inclusive):
+ * requeue them, reject them (dead-letter or drop), or ack them (drop). */
+static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool requeue,
+                         bool reject)
 {
     struct requeue *r = NULL;
     uint32_t nr = 0;
@@ -263,23 +263,24 @@ static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool
         r = malloc((size_t)(last - first + 1) * sizeof(*r));
     for (uint32_t i = first; i <= last; i++) {
         struct unacked *u = ua_at(ch, i);
-        if (!u->m)
+        if (!u->e.m)
             continue;
         if (requeue && r) {
             r[nr].q = u->q;
-            r[nr].e = (struct wr_qent){u->m, u->seq, u->deliveries};
+            r[nr].e = u->e;
             nr++;
             ua_settle(ch, u);
         } else {
-            struct wr_msg *m = u->m;
+            struct wr_qent e = u->e;
             struct wr_queue *q = u->q;
             ua_settle(ch, u);
-            if (requeue && !q->deleted) {
-                struct wr_qent e = {m, u->seq, u->deliveries};
+            if (requeue)
                 wr_queue_requeue_one(q, &e);
-            } else {
+            else if (reject)
+                wr_queue_reject(q, &e);
+            else {
                 q->stat_acked++;
-                wr_msg_unref(m);
+                wr_msg_unref(e.m);
             }
             wr_queue_unref(q);
         }
@@ -314,7 +315,7 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
     struct wr_chan *ch = cc->ch;
     struct wr_method m;
     uint64_t tag = ++ch->last_tag;
-    struct unacked u = {NULL, NULL, NULL, 0, 0};
+    struct unacked u;
 
     wr_method_init(&m, WR_BASIC_DELIVER);
     m.u.basic_deliver.consumer_tag = wr_str_c(cc->tag);
@@ -324,12 +325,13 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
     m.u.basic_deliver.routing_key = wr_msg_routing_key(e->m);
     wr_deliver_content(ch->c, ch->id, &m, e->m);
 
+    memset(&u, 0, sizeof(u));
     if (!cc->no_ack) {
-        u.m = e->m;
+        u.e = *e;
+        if (u.e.deliveries < UINT16_MAX)
+            u.e.deliveries++;
         u.q = q;
         u.cons = cc;
-        u.seq = e->seq;
-        u.deliveries = e->deliveries + 1;
         if (ua_push(ch, tag, &u) == 0) {
             wr_queue_ref(q);
             cc->unacked++;
@@ -351,7 +353,7 @@ static void cons_detach_unacked(struct wr_chan *ch, struct chan_consumer *cc)
 {
     for (uint32_t i = 0; i < ch->ua_n; i++) {
         struct unacked *u = ua_at(ch, i);
-        if (u->m && u->cons == cc)
+        if (u->e.m && u->cons == cc)
             u->cons = NULL;
     }
 }
@@ -415,7 +417,7 @@ static void chan_release(struct wr_chan *ch)
         cons_free(ch, cc);
     }
     if (ch->ua_n)
-        settle_range(ch, 0, ch->ua_n - 1, true);
+        settle_range(ch, 0, ch->ua_n - 1, true, false);
     wr_msg_unref(ch->pm);
     ch->pm = NULL;
     ch->ca = CA_IDLE;
@@ -504,6 +506,7 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
     struct wr_vhost *vh = ch->c->vh;
     struct wr_exchange *x = wr_vhost_exchange(vh, wr_msg_exchange(m));
     struct wr_route_msg rm;
+    bool rejected = false;
 
     if (!x) {
         chan_errorf(ch, WR_ENOT_FOUND, WR_BASIC_PUBLISH, "no exchange '%.*s' in vhost '%s'",
@@ -524,12 +527,17 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
         wr_msg_unref(m);
         return;
     }
-    for (uint32_t i = 0; i < ch->route.n; i++)
-        if (wr_queue_push(ch->route.q[i], m) < 0)
+    for (uint32_t i = 0; i < ch->route.n; i++) {
+        int rc = wr_queue_push(ch->route.q[i], m);
+        if (rc == WR_QUEUE_REJECTED)
+            rejected = true;
+        else if (rc < 0)
             wr_log_ctx(WR_LOG_ERROR, ch->c->name, "out of memory queueing a message");
+    }
     if (ch->route.n == 0 && mandatory)
         send_return(ch, m, 312, "NO_ROUTE");
-    confirm_settle(ch, seq, true);
+    /* A queue that refused it (x-overflow reject-publish) makes it a nack. */
+    confirm_settle(ch, seq, !rejected);
     wr_msg_unref(m);
     wr_server_mem_check(ch->c->srv);
 }
@@ -788,13 +796,19 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
     m.u.basic_get_ok.message_count = wr_queue_ready(q);
     wr_deliver_content(ch->c, ch->id, &m, e.m);
     if (a->no_ack) {
-        struct unacked hole = {NULL, NULL, NULL, 0, 0};
+        struct unacked hole;
+        memset(&hole, 0, sizeof(hole));
         if (ch->ua_n)
             ua_push(ch, ch->last_tag, &hole);
         q->stat_acked++;
         wr_msg_unref(e.m);
     } else {
-        struct unacked u = {e.m, q, NULL, e.seq, e.deliveries + 1};
+        struct unacked u;
+        memset(&u, 0, sizeof(u));
+        u.e = e;
+        if (u.e.deliveries < UINT16_MAX)
+            u.e.deliveries++;
+        u.q = q;
         if (ua_push(ch, ch->last_tag, &u) < 0) {
             wr_queue_requeue_one(q, &e);
             return;
@@ -813,7 +827,7 @@ static void settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bo
 
     if (multiple && tag == 0) {
         if (ch->ua_n)
-            settle_range(ch, 0, ch->ua_n - 1, kind != TX_ACK && requeue);
+            settle_range(ch, 0, ch->ua_n - 1, kind != TX_ACK && requeue, kind != TX_ACK);
         wake_consumers(ch);
         return;
     }
@@ -824,7 +838,7 @@ static void settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bo
         return;
     }
     idx = (uint32_t)(tag - ch->ua_first_tag);
-    settle_range(ch, multiple ? 0 : idx, idx, kind != TX_ACK && requeue);
+    settle_range(ch, multiple ? 0 : idx, idx, kind != TX_ACK && requeue, kind != TX_ACK);
     wake_consumers(ch);
 }
 
@@ -875,7 +889,7 @@ static void on_recover(struct wr_chan *ch, bool requeue, bool reply)
         return;
     }
     if (ch->ua_n)
-        settle_range(ch, 0, ch->ua_n - 1, true);
+        settle_range(ch, 0, ch->ua_n - 1, true, false);
     if (reply) {
         wr_method_init(&m, WR_BASIC_RECOVER_OK);
         wr_conn_send(ch->c, ch->id, &m);

@@ -198,7 +198,7 @@ int wr_server_run(const struct wr_conf *conf)
 
     s.base = event_base_new();
     s.users = wr_users_new();
-    vh = wr_vhost_new("/");
+    vh = s.base ? wr_vhost_new("/", s.base) : NULL;
     if (!s.base || !s.users || !vh || wr_hmap_put(&s.vhosts, &vh->node) < 0) {
         wr_vhost_free(wr_hmap_get(&s.vhosts, WR_STR("/")) ? NULL : vh);
         wr_log(WR_LOG_ERROR, "out of memory starting the broker");

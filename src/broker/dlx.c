@@ -1,0 +1,279 @@
+/*
+ * dlx.c - dead-lettering; see dlx.h.
+ *
+ * The new message is the old one with rewritten properties: the x-death
+ * header gets (or updates) the entry for (this queue, this reason): count,
+ * reason, queue, time, exchange, routing-keys, and original-expiration when
+ * a per-message TTL expired (the expiration property is then removed).
+ * Entries are most recent first; x-first-death-reason/-queue/-exchange are
+ * set once. The message is routed through the dead-letter exchange with
+ * the x-dead-letter-routing-key if there is one, else its own key.
+ *
+ * Cycles: a target queue the message has already died in is skipped when
+ * no death in its history was a rejection (RabbitMQ's rule), so messages
+ * cannot circle forever through TTL or length limits. A depth guard stops
+ * chains of queues dead-lettering into each other within one call.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/dlx.h"
+#include "broker/vhost.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "wire/field.h"
+#include "wire/methods.gen.h"
+
+#define DLX_MAX_DEPTH 16
+
+const char *wr_dl_reason_name(enum wr_dl_reason why)
+{
+    switch (why) {
+    case WR_DL_REJECTED: return "rejected";
+    case WR_DL_EXPIRED: return "expired";
+    case WR_DL_MAXLEN: return "maxlen";
+    case WR_DL_DELIVERY_LIMIT: return "delivery_limit";
+    }
+    return "unknown";
+}
+
+static struct wr_fv fv_str(struct wr_str s)
+{
+    struct wr_fv v;
+    v.type = 'S';
+    v.v.str = s;
+    return v;
+}
+
+static const struct wr_fv *entry_get(const struct wr_fv *e, const char *key)
+{
+    return e->type == 'F' && e->v.table ? wr_table_find(e->v.table, key) : NULL;
+}
+
+static bool entry_is(const struct wr_fv *e, const char *key, struct wr_str val)
+{
+    const struct wr_fv *v = entry_get(e, key);
+    return v && v->type == 'S' && wr_str_eq(v->v.str, val);
+}
+
+/* Make the x-death entry for (queue, reason) and put it first. */
+static int update_x_death(struct wr_table *h, struct wr_queue *q, struct wr_msg *m,
+                          enum wr_dl_reason why, struct wr_str orig_exp)
+{
+    struct wr_str reason = wr_str_c(wr_dl_reason_name(why));
+    struct wr_str qname = wr_str_c(q->name);
+    struct wr_fv *xd = NULL, v;
+    struct wr_array *arr;
+    struct wr_table *t;
+    struct wr_array *rks;
+
+    for (uint32_t i = 0; i < h->n; i++)
+        if (wr_str_eqc(h->e[i].key, "x-death"))
+            xd = &h->e[i].val;
+    if (xd && xd->type != 'A') {
+        /* Not ours to understand: replace it. */
+        if (xd->type == 'F')
+            wr_table_free(xd->v.table), free(xd->v.table);
+        xd->type = 'A';
+        xd->v.array = calloc(1, sizeof(struct wr_array));
+        if (!xd->v.array)
+            return WR_ENOMEM;
+    }
+    if (!xd) {
+        v.type = 'A';
+        v.v.array = calloc(1, sizeof(struct wr_array));
+        if (!v.v.array || wr_table_add(h, WR_STR("x-death"), v) < 0) {
+            free(v.v.array);
+            return WR_ENOMEM;
+        }
+        xd = &h->e[h->n - 1].val;
+    }
+    arr = xd->v.array;
+    for (uint32_t i = 0; i < arr->n; i++) {
+        struct wr_fv *e = &arr->v[i];
+        if (entry_is(e, "queue", qname) && entry_is(e, "reason", reason)) {
+            struct wr_fv *count = (struct wr_fv *)entry_get(e, "count");
+            struct wr_fv moved = *e;
+            int64_t c = 0;
+            if (count && wr_fv_int(count, &c)) {
+                count->type = 'l';
+                count->v.l = c + 1;
+            }
+            memmove(&arr->v[1], &arr->v[0], i * sizeof(arr->v[0]));
+            arr->v[0] = moved;
+            return 0;
+        }
+    }
+    /* A new entry. */
+    t = calloc(1, sizeof(*t));
+    rks = calloc(1, sizeof(*rks));
+    if (!t || !rks)
+        goto oom;
+    if (wr_array_add(rks, fv_str(wr_msg_routing_key(m))) < 0)
+        goto oom;
+    v.type = 'l';
+    v.v.l = 1;
+    if (wr_table_add(t, WR_STR("count"), v) < 0 ||
+        wr_table_add(t, WR_STR("reason"), fv_str(reason)) < 0 ||
+        wr_table_add(t, WR_STR("queue"), fv_str(qname)) < 0)
+        goto oom;
+    v.type = 'T';
+    v.v.T = (uint64_t)wr_wall_s();
+    if (wr_table_add(t, WR_STR("time"), v) < 0 ||
+        wr_table_add(t, WR_STR("exchange"), fv_str(wr_msg_exchange(m))) < 0)
+        goto oom;
+    v.type = 'A';
+    v.v.array = rks;
+    if (wr_table_add(t, WR_STR("routing-keys"), v) < 0)
+        goto oom;
+    rks = NULL;
+    if (orig_exp.len && wr_table_add(t, WR_STR("original-expiration"), fv_str(orig_exp)) < 0)
+        goto oom;
+    v.type = 'F';
+    v.v.table = t;
+    if (wr_array_add(arr, v) < 0)
+        goto oom;
+    memmove(&arr->v[1], &arr->v[0], (arr->n - 1) * sizeof(arr->v[0]));
+    arr->v[0] = v;
+    return 0;
+oom:
+    if (rks) {
+        wr_array_free(rks);
+        free(rks);
+    }
+    if (t) {
+        wr_table_free(t);
+        free(t);
+    }
+    return WR_ENOMEM;
+}
+
+static int set_first(struct wr_table *h, const char *key, struct wr_str val)
+{
+    if (wr_table_find(h, key))
+        return 0;
+    return wr_table_add(h, wr_str_c(key), fv_str(val));
+}
+
+/* Did the message die in `qname` before, with no rejection anywhere in its
+ * history? Then sending it there again is a cycle. */
+static bool is_cycle(const struct wr_table *h, const char *qname)
+{
+    const struct wr_fv *xd = wr_table_find(h, "x-death");
+    bool seen = false;
+    if (!xd || xd->type != 'A')
+        return false;
+    for (uint32_t i = 0; i < xd->v.array->n; i++) {
+        const struct wr_fv *e = &xd->v.array->v[i];
+        if (entry_is(e, "reason", WR_STR("rejected")))
+            return false;
+        if (entry_is(e, "queue", wr_str_c(qname)))
+            seen = true;
+    }
+    return seen;
+}
+
+void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
+{
+    static int depth;
+    struct wr_vhost *vh = q->vhost;
+    struct wr_exchange *x = wr_vhost_exchange(vh, wr_str_c(q->s.dlx));
+    struct wr_basic_props p;
+    struct wr_table h = {0};
+    struct wr_rd r;
+    struct wr_str orig_exp = WR_STR_NULL;
+    struct wr_msg *nm = NULL;
+    struct wr_route_result res = {0};
+    struct wr_route_msg rm;
+    uint8_t *hbuf = NULL, *pbuf = NULL;
+    size_t hlen, plen;
+    struct wr_wb w;
+
+    if (!x || depth >= DLX_MAX_DEPTH) {
+        if (!x)
+            wr_log(WR_LOG_DEBUG, "dead-letter exchange '%s' of queue '%s' does not exist: "
+                   "message dropped", q->s.dlx, q->name);
+        wr_msg_unref(m);
+        return;
+    }
+    depth++;
+    if (m->props_len) {
+        r = wr_rd_init(wr_msg_props(m), m->props_len);
+        if (wr_basic_props_decode(&r, &p) < 0)
+            goto out;
+    } else {
+        memset(&p, 0, sizeof(p));
+    }
+    if ((p.flags & WR_BASIC_HEADERS_FLAG) && wr_table_decode(p.headers, &h) < 0)
+        goto out;
+    if (why == WR_DL_EXPIRED && (p.flags & WR_BASIC_EXPIRATION_FLAG)) {
+        orig_exp = p.expiration;
+        p.flags &= (uint16_t)~WR_BASIC_EXPIRATION_FLAG;
+    }
+    if (update_x_death(&h, q, m, why, orig_exp) < 0 ||
+        set_first(&h, "x-first-death-reason", wr_str_c(wr_dl_reason_name(why))) < 0 ||
+        set_first(&h, "x-first-death-queue", wr_str_c(q->name)) < 0 ||
+        set_first(&h, "x-first-death-exchange", wr_msg_exchange(m)) < 0)
+        goto out;
+
+    hlen = wr_table_encoded_size(&h);
+    if (!hlen || !(hbuf = malloc(hlen)))
+        goto out;
+    w = wr_wb_init(hbuf, hlen);
+    wr_table_encode(&w, &h);
+    if (w.err)
+        goto out;
+    p.headers = (struct wr_str){(const char *)hbuf + 4, (uint32_t)(hlen - 4)};
+    p.flags |= WR_BASIC_HEADERS_FLAG;
+    plen = wr_basic_props_size(&p);
+    if (!(pbuf = malloc(plen)))
+        goto out;
+    w = wr_wb_init(pbuf, plen);
+    if (wr_basic_props_encode(&w, &p) < 0)
+        goto out;
+
+    nm = wr_msg_new(wr_str_c(x->name),
+                    q->s.dlrk ? wr_str_c(q->s.dlrk) : wr_msg_routing_key(m), pbuf,
+                    (uint32_t)plen, m->body_len);
+    if (!nm)
+        goto out;
+    memcpy(wr_msg_body(nm), wr_msg_body(m), (size_t)m->body_len);
+    nm->body_have = m->body_len;
+    nm->persistent = m->persistent;
+    nm->priority = m->priority;
+    nm->ttl_ms = why == WR_DL_EXPIRED ? -1 : m->ttl_ms;
+    nm->published_ms = wr_now_ms();
+    {
+        /* Find the headers inside the new property bytes. */
+        struct wr_basic_props np;
+        r = wr_rd_init(wr_msg_props(nm), nm->props_len);
+        if (wr_basic_props_decode(&r, &np) == 0 && (np.flags & WR_BASIC_HEADERS_FLAG)) {
+            nm->headers_off = (uint32_t)((const uint8_t *)np.headers.ptr - wr_msg_props(nm));
+            nm->headers_len = np.headers.len;
+        }
+    }
+    rm.routing_key = wr_msg_routing_key(nm);
+    rm.headers = wr_msg_headers(nm);
+    if (wr_vhost_route(vh, x, &rm, &res) == 0) {
+        /* Copy the targets: pushing may route again (nested dead-letters). */
+        for (uint32_t i = 0; i < res.n; i++) {
+            if (is_cycle(&h, res.q[i]->name)) {
+                wr_log(WR_LOG_DEBUG, "dead-letter cycle through queue '%s': message dropped",
+                       res.q[i]->name);
+                continue;
+            }
+            wr_queue_push(res.q[i], nm);
+        }
+    }
+out:
+    free(res.q);
+    wr_msg_unref(nm);
+    free(pbuf);
+    free(hbuf);
+    wr_table_free(&h);
+    wr_msg_unref(m);
+    depth--;
+}
