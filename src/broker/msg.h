@@ -89,4 +89,19 @@ static inline void wr_msg_unref(struct wr_msg *m)
 extern uint64_t wr_msg_bytes;
 extern uint64_t wr_msg_count;
 
+
+struct wr_basic_props;
+
+/* A new message like m with other properties (p may point into m), same
+ * exchange, routing key and body: for the rare rewrites (direct reply-to,
+ * x-delivery-count). NULL on allocation failure. */
+struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_props *p);
+
+/* Recompute headers_off/len from the property bytes. */
+void wr_msg_index_props(struct wr_msg *m);
+
+/* A copy of m whose headers table has `key` set to the long `val` (an
+ * existing entry of that name is replaced). NULL on failure. */
+struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, int64_t val);
+
 #endif

@@ -268,7 +268,7 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
         *out = q;
         return 0;
     }
-    if (is_amq(d->name))
+    if (is_amq(d->name) && !d->internal)
         return wr_fail(err, WR_EACCESS_REFUSED,
                        "queue name '%.*s' contains reserved prefix 'amq.*'", (int)name.len,
                        name.ptr);

@@ -48,7 +48,8 @@ int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_un
 struct wr_queue_decl {
     struct wr_str name, args;
     bool passive, durable, exclusive, auto_delete;
-    void *owner; /* the declaring connection */
+    void *owner;   /* the declaring connection */
+    bool internal; /* the broker's own (direct reply-to): "amq." allowed */
 };
 
 /* On success *out is the queue (new or existing); *created says which. */

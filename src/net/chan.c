@@ -103,9 +103,15 @@ struct wr_chan {
     uint32_t txn, txcap;
 
     struct wr_route_result route;
+
+    /* direct reply-to: the pseudo-queue this channel's replies arrive on */
+    char reply_to[64];
 };
 
+#define REPLY_TO "amq.rabbitmq.reply-to"
+
 static const struct wr_consumer_ops chan_consumer_ops;
+static void gen_tag(char *buf, size_t len, const char *prefix);
 
 /* ---- errors ---- */
 
@@ -309,6 +315,18 @@ static bool cons_can_take(struct wr_consumer *base)
     return true;
 }
 
+/* Write a delivery; a redelivery from a queue with x-delivery-limit
+ * carries x-delivery-count, the number of earlier deliveries. */
+static void deliver_counted(struct wr_chan *ch, struct wr_queue *q, const struct wr_qent *e,
+                            const struct wr_method *m)
+{
+    struct wr_msg *tmp = NULL;
+    if (q->s.delivery_limit >= 0 && e->deliveries > 0)
+        tmp = wr_msg_with_int_header(e->m, "x-delivery-count", e->deliveries);
+    wr_deliver_content(ch->c, ch->id, m, tmp ? tmp : e->m);
+    wr_msg_unref(tmp);
+}
+
 static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const struct wr_qent *e)
 {
     struct chan_consumer *cc = wr_container_of(base, struct chan_consumer, base);
@@ -323,7 +341,7 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
     m.u.basic_deliver.redelivered = e->deliveries > 0;
     m.u.basic_deliver.exchange = wr_msg_exchange(e->m);
     m.u.basic_deliver.routing_key = wr_msg_routing_key(e->m);
-    wr_deliver_content(ch->c, ch->id, &m, e->m);
+    deliver_counted(ch, q, e, &m);
 
     memset(&u, 0, sizeof(u));
     if (!cc->no_ack) {
@@ -601,10 +619,34 @@ static bool parse_expiration(struct wr_str s, int64_t *ms)
     return true;
 }
 
+/* A message whose reply_to names this channel's direct reply-to queue. */
+static struct wr_msg *new_msg_reply_to(struct wr_chan *ch, struct wr_content_header *h)
+{
+    size_t plen;
+    uint8_t *buf;
+    struct wr_wb w;
+    struct wr_msg *m = NULL;
+
+    h->props.reply_to = wr_str_c(ch->reply_to);
+    plen = wr_basic_props_size(&h->props);
+    if (!(buf = malloc(plen)))
+        return NULL;
+    w = wr_wb_init(buf, plen);
+    if (wr_basic_props_encode(&w, &h->props) == 0)
+        m = wr_msg_new((struct wr_str){ch->pub_x, ch->pub_xlen},
+                       (struct wr_str){ch->pub_rk, ch->pub_rklen}, buf, (uint32_t)plen,
+                       h->body_size);
+    free(buf);
+    if (m)
+        wr_msg_index_props(m);
+    return m;
+}
+
 void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
 {
     struct wr_content_header h;
     struct wr_msg *m;
+    bool rewritten = false;
     int rc;
 
     if (ch->ca != CA_HEADER) {
@@ -633,9 +675,19 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
                     (int)h.props.user_id.len, h.props.user_id.ptr, ch->c->user);
         return;
     }
-    m = wr_msg_new((struct wr_str){ch->pub_x, ch->pub_xlen},
-                   (struct wr_str){ch->pub_rk, ch->pub_rklen}, h.raw_props.ptr, h.raw_props.len,
-                   h.body_size);
+    if ((h.props.flags & WR_BASIC_REPLY_TO_FLAG) && wr_str_eqc(h.props.reply_to, REPLY_TO)) {
+        if (!ch->reply_to[0]) {
+            chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
+                        "fast reply consumer does not exist");
+            return;
+        }
+        m = new_msg_reply_to(ch, &h);
+        rewritten = true;
+    } else {
+        m = wr_msg_new((struct wr_str){ch->pub_x, ch->pub_xlen},
+                       (struct wr_str){ch->pub_rk, ch->pub_rklen}, h.raw_props.ptr,
+                       h.raw_props.len, h.body_size);
+    }
     if (!m) {
         chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
                     (unsigned long long)h.body_size);
@@ -650,7 +702,7 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
     }
     m->persistent = (h.props.flags & WR_BASIC_DELIVERY_MODE_FLAG) && h.props.delivery_mode == 2;
     m->priority = (h.props.flags & WR_BASIC_PRIORITY_FLAG) ? h.props.priority : 0;
-    if (h.props.flags & WR_BASIC_HEADERS_FLAG) {
+    if ((h.props.flags & WR_BASIC_HEADERS_FLAG) && !rewritten) {
         m->headers_off = (uint32_t)(h.props.headers.ptr - h.raw_props.ptr);
         m->headers_len = h.props.headers.len;
     }
@@ -699,6 +751,44 @@ static void gen_tag(char *buf, size_t len, const char *prefix)
     buf[i] = '\0';
 }
 
+/* Direct reply-to: consuming from amq.rabbitmq.reply-to (no-ack only)
+ * makes a private, auto-delete queue with a unique name for this channel;
+ * publishes on the channel with reply_to=amq.rabbitmq.reply-to get that
+ * name, and replies reach it through the default exchange like any queue. */
+static int open_reply_queue(struct wr_chan *ch, const struct wr_basic_consume *a,
+                            struct wr_queue **out)
+{
+    struct wr_queue_decl d;
+    struct wr_errbuf err;
+    bool created;
+    char name[64];
+
+    if (!a->no_ack) {
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
+                    "reply consumer cannot acknowledge");
+        return WR_EPRECONDITION_FAILED;
+    }
+    if (ch->reply_to[0]) {
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
+                    "fast reply consumer already exists on this channel");
+        return WR_EPRECONDITION_FAILED;
+    }
+    do
+        gen_tag(name, sizeof(name), REPLY_TO ".");
+    while (wr_vhost_queue(ch->c->vh, wr_str_c(name)));
+    memset(&d, 0, sizeof(d));
+    d.name = wr_str_c(name);
+    d.exclusive = d.auto_delete = d.internal = true;
+    d.owner = ch->c;
+    if (wr_vhost_queue_declare(ch->c->vh, &d, out, &created, &err) < 0) {
+        chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
+        return err.code;
+    }
+    wr_list_add_tail(&ch->c->exclusive_queues, &(*out)->owner_node);
+    memcpy(ch->reply_to, name, strlen(name) + 1);
+    return 0;
+}
+
 static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
 {
     struct wr_errbuf err;
@@ -708,8 +798,12 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     struct wr_fv v;
     int64_t prio = 0;
 
-    if (wr_vhost_queue_use(ch->c->vh, a->queue, ch->c, &q, &err) < 0)
+    if (wr_str_eqc(a->queue, REPLY_TO)) {
+        if (open_reply_queue(ch, a, &q) < 0)
+            return;
+    } else if (wr_vhost_queue_use(ch->c->vh, a->queue, ch->c, &q, &err) < 0) {
         return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
+    }
     if (a->consumer_tag.len && wr_hmap_get(&ch->consumers, a->consumer_tag)) {
         wr_conn_error(ch->c, 530, WR_BASIC_CONSUME, "attempt to reuse consumer tag '%.*s'",
                       (int)a->consumer_tag.len, a->consumer_tag.ptr);
@@ -794,7 +888,7 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
     m.u.basic_get_ok.exchange = wr_msg_exchange(e.m);
     m.u.basic_get_ok.routing_key = wr_msg_routing_key(e.m);
     m.u.basic_get_ok.message_count = wr_queue_ready(q);
-    wr_deliver_content(ch->c, ch->id, &m, e.m);
+    deliver_counted(ch, q, &e, &m);
     if (a->no_ack) {
         struct unacked hole;
         memset(&hole, 0, sizeof(hole));
@@ -967,8 +1061,8 @@ static void on_exchange_declare(struct wr_chan *ch, const struct wr_exchange_dec
 
 static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *a)
 {
-    struct wr_queue_decl d = {a->queue, a->arguments, a->passive, a->durable,
-                              a->exclusive, a->auto_delete, ch->c};
+    struct wr_queue_decl d = {a->queue,       a->arguments,   a->passive, a->durable,
+                              a->exclusive,   a->auto_delete, ch->c,      false};
     struct wr_errbuf err;
     struct wr_queue *q;
     struct wr_method m;
