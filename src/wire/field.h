@@ -95,6 +95,19 @@ void wr_wb_table_raw(struct wr_wb *w, struct wr_str body);
  * The first occurrence wins. */
 int wr_table_get(struct wr_str body, const char *key, struct wr_fv *out);
 
+/* Walk a table body entry by entry without allocating, for code that must
+ * see every entry (duplicate keys, keys that are not C strings):
+ *
+ *     struct wr_rd r = wr_rd_init(body.ptr, body.len);
+ *     while ((rc = wr_table_next(&r, &key, &val)) > 0) ...
+ *
+ * Returns 1 with the next entry, 0 at the end, WR_ESYNTAX on malformed bytes
+ * (stop there). Values come back as from wr_table_get (F and A as raw
+ * bodies in val.v.str, which can be walked the same way). wr_array_next
+ * walks an array body. */
+int wr_table_next(struct wr_rd *r, struct wr_str *key, struct wr_fv *val);
+int wr_array_next(struct wr_rd *r, struct wr_fv *val);
+
 /* Integer value of any integer type (b B s u I i l T), for arguments such as
  * x-message-ttl that clients send with whatever width their library picks.
  * Returns false when the value is not an integer. */
