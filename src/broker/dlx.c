@@ -258,15 +258,24 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     rm.routing_key = wr_msg_routing_key(nm);
     rm.headers = wr_msg_headers(nm);
     if (wr_vhost_route(vh, x, &rm, &res) == 0) {
-        /* Copy the targets: pushing may route again (nested dead-letters). */
+        /* res is ours: nested dead-letters while pushing route into their
+         * own result. Drop cycle targets first, journal once, then push. */
+        uint32_t k = 0;
         for (uint32_t i = 0; i < res.n; i++) {
             if (is_cycle(&h, res.q[i]->name)) {
                 wr_log(WR_LOG_DEBUG, "dead-letter cycle through queue '%s': message dropped",
                        res.q[i]->name);
                 continue;
             }
-            wr_queue_push(res.q[i], nm);
+            res.q[k++] = res.q[i];
         }
+        if (wr_vhost_journal(vh, nm, res.q, k) == WR_JOURNAL_FAILED) {
+            wr_log(WR_LOG_ERROR, "dead letter from queue '%s' could not be journaled: dropped",
+                    q->name);
+            k = 0;
+        }
+        for (uint32_t i = 0; i < k; i++)
+            wr_queue_push(res.q[i], nm);
     }
 out:
     free(res.q);

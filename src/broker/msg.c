@@ -35,6 +35,8 @@ struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, con
     m->priority = 0;
     m->persistent = false;
     m->headers_off = m->headers_len = 0;
+    m->store_seg = 0;
+    m->store_id = 0;
     p = m->data;
     if (exchange.len)
         memcpy(p, exchange.ptr, exchange.len);

@@ -30,6 +30,8 @@ struct wr_msg {
     uint8_t priority;
     bool persistent;
     uint32_t headers_off, headers_len; /* headers table body within props, or 0,0 */
+    uint32_t store_seg;   /* journal segment of its publish record */
+    uint64_t store_id;    /* journal message id; 0: not journaled */
     char data[];          /* exchange, routing key, props, body */
 };
 

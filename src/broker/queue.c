@@ -233,9 +233,24 @@ void wr_queue_unref(struct wr_queue *q)
 
 /* ---- leaving the queue without a consumer ---- */
 
+static inline void persist_remove(struct wr_queue *q, struct wr_msg *m)
+{
+    const struct wr_persist *p = q->vhost->persist;
+    if (m->store_id && q->durable && p)
+        p->remove(p->ctx, q, m);
+}
+
+void wr_queue_settled(struct wr_queue *q, struct wr_msg *m)
+{
+    q->stat_acked++;
+    persist_remove(q, m);
+    wr_msg_unref(m);
+}
+
 /* Take a live entry out of the accounting and dead-letter (or drop) it. */
 static void dead_letter(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 {
+    persist_remove(q, m);
     if (q->s.dlx)
         wr_dlx_publish(q, m, why);
     else
@@ -359,6 +374,7 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
     int rc;
 
     if (q->s.overflow != WR_OVERFLOW_DROP_HEAD && full_for(q, m)) {
+        persist_remove(q, m); /* journaled for this queue just before */
         if (q->s.overflow == WR_OVERFLOW_REJECT_DLX)
             dead_letter(q, wr_msg_ref(m), WR_DL_MAXLEN);
         return WR_QUEUE_REJECTED;
@@ -372,6 +388,15 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
     if (q->s.max_length >= 0 || q->s.max_length_bytes >= 0)
         drop_head_to_fit(q);
     return 0;
+}
+
+int wr_queue_push_recovered(struct wr_queue *q, struct wr_msg *m, uint16_t deliveries)
+{
+    struct wr_qent e = {m, q->next_seq++, deliveries, msg_level(q, m), 0};
+    int rc = enqueue(q, &e, false);
+    if (rc == 0)
+        wr_msg_ref(m);
+    return rc;
 }
 
 /* ---- dispatch ---- */
@@ -474,6 +499,7 @@ static void requeue_entry(struct wr_queue *q, const struct wr_qent *e)
 {
     struct wr_deque *d;
     if (q->deleted) {
+        persist_remove(q, e->m);
         wr_msg_unref(e->m);
         return;
     }
@@ -482,9 +508,12 @@ static void requeue_entry(struct wr_queue *q, const struct wr_qent *e)
         return;
     }
     if (enqueue(q, e, true) < 0) {
+        persist_remove(q, e->m);
         wr_msg_unref(e->m);
         return;
     }
+    if (e->m->store_id && q->durable && q->vhost->persist)
+        q->vhost->persist->requeue(q->vhost->persist->ctx, q, e->m, e->deliveries);
     d = &q->levels[e->level];
     for (uint32_t i = 0; i + 1 < d->n; i++) {
         struct wr_qent *a = dq_at(d, i), *b = dq_at(d, i + 1), t;
@@ -521,7 +550,7 @@ void wr_queue_requeue_one(struct wr_queue *q, const struct wr_qent *e)
 void wr_queue_reject(struct wr_queue *q, const struct wr_qent *e)
 {
     if (q->deleted)
-        wr_msg_unref(e->m);
+        wr_queue_settled(q, e->m);
     else
         dead_letter(q, e->m, WR_DL_REJECTED);
 }
@@ -531,8 +560,13 @@ uint32_t wr_queue_purge(struct wr_queue *q)
     uint32_t n = q->ready;
     for (uint32_t l = 0; l <= q->s.max_priority; l++) {
         struct wr_deque *d = &q->levels[l];
-        for (uint32_t i = 0; i < d->n; i++)
-            wr_msg_unref(dq_at(d, i)->m);
+        for (uint32_t i = 0; i < d->n; i++) {
+            struct wr_msg *m = dq_at(d, i)->m;
+            if (m) {
+                persist_remove(q, m);
+                wr_msg_unref(m);
+            }
+        }
         free(d->a);
         memset(d, 0, sizeof(*d));
         level_mark(q, (uint8_t)l, false);

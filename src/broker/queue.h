@@ -96,6 +96,7 @@ struct wr_queue {
     struct wr_list owner_node;
     struct wr_str args; /* raw declare arguments, owned */
     struct wr_qsettings s;
+    uint64_t store_id; /* durable queues: identity in the journal and definitions */
 
     struct wr_deque *levels; /* s.max_priority + 1 rings */
     uint64_t nonempty[4];    /* bit per level holding entries */
@@ -155,6 +156,13 @@ void wr_queue_requeue_one(struct wr_queue *q, const struct wr_qent *e);
 /* A delivery rejected without requeue: dead-letter it (reason rejected)
  * or drop it. Takes the caller's reference. */
 void wr_queue_reject(struct wr_queue *q, const struct wr_qent *e);
+
+/* A delivery was acknowledged (or delivered with no-ack): it is gone.
+ * Takes the caller's reference. */
+void wr_queue_settled(struct wr_queue *q, struct wr_msg *m);
+
+/* Put a recovered message at the tail (startup only). */
+int wr_queue_push_recovered(struct wr_queue *q, struct wr_msg *m, uint16_t deliveries);
 
 /* Drop every ready message; returns how many. */
 uint32_t wr_queue_purge(struct wr_queue *q);

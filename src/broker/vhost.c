@@ -101,6 +101,37 @@ void wr_vhost_free(struct wr_vhost *vh)
     free(vh);
 }
 
+void wr_vhost_defs_changed(struct wr_vhost *vh)
+{
+    if (vh->persist)
+        vh->persist->defs_changed(vh->persist->ctx);
+}
+
+uint64_t wr_vhost_journal(struct wr_vhost *vh, struct wr_msg *m, struct wr_queue *const *qs,
+                          uint32_t n)
+{
+    struct wr_queue *durable[64], **dq = durable;
+    uint32_t nd = 0;
+    uint64_t pos;
+
+    if (!m->persistent || !vh->persist)
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        nd += qs[i]->durable;
+    if (!nd)
+        return 0;
+    if (nd > 64 && !(dq = malloc(nd * sizeof(*dq))))
+        return WR_JOURNAL_FAILED;
+    nd = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (qs[i]->durable)
+            dq[nd++] = qs[i];
+    pos = vh->persist->publish(vh->persist->ctx, m, dq, nd);
+    if (dq != durable)
+        free(dq);
+    return pos ? pos : WR_JOURNAL_FAILED;
+}
+
 /* ---- exchanges ---- */
 
 static const char *tf(bool b)
@@ -190,6 +221,8 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
         wr_exchange_free(x);
         return wr_fail(err, WR_EINTERNAL, "out of memory");
     }
+    if (x->durable)
+        wr_vhost_defs_changed(vh);
     *out = x;
     return 0;
 }
@@ -210,6 +243,8 @@ int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_un
         return wr_fail(err, WR_EPRECONDITION_FAILED, "exchange '%.*s" VH " in use",
                        (int)name.len, name.ptr, vh->name);
     wr_hmap_del(&vh->exchanges, &x->node);
+    if (x->durable)
+        wr_vhost_defs_changed(vh);
     wr_exchange_free(x);
     return 0;
 }
@@ -308,6 +343,10 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
     }
     /* Every queue is bound to the default exchange implicitly: routing by
      * name is done in wr_vhost_route, no binding object needed. */
+    if (q->durable && !q->exclusive) {
+        q->store_id = ++vh->last_queue_id;
+        wr_vhost_defs_changed(vh);
+    }
     *created = true;
     *out = q;
     return 0;
@@ -331,6 +370,8 @@ void wr_vhost_queue_delete(struct wr_vhost *vh, struct wr_queue *q)
     if (q->deleted)
         return;
     wr_hmap_del(&vh->queues, &q->node);
+    if (q->store_id)
+        wr_vhost_defs_changed(vh);
     wr_queue_delete(q);
     wr_queue_unref(q); /* the vhost's reference */
 }
@@ -411,6 +452,8 @@ int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
                           args);
     if (rc < 0)
         return wr_fail(err, rc == WR_ENOMEM ? WR_EINTERNAL : rc, "cannot bind");
+    if (xs->durable)
+        wr_vhost_defs_changed(vh);
     return 0;
 }
 
@@ -431,7 +474,10 @@ int wr_vhost_unbind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
     if (rc < 0)
         return rc;
     b = wr_exchange_binding_find(xs, dp, key, args);
-    if (b)
+    if (b) {
         wr_binding_remove(b);
+        if (xs->durable)
+            wr_vhost_defs_changed(vh);
+    }
     return 0; /* unbinding what is not bound succeeds, as in RabbitMQ */
 }

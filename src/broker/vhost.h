@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "broker/exchange.h"
+#include "broker/persist.h"
 #include "broker/queue.h"
 #include "core/errbuf.h"
 #include "core/hmap.h"
@@ -27,7 +28,20 @@ struct wr_vhost {
     struct wr_exchange *default_exchange;
     uint32_t route_gen;
     struct event_base *base; /* for queue timers (TTL, x-expires); may be NULL in tests */
+    const struct wr_persist *persist; /* NULL: memory only */
+    uint64_t last_queue_id;           /* durable queue identities given so far */
 };
+
+/* Tell the store a durable definition changed. */
+void wr_vhost_defs_changed(struct wr_vhost *vh);
+
+/* A persistent message is about to be pushed into `qs`: journal it once
+ * for the durable ones among them. Returns the position to wait for before
+ * confirming (0: nothing to wait for), or (uint64_t)-1 when it could not be
+ * journaled. */
+uint64_t wr_vhost_journal(struct wr_vhost *vh, struct wr_msg *m, struct wr_queue *const *qs,
+                          uint32_t n);
+#define WR_JOURNAL_FAILED UINT64_MAX
 
 struct wr_vhost *wr_vhost_new(const char *name, struct event_base *base);
 void wr_vhost_free(struct wr_vhost *vh);

@@ -56,6 +56,11 @@ struct requeue {
 
 enum { TX_ACK, TX_REJECT, TX_NACK };
 
+struct pconfirm {
+    uint64_t seq, pos; /* durable once the journal reaches pos (0: already) */
+    bool ok;
+};
+
 struct tx_op {
     struct wr_msg *m; /* a publish when set */
     bool mandatory;
@@ -91,7 +96,11 @@ struct wr_chan {
     uint64_t ua_first_tag; /* tag of ua[ua_head] */
     uint64_t last_tag;
 
-    /* publisher confirms */
+    /* publisher confirms; those that wait for the journal queue up in
+     * order behind `pc` (a ring), so acks never overtake one another */
+    struct pconfirm *pc;
+    uint32_t pc_cap, pc_head, pc_n;
+    struct wr_list wait_node; /* srv->store_waiters while pc_n > 0 */
     bool confirm;
     uint64_t pub_seq;      /* last publish sequence number given */
     uint64_t confirm_upto; /* settled up to here, not yet told */
@@ -284,10 +293,8 @@ static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool
                 wr_queue_requeue_one(q, &e);
             else if (reject)
                 wr_queue_reject(q, &e);
-            else {
-                q->stat_acked++;
-                wr_msg_unref(e.m);
-            }
+            else
+                wr_queue_settled(q, e.m);
             wr_queue_unref(q);
         }
     }
@@ -363,8 +370,7 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
     /* A no-ack delivery still takes a tag: keep the ring's index exact. */
     if (ch->ua_n)
         ua_push(ch, tag, &u);
-    q->stat_acked++;
-    wr_msg_unref(e->m);
+    wr_queue_settled(q, e->m);
 }
 
 static void cons_detach_unacked(struct wr_chan *ch, struct chan_consumer *cc)
@@ -416,6 +422,7 @@ struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id)
     ch->id = id;
     ch->flow_active = true;
     wr_hmap_init(&ch->consumers);
+    wr_list_init(&ch->wait_node);
     return ch;
 }
 
@@ -447,6 +454,8 @@ static void chan_release(struct wr_chan *ch)
 void wr_chan_free(struct wr_chan *ch)
 {
     chan_release(ch);
+    wr_list_del(&ch->wait_node);
+    free(ch->pc);
     wr_hmap_free(&ch->consumers);
     free(ch->ua);
     free(ch->txo);
@@ -489,11 +498,9 @@ void wr_chan_flush(struct wr_chan *ch)
     confirm_flush(ch);
 }
 
-static void confirm_settle(struct wr_chan *ch, uint64_t seq, bool ok)
+static void confirm_now(struct wr_chan *ch, uint64_t seq, bool ok)
 {
     struct wr_method m;
-    if (!seq)
-        return;
     if (ok) {
         ch->confirm_upto = seq;
         return;
@@ -503,6 +510,60 @@ static void confirm_settle(struct wr_chan *ch, uint64_t seq, bool ok)
     m.u.basic_nack.delivery_tag = seq;
     wr_conn_send(ch->c, ch->id, &m);
     ch->confirm_upto = ch->confirm_sent = seq;
+}
+
+/* Settle publish `seq`: ack (ok) or nack, once the journal has reached
+ * `pos` (0: nothing to wait for). */
+static void confirm_settle(struct wr_chan *ch, uint64_t seq, bool ok, uint64_t pos)
+{
+    struct pconfirm *p;
+    if (!seq)
+        return;
+    if (!ch->pc_n && !pos) {
+        confirm_now(ch, seq, ok);
+        return;
+    }
+    if (ch->pc_n == ch->pc_cap) {
+        uint32_t cap = ch->pc_cap ? ch->pc_cap * 2 : 64;
+        struct pconfirm *a = malloc((size_t)cap * sizeof(*a));
+        if (!a) {
+            confirm_now(ch, seq, false);
+            return;
+        }
+        for (uint32_t i = 0; i < ch->pc_n; i++)
+            a[i] = ch->pc[(ch->pc_head + i) & (ch->pc_cap - 1)];
+        free(ch->pc);
+        ch->pc = a;
+        ch->pc_cap = cap;
+        ch->pc_head = 0;
+    }
+    p = &ch->pc[(ch->pc_head + ch->pc_n) & (ch->pc_cap - 1)];
+    p->seq = seq;
+    p->pos = pos;
+    p->ok = ok;
+    ch->pc_n++;
+    if (pos)
+        wr_server_wait_store(ch->c->srv, &ch->wait_node);
+}
+
+void wr_chan_store_synced(struct wr_chan *ch, uint64_t synced)
+{
+    while (ch->pc_n) {
+        struct pconfirm *p = &ch->pc[ch->pc_head];
+        if (p->pos > synced)
+            break;
+        confirm_now(ch, p->seq, p->ok);
+        ch->pc_head = (ch->pc_head + 1) & (ch->pc_cap - 1);
+        ch->pc_n--;
+    }
+    confirm_flush(ch);
+    if (!ch->pc_n)
+        wr_list_del(&ch->wait_node);
+}
+
+struct wr_chan *wr_chan_of_wait_node(struct wr_list *n)
+{
+    return wr_container_of(n, struct wr_chan, wait_node);
 }
 
 /* ---- publishing ---- */
@@ -525,6 +586,7 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
     struct wr_exchange *x = wr_vhost_exchange(vh, wr_msg_exchange(m));
     struct wr_route_msg rm;
     bool rejected = false;
+    uint64_t pos;
 
     if (!x) {
         chan_errorf(ch, WR_ENOT_FOUND, WR_BASIC_PUBLISH, "no exchange '%.*s' in vhost '%s'",
@@ -545,6 +607,15 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
         wr_msg_unref(m);
         return;
     }
+    /* Persistent into durable queues: journal it once, before any queue
+     * can deliver, drop or ack it. What cannot be made durable is nacked
+     * and not queued. */
+    pos = wr_vhost_journal(vh, m, ch->route.q, ch->route.n);
+    if (pos == WR_JOURNAL_FAILED) {
+        confirm_settle(ch, seq, false, 0);
+        wr_msg_unref(m);
+        return;
+    }
     for (uint32_t i = 0; i < ch->route.n; i++) {
         int rc = wr_queue_push(ch->route.q[i], m);
         if (rc == WR_QUEUE_REJECTED)
@@ -555,7 +626,7 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
     if (ch->route.n == 0 && mandatory)
         send_return(ch, m, 312, "NO_ROUTE");
     /* A queue that refused it (x-overflow reject-publish) makes it a nack. */
-    confirm_settle(ch, seq, !rejected);
+    confirm_settle(ch, seq, !rejected, pos);
     wr_msg_unref(m);
     wr_server_mem_check(ch->c->srv);
 }
@@ -894,8 +965,7 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
         memset(&hole, 0, sizeof(hole));
         if (ch->ua_n)
             ua_push(ch, ch->last_tag, &hole);
-        q->stat_acked++;
-        wr_msg_unref(e.m);
+        wr_queue_settled(q, e.m);
     } else {
         struct unacked u;
         memset(&u, 0, sizeof(u));

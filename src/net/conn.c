@@ -584,7 +584,7 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
         }
         /* Memory alarm: a publish waits in the input buffer, and the socket
          * is not read, until the alarm clears. */
-        if (m.id == WR_BASIC_PUBLISH && c->srv->mem_alarm && c->state == WR_CS_RUNNING) {
+        if (m.id == WR_BASIC_PUBLISH && c->srv->alarm && c->state == WR_CS_RUNNING) {
             wr_conn_set_blocked(c, true);
             c->read_paused = true;
             bufferevent_disable(c->bev, EV_READ);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -25,8 +26,10 @@
 #include "conf/conf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "net/chan.h"
 #include "net/conn.h"
 #include "net/server.h"
+#include "store/store.h"
 
 struct wr_vhost *wr_server_vhost(struct wr_server *s, const char *name, uint32_t len)
 {
@@ -57,16 +60,13 @@ static uint64_t rss_bytes(void)
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static void alarm_set(struct wr_server *s, bool on)
+static void alarm_update(struct wr_server *s)
 {
     struct wr_list *it, *tmp;
-    if (s->mem_alarm == on)
+    bool on = s->mem_alarm || s->disk_alarm;
+    if (s->alarm == on)
         return;
-    s->mem_alarm = on;
-    wr_log(on ? WR_LOG_WARNING : WR_LOG_INFO,
-           on ? "memory alarm: %llu bytes in use, over the limit of %llu; blocking publishers"
-              : "memory alarm cleared (%llu bytes in use, limit %llu)",
-           (unsigned long long)mem_used(s), (unsigned long long)s->mem_limit);
+    s->alarm = on;
     /* Raising it changes nothing yet: a connection is blocked when it next
      * publishes (as in RabbitMQ). Clearing it releases every blocked one. */
     if (on)
@@ -77,11 +77,62 @@ static void alarm_set(struct wr_server *s, bool on)
     }
 }
 
+static void mem_alarm_set(struct wr_server *s, bool on)
+{
+    s->mem_alarm = on;
+    wr_log(on ? WR_LOG_WARNING : WR_LOG_INFO,
+           on ? "memory alarm: %llu bytes in use, over the limit of %llu; blocking publishers"
+              : "memory alarm cleared (%llu bytes in use, limit %llu)",
+           (unsigned long long)mem_used(s), (unsigned long long)s->mem_limit);
+    alarm_update(s);
+}
+
 bool wr_server_mem_check(struct wr_server *s)
 {
     if (!s->mem_alarm && mem_used(s) > s->mem_limit)
-        alarm_set(s, true);
-    return s->mem_alarm;
+        mem_alarm_set(s, true);
+    return s->alarm;
+}
+
+/* Free space on the data directory's file system, checked every tick. */
+static void disk_check(struct wr_server *s)
+{
+    struct statvfs sv;
+    uint64_t free_bytes;
+    bool low;
+    if (!s->store || statvfs(s->conf->data_dir, &sv) < 0)
+        return;
+    free_bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    low = free_bytes < s->conf->disk_free_limit || wr_store_failed(s->store);
+    if (low != s->disk_alarm) {
+        s->disk_alarm = low;
+        wr_log(low ? WR_LOG_WARNING : WR_LOG_INFO,
+               low ? "disk alarm: %llu bytes free on the data directory (limit %llu)%s; "
+                     "blocking publishers"
+                   : "disk alarm cleared (%llu bytes free, limit %llu)%s",
+               (unsigned long long)free_bytes, (unsigned long long)s->conf->disk_free_limit,
+               wr_store_failed(s->store) ? ", journal failed" : "");
+        alarm_update(s);
+    }
+}
+
+void wr_server_wait_store(struct wr_server *s, struct wr_list *node)
+{
+    if (!wr_list_linked(node))
+        wr_list_add_tail(&s->store_waiters, node);
+    if (s->store)
+        wr_store_want_sync(s->store);
+}
+
+static void store_synced_cb(void *arg, uint64_t pos)
+{
+    struct wr_server *s = arg;
+    struct wr_list *it, *tmp;
+    wr_clock_update();
+    wr_list_each_safe(it, tmp, &s->store_waiters)
+    {
+        wr_chan_store_synced(wr_chan_of_wait_node(it), pos);
+    }
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -113,7 +164,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     }
     /* Clear the alarm with some hysteresis so it does not flap. */
     if (s->mem_alarm && mem_used(s) < s->mem_limit - s->mem_limit / 10)
-        alarm_set(s, false);
+        mem_alarm_set(s, false);
+    disk_check(s);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -182,7 +234,7 @@ static int listen_on(struct wr_server *s)
 int wr_server_run(const struct wr_conf *conf)
 {
     struct wr_server s;
-    struct wr_vhost *vh;
+    struct wr_vhost *vh = NULL;
     struct timeval one = {1, 0};
     int rc = 0;
 
@@ -196,7 +248,15 @@ int wr_server_run(const struct wr_conf *conf)
         s.mem_limit = conf->mem_high_watermark_absolute;
     signal(SIGPIPE, SIG_IGN);
 
+    wr_list_init(&s.store_waiters);
     s.base = event_base_new();
+    /* Three priorities: everything runs at the middle one (the default);
+     * the store's end-of-turn flush runs at the lowest, after the rest. */
+    if (s.base && event_base_priority_init(s.base, 3) < 0) {
+        wr_log(WR_LOG_ERROR, "cannot set event priorities");
+        rc = WR_EINTERNAL;
+        goto out;
+    }
     s.users = wr_users_new();
     vh = s.base ? wr_vhost_new("/", s.base) : NULL;
     if (!s.base || !s.users || !vh || wr_hmap_put(&s.vhosts, &vh->node) < 0) {
@@ -209,6 +269,22 @@ int wr_server_run(const struct wr_conf *conf)
         wr_users_permit(s.users, conf->default_user, "/") < 0) {
         rc = WR_ENOMEM;
         goto out;
+    }
+    {
+        struct wr_errbuf err;
+        uint64_t t0 = wr_now_us();
+        s.store = wr_store_open(conf->data_dir, s.base, (uint32_t)conf->fsync_interval_ms,
+                                &s.vhosts, &err);
+        if (!s.store) {
+            wr_log(WR_LOG_ERROR, "cannot open the data directory %s: %s", conf->data_dir,
+                   err.text);
+            rc = WR_EIO;
+            goto out;
+        }
+        vh->persist = wr_store_persist(s.store);
+        wr_store_on_synced(s.store, store_synced_cb, &s);
+        wr_log(WR_LOG_INFO, "data directory %s opened in %.3f s", conf->data_dir,
+               (double)(wr_now_us() - t0) / 1e6);
     }
     if ((rc = listen_on(&s)) < 0)
         goto out;
@@ -241,10 +317,16 @@ int wr_server_run(const struct wr_conf *conf)
         }
         reap_cb(-1, 0, &s);
     }
-    wr_log(WR_LOG_INFO, "stopped");
 out:
     if (s.listener)
         evconnlistener_free(s.listener);
+    /* Stop journaling before the queues go: they are not deleted, only
+     * forgotten by this process. */
+    if (vh)
+        vh->persist = NULL;
+    wr_store_close(s.store);
+    if (rc == 0)
+        wr_log(WR_LOG_INFO, "stopped");
     {
         struct wr_hnode *n, *nx;
         size_t it;

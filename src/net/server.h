@@ -18,6 +18,7 @@ struct evconnlistener;
 struct wr_conf;
 struct wr_vhost;
 struct wr_users;
+struct wr_store;
 
 struct wr_server {
     struct event_base *base;
@@ -31,7 +32,10 @@ struct wr_server {
     uint32_t nconns;
     uint64_t mem_limit;     /* bytes in use before the memory alarm */
     uint64_t mem_base;      /* bytes in use at start, besides messages */
-    bool mem_alarm;
+    bool mem_alarm, disk_alarm;
+    bool alarm;             /* either: publishers are blocked */
+    struct wr_store *store;
+    struct wr_list store_waiters; /* channels with confirms waiting for the journal */
     bool stopping;
 };
 
@@ -44,6 +48,10 @@ struct wr_vhost *wr_server_vhost(struct wr_server *s, const char *name, uint32_t
 /* Called on every publish: raises the memory alarm when messages pass the
  * limit (cheap when below). Returns true while the alarm is on. */
 bool wr_server_mem_check(struct wr_server *s);
+
+/* A channel has confirms waiting for the journal (list node is the
+ * channel's; linking twice is harmless). */
+void wr_server_wait_store(struct wr_server *s, struct wr_list *node);
 
 /* Schedule the reaper for the end of this loop turn. */
 void wr_server_schedule_reap(struct wr_server *s);

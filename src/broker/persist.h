@@ -1,0 +1,32 @@
+/*
+ * persist.h - what the broker tells the persistence layer, as a table of
+ * functions the store fills in (the broker does not depend on the store).
+ *
+ * A vhost without one (tests, or a broker started without a data directory)
+ * keeps everything in memory.
+ */
+#ifndef WR_BROKER_PERSIST_H
+#define WR_BROKER_PERSIST_H
+
+#include <stdint.h>
+
+struct wr_msg;
+struct wr_queue;
+
+struct wr_persist {
+    void *ctx;
+    /* A durable exchange, queue or binding appeared or went. */
+    void (*defs_changed)(void *ctx);
+    /* A persistent message is about to enter these durable queues. Returns
+     * the journal position that must be durable before it is confirmed, or
+     * 0 when it cannot be made durable (the publish is then nacked). */
+    uint64_t (*publish)(void *ctx, struct wr_msg *m, struct wr_queue *const *qs, uint32_t n);
+    /* A journaled message left a durable queue for good (ack, drop, expiry,
+     * dead-lettering, purge, delete). */
+    void (*remove)(void *ctx, struct wr_queue *q, struct wr_msg *m);
+    /* A journaled message went back to a durable queue after `deliveries`
+     * deliveries. */
+    void (*requeue)(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries);
+};
+
+#endif

@@ -1,0 +1,529 @@
+/*
+ * journal.c - segments, group commit, replay; see journal.h.
+ *
+ * Threads: only the writer thread calls fdatasync, and only on the fd it
+ * was handed under the mutex; everything else (appends, write(), segment
+ * rotation) is the loop's. Rotation waits for the writer to be idle before
+ * closing the old segment, so the writer never syncs a closed fd.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "store/crc32c.h"
+#include "store/journal.h"
+#include "wire/buf.h"
+
+#define MAGIC 0x574a524cu /* "WJRL" */
+
+struct wr_journal {
+    char *dir;
+    int dirfd;
+    int fd;
+    uint32_t seg;      /* current segment */
+    uint32_t seg_size; /* bytes written + buffered in it */
+    uint32_t first_seg;
+
+    uint8_t *buf; /* records not yet written */
+    size_t len, cap;
+    uint64_t written; /* position written to the fd */
+    bool want_sync;
+    bool failed;
+
+    struct event_base *base;
+    struct event *notify_ev, *interval_ev;
+    int notify_pipe[2];
+    wr_journal_synced_fn synced_cb;
+    void *arg;
+
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t req_pos;     /* position to sync */
+    int req_fd;
+    uint64_t synced_pos;  /* durable */
+    int sync_errno;
+    bool busy, quit;
+};
+
+static inline uint64_t pos_of(uint32_t seg, uint32_t off)
+{
+    return (uint64_t)seg << 32 | off;
+}
+
+static void fail(struct wr_journal *j, const char *what, int e)
+{
+    if (!j->failed)
+        wr_log(WR_LOG_ERROR, "journal: %s failed: %s; persistent publishes are refused until "
+               "restart", what, strerror(e));
+    j->failed = true;
+}
+
+static void *writer_main(void *arg)
+{
+    struct wr_journal *j = arg;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        uint64_t pos;
+        int fd, rc;
+        char c = 1;
+        while (!j->quit && j->req_pos <= j->synced_pos)
+            pthread_cond_wait(&j->cv, &j->mu);
+        if (j->req_pos <= j->synced_pos && j->quit)
+            break;
+        pos = j->req_pos;
+        fd = j->req_fd;
+        j->busy = true;
+        pthread_mutex_unlock(&j->mu);
+        rc = fdatasync(fd);
+        pthread_mutex_lock(&j->mu);
+        j->busy = false;
+        if (rc == 0)
+            j->synced_pos = pos;
+        else
+            j->sync_errno = errno;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        if (write(j->notify_pipe[1], &c, 1) < 0) {
+            /* The pipe is full: the loop will read the position anyway. */
+        }
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+static void notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_journal *j = arg;
+    char buf[64];
+    uint64_t pos;
+    int e;
+    (void)what;
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    pthread_mutex_lock(&j->mu);
+    pos = j->synced_pos;
+    e = j->sync_errno;
+    pthread_mutex_unlock(&j->mu);
+    if (e)
+        fail(j, "fdatasync", e);
+    j->synced_cb(j->arg, pos);
+}
+
+static void request_sync(struct wr_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->written > j->req_pos) {
+        j->req_pos = j->written;
+        j->req_fd = j->fd;
+        pthread_cond_signal(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void interval_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_journal *j = arg;
+    (void)fd;
+    (void)what;
+    if (!j->failed && j->written > wr_journal_synced(j))
+        request_sync(j);
+}
+
+static int open_segment(struct wr_journal *j, uint32_t seg)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "%08u.wjl", seg);
+    j->fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (j->fd < 0)
+        return WR_EIO;
+    /* The new name must be durable before anything in it counts. */
+    if (fsync(j->dirfd) < 0)
+        return WR_EIO;
+    j->seg = seg;
+    j->seg_size = 0;
+    return 0;
+}
+
+struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment,
+                                   struct event_base *base, uint32_t fsync_interval_ms,
+                                   wr_journal_synced_fn synced, void *arg,
+                                   struct wr_errbuf *err)
+{
+    struct wr_journal *j = calloc(1, sizeof(*j));
+    struct timeval tv;
+
+    if (!j) {
+        wr_fail(err, WR_EINTERNAL, "out of memory");
+        return NULL;
+    }
+    j->fd = j->dirfd = -1;
+    j->notify_pipe[0] = j->notify_pipe[1] = -1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->dir = strdup(dir);
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+        wr_fail(err, WR_EIO, "cannot create %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dirfd < 0 || open_segment(j, first_segment ? first_segment : 1) < 0) {
+        wr_fail(err, WR_EIO, "cannot open the journal in %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    j->first_seg = first_segment ? first_segment : 1;
+    j->written = j->synced_pos = j->req_pos = pos_of(j->seg, 0);
+    j->base = base;
+    j->synced_cb = synced;
+    j->arg = arg;
+    if (pipe2(j->notify_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+        wr_fail(err, WR_EIO, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    j->notify_ev = event_new(base, j->notify_pipe[0], EV_READ | EV_PERSIST, notify_cb, j);
+    j->interval_ev = event_new(base, -1, EV_PERSIST, interval_cb, j);
+    if (!j->notify_ev || !j->interval_ev) {
+        wr_fail(err, WR_EINTERNAL, "out of memory");
+        goto fail;
+    }
+    event_add(j->notify_ev, NULL);
+    tv.tv_sec = fsync_interval_ms / 1000;
+    tv.tv_usec = (suseconds_t)(fsync_interval_ms % 1000) * 1000;
+    if (fsync_interval_ms)
+        event_add(j->interval_ev, &tv);
+    if (pthread_create(&j->thread, NULL, writer_main, j) != 0) {
+        wr_fail(err, WR_EINTERNAL, "cannot start the journal writer thread");
+        goto fail;
+    }
+    return j;
+fail:
+    if (j->notify_ev)
+        event_free(j->notify_ev);
+    if (j->interval_ev)
+        event_free(j->interval_ev);
+    if (j->notify_pipe[0] >= 0)
+        close(j->notify_pipe[0]), close(j->notify_pipe[1]);
+    if (j->fd >= 0)
+        close(j->fd);
+    if (j->dirfd >= 0)
+        close(j->dirfd);
+    free(j->dir);
+    free(j);
+    return NULL;
+}
+
+static void write_buffer(struct wr_journal *j)
+{
+    size_t off = 0;
+    if (!j->len || j->failed)
+        return;
+    while (off < j->len) {
+        ssize_t n = write(j->fd, j->buf + off, j->len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fail(j, "write", errno);
+            j->len = 0;
+            return;
+        }
+        off += (size_t)n;
+    }
+    j->written += j->len;
+    j->len = 0;
+}
+
+/* Wait for the writer to finish what it is doing (rotation, close). */
+static void writer_idle(struct wr_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    while (j->busy)
+        pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static int rotate(struct wr_journal *j)
+{
+    write_buffer(j);
+    writer_idle(j);
+    if (!j->failed && fdatasync(j->fd) < 0)
+        fail(j, "fdatasync", errno);
+    pthread_mutex_lock(&j->mu);
+    if (!j->failed && j->written > j->synced_pos)
+        j->synced_pos = j->written;
+    pthread_mutex_unlock(&j->mu);
+    close(j->fd);
+    if (open_segment(j, j->seg + 1) < 0) {
+        fail(j, "opening a new segment", errno);
+        return WR_EIO;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->written = j->req_pos = pos_of(j->seg, 0);
+    if (j->synced_pos < j->written)
+        j->synced_pos = j->written;
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_iov *parts,
+                           int n, uint32_t *seg)
+{
+    size_t plen = 1, need;
+    uint32_t crc;
+    uint8_t *p;
+
+    if (j->failed)
+        return 0;
+    for (int i = 0; i < n; i++)
+        plen += parts[i].len;
+    need = 12 + plen;
+    if (plen > WR_JOURNAL_SEGMENT_MAX)
+        return 0;
+    if ((uint64_t)j->seg_size + need > WR_JOURNAL_SEGMENT_MAX && j->seg_size > 0 &&
+        rotate(j) < 0)
+        return 0;
+    if (j->len + need > j->cap) {
+        size_t cap = j->cap ? j->cap : 65536;
+        uint8_t *b;
+        while (cap < j->len + need)
+            cap *= 2;
+        b = realloc(j->buf, cap);
+        if (!b)
+            return 0;
+        j->buf = b;
+        j->cap = cap;
+    }
+    p = j->buf + j->len;
+    wr_store32(p, MAGIC);
+    wr_store32(p + 4, (uint32_t)plen);
+    p[12] = type;
+    crc = wr_crc32c(0, &type, 1);
+    {
+        uint8_t *q = p + 13;
+        for (int i = 0; i < n; i++) {
+            if (parts[i].len)
+                memcpy(q, parts[i].p, parts[i].len);
+            crc = wr_crc32c(crc, q, parts[i].len);
+            q += parts[i].len;
+        }
+    }
+    wr_store32(p + 8, crc);
+    j->len += need;
+    j->seg_size += (uint32_t)need;
+    if (seg)
+        *seg = j->seg;
+    return j->written + j->len;
+}
+
+void wr_journal_want_sync(struct wr_journal *j)
+{
+    j->want_sync = true;
+}
+
+void wr_journal_flush(struct wr_journal *j)
+{
+    write_buffer(j);
+    if (j->want_sync && !j->failed) {
+        j->want_sync = false;
+        request_sync(j);
+    }
+}
+
+uint64_t wr_journal_synced(const struct wr_journal *j)
+{
+    uint64_t pos;
+    pthread_mutex_lock((pthread_mutex_t *)&j->mu);
+    pos = j->synced_pos;
+    pthread_mutex_unlock((pthread_mutex_t *)&j->mu);
+    return pos;
+}
+
+bool wr_journal_failed(const struct wr_journal *j)
+{
+    return j->failed;
+}
+
+uint32_t wr_journal_segment(const struct wr_journal *j)
+{
+    return j->seg;
+}
+
+void wr_journal_drop_until(struct wr_journal *j, uint32_t seg)
+{
+    char name[32];
+    for (; j->first_seg <= seg && j->first_seg < j->seg; j->first_seg++) {
+        snprintf(name, sizeof(name), "%08u.wjl", j->first_seg);
+        if (unlinkat(j->dirfd, name, 0) == 0)
+            wr_log(WR_LOG_DEBUG, "journal: segment %s deleted (nothing live)", name);
+    }
+}
+
+void wr_journal_close(struct wr_journal *j)
+{
+    if (!j)
+        return;
+    write_buffer(j);
+    pthread_mutex_lock(&j->mu);
+    j->quit = true;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    pthread_join(j->thread, NULL);
+    if (!j->failed)
+        fdatasync(j->fd);
+    close(j->fd);
+    close(j->dirfd);
+    event_free(j->notify_ev);
+    event_free(j->interval_ev);
+    close(j->notify_pipe[0]);
+    close(j->notify_pipe[1]);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->buf);
+    free(j->dir);
+    free(j);
+}
+
+/* ---- replay ---- */
+
+static int seg_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A valid record at `off`? Returns its total size, or 0. */
+static size_t record_at(const uint8_t *buf, size_t size, size_t off)
+{
+    uint32_t len;
+    if (size - off < WR_JOURNAL_HEADER || wr_load32(buf + off) != MAGIC)
+        return 0;
+    len = wr_load32(buf + off + 4);
+    if (len == 0 || len > size - off - 12)
+        return 0;
+    if (wr_crc32c(0, buf + off + 12, len) != wr_load32(buf + off + 8))
+        return 0;
+    return 12 + (size_t)len;
+}
+
+static int replay_segment(const char *dir, uint32_t seg, bool last, wr_replay_fn fn, void *arg,
+                          struct wr_replay_stats *st, struct wr_errbuf *err)
+{
+    char path[4096];
+    struct stat sb;
+    uint8_t *buf = NULL;
+    size_t size, off = 0, got = 0;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%08u.wjl", dir, seg);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return wr_fail(err, WR_EIO, "cannot read %s: %s", path, strerror(errno));
+    }
+    size = (size_t)sb.st_size;
+    if (size && !(buf = malloc(size))) {
+        close(fd);
+        return wr_fail(err, WR_EINTERNAL, "out of memory reading %s", path);
+    }
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n <= 0) {
+            free(buf);
+            close(fd);
+            return wr_fail(err, WR_EIO, "cannot read %s: %s", path, strerror(errno));
+        }
+        got += (size_t)n;
+    }
+    st->segments++;
+    while (off < size) {
+        size_t r = record_at(buf, size, off);
+        if (r) {
+            fn(arg, seg, buf[off + 12], buf + off + 13, (uint32_t)(r - 13));
+            st->records++;
+            off += r;
+            continue;
+        }
+        /* Not a valid record here: find the next one. */
+        size_t next = off + 1;
+        while (next < size && !record_at(buf, size, next))
+            next++;
+        if (next >= size) {
+            /* Nothing valid after this point: a torn or corrupt tail. */
+            wr_log(WR_LOG_WARNING, "journal: %s: %zu bytes at offset %zu are not a complete "
+                   "record; truncating", path, size - off, off);
+            st->skipped_bytes += size - off;
+            st->truncated++;
+            if (ftruncate(fd, (off_t)off) < 0 || fsync(fd) < 0)
+                wr_log(WR_LOG_ERROR, "journal: cannot truncate %s: %s", path, strerror(errno));
+            break;
+        }
+        wr_log(WR_LOG_WARNING, "journal: %s: corrupt record at offset %zu, %zu bytes skipped",
+               path, off, next - off);
+        st->bad_records++;
+        st->skipped_bytes += next - off;
+        off = next;
+    }
+    (void)last;
+    st->bytes += size;
+    free(buf);
+    close(fd);
+    return 0;
+}
+
+int wr_journal_replay(const char *dir, wr_replay_fn fn, void *arg, struct wr_replay_stats *st,
+                      struct wr_errbuf *err)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    uint32_t *segs = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    memset(st, 0, sizeof(*st));
+    if (!d)
+        return errno == ENOENT ? 0 : wr_fail(err, WR_EIO, "cannot open %s: %s", dir,
+                                             strerror(errno));
+    while ((de = readdir(d))) {
+        unsigned long v;
+        char tail[8];
+        if (sscanf(de->d_name, "%8lu.%3s", &v, tail) != 2 || strcmp(tail, "wjl") != 0 ||
+            strlen(de->d_name) != 12)
+            continue;
+        if (n == cap) {
+            uint32_t *a = realloc(segs, (cap = cap ? cap * 2 : 16) * sizeof(*a));
+            if (!a) {
+                closedir(d);
+                free(segs);
+                return wr_fail(err, WR_EINTERNAL, "out of memory");
+            }
+            segs = a;
+        }
+        segs[n++] = (uint32_t)v;
+    }
+    closedir(d);
+    qsort(segs, n, sizeof(*segs), seg_cmp);
+    for (size_t i = 0; i < n && rc != WR_EINTERNAL; i++) {
+        /* An unreadable segment is reported and skipped: it never stops the
+         * broker from starting. */
+        rc = replay_segment(dir, segs[i], i + 1 == n, fn, arg, st, err);
+        if (rc == WR_EIO)
+            wr_log(WR_LOG_ERROR, "journal: %s; its messages are lost", err->text);
+        st->last_segment = segs[i];
+    }
+    if (rc == WR_EIO)
+        rc = 0;
+    free(segs);
+    return rc;
+}

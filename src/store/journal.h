@@ -1,0 +1,84 @@
+/*
+ * journal.h - the message journal: append-only segment files of
+ * checksummed records, written once per loop turn and made durable by
+ * fdatasync on a writer thread (group commit).
+ *
+ * Record: magic u32 | length u32 | crc32c u32 | type u8 | payload
+ * (length counts the type byte and the payload; the CRC covers them too).
+ * Positions are (segment << 32 | offset): comparable across segments.
+ *
+ * The loop thread appends into a buffer; wr_journal_flush (called at the
+ * end of each loop turn) writes the buffer with one write() and, when
+ * something waits for durability, asks the writer thread for an fdatasync.
+ * When it completes, the loop is told through a pipe and calls the owner's
+ * synced callback with the position now durable. Without waiters, a timer
+ * syncs at least every fsync_interval milliseconds.
+ */
+#ifndef WR_STORE_JOURNAL_H
+#define WR_STORE_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/errbuf.h"
+
+struct event_base;
+struct wr_journal;
+
+#define WR_JOURNAL_SEGMENT_MAX (64u << 20)
+#define WR_JOURNAL_HEADER 13
+
+typedef void (*wr_journal_synced_fn)(void *arg, uint64_t pos);
+
+struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment,
+                                   struct event_base *base, uint32_t fsync_interval_ms,
+                                   wr_journal_synced_fn synced, void *arg,
+                                   struct wr_errbuf *err);
+/* Sync what was written, stop the writer thread, close. */
+void wr_journal_close(struct wr_journal *j);
+
+/* Append one record made of `n` parts. Returns its end position (what
+ * wr_journal_synced must reach for it to be durable), or 0 when the
+ * journal has failed. *seg is the segment the record lands in. */
+struct wr_iov {
+    const void *p;
+    size_t len;
+};
+uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_iov *parts,
+                           int n, uint32_t *seg);
+
+/* Somebody waits for durability: sync at the end of this loop turn. */
+void wr_journal_want_sync(struct wr_journal *j);
+/* Write the buffered records (end of a loop turn). */
+void wr_journal_flush(struct wr_journal *j);
+
+uint64_t wr_journal_synced(const struct wr_journal *j);
+/* True after a write or sync failed (disk full, I/O error): nothing more
+ * is accepted until restart; the failure was logged. */
+bool wr_journal_failed(const struct wr_journal *j);
+/* Segments up to and including `seg` may be deleted (nothing live). */
+void wr_journal_drop_until(struct wr_journal *j, uint32_t seg);
+uint32_t wr_journal_segment(const struct wr_journal *j);
+
+/* ---- recovery ---- */
+
+struct wr_replay_stats {
+    uint32_t segments;
+    uint64_t records, bytes;
+    uint64_t bad_records;   /* skipped: checksum mismatch */
+    uint64_t skipped_bytes; /* garbage skipped or truncated */
+    uint32_t truncated;     /* segments cut at a torn tail */
+    uint32_t last_segment;  /* highest segment number seen (0: none) */
+};
+
+typedef void (*wr_replay_fn)(void *arg, uint32_t seg, uint8_t type, const uint8_t *p,
+                             uint32_t len);
+
+/* Read every segment in order and call `fn` for each valid record. A torn
+ * or corrupt tail is truncated; corrupt records in the middle are skipped
+ * by scanning for the next valid one. Returns 0 or WR_EIO. */
+int wr_journal_replay(const char *dir, wr_replay_fn fn, void *arg, struct wr_replay_stats *st,
+                      struct wr_errbuf *err);
+
+#endif

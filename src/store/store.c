@@ -1,0 +1,561 @@
+/*
+ * store.c - persistence glue and recovery; see store.h.
+ *
+ * Journal records (payloads, big-endian):
+ *   'P' publish: id u64, wall ms u64, nq u16, queue ids u64[nq],
+ *                exchange (u8 len, bytes), routing key (u8 len, bytes),
+ *                properties (u32 len, bytes), body (u32 len, bytes)
+ *   'A' removed: id u64, queue id u64      (acked, dropped, expired, ...)
+ *   'R' requeued: id u64, queue id u64, deliveries u16
+ * A message routed to several durable queues is written once.
+ *
+ * Segment liveness: every (message, durable queue) pair counts on the
+ * segment holding the publish record. Segments are deleted oldest first,
+ * only when they and every older one hold nothing live, so a removal
+ * record can never outlive the publish it cancels.
+ *
+ * Recovery marks every recovered message redelivered: deliveries are not
+ * journaled (that would cost a write per delivery), so a message that was
+ * delivered but not acked before the crash cannot be told apart from one
+ * that was never delivered. Bodies of recovered messages are held in
+ * memory like any other.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "broker/persist.h"
+#include "broker/queue.h"
+#include "broker/vhost.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/defs.h"
+#include "store/journal.h"
+#include "store/store.h"
+#include "wire/methods.gen.h"
+
+struct wr_store {
+    char *data_dir;
+    char *defs_path;
+    struct wr_journal *j;
+    struct event *flush_ev;
+    bool flush_pending;
+    bool defs_dirty;
+    struct wr_hmap *vhosts;
+    struct wr_persist ops;
+    uint64_t next_id;
+    uint32_t live_first; /* segment of live[0] */
+    uint32_t *live;
+    uint32_t nlive;
+    void (*synced_cb)(void *arg, uint64_t pos);
+    void *synced_arg;
+};
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void schedule(struct wr_store *s)
+{
+    if (!s->flush_pending) {
+        s->flush_pending = true;
+        event_active(s->flush_ev, EV_TIMEOUT, 0);
+    }
+}
+
+/* The end of a loop turn: definitions first, then the journal, so a
+ * queue's definition is on disk before any record naming it. */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_store *s = arg;
+    struct wr_errbuf err;
+    (void)fd;
+    (void)what;
+    s->flush_pending = false;
+    if (s->defs_dirty) {
+        s->defs_dirty = false;
+        if (wr_defs_save(s->defs_path, s->vhosts, &err) < 0)
+            wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
+    }
+    wr_journal_flush(s->j);
+}
+
+/* ---- segment liveness ---- */
+
+static void live_add(struct wr_store *s, uint32_t seg, uint32_t n)
+{
+    uint32_t i;
+    if (seg < s->live_first)
+        return;
+    i = seg - s->live_first;
+    if (i >= s->nlive) {
+        uint32_t nn = i + 16;
+        uint32_t *a = realloc(s->live, nn * sizeof(*a));
+        if (!a)
+            return; /* counts become conservative: segments are kept */
+        memset(a + s->nlive, 0, (nn - s->nlive) * sizeof(*a));
+        s->live = a;
+        s->nlive = nn;
+    }
+    s->live[i] += n;
+}
+
+static void live_drop(struct wr_store *s, uint32_t seg)
+{
+    uint32_t i, k = 0;
+    if (seg < s->live_first || (i = seg - s->live_first) >= s->nlive || !s->live[i])
+        return;
+    s->live[i]--;
+    /* Delete from the oldest while nothing is live, never the current. */
+    while (k < s->nlive && !s->live[k] && s->live_first + k < wr_journal_segment(s->j))
+        k++;
+    if (k) {
+        wr_journal_drop_until(s->j, s->live_first + k - 1);
+        memmove(s->live, s->live + k, (s->nlive - k) * sizeof(*s->live));
+        s->nlive -= k;
+        s->live_first += k;
+    }
+}
+
+/* ---- what the broker reports ---- */
+
+static void p_defs_changed(void *ctx)
+{
+    struct wr_store *s = ctx;
+    s->defs_dirty = true;
+    schedule(s);
+}
+
+static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *qs, uint32_t n)
+{
+    struct wr_store *s = ctx;
+    uint8_t head[18], xl, rl, pl[4], bl[4];
+    uint64_t ids[64], *qid = ids;
+    struct wr_iov iov[10];
+    uint32_t seg;
+    uint64_t pos;
+
+    if (wr_journal_failed(s->j) || n > UINT16_MAX)
+        return 0;
+    if (n > 64 && !(qid = malloc(n * sizeof(*qid))))
+        return 0;
+    wr_store64(head, s->next_id);
+    wr_store64(head + 8, wall_ms() - (wr_now_ms() - m->published_ms));
+    wr_store16(head + 16, (uint16_t)n);
+    for (uint32_t i = 0; i < n; i++)
+        wr_store64((uint8_t *)&qid[i], qs[i]->store_id);
+    xl = m->exchange_len;
+    rl = m->rk_len;
+    wr_store32(pl, m->props_len);
+    wr_store32(bl, (uint32_t)m->body_len);
+    iov[0] = (struct wr_iov){head, sizeof(head)};
+    iov[1] = (struct wr_iov){qid, n * sizeof(uint64_t)};
+    iov[2] = (struct wr_iov){&xl, 1};
+    iov[3] = (struct wr_iov){m->data, xl};
+    iov[4] = (struct wr_iov){&rl, 1};
+    iov[5] = (struct wr_iov){m->data + xl, rl};
+    iov[6] = (struct wr_iov){pl, 4};
+    iov[7] = (struct wr_iov){wr_msg_props(m), m->props_len};
+    iov[8] = (struct wr_iov){bl, 4};
+    iov[9] = (struct wr_iov){wr_msg_body(m), (size_t)m->body_len};
+    pos = wr_journal_append(s->j, 'P', iov, 10, &seg);
+    if (qid != ids)
+        free(qid);
+    if (!pos)
+        return 0;
+    m->store_id = s->next_id++;
+    m->store_seg = seg;
+    live_add(s, seg, n);
+    schedule(s);
+    return pos;
+}
+
+static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
+{
+    struct wr_store *s = ctx;
+    uint8_t rec[16];
+    struct wr_iov iov = {rec, sizeof(rec)};
+    wr_store64(rec, m->store_id);
+    wr_store64(rec + 8, q->store_id);
+    wr_journal_append(s->j, 'A', &iov, 1, NULL);
+    live_drop(s, m->store_seg);
+    schedule(s);
+}
+
+static void p_requeue(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries)
+{
+    struct wr_store *s = ctx;
+    uint8_t rec[18];
+    struct wr_iov iov = {rec, sizeof(rec)};
+    wr_store64(rec, m->store_id);
+    wr_store64(rec + 8, q->store_id);
+    wr_store16(rec + 16, deliveries);
+    wr_journal_append(s->j, 'R', &iov, 1, NULL);
+    schedule(s);
+}
+
+static void synced(void *arg, uint64_t pos)
+{
+    struct wr_store *s = arg;
+    if (s->synced_cb)
+        s->synced_cb(s->synced_arg, pos);
+}
+
+/* ---- recovery ---- */
+
+struct rmsg {
+    struct wr_msg *m;
+    uint64_t id;
+    uint32_t seg;
+    uint16_t nq;
+    uint64_t *qid;     /* nq queue ids; 0 once removed */
+    uint16_t *deliv;
+};
+
+struct replay {
+    struct rmsg *a;
+    size_t n, cap;
+    uint64_t max_id;
+    uint64_t now_wall, now_mono;
+    uint64_t acks, requeues, unknown;
+};
+
+static struct rmsg *rfind(struct replay *r, uint64_t id)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->a[mid].id == id)
+            return &r->a[mid];
+        if (r->a[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static bool parse_exp(struct wr_str s, int64_t *ms)
+{
+    int64_t v = 0;
+    if (!s.len || s.len > 18)
+        return false;
+    for (uint32_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] < '0' || s.ptr[i] > '9')
+            return false;
+        v = v * 10 + (s.ptr[i] - '0');
+    }
+    *ms = v;
+    return true;
+}
+
+static void on_publish_rec(struct replay *r, uint32_t seg, const uint8_t *p, uint32_t len)
+{
+    struct wr_rd rd = wr_rd_init(p, len);
+    uint64_t id, wall;
+    uint16_t nq;
+    uint8_t xl, rl;
+    const uint8_t *qb, *xp, *rp, *pp, *bp;
+    uint32_t plen, blen;
+    struct rmsg *e;
+    struct wr_msg *m;
+    struct wr_basic_props props;
+
+    if (wr_rd_u64(&rd, &id) || wr_rd_u64(&rd, &wall) || wr_rd_u16(&rd, &nq) ||
+        wr_rd_bytes(&rd, (size_t)nq * 8, &qb) || wr_rd_u8(&rd, &xl) || wr_rd_bytes(&rd, xl, &xp) ||
+        wr_rd_u8(&rd, &rl) || wr_rd_bytes(&rd, rl, &rp) || wr_rd_u32(&rd, &plen) ||
+        wr_rd_bytes(&rd, plen, &pp) || wr_rd_u32(&rd, &blen) || wr_rd_bytes(&rd, blen, &bp)) {
+        r->unknown++;
+        return;
+    }
+    if (r->n && id <= r->a[r->n - 1].id) {
+        r->unknown++; /* ids only grow: a duplicate or damaged record */
+        return;
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 1024;
+        struct rmsg *a = realloc(r->a, cap * sizeof(*a));
+        if (!a)
+            return;
+        r->a = a;
+        r->cap = cap;
+    }
+    m = wr_msg_new((struct wr_str){(const char *)xp, xl}, (struct wr_str){(const char *)rp, rl},
+                   pp, plen, blen);
+    if (!m)
+        return;
+    memcpy(wr_msg_body(m), bp, blen);
+    m->body_have = blen;
+    m->persistent = true;
+    m->store_id = id;
+    m->store_seg = seg;
+    m->published_ms = wall > r->now_wall ? r->now_mono
+                                         : (r->now_mono > r->now_wall - wall
+                                                ? r->now_mono - (r->now_wall - wall)
+                                                : 0);
+    rd = wr_rd_init(pp, plen);
+    if (plen && wr_basic_props_decode(&rd, &props) == 0) {
+        if (props.flags & WR_BASIC_PRIORITY_FLAG)
+            m->priority = props.priority;
+        if (props.flags & WR_BASIC_EXPIRATION_FLAG)
+            parse_exp(props.expiration, &m->ttl_ms);
+    }
+    wr_msg_index_props(m);
+    e = &r->a[r->n];
+    e->m = m;
+    e->id = id;
+    e->seg = seg;
+    e->nq = nq;
+    e->qid = malloc((size_t)nq * (sizeof(uint64_t) + sizeof(uint16_t)) + 1);
+    if (!e->qid) {
+        wr_msg_unref(m);
+        return;
+    }
+    e->deliv = (uint16_t *)(e->qid + nq);
+    for (uint16_t i = 0; i < nq; i++) {
+        e->qid[i] = wr_load64(qb + 8 * i);
+        e->deliv[i] = 0;
+    }
+    r->n++;
+    if (id > r->max_id)
+        r->max_id = id;
+}
+
+static void replay_cb(void *arg, uint32_t seg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+    struct replay *r = arg;
+    struct rmsg *e;
+    uint64_t id, qid;
+    if (type == 'P') {
+        on_publish_rec(r, seg, p, len);
+        return;
+    }
+    if ((type != 'A' && type != 'R') || len < 16) {
+        r->unknown++;
+        return;
+    }
+    id = wr_load64(p);
+    qid = wr_load64(p + 8);
+    e = rfind(r, id);
+    if (!e)
+        return; /* its publish was in a segment already deleted */
+    for (uint16_t i = 0; i < e->nq; i++) {
+        if (e->qid[i] != qid)
+            continue;
+        if (type == 'A') {
+            e->qid[i] = 0;
+            r->acks++;
+        } else if (len >= 18) {
+            e->deliv[i] = wr_load16(p + 16);
+            r->requeues++;
+        }
+        break;
+    }
+}
+
+static int qcmp(const void *a, const void *b)
+{
+    const struct wr_queue *x = *(struct wr_queue *const *)a, *y = *(struct wr_queue *const *)b;
+    return x->store_id < y->store_id ? -1 : x->store_id > y->store_id;
+}
+
+static struct wr_queue *qfind(struct wr_queue **qs, size_t n, uint64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (qs[mid]->store_id == id)
+            return qs[mid];
+        if (qs[mid]->store_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg)
+{
+    struct replay r;
+    struct wr_replay_stats st;
+    char jdir[4200];
+    struct wr_queue **qs = NULL;
+    size_t nqs = 0, cap = 0;
+    struct wr_hnode *vn, *n;
+    size_t vit, it;
+    uint64_t t0 = wr_now_us(), restored = 0;
+    int rc;
+
+    if ((rc = wr_defs_load(s->defs_path, s->vhosts, err)) < 0)
+        return rc;
+    memset(&r, 0, sizeof(r));
+    r.now_wall = wall_ms();
+    r.now_mono = wr_now_ms();
+    snprintf(jdir, sizeof(jdir), "%s/journal", s->data_dir);
+    if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0)
+        return rc;
+
+    for (vn = wr_hmap_first(s->vhosts, &vit); vn; vn = wr_hmap_next(s->vhosts, &vit, vn)) {
+        struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
+        for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
+            struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
+            if (!q->store_id)
+                continue;
+            if (nqs == cap) {
+                struct wr_queue **a = realloc(qs, (cap = cap ? cap * 2 : 64) * sizeof(*a));
+                if (!a) {
+                    free(qs);
+                    return wr_fail(err, WR_EINTERNAL, "out of memory");
+                }
+                qs = a;
+            }
+            qs[nqs++] = q;
+        }
+    }
+    if (nqs)
+        qsort(qs, nqs, sizeof(*qs), qcmp);
+    s->live_first = st.last_segment ? 1 : 0;
+    for (size_t i = 0; i < r.n; i++) {
+        struct rmsg *e = &r.a[i];
+        if (!s->live_first || e->seg < s->live_first)
+            s->live_first = e->seg;
+    }
+    if (!s->live_first)
+        s->live_first = st.last_segment + 1;
+    for (size_t i = 0; i < r.n; i++) {
+        struct rmsg *e = &r.a[i];
+        for (uint16_t k = 0; k < e->nq; k++) {
+            struct wr_queue *q = e->qid[k] ? qfind(qs, nqs, e->qid[k]) : NULL;
+            if (!q)
+                continue;
+            /* Not journaled deliveries: treat every recovered message as
+             * possibly delivered before (redelivered=true). */
+            if (wr_queue_push_recovered(q, e->m, e->deliv[k] ? e->deliv[k] : 1) == 0) {
+                live_add(s, e->seg, 1);
+                restored++;
+            }
+        }
+        wr_msg_unref(e->m);
+        free(e->qid);
+    }
+    free(r.a);
+    free(qs);
+    s->next_id = r.max_id + 1;
+    *next_seg = st.last_segment + 1;
+    wr_log(WR_LOG_INFO,
+           "recovery: %u journal segments, %llu records (%llu MB) read in %.3f s; %llu messages "
+           "restored to queues; %llu removals, %llu requeues applied; %llu corrupt records "
+           "skipped, %llu bytes dropped, %u torn tails truncated",
+           st.segments, (unsigned long long)st.records,
+           (unsigned long long)(st.bytes >> 20), (double)(wr_now_us() - t0) / 1e6,
+           (unsigned long long)restored, (unsigned long long)r.acks,
+           (unsigned long long)r.requeues, (unsigned long long)st.bad_records,
+           (unsigned long long)st.skipped_bytes, st.truncated);
+    return 0;
+}
+
+struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
+                               uint32_t fsync_interval_ms, struct wr_hmap *vhosts,
+                               struct wr_errbuf *err)
+{
+    struct wr_store *s = calloc(1, sizeof(*s));
+    char path[4200];
+    uint32_t next_seg = 1;
+
+    if (!s) {
+        wr_fail(err, WR_EINTERNAL, "out of memory");
+        return NULL;
+    }
+    s->vhosts = vhosts;
+    s->data_dir = strdup(data_dir);
+    snprintf(path, sizeof(path), "%s/definitions.json", data_dir);
+    s->defs_path = strdup(path);
+    if (!s->data_dir || !s->defs_path) {
+        wr_fail(err, WR_EINTERNAL, "out of memory");
+        goto fail;
+    }
+    if (recover(s, err, &next_seg) < 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/journal", data_dir);
+    s->j = wr_journal_open(path, next_seg, base, fsync_interval_ms, synced, s, err);
+    if (!s->j)
+        goto fail;
+    if (s->live_first > next_seg)
+        s->live_first = next_seg;
+    s->flush_ev = event_new(base, -1, 0, flush_cb, s);
+    if (!s->flush_ev) {
+        wr_fail(err, WR_EINTERNAL, "out of memory");
+        goto fail;
+    }
+    /* Lowest priority: runs after every other callback of the loop turn. */
+    event_priority_set(s->flush_ev, event_base_get_npriorities(base) - 1);
+    s->ops.ctx = s;
+    s->ops.defs_changed = p_defs_changed;
+    s->ops.publish = p_publish;
+    s->ops.remove = p_remove;
+    s->ops.requeue = p_requeue;
+    /* Segments before the oldest live one are garbage now. */
+    live_drop(s, 0);
+    if (s->live_first > 1)
+        wr_journal_drop_until(s->j, s->live_first - 1);
+    return s;
+fail:
+    if (s->j)
+        wr_journal_close(s->j);
+    free(s->defs_path);
+    free(s->data_dir);
+    free(s);
+    return NULL;
+}
+
+void wr_store_close(struct wr_store *s)
+{
+    struct wr_errbuf err;
+    if (!s)
+        return;
+    if (s->defs_dirty && wr_defs_save(s->defs_path, s->vhosts, &err) < 0)
+        wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
+    wr_journal_close(s->j);
+    if (s->flush_ev)
+        event_free(s->flush_ev);
+    free(s->live);
+    free(s->defs_path);
+    free(s->data_dir);
+    free(s);
+}
+
+const struct wr_persist *wr_store_persist(struct wr_store *s)
+{
+    return &s->ops;
+}
+
+void wr_store_on_synced(struct wr_store *s, void (*cb)(void *arg, uint64_t pos), void *arg)
+{
+    s->synced_cb = cb;
+    s->synced_arg = arg;
+}
+
+void wr_store_want_sync(struct wr_store *s)
+{
+    wr_journal_want_sync(s->j);
+    schedule(s);
+}
+
+uint64_t wr_store_synced(const struct wr_store *s)
+{
+    return wr_journal_synced(s->j);
+}
+
+bool wr_store_failed(const struct wr_store *s)
+{
+    return wr_journal_failed(s->j);
+}

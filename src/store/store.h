@@ -1,0 +1,38 @@
+/*
+ * store.h - persistence: opens the data directory, recovers definitions
+ * and messages into the vhosts, and from then on journals what the broker
+ * reports through struct wr_persist.
+ *
+ * The guarantee: a persistent message published to a durable queue and
+ * confirmed by the broker survives a crash of the process or the machine,
+ * and is delivered until it is acked. Confirms for such messages wait for
+ * the fdatasync that covers their journal record.
+ */
+#ifndef WR_STORE_STORE_H
+#define WR_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/errbuf.h"
+#include "core/hmap.h"
+
+struct event_base;
+struct wr_store;
+struct wr_persist;
+
+struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
+                               uint32_t fsync_interval_ms, struct wr_hmap *vhosts,
+                               struct wr_errbuf *err);
+void wr_store_close(struct wr_store *s);
+
+const struct wr_persist *wr_store_persist(struct wr_store *s);
+
+/* Who to tell when more of the journal is durable. */
+void wr_store_on_synced(struct wr_store *s, void (*cb)(void *arg, uint64_t pos), void *arg);
+/* A confirm waits: sync at the end of this loop turn. */
+void wr_store_want_sync(struct wr_store *s);
+uint64_t wr_store_synced(const struct wr_store *s);
+bool wr_store_failed(const struct wr_store *s);
+
+#endif
