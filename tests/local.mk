@@ -25,7 +25,8 @@ AM_TESTS_ENVIRONMENT = \
 # ---- unit tests (Check) ----
 UNIT_TESTS =
 if HAVE_CHECK
-UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec
+UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
+	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -44,6 +45,18 @@ tests_unit_check_field_SOURCES = tests/unit/check_field.c
 tests_unit_check_field_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_field_LDADD = $(UNIT_LDADD)
 
+tests_unit_check_xtype_SOURCES = tests/unit/check_xtype.c
+tests_unit_check_xtype_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_xtype_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_auth_SOURCES = tests/unit/check_auth.c
+tests_unit_check_auth_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_auth_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
+tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_journal_LDADD = $(UNIT_LDADD)
+
 tests_unit_check_codec_SOURCES = tests/unit/check_codec.c
 tests_unit_check_codec_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_codec_LDADD = $(UNIT_LDADD)
@@ -53,7 +66,8 @@ endif
 # Each target's corpus lives in tests/fuzz/corpus/<name>/; replay.c runs
 # every file through the target (see its header). A fuzz entry point has no
 # header in the library, hence the prototype from tests/fuzz/fuzz.h.
-FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf
+FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf \
+	tests/fuzz/replay_journal tests/fuzz/replay_sasl
 check_PROGRAMS += $(FUZZ_REPLAY)
 TESTS += $(FUZZ_REPLAY)
 
@@ -72,6 +86,16 @@ tests_fuzz_replay_conf_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
 	-DWR_FUZZ_CORPUS='"conf"'
 tests_fuzz_replay_conf_LDADD = $(WR_LIBS)
 
+tests_fuzz_replay_journal_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_journal.c tests/fuzz/fuzz.h
+tests_fuzz_replay_journal_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"journal"'
+tests_fuzz_replay_journal_LDADD = $(WR_LIBS)
+
+tests_fuzz_replay_sasl_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_sasl.c tests/fuzz/fuzz.h
+tests_fuzz_replay_sasl_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"sasl"'
+tests_fuzz_replay_sasl_LDADD = $(WR_LIBS)
+
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make_frame_seeds.py
 
 # ---- script tests ----
@@ -84,10 +108,14 @@ EXTRA_DIST += $(SCRIPT_TESTS)
 
 # ---- integration tests (python3, a real warrend on free ports) ----
 INTEG_TESTS = \
-	tests/integ/test_startup.py
+	tests/integ/test_startup.py \
+	tests/integ/test_exchange.py \
+	tests/integ/test_queue.py \
+	tests/integ/test_basic.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
-EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py
+EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
+	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md
 
 # `make check-unit`: the fast loop, unit tests only.
 check-unit:

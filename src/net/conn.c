@@ -188,6 +188,20 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
 
 /* ---- lifecycle ---- */
 
+bool wr_sockaddr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
+    }
+    return false;
+}
+
 struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr *peer,
                             int peerlen)
 {
@@ -208,17 +222,15 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
         return NULL;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->loopback = wr_sockaddr_is_loopback(peer);
     if (peer->sa_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)peer;
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
         port = ntohs(a->sin_port);
-        c->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
     } else if (peer->sa_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)peer;
         inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
         port = ntohs(a->sin6_port);
-        c->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
-                      (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
     }
     if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
         if (local.ss_family == AF_INET) {

@@ -20,6 +20,7 @@
 #include "wire/buf.h"
 
 struct bufferevent;
+struct sockaddr;
 struct evbuffer;
 struct wr_server;
 struct wr_vhost;
@@ -67,6 +68,10 @@ struct wr_conn {
     struct wr_list exclusive_queues; /* struct wr_queue.owner_node */
     struct wr_list consumers_waiting; /* chan consumers idled by out_full */
 };
+
+/* Is a peer address loopback (127.0.0.0/8, ::1, ::ffff:127.x)? Users in
+ * loopback_users (guest by default) may only connect from there. */
+bool wr_sockaddr_is_loopback(const struct sockaddr *sa);
 
 /* Take over an accepted socket. */
 struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr *peer,

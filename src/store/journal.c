@@ -416,6 +416,35 @@ static size_t record_at(const uint8_t *buf, size_t size, size_t off)
     return 12 + (size_t)len;
 }
 
+size_t wr_journal_scan(const uint8_t *buf, size_t size, uint32_t seg, wr_replay_fn fn, void *arg,
+                       struct wr_replay_stats *st, const char *name)
+{
+    size_t off = 0;
+    while (off < size) {
+        size_t r = record_at(buf, size, off), next;
+        if (r) {
+            fn(arg, seg, buf[off + 12], buf + off + 13, (uint32_t)(r - 13));
+            st->records++;
+            off += r;
+            continue;
+        }
+        /* Not a valid record here: find the next one. */
+        next = off + 1;
+        while (next < size && !record_at(buf, size, next))
+            next++;
+        if (next >= size) {
+            st->skipped_bytes += size - off;
+            return off; /* a torn or corrupt tail */
+        }
+        wr_log(WR_LOG_WARNING, "journal: %s: corrupt record at offset %zu, %zu bytes skipped",
+               name, off, next - off);
+        st->bad_records++;
+        st->skipped_bytes += next - off;
+        off = next;
+    }
+    return off;
+}
+
 static int replay_segment(const char *dir, uint32_t seg, bool last, wr_replay_fn fn, void *arg,
                           struct wr_replay_stats *st, struct wr_errbuf *err)
 {
@@ -447,33 +476,14 @@ static int replay_segment(const char *dir, uint32_t seg, bool last, wr_replay_fn
         got += (size_t)n;
     }
     st->segments++;
-    while (off < size) {
-        size_t r = record_at(buf, size, off);
-        if (r) {
-            fn(arg, seg, buf[off + 12], buf + off + 13, (uint32_t)(r - 13));
-            st->records++;
-            off += r;
-            continue;
-        }
-        /* Not a valid record here: find the next one. */
-        size_t next = off + 1;
-        while (next < size && !record_at(buf, size, next))
-            next++;
-        if (next >= size) {
-            /* Nothing valid after this point: a torn or corrupt tail. */
-            wr_log(WR_LOG_WARNING, "journal: %s: %zu bytes at offset %zu are not a complete "
-                   "record; truncating", path, size - off, off);
-            st->skipped_bytes += size - off;
-            st->truncated++;
-            if (ftruncate(fd, (off_t)off) < 0 || fsync(fd) < 0)
-                wr_log(WR_LOG_ERROR, "journal: cannot truncate %s: %s", path, strerror(errno));
-            break;
-        }
-        wr_log(WR_LOG_WARNING, "journal: %s: corrupt record at offset %zu, %zu bytes skipped",
-               path, off, next - off);
-        st->bad_records++;
-        st->skipped_bytes += next - off;
-        off = next;
+    off = wr_journal_scan(buf, size, seg, fn, arg, st, path);
+    if (off < size) {
+        /* Nothing valid after `off`: a torn or corrupt tail. */
+        wr_log(WR_LOG_WARNING, "journal: %s: %zu bytes at offset %zu are not a complete "
+               "record; truncating", path, size - off, off);
+        st->truncated++;
+        if (ftruncate(fd, (off_t)off) < 0 || fsync(fd) < 0)
+            wr_log(WR_LOG_ERROR, "journal: cannot truncate %s: %s", path, strerror(errno));
     }
     (void)last;
     st->bytes += size;

@@ -75,6 +75,13 @@ struct wr_replay_stats {
 typedef void (*wr_replay_fn)(void *arg, uint32_t seg, uint8_t type, const uint8_t *p,
                              uint32_t len);
 
+/* Parse one segment's bytes: call `fn` for each valid record, skip corrupt
+ * ones (counted in st). Returns where the valid part ends: `size`, or the
+ * offset of a tail that holds no valid record (to be truncated). Never
+ * reads outside buf. */
+size_t wr_journal_scan(const uint8_t *buf, size_t size, uint32_t seg, wr_replay_fn fn, void *arg,
+                       struct wr_replay_stats *st, const char *name);
+
 /* Read every segment in order and call `fn` for each valid record. A torn
  * or corrupt tail is truncated; corrupt records in the middle are skipped
  * by scanning for the next valid one. Returns 0 or WR_EIO. */

@@ -1,0 +1,159 @@
+/*
+ * check_auth.c - unit tests for SASL response parsing, logins, vhost
+ * permissions and the loopback rule for guest.
+ *
+ * The SASL parser reads what an unauthenticated peer sends, so it gets the
+ * malformed-input treatment: truncated at every length, garbage, and
+ * oversized values must be refused, never read past.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "conf/conf.h"
+#include "net/conn.h"
+
+START_TEST(plain_ok)
+{
+    static const char r[] = "\0guest\0secret";
+    struct wr_str u, p;
+    ck_assert_int_eq(wr_sasl_parse(WR_STR("PLAIN"), (struct wr_str){r, sizeof(r) - 1}, &u, &p), 0);
+    ck_assert(wr_str_eqc(u, "guest"));
+    ck_assert(wr_str_eqc(p, "secret"));
+    /* an authorization identity before the first NUL is allowed */
+    static const char z[] = "admin\0bob\0pw";
+    ck_assert_int_eq(wr_sasl_parse(WR_STR("PLAIN"), (struct wr_str){z, sizeof(z) - 1}, &u, &p), 0);
+    ck_assert(wr_str_eqc(u, "bob"));
+    ck_assert(wr_str_eqc(p, "pw"));
+}
+END_TEST
+
+START_TEST(plain_truncated_and_garbage)
+{
+    static const char r[] = "\0guest\0secret";
+    struct wr_str u, p;
+    /* Every prefix shorter than the second NUL is refused; none reads past. */
+    for (size_t n = 0; n <= 6; n++) {
+        char *b = malloc(n ? n : 1);
+        memcpy(b, r, n);
+        ck_assert_int_eq(wr_sasl_parse(WR_STR("PLAIN"), (struct wr_str){b, (uint32_t)n}, &u, &p),
+                         WR_EACCESS_REFUSED);
+        free(b);
+    }
+    ck_assert_int_eq(wr_sasl_parse(WR_STR("PLAIN"), WR_STR("no nul bytes at all"), &u, &p),
+                     WR_EACCESS_REFUSED);
+    ck_assert_int_eq(wr_sasl_parse(WR_STR("CRAM-MD5"), WR_STR("x"), &u, &p), WR_ENOT_IMPLEMENTED);
+    ck_assert_int_eq(wr_sasl_parse(WR_STR(""), WR_STR(""), &u, &p), WR_ENOT_IMPLEMENTED);
+}
+END_TEST
+
+START_TEST(amqplain)
+{
+    /* LOGIN S "guest", PASSWORD S "guest" as a table body */
+    static const uint8_t t[] = {5, 'L', 'O', 'G', 'I', 'N', 'S', 0, 0, 0, 5, 'g', 'u', 'e',
+                                's', 't', 8, 'P', 'A', 'S', 'S', 'W', 'O', 'R', 'D', 'S', 0, 0,
+                                0,   3, 'p', 'w', 'd'};
+    struct wr_str u, p;
+    ck_assert_int_eq(wr_sasl_parse(WR_STR("AMQPLAIN"), (struct wr_str){(const char *)t, sizeof(t)},
+                                   &u, &p),
+                     0);
+    ck_assert(wr_str_eqc(u, "guest"));
+    ck_assert(wr_str_eqc(p, "pwd"));
+    for (size_t n = 0; n < sizeof(t); n++)
+        ck_assert_int_eq(wr_sasl_parse(WR_STR("AMQPLAIN"),
+                                       (struct wr_str){(const char *)t, (uint32_t)n}, &u, &p),
+                         WR_EACCESS_REFUSED);
+    /* LOGIN with the wrong type */
+    uint8_t bad[sizeof(t)];
+    memcpy(bad, t, sizeof(t));
+    bad[6] = 'I';
+    ck_assert_int_eq(wr_sasl_parse(WR_STR("AMQPLAIN"),
+                                   (struct wr_str){(const char *)bad, sizeof(bad)}, &u, &p),
+                     WR_EACCESS_REFUSED);
+    /* an oversized inner length */
+    memcpy(bad, t, sizeof(t));
+    bad[7] = 0x7f;
+    ck_assert_int_eq(wr_sasl_parse(WR_STR("AMQPLAIN"),
+                                   (struct wr_str){(const char *)bad, sizeof(bad)}, &u, &p),
+                     WR_EACCESS_REFUSED);
+}
+END_TEST
+
+START_TEST(logins)
+{
+    struct wr_users *us = wr_users_new();
+    struct wr_errbuf e;
+    ck_assert_int_eq(wr_users_add(us, "guest", "guest", "administrator"), 0);
+    ck_assert_int_eq(wr_users_permit(us, "guest", "/"), 0);
+    ck_assert_int_eq(wr_users_login(us, WR_STR("guest"), WR_STR("guest"), &e), 0);
+    ck_assert_int_eq(wr_users_login(us, WR_STR("guest"), WR_STR("guesT"), &e), WR_EACCESS_REFUSED);
+    ck_assert_int_eq(wr_users_login(us, WR_STR("guest"), WR_STR(""), &e), WR_EACCESS_REFUSED);
+    ck_assert_int_eq(wr_users_login(us, WR_STR("nobody"), WR_STR("guest"), &e), WR_EACCESS_REFUSED);
+    ck_assert(strstr(e.text, "ACCESS_REFUSED") == e.text);
+    ck_assert(wr_users_may_access(us, WR_STR("guest"), "/"));
+    ck_assert(!wr_users_may_access(us, WR_STR("guest"), "other"));
+    ck_assert(!wr_users_may_access(us, WR_STR("nobody"), "/"));
+    ck_assert_int_eq(wr_users_permit(us, "nobody", "/"), WR_ENOT_FOUND);
+    /* replacing a user changes the password */
+    ck_assert_int_eq(wr_users_add(us, "guest", "new", ""), 0);
+    ck_assert_int_eq(wr_users_login(us, WR_STR("guest"), WR_STR("guest"), &e), WR_EACCESS_REFUSED);
+    ck_assert_int_eq(wr_users_login(us, WR_STR("guest"), WR_STR("new"), &e), 0);
+    wr_users_free(us);
+}
+END_TEST
+
+START_TEST(loopback_rule)
+{
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    struct wr_conf c;
+
+    memset(&a4, 0, sizeof(a4));
+    a4.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &a4.sin_addr);
+    ck_assert(wr_sockaddr_is_loopback((struct sockaddr *)&a4));
+    inet_pton(AF_INET, "127.45.6.7", &a4.sin_addr);
+    ck_assert(wr_sockaddr_is_loopback((struct sockaddr *)&a4));
+    inet_pton(AF_INET, "10.1.2.3", &a4.sin_addr);
+    ck_assert(!wr_sockaddr_is_loopback((struct sockaddr *)&a4));
+    inet_pton(AF_INET, "128.0.0.1", &a4.sin_addr);
+    ck_assert(!wr_sockaddr_is_loopback((struct sockaddr *)&a4));
+    memset(&a6, 0, sizeof(a6));
+    a6.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::1", &a6.sin6_addr);
+    ck_assert(wr_sockaddr_is_loopback((struct sockaddr *)&a6));
+    inet_pton(AF_INET6, "::ffff:127.0.0.1", &a6.sin6_addr);
+    ck_assert(wr_sockaddr_is_loopback((struct sockaddr *)&a6));
+    inet_pton(AF_INET6, "::ffff:192.0.2.1", &a6.sin6_addr);
+    ck_assert(!wr_sockaddr_is_loopback((struct sockaddr *)&a6));
+    inet_pton(AF_INET6, "2001:db8::1", &a6.sin6_addr);
+    ck_assert(!wr_sockaddr_is_loopback((struct sockaddr *)&a6));
+
+    /* guest is a loopback user by default; others are not */
+    wr_conf_init(&c);
+    ck_assert(wr_conf_is_loopback_user(&c, "guest"));
+    ck_assert(!wr_conf_is_loopback_user(&c, "alice"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("auth");
+    TCase *t = tcase_create("auth");
+    tcase_add_test(t, plain_ok);
+    tcase_add_test(t, plain_truncated_and_garbage);
+    tcase_add_test(t, amqplain);
+    tcase_add_test(t, logins);
+    tcase_add_test(t, loopback_rule);
+    suite_add_tcase(s, t);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
