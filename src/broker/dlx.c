@@ -59,6 +59,18 @@ static bool entry_is(const struct wr_fv *e, const char *key, struct wr_str val)
     return v && v->type == 'S' && wr_str_eq(v->v.str, val);
 }
 
+/* RabbitMQ 3.10 rebuilds the list with the new or updated entry first and
+ * the others after it in reverse of their previous order (a fold that
+ * reverses); clients see exactly that, so we do the same. */
+static void reverse_rest(struct wr_array *arr)
+{
+    for (uint32_t i = 1, j = arr->n - 1; i < j; i++, j--) {
+        struct wr_fv t = arr->v[i];
+        arr->v[i] = arr->v[j];
+        arr->v[j] = t;
+    }
+}
+
 /* Make the x-death entry for (queue, reason) and put it first. */
 static int update_x_death(struct wr_table *h, struct wr_queue *q, struct wr_msg *m,
                           enum wr_dl_reason why, struct wr_str orig_exp)
@@ -104,6 +116,7 @@ static int update_x_death(struct wr_table *h, struct wr_queue *q, struct wr_msg 
             }
             memmove(&arr->v[1], &arr->v[0], i * sizeof(arr->v[0]));
             arr->v[0] = moved;
+            reverse_rest(arr);
             return 0;
         }
     }
@@ -138,6 +151,7 @@ static int update_x_death(struct wr_table *h, struct wr_queue *q, struct wr_msg 
         goto oom;
     memmove(&arr->v[1], &arr->v[0], (arr->n - 1) * sizeof(arr->v[0]));
     arr->v[0] = v;
+    reverse_rest(arr);
     return 0;
 oom:
     if (rks) {
@@ -209,7 +223,9 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     }
     if ((p.flags & WR_BASIC_HEADERS_FLAG) && wr_table_decode(p.headers, &h) < 0)
         goto out;
-    if (why == WR_DL_EXPIRED && (p.flags & WR_BASIC_EXPIRATION_FLAG)) {
+    /* The per-message TTL does not follow the message (whatever the
+     * reason): it is kept as original-expiration in the x-death entry. */
+    if (p.flags & WR_BASIC_EXPIRATION_FLAG) {
         orig_exp = p.expiration;
         p.flags &= (uint16_t)~WR_BASIC_EXPIRATION_FLAG;
     }
@@ -244,7 +260,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     nm->body_have = m->body_len;
     nm->persistent = m->persistent;
     nm->priority = m->priority;
-    nm->ttl_ms = why == WR_DL_EXPIRED ? -1 : m->ttl_ms;
+    nm->ttl_ms = -1;
     nm->published_ms = wr_now_ms();
     {
         /* Find the headers inside the new property bytes. */

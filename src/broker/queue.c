@@ -344,6 +344,18 @@ static void drop_head_to_fit(struct wr_queue *q)
     }
 }
 
+/* Drop tombstones from the tail of a level (a TTL-0 message just removed). */
+static void tidy_tail(struct wr_queue *q, uint8_t l)
+{
+    struct wr_deque *d = &q->levels[l];
+    while (d->n && !dq_at(d, d->n - 1)->m) {
+        d->n--;
+        q->tombstones--;
+    }
+    if (!d->n)
+        level_mark(q, l, false);
+}
+
 static bool full_for(const struct wr_queue *q, const struct wr_msg *m)
 {
     return (q->s.max_length >= 0 && q->ready >= (uint64_t)q->s.max_length) ||
@@ -371,6 +383,7 @@ static int enqueue(struct wr_queue *q, const struct wr_qent *e, bool front)
 int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
 {
     struct wr_qent e = {m, q->next_seq++, 0, msg_level(q, m), 0};
+    uint64_t dl;
     int rc;
 
     if (q->s.overflow != WR_OVERFLOW_DROP_HEAD && full_for(q, m)) {
@@ -385,6 +398,16 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
     q->stat_published++;
     if (!wr_list_empty(&q->groups))
         wr_queue_dispatch(q);
+    /* TTL 0 (or a deadline already past): deliver now or never. If no
+     * consumer took it just now, it is still the last entry of its level. */
+    dl = deadline(q, m);
+    if (dl && dl <= wr_now_ms()) {
+        struct wr_deque *d = &q->levels[e.level];
+        if (d->n && dq_at(d, d->n - 1)->m == m && dq_at(d, d->n - 1)->seq == e.seq) {
+            entry_remove(q, e.level, d->n - 1, WR_DL_EXPIRED);
+            tidy_tail(q, e.level);
+        }
+    }
     if (q->s.max_length >= 0 || q->s.max_length_bytes >= 0)
         drop_head_to_fit(q);
     return 0;
@@ -525,6 +548,19 @@ static void requeue_entry(struct wr_queue *q, const struct wr_qent *e)
     }
 }
 
+/* A requeue can push a drop-head queue past its limit: RabbitMQ then drops
+ * from the head, which is where the requeued messages went. (With
+ * reject-publish the queue may stay over its limit.) */
+static void after_requeue(struct wr_queue *q)
+{
+    if (q->deleted)
+        return;
+    wr_queue_dispatch(q);
+    if (q->s.overflow == WR_OVERFLOW_DROP_HEAD &&
+        (q->s.max_length >= 0 || q->s.max_length_bytes >= 0))
+        drop_head_to_fit(q);
+}
+
 static int qent_seq_desc(const void *x, const void *y)
 {
     const struct wr_qent *a = x, *b = y;
@@ -538,13 +574,13 @@ void wr_queue_requeue(struct wr_queue *q, struct wr_qent *e, uint32_t n)
     qsort(e, n, sizeof(*e), qent_seq_desc);
     for (uint32_t i = 0; i < n; i++)
         requeue_entry(q, &e[i]);
-    wr_queue_dispatch(q);
+    after_requeue(q);
 }
 
 void wr_queue_requeue_one(struct wr_queue *q, const struct wr_qent *e)
 {
     requeue_entry(q, e);
-    wr_queue_dispatch(q);
+    after_requeue(q);
 }
 
 void wr_queue_reject(struct wr_queue *q, const struct wr_qent *e)

@@ -300,6 +300,7 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
                            vh->name);
         if (q->exclusive && q->owner != d->owner)
             return queue_locked(vh, q, err);
+        wr_queue_touch(q); /* a passive declare counts as use for x-expires */
         *out = q;
         return 0;
     }

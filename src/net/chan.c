@@ -38,6 +38,7 @@ struct chan_consumer {
     struct wr_hnode node; /* ch->consumers, key = tag */
     struct wr_chan *ch;
     bool no_ack;
+    bool reply_to; /* the channel's direct reply-to consumer */
     uint32_t prefetch, unacked;
     char tag[256];
 };
@@ -73,6 +74,7 @@ struct wr_chan {
     struct wr_conn *c;
     uint16_t id;
     bool closing;
+    bool releasing; /* giving everything back: consumers take nothing */
     bool flow_active;
 
     /* content assembly */
@@ -311,7 +313,7 @@ static bool cons_can_take(struct wr_consumer *base)
     struct chan_consumer *cc = wr_container_of(base, struct chan_consumer, base);
     struct wr_chan *ch = cc->ch;
 
-    if (ch->closing || !ch->flow_active || wr_conn_out_full(ch->c))
+    if (ch->closing || ch->releasing || !ch->flow_active || wr_conn_out_full(ch->c))
         return false;
     if (cc->no_ack)
         return true;
@@ -328,7 +330,8 @@ static void deliver_counted(struct wr_chan *ch, struct wr_queue *q, const struct
                             const struct wr_method *m)
 {
     struct wr_msg *tmp = NULL;
-    if (q->s.delivery_limit >= 0 && e->deliveries > 0)
+    /* RabbitMQ's basic.get shows the count on a first delivery too (0). */
+    if (q->s.delivery_limit >= 0 && (e->deliveries > 0 || m->id == WR_BASIC_GET_OK))
         tmp = wr_msg_with_int_header(e->m, "x-delivery-count", e->deliveries);
     wr_deliver_content(ch->c, ch->id, m, tmp ? tmp : e->m);
     wr_msg_unref(tmp);
@@ -384,6 +387,8 @@ static void cons_detach_unacked(struct wr_chan *ch, struct chan_consumer *cc)
 
 static void cons_free(struct wr_chan *ch, struct chan_consumer *cc)
 {
+    if (cc->reply_to)
+        ch->reply_to[0] = '\0'; /* its queue goes with it (auto-delete) */
     cons_detach_unacked(ch, cc);
     wr_hmap_del(&ch->consumers, &cc->node);
     ch->nconsumers--;
@@ -433,6 +438,12 @@ static void chan_release(struct wr_chan *ch)
     struct wr_hnode *n, *nx;
     size_t it;
 
+    /* Unacked messages go back first, while this channel's consumers still
+     * hold their places (taking nothing): a single active consumer's
+     * successor then sees them first, in their original order. */
+    ch->releasing = true;
+    if (ch->ua_n)
+        settle_range(ch, 0, ch->ua_n - 1, true, false);
     for (n = wr_hmap_first(&ch->consumers, &it); n; n = nx) {
         struct chan_consumer *cc = wr_container_of(n, struct chan_consumer, node);
         struct wr_queue *q = cc->base.q;
@@ -441,8 +452,7 @@ static void chan_release(struct wr_chan *ch)
             wr_queue_consumer_remove(q, &cc->base);
         cons_free(ch, cc);
     }
-    if (ch->ua_n)
-        settle_range(ch, 0, ch->ua_n - 1, true, false);
+    ch->releasing = false;
     wr_msg_unref(ch->pm);
     ch->pm = NULL;
     ch->ca = CA_IDLE;
@@ -676,13 +686,19 @@ static void on_publish(struct wr_chan *ch, const struct wr_basic_publish *a)
     ch->ca = CA_HEADER;
 }
 
+/* The expiration property: a decimal integer of milliseconds, as
+ * RabbitMQ reads it (an optional '+', leading zeros allowed; no sign,
+ * space, fraction or exponent). */
 static bool parse_expiration(struct wr_str s, int64_t *ms)
 {
     int64_t v = 0;
-    if (s.len == 0 || s.len > 18)
+    uint32_t i = 0;
+    if (s.len && s.ptr[0] == '+')
+        i = 1;
+    if (i == s.len)
         return false;
-    for (uint32_t i = 0; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9')
+    for (; i < s.len; i++) {
+        if (s.ptr[i] < '0' || s.ptr[i] > '9' || v > (INT64_MAX - 9) / 10)
             return false;
         v = v * 10 + (s.ptr[i] - '0');
     }
@@ -841,7 +857,7 @@ static int open_reply_queue(struct wr_chan *ch, const struct wr_basic_consume *a
     }
     if (ch->reply_to[0]) {
         chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
-                    "fast reply consumer already exists on this channel");
+                    "reply consumer already set");
         return WR_EPRECONDITION_FAILED;
     }
     do
@@ -905,6 +921,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     cc->no_ack = a->no_ack;
     cc->prefetch = ch->prefetch_next;
     cc->base.ops = &chan_consumer_ops;
+    cc->reply_to = q->name == NULL ? false : strncmp(q->name, REPLY_TO ".", 22) == 0;
     cc->base.exclusive = a->exclusive;
     cc->base.priority = (int)prio;
     if (wr_hmap_put(&ch->consumers, &cc->node) < 0) {
@@ -1138,6 +1155,16 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     struct wr_method m;
     bool created;
 
+    if (wr_str_eqc(a->queue, REPLY_TO)) {
+        /* The pseudo-queue exists for everyone, as in RabbitMQ. */
+        if (a->nowait)
+            return;
+        wr_method_init(&m, WR_QUEUE_DECLARE_OK);
+        m.u.queue_declare_ok.queue = a->queue;
+        m.u.queue_declare_ok.consumer_count = 1;
+        wr_conn_send(ch->c, ch->id, &m);
+        return;
+    }
     if (wr_vhost_queue_declare(ch->c->vh, &d, &q, &created, &err) < 0)
         return chan_error(ch, err.code, WR_QUEUE_DECLARE, err.text);
     if (created && q->exclusive)
