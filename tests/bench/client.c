@@ -1,0 +1,635 @@
+/*
+ * client.c - warren-perf's AMQP client connection; see client.h.
+ *
+ * Neighbours: warren-perf.c implements the handlers (admin, producer,
+ * consumer, idle roles); wire/ encodes and decodes every frame.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wire/field.h"
+#include "wire/frame.h"
+
+#include "client.h"
+
+#define CLOSE_TIMEOUT_S 5
+/* One read syscall takes up to this much (see sock_read_cb). */
+#define READ_RESERVE (128 * 1024)
+/* ...and one callback at most this much, so connections take turns. */
+#define READ_BUDGET (1024 * 1024)
+/* Until tune, frames are bounded by the spec's minimum size. */
+#define PRE_TUNE_FRAME_MAX WR_AMQP_FRAME_MIN_SIZE
+
+enum pc_state {
+    PC_CONNECTING,
+    PC_START, /* protocol header sent, waiting for connection.start */
+    PC_TUNE,
+    PC_OPENING,
+    PC_CHAN_OPENING,
+    PC_READY,
+    PC_CLOSING,
+    PC_CLOSED,
+};
+
+struct pc_conn {
+    struct bufferevent *bev; /* writes, connect and write errors */
+    struct event *rev;       /* reads, into `in` */
+    struct evbuffer *in;
+    struct event *close_timer;
+    const struct pc_handler *h;
+    void *arg;
+    const struct pc_params *p;
+    enum pc_state state;
+    uint32_t frame_max;
+    uint64_t batch_ns;
+    int in_cb;       /* > 0 while one of our libevent callbacks runs */
+    bool release;    /* free the bufferevent when the callback returns */
+
+    /* the delivery being assembled */
+    bool in_content;
+    bool content_is_delivery; /* false: basic.return or get-ok, counted elsewhere */
+    uint64_t tag, ts, body_size, body_seen;
+
+    /* a channel error seen before our own close: reported when it completes */
+    int err_code;
+    char err_why[300];
+};
+
+uint64_t pc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void *pc_arg(const struct pc_conn *c)
+{
+    return c->arg;
+}
+
+struct evbuffer *pc_output(struct pc_conn *c)
+{
+    return c->bev ? bufferevent_get_output(c->bev) : NULL;
+}
+
+uint32_t pc_frame_max(const struct pc_conn *c)
+{
+    return c->frame_max;
+}
+
+uint64_t pc_batch_time(const struct pc_conn *c)
+{
+    return c->batch_ns;
+}
+
+bool pc_is_ready(const struct pc_conn *c)
+{
+    return c->state == PC_READY;
+}
+
+static int send_on(struct pc_conn *c, uint16_t channel, const struct wr_method *m)
+{
+    if (!c->bev || c->state == PC_CLOSED)
+        return WR_EIO;
+    return wr_frame_put_method(bufferevent_get_output(c->bev), channel, m);
+}
+
+int pc_send(struct pc_conn *c, const struct wr_method *m)
+{
+    if (c->state != PC_READY)
+        return WR_EIO;
+    return send_on(c, PC_CHANNEL, m);
+}
+
+/* ---- ending ---- */
+
+static void release_now(struct pc_conn *c)
+{
+    if (c->rev) {
+        event_free(c->rev);
+        c->rev = NULL;
+    }
+    if (c->bev) {
+        /* A last close or close-ok may still be queued: one best-effort
+         * write, since bufferevent_free would drop it. */
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        if (evbuffer_get_length(out) && bufferevent_getfd(c->bev) >= 0)
+            evbuffer_write(out, bufferevent_getfd(c->bev));
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
+    if (c->close_timer) {
+        event_free(c->close_timer);
+        c->close_timer = NULL;
+    }
+}
+
+/* The connection is over: tell the handler once, let go of the socket when
+ * no callback of ours is on the stack. */
+static void finish(struct pc_conn *c, int err, const char *why)
+{
+    if (c->state == PC_CLOSED)
+        return;
+    c->state = PC_CLOSED;
+    if (c->bev)
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    if (c->rev)
+        event_del(c->rev);
+    if (c->in_cb)
+        c->release = true;
+    else
+        release_now(c);
+    c->h->closed(c, err, why);
+}
+
+static void close_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pc_conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->err_code)
+        finish(c, c->err_code, c->err_why);
+    else
+        finish(c, -1, "timed out waiting for connection.close-ok");
+}
+
+void pc_close(struct pc_conn *c)
+{
+    struct wr_method m;
+    struct timeval tv = {CLOSE_TIMEOUT_S, 0};
+
+    if (c->state == PC_CLOSING || c->state == PC_CLOSED)
+        return;
+    if (c->state < PC_TUNE || !c->bev) {
+        /* Nothing negotiated yet: just hang up. */
+        finish(c, 0, "closed before the handshake");
+        return;
+    }
+    wr_method_init(&m, WR_CONNECTION_CLOSE);
+    m.u.connection_close.reply_code = WR_AMQP_REPLY_SUCCESS;
+    m.u.connection_close.reply_text = WR_STR("warren-perf done");
+    send_on(c, 0, &m);
+    c->state = PC_CLOSING;
+    c->close_timer = evtimer_new(bufferevent_get_base(c->bev), close_timeout_cb, c);
+    if (c->close_timer)
+        evtimer_add(c->close_timer, &tv);
+}
+
+void pc_conn_free(struct pc_conn *c)
+{
+    if (!c)
+        return;
+    release_now(c);
+    if (c->in)
+        evbuffer_free(c->in);
+    free(c);
+}
+
+/* ---- handshake ---- */
+
+static int send_start_ok(struct pc_conn *c)
+{
+    uint8_t props[512], resp[512];
+    struct wr_table t = {0}, *caps = calloc(1, sizeof(*caps));
+    struct wr_method m;
+    struct wr_wb w;
+    struct wr_fv v;
+    size_t ul = strlen(c->p->user), pl = strlen(c->p->pass);
+    static const char *const cap_names[] = {
+        "publisher_confirms", "basic.nack", "consumer_cancel_notify",
+        "connection.blocked", "exchange_exchange_bindings",
+    };
+
+    if (!caps || ul + pl + 2 > sizeof(resp)) {
+        free(caps);
+        return WR_ENOMEM;
+    }
+    v.type = 't';
+    v.v.t = true;
+    for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
+        wr_table_add(caps, wr_str_c(cap_names[i]), v);
+    v.type = 'F';
+    v.v.table = caps;
+    wr_table_add(&t, WR_STR("capabilities"), v);
+    v.type = 'S';
+    v.v.str = WR_STR("warren-perf");
+    wr_table_add(&t, WR_STR("product"), v);
+    v.v.str = WR_STR("C11/libevent");
+    wr_table_add(&t, WR_STR("platform"), v);
+    w = wr_wb_init(props, sizeof(props));
+    wr_table_encode(&w, &t);
+    wr_table_free(&t);
+    if (w.err)
+        return w.err;
+
+    /* PLAIN: \0user\0password */
+    resp[0] = 0;
+    memcpy(resp + 1, c->p->user, ul);
+    resp[1 + ul] = 0;
+    memcpy(resp + 2 + ul, c->p->pass, pl);
+
+    wr_method_init(&m, WR_CONNECTION_START_OK);
+    /* wr_table_encode wrote the 4-byte length first; the struct holds the body. */
+    m.u.connection_start_ok.client_properties =
+        (struct wr_str){(const char *)props + 4, (uint32_t)(w.p - props - 4)};
+    m.u.connection_start_ok.mechanism = WR_STR("PLAIN");
+    m.u.connection_start_ok.response = (struct wr_str){(const char *)resp, (uint32_t)(ul + pl + 2)};
+    m.u.connection_start_ok.locale = WR_STR("en_US");
+    return send_on(c, 0, &m);
+}
+
+static int on_tune(struct pc_conn *c, const struct wr_connection_tune *t)
+{
+    struct wr_method m;
+    uint32_t fmax = c->p->frame_max;
+    int rc;
+
+    if (t->frame_max && t->frame_max < fmax)
+        fmax = t->frame_max;
+    c->frame_max = fmax;
+    wr_method_init(&m, WR_CONNECTION_TUNE_OK);
+    m.u.connection_tune_ok.channel_max = t->channel_max;
+    m.u.connection_tune_ok.frame_max = fmax;
+    m.u.connection_tune_ok.heartbeat = 0; /* a benchmark needs none */
+    if ((rc = send_on(c, 0, &m)) < 0)
+        return rc;
+    wr_method_init(&m, WR_CONNECTION_OPEN);
+    m.u.connection_open.virtual_host = wr_str_c(c->p->vhost);
+    return send_on(c, 0, &m);
+}
+
+/* End with "<what><detail><after>". */
+static void fail(struct pc_conn *c, int code, const char *what, struct wr_str detail,
+                 const char *after)
+{
+    char why[512];
+    snprintf(why, sizeof(why), "%s%.*s%s", what, (int)detail.len, detail.ptr ? detail.ptr : "",
+             after);
+    finish(c, code, why);
+}
+
+/* Methods on channel 0. */
+static void on_conn_method(struct pc_conn *c, const struct wr_method *m)
+{
+    struct wr_method r;
+
+    switch (m->id) {
+    case WR_CONNECTION_START:
+        if (c->state != PC_START)
+            break;
+        c->state = PC_TUNE;
+        if (send_start_ok(c) < 0)
+            finish(c, -1, "cannot encode connection.start-ok");
+        return;
+    case WR_CONNECTION_TUNE:
+        if (c->state != PC_TUNE)
+            break;
+        c->state = PC_OPENING;
+        if (on_tune(c, &m->u.connection_tune) < 0)
+            finish(c, -1, "cannot encode connection.tune-ok");
+        return;
+    case WR_CONNECTION_OPEN_OK:
+        if (c->state != PC_OPENING)
+            break;
+        c->state = PC_CHAN_OPENING;
+        wr_method_init(&r, WR_CHANNEL_OPEN);
+        send_on(c, PC_CHANNEL, &r);
+        return;
+    case WR_CONNECTION_CLOSE: {
+        const struct wr_connection_close *a = &m->u.connection_close;
+        wr_method_init(&r, WR_CONNECTION_CLOSE_OK);
+        send_on(c, 0, &r);
+        fail(c, a->reply_code ? a->reply_code : -1, "broker closed the connection: ",
+             a->reply_text, "");
+        return;
+    }
+    case WR_CONNECTION_CLOSE_OK:
+        if (c->err_code)
+            finish(c, c->err_code, c->err_why);
+        else
+            finish(c, 0, "closed");
+        return;
+    case WR_CONNECTION_BLOCKED:
+        if (c->h->blocked)
+            c->h->blocked(c, 1);
+        return;
+    case WR_CONNECTION_UNBLOCKED:
+        if (c->h->blocked)
+            c->h->blocked(c, 0);
+        return;
+    default:
+        break;
+    }
+    if (c->state != PC_CLOSING)
+        fail(c, -1, "unexpected ", wr_str_c(wr_method_name(m->id)), " on channel 0");
+}
+
+/* Methods on channel 1. */
+static void on_chan_method(struct pc_conn *c, const struct wr_method *m)
+{
+    struct wr_method r;
+
+    switch (m->id) {
+    case WR_CHANNEL_OPEN_OK:
+        if (c->state != PC_CHAN_OPENING)
+            break;
+        c->state = PC_READY;
+        c->h->ready(c);
+        return;
+    case WR_CHANNEL_CLOSE: {
+        const struct wr_channel_close *a = &m->u.channel_close;
+        /* The channel is gone, so is the role's reason to be: remember why,
+         * answer, and take the connection down cleanly. */
+        snprintf(c->err_why, sizeof(c->err_why), "broker closed the channel: %.*s (%s)",
+                 (int)a->reply_text.len, a->reply_text.ptr ? a->reply_text.ptr : "",
+                 wr_method_name((uint32_t)a->class_id << 16 | a->method_id));
+        c->err_code = a->reply_code ? a->reply_code : -1;
+        wr_method_init(&r, WR_CHANNEL_CLOSE_OK);
+        send_on(c, PC_CHANNEL, &r);
+        pc_close(c);
+        return;
+    }
+    case WR_BASIC_DELIVER:
+        c->in_content = true;
+        c->content_is_delivery = true;
+        c->tag = m->u.basic_deliver.delivery_tag;
+        c->ts = 0;
+        c->body_size = 0;
+        c->body_seen = 0;
+        return;
+    case WR_BASIC_RETURN:
+    case WR_BASIC_GET_OK:
+        c->in_content = true;
+        c->content_is_delivery = false;
+        c->body_seen = 0;
+        c->h->method(c, m);
+        return;
+    default:
+        if (c->state == PC_READY || c->state == PC_CLOSING)
+            c->h->method(c, m);
+        return;
+    }
+    fail(c, -1, "unexpected ", wr_str_c(wr_method_name(m->id)), "");
+}
+
+static void content_done(struct pc_conn *c)
+{
+    c->in_content = false;
+    if (c->content_is_delivery)
+        c->h->delivery(c, c->tag, c->ts, c->body_size);
+}
+
+/* One whole frame with a contiguous payload. */
+static void on_frame(struct pc_conn *c, const struct wr_frame *f)
+{
+    struct wr_method m;
+    int rc;
+
+    switch (f->type) {
+    case WR_AMQP_FRAME_METHOD:
+        if ((rc = wr_method_decode(f->payload, f->size, &m)) < 0) {
+            finish(c, -1, "cannot decode a method frame from the broker");
+            return;
+        }
+        if (f->channel == 0)
+            on_conn_method(c, &m);
+        else
+            on_chan_method(c, &m);
+        return;
+    case WR_AMQP_FRAME_HEADER: {
+        struct wr_content_header h;
+        if (!c->in_content || wr_content_header_decode(f->payload, f->size, &h) < 0) {
+            finish(c, -1, "unexpected or malformed content header");
+            return;
+        }
+        c->body_size = h.body_size;
+        if (h.body_size == 0)
+            content_done(c);
+        return;
+    }
+    case WR_AMQP_FRAME_BODY:
+        if (!c->in_content) {
+            finish(c, -1, "unexpected body frame");
+            return;
+        }
+        if (c->body_seen == 0 && f->size >= 8)
+            c->ts = wr_load64(f->payload);
+        c->body_seen += f->size;
+        if (c->body_seen >= c->body_size)
+            content_done(c);
+        return;
+    default: /* heartbeats: we asked for none, ignore any */
+        return;
+    }
+}
+
+static uint32_t cur_frame_max(const struct pc_conn *c)
+{
+    return c->state >= PC_CHAN_OPENING ? c->frame_max : PRE_TUNE_FRAME_MAX + 4096u;
+}
+
+/* Cut as many frames as the input holds. Returns false when the connection
+ * ended. */
+static bool parse_input(struct pc_conn *c, struct evbuffer *in)
+{
+    struct wr_frame f;
+
+    while (c->state != PC_CLOSED) {
+        struct evbuffer_iovec v;
+        size_t used = 0;
+        long n;
+
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            return true;
+        /* Whole frames inside the first contiguous chunk: no copy. */
+        while ((n = wr_frame_parse((const uint8_t *)v.iov_base + used, v.iov_len - used,
+                                   cur_frame_max(c), &f)) > 0) {
+            on_frame(c, &f);
+            used += (size_t)n;
+            if (c->state == PC_CLOSED)
+                return false;
+        }
+        if (n != WR_EAGAIN) {
+            finish(c, -1, "framing error from the broker");
+            return false;
+        }
+        if (used) {
+            evbuffer_drain(in, used);
+            continue;
+        }
+        /* The next frame straddles chunks (or is incomplete): let the codec
+         * check the header, then make it contiguous. */
+        {
+            int rc = wr_frame_peek(in, cur_frame_max(c), &f);
+            size_t total;
+            const uint8_t *p;
+            if (rc == 0)
+                return true;
+            if (rc < 0) {
+                finish(c, -1, "framing error from the broker");
+                return false;
+            }
+            total = (size_t)f.size + WR_FRAME_OVERHEAD;
+            if (!(p = evbuffer_pullup(in, (ev_ssize_t)total)) ||
+                wr_frame_parse(p, total, cur_frame_max(c), &f) != (long)total) {
+                finish(c, -1, "framing error from the broker");
+                return false;
+            }
+            on_frame(c, &f);
+            evbuffer_drain(in, total);
+        }
+    }
+    return false;
+}
+
+static void leave_cb(struct pc_conn *c)
+{
+    if (--c->in_cb == 0 && c->release)
+        release_now(c);
+}
+
+/* Reading bypasses the bufferevent: libevent 2.1's evbuffer_read takes at
+ * most 4096 bytes per call (EVBUFFER_MAX_READ, which
+ * bufferevent_set_max_single_read does not lift), which would cost a
+ * readv, an ioctl and an epoll_wait per 4 KiB. Here one readv fills up to
+ * READ_RESERVE bytes of reserved buffer space. */
+static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pc_conn *c = arg;
+    size_t total = 0;
+    (void)what;
+
+    c->in_cb++;
+    while (total < READ_BUDGET && c->state != PC_CLOSED) {
+        struct evbuffer_iovec v[2];
+        struct iovec iov[2];
+        int n = evbuffer_reserve_space(c->in, READ_RESERVE, v, 2);
+        ssize_t got;
+
+        if (n < 1) {
+            finish(c, -1, "out of memory for the input buffer");
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+        }
+        got = readv(fd, iov, n);
+        if (got <= 0) {
+            int err = errno;
+            evbuffer_commit_space(c->in, v, 0);
+            if (got < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+                break;
+            if (got == 0) {
+                finish(c, -1, "the broker closed the socket");
+            } else {
+                char why[256];
+                snprintf(why, sizeof(why), "socket error: %s", strerror(err));
+                finish(c, -1, why);
+            }
+            break;
+        }
+        total += (size_t)got;
+        if ((size_t)got <= v[0].iov_len) {
+            v[0].iov_len = (size_t)got;
+            n = 1;
+        } else {
+            v[1].iov_len = (size_t)got - v[0].iov_len;
+        }
+        evbuffer_commit_space(c->in, v, n);
+        c->batch_ns = pc_now_ns();
+        if (parse_input(c, c->in) && c->h->read_done)
+            c->h->read_done(c);
+        /* A short read means the socket is empty for now. */
+        if ((size_t)got < READ_RESERVE)
+            break;
+    }
+    leave_cb(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct pc_conn *c = arg;
+    (void)bev;
+    c->in_cb++;
+    if (c->state == PC_READY && c->h->writable)
+        c->h->writable(c);
+    leave_cb(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct pc_conn *c = arg;
+
+    c->in_cb++;
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->rev = event_new(bufferevent_get_base(bev), fd, EV_READ | EV_PERSIST, sock_read_cb, c);
+        if (!c->rev || event_add(c->rev, NULL) < 0) {
+            finish(c, -1, "cannot watch the socket");
+            leave_cb(c);
+            return;
+        }
+        c->state = PC_START;
+        bufferevent_write(bev, wr_protocol_header, sizeof(wr_protocol_header));
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        char why[256];
+        int err = EVUTIL_SOCKET_ERROR();
+        if (what & BEV_EVENT_EOF)
+            snprintf(why, sizeof(why), "the broker closed the socket");
+        else
+            snprintf(why, sizeof(why), "socket error: %s", evutil_socket_error_to_string(err));
+        finish(c, -1, why);
+    }
+    leave_cb(c);
+}
+
+struct pc_conn *pc_conn_new(struct event_base *base, const struct pc_params *p,
+                            const struct pc_handler *h, void *arg)
+{
+    struct pc_conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->h = h;
+    c->arg = arg;
+    c->p = p;
+    c->frame_max = PRE_TUNE_FRAME_MAX;
+    c->state = PC_CONNECTING;
+    c->in = evbuffer_new();
+    c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev || !c->in) {
+        if (c->bev)
+            bufferevent_free(c->bev);
+        if (c->in)
+            evbuffer_free(c->in);
+        free(c);
+        return NULL;
+    }
+    bufferevent_setcb(c->bev, NULL, write_cb, event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, p->write_lowmark, 0);
+    bufferevent_set_max_single_write(c->bev, 256 * 1024);
+    /* Write only: the socket is read by sock_read_cb once connected. */
+    bufferevent_enable(c->bev, EV_WRITE);
+    if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&p->addr, (int)p->addrlen) <
+        0) {
+        bufferevent_free(c->bev);
+        free(c);
+        return NULL;
+    }
+    return c;
+}

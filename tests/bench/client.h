@@ -1,0 +1,87 @@
+/*
+ * client.h - a minimal asynchronous AMQP 0-9-1 client connection for
+ * warren-perf: one bufferevent, one channel (number 1), the project's own
+ * codec (wire/frame.h, wire/methods.gen.h) for every frame.
+ *
+ * The client does the connection handshake (PLAIN login, tune, open),
+ * opens channel 1, answers the connection- and channel-level methods, and
+ * assembles deliveries. Everything a benchmark role decides (declares,
+ * consumes, publishing, acks) happens in the handler callbacks.
+ *
+ * Incoming bytes are cut into frames straight from the input buffer's
+ * contiguous chunks (wr_frame_parse), so a read of many small deliveries
+ * costs no copy and no allocation; only a frame that straddles two chunks is
+ * pulled up. The publisher writes straight into pc_output().
+ *
+ * A connection is never freed inside its own callbacks: after `closed` the
+ * socket is released at the end of the current callback, and the struct
+ * lives until pc_conn_free.
+ */
+#ifndef WR_BENCH_CLIENT_H
+#define WR_BENCH_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "wire/methods.gen.h"
+
+struct event_base;
+struct evbuffer;
+struct pc_conn;
+
+/* The channel every role uses. */
+#define PC_CHANNEL 1
+
+struct pc_handler {
+    /* Channel 1 is open. */
+    void (*ready)(struct pc_conn *c);
+    /* A method on channel 1 other than basic.deliver and channel.close. */
+    void (*method)(struct pc_conn *c, const struct wr_method *m);
+    /* A whole delivery arrived. ts is the first 8 body bytes (big-endian),
+     * 0 when the body is shorter. */
+    void (*delivery)(struct pc_conn *c, uint64_t tag, uint64_t ts, uint64_t size);
+    /* The end of one read callback's batch of frames (flush acks here). */
+    void (*read_done)(struct pc_conn *c);
+    /* The output buffer drained to the low watermark. */
+    void (*writable)(struct pc_conn *c);
+    /* connection.blocked (1) and connection.unblocked (0). */
+    void (*blocked)(struct pc_conn *c, int blocked);
+    /* The connection is over: err 0 after our own pc_close completed,
+     * otherwise the peer's reply code or -1, with a text saying why. Called
+     * once. */
+    void (*closed)(struct pc_conn *c, int err, const char *why);
+};
+
+struct pc_params {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    const char *user, *pass, *vhost;
+    uint32_t frame_max;   /* what we ask for; the broker's may be lower */
+    size_t write_lowmark; /* `writable` fires at or below this many bytes */
+};
+
+struct pc_conn *pc_conn_new(struct event_base *base, const struct pc_params *p,
+                            const struct pc_handler *h, void *arg);
+void pc_conn_free(struct pc_conn *c);
+
+void *pc_arg(const struct pc_conn *c);
+/* The output buffer: append frames (on PC_CHANNEL) directly. */
+struct evbuffer *pc_output(struct pc_conn *c);
+uint32_t pc_frame_max(const struct pc_conn *c);
+/* CLOCK_MONOTONIC nanoseconds taken when the current read batch began. */
+uint64_t pc_batch_time(const struct pc_conn *c);
+bool pc_is_ready(const struct pc_conn *c);
+
+/* Send a method on channel 1. Returns 0 or a negative WR_E*. */
+int pc_send(struct pc_conn *c, const struct wr_method *m);
+
+/* Start a clean close (connection.close, then wait for close-ok, at most
+ * a few seconds). Harmless when already closing or closed. */
+void pc_close(struct pc_conn *c);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t pc_now_ns(void);
+
+#endif

@@ -1,0 +1,19 @@
+# tests/bench: the load generator and the side-by-side comparison with
+# RabbitMQ (docs/PERFORMANCE.md). Built by plain `make`, never run by
+# `make check`: `make bench` runs tests/bench/compare.sh.
+
+noinst_PROGRAMS += tests/bench/warren-perf
+tests_bench_warren_perf_SOURCES = tests/bench/warren-perf.c tests/bench/perf.h \
+	tests/bench/options.c tests/bench/report.c \
+	tests/bench/client.c tests/bench/client.h \
+	tests/bench/hist.c tests/bench/hist.h
+tests_bench_warren_perf_LDADD = $(WR_LIBS)
+
+EXTRA_DIST += tests/bench/compare.sh
+
+# Environment knobs: BENCH_REPS (3), BENCH_SECONDS (per scenario),
+# BENCH_SCENARIOS ("a b c ..."), BENCH_OUT (bench-results.txt).
+bench: src/warrend$(EXEEXT) tests/bench/warren-perf$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' \
+	  $(SHELL) $(top_srcdir)/tests/bench/compare.sh
+.PHONY: bench
