@@ -1,7 +1,9 @@
 /*
  * client.h - a minimal asynchronous AMQP 0-9-1 client connection for
- * warren-perf: one bufferevent, one channel (number 1), the project's own
- * codec (wire/frame.h, wire/methods.gen.h) for every frame.
+ * warren-perf: one socket, one channel (number 1), the project's own codec
+ * (wire/frame.h, wire/methods.gen.h) for every frame. A bufferevent
+ * connects and writes; reads go through the connection's own read event
+ * (see sock_read_cb in client.c for why).
  *
  * The client does the connection handshake (PLAIN login, tune, open),
  * opens channel 1, answers the connection- and channel-level methods, and

@@ -39,7 +39,7 @@ static inline unsigned hist_index(uint64_t v)
         return (unsigned)v;
     msb = 63u - (unsigned)__builtin_clzll(v);
     shift = msb - (HIST_SUB_BITS - 1);
-    /* v >> shift is in [HIST_HALF*2/2 .. 2*HIST_HALF): the top SUB_BITS bits. */
+    /* v >> shift is in [HIST_HALF, 2 * HIST_HALF): its top SUB_BITS bits. */
     return shift * HIST_HALF + (unsigned)(v >> shift);
 }
 
