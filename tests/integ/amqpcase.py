@@ -254,3 +254,302 @@ def ack_args(args):
     """(delivery_tag, multiple) of a basic.ack / basic.nack."""
     tag, bits = struct.unpack(">QB", args[:9])
     return tag, bool(bits & 1)
+
+
+# ---------------------------------------------------------------------------
+# Additions for the queue-semantics tests of issue 4 (test_ttl, test_maxlen,
+# test_priority, test_dlx, test_delivery_limit, test_consumers). Everything
+# below is new; nothing above changes.
+# ---------------------------------------------------------------------------
+
+import collections  # noqa: E402
+import datetime  # noqa: E402
+
+import pika  # noqa: E402
+
+# A delivery seen by a test: body is decoded text, props the pika
+# BasicProperties, ch the channel it arrived on (for ack/nack).
+Msg = collections.namedtuple("Msg", "ch tag dtag body redelivered exchange routing_key props")
+
+
+def to_msg(ch, m, p, b):
+    """A Msg from a basic.deliver or basic.get-ok as pika hands them over."""
+    return Msg(ch, getattr(m, "consumer_tag", None), m.delivery_tag, b.decode(errors="replace"),
+               m.redelivered, m.exchange, m.routing_key, p)
+
+
+def server_product(conn):
+    """The `product` server property of a pika BlockingConnection (str)."""
+    v = conn._impl.server_properties.get("product", b"")
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class SemanticsCase(AmqpCase):
+    """AmqpCase plus what the issue-4 tests share: a confirm-mode publisher
+    (self.pub), push consumers that collect deliveries, waits on several
+    connections at once, queue-existence probes that do not count as a use
+    of the queue, RabbitMQ detection for the few warrend-only assertions,
+    and a raw basic.get that keeps the AMQP type tag of every header value."""
+
+    def setUp(self):
+        super().setUp()
+        self.pub = self.confirm_channel()
+
+    # ---- broker identity ----------------------------------------------------
+    @property
+    def is_rabbitmq(self):
+        return server_product(self.conn) == "RabbitMQ"
+
+    def warren_only(self, why):
+        """Skip the rest of the test on RabbitMQ, which behaves differently
+        (`why` says how); the assertion is what issue 4 asks of warrend."""
+        if self.is_rabbitmq:
+            self.skipTest("warrend only: " + why)
+
+    # ---- publishing -----------------------------------------------------------
+    def send(self, routing_key, body, exchange="", ch=None, mandatory=False, **props):
+        """Publish one message on the confirm channel (returns once acked;
+        raises pika's NackError / UnroutableError). props are BasicProperties
+        fields, e.g. expiration="200", priority=3, headers={...}."""
+        if isinstance(body, int):
+            body = str(body)
+        body = body.encode() if isinstance(body, str) else body
+        (ch or self.pub).basic_publish(exchange, routing_key, body,
+                                       pika.BasicProperties(**props), mandatory=mandatory)
+
+    def send_all(self, routing_key, bodies_, **props):
+        for b in bodies_:
+            self.send(routing_key, str(b), **props)
+
+    def try_send(self, routing_key, body, **kw):
+        """'ack', 'nack' or 'returned' for one confirmed publish."""
+        try:
+            self.send(routing_key, body, **kw)
+            return "ack"
+        except pex.NackError:
+            return "nack"
+        except pex.UnroutableError:
+            return "returned"
+
+    def exists(self, q):
+        """Whether queue q exists, found out with a mandatory publish of an
+        empty message through the default exchange: unlike a passive
+        declare or a basic.get, a publish does not count as a use of the
+        queue (so it does not renew x-expires). Adds that message to q."""
+        return self.try_send(q, b"", mandatory=True) == "ack"
+
+    # ---- consuming ------------------------------------------------------------
+    def listen(self, q, ch=None, conn=None, auto_ack=False, prefetch=None, tag=None,
+               arguments=None, on_message=None):
+        """Start a push consumer; returns (inbox list of Msg, channel, tag).
+        on_message(msg), when given, runs for each delivery (e.g. to nack)."""
+        if ch is None:
+            ch = (conn or self.conn).channel()
+        if prefetch is not None:
+            ch.basic_qos(prefetch_count=prefetch)
+        inbox = []
+
+        def cb(c, m, p, b):
+            msg = to_msg(c, m, p, b)
+            inbox.append(msg)
+            if on_message:
+                on_message(msg)
+        kw = {"consumer_tag": tag} if tag else {}
+        tag = ch.basic_consume(q, cb, auto_ack=auto_ack, arguments=arguments, **kw)
+        return inbox, ch, tag
+
+    def pump(self, pred, conns=None, timeout=5.0, what="condition"):
+        """Process events of every connection in conns (default: self.conn)
+        until pred() is true; fail after timeout seconds."""
+        conns = conns or [self.conn]
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() >= deadline:
+                self.fail("timed out after %.1fs waiting for %s" % (timeout, what))
+            for c in conns:
+                if c.is_open:
+                    c.process_data_events(time_limit=0.01 if len(conns) > 1 else 0.03)
+
+    def settle(self, conns=None, seconds=QUIET):
+        """Let the broker send whatever it still wants to, on every connection."""
+        conns = conns or [self.conn]
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for c in conns:
+                if c.is_open:
+                    c.process_data_events(time_limit=0.02)
+
+    def expect(self, inbox, n, conns=None, timeout=5.0, what=None):
+        """Wait for exactly n messages in inbox (n arrive, then no more)."""
+        self.pump(lambda: len(inbox) >= n, conns, timeout,
+                  what or "%d deliveries (have %d)" % (n, len(inbox)))
+        self.settle(conns)
+        self.assertEqual(len(inbox), n, [m.body for m in inbox])
+        return inbox
+
+    def wait_ready(self, q, n, timeout=5.0, ch=None):
+        """Wait until a passive declare reports message_count == n."""
+        ch = ch or self.ch
+        last = [None]
+
+        def ok():
+            last[0] = ch.queue_declare(q, passive=True).method.message_count
+            return last[0] == n
+        deadline = time.monotonic() + timeout
+        while not ok():
+            if time.monotonic() >= deadline:
+                self.fail("queue %s: message_count %s, expected %d within %.1fs"
+                          % (q, last[0], n, timeout))
+            self.conn.process_data_events(time_limit=0.02)
+
+    def ready(self, q, ch=None):
+        return (ch or self.ch).queue_declare(q, passive=True).method.message_count
+
+    def get_all(self, q, ch=None):
+        """basic.get (auto-ack) until empty; list of Msg."""
+        ch = ch or self.ch
+        out = []
+        while True:
+            m, p, b = ch.basic_get(q, auto_ack=True)
+            if m is None:
+                return out
+            out.append(to_msg(ch, m, p, b))
+
+    def dead_letter_queue(self):
+        """(dlx args for a source queue, dlq name): the source dead-letters
+        through the default exchange straight into a fresh queue."""
+        dlq = self.queue()
+        return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}, dlq
+
+    # ---- x-death --------------------------------------------------------------
+    def assertRecentTime(self, t, slack=10):
+        """A 'T' header value as pika decodes it (a naive UTC datetime) that
+        is within slack seconds of now."""
+        self.assertIsInstance(t, datetime.datetime)
+        now = datetime.datetime.utcnow()
+        self.assertLessEqual(abs((now - t).total_seconds()), slack, t)
+
+    def deaths(self, props):
+        """x-death of a message as [(queue, reason, count), ...] in header order."""
+        return [(d["queue"], d["reason"], d["count"]) for d in props.headers["x-death"]]
+
+    # ---- raw, typed -------------------------------------------------------------
+    def typed_get(self, q):
+        """basic.get (no-ack) over a raw connection; returns a dict with
+        delivery_tag, redelivered, exchange, routing_key, message_count, body
+        and props, where props maps each present property to its value and
+        'headers' is a typed table (see decode_typed_table), or None on
+        get-empty."""
+        r = RawClient(HOST, self.broker.port)
+        try:
+            r.handshake()
+            r.open_channel(1)
+            return r.get_typed(1, q)
+        finally:
+            r.close()
+
+
+# Typed field-table decoding: every value is a (tag, value) pair so that a
+# test can assert the exact AMQP type RabbitMQ uses ('l' long, 'S' long
+# string, 'T' timestamp, 'A' array, 'F' table...). Strings stay bytes.
+_FIXED = {b"t": ">B", b"b": ">b", b"B": ">B", b"s": ">h", b"u": ">H", b"I": ">i", b"i": ">I",
+          b"l": ">q", b"L": ">Q", b"f": ">f", b"d": ">d", b"T": ">Q"}
+
+
+def decode_typed_value(data, off):
+    tag = data[off:off + 1]
+    off += 1
+    if tag in _FIXED:
+        n = struct.calcsize(_FIXED[tag])
+        (v,) = struct.unpack(_FIXED[tag], data[off:off + n])
+        return (tag.decode(), v), off + n
+    if tag == b"D":
+        return ("D", struct.unpack(">Bi", data[off:off + 5])), off + 5
+    if tag in (b"S", b"x"):
+        (n,) = struct.unpack(">I", data[off:off + 4])
+        return (tag.decode(), data[off + 4:off + 4 + n]), off + 4 + n
+    if tag == b"F":
+        t, off = decode_typed_table(data, off)
+        return ("F", t), off
+    if tag == b"A":
+        (n,) = struct.unpack(">I", data[off:off + 4])
+        off += 4
+        end, items = off + n, []
+        while off < end:
+            v, off = decode_typed_value(data, off)
+            items.append(v)
+        return ("A", items), off
+    if tag == b"V":
+        return ("V", None), off
+    raise ValueError("unknown field type %r" % tag)
+
+
+def decode_typed_table(data, off=0):
+    """A field table at data[off] -> ({key: (tag, value)}, offset after it)."""
+    (n,) = struct.unpack(">I", data[off:off + 4])
+    off += 4
+    end, out = off + n, {}
+    while off < end:
+        k = data[off + 1:off + 1 + data[off]].decode()
+        off += 1 + data[off]
+        out[k], off = decode_typed_value(data, off)
+    return out, off
+
+
+# basic class properties in flag order (bit 15 first) and how they are coded
+_BASIC_PROPS = [("content_type", "s"), ("content_encoding", "s"), ("headers", "F"),
+                ("delivery_mode", "o"), ("priority", "o"), ("correlation_id", "s"),
+                ("reply_to", "s"), ("expiration", "s"), ("message_id", "s"),
+                ("timestamp", "L"), ("type", "s"), ("user_id", "s"), ("app_id", "s"),
+                ("cluster_id", "s")]
+
+
+def decode_basic_properties(flags, data, off=0):
+    props = {}
+    for i, (name, kind) in enumerate(_BASIC_PROPS):
+        if not flags & (1 << (15 - i)):
+            continue
+        if kind == "s":
+            n = data[off]
+            props[name] = data[off + 1:off + 1 + n].decode()
+            off += 1 + n
+        elif kind == "o":
+            props[name] = data[off]
+            off += 1
+        elif kind == "L":
+            (props[name],) = struct.unpack(">Q", data[off:off + 8])
+            off += 8
+        else:
+            props[name], off = decode_typed_table(data, off)
+    return props
+
+
+def _raw_get_typed(self, ch, queue):
+    self.send(method(ch, 60, 70, b"\0\0" + sstr(queue) + b"\x01"))
+    r = self.recv_method()
+    assert r is not None, "connection closed"
+    if r[1:3] == (60, 72):
+        return None
+    assert r[1:3] == (60, 71), r
+    a = r[3]
+    tag, bits = struct.unpack(">QB", a[:9])
+    off = 9
+    ex = a[off + 1:off + 1 + a[off]].decode()
+    off += 1 + a[off]
+    rk = a[off + 1:off + 1 + a[off]].decode()
+    off += 1 + a[off]
+    (count,) = struct.unpack(">I", a[off:off + 4])
+    t, _, payload = self.recv_frame()
+    assert t == 2, "expected a content header, got frame type %d" % t
+    _, _, size, flags = struct.unpack(">HHQH", payload[:14])
+    props = decode_basic_properties(flags, payload, 14)
+    body = b""
+    while len(body) < size:
+        t, _, payload = self.recv_frame()
+        assert t == 3, "expected a body frame, got frame type %d" % t
+        body += payload
+    return {"delivery_tag": tag, "redelivered": bool(bits & 1), "exchange": ex,
+            "routing_key": rk, "message_count": count, "body": body, "props": props}
+
+
+RawClient.get_typed = _raw_get_typed
