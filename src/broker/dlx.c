@@ -253,24 +253,13 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 
     nm = wr_msg_new(wr_str_c(x->name),
                     q->s.dlrk ? wr_str_c(q->s.dlrk) : wr_msg_routing_key(m), pbuf,
-                    (uint32_t)plen, m->body_len);
+                    (uint32_t)plen, m->body_len,
+                    wr_msg_persistent(m) ? WR_MSG_PERSISTENT | WR_MSG_EXT : 0);
     if (!nm)
         goto out;
     memcpy(wr_msg_body(nm), wr_msg_body(m), (size_t)m->body_len);
-    nm->body_have = m->body_len;
-    nm->persistent = m->persistent;
     nm->priority = m->priority;
-    nm->ttl_ms = -1;
     nm->published_ms = wr_now_ms();
-    {
-        /* Find the headers inside the new property bytes. */
-        struct wr_basic_props np;
-        r = wr_rd_init(wr_msg_props(nm), nm->props_len);
-        if (wr_basic_props_decode(&r, &np) == 0 && (np.flags & WR_BASIC_HEADERS_FLAG)) {
-            nm->headers_off = (uint32_t)((const uint8_t *)np.headers.ptr - wr_msg_props(nm));
-            nm->headers_len = np.headers.len;
-        }
-    }
     rm.routing_key = wr_msg_routing_key(nm);
     rm.headers = wr_msg_headers(nm);
     if (wr_vhost_route(vh, x, &rm, &res) == 0) {

@@ -6,46 +6,112 @@
 #include <string.h>
 
 #include "broker/msg.h"
+#include "core/list.h"
 #include "wire/field.h"
 #include "wire/methods.gen.h"
 
 uint64_t wr_msg_bytes;
 uint64_t wr_msg_count;
 
-struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, const void *props,
-                          uint32_t props_len, uint64_t body_len)
-{
-    size_t fixed = sizeof(struct wr_msg) + exchange.len + routing_key.len + props_len;
-    struct wr_msg *m;
-    char *p;
+/* ---- interned exchange + routing key ----
+ *
+ * The table is keyed by the exchange and routing key bytes run together;
+ * the split is checked on a hit ("a"+"bc" and "ab"+"c" share bytes). A pair
+ * that collides that way with one already interned is simply not put in
+ * the table. A one-entry cache in front serves a publisher that repeats
+ * its key without hashing. */
 
-    if (exchange.len > 255 || routing_key.len > 255 || body_len > SIZE_MAX - fixed)
+static struct wr_hmap rkeys;
+static struct wr_rkey *rkey_last;
+
+static bool rkey_is(const struct wr_rkey *k, struct wr_str x, struct wr_str rk)
+{
+    return k->xlen == x.len && k->rklen == rk.len && (!x.len || !memcmp(k->data, x.ptr, x.len)) &&
+           (!rk.len || !memcmp(k->data + x.len, rk.ptr, rk.len));
+}
+
+static struct wr_rkey *rkey_get(struct wr_str x, struct wr_str rk)
+{
+    char buf[512];
+    struct wr_str key = {buf, x.len + rk.len};
+    struct wr_hnode *n;
+    struct wr_rkey *k = rkey_last;
+
+    if (k && rkey_is(k, x, rk)) {
+        k->refs++;
+        return k;
+    }
+    if (x.len)
+        memcpy(buf, x.ptr, x.len);
+    if (rk.len)
+        memcpy(buf + x.len, rk.ptr, rk.len);
+    n = wr_hmap_get(&rkeys, key);
+    if (n && rkey_is(k = wr_container_of(n, struct wr_rkey, node), x, rk)) {
+        k->refs++;
+        rkey_last = k;
+        return k;
+    }
+    k = malloc(sizeof(*k) + key.len);
+    if (!k)
+        return NULL;
+    if (key.len)
+        memcpy(k->data, buf, key.len);
+    k->node.key = (struct wr_str){k->data, key.len};
+    k->xlen = (uint8_t)x.len;
+    k->rklen = (uint8_t)rk.len;
+    k->refs = 1;
+    k->node.hash = 0;
+    if (n || wr_hmap_put(&rkeys, &k->node) < 0)
+        k->node.next = &k->node; /* not in the table */
+    rkey_last = k;
+    return k;
+}
+
+static void rkey_put(struct wr_rkey *k)
+{
+    if (--k->refs)
+        return;
+    if (rkey_last == k)
+        rkey_last = NULL;
+    if (k->node.next != &k->node)
+        wr_hmap_del(&rkeys, &k->node);
+    free(k);
+}
+
+struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, const void *props,
+                          uint32_t props_len, uint64_t body_len, unsigned flags)
+{
+    size_t ext = (flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0;
+    size_t fixed = sizeof(struct wr_msg) + ext + props_len;
+    struct wr_msg *m;
+
+    if (exchange.len > 255 || routing_key.len > 255 || body_len > UINT32_MAX ||
+        body_len > SIZE_MAX - fixed)
         return NULL;
     m = malloc(fixed + (size_t)body_len);
     if (!m)
         return NULL;
+    m->rkey = rkey_get(exchange, routing_key);
+    if (!m->rkey) {
+        free(m);
+        return NULL;
+    }
     m->refs = 1;
     m->props_len = props_len;
-    m->body_len = body_len;
-    m->body_have = 0;
-    m->ttl_ms = -1;
-    m->published_ms = 0;
-    m->exchange_len = (uint8_t)exchange.len;
-    m->rk_len = (uint8_t)routing_key.len;
+    m->body_len = (uint32_t)body_len;
     m->priority = 0;
-    m->persistent = false;
-    m->headers_off = m->headers_len = 0;
-    m->store_seg = 0;
-    m->store_id = 0;
-    p = m->data;
-    if (exchange.len)
-        memcpy(p, exchange.ptr, exchange.len);
-    p += exchange.len;
-    if (routing_key.len)
-        memcpy(p, routing_key.ptr, routing_key.len);
-    p += routing_key.len;
+    m->flags = (uint8_t)flags;
+    m->pad_ = 0;
+    m->published_ms = 0;
+    if (ext) {
+        struct wr_msg_ext *e = wr_msg_ext(m);
+        e->ttl_ms = -1;
+        e->store_id = 0;
+        e->store_seg = 0;
+        e->pad_ = 0;
+    }
     if (props_len)
-        memcpy(p, props, props_len);
+        memcpy((uint8_t *)wr_msg_props(m), props, props_len);
     wr_msg_bytes += wr_msg_mem(m);
     wr_msg_count++;
     return m;
@@ -55,18 +121,24 @@ void wr_msg_free_(struct wr_msg *m)
 {
     wr_msg_bytes -= wr_msg_mem(m);
     wr_msg_count--;
+    rkey_put(m->rkey);
     free(m);
 }
 
-void wr_msg_index_props(struct wr_msg *m)
+struct wr_str wr_msg_headers(const struct wr_msg *m)
 {
-    struct wr_basic_props p;
     struct wr_rd r = wr_rd_init(wr_msg_props(m), m->props_len);
-    m->headers_off = m->headers_len = 0;
-    if (m->props_len && wr_basic_props_decode(&r, &p) == 0 && (p.flags & WR_BASIC_HEADERS_FLAG)) {
-        m->headers_off = (uint32_t)((const uint8_t *)p.headers.ptr - wr_msg_props(m));
-        m->headers_len = p.headers.len;
-    }
+    struct wr_str s, t = WR_STR_NULL;
+    uint16_t flags;
+    if (wr_rd_u16(&r, &flags) < 0 || !(flags & WR_BASIC_HEADERS_FLAG))
+        return t;
+    if ((flags & WR_BASIC_CONTENT_TYPE_FLAG) && wr_rd_shortstr(&r, &s) < 0)
+        return t;
+    if ((flags & WR_BASIC_CONTENT_ENCODING_FLAG) && wr_rd_shortstr(&r, &s) < 0)
+        return t;
+    if (wr_rd_longstr(&r, &t) < 0)
+        return WR_STR_NULL;
+    return t;
 }
 
 struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_props *p)
@@ -81,17 +153,15 @@ struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_prop
     w = wr_wb_init(buf, plen);
     if (wr_basic_props_encode(&w, p) == 0)
         nm = wr_msg_new(wr_msg_exchange(m), wr_msg_routing_key(m), buf, (uint32_t)plen,
-                        m->body_len);
+                        m->body_len, m->flags);
     free(buf);
     if (!nm)
         return NULL;
     memcpy(wr_msg_body(nm), wr_msg_body((struct wr_msg *)m), (size_t)m->body_len);
-    nm->body_have = m->body_len;
-    nm->ttl_ms = m->ttl_ms;
     nm->published_ms = m->published_ms;
     nm->priority = m->priority;
-    nm->persistent = m->persistent;
-    wr_msg_index_props(nm);
+    if (wr_msg_ext(m))
+        *wr_msg_ext(nm) = *wr_msg_ext(m);
     return nm;
 }
 

@@ -163,8 +163,9 @@ static inline uint8_t msg_level(const struct wr_queue *q, const struct wr_msg *m
 static uint64_t deadline(const struct wr_queue *q, const struct wr_msg *m)
 {
     int64_t ttl = q->s.message_ttl;
-    if (m->ttl_ms >= 0 && (ttl < 0 || m->ttl_ms < ttl))
-        ttl = m->ttl_ms;
+    int64_t mttl = wr_msg_ttl(m);
+    if (mttl >= 0 && (ttl < 0 || mttl < ttl))
+        ttl = mttl;
     return ttl < 0 ? 0 : m->published_ms + (uint64_t)ttl;
 }
 
@@ -236,7 +237,7 @@ void wr_queue_unref(struct wr_queue *q)
 static inline void persist_remove(struct wr_queue *q, struct wr_msg *m)
 {
     const struct wr_persist *p = q->vhost->persist;
-    if (m->store_id && q->durable && p)
+    if (q->durable && p && wr_msg_store_id(m))
         p->remove(p->ctx, q, m);
 }
 
@@ -535,7 +536,7 @@ static void requeue_entry(struct wr_queue *q, const struct wr_qent *e)
         wr_msg_unref(e->m);
         return;
     }
-    if (e->m->store_id && q->durable && q->vhost->persist)
+    if (q->durable && q->vhost->persist && wr_msg_store_id(e->m))
         q->vhost->persist->requeue(q->vhost->persist->ctx, q, e->m, e->deliveries);
     d = &q->levels[e->level];
     for (uint32_t i = 0; i + 1 < d->n; i++) {

@@ -114,7 +114,7 @@ uint64_t wr_vhost_journal(struct wr_vhost *vh, struct wr_msg *m, struct wr_queue
     uint32_t nd = 0;
     uint64_t pos;
 
-    if (!m->persistent || !vh->persist)
+    if (!wr_msg_persistent(m) || !vh->persist)
         return 0;
     for (uint32_t i = 0; i < n; i++)
         nd += qs[i]->durable;

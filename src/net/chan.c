@@ -83,6 +83,7 @@ struct wr_chan {
     uint8_t pub_xlen, pub_rklen;
     char pub_x[256], pub_rk[256];
     struct wr_msg *pm;
+    uint32_t pm_have; /* body bytes received */
     uint64_t pub_confirm_seq;
 
     /* consumers and prefetch */
@@ -600,7 +601,7 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
 
     if (!x) {
         chan_errorf(ch, WR_ENOT_FOUND, WR_BASIC_PUBLISH, "no exchange '%.*s' in vhost '%s'",
-                    (int)m->exchange_len, m->data, vh->name);
+                    (int)wr_msg_exchange(m).len, wr_msg_exchange(m).ptr, vh->name);
         wr_msg_unref(m);
         return;
     }
@@ -707,7 +708,8 @@ static bool parse_expiration(struct wr_str s, int64_t *ms)
 }
 
 /* A message whose reply_to names this channel's direct reply-to queue. */
-static struct wr_msg *new_msg_reply_to(struct wr_chan *ch, struct wr_content_header *h)
+static struct wr_msg *new_msg_reply_to(struct wr_chan *ch, struct wr_content_header *h,
+                                       unsigned flags)
 {
     size_t plen;
     uint8_t *buf;
@@ -722,10 +724,8 @@ static struct wr_msg *new_msg_reply_to(struct wr_chan *ch, struct wr_content_hea
     if (wr_basic_props_encode(&w, &h->props) == 0)
         m = wr_msg_new((struct wr_str){ch->pub_x, ch->pub_xlen},
                        (struct wr_str){ch->pub_rk, ch->pub_rklen}, buf, (uint32_t)plen,
-                       h->body_size);
+                       h->body_size, flags);
     free(buf);
-    if (m)
-        wr_msg_index_props(m);
     return m;
 }
 
@@ -733,7 +733,8 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
 {
     struct wr_content_header h;
     struct wr_msg *m;
-    bool rewritten = false;
+    unsigned flags = 0;
+    int64_t ttl = -1;
     int rc;
 
     if (ch->ca != CA_HEADER) {
@@ -762,39 +763,38 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
                     (int)h.props.user_id.len, h.props.user_id.ptr, ch->c->user);
         return;
     }
+    if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) && !parse_expiration(h.props.expiration, &ttl)) {
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH, "invalid expiration '%.*s'",
+                    (int)h.props.expiration.len, h.props.expiration.ptr);
+        return;
+    }
+    if ((h.props.flags & WR_BASIC_DELIVERY_MODE_FLAG) && h.props.delivery_mode == 2)
+        flags |= WR_MSG_PERSISTENT | WR_MSG_EXT; /* EXT: room for its journal identity */
+    if (ttl >= 0)
+        flags |= WR_MSG_EXT;
     if ((h.props.flags & WR_BASIC_REPLY_TO_FLAG) && wr_str_eqc(h.props.reply_to, REPLY_TO)) {
         if (!ch->reply_to[0]) {
             chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
                         "fast reply consumer does not exist");
             return;
         }
-        m = new_msg_reply_to(ch, &h);
-        rewritten = true;
+        m = new_msg_reply_to(ch, &h, flags);
     } else {
         m = wr_msg_new((struct wr_str){ch->pub_x, ch->pub_xlen},
                        (struct wr_str){ch->pub_rk, ch->pub_rklen}, h.raw_props.ptr,
-                       h.raw_props.len, h.body_size);
+                       h.raw_props.len, h.body_size, flags);
     }
     if (!m) {
         chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
                     (unsigned long long)h.body_size);
         return;
     }
-    if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) &&
-        !parse_expiration(h.props.expiration, &m->ttl_ms)) {
-        wr_msg_unref(m);
-        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH, "invalid expiration '%.*s'",
-                    (int)h.props.expiration.len, h.props.expiration.ptr);
-        return;
-    }
-    m->persistent = (h.props.flags & WR_BASIC_DELIVERY_MODE_FLAG) && h.props.delivery_mode == 2;
+    if (flags & WR_MSG_EXT)
+        wr_msg_ext(m)->ttl_ms = ttl;
     m->priority = (h.props.flags & WR_BASIC_PRIORITY_FLAG) ? h.props.priority : 0;
-    if ((h.props.flags & WR_BASIC_HEADERS_FLAG) && !rewritten) {
-        m->headers_off = (uint32_t)(h.props.headers.ptr - h.raw_props.ptr);
-        m->headers_len = h.props.headers.len;
-    }
     m->published_ms = wr_now_ms();
     ch->pm = m;
+    ch->pm_have = 0;
     ch->ca = CA_BODY;
     if (h.body_size == 0)
         publish_complete(ch);
@@ -808,15 +808,15 @@ void wr_chan_body(struct wr_chan *ch, struct evbuffer *in, const struct wr_frame
         wr_conn_error(ch->c, 505, 0, "expected content header, got content body");
         return;
     }
-    if (f->size > m->body_len - m->body_have) {
+    if (f->size > m->body_len - ch->pm_have) {
         evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
         wr_conn_error(ch->c, 505, WR_BASIC_PUBLISH,
                       "content body exceeds the size in the content header");
         return;
     }
-    wr_frame_take_body(in, f, wr_msg_body(m) + m->body_have);
-    m->body_have += f->size;
-    if (m->body_have == m->body_len)
+    wr_frame_take_body(in, f, wr_msg_body(m) + ch->pm_have);
+    ch->pm_have += f->size;
+    if (ch->pm_have == m->body_len)
         publish_complete(ch);
 }
 

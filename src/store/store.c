@@ -144,7 +144,7 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     uint32_t seg;
     uint64_t pos;
 
-    if (wr_journal_failed(s->j) || n > UINT16_MAX)
+    if (wr_journal_failed(s->j) || n > UINT16_MAX || !wr_msg_ext(m))
         return 0;
     if (n > 64 && !(qid = malloc(n * sizeof(*qid))))
         return 0;
@@ -153,16 +153,16 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     wr_store16(head + 16, (uint16_t)n);
     for (uint32_t i = 0; i < n; i++)
         wr_store64((uint8_t *)&qid[i], qs[i]->store_id);
-    xl = m->exchange_len;
-    rl = m->rk_len;
+    xl = m->rkey->xlen;
+    rl = m->rkey->rklen;
     wr_store32(pl, m->props_len);
     wr_store32(bl, (uint32_t)m->body_len);
     iov[0] = (struct wr_iov){head, sizeof(head)};
     iov[1] = (struct wr_iov){qid, n * sizeof(uint64_t)};
     iov[2] = (struct wr_iov){&xl, 1};
-    iov[3] = (struct wr_iov){m->data, xl};
+    iov[3] = (struct wr_iov){m->rkey->data, xl};
     iov[4] = (struct wr_iov){&rl, 1};
-    iov[5] = (struct wr_iov){m->data + xl, rl};
+    iov[5] = (struct wr_iov){m->rkey->data + xl, rl};
     iov[6] = (struct wr_iov){pl, 4};
     iov[7] = (struct wr_iov){wr_msg_props(m), m->props_len};
     iov[8] = (struct wr_iov){bl, 4};
@@ -172,8 +172,8 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
         free(qid);
     if (!pos)
         return 0;
-    m->store_id = s->next_id++;
-    m->store_seg = seg;
+    wr_msg_ext(m)->store_id = s->next_id++;
+    wr_msg_ext(m)->store_seg = seg;
     live_add(s, seg, n);
     schedule(s);
     return pos;
@@ -184,10 +184,10 @@ static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
     struct wr_store *s = ctx;
     uint8_t rec[16];
     struct wr_iov iov = {rec, sizeof(rec)};
-    wr_store64(rec, m->store_id);
+    wr_store64(rec, wr_msg_store_id(m));
     wr_store64(rec + 8, q->store_id);
     wr_journal_append(s->j, 'A', &iov, 1, NULL);
-    live_drop(s, m->store_seg);
+    live_drop(s, wr_msg_store_seg(m));
     schedule(s);
 }
 
@@ -196,7 +196,7 @@ static void p_requeue(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t 
     struct wr_store *s = ctx;
     uint8_t rec[18];
     struct wr_iov iov = {rec, sizeof(rec)};
-    wr_store64(rec, m->store_id);
+    wr_store64(rec, wr_msg_store_id(m));
     wr_store64(rec + 8, q->store_id);
     wr_store16(rec + 16, deliveries);
     wr_journal_append(s->j, 'R', &iov, 1, NULL);
@@ -290,14 +290,12 @@ static void on_publish_rec(struct replay *r, uint32_t seg, const uint8_t *p, uin
         r->cap = cap;
     }
     m = wr_msg_new((struct wr_str){(const char *)xp, xl}, (struct wr_str){(const char *)rp, rl},
-                   pp, plen, blen);
+                   pp, plen, blen, WR_MSG_PERSISTENT | WR_MSG_EXT);
     if (!m)
         return;
     memcpy(wr_msg_body(m), bp, blen);
-    m->body_have = blen;
-    m->persistent = true;
-    m->store_id = id;
-    m->store_seg = seg;
+    wr_msg_ext(m)->store_id = id;
+    wr_msg_ext(m)->store_seg = seg;
     m->published_ms = wall > r->now_wall ? r->now_mono
                                          : (r->now_mono > r->now_wall - wall
                                                 ? r->now_mono - (r->now_wall - wall)
@@ -307,9 +305,8 @@ static void on_publish_rec(struct replay *r, uint32_t seg, const uint8_t *p, uin
         if (props.flags & WR_BASIC_PRIORITY_FLAG)
             m->priority = props.priority;
         if (props.flags & WR_BASIC_EXPIRATION_FLAG)
-            parse_exp(props.expiration, &m->ttl_ms);
+            parse_exp(props.expiration, &wr_msg_ext(m)->ttl_ms);
     }
-    wr_msg_index_props(m);
     e = &r->a[r->n];
     e->m = m;
     e->id = id;
