@@ -109,9 +109,19 @@ EXTRA_DIST += $(SCRIPT_TESTS)
 # ---- integration tests (python3, a real warrend on free ports) ----
 INTEG_TESTS = \
 	tests/integ/test_startup.py \
+	tests/integ/test_connection.py \
+	tests/integ/test_channel.py \
+	tests/integ/test_adversarial.py \
+	tests/integ/test_many_connections.py \
 	tests/integ/test_exchange.py \
 	tests/integ/test_queue.py \
-	tests/integ/test_basic.py
+	tests/integ/test_basic.py \
+	tests/integ/test_ttl.py \
+	tests/integ/test_maxlen.py \
+	tests/integ/test_priority.py \
+	tests/integ/test_dlx.py \
+	tests/integ/test_delivery_limit.py \
+	tests/integ/test_consumers.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

@@ -659,6 +659,9 @@ static int tx_add(struct wr_chan *ch, const struct tx_op *op)
 static void publish_complete(struct wr_chan *ch)
 {
     struct wr_msg *m = ch->pm;
+    /* The TTL clock starts when the whole message is in (bodies may take
+     * several reads), in the same loop turn as the routing. */
+    m->published_ms = wr_now_ms();
     ch->pm = NULL;
     ch->ca = CA_IDLE;
     if (ch->tx) {
@@ -792,7 +795,6 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
     if (flags & WR_MSG_EXT)
         wr_msg_ext(m)->ttl_ms = ttl;
     m->priority = (h.props.flags & WR_BASIC_PRIORITY_FLAG) ? h.props.priority : 0;
-    m->published_ms = wr_now_ms();
     ch->pm = m;
     ch->pm_have = 0;
     ch->ca = CA_BODY;

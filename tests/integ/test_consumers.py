@@ -195,8 +195,21 @@ class TestSingleActiveConsumer(SemanticsCase):
         self.assertEqual(self.counts(q), (3, 2))
         other.close()
         self.expect(second, 5)
-        self.assertEqual([(m.body, m.redelivered) for m in second],
-                         [("0", True), ("1", True), ("2", False), ("3", False), ("4", False)])
+        got = [(m.body, m.redelivered) for m in second]
+        if self.is_rabbitmq:
+            # pika cancels the consumer before closing; RabbitMQ 3.10 stalls
+            # a single-active queue whose active consumer is cancelled at
+            # its prefetch limit (see test_cancel_at_prefetch_limit_hands_over),
+            # so the requeued messages come back before the others.
+            self.assertEqual(got, [("0", True), ("1", True), ("2", False), ("3", False),
+                                   ("4", False)])
+        else:
+            # Warren hands over at the cancel: the waiting messages go at
+            # once, the unacked ones follow when the channel closes. Each
+            # exactly once, and only the returned ones marked redelivered.
+            self.assertEqual(sorted(got), [("0", True), ("1", True), ("2", False),
+                                           ("3", False), ("4", False)])
+            self.assertEqual(got[3:], [("0", True), ("1", True)])
 
     def test_dropped_socket_hands_over(self):
         q = self.sac_queue()
