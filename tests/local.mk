@@ -20,7 +20,16 @@ AM_TESTS_ENVIRONMENT = \
 	top_builddir='$(abs_top_builddir)'; export top_builddir; \
 	PYTHON='$(PYTHON)'; export PYTHON; \
 	WARREND='$(abs_top_builddir)/src/warrend$(EXEEXT)'; export WARREND; \
-	WARRENCTL='$(abs_top_builddir)/src/warrenctl$(EXEEXT)'; export WARRENCTL;
+	WARRENCTL='$(abs_top_builddir)/src/warrenctl$(EXEEXT)'; export WARRENCTL; \
+	WARREN_SANITIZERS='$(SANITIZERS_ON)'; export WARREN_SANITIZERS;
+
+# Under ASan the broker's RSS includes the allocator's quarantine of freed
+# blocks (256 MB by default): memory bounds are reported, not asserted.
+if SANITIZERS
+SANITIZERS_ON = yes
+else
+SANITIZERS_ON =
+endif
 
 # ---- unit tests (Check) ----
 UNIT_TESTS =

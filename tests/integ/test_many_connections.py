@@ -177,7 +177,8 @@ class ManyConnectionsTests(harness.BrokerTestCase):
         per_conn = (rss1 - rss0) / N_CONN
         print("  warrend RSS %d KiB -> %d KiB with %d connections: %.1f KiB per connection"
               % (rss0, rss1, N_CONN, per_conn))
-        self.assertLess(per_conn, RSS_PER_CONN_KIB)
+        if not os.environ.get("WARREN_SANITIZERS"):
+            self.assertLess(per_conn, RSS_PER_CONN_KIB)
 
     def test_slow_consumer_does_not_stall_others(self):
         import pika
@@ -291,6 +292,9 @@ class ManyConnectionsTests(harness.BrokerTestCase):
         growth = peak[0] - rss0
         print("  warrend RSS %d KiB, peak %d KiB: growth %d KiB (bound %d KiB)"
               % (rss0, peak[0], growth, SLOW_RSS_GROWTH_KIB))
+        if os.environ.get("WARREN_SANITIZERS"):
+            print("  (sanitizer build: ASan's quarantine holds freed memory; bound not asserted)")
+            return
         self.assertLess(growth, SLOW_RSS_GROWTH_KIB)
 
 
