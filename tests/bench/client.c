@@ -8,8 +8,8 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -44,9 +44,13 @@ enum pc_state {
 };
 
 struct pc_conn {
-    struct bufferevent *bev; /* writes, connect and write errors */
-    struct event *rev;       /* reads, into `in` */
-    struct evbuffer *in;
+    struct event_base *base;
+    evutil_socket_t fd;
+    struct event *rev;      /* readable: sock_read_cb */
+    struct event *wev;      /* writable: connect done, room for output, or the producer's turn */
+    struct event *flush_ev; /* activated when output is added: write at the end of the turn */
+    struct evbuffer *in, *out;
+    bool wev_added, flush_pending, want_writable;
     struct event *close_timer;
     const struct pc_handler *h;
     void *arg;
@@ -55,7 +59,7 @@ struct pc_conn {
     uint32_t frame_max;
     uint64_t batch_ns;
     int in_cb;       /* > 0 while one of our libevent callbacks runs */
-    bool release;    /* free the bufferevent when the callback returns */
+    bool release;    /* close the socket when the callback returns */
 
     /* the delivery being assembled */
     bool in_content;
@@ -81,7 +85,7 @@ void *pc_arg(const struct pc_conn *c)
 
 struct evbuffer *pc_output(struct pc_conn *c)
 {
-    return c->bev ? bufferevent_get_output(c->bev) : NULL;
+    return c->out;
 }
 
 uint32_t pc_frame_max(const struct pc_conn *c)
@@ -101,9 +105,9 @@ bool pc_is_ready(const struct pc_conn *c)
 
 static int send_on(struct pc_conn *c, uint16_t channel, const struct wr_method *m)
 {
-    if (!c->bev || c->state == PC_CLOSED)
+    if (c->fd < 0 || c->state == PC_CLOSED)
         return WR_EIO;
-    return wr_frame_put_method(bufferevent_get_output(c->bev), channel, m);
+    return wr_frame_put_method(c->out, channel, m);
 }
 
 int pc_send(struct pc_conn *c, const struct wr_method *m)
@@ -115,24 +119,28 @@ int pc_send(struct pc_conn *c, const struct wr_method *m)
 
 /* ---- ending ---- */
 
+static void free_event(struct event **ev)
+{
+    if (*ev) {
+        event_free(*ev);
+        *ev = NULL;
+    }
+}
+
 static void release_now(struct pc_conn *c)
 {
-    if (c->rev) {
-        event_free(c->rev);
-        c->rev = NULL;
-    }
-    if (c->bev) {
+    free_event(&c->rev);
+    free_event(&c->wev);
+    free_event(&c->flush_ev);
+    free_event(&c->close_timer);
+    c->wev_added = false;
+    if (c->fd >= 0) {
         /* A last close or close-ok may still be queued: one best-effort
-         * write, since bufferevent_free would drop it. */
-        struct evbuffer *out = bufferevent_get_output(c->bev);
-        if (evbuffer_get_length(out) && bufferevent_getfd(c->bev) >= 0)
-            evbuffer_write(out, bufferevent_getfd(c->bev));
-        bufferevent_free(c->bev);
-        c->bev = NULL;
-    }
-    if (c->close_timer) {
-        event_free(c->close_timer);
-        c->close_timer = NULL;
+         * write before the socket goes. */
+        if (evbuffer_get_length(c->out))
+            evbuffer_write(c->out, c->fd);
+        evutil_closesocket(c->fd);
+        c->fd = -1;
     }
 }
 
@@ -143,10 +151,13 @@ static void finish(struct pc_conn *c, int err, const char *why)
     if (c->state == PC_CLOSED)
         return;
     c->state = PC_CLOSED;
-    if (c->bev)
-        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     if (c->rev)
         event_del(c->rev);
+    if (c->wev)
+        event_del(c->wev);
+    if (c->flush_ev)
+        event_del(c->flush_ev);
+    c->wev_added = false;
     if (c->in_cb)
         c->release = true;
     else
@@ -172,7 +183,7 @@ void pc_close(struct pc_conn *c)
 
     if (c->state == PC_CLOSING || c->state == PC_CLOSED)
         return;
-    if (c->state < PC_TUNE || !c->bev) {
+    if (c->state < PC_TUNE || c->fd < 0) {
         /* Nothing negotiated yet: just hang up. */
         finish(c, 0, "closed before the handshake");
         return;
@@ -182,7 +193,7 @@ void pc_close(struct pc_conn *c)
     m.u.connection_close.reply_text = WR_STR("warren-perf done");
     send_on(c, 0, &m);
     c->state = PC_CLOSING;
-    c->close_timer = evtimer_new(bufferevent_get_base(c->bev), close_timeout_cb, c);
+    c->close_timer = evtimer_new(c->base, close_timeout_cb, c);
     if (c->close_timer)
         evtimer_add(c->close_timer, &tv);
 }
@@ -194,6 +205,8 @@ void pc_conn_free(struct pc_conn *c)
     release_now(c);
     if (c->in)
         evbuffer_free(c->in);
+    if (c->out)
+        evbuffer_free(c->out);
     free(c);
 }
 
@@ -500,11 +513,11 @@ static void leave_cb(struct pc_conn *c)
         release_now(c);
 }
 
-/* Reading bypasses the bufferevent: libevent 2.1's evbuffer_read takes at
- * most 4096 bytes per call (EVBUFFER_MAX_READ, which
+/* Reading is our own, not evbuffer_read's: libevent 2.1's evbuffer_read
+ * takes at most 4096 bytes per call (EVBUFFER_MAX_READ, which
  * bufferevent_set_max_single_read does not lift), which would cost a
- * readv, an ioctl and an epoll_wait per 4 KiB. Here one readv fills up to
- * READ_RESERVE bytes of reserved buffer space. */
+ * readv, an FIONREAD ioctl and an epoll_wait per 4 KiB. Here one readv
+ * fills up to READ_RESERVE bytes of reserved buffer space. */
 static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pc_conn *c = arg;
@@ -559,41 +572,112 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
     leave_cb(c);
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+/* ---- writing ---- */
+
+/* Keep the write event registered exactly while it is needed: output the
+ * kernel did not take, or a producer that wants its turn. No epoll_ctl
+ * pair per message, as a bufferevent would make. */
+static void update_wev(struct pc_conn *c)
+{
+    bool need = c->fd >= 0 && c->state != PC_CLOSED &&
+                (c->state == PC_CONNECTING || evbuffer_get_length(c->out) > 0 || c->want_writable);
+    if (need && !c->wev_added) {
+        event_add(c->wev, NULL);
+        c->wev_added = true;
+    } else if (!need && c->wev_added) {
+        event_del(c->wev);
+        c->wev_added = false;
+    }
+}
+
+/* Write what the kernel takes now. */
+static void flush_output(struct pc_conn *c)
+{
+    while (c->state != PC_CLOSED && evbuffer_get_length(c->out) > 0) {
+        int n = evbuffer_write(c->out, c->fd);
+        if (n < 0) {
+            int err = EVUTIL_SOCKET_ERROR();
+            char why[256];
+            if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+                break;
+            snprintf(why, sizeof(why), "socket error: %s", evutil_socket_error_to_string(err));
+            finish(c, -1, why);
+            return;
+        }
+        if (n == 0)
+            break;
+    }
+    update_wev(c);
+}
+
+void pc_want_writable(struct pc_conn *c, bool on)
+{
+    if (c->want_writable == on)
+        return;
+    c->want_writable = on;
+    update_wev(c);
+}
+
+/* Output was added: write it once, at the end of this loop turn, together
+ * with whatever else the turn adds. */
+static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct pc_conn *c = arg;
-    (void)bev;
+    (void)buf;
+    if (info->n_added && !c->flush_pending && !c->wev_added && c->flush_ev &&
+        c->state != PC_CONNECTING && c->state != PC_CLOSED) {
+        c->flush_pending = true;
+        event_active(c->flush_ev, EV_WRITE, 0);
+    }
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pc_conn *c = arg;
+    (void)fd;
+    (void)what;
     c->in_cb++;
-    if (c->state == PC_READY && c->h->writable)
-        c->h->writable(c);
+    c->flush_pending = false;
+    flush_output(c);
     leave_cb(c);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void connected(struct pc_conn *c)
+{
+    int one = 1, err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err) {
+        char why[256];
+        snprintf(why, sizeof(why), "socket error: %s", evutil_socket_error_to_string(err));
+        finish(c, -1, why);
+        return;
+    }
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (event_add(c->rev, NULL) < 0) {
+        finish(c, -1, "cannot watch the socket");
+        return;
+    }
+    c->state = PC_START;
+    evbuffer_add(c->out, wr_protocol_header, sizeof(wr_protocol_header));
+}
+
+static void sock_write_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pc_conn *c = arg;
+    (void)fd;
+    (void)what;
 
     c->in_cb++;
-    if (what & BEV_EVENT_CONNECTED) {
-        int one = 1;
-        evutil_socket_t fd = bufferevent_getfd(bev);
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        c->rev = event_new(bufferevent_get_base(bev), fd, EV_READ | EV_PERSIST, sock_read_cb, c);
-        if (!c->rev || event_add(c->rev, NULL) < 0) {
-            finish(c, -1, "cannot watch the socket");
-            leave_cb(c);
-            return;
-        }
-        c->state = PC_START;
-        bufferevent_write(bev, wr_protocol_header, sizeof(wr_protocol_header));
-    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        char why[256];
-        int err = EVUTIL_SOCKET_ERROR();
-        if (what & BEV_EVENT_EOF)
-            snprintf(why, sizeof(why), "the broker closed the socket");
-        else
-            snprintf(why, sizeof(why), "socket error: %s", evutil_socket_error_to_string(err));
-        finish(c, -1, why);
+    if (c->state == PC_CONNECTING) {
+        connected(c);
+    } else {
+        flush_output(c);
+        if (c->want_writable && c->state == PC_READY &&
+            evbuffer_get_length(c->out) <= c->p->write_lowmark && c->h->writable)
+            c->h->writable(c);
     }
     leave_cb(c);
 }
@@ -605,31 +689,28 @@ struct pc_conn *pc_conn_new(struct event_base *base, const struct pc_params *p,
 
     if (!c)
         return NULL;
+    c->base = base;
     c->h = h;
     c->arg = arg;
     c->p = p;
     c->frame_max = PRE_TUNE_FRAME_MAX;
     c->state = PC_CONNECTING;
+    c->fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     c->in = evbuffer_new();
-    c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!c->bev || !c->in) {
-        if (c->bev)
-            bufferevent_free(c->bev);
-        if (c->in)
-            evbuffer_free(c->in);
-        free(c);
-        return NULL;
-    }
-    bufferevent_setcb(c->bev, NULL, write_cb, event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, p->write_lowmark, 0);
-    bufferevent_set_max_single_write(c->bev, 256 * 1024);
-    /* Write only: the socket is read by sock_read_cb once connected. */
-    bufferevent_enable(c->bev, EV_WRITE);
-    if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&p->addr, (int)p->addrlen) <
-        0) {
-        bufferevent_free(c->bev);
-        free(c);
-        return NULL;
-    }
+    c->out = evbuffer_new();
+    if (c->fd < 0 || !c->in || !c->out)
+        goto fail;
+    c->rev = event_new(base, c->fd, EV_READ | EV_PERSIST, sock_read_cb, c);
+    c->wev = event_new(base, c->fd, EV_WRITE | EV_PERSIST, sock_write_cb, c);
+    c->flush_ev = event_new(base, -1, 0, flush_cb, c);
+    if (!c->rev || !c->wev || !c->flush_ev || !evbuffer_add_cb(c->out, out_cb, c))
+        goto fail;
+    if (connect(c->fd, (const struct sockaddr *)&p->addr, p->addrlen) < 0 && errno != EINPROGRESS)
+        goto fail;
+    /* Writable means connected (or failed: SO_ERROR says). */
+    update_wev(c);
     return c;
+fail:
+    pc_conn_free(c);
+    return NULL;
 }

@@ -311,15 +311,28 @@ def fmt(v, unit):
     if unit == "ns": return f"{v:,.0f}"
     return f"{v:.3g}"
 
+# RSS deltas count from the broker's idle RSS at start, not from the RSS a
+# repetition started with: the heap a first repetition grew is reused by
+# the next ones, so their own deltas would read near zero.
+idle = {r["broker"]: r["rss_kib"] for r in rows if r.get("scenario") == "idle"}
+def per_conn(r):
+    bs, n = r.get("broker_stats"), r.get("connections")
+    if not bs or not n or r["broker"] not in idle: return None
+    return (bs["rss_end_kib"] - idle[r["broker"]]) / n
+def per_msg(r):
+    bs, n = r.get("broker_stats"), r.get("sent")
+    if not bs or not n or r["broker"] not in idle: return None
+    return (bs["rss_end_kib"] - idle[r["broker"]]) * 1024 / n
+
 # scenario, label, metric name, unit, extractor, higher-is-better, target text, target check(w, r, ratio)
 A = med("a", "warren", g("recv_rate"))
 def tgt_ratio(k, higher=True):
     return lambda w, r, q: None if q is None else (q >= k if higher else q <= k)
 table = [
  ("idle", "idle broker", "RSS MiB", "MiB", g("rss_kib"), False, "<= 10 MiB", lambda w, r, q: None if w is None else w <= 10*1024),
- ("h", "1000 idle connections", "RSS/conn KiB", "KiB", lambda r: r.get("rss_per_conn_bytes", 0)/1024 if "rss_per_conn_bytes" in r else None, False, "<= 20 KiB", lambda w, r, q: None if w is None else w <= 20),
+ ("h", "1000 idle connections", "RSS/conn KiB", "KiB", per_conn, False, "<= 20 KiB", lambda w, r, q: None if w is None else w <= 20),
  ("g", "1M queued 16 B msgs", "RSS MiB", "MiB", g("broker_stats", "rss_end_kib"), False, "<= 1/10, < 90 MB", lambda w, r, q: None if q is None else (q <= 0.1 and w*1024 < 90e6)),
- ("g", "", "bytes/msg", "B", lambda r: (r["broker_stats"]["rss_end_kib"] - r["broker_stats"]["rss_start_kib"]) * 1024 / max(r.get("sent", 1), 1) if "broker_stats" in r else None, False, "", None),
+ ("g", "", "bytes/msg", "B", per_msg, False, "", None),
  ("i", "10k queues, 10k msg/s", "broker CPU %", "%", g("broker_stats", "cpu_pct"), False, "<= 1/5", tgt_ratio(0.2, False)),
  ("i", "", "RSS MiB", "MiB", g("broker_stats", "rss_end_kib"), False, "<= 1/5", tgt_ratio(0.2, False)),
  ("a", "1p 1c 16 B autoack", "deliveries/s", "msg/s", g("recv_rate"), True, ">= 1M/s, >= 8x", lambda w, r, q: None if q is None else (w >= 1e6 and q >= 8)),
@@ -347,6 +360,13 @@ for s, label, metric, unit, f, higher, ttext, check in table:
     name = "" if not label else ("h*" if s == "idle" else s)
     lines.append(f"{name:3} {label:33} {metric:14} {fmt(w, unit):>12} {fmt(r, unit):>12} {('-' if q is None else f'{q:.2f}'):>8}  {ttext:18} {met:4}")
 lines.append("")
+lines.append("every repetition (Warren | RabbitMQ), to judge the noise:")
+for s, label, metric, unit, f, higher, ttext, check in table:
+    if s not in present or s == "idle": continue
+    vals = {b: [f(r) for r in runs(s, b)] for b in ("warren", "rabbitmq")}
+    fmtl = lambda b: " ".join(fmt(v, unit) for v in vals[b] if v is not None) or "-"
+    lines.append(f"  {s:3} {metric:14} {fmtl('warren')} | {fmtl('rabbitmq')}")
+lines.append("")
 lines.append("warren-perf's own CPU per message handled (sent + received), median ns:")
 tl = []
 for s in ["a", "b", "c", "d", "e", "f1", "f2", "g", "i", "j"]:
@@ -367,7 +387,8 @@ lines.append("h*: idle RSS sampled 2 s after each broker started, before any loa
 lines.append("Throughput scenarios publish as fast as the broker takes it (no -r), like")
 lines.append("PerfTest, so their end-to-end latency is queueing time and is not tabled.")
 lines.append("RSS figures come from one broker process per run: earlier scenarios leave")
-lines.append("their heap behind, which is why h and g run first.")
+lines.append("their heap behind, which is why h and g run first; per-connection and")
+lines.append("per-message bytes count from the idle RSS.")
 for s in sorted(present):
     for b in ("warren", "rabbitmq"):
         for e in errors(s, b):

@@ -525,7 +525,12 @@ static void producer_fill(struct role *r)
     size_t have, per;
     uint64_t room = producer_room(r), n;
 
-    if (room == 0 || r->perf->o.rate > 0)
+    if (r->perf->o.rate > 0)
+        return;
+    /* Ask for a turn only while there is something to send, or an idle
+     * writable socket would wake the loop for nothing. */
+    pc_want_writable(r->c, room > 0);
+    if (room == 0)
         return;
     out = pc_output(r->c);
     have = evbuffer_get_length(out);
