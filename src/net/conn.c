@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -93,6 +94,48 @@ void wr_conn_note_output(struct wr_conn *c)
     c->last_send_ms = wr_now_ms();
     if (!c->out_full && evbuffer_get_length(c->out) > WR_CONN_OUT_HIGH)
         c->out_full = true;
+    if (!c->writing && !wr_list_linked(&c->dirty_node))
+        wr_server_conn_dirty(c->srv, &c->dirty_node);
+}
+
+/* The output drained below the low watermark: consumers get a turn. */
+static void output_drained(struct wr_conn *c)
+{
+    if (c->out_full && evbuffer_get_length(c->out) <= WR_CONN_OUT_LOW) {
+        c->out_full = false;
+        for (uint32_t i = 0; i < c->nchans_cap && c->state == WR_CS_RUNNING; i++)
+            if (c->chans[i])
+                wr_chan_output_ready(c->chans[i]);
+    }
+}
+
+/* Writes go out here, once per loop turn, straight from the output buffer:
+ * no epoll registration for a socket that can take the data at once. Only
+ * when the kernel refuses part of it does libevent watch for writability
+ * (EV_WRITE), and conn_write_cb takes over until the buffer is empty. */
+void wr_conn_flush(struct wr_conn *c)
+{
+    int n;
+    wr_list_del(&c->dirty_node);
+    if (c->writing || c->state == WR_CS_DEAD || !evbuffer_get_length(c->out))
+        return;
+    /* A socket bufferevent keeps its output's start frozen so only it
+     * drains it; libevent's own write callback thaws it the same way. */
+    evbuffer_unfreeze(c->out, 1);
+    errno = 0;
+    n = evbuffer_write(c->out, bufferevent_getfd(c->bev));
+    evbuffer_freeze(c->out, 1);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        char why[96];
+        snprintf(why, sizeof(why), "socket write failed: %s", strerror(errno));
+        wr_conn_abort(c, why);
+        return;
+    }
+    if (evbuffer_get_length(c->out)) {
+        c->writing = true;
+        bufferevent_enable(c->bev, EV_WRITE);
+    }
+    output_drained(c);
 }
 
 void wr_conn_send(struct wr_conn *c, uint16_t channel, const struct wr_method *m)
@@ -132,6 +175,8 @@ static void conn_finish(struct wr_conn *c)
         wr_server_schedule_reap(c->srv);
     } else {
         c->freed_when_flushed = true;
+        c->writing = true;
+        wr_list_del(&c->dirty_node);
         bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
         bufferevent_enable(c->bev, EV_WRITE);
     }
@@ -254,9 +299,13 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
     wr_list_add_tail(&srv->conns, &c->node);
     srv->nconns++;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, WR_CONN_OUT_LOW, 0);
+    /* Writing is ours (wr_conn_flush); EV_WRITE only while the socket is
+     * full. The write callback runs when the output drains to empty. */
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_set_max_single_read(c->bev, 256 * 1024);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    wr_list_init(&c->dirty_node);
+    bufferevent_enable(c->bev, EV_READ);
+    bufferevent_disable(c->bev, EV_WRITE);
     wr_log_ctx(WR_LOG_DEBUG, c->name, "accepted connection");
     return c;
 }
@@ -272,6 +321,7 @@ void wr_conn_free(struct wr_conn *c)
         wr_vhost_queue_delete(q->vhost, q);
     }
     wr_list_del(&c->node);
+    wr_list_del(&c->dirty_node);
     c->srv->nconns--;
     bufferevent_free(c->bev);
     free(c->chans);
@@ -709,12 +759,11 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         }
         return;
     }
-    if (c->out_full && evbuffer_get_length(c->out) <= WR_CONN_OUT_LOW) {
-        c->out_full = false;
-        for (uint32_t i = 0; i < c->nchans_cap && c->state == WR_CS_RUNNING; i++)
-            if (c->chans[i])
-                wr_chan_output_ready(c->chans[i]);
+    if (!evbuffer_get_length(c->out)) {
+        c->writing = false;
+        bufferevent_disable(c->bev, EV_WRITE);
     }
+    output_drained(c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -755,7 +804,7 @@ void wr_conn_tick(struct wr_conn *c, uint64_t now)
         }
         if (now - c->last_send_ms >= (uint64_t)c->heartbeat * 500) {
             wr_frame_put_heartbeat(c->out);
-            c->last_send_ms = now;
+            wr_conn_note_output(c);
         }
         return;
     case WR_CS_CLOSING:

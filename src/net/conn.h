@@ -67,6 +67,8 @@ struct wr_conn {
     uint32_t nchans_open;
     struct wr_list exclusive_queues; /* struct wr_queue.owner_node */
     struct wr_list consumers_waiting; /* chan consumers idled by out_full */
+    struct wr_list dirty_node; /* srv->dirty: output to write at the end of the turn */
+    bool writing;              /* EV_WRITE enabled: the socket was full */
 };
 
 /* Is a peer address loopback (127.0.0.0/8, ::1, ::ffff:127.x)? Users in
@@ -89,6 +91,10 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
 
 /* Drop the connection now (socket error, timeout): no more frames. */
 void wr_conn_abort(struct wr_conn *c, const char *why);
+
+/* End of a loop turn: write what this connection has to say (one writev
+ * for everything queued during the turn). */
+void wr_conn_flush(struct wr_conn *c);
 
 /* Periodic: heartbeats and timeouts. */
 void wr_conn_tick(struct wr_conn *c, uint64_t now_ms);

@@ -144,9 +144,28 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
         wr_conn_free(wr_container_of(s->dead.next, struct wr_conn, node));
 }
 
+/* The end of a loop turn (redis's beforeSleep): everything the turn's
+ * callbacks produced goes out at once. The store first (definitions, then
+ * journal records), so no reply leaves before what it confirms is written;
+ * then one write per connection with output; then dead connections are
+ * freed, outside any of their own callbacks. */
+static void turn_end(struct wr_server *s)
+{
+    if (s->store)
+        wr_store_flush(s->store);
+    while (!wr_list_empty(&s->dirty))
+        wr_conn_flush(wr_container_of(s->dirty.next, struct wr_conn, dirty_node));
+    reap_cb(-1, 0, s);
+}
+
+void wr_server_conn_dirty(struct wr_server *s, struct wr_list *node)
+{
+    wr_list_add_tail(&s->dirty, node);
+}
+
 void wr_server_schedule_reap(struct wr_server *s)
 {
-    event_active(s->reap_ev, EV_TIMEOUT, 0);
+    (void)s; /* turn_end reaps */
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -249,14 +268,9 @@ int wr_server_run(const struct wr_conf *conf)
     signal(SIGPIPE, SIG_IGN);
 
     wr_list_init(&s.store_waiters);
+    wr_list_init(&s.dirty);
     s.base = event_base_new();
-    /* Three priorities: everything runs at the middle one (the default);
-     * the store's end-of-turn flush runs at the lowest, after the rest. */
-    if (s.base && event_base_priority_init(s.base, 3) < 0) {
-        wr_log(WR_LOG_ERROR, "cannot set event priorities");
-        rc = WR_EINTERNAL;
-        goto out;
-    }
+
     s.users = wr_users_new();
     vh = s.base ? wr_vhost_new("/", s.base) : NULL;
     if (!s.base || !s.users || !vh || wr_hmap_put(&s.vhosts, &vh->node) < 0) {
@@ -289,10 +303,10 @@ int wr_server_run(const struct wr_conf *conf)
     if ((rc = listen_on(&s)) < 0)
         goto out;
     s.tick_ev = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
-    s.reap_ev = event_new(s.base, -1, 0, reap_cb, &s);
+
     s.sigterm_ev = evsignal_new(s.base, SIGTERM, signal_cb, &s);
     s.sigint_ev = evsignal_new(s.base, SIGINT, signal_cb, &s);
-    if (!s.tick_ev || !s.reap_ev || !s.sigterm_ev || !s.sigint_ev) {
+    if (!s.tick_ev || !s.sigterm_ev || !s.sigint_ev) {
         rc = WR_ENOMEM;
         goto out;
     }
@@ -304,7 +318,13 @@ int wr_server_run(const struct wr_conf *conf)
            (unsigned long long)s.mem_limit, (unsigned long long)s.mem_base);
     wr_server_mem_check(&s);
     wr_log(WR_LOG_INFO, "ready");
-    event_base_dispatch(s.base);
+    /* One loop turn at a time (libevent has no before-sleep hook in 2.1):
+     * run the callbacks that are ready, then write what they produced. */
+    while (!s.stopping) {
+        if (event_base_loop(s.base, EVLOOP_ONCE) < 0)
+            break;
+        turn_end(&s);
+    }
 
     /* Orderly stop: close every connection, then free the world. */
     {
@@ -313,9 +333,10 @@ int wr_server_run(const struct wr_conf *conf)
         {
             struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
             wr_conn_error(c, 320, 0, "broker shutdown");
+            wr_conn_flush(c); /* the close reaches the client if it can */
             wr_conn_abort(c, "broker shutdown");
         }
-        reap_cb(-1, 0, &s);
+        turn_end(&s);
     }
 out:
     if (s.listener)
@@ -339,8 +360,7 @@ out:
     wr_users_free(s.users);
     if (s.tick_ev)
         event_free(s.tick_ev);
-    if (s.reap_ev)
-        event_free(s.reap_ev);
+
     if (s.sigterm_ev)
         event_free(s.sigterm_ev);
     if (s.sigint_ev)

@@ -24,11 +24,12 @@ struct wr_server {
     struct event_base *base;
     const struct wr_conf *conf;
     struct evconnlistener *listener;
-    struct event *tick_ev, *reap_ev, *sigterm_ev, *sigint_ev;
+    struct event *tick_ev, *sigterm_ev, *sigint_ev;
     struct wr_hmap vhosts;
     struct wr_users *users;
     struct wr_list conns;   /* struct wr_conn.node */
     struct wr_list dead;    /* connections to free at the end of the loop turn */
+    struct wr_list dirty;   /* connections with output to write at the end of the turn */
     uint32_t nconns;
     uint64_t mem_limit;     /* bytes in use before the memory alarm */
     uint64_t mem_base;      /* bytes in use at start, besides messages */
@@ -52,6 +53,9 @@ bool wr_server_mem_check(struct wr_server *s);
 /* A channel has confirms waiting for the journal (list node is the
  * channel's; linking twice is harmless). */
 void wr_server_wait_store(struct wr_server *s, struct wr_list *node);
+
+/* A connection has output: write it at the end of this loop turn. */
+void wr_server_conn_dirty(struct wr_server *s, struct wr_list *node);
 
 /* Schedule the reaper for the end of this loop turn. */
 void wr_server_schedule_reap(struct wr_server *s);

@@ -44,7 +44,6 @@ struct wr_store {
     char *data_dir;
     char *defs_path;
     struct wr_journal *j;
-    struct event *flush_ev;
     bool flush_pending;
     bool defs_dirty;
     struct wr_hmap *vhosts;
@@ -66,20 +65,17 @@ static uint64_t wall_ms(void)
 
 static void schedule(struct wr_store *s)
 {
-    if (!s->flush_pending) {
-        s->flush_pending = true;
-        event_active(s->flush_ev, EV_TIMEOUT, 0);
-    }
+    s->flush_pending = true;
 }
 
-/* The end of a loop turn: definitions first, then the journal, so a
- * queue's definition is on disk before any record naming it. */
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
+/* The end of a loop turn (server.c calls it before the sockets are
+ * written): definitions first, then the journal, so a queue's definition
+ * is on disk before any record naming it. */
+void wr_store_flush(struct wr_store *s)
 {
-    struct wr_store *s = arg;
     struct wr_errbuf err;
-    (void)fd;
-    (void)what;
+    if (!s->flush_pending)
+        return;
     s->flush_pending = false;
     if (s->defs_dirty) {
         s->defs_dirty = false;
@@ -488,13 +484,6 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
         goto fail;
     if (s->live_first > next_seg)
         s->live_first = next_seg;
-    s->flush_ev = event_new(base, -1, 0, flush_cb, s);
-    if (!s->flush_ev) {
-        wr_fail(err, WR_EINTERNAL, "out of memory");
-        goto fail;
-    }
-    /* Lowest priority: runs after every other callback of the loop turn. */
-    event_priority_set(s->flush_ev, event_base_get_npriorities(base) - 1);
     s->ops.ctx = s;
     s->ops.defs_changed = p_defs_changed;
     s->ops.publish = p_publish;
@@ -522,8 +511,6 @@ void wr_store_close(struct wr_store *s)
     if (s->defs_dirty && wr_defs_save(s->defs_path, s->vhosts, &err) < 0)
         wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
     wr_journal_close(s->j);
-    if (s->flush_ev)
-        event_free(s->flush_ev);
     free(s->live);
     free(s->defs_path);
     free(s->data_dir);

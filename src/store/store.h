@@ -30,6 +30,11 @@ const struct wr_persist *wr_store_persist(struct wr_store *s);
 
 /* Who to tell when more of the journal is durable. */
 void wr_store_on_synced(struct wr_store *s, void (*cb)(void *arg, uint64_t pos), void *arg);
+/* End of a loop turn: write the definitions if they changed, then the
+ * journal records of the turn (one write), and ask for a sync if someone
+ * waits. */
+void wr_store_flush(struct wr_store *s);
+
 /* A confirm waits: sync at the end of this loop turn. */
 void wr_store_want_sync(struct wr_store *s);
 uint64_t wr_store_synced(const struct wr_store *s);
