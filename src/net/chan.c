@@ -39,6 +39,7 @@ struct chan_consumer {
     struct wr_chan *ch;
     bool no_ack;
     bool reply_to; /* the channel's direct reply-to consumer */
+    struct wr_list wake_node; /* in ch->wake after leaving its prefetch limit */
     uint32_t prefetch, unacked;
     char tag[256];
 };
@@ -92,6 +93,8 @@ struct wr_chan {
     uint16_t prefetch_next;   /* basic.qos global=false: for new consumers */
     uint16_t prefetch_global; /* basic.qos global=true: the whole channel */
     uint32_t unacked_live;
+    struct wr_list wake; /* consumers that left their prefetch limit */
+    bool wake_all;
 
     /* the unacked ring */
     struct unacked *ua;
@@ -215,16 +218,44 @@ static struct unacked *ua_find(struct wr_chan *ch, uint64_t tag)
     return ua_at(ch, (uint32_t)i)->e.m ? ua_at(ch, (uint32_t)i) : NULL;
 }
 
-/* Settle one entry: it leaves the prefetch accounting. */
+/* Settle one entry: it leaves the prefetch accounting. A consumer that
+ * was at its limit is noted for waking (each once); a channel that was at
+ * its global limit wakes everyone. No walk over the channel's consumers
+ * per ack: a channel may have thousands. */
 static void ua_settle(struct wr_chan *ch, struct unacked *u)
 {
-    if (u->cons)
-        u->cons->unacked--;
+    struct chan_consumer *cc = u->cons;
+    if (cc) {
+        if (cc->prefetch && cc->unacked == cc->prefetch && !wr_list_linked(&cc->wake_node))
+            wr_list_add_tail(&ch->wake, &cc->wake_node);
+        cc->unacked--;
+    }
+    if (ch->prefetch_global && ch->unacked_live == ch->prefetch_global)
+        ch->wake_all = true;
     ch->unacked_live--;
     u->e.m = NULL;
 }
 
-/* Give waiting consumers a turn after acks freed prefetch room. */
+static void wake_consumers(struct wr_chan *ch);
+
+/* Give the consumers noted by ua_settle a turn. */
+static void wake_settled(struct wr_chan *ch)
+{
+    if (ch->wake_all) {
+        ch->wake_all = false;
+        while (!wr_list_empty(&ch->wake))
+            wr_list_del(ch->wake.next);
+        wake_consumers(ch);
+        return;
+    }
+    while (!wr_list_empty(&ch->wake)) {
+        struct wr_list *n = ch->wake.next;
+        wr_list_del(n);
+        wr_queue_consumer_ready(&wr_container_of(n, struct chan_consumer, wake_node)->base);
+    }
+}
+
+/* Give every consumer of the channel a turn (qos, flow, output drained). */
 static void wake_consumers(struct wr_chan *ch)
 {
     struct wr_hnode *n, *nx;
@@ -388,6 +419,7 @@ static void cons_detach_unacked(struct wr_chan *ch, struct chan_consumer *cc)
 
 static void cons_free(struct wr_chan *ch, struct chan_consumer *cc)
 {
+    wr_list_del(&cc->wake_node);
     if (cc->reply_to)
         ch->reply_to[0] = '\0'; /* its queue goes with it (auto-delete) */
     cons_detach_unacked(ch, cc);
@@ -429,6 +461,7 @@ struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id)
     ch->flow_active = true;
     wr_hmap_init(&ch->consumers);
     wr_list_init(&ch->wait_node);
+    wr_list_init(&ch->wake);
     return ch;
 }
 
@@ -920,6 +953,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     }
     cc->node.key = wr_str_c(cc->tag);
     cc->ch = ch;
+    wr_list_init(&cc->wake_node);
     cc->no_ack = a->no_ack;
     cc->prefetch = ch->prefetch_next;
     cc->base.ops = &chan_consumer_ops;
@@ -1011,7 +1045,7 @@ static void settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bo
     if (multiple && tag == 0) {
         if (ch->ua_n)
             settle_range(ch, 0, ch->ua_n - 1, kind != TX_ACK && requeue, kind != TX_ACK);
-        wake_consumers(ch);
+        wake_settled(ch);
         return;
     }
     u = ua_find(ch, tag);
@@ -1022,7 +1056,7 @@ static void settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bo
     }
     idx = (uint32_t)(tag - ch->ua_first_tag);
     settle_range(ch, multiple ? 0 : idx, idx, kind != TX_ACK && requeue, kind != TX_ACK);
-    wake_consumers(ch);
+    wake_settled(ch);
 }
 
 static void on_settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bool requeue,
