@@ -9,6 +9,10 @@ tests_bench_warren_perf_SOURCES = tests/bench/warren-perf.c tests/bench/perf.h \
 	tests/bench/hist.c tests/bench/hist.h
 tests_bench_warren_perf_LDADD = $(WR_LIBS)
 
+noinst_PROGRAMS += tests/bench/bench_priority
+tests_bench_bench_priority_SOURCES = tests/bench/bench_priority.c
+tests_bench_bench_priority_LDADD = $(WR_LIBS)
+
 EXTRA_DIST += tests/bench/compare.sh
 
 # Environment knobs: BENCH_REPS (3), BENCH_SECONDS (per scenario),
