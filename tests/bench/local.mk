@@ -15,8 +15,9 @@ tests_bench_bench_priority_LDADD = $(WR_LIBS)
 
 EXTRA_DIST += tests/bench/compare.sh
 
-# Environment knobs: BENCH_REPS (3), BENCH_SECONDS (per scenario),
-# BENCH_SCENARIOS ("a b c ..."), BENCH_OUT (bench-results.txt).
+# Environment knobs: BENCH_REPS (3), BENCH_SECONDS (4, per scenario),
+# BENCH_SCENARIOS ("h g i a b c d e f1 f2 j"), BENCH_BROKERS, BENCH_OUT
+# (tests/bench/bench-results.txt); see docs/PERFORMANCE.md.
 bench: src/warrend$(EXEEXT) tests/bench/warren-perf$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' \
 	  $(SHELL) $(top_srcdir)/tests/bench/compare.sh
