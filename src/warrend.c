@@ -127,13 +127,21 @@ static void check_data_dir(const char *dir)
         fail("data directory %s is not a directory", dir);
     snprintf(probe, sizeof probe, "%s/.warrend-probe-XXXXXX", dir);
     int fd = mkstemp(probe);
+    if (fd < 0 && errno == ENOSPC) {
+        /* Writable but full: start anyway, so what was confirmed can be
+         * recovered and consumed; the disk alarm blocks publishers. */
+        wr_log(WR_LOG_WARNING, "data directory %s is full", dir);
+        return;
+    }
     if (fd < 0)
         fail("data directory %s is not writable: %s", dir, strerror(errno));
     ssize_t w = write(fd, "w", 1);
     int werr = errno;
     close(fd);
     unlink(probe);
-    if (w != 1)
+    if (w != 1 && werr == ENOSPC)
+        wr_log(WR_LOG_WARNING, "data directory %s is full", dir);
+    else if (w != 1)
         fail("data directory %s is not writable: %s", dir, strerror(werr));
 }
 

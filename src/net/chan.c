@@ -590,13 +590,14 @@ static void confirm_settle(struct wr_chan *ch, uint64_t seq, bool ok, uint64_t p
         wr_server_wait_store(ch->c->srv, &ch->wait_node);
 }
 
-void wr_chan_store_synced(struct wr_chan *ch, uint64_t synced)
+void wr_chan_store_synced(struct wr_chan *ch, uint64_t synced, bool failed)
 {
     while (ch->pc_n) {
         struct pconfirm *p = &ch->pc[ch->pc_head];
-        if (p->pos > synced)
+        /* What is not durable yet never will be once the store failed. */
+        if (p->pos > synced && !failed)
             break;
-        confirm_now(ch, p->seq, p->ok);
+        confirm_now(ch, p->seq, p->ok && p->pos <= synced);
         ch->pc_head = (ch->pc_head + 1) & (ch->pc_cap - 1);
         ch->pc_n--;
     }

@@ -41,7 +41,7 @@ void wr_chan_output_ready(struct wr_chan *ch);
 void wr_chan_flush(struct wr_chan *ch);
 
 /* The journal is durable up to `pos`: send the confirms that waited. */
-void wr_chan_store_synced(struct wr_chan *ch, uint64_t pos);
+void wr_chan_store_synced(struct wr_chan *ch, uint64_t pos, bool failed);
 struct wr_list;
 struct wr_chan *wr_chan_of_wait_node(struct wr_list *n);
 

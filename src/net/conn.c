@@ -449,7 +449,9 @@ void wr_conn_set_blocked(struct wr_conn *c, bool blocked)
         return;
     if (blocked && !c->blocked_sent && c->cap_blocked) {
         wr_method_init(&m, WR_CONNECTION_BLOCKED);
-        m.u.connection_blocked.reason = WR_STR("low on memory");
+        /* RabbitMQ's reasons: "low on memory", "low on disk". */
+        m.u.connection_blocked.reason =
+            c->srv->disk_alarm && !c->srv->mem_alarm ? WR_STR("low on disk") : WR_STR("low on memory");
         wr_conn_send(c, 0, &m);
         c->blocked_sent = true;
     } else if (!blocked) {

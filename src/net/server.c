@@ -129,9 +129,12 @@ static void store_synced_cb(void *arg, uint64_t pos)
     struct wr_server *s = arg;
     struct wr_list *it, *tmp;
     wr_clock_update();
+    bool failed = wr_store_failed(s->store);
+    if (failed)
+        disk_check(s); /* raise the disk alarm now, not at the next tick */
     wr_list_each_safe(it, tmp, &s->store_waiters)
     {
-        wr_chan_store_synced(wr_chan_of_wait_node(it), pos);
+        wr_chan_store_synced(wr_chan_of_wait_node(it), pos, failed);
     }
 }
 

@@ -64,10 +64,16 @@ static inline uint64_t pos_of(uint32_t seg, uint32_t off)
 
 static void fail(struct wr_journal *j, const char *what, int e)
 {
+    char c = 1;
     if (!j->failed)
         wr_log(WR_LOG_ERROR, "journal: %s failed: %s; persistent publishes are refused until "
                "restart", what, strerror(e));
     j->failed = true;
+    /* Wake the loop's notify callback: whoever waits for durability must
+     * hear that it will not come. */
+    if (j->notify_pipe[1] >= 0 && write(j->notify_pipe[1], &c, 1) < 0) {
+        /* full pipe: a notification is pending anyway */
+    }
 }
 
 static void *writer_main(void *arg)
@@ -232,9 +238,15 @@ static void write_buffer(struct wr_journal *j)
     while (off < j->len) {
         ssize_t n = write(j->fd, j->buf + off, j->len - off);
         if (n < 0) {
-            if (errno == EINTR)
+            int e = errno;
+            if (e == EINTR)
                 continue;
-            fail(j, "write", errno);
+            /* Take back what part of the batch reached the file: none of it
+             * will be confirmed, so none of it may come back at recovery. */
+            if (ftruncate(j->fd, (off_t)(uint32_t)j->written) < 0)
+                wr_log(WR_LOG_ERROR, "journal: cannot truncate after a failed write: %s",
+                       strerror(errno));
+            fail(j, "write", e);
             j->len = 0;
             return;
         }
@@ -523,7 +535,12 @@ int wr_journal_replay(const char *dir, wr_replay_fn fn, void *arg, struct wr_rep
         segs[n++] = (uint32_t)v;
     }
     closedir(d);
-    qsort(segs, n, sizeof(*segs), seg_cmp);
+    if (n)
+        qsort(segs, n, sizeof(*segs), seg_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (segs[i] != segs[i - 1] + 1)
+            wr_log(WR_LOG_ERROR, "journal: segment files %08u.wjl to %08u.wjl are missing; "
+                   "the messages they held are lost", segs[i - 1] + 1, segs[i] - 1);
     for (size_t i = 0; i < n && rc != WR_EINTERNAL; i++) {
         /* An unreadable segment is reported and skipped: it never stops the
          * broker from starting. */

@@ -46,6 +46,8 @@ struct wr_store {
     struct wr_journal *j;
     bool flush_pending;
     bool defs_dirty;
+    bool defs_failed;      /* the last save failed: retried, publishes nacked */
+    uint64_t defs_tried_ms;
     struct wr_hmap *vhosts;
     struct wr_persist ops;
     uint64_t next_id;
@@ -74,13 +76,27 @@ static void schedule(struct wr_store *s)
 void wr_store_flush(struct wr_store *s)
 {
     struct wr_errbuf err;
+    if (s->defs_failed && wr_now_ms() - s->defs_tried_ms >= 1000)
+        s->flush_pending = true; /* retry a failed save once a second */
     if (!s->flush_pending)
         return;
     s->flush_pending = false;
-    if (s->defs_dirty) {
-        s->defs_dirty = false;
-        if (wr_defs_save(s->defs_path, s->vhosts, &err) < 0)
-            wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
+    if (s->defs_dirty && (!s->defs_failed || wr_now_ms() - s->defs_tried_ms >= 1000)) {
+        s->defs_tried_ms = wr_now_ms();
+        if (wr_defs_save(s->defs_path, s->vhosts, &err) < 0) {
+            /* Keep it dirty; until it is saved, persistent publishes are
+             * refused (nacked) so nothing is confirmed into a queue whose
+             * definition might not survive a restart. */
+            if (!s->defs_failed)
+                wr_log(WR_LOG_ERROR, "definitions not saved: %s; retrying every second, "
+                       "persistent publishes refused meanwhile", err.text);
+            s->defs_failed = true;
+        } else {
+            if (s->defs_failed)
+                wr_log(WR_LOG_INFO, "definitions saved again");
+            s->defs_failed = false;
+            s->defs_dirty = false;
+        }
     }
     wr_journal_flush(s->j);
 }
@@ -140,7 +156,7 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     uint32_t seg;
     uint64_t pos;
 
-    if (wr_journal_failed(s->j) || n > UINT16_MAX || !wr_msg_ext(m))
+    if (wr_journal_failed(s->j) || s->defs_failed || n > UINT16_MAX || !wr_msg_ext(m))
         return 0;
     if (n > 64 && !(qid = malloc(n * sizeof(*qid))))
         return 0;
@@ -385,7 +401,7 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     size_t nqs = 0, cap = 0;
     struct wr_hnode *vn, *n;
     size_t vit, it;
-    uint64_t t0 = wr_now_us(), restored = 0;
+    uint64_t t0 = wr_now_us(), restored = 0, orphaned = 0;
     int rc;
 
     if ((rc = wr_defs_load(s->defs_path, s->vhosts, err)) < 0)
@@ -428,8 +444,10 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
         struct rmsg *e = &r.a[i];
         for (uint16_t k = 0; k < e->nq; k++) {
             struct wr_queue *q = e->qid[k] ? qfind(qs, nqs, e->qid[k]) : NULL;
-            if (!q)
+            if (!q) {
+                orphaned += e->qid[k] != 0;
                 continue;
+            }
             /* Not journaled deliveries: treat every recovered message as
              * possibly delivered before (redelivered=true). */
             if (wr_queue_push_recovered(q, e->m, e->deliv[k] ? e->deliv[k] : 1) == 0) {
@@ -442,6 +460,10 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     }
     free(r.a);
     free(qs);
+    if (orphaned)
+        wr_log(WR_LOG_WARNING, "recovery: %llu journaled messages name durable queues that are "
+               "not in %s (deleted, or the definitions were lost): not restored",
+               (unsigned long long)orphaned, s->defs_path);
     s->next_id = r.max_id + 1;
     *next_seg = st.last_segment + 1;
     wr_log(WR_LOG_INFO,
@@ -541,5 +563,5 @@ uint64_t wr_store_synced(const struct wr_store *s)
 
 bool wr_store_failed(const struct wr_store *s)
 {
-    return wr_journal_failed(s->j);
+    return wr_journal_failed(s->j) || s->defs_failed;
 }
