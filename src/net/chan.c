@@ -662,11 +662,14 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
         return;
     }
     for (uint32_t i = 0; i < ch->route.n; i++) {
-        int rc = wr_queue_push(ch->route.q[i], m);
+        struct wr_queue *q = ch->route.q[i];
+        int rc = wr_queue_push(q, m);
         if (rc == WR_QUEUE_REJECTED)
             rejected = true;
         else if (rc < 0)
             wr_log_ctx(WR_LOG_ERROR, ch->c->name, "out of memory queueing a message");
+        if (q->nconsumers && q->ready > WR_FLOW_HIGH)
+            wr_conn_flow_pause(ch->c, q);
     }
     if (ch->route.n == 0 && mandatory)
         send_return(ch, m, 312, "NO_ROUTE");

@@ -11,7 +11,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
 #include "broker/queue.h"
@@ -39,9 +40,16 @@
 #define CLOSE_OK_TIMEOUT_MS 3000
 #define FLUSH_TIMEOUT_MS 5000
 
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
+static void process_input(struct wr_conn *c);
+static void flow_release(struct wr_conn *c);
+
+/* One read callback takes at most this much before the next connection's
+ * turn; reads are up to READ_CHUNK each (libevent's own evbuffer_read is
+ * capped at 4 KiB, which would cost a syscall per 4 KiB of publishes). */
+#define READ_BUDGET (64u * 1024)
+#define READ_CHUNK (64u * 1024)
 
 /* ---- server properties for connection.start, encoded once ---- */
 
@@ -119,12 +127,8 @@ void wr_conn_flush(struct wr_conn *c)
     wr_list_del(&c->dirty_node);
     if (c->writing || c->state == WR_CS_DEAD || !evbuffer_get_length(c->out))
         return;
-    /* A socket bufferevent keeps its output's start frozen so only it
-     * drains it; libevent's own write callback thaws it the same way. */
-    evbuffer_unfreeze(c->out, 1);
     errno = 0;
-    n = evbuffer_write(c->out, bufferevent_getfd(c->bev));
-    evbuffer_freeze(c->out, 1);
+    n = evbuffer_write(c->out, c->fd);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         char why[96];
         snprintf(why, sizeof(why), "socket write failed: %s", strerror(errno));
@@ -133,7 +137,7 @@ void wr_conn_flush(struct wr_conn *c)
     }
     if (evbuffer_get_length(c->out)) {
         c->writing = true;
-        bufferevent_enable(c->bev, EV_WRITE);
+        event_add(c->wev, NULL);
     }
     output_drained(c);
 }
@@ -168,7 +172,7 @@ static void conn_finish(struct wr_conn *c)
     c->state = WR_CS_DEAD;
     c->closing_since_ms = wr_now_ms();
     free_channels(c);
-    bufferevent_disable(c->bev, EV_READ);
+    event_del(c->rev);
     if (evbuffer_get_length(c->out) == 0) {
         wr_list_del(&c->node);
         wr_list_add_tail(&c->srv->dead, &c->node);
@@ -177,8 +181,7 @@ static void conn_finish(struct wr_conn *c)
         c->freed_when_flushed = true;
         c->writing = true;
         wr_list_del(&c->dirty_node);
-        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-        bufferevent_enable(c->bev, EV_WRITE);
+        event_add(c->wev, NULL);
     }
 }
 
@@ -190,6 +193,7 @@ void wr_conn_abort(struct wr_conn *c, const char *why)
     conn_finish(c);
     /* Nothing more will be written: drop what is queued. */
     evbuffer_drain(c->out, evbuffer_get_length(c->out));
+    event_del(c->wev);
     if (c->freed_when_flushed) {
         c->freed_when_flushed = false;
         wr_list_del(&c->node);
@@ -261,11 +265,24 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
         return NULL;
     if (!server_props_len)
         build_server_props();
-    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!c->bev) {
+    c->fd = fd;
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+    c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+    if (!c->in || !c->out || !c->rev || !c->wev) {
+        if (c->in)
+            evbuffer_free(c->in);
+        if (c->out)
+            evbuffer_free(c->out);
+        if (c->rev)
+            event_free(c->rev);
+        if (c->wev)
+            event_free(c->wev);
         free(c);
         return NULL;
     }
+    evutil_make_socket_nonblocking(fd);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->loopback = wr_sockaddr_is_loopback(peer);
     if (peer->sa_family == AF_INET) {
@@ -290,7 +307,6 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
     }
     snprintf(c->name, sizeof(c->name), "%s:%d -> %s:%d", host, port, lhost, lport);
     c->srv = srv;
-    c->out = bufferevent_get_output(c->bev);
     c->state = WR_CS_HEADER;
     c->frame_max = PRE_TUNE_FRAME_MAX;
     c->opened_ms = c->last_recv_ms = c->last_send_ms = wr_now_ms();
@@ -298,14 +314,11 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
     wr_list_init(&c->consumers_waiting);
     wr_list_add_tail(&srv->conns, &c->node);
     srv->nconns++;
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    /* Writing is ours (wr_conn_flush); EV_WRITE only while the socket is
-     * full. The write callback runs when the output drains to empty. */
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    bufferevent_set_max_single_read(c->bev, 256 * 1024);
+    /* Writing happens in wr_conn_flush at the end of the turn; the write
+     * event is added only while the kernel cannot take everything. */
     wr_list_init(&c->dirty_node);
-    bufferevent_enable(c->bev, EV_READ);
-    bufferevent_disable(c->bev, EV_WRITE);
+    wr_list_init(&c->flow_node);
+    event_add(c->rev, NULL);
     wr_log_ctx(WR_LOG_DEBUG, c->name, "accepted connection");
     return c;
 }
@@ -322,11 +335,49 @@ void wr_conn_free(struct wr_conn *c)
     }
     wr_list_del(&c->node);
     wr_list_del(&c->dirty_node);
+    flow_release(c);
     c->srv->nconns--;
-    bufferevent_free(c->bev);
+    event_free(c->rev);
+    event_free(c->wev);
+    evbuffer_free(c->in);
+    evbuffer_free(c->out);
+    evutil_closesocket(c->fd);
     free(c->chans);
     wr_log_ctx(WR_LOG_DEBUG, c->name, "connection closed");
     free(c);
+}
+
+/* ---- flow control ---- */
+
+void wr_conn_flow_pause(struct wr_conn *c, struct wr_queue *q)
+{
+    if (c->flow_q || c->state != WR_CS_RUNNING)
+        return;
+    c->flow_q = q;
+    wr_queue_ref(q);
+    event_del(c->rev);
+    wr_list_add_tail(&c->srv->flow_paused, &c->flow_node);
+}
+
+static void flow_release(struct wr_conn *c)
+{
+    if (!c->flow_q)
+        return;
+    wr_queue_unref(c->flow_q);
+    c->flow_q = NULL;
+    wr_list_del(&c->flow_node);
+}
+
+void wr_conn_flow_check(struct wr_conn *c)
+{
+    struct wr_queue *q = c->flow_q;
+    if (!q || (!q->deleted && q->nconsumers && q->ready >= WR_FLOW_LOW))
+        return;
+    flow_release(c);
+    if (c->state != WR_CS_RUNNING || c->read_paused)
+        return;
+    event_add(c->rev, NULL);
+    process_input(c); /* what was read before the pause */
 }
 
 /* ---- the handshake ---- */
@@ -462,9 +513,10 @@ void wr_conn_set_blocked(struct wr_conn *c, bool blocked)
         }
         if (c->read_paused) {
             c->read_paused = false;
-            bufferevent_enable(c->bev, EV_READ);
+            if (!c->flow_q)
+                event_add(c->rev, NULL);
             /* Frames may be waiting in the input buffer already. */
-            conn_read_cb(c->bev, c);
+            process_input(c);
         }
     }
 }
@@ -651,7 +703,7 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
         if (m.id == WR_BASIC_PUBLISH && c->srv->alarm && c->state == WR_CS_RUNNING) {
             wr_conn_set_blocked(c, true);
             c->read_paused = true;
-            bufferevent_disable(c->bev, EV_READ);
+            event_del(c->rev);
             return;
         }
         /* The payload stays valid until consumed: handle first. */
@@ -691,15 +743,65 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
     evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t got = 0;
+    (void)what;
+
+    wr_clock_update();
+    while (got < READ_BUDGET) {
+        struct evbuffer_iovec v[2];
+        int nv = evbuffer_reserve_space(c->in, READ_CHUNK, v, 2);
+        ssize_t n;
+        if (nv < 1) {
+            wr_conn_abort(c, "out of memory reading");
+            return;
+        }
+        n = readv(fd, (struct iovec *)v, nv);
+        if (n < 0) {
+            evbuffer_commit_space(c->in, v, 0);
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            wr_conn_abort(c, c->state == WR_CS_DEAD ? "socket closed" : "socket error");
+            return;
+        }
+        if (n == 0) {
+            evbuffer_commit_space(c->in, v, 0);
+            /* Frames already read still count (a close-ok, say). */
+            process_input(c);
+            wr_conn_abort(c, c->state == WR_CS_DEAD
+                                 ? "socket closed"
+                                 : "client closed the socket without connection.close");
+            return;
+        }
+        {
+            size_t left = (size_t)n;
+            for (int i = 0; i < nv; i++) {
+                if (v[i].iov_len > left)
+                    v[i].iov_len = left;
+                left -= v[i].iov_len;
+            }
+        }
+        evbuffer_commit_space(c->in, v, nv);
+        got += (size_t)n;
+        if ((size_t)n < READ_CHUNK)
+            break; /* the socket is drained */
+    }
+    c->last_recv_ms = wr_now_ms();
+    process_input(c);
+}
+
+static void process_input(struct wr_conn *c)
+{
+    struct evbuffer *in = c->in;
     struct wr_frame f;
     int rc;
 
-    wr_clock_update();
-    c->last_recv_ms = wr_now_ms();
+    if (c->state == WR_CS_DEAD)
+        return;
     if (c->state == WR_CS_HEADER) {
         uint8_t h[8];
         size_t n = evbuffer_get_length(in);
@@ -721,7 +823,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, 8);
         send_start(c);
     }
-    while (c->state != WR_CS_DEAD && !c->read_paused) {
+    while (c->state != WR_CS_DEAD && !c->read_paused && !c->flow_q) {
         rc = wr_frame_peek(in, c->state >= WR_CS_OPEN ? c->frame_max : PRE_TUNE_FRAME_MAX, &f);
         if (rc == 0)
             break;
@@ -747,13 +849,27 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
             wr_chan_flush(c->chans[i]);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_conn *c = arg;
-    (void)bev;
+    (void)what;
     wr_clock_update();
+    if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+        errno != EINTR) {
+        evbuffer_drain(c->out, evbuffer_get_length(c->out));
+        if (c->freed_when_flushed) {
+            event_del(c->wev);
+            c->freed_when_flushed = false;
+            wr_list_del(&c->node);
+            wr_list_add_tail(&c->srv->dead, &c->node);
+            return;
+        }
+        wr_conn_abort(c, "socket write failed");
+        return;
+    }
     if (c->freed_when_flushed) {
         if (evbuffer_get_length(c->out) == 0) {
+            event_del(c->wev);
             c->freed_when_flushed = false;
             wr_list_del(&c->node);
             wr_list_add_tail(&c->srv->dead, &c->node);
@@ -763,24 +879,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     }
     if (!evbuffer_get_length(c->out)) {
         c->writing = false;
-        bufferevent_disable(c->bev, EV_WRITE);
+        event_del(c->wev);
     }
     output_drained(c);
-}
-
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    struct wr_conn *c = arg;
-    (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (c->state == WR_CS_DEAD) {
-            wr_conn_abort(c, "socket closed");
-            return;
-        }
-        wr_conn_abort(c, (what & BEV_EVENT_EOF) ? "client closed the socket without "
-                                                  "connection.close"
-                                                : "socket error");
-    }
 }
 
 void wr_conn_tick(struct wr_conn *c, uint64_t now)

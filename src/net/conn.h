@@ -19,7 +19,7 @@
 #include "core/list.h"
 #include "wire/buf.h"
 
-struct bufferevent;
+struct event;
 struct sockaddr;
 struct evbuffer;
 struct wr_server;
@@ -44,8 +44,9 @@ enum wr_conn_state {
 
 struct wr_conn {
     struct wr_server *srv;
-    struct bufferevent *bev;
-    struct evbuffer *out;
+    int fd;
+    struct event *rev, *wev; /* read (always, unless paused); write (while the kernel is full) */
+    struct evbuffer *in, *out;
     struct wr_list node; /* srv->conns or srv->dead */
     char name[112];      /* "127.0.0.1:5555 -> 127.0.0.1:5672", for log lines */
     enum wr_conn_state state;
@@ -54,6 +55,8 @@ struct wr_conn {
     bool cap_cancel;    /* client understands server basic.cancel */
     bool blocked_sent;  /* we sent connection.blocked */
     bool read_paused;   /* memory alarm: not reading this socket */
+    struct wr_queue *flow_q;  /* flow control: waiting for this queue to drain */
+    struct wr_list flow_node; /* srv->flow_paused */
     bool out_full;      /* output above WR_CONN_OUT_HIGH */
     bool freed_when_flushed;
     uint16_t channel_max;
@@ -91,6 +94,17 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
 
 /* Drop the connection now (socket error, timeout): no more frames. */
 void wr_conn_abort(struct wr_conn *c, const char *why);
+
+/* Flow control (RabbitMQ's internal "flow" state, not connection.blocked):
+ * a publisher whose messages pile up in a queue that has consumers stops
+ * being read until the queue drains, so a fast publisher cannot take the
+ * loop away from the consumers that empty the queue. */
+#define WR_FLOW_HIGH 20000u /* ready messages in a queue with consumers */
+#define WR_FLOW_LOW 10000u
+struct wr_queue;
+void wr_conn_flow_pause(struct wr_conn *c, struct wr_queue *q);
+/* Turn end: resume the publishers whose queue drained. */
+void wr_conn_flow_check(struct wr_conn *c);
 
 /* End of a loop turn: write what this connection has to say (one writev
  * for everything queued during the turn). */

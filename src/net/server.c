@@ -154,6 +154,11 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
  * freed, outside any of their own callbacks. */
 static void turn_end(struct wr_server *s)
 {
+    struct wr_list *it, *tmp;
+    wr_list_each_safe(it, tmp, &s->flow_paused)
+    {
+        wr_conn_flow_check(wr_container_of(it, struct wr_conn, flow_node));
+    }
     if (s->store)
         wr_store_flush(s->store);
     while (!wr_list_empty(&s->dirty))
@@ -272,6 +277,7 @@ int wr_server_run(const struct wr_conf *conf)
 
     wr_list_init(&s.store_waiters);
     wr_list_init(&s.dirty);
+    wr_list_init(&s.flow_paused);
     s.base = event_base_new();
 
     s.users = wr_users_new();

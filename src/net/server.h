@@ -30,6 +30,7 @@ struct wr_server {
     struct wr_list conns;   /* struct wr_conn.node */
     struct wr_list dead;    /* connections to free at the end of the loop turn */
     struct wr_list dirty;   /* connections with output to write at the end of the turn */
+    struct wr_list flow_paused; /* publishers waiting for a queue to drain */
     uint32_t nconns;
     uint64_t mem_limit;     /* bytes in use before the memory alarm */
     uint64_t mem_base;      /* bytes in use at start, besides messages */
