@@ -131,11 +131,15 @@ INTEG_TESTS = \
 	tests/integ/test_priority.py \
 	tests/integ/test_dlx.py \
 	tests/integ/test_delivery_limit.py \
-	tests/integ/test_consumers.py
+	tests/integ/test_consumers.py \
+	tests/integ/test_crash.py \
+	tests/integ/test_corruption.py \
+	tests/integ/test_diskfull.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
-	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md
+	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md \
+	tests/integ/durability.py
 
 # `make check-unit`: the fast loop, unit tests only.
 check-unit:

@@ -287,6 +287,7 @@ static void tidy(struct wr_queue *q)
             }
             if (!d->n)
                 level_mark(q, l, false);
+            dq_maybe_shrink(d);
         }
     }
     if (q->tombstones > 1024 && q->tombstones > q->ready) {

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -192,6 +193,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     /* Clear the alarm with some hysteresis so it does not flap. */
     if (s->mem_alarm && mem_used(s) < s->mem_limit - s->mem_limit / 10)
         mem_alarm_set(s, false);
+    /* Give memory back to the system after a large drop (a queue drained,
+     * a million messages expired): glibc keeps freed small blocks. */
+    if (wr_msg_bytes > s->msg_bytes_peak)
+        s->msg_bytes_peak = wr_msg_bytes;
+    if (s->msg_bytes_peak - wr_msg_bytes > (32u << 20)) {
+        malloc_trim(0);
+        s->msg_bytes_peak = wr_msg_bytes;
+    }
     disk_check(s);
 }
 

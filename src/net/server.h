@@ -34,6 +34,7 @@ struct wr_server {
     uint32_t nconns;
     uint64_t mem_limit;     /* bytes in use before the memory alarm */
     uint64_t mem_base;      /* bytes in use at start, besides messages */
+    uint64_t msg_bytes_peak; /* since the last malloc_trim */
     bool mem_alarm, disk_alarm;
     bool alarm;             /* either: publishers are blocked */
     struct wr_store *store;

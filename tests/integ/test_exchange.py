@@ -27,8 +27,6 @@ Routing is observed deterministically: messages are published on a channel
 in confirm mode, and a broker acks a message only once every queue it was
 routed to has it, so a basic.get after the ack sees exactly what was routed.
 """
-import unittest
-
 import pika
 import pika.exceptions as pex
 
@@ -453,7 +451,6 @@ class TestAlternateExchange(ExchangeCase):
             self.pub.basic_publish(x, "k", b"lost", mandatory=True)
 
 
-@unittest.skip("durable definitions and messages arrive with the durability issue (#5)")
 class TestRestart(ExchangeCase):
     """Needs a broker this test may restart: warrend only."""
 

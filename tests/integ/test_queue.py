@@ -25,8 +25,6 @@ Covers:
     a durable queue keeps its persistent messages across a restart, loses
     its transient ones, and a non-durable queue is gone.
 """
-import unittest
-
 import pika
 import pika.exceptions as pex
 
@@ -405,7 +403,6 @@ class TestCommandLineClient(QueueCase):
         self.assertIn(b"406", p.stderr)
 
 
-@unittest.skip("durable definitions and messages arrive with the durability issue (#5)")
 class TestRestart(QueueCase):
     """Needs a broker this test may restart: warrend only."""
 
