@@ -304,7 +304,9 @@ int wr_server_run(const struct wr_conf *conf)
     }
     {
         struct wr_errbuf err;
-        uint64_t t0 = wr_now_us();
+        uint64_t t0;
+        wr_clock_update();
+        t0 = wr_now_us();
         s.store = wr_store_open(conf->data_dir, s.base, (uint32_t)conf->fsync_interval_ms,
                                 &s.vhosts, &err);
         if (!s.store) {
@@ -315,6 +317,7 @@ int wr_server_run(const struct wr_conf *conf)
         }
         vh->persist = wr_store_persist(s.store);
         wr_store_on_synced(s.store, store_synced_cb, &s);
+        wr_clock_update();
         wr_log(WR_LOG_INFO, "data directory %s opened in %.3f s", conf->data_dir,
                (double)(wr_now_us() - t0) / 1e6);
     }

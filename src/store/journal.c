@@ -488,6 +488,7 @@ static int replay_segment(const char *dir, uint32_t seg, bool last, wr_replay_fn
         got += (size_t)n;
     }
     st->segments++;
+    st->last_empty = size == 0;
     off = wr_journal_scan(buf, size, seg, fn, arg, st, path);
     if (off < size) {
         /* Nothing valid after `off`: a torn or corrupt tail. */

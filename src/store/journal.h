@@ -70,6 +70,7 @@ struct wr_replay_stats {
     uint64_t skipped_bytes; /* garbage skipped or truncated */
     uint32_t truncated;     /* segments cut at a torn tail */
     uint32_t last_segment;  /* highest segment number seen (0: none) */
+    bool last_empty;        /* ... and it is empty: new records may go there */
 };
 
 typedef void (*wr_replay_fn)(void *arg, uint32_t seg, uint8_t type, const uint8_t *p,

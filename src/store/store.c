@@ -401,8 +401,11 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     size_t nqs = 0, cap = 0;
     struct wr_hnode *vn, *n;
     size_t vit, it;
-    uint64_t t0 = wr_now_us(), restored = 0, orphaned = 0;
+    uint64_t t0, restored = 0, orphaned = 0;
     int rc;
+
+    wr_clock_update();
+    t0 = wr_now_us();
 
     if ((rc = wr_defs_load(s->defs_path, s->vhosts, err)) < 0)
         return rc;
@@ -465,7 +468,10 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
                "not in %s (deleted, or the definitions were lost): not restored",
                (unsigned long long)orphaned, s->defs_path);
     s->next_id = r.max_id + 1;
-    *next_seg = st.last_segment + 1;
+    /* A restart writes into a new segment, unless the last one is empty
+     * (then it is reused, so restarts do not leave empty files behind). */
+    *next_seg = st.last_empty ? st.last_segment : st.last_segment + 1;
+    wr_clock_update();
     wr_log(WR_LOG_INFO,
            "recovery: %u journal segments, %llu records (%llu MB) read in %.3f s; %llu messages "
            "restored to queues; %llu removals, %llu requeues applied; %llu corrupt records "
