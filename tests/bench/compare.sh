@@ -13,7 +13,7 @@
 # Environment (all optional):
 #   BENCH_REPS=3            repetitions per scenario and broker
 #   BENCH_SECONDS=4         length of each time-bounded scenario
-#   BENCH_SCENARIOS="h g i a b c d e f1 f2 j"   which ones, in this order
+#   BENCH_SCENARIOS="h g i a b c c8 d e f1 f2 j"   which ones, in this order
 #   BENCH_BROKERS="warren rabbitmq"             or just one of them
 #   BENCH_OUT=FILE          the table and raw results (tests/bench/bench-results.txt)
 #   top_builddir, top_srcdir                    set by `make bench`
@@ -28,7 +28,7 @@ WARREND=${WARREND:-$top_builddir/src/warrend}
 PERF=${WARREN_PERF:-$top_builddir/tests/bench/warren-perf}
 REPS=${BENCH_REPS:-3}
 SECS=${BENCH_SECONDS:-4}
-SCENARIOS=${BENCH_SCENARIOS:-"h g i a b c d e f1 f2 j"}
+SCENARIOS=${BENCH_SCENARIOS:-"h g i a b c c8 d e f1 f2 j"}
 BROKERS=${BENCH_BROKERS:-"warren rabbitmq"}
 OUT=${BENCH_OUT:-$top_builddir/tests/bench/bench-results.txt}
 RMQ_BIN=/usr/lib/rabbitmq/bin
@@ -217,6 +217,7 @@ scenario_args() {
     a) echo "$q -x 1 -y 1 -s 16 -a -z $SECS" ;;
     b) echo "$q -x 1 -y 1 -s 16 -q 100 -z $SECS" ;;
     c) echo "$q -x 1 -y 1 -s 1024 -c 100 -f persistent --queue-durable -a -z $SECS" ;;
+    c8) echo "$q -x 8 -y 1 -s 1024 -c 100 -f persistent --queue-durable -a -z $SECS" ;;
     d) echo "$q --fanout-queues 4 -e bench-fanout -x 1 -y 4 -s 16 -a -z $SECS" ;;
     e) echo "$q -x 1 -y 1 -s 4096 -a -z $SECS" ;;
     f1) echo "$q -x 1 -y 1 -s 16 -a -r 1000 -z $SECS" ;;
@@ -338,6 +339,7 @@ table = [
  ("a", "1p 1c 16 B autoack", "deliveries/s", "msg/s", g("recv_rate"), True, ">= 1M/s, >= 8x", lambda w, r, q: None if q is None else (w >= 1e6 and q >= 8)),
  ("b", "manual ack, prefetch 100", "deliveries/s", "msg/s", g("recv_rate"), True, ">= 8x", tgt_ratio(8)),
  ("c", "confirms 100, persistent 1 KiB*", "confirms/s", "msg/s", g("confirm_rate"), True, ">= 4x", tgt_ratio(4)),
+ ("c8", "as c, 8 publishers", "confirms/s", "msg/s", g("confirm_rate"), True, "(issue 5)", None),
  ("d", "fanout to 4 queues", "deliveries/s", "msg/s", g("recv_rate"), True, ">= 10x", tgt_ratio(10)),
  ("e", "4 KiB autoack", "deliveries/s", "msg/s", g("recv_rate"), True, ">= 5x", tgt_ratio(5)),
  ("e", "", "GiB/s", "GiB/s", g("recv_bytes_per_s"), True, ">= 1 GiB/s", lambda w, r, q: None if w is None else w >= 2**30),
@@ -369,7 +371,7 @@ for s, label, metric, unit, f, higher, ttext, check in table:
 lines.append("")
 lines.append("warren-perf's own CPU per message handled (sent + received), median ns:")
 tl = []
-for s in ["a", "b", "c", "d", "e", "f1", "f2", "g", "i", "j"]:
+for s in ["a", "b", "c", "c8", "d", "e", "f1", "f2", "g", "i", "j"]:
     if s in present:
         tl.append(f"{s} {fmt(med(s, 'warren', g('tool_cpu_ns_per_msg')), 'ns')}/{fmt(med(s, 'rabbitmq', g('tool_cpu_ns_per_msg')), 'ns')}")
 lines.append("  (Warren/RabbitMQ) " + ", ".join(tl))
