@@ -257,7 +257,12 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
                     wr_msg_persistent(m) ? WR_MSG_PERSISTENT | WR_MSG_EXT : 0);
     if (!nm)
         goto out;
-    memcpy(wr_msg_body(nm), wr_msg_body(m), (size_t)m->body_len);
+    {
+        uint8_t *src = wr_msg_body(m);
+        if (!src)
+            goto out; /* a paged-out body that cannot be read: logged by the store */
+        memcpy(wr_msg_body(nm), src, (size_t)m->body_len);
+    }
     nm->priority = m->priority;
     nm->published_ms = wr_now_ms();
     rm.routing_key = wr_msg_routing_key(nm);

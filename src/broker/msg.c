@@ -12,6 +12,7 @@
 
 uint64_t wr_msg_bytes;
 uint64_t wr_msg_count;
+int (*wr_msg_loader)(struct wr_msg *m);
 
 /* ---- interned exchange + routing key ----
  *
@@ -83,16 +84,23 @@ struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, con
 {
     size_t ext = (flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0;
     size_t fixed = sizeof(struct wr_msg) + ext + props_len;
+    size_t inline_body = ext ? 0 : (size_t)body_len;
+    uint8_t *body = NULL;
     struct wr_msg *m;
 
     if (exchange.len > 255 || routing_key.len > 255 || body_len > UINT32_MAX ||
         body_len > SIZE_MAX - fixed)
         return NULL;
-    m = malloc(fixed + (size_t)body_len);
-    if (!m)
+    if (ext && !(body = malloc(body_len ? (size_t)body_len : 1)))
         return NULL;
+    m = malloc(fixed + inline_body);
+    if (!m) {
+        free(body);
+        return NULL;
+    }
     m->rkey = rkey_get(exchange, routing_key);
     if (!m->rkey) {
+        free(body);
         free(m);
         return NULL;
     }
@@ -108,7 +116,8 @@ struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, con
         e->ttl_ms = -1;
         e->store_id = 0;
         e->store_seg = 0;
-        e->pad_ = 0;
+        e->body_off = 0;
+        e->body = body;
     }
     if (props_len)
         memcpy((uint8_t *)wr_msg_props(m), props, props_len);
@@ -122,7 +131,19 @@ void wr_msg_free_(struct wr_msg *m)
     wr_msg_bytes -= wr_msg_mem(m);
     wr_msg_count--;
     rkey_put(m->rkey);
+    if (wr_msg_ext(m))
+        free(wr_msg_ext(m)->body);
     free(m);
+}
+
+void wr_msg_page_out(struct wr_msg *m)
+{
+    struct wr_msg_ext *e = wr_msg_ext(m);
+    if (!e || !e->body || !e->store_id)
+        return;
+    wr_msg_bytes -= m->body_len;
+    free(e->body);
+    e->body = NULL;
 }
 
 struct wr_str wr_msg_headers(const struct wr_msg *m)
@@ -157,11 +178,22 @@ struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_prop
     free(buf);
     if (!nm)
         return NULL;
-    memcpy(wr_msg_body(nm), wr_msg_body((struct wr_msg *)m), (size_t)m->body_len);
+    {
+        uint8_t *src = wr_msg_body((struct wr_msg *)m);
+        if (!src) {
+            wr_msg_unref(nm);
+            return NULL;
+        }
+        memcpy(wr_msg_body(nm), src, (size_t)m->body_len);
+    }
     nm->published_ms = m->published_ms;
     nm->priority = m->priority;
-    if (wr_msg_ext(m))
+    if (wr_msg_ext(m) && wr_msg_ext(nm)) {
+        /* Same TTL and journal identity; the new message keeps its own body. */
+        uint8_t *b = wr_msg_ext(nm)->body;
         *wr_msg_ext(nm) = *wr_msg_ext(m);
+        wr_msg_ext(nm)->body = b;
+    }
     return nm;
 }
 

@@ -29,13 +29,23 @@ struct wr_rkey {
     char data[]; /* exchange then routing key */
 };
 
-/* Present when WR_MSG_EXT is set. */
+struct wr_msg;
+
+/* Present when WR_MSG_EXT is set. Such a message keeps its body in a
+ * separate allocation, so that once its journal record is written the body
+ * can be dropped from memory (paged out) and read back when a consumer
+ * needs it: a long durable queue holds its index in memory and its bodies
+ * on disk. */
 struct wr_msg_ext {
     int64_t ttl_ms; /* expiration property; -1 when none */
     uint64_t store_id;
     uint32_t store_seg;
-    uint32_t pad_;
+    uint32_t body_off; /* offset of the body in the segment file (journaled) */
+    uint8_t *body;     /* NULL: paged out */
 };
+
+/* Reads a paged-out body back (the store sets it). Returns 0 or an error. */
+extern int (*wr_msg_loader)(struct wr_msg *m);
 
 #define WR_MSG_PERSISTENT 1u /* delivery_mode 2 */
 #define WR_MSG_EXT 2u        /* has a struct wr_msg_ext */
@@ -80,10 +90,26 @@ static inline const uint8_t *wr_msg_props(const struct wr_msg *m)
     return (const uint8_t *)m->data + ((m->flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0);
 }
 
+/* The body, read back from the journal if it was paged out; NULL only if
+ * that read failed (an I/O error, logged). */
 static inline uint8_t *wr_msg_body(struct wr_msg *m)
 {
-    return (uint8_t *)wr_msg_props(m) + m->props_len;
+    struct wr_msg_ext *e = wr_msg_ext(m);
+    if (!e)
+        return (uint8_t *)wr_msg_props(m) + m->props_len;
+    if (!e->body && (!wr_msg_loader || wr_msg_loader(m) < 0))
+        return NULL;
+    return e->body;
 }
+
+static inline bool wr_msg_body_resident(const struct wr_msg *m)
+{
+    const struct wr_msg_ext *e = wr_msg_ext(m);
+    return !e || e->body;
+}
+
+/* Drop a journaled body from memory (it can be read back). */
+void wr_msg_page_out(struct wr_msg *m);
 
 static inline bool wr_msg_persistent(const struct wr_msg *m)
 {
@@ -122,7 +148,7 @@ static inline struct wr_msg *wr_msg_ref(struct wr_msg *m)
 static inline uint64_t wr_msg_mem(const struct wr_msg *m)
 {
     return sizeof(*m) + ((m->flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0) +
-           m->props_len + m->body_len;
+           m->props_len + (wr_msg_body_resident(m) ? m->body_len : 0);
 }
 
 void wr_msg_free_(struct wr_msg *m);

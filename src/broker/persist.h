@@ -27,6 +27,13 @@ struct wr_persist {
     /* A journaled message went back to a durable queue after `deliveries`
      * deliveries. */
     void (*requeue)(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries);
+    /* A journaled message sits deep in a long durable queue: its body may
+     * leave memory once its record is written. */
+    void (*page_out)(void *ctx, struct wr_msg *m);
 };
+
+/* Durable queues longer than this keep only the bodies of their first
+ * messages in memory; the rest are read back from the journal on delivery. */
+#define WR_PAGE_AFTER 10000u
 
 #endif

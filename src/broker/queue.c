@@ -398,6 +398,8 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
         return rc;
     wr_msg_ref(m);
     q->stat_published++;
+    if (q->durable && q->ready > WR_PAGE_AFTER && q->vhost->persist && wr_msg_store_id(m))
+        q->vhost->persist->page_out(q->vhost->persist->ctx, m);
     if (!wr_list_empty(&q->groups))
         wr_queue_dispatch(q);
     /* TTL 0 (or a deadline already past): deliver now or never. If no

@@ -34,6 +34,12 @@ void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_met
     uint32_t chunk = c->frame_max - WR_FRAME_OVERHEAD;
     uint8_t *body = wr_msg_body(msg);
 
+    if (!body) {
+        /* Its body was paged out and cannot be read back (logged): the
+         * message stays unacknowledged here and is requeued with the
+         * channel rather than delivered truncated. */
+        return;
+    }
     if (msg->body_len <= chunk && msg->body_len <= REF_THRESHOLD) {
         /* One reservation, three frames. */
         size_t total = msize + hsize + (size_t)msg->body_len + 3 * WR_FRAME_OVERHEAD -

@@ -2,7 +2,7 @@
  * server.c - the broker process; see server.h.
  *
  * Owns the event_base and everything that is not one connection's: the
- * listener, the vhosts and users, the one-second tick that drives
+ * listener, the vhosts and users, the quarter-second tick that drives
  * heartbeats and timeouts, the reaper that frees dead connections at the end
  * of a loop turn, signal handling, and the memory alarm.
  */
@@ -271,7 +271,7 @@ int wr_server_run(const struct wr_conf *conf)
 {
     struct wr_server s;
     struct wr_vhost *vh = NULL;
-    struct timeval one = {1, 0};
+    struct timeval one = {0, 250000}; /* heartbeats of 1 s need a finer tick */
     int rc = 0;
 
     memset(&s, 0, sizeof(s));

@@ -435,7 +435,7 @@ size_t wr_journal_scan(const uint8_t *buf, size_t size, uint32_t seg, wr_replay_
     while (off < size) {
         size_t r = record_at(buf, size, off), next;
         if (r) {
-            fn(arg, seg, buf[off + 12], buf + off + 13, (uint32_t)(r - 13));
+            fn(arg, seg, (uint32_t)(off + 13), buf[off + 12], buf + off + 13, (uint32_t)(r - 13));
             st->records++;
             off += r;
             continue;

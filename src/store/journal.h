@@ -73,8 +73,9 @@ struct wr_replay_stats {
     bool last_empty;        /* ... and it is empty: new records may go there */
 };
 
-typedef void (*wr_replay_fn)(void *arg, uint32_t seg, uint8_t type, const uint8_t *p,
-                             uint32_t len);
+/* `off` is the payload's offset in the segment file. */
+typedef void (*wr_replay_fn)(void *arg, uint32_t seg, uint32_t off, uint8_t type,
+                             const uint8_t *p, uint32_t len);
 
 /* Parse one segment's bytes: call `fn` for each valid record, skip corrupt
  * ones (counted in st). Returns where the valid part ends: `size`, or the

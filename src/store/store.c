@@ -23,6 +23,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,13 @@ struct wr_store {
     uint32_t live_first; /* segment of live[0] */
     uint32_t *live;
     uint32_t nlive;
+    struct wr_msg **pageq; /* bodies to drop once their records are written */
+    size_t npageq, cappageq;
+    struct {
+        uint32_t seg;
+        int fd;
+    } rfd[8]; /* open segments for reading paged-out bodies back */
+    unsigned rfd_next;
     void (*synced_cb)(void *arg, uint64_t pos);
     void *synced_arg;
 };
@@ -99,6 +108,87 @@ void wr_store_flush(struct wr_store *s)
         }
     }
     wr_journal_flush(s->j);
+    /* The records are in the file now: bodies queued for paging out can go
+     * (unless nobody but us holds the message any more). */
+    for (size_t i = 0; i < s->npageq; i++) {
+        struct wr_msg *m = s->pageq[i];
+        if (m->refs > 1 && !wr_journal_failed(s->j))
+            wr_msg_page_out(m);
+        wr_msg_unref(m);
+    }
+    s->npageq = 0;
+}
+
+static void p_page_out(void *ctx, struct wr_msg *m)
+{
+    struct wr_store *s = ctx;
+    if (s->npageq == s->cappageq) {
+        size_t cap = s->cappageq ? s->cappageq * 2 : 256;
+        struct wr_msg **a = realloc(s->pageq, cap * sizeof(*a));
+        if (!a)
+            return; /* it just stays in memory */
+        s->pageq = a;
+        s->cappageq = cap;
+    }
+    s->pageq[s->npageq++] = wr_msg_ref(m);
+    schedule(s);
+}
+
+static struct wr_store *loader_store;
+
+static int seg_fd(struct wr_store *s, uint32_t seg)
+{
+    char path[4200];
+    unsigned k;
+    for (k = 0; k < 8; k++)
+        if (s->rfd[k].fd >= 0 && s->rfd[k].seg == seg)
+            return s->rfd[k].fd;
+    k = s->rfd_next++ % 8;
+    if (s->rfd[k].fd >= 0)
+        close(s->rfd[k].fd);
+    snprintf(path, sizeof(path), "%s/journal/%08u.wjl", s->data_dir, seg);
+    s->rfd[k].fd = open(path, O_RDONLY | O_CLOEXEC);
+    s->rfd[k].seg = seg;
+    return s->rfd[k].fd;
+}
+
+/* wr_msg_loader: read a paged-out body back from its segment. */
+static int load_body(struct wr_msg *m)
+{
+    struct wr_store *s = loader_store;
+    struct wr_msg_ext *e = wr_msg_ext(m);
+    uint8_t *b;
+    int fd;
+    ssize_t n;
+
+    if (!s || !e || !e->store_id)
+        return WR_EIO;
+    b = malloc(m->body_len ? m->body_len : 1);
+    if (!b)
+        return WR_ENOMEM;
+    fd = seg_fd(s, e->store_seg);
+    n = fd < 0 ? -1 : pread(fd, b, m->body_len, (off_t)e->body_off);
+    if (n != (ssize_t)m->body_len) {
+        wr_log(WR_LOG_ERROR, "journal: cannot read back the body of message %llu (segment "
+               "%08u offset %u): %s", (unsigned long long)e->store_id, e->store_seg,
+               e->body_off, n < 0 ? strerror(errno) : "short read");
+        free(b);
+        return WR_EIO;
+    }
+    e->body = b;
+    wr_msg_bytes += m->body_len;
+    return 0;
+}
+
+/* Segments deleted: forget their read descriptors. */
+static void rfd_forget_before(struct wr_store *s, uint32_t first_live)
+{
+    for (unsigned k = 0; k < 8; k++) {
+        if (s->rfd[k].fd >= 0 && s->rfd[k].seg < first_live) {
+            close(s->rfd[k].fd);
+            s->rfd[k].fd = -1;
+        }
+    }
 }
 
 /* ---- segment liveness ---- */
@@ -132,6 +222,7 @@ static void live_drop(struct wr_store *s, uint32_t seg)
         k++;
     if (k) {
         wr_journal_drop_until(s->j, s->live_first + k - 1);
+        rfd_forget_before(s, s->live_first + k);
         memmove(s->live, s->live + k, (s->nlive - k) * sizeof(*s->live));
         s->nlive -= k;
         s->live_first += k;
@@ -180,6 +271,8 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     iov[8] = (struct wr_iov){bl, 4};
     iov[9] = (struct wr_iov){wr_msg_body(m), (size_t)m->body_len};
     pos = wr_journal_append(s->j, 'P', iov, 10, &seg);
+    if (pos)
+        wr_msg_ext(m)->body_off = (uint32_t)pos - (uint32_t)m->body_len; /* the body ends the record */
     if (qid != ids)
         free(qid);
     if (!pos)
@@ -202,6 +295,7 @@ static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
     live_drop(s, wr_msg_store_seg(m));
     schedule(s);
 }
+
 
 static void p_requeue(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries)
 {
@@ -270,7 +364,8 @@ static bool parse_exp(struct wr_str s, int64_t *ms)
     return true;
 }
 
-static void on_publish_rec(struct replay *r, uint32_t seg, const uint8_t *p, uint32_t len)
+static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const uint8_t *p,
+                           uint32_t len)
 {
     struct wr_rd rd = wr_rd_init(p, len);
     uint64_t id, wall;
@@ -305,7 +400,12 @@ static void on_publish_rec(struct replay *r, uint32_t seg, const uint8_t *p, uin
                    pp, plen, blen, WR_MSG_PERSISTENT | WR_MSG_EXT);
     if (!m)
         return;
-    memcpy(wr_msg_body(m), bp, blen);
+    /* Recovered bodies stay on disk until a consumer needs them: a journal
+     * larger than memory can be recovered. */
+    free(wr_msg_ext(m)->body);
+    wr_msg_ext(m)->body = NULL;
+    wr_msg_bytes -= blen;
+    wr_msg_ext(m)->body_off = off + (uint32_t)(bp - p);
     wr_msg_ext(m)->store_id = id;
     wr_msg_ext(m)->store_seg = seg;
     m->published_ms = wall > r->now_wall ? r->now_mono
@@ -339,13 +439,14 @@ static void on_publish_rec(struct replay *r, uint32_t seg, const uint8_t *p, uin
         r->max_id = id;
 }
 
-static void replay_cb(void *arg, uint32_t seg, uint8_t type, const uint8_t *p, uint32_t len)
+static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const uint8_t *p,
+                      uint32_t len)
 {
     struct replay *r = arg;
     struct rmsg *e;
     uint64_t id, qid;
     if (type == 'P') {
-        on_publish_rec(r, seg, p, len);
+        on_publish_rec(r, seg, off, p, len);
         return;
     }
     if ((type != 'A' && type != 'R') || len < 16) {
@@ -496,6 +597,8 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
         wr_fail(err, WR_EINTERNAL, "out of memory");
         return NULL;
     }
+    for (unsigned k = 0; k < 8; k++)
+        s->rfd[k].fd = -1;
     s->vhosts = vhosts;
     s->data_dir = strdup(data_dir);
     snprintf(path, sizeof(path), "%s/definitions.json", data_dir);
@@ -517,6 +620,9 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->ops.publish = p_publish;
     s->ops.remove = p_remove;
     s->ops.requeue = p_requeue;
+    s->ops.page_out = p_page_out;
+    loader_store = s;
+    wr_msg_loader = load_body;
     /* Segments before the oldest live one are garbage now. */
     live_drop(s, 0);
     if (s->live_first > 1)
@@ -539,6 +645,16 @@ void wr_store_close(struct wr_store *s)
     if (s->defs_dirty && wr_defs_save(s->defs_path, s->vhosts, &err) < 0)
         wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
     wr_journal_close(s->j);
+    for (size_t i = 0; i < s->npageq; i++)
+        wr_msg_unref(s->pageq[i]);
+    free(s->pageq);
+    for (unsigned k = 0; k < 8; k++)
+        if (s->rfd[k].fd >= 0)
+            close(s->rfd[k].fd);
+    if (loader_store == s) {
+        loader_store = NULL;
+        wr_msg_loader = NULL;
+    }
     free(s->live);
     free(s->defs_path);
     free(s->data_dir);

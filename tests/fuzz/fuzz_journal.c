@@ -19,10 +19,13 @@ struct ctx {
     uint32_t n;
 };
 
-static void on_record(void *arg, uint32_t seg, uint8_t type, const uint8_t *p, uint32_t len)
+static void on_record(void *arg, uint32_t seg, uint32_t off, uint8_t type, const uint8_t *p,
+                      uint32_t len)
 {
     struct ctx *c = arg;
     (void)seg;
+    if (p - c->lo != (ptrdiff_t)off)
+        abort();
     (void)type;
     if (p < c->lo || len > (size_t)(c->hi - p))
         abort();

@@ -25,10 +25,12 @@ struct seen {
     uint8_t first[256];
 };
 
-static void collect(void *arg, uint32_t seg, uint8_t type, const uint8_t *p, uint32_t len)
+static void collect(void *arg, uint32_t seg, uint32_t off, uint8_t type, const uint8_t *p,
+                    uint32_t len)
 {
     struct seen *s = arg;
     (void)seg;
+    (void)off;
     if (s->n < 256) {
         s->types[s->n] = type;
         s->lens[s->n] = len;
