@@ -135,7 +135,8 @@ INTEG_TESTS = \
 	tests/integ/test_crash.py \
 	tests/integ/test_corruption.py \
 	tests/integ/test_diskfull.py \
-	tests/integ/test_paging.py
+	tests/integ/test_paging.py \
+	tests/integ/test_compaction.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

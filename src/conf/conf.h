@@ -49,6 +49,7 @@ struct wr_conf {
     uint64_t disk_free_limit;  /* disk_free_limit.absolute, bytes */
     /* persistence */
     int64_t fsync_interval_ms; /* journal.fsync_interval */
+    uint64_t segment_size;     /* journal.segment_size, bytes */
     /* first-start user and its restriction */
     char default_user[256];    /* default_user */
     char default_pass[256];    /* default_pass */

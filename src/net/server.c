@@ -308,7 +308,7 @@ int wr_server_run(const struct wr_conf *conf)
         wr_clock_update();
         t0 = wr_now_us();
         s.store = wr_store_open(conf->data_dir, s.base, (uint32_t)conf->fsync_interval_ms,
-                                &s.vhosts, &err);
+                                (uint32_t)conf->segment_size, &s.vhosts, &err);
         if (!s.store) {
             wr_log(WR_LOG_ERROR, "cannot open the data directory %s: %s", conf->data_dir,
                    err.text);

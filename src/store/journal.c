@@ -33,7 +33,7 @@ struct wr_journal {
     int fd;
     uint32_t seg;      /* current segment */
     uint32_t seg_size; /* bytes written + buffered in it */
-    uint32_t first_seg;
+    uint32_t seg_max;
 
     uint8_t *buf; /* records not yet written */
     size_t len, cap;
@@ -163,7 +163,7 @@ static int open_segment(struct wr_journal *j, uint32_t seg)
     return 0;
 }
 
-struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment,
+struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment, uint32_t segment_max,
                                    struct event_base *base, uint32_t fsync_interval_ms,
                                    wr_journal_synced_fn synced, void *arg,
                                    struct wr_errbuf *err)
@@ -176,6 +176,7 @@ struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment,
         return NULL;
     }
     j->fd = j->dirfd = -1;
+    j->seg_max = segment_max ? segment_max : WR_JOURNAL_SEGMENT_MAX;
     j->notify_pipe[0] = j->notify_pipe[1] = -1;
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);
@@ -189,7 +190,6 @@ struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment,
         wr_fail(err, WR_EIO, "cannot open the journal in %s: %s", dir, strerror(errno));
         goto fail;
     }
-    j->first_seg = first_segment ? first_segment : 1;
     j->written = j->synced_pos = j->req_pos = pos_of(j->seg, 0);
     j->base = base;
     j->synced_cb = synced;
@@ -300,9 +300,9 @@ uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_i
     for (int i = 0; i < n; i++)
         plen += parts[i].len;
     need = 12 + plen;
-    if (plen > WR_JOURNAL_SEGMENT_MAX)
+    if (plen > UINT32_MAX / 2)
         return 0;
-    if ((uint64_t)j->seg_size + need > WR_JOURNAL_SEGMENT_MAX && j->seg_size > 0 &&
+    if ((uint64_t)j->seg_size + need > j->seg_max && j->seg_size > 0 &&
         rotate(j) < 0)
         return 0;
     if (j->len + need > j->cap) {
@@ -371,14 +371,14 @@ uint32_t wr_journal_segment(const struct wr_journal *j)
     return j->seg;
 }
 
-void wr_journal_drop_until(struct wr_journal *j, uint32_t seg)
+void wr_journal_drop_segment(struct wr_journal *j, uint32_t seg)
 {
     char name[32];
-    for (; j->first_seg <= seg && j->first_seg < j->seg; j->first_seg++) {
-        snprintf(name, sizeof(name), "%08u.wjl", j->first_seg);
-        if (unlinkat(j->dirfd, name, 0) == 0)
-            wr_log(WR_LOG_DEBUG, "journal: segment %s deleted (nothing live)", name);
-    }
+    if (seg >= j->seg)
+        return;
+    snprintf(name, sizeof(name), "%08u.wjl", seg);
+    if (unlinkat(j->dirfd, name, 0) == 0)
+        wr_log(WR_LOG_DEBUG, "journal: segment %s deleted (nothing live)", name);
 }
 
 void wr_journal_close(struct wr_journal *j)

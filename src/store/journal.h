@@ -31,7 +31,7 @@ struct wr_journal;
 
 typedef void (*wr_journal_synced_fn)(void *arg, uint64_t pos);
 
-struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment,
+struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment, uint32_t segment_max,
                                    struct event_base *base, uint32_t fsync_interval_ms,
                                    wr_journal_synced_fn synced, void *arg,
                                    struct wr_errbuf *err);
@@ -57,8 +57,8 @@ uint64_t wr_journal_synced(const struct wr_journal *j);
 /* True after a write or sync failed (disk full, I/O error): nothing more
  * is accepted until restart; the failure was logged. */
 bool wr_journal_failed(const struct wr_journal *j);
-/* Segments up to and including `seg` may be deleted (nothing live). */
-void wr_journal_drop_until(struct wr_journal *j, uint32_t seg);
+/* Delete segment `seg` (nothing in it is live; never the current one). */
+void wr_journal_drop_segment(struct wr_journal *j, uint32_t seg);
 uint32_t wr_journal_segment(const struct wr_journal *j);
 
 /* ---- recovery ---- */

@@ -53,9 +53,8 @@ struct wr_store {
     struct wr_hmap *vhosts;
     struct wr_persist ops;
     uint64_t next_id;
-    uint32_t live_first; /* segment of live[0] */
-    uint32_t *live;
-    uint32_t nlive;
+    struct wr_hmap sent;  /* journaled messages still live somewhere, by id */
+    struct wr_list segs;  /* struct segstat, oldest first */
     struct wr_msg **pageq; /* bodies to drop once their records are written */
     size_t npageq, cappageq;
     struct {
@@ -66,6 +65,10 @@ struct wr_store {
     void (*synced_cb)(void *arg, uint64_t pos);
     void *synced_arg;
 };
+
+static void compact_step(struct wr_store *s);
+static int seg_fd(struct wr_store *s, uint32_t seg);
+static void rfd_forget_before(struct wr_store *s, uint32_t first_live);
 
 static uint64_t wall_ms(void)
 {
@@ -107,6 +110,7 @@ void wr_store_flush(struct wr_store *s)
             s->defs_dirty = false;
         }
     }
+    compact_step(s);
     wr_journal_flush(s->j);
     /* The records are in the file now: bodies queued for paging out can go
      * (unless nobody but us holds the message any more). */
@@ -193,40 +197,201 @@ static void rfd_forget_before(struct wr_store *s, uint32_t first_live)
 
 /* ---- segment liveness ---- */
 
-static void live_add(struct wr_store *s, uint32_t seg, uint32_t n)
+/* ---- journaled messages and segment liveness ----
+ *
+ * Every journaled message has an entry: its id, where its publish record
+ * is, and the durable queues it is still in. Entries hang on their
+ * segment's list, and each segment counts its live (message, queue) pairs
+ * and all the pairs ever written to it. Segments are deleted oldest first,
+ * only when they and every older one hold nothing live, so a removal
+ * record can never outlive the publish it cancels. A mostly dead oldest
+ * segment (a quarter or less of its pairs live) is compacted: its live
+ * messages' publish records are rewritten at the head of the journal, a
+ * few hundred per loop turn, and then the segment goes. */
+
+struct segstat {
+    struct wr_list node; /* s->segs, oldest first */
+    uint32_t seg;
+    uint32_t live, total;
+    struct wr_list msgs; /* struct sent.seg_node */
+};
+
+struct sent {
+    struct wr_hnode node; /* s->sent, key = the 8 id bytes */
+    uint8_t key[8];
+    struct wr_list seg_node;
+    struct segstat *ss;
+    struct wr_msg *m;
+    uint64_t id;
+    uint32_t rec_off, rec_len; /* the publish payload in its segment */
+    uint16_t nq, nlive;
+    uint16_t *deliv; /* recovery only */
+    uint64_t qids[]; /* 0: removed */
+};
+
+#define COMPACT_BUDGET 256 /* messages moved per loop turn */
+
+static struct segstat *segstat_get(struct wr_store *s, uint32_t seg)
 {
-    uint32_t i;
-    if (seg < s->live_first)
-        return;
-    i = seg - s->live_first;
-    if (i >= s->nlive) {
-        uint32_t nn = i + 16;
-        uint32_t *a = realloc(s->live, nn * sizeof(*a));
-        if (!a)
-            return; /* counts become conservative: segments are kept */
-        memset(a + s->nlive, 0, (nn - s->nlive) * sizeof(*a));
-        s->live = a;
-        s->nlive = nn;
+    struct wr_list *it;
+    struct segstat *ss;
+    for (it = s->segs.prev; it != &s->segs; it = it->prev) {
+        ss = wr_container_of(it, struct segstat, node);
+        if (ss->seg == seg)
+            return ss;
+        if (ss->seg < seg)
+            break;
     }
-    s->live[i] += n;
+    ss = calloc(1, sizeof(*ss));
+    if (!ss)
+        return NULL;
+    ss->seg = seg;
+    wr_list_init(&ss->msgs);
+    /* insert after `it` (the last older one) */
+    ss->node.prev = it;
+    ss->node.next = it->next;
+    it->next->prev = &ss->node;
+    it->next = &ss->node;
+    return ss;
 }
 
-static void live_drop(struct wr_store *s, uint32_t seg)
+static struct sent *sent_get(struct wr_store *s, uint64_t id)
 {
-    uint32_t i, k = 0;
-    if (seg < s->live_first || (i = seg - s->live_first) >= s->nlive || !s->live[i])
-        return;
-    s->live[i]--;
-    /* Delete from the oldest while nothing is live, never the current. */
-    while (k < s->nlive && !s->live[k] && s->live_first + k < wr_journal_segment(s->j))
-        k++;
-    if (k) {
-        wr_journal_drop_until(s->j, s->live_first + k - 1);
-        rfd_forget_before(s, s->live_first + k);
-        memmove(s->live, s->live + k, (s->nlive - k) * sizeof(*s->live));
-        s->nlive -= k;
-        s->live_first += k;
+    uint8_t k[8];
+    struct wr_hnode *n;
+    wr_store64(k, id);
+    n = wr_hmap_get(&s->sent, (struct wr_str){(const char *)k, 8});
+    return n ? wr_container_of(n, struct sent, node) : NULL;
+}
+
+static struct sent *sent_new(struct wr_store *s, uint64_t id, uint16_t nq, bool with_deliv)
+{
+    size_t sz = sizeof(struct sent) + (size_t)nq * sizeof(uint64_t) +
+                (with_deliv ? (size_t)nq * sizeof(uint16_t) : 0);
+    struct sent *e = calloc(1, sz);
+    if (!e)
+        return NULL;
+    e->id = id;
+    e->nq = nq;
+    wr_store64(e->key, id);
+    e->node.key = (struct wr_str){(const char *)e->key, 8};
+    if (with_deliv)
+        e->deliv = (uint16_t *)(void *)(e->qids + nq);
+    wr_list_init(&e->seg_node);
+    if (wr_hmap_put(&s->sent, &e->node) < 0) {
+        free(e);
+        return NULL;
     }
+    return e;
+}
+
+static void sent_free(struct wr_store *s, struct sent *e)
+{
+    wr_hmap_del(&s->sent, &e->node);
+    wr_list_del(&e->seg_node);
+    free(e);
+}
+
+static void sent_place(struct sent *e, struct segstat *ss)
+{
+    wr_list_del(&e->seg_node);
+    e->ss = ss;
+    wr_list_add_tail(&ss->msgs, &e->seg_node);
+}
+
+/* Delete the oldest segments while nothing in them is live. */
+static void segs_prune(struct wr_store *s)
+{
+    uint32_t cur = wr_journal_segment(s->j);
+    while (!wr_list_empty(&s->segs)) {
+        struct segstat *ss = wr_container_of(s->segs.next, struct segstat, node);
+        if (ss->live || ss->seg >= cur)
+            break;
+        wr_journal_drop_segment(s->j, ss->seg);
+        rfd_forget_before(s, ss->seg + 1);
+        wr_list_del(&ss->node);
+        free(ss);
+    }
+}
+
+/* Move up to COMPACT_BUDGET live messages out of the oldest segment when
+ * it is mostly dead. */
+static void compact_step(struct wr_store *s)
+{
+    struct segstat *old;
+    uint32_t cur = wr_journal_segment(s->j), moved = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+
+    if (wr_list_empty(&s->segs) || wr_journal_failed(s->j))
+        return;
+    old = wr_container_of(s->segs.next, struct segstat, node);
+    if (old->seg >= cur || !old->live || (uint64_t)old->live * 4 > old->total)
+        return;
+    while (!wr_list_empty(&old->msgs) && moved < COMPACT_BUDGET) {
+        struct sent *e = wr_container_of(old->msgs.next, struct sent, seg_node);
+        uint8_t head[18];
+        uint64_t qids[64], *q = qids, pos;
+        uint16_t k = 0, nq_old;
+        struct wr_iov iov[3];
+        uint32_t seg;
+        int fd = seg_fd(s, old->seg);
+
+        if (e->rec_len > cap) {
+            uint8_t *b = realloc(buf, e->rec_len);
+            if (!b)
+                break;
+            buf = b;
+            cap = e->rec_len;
+        }
+        if (fd < 0 || e->rec_len < 18 ||
+            pread(fd, buf, e->rec_len, (off_t)e->rec_off) != (ssize_t)e->rec_len) {
+            wr_log(WR_LOG_ERROR, "journal: compaction cannot read message %llu from segment "
+                   "%08u; the segment stays", (unsigned long long)e->id, old->seg);
+            break;
+        }
+        nq_old = wr_load16(buf + 16);
+        if (e->nlive > 64 && !(q = malloc(e->nlive * sizeof(*q))))
+            break;
+        for (uint16_t i = 0; i < e->nq; i++)
+            if (e->qids[i])
+                wr_store64((uint8_t *)&q[k++], e->qids[i]);
+        memcpy(head, buf, 16);
+        wr_store16(head + 16, k);
+        iov[0] = (struct wr_iov){head, sizeof(head)};
+        iov[1] = (struct wr_iov){q, (size_t)k * 8};
+        iov[2] = (struct wr_iov){buf + 18 + (size_t)nq_old * 8,
+                                 e->rec_len - 18 - (size_t)nq_old * 8};
+        pos = wr_journal_append(s->j, 'P', iov, 3, &seg);
+        if (q != qids)
+            free(q);
+        if (!pos)
+            break;
+        {
+            struct segstat *ns = segstat_get(s, seg);
+            uint32_t len = (uint32_t)(iov[0].len + iov[1].len + iov[2].len);
+            if (!ns)
+                break;
+            old->live -= e->nlive;
+            ns->live += e->nlive;
+            ns->total += e->nlive;
+            e->rec_off = (uint32_t)pos - len;
+            e->rec_len = len;
+            sent_place(e, ns);
+            if (e->m && wr_msg_ext(e->m)) {
+                wr_msg_ext(e->m)->store_seg = seg;
+                wr_msg_ext(e->m)->body_off = (uint32_t)pos - e->m->body_len;
+            }
+        }
+        moved++;
+    }
+    free(buf);
+    if (moved)
+        wr_log(WR_LOG_DEBUG, "journal: compaction moved %u messages out of segment %08u (%u "
+               "pairs still live there)", moved, old->seg, old->live);
+    segs_prune(s);
+    if (old->live)
+        schedule(s); /* more next turn */
 }
 
 /* ---- what the broker reports ---- */
@@ -244,7 +409,9 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     uint8_t head[18], xl, rl, pl[4], bl[4];
     uint64_t ids[64], *qid = ids;
     struct wr_iov iov[10];
-    uint32_t seg;
+    struct segstat *ss;
+    struct sent *e;
+    uint32_t seg, len = 0;
     uint64_t pos;
 
     if (wr_journal_failed(s->j) || s->defs_failed || n > UINT16_MAX || !wr_msg_ext(m))
@@ -270,16 +437,32 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     iov[7] = (struct wr_iov){wr_msg_props(m), m->props_len};
     iov[8] = (struct wr_iov){bl, 4};
     iov[9] = (struct wr_iov){wr_msg_body(m), (size_t)m->body_len};
-    pos = wr_journal_append(s->j, 'P', iov, 10, &seg);
-    if (pos)
-        wr_msg_ext(m)->body_off = (uint32_t)pos - (uint32_t)m->body_len; /* the body ends the record */
+    for (int i = 0; i < 10; i++)
+        len += (uint32_t)iov[i].len;
+    e = sent_new(s, s->next_id, (uint16_t)n, false);
+    pos = e ? wr_journal_append(s->j, 'P', iov, 10, &seg) : 0;
+    ss = pos ? segstat_get(s, seg) : NULL;
+    if (!pos || !ss) {
+        if (qid != ids)
+            free(qid);
+        if (e)
+            sent_free(s, e);
+        return 0;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        e->qids[i] = qs[i]->store_id;
     if (qid != ids)
         free(qid);
-    if (!pos)
-        return 0;
+    e->nlive = (uint16_t)n;
+    e->m = m;
+    e->rec_off = (uint32_t)pos - len;
+    e->rec_len = len;
+    sent_place(e, ss);
+    ss->live += n;
+    ss->total += n;
+    wr_msg_ext(m)->body_off = (uint32_t)pos - (uint32_t)m->body_len; /* the body ends it */
     wr_msg_ext(m)->store_id = s->next_id++;
     wr_msg_ext(m)->store_seg = seg;
-    live_add(s, seg, n);
     schedule(s);
     return pos;
 }
@@ -289,13 +472,29 @@ static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
     struct wr_store *s = ctx;
     uint8_t rec[16];
     struct wr_iov iov = {rec, sizeof(rec)};
+    struct sent *e = sent_get(s, wr_msg_store_id(m));
+
     wr_store64(rec, wr_msg_store_id(m));
     wr_store64(rec + 8, q->store_id);
     wr_journal_append(s->j, 'A', &iov, 1, NULL);
-    live_drop(s, wr_msg_store_seg(m));
     schedule(s);
+    if (!e)
+        return;
+    for (uint16_t i = 0; i < e->nq; i++) {
+        if (e->qids[i] == q->store_id) {
+            e->qids[i] = 0;
+            e->nlive--;
+            e->ss->live--;
+            break;
+        }
+    }
+    if (!e->nlive) {
+        struct segstat *ss = e->ss;
+        sent_free(s, e);
+        if (ss->live == 0)
+            segs_prune(s);
+    }
 }
-
 
 static void p_requeue(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries)
 {
@@ -318,37 +517,12 @@ static void synced(void *arg, uint64_t pos)
 
 /* ---- recovery ---- */
 
-struct rmsg {
-    struct wr_msg *m;
-    uint64_t id;
-    uint32_t seg;
-    uint16_t nq;
-    uint64_t *qid;     /* nq queue ids; 0 once removed */
-    uint16_t *deliv;
-};
-
 struct replay {
-    struct rmsg *a;
-    size_t n, cap;
+    struct wr_store *s;
     uint64_t max_id;
     uint64_t now_wall, now_mono;
-    uint64_t acks, requeues, unknown;
+    uint64_t acks, requeues, unknown, copies;
 };
-
-static struct rmsg *rfind(struct replay *r, uint64_t id)
-{
-    size_t lo = 0, hi = r->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->a[mid].id == id)
-            return &r->a[mid];
-        if (r->a[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
 
 static bool parse_exp(struct wr_str s, int64_t *ms)
 {
@@ -367,13 +541,15 @@ static bool parse_exp(struct wr_str s, int64_t *ms)
 static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const uint8_t *p,
                            uint32_t len)
 {
+    struct wr_store *s = r->s;
     struct wr_rd rd = wr_rd_init(p, len);
     uint64_t id, wall;
     uint16_t nq;
     uint8_t xl, rl;
     const uint8_t *qb, *xp, *rp, *pp, *bp;
     uint32_t plen, blen;
-    struct rmsg *e;
+    struct sent *e, *old;
+    struct segstat *ss;
     struct wr_msg *m;
     struct wr_basic_props props;
 
@@ -384,57 +560,58 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
         r->unknown++;
         return;
     }
-    if (r->n && id <= r->a[r->n - 1].id) {
-        r->unknown++; /* ids only grow: a duplicate or damaged record */
+    ss = segstat_get(s, seg);
+    if (!ss)
         return;
-    }
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 1024;
-        struct rmsg *a = realloc(r->a, cap * sizeof(*a));
-        if (!a)
+    ss->total += nq;
+    /* A compaction copy of a message whose first record we also read: the
+     * copy (later in the journal) says which queues it was still in. */
+    old = sent_get(s, id);
+    if (old) {
+        m = old->m;
+        old->m = NULL;
+        sent_free(s, old);
+        r->copies++;
+    } else {
+        m = wr_msg_new((struct wr_str){(const char *)xp, xl},
+                       (struct wr_str){(const char *)rp, rl}, pp, plen, blen,
+                       WR_MSG_PERSISTENT | WR_MSG_EXT);
+        if (!m)
             return;
-        r->a = a;
-        r->cap = cap;
+        /* Recovered bodies stay on disk until a consumer needs them: a
+         * journal larger than memory can be recovered. */
+        free(wr_msg_ext(m)->body);
+        wr_msg_ext(m)->body = NULL;
+        wr_msg_bytes -= blen;
+        m->published_ms = wall > r->now_wall ? r->now_mono
+                                             : (r->now_mono > r->now_wall - wall
+                                                    ? r->now_mono - (r->now_wall - wall)
+                                                    : 0);
+        rd = wr_rd_init(pp, plen);
+        if (plen && wr_basic_props_decode(&rd, &props) == 0) {
+            if (props.flags & WR_BASIC_PRIORITY_FLAG)
+                m->priority = props.priority;
+            if (props.flags & WR_BASIC_EXPIRATION_FLAG)
+                parse_exp(props.expiration, &wr_msg_ext(m)->ttl_ms);
+        }
     }
-    m = wr_msg_new((struct wr_str){(const char *)xp, xl}, (struct wr_str){(const char *)rp, rl},
-                   pp, plen, blen, WR_MSG_PERSISTENT | WR_MSG_EXT);
-    if (!m)
-        return;
-    /* Recovered bodies stay on disk until a consumer needs them: a journal
-     * larger than memory can be recovered. */
-    free(wr_msg_ext(m)->body);
-    wr_msg_ext(m)->body = NULL;
-    wr_msg_bytes -= blen;
     wr_msg_ext(m)->body_off = off + (uint32_t)(bp - p);
     wr_msg_ext(m)->store_id = id;
     wr_msg_ext(m)->store_seg = seg;
-    m->published_ms = wall > r->now_wall ? r->now_mono
-                                         : (r->now_mono > r->now_wall - wall
-                                                ? r->now_mono - (r->now_wall - wall)
-                                                : 0);
-    rd = wr_rd_init(pp, plen);
-    if (plen && wr_basic_props_decode(&rd, &props) == 0) {
-        if (props.flags & WR_BASIC_PRIORITY_FLAG)
-            m->priority = props.priority;
-        if (props.flags & WR_BASIC_EXPIRATION_FLAG)
-            parse_exp(props.expiration, &wr_msg_ext(m)->ttl_ms);
-    }
-    e = &r->a[r->n];
-    e->m = m;
-    e->id = id;
-    e->seg = seg;
-    e->nq = nq;
-    e->qid = malloc((size_t)nq * (sizeof(uint64_t) + sizeof(uint16_t)) + 1);
-    if (!e->qid) {
+    e = sent_new(s, id, nq, true);
+    if (!e) {
         wr_msg_unref(m);
         return;
     }
-    e->deliv = (uint16_t *)(e->qid + nq);
+    e->m = m;
+    e->rec_off = off;
+    e->rec_len = len;
     for (uint16_t i = 0; i < nq; i++) {
-        e->qid[i] = wr_load64(qb + 8 * i);
+        e->qids[i] = wr_load64(qb + 8 * i);
         e->deliv[i] = 0;
     }
-    r->n++;
+    e->nlive = nq;
+    sent_place(e, ss);
     if (id > r->max_id)
         r->max_id = id;
 }
@@ -443,26 +620,28 @@ static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const
                       uint32_t len)
 {
     struct replay *r = arg;
-    struct rmsg *e;
+    struct sent *e;
     uint64_t id, qid;
     if (type == 'P') {
         on_publish_rec(r, seg, off, p, len);
         return;
     }
+    segstat_get(r->s, seg); /* every segment with records is known, so it can go */
     if ((type != 'A' && type != 'R') || len < 16) {
         r->unknown++;
         return;
     }
     id = wr_load64(p);
     qid = wr_load64(p + 8);
-    e = rfind(r, id);
+    e = sent_get(r->s, id);
     if (!e)
         return; /* its publish was in a segment already deleted */
     for (uint16_t i = 0; i < e->nq; i++) {
-        if (e->qid[i] != qid)
+        if (e->qids[i] != qid)
             continue;
         if (type == 'A') {
-            e->qid[i] = 0;
+            e->qids[i] = 0;
+            e->nlive--;
             r->acks++;
         } else if (len >= 18) {
             e->deliv[i] = wr_load16(p + 16);
@@ -493,24 +672,31 @@ static struct wr_queue *qfind(struct wr_queue **qs, size_t n, uint64_t id)
     return NULL;
 }
 
+static int ecmp(const void *a, const void *b)
+{
+    const struct sent *x = *(struct sent *const *)a, *y = *(struct sent *const *)b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg)
 {
     struct replay r;
     struct wr_replay_stats st;
     char jdir[4200];
     struct wr_queue **qs = NULL;
-    size_t nqs = 0, cap = 0;
-    struct wr_hnode *vn, *n;
+    struct sent **all = NULL;
+    size_t nqs = 0, cap = 0, nall = 0;
+    struct wr_hnode *vn, *n, *nx;
     size_t vit, it;
     uint64_t t0, restored = 0, orphaned = 0;
     int rc;
 
     wr_clock_update();
     t0 = wr_now_us();
-
     if ((rc = wr_defs_load(s->defs_path, s->vhosts, err)) < 0)
         return rc;
     memset(&r, 0, sizeof(r));
+    r.s = s;
     r.now_wall = wall_ms();
     r.now_mono = wr_now_ms();
     snprintf(jdir, sizeof(jdir), "%s/journal", s->data_dir);
@@ -536,34 +722,44 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     }
     if (nqs)
         qsort(qs, nqs, sizeof(*qs), qcmp);
-    s->live_first = st.last_segment ? 1 : 0;
-    for (size_t i = 0; i < r.n; i++) {
-        struct rmsg *e = &r.a[i];
-        if (!s->live_first || e->seg < s->live_first)
-            s->live_first = e->seg;
+    /* Messages go back in publish order (id order: a compaction copy keeps
+     * its id). */
+    if (s->sent.n && !(all = malloc(s->sent.n * sizeof(*all)))) {
+        free(qs);
+        return wr_fail(err, WR_EINTERNAL, "out of memory");
     }
-    if (!s->live_first)
-        s->live_first = st.last_segment + 1;
-    for (size_t i = 0; i < r.n; i++) {
-        struct rmsg *e = &r.a[i];
+    for (n = wr_hmap_first(&s->sent, &it); n; n = wr_hmap_next(&s->sent, &it, n))
+        all[nall++] = wr_container_of(n, struct sent, node);
+    if (nall)
+        qsort(all, nall, sizeof(*all), ecmp);
+    for (size_t i = 0; i < nall; i++) {
+        struct sent *e = all[i];
+        e->nlive = 0;
         for (uint16_t k = 0; k < e->nq; k++) {
-            struct wr_queue *q = e->qid[k] ? qfind(qs, nqs, e->qid[k]) : NULL;
+            struct wr_queue *q = e->qids[k] ? qfind(qs, nqs, e->qids[k]) : NULL;
             if (!q) {
-                orphaned += e->qid[k] != 0;
+                orphaned += e->qids[k] != 0;
+                e->qids[k] = 0;
                 continue;
             }
-            /* Not journaled deliveries: treat every recovered message as
-             * possibly delivered before (redelivered=true). */
+            /* Deliveries are not journaled: every recovered message may
+             * have been delivered before (redelivered=true). */
             if (wr_queue_push_recovered(q, e->m, e->deliv[k] ? e->deliv[k] : 1) == 0) {
-                live_add(s, e->seg, 1);
+                e->nlive++;
                 restored++;
+            } else {
+                e->qids[k] = 0;
             }
         }
-        wr_msg_unref(e->m);
-        free(e->qid);
+        e->ss->live += e->nlive;
+        e->deliv = NULL;
+        wr_msg_unref(e->m); /* the queues hold it now */
+        if (!e->nlive)
+            sent_free(s, e);
     }
-    free(r.a);
+    free(all);
     free(qs);
+    (void)nx;
     if (orphaned)
         wr_log(WR_LOG_WARNING, "recovery: %llu journaled messages name durable queues that are "
                "not in %s (deleted, or the definitions were lost): not restored",
@@ -575,18 +771,20 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     wr_clock_update();
     wr_log(WR_LOG_INFO,
            "recovery: %u journal segments, %llu records (%llu MB) read in %.3f s; %llu messages "
-           "restored to queues; %llu removals, %llu requeues applied; %llu corrupt records "
-           "skipped, %llu bytes dropped, %u torn tails truncated",
+           "restored to queues; %llu removals, %llu requeues applied; %llu compaction copies; "
+           "%llu corrupt records skipped, %llu bytes dropped, %u torn tails truncated",
            st.segments, (unsigned long long)st.records,
            (unsigned long long)(st.bytes >> 20), (double)(wr_now_us() - t0) / 1e6,
            (unsigned long long)restored, (unsigned long long)r.acks,
-           (unsigned long long)r.requeues, (unsigned long long)st.bad_records,
-           (unsigned long long)st.skipped_bytes, st.truncated);
+           (unsigned long long)r.requeues, (unsigned long long)r.copies,
+           (unsigned long long)st.bad_records, (unsigned long long)st.skipped_bytes,
+           st.truncated);
     return 0;
 }
 
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
-                               uint32_t fsync_interval_ms, struct wr_hmap *vhosts,
+                               uint32_t fsync_interval_ms, uint32_t segment_size,
+                               struct wr_hmap *vhosts,
                                struct wr_errbuf *err)
 {
     struct wr_store *s = calloc(1, sizeof(*s));
@@ -599,6 +797,8 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     }
     for (unsigned k = 0; k < 8; k++)
         s->rfd[k].fd = -1;
+    wr_hmap_init(&s->sent);
+    wr_list_init(&s->segs);
     s->vhosts = vhosts;
     s->data_dir = strdup(data_dir);
     snprintf(path, sizeof(path), "%s/definitions.json", data_dir);
@@ -610,11 +810,10 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     if (recover(s, err, &next_seg) < 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/journal", data_dir);
-    s->j = wr_journal_open(path, next_seg, base, fsync_interval_ms, synced, s, err);
+    s->j = wr_journal_open(path, next_seg, segment_size, base, fsync_interval_ms, synced, s,
+                           err);
     if (!s->j)
         goto fail;
-    if (s->live_first > next_seg)
-        s->live_first = next_seg;
     s->ops.ctx = s;
     s->ops.defs_changed = p_defs_changed;
     s->ops.publish = p_publish;
@@ -624,9 +823,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     loader_store = s;
     wr_msg_loader = load_body;
     /* Segments before the oldest live one are garbage now. */
-    live_drop(s, 0);
-    if (s->live_first > 1)
-        wr_journal_drop_until(s->j, s->live_first - 1);
+    segs_prune(s);
     return s;
 fail:
     if (s->j)
@@ -655,7 +852,20 @@ void wr_store_close(struct wr_store *s)
         loader_store = NULL;
         wr_msg_loader = NULL;
     }
-    free(s->live);
+    {
+        struct wr_hnode *n, *nx;
+        size_t it;
+        for (n = wr_hmap_first(&s->sent, &it); n; n = nx) {
+            nx = wr_hmap_next(&s->sent, &it, n);
+            free(wr_container_of(n, struct sent, node));
+        }
+        wr_hmap_free(&s->sent);
+        while (!wr_list_empty(&s->segs)) {
+            struct wr_list *l = s->segs.next;
+            wr_list_del(l);
+            free(wr_container_of(l, struct segstat, node));
+        }
+    }
     free(s->defs_path);
     free(s->data_dir);
     free(s);

@@ -22,7 +22,8 @@ struct wr_store;
 struct wr_persist;
 
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
-                               uint32_t fsync_interval_ms, struct wr_hmap *vhosts,
+                               uint32_t fsync_interval_ms, uint32_t segment_size,
+                               struct wr_hmap *vhosts,
                                struct wr_errbuf *err);
 void wr_store_close(struct wr_store *s);
 

@@ -61,7 +61,7 @@ static char *write_records(int n, uint64_t *last_pos)
     char *dir = tmpdir();
     struct event_base *base = event_base_new();
     struct wr_errbuf err;
-    struct wr_journal *j = wr_journal_open(dir, 1, base, 0, on_synced, NULL, &err);
+    struct wr_journal *j = wr_journal_open(dir, 1, 0, base, 0, on_synced, NULL, &err);
     ck_assert_msg(j != NULL, "%s", err.text);
     for (int i = 0; i < n; i++) {
         uint8_t payload[300];
