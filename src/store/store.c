@@ -389,9 +389,9 @@ static void compact_step(struct wr_store *s)
     if (moved)
         wr_log(WR_LOG_DEBUG, "journal: compaction moved %u messages out of segment %08u (%u "
                "pairs still live there)", moved, old->seg, old->live);
-    segs_prune(s);
     if (old->live)
         schedule(s); /* more next turn */
+    segs_prune(s);    /* may free `old` */
 }
 
 /* ---- what the broker reports ---- */
