@@ -229,7 +229,8 @@ struct sent {
     uint64_t qids[]; /* 0: removed */
 };
 
-#define COMPACT_BUDGET 256 /* messages moved per loop turn */
+#define COMPACT_BUDGET 256             /* messages moved per loop turn... */
+#define COMPACT_BYTES (1u << 20)       /* ...or this many bytes: a turn stays short */
 
 static struct segstat *segstat_get(struct wr_store *s, uint32_t seg)
 {
@@ -320,6 +321,7 @@ static void compact_step(struct wr_store *s)
 {
     struct segstat *old;
     uint32_t cur = wr_journal_segment(s->j), moved = 0;
+    uint64_t bytes = 0;
     uint8_t *buf = NULL;
     size_t cap = 0;
 
@@ -328,7 +330,7 @@ static void compact_step(struct wr_store *s)
     old = wr_container_of(s->segs.next, struct segstat, node);
     if (old->seg >= cur || !old->live || (uint64_t)old->live * 4 > old->total)
         return;
-    while (!wr_list_empty(&old->msgs) && moved < COMPACT_BUDGET) {
+    while (!wr_list_empty(&old->msgs) && moved < COMPACT_BUDGET && bytes < COMPACT_BYTES) {
         struct sent *e = wr_container_of(old->msgs.next, struct sent, seg_node);
         uint8_t head[18];
         uint64_t qids[64], *q = qids, pos;
@@ -384,6 +386,7 @@ static void compact_step(struct wr_store *s)
             }
         }
         moved++;
+        bytes += e->rec_len;
     }
     free(buf);
     if (moved)
