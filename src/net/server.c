@@ -197,7 +197,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
      * a million messages expired): glibc keeps freed small blocks. */
     if (wr_msg_bytes > s->msg_bytes_peak)
         s->msg_bytes_peak = wr_msg_bytes;
-    if (s->msg_bytes_peak - wr_msg_bytes > (32u << 20)) {
+    if (s->msg_bytes_peak - wr_msg_bytes > (8u << 20) && wr_msg_bytes < s->msg_bytes_peak / 2) {
+        wr_log(WR_LOG_DEBUG, "returning freed memory to the system (messages: %llu bytes, was %llu)", (unsigned long long)wr_msg_bytes, (unsigned long long)s->msg_bytes_peak);
         malloc_trim(0);
         s->msg_bytes_peak = wr_msg_bytes;
     }
