@@ -203,7 +203,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     struct wr_route_result res = {0};
     struct wr_route_msg rm;
     uint8_t *hbuf = NULL, *pbuf = NULL;
-    size_t hlen, plen;
+    size_t plen;
     struct wr_wb w;
 
     if (!x || depth >= DLX_MAX_DEPTH) {
@@ -235,15 +235,8 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
         set_first(&h, "x-first-death-exchange", wr_msg_exchange(m)) < 0)
         goto out;
 
-    hlen = wr_table_encoded_size(&h);
-    if (!hlen || !(hbuf = malloc(hlen)))
+    if (!(hbuf = wr_props_set_headers(&p, &h)))
         goto out;
-    w = wr_wb_init(hbuf, hlen);
-    wr_table_encode(&w, &h);
-    if (w.err)
-        goto out;
-    p.headers = (struct wr_str){(const char *)hbuf + 4, (uint32_t)(hlen - 4)};
-    p.flags |= WR_BASIC_HEADERS_FLAG;
     plen = wr_basic_props_size(&p);
     if (!(pbuf = malloc(plen)))
         goto out;

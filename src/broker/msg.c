@@ -197,6 +197,26 @@ struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_prop
     return nm;
 }
 
+uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h)
+{
+    size_t hlen = wr_table_encoded_size(h);
+    uint8_t *buf;
+    struct wr_wb w;
+
+    if (!hlen || !(buf = malloc(hlen)))
+        return NULL;
+    w = wr_wb_init(buf, hlen);
+    wr_table_encode(&w, h);
+    if (w.err) {
+        free(buf);
+        return NULL;
+    }
+    /* wr_table_encode wrote the length prefix; the property is the body. */
+    p->headers = (struct wr_str){(const char *)buf + 4, (uint32_t)(hlen - 4)};
+    p->flags |= WR_BASIC_HEADERS_FLAG;
+    return buf;
+}
+
 struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, int64_t val)
 {
     struct wr_basic_props p;
@@ -205,8 +225,6 @@ struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, i
     struct wr_msg *nm = NULL;
     struct wr_fv v;
     uint8_t *hbuf = NULL;
-    size_t hlen;
-    struct wr_wb w;
     bool set = false;
 
     memset(&p, 0, sizeof(p));
@@ -228,16 +246,8 @@ struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, i
     }
     if (!set && wr_table_add(&h, wr_str_c(key), v) < 0)
         goto out;
-    hlen = wr_table_encoded_size(&h);
-    if (!hlen || !(hbuf = malloc(hlen)))
-        goto out;
-    w = wr_wb_init(hbuf, hlen);
-    wr_table_encode(&w, &h);
-    if (w.err)
-        goto out;
-    p.headers = (struct wr_str){(const char *)hbuf + 4, (uint32_t)(hlen - 4)};
-    p.flags |= WR_BASIC_HEADERS_FLAG;
-    nm = wr_msg_rewrite(m, &p);
+    if ((hbuf = wr_props_set_headers(&p, &h)))
+        nm = wr_msg_rewrite(m, &p);
 out:
     free(hbuf);
     wr_table_free(&h);

@@ -170,6 +170,12 @@ struct wr_basic_props;
  * x-delivery-count). NULL on allocation failure. */
 struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_props *p);
 
+/* Encode `h` as the headers property of `p` (flag set). Returns the buffer
+ * p->headers now points into (the caller frees it after using p), or NULL
+ * on failure. */
+struct wr_table;
+uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h);
+
 /* A copy of m whose headers table has `key` set to the long `val` (an
  * existing entry of that name is replaced). NULL on failure. */
 struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, int64_t val);
