@@ -104,6 +104,7 @@ static void disk_check(struct wr_server *s)
     if (!s->store || statvfs(s->conf->data_dir, &sv) < 0)
         return;
     free_bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    wr_store_low_disk(s->store, free_bytes < s->conf->disk_free_limit * 2);
     low = free_bytes < s->conf->disk_free_limit || wr_store_failed(s->store);
     if (low != s->disk_alarm) {
         s->disk_alarm = low;

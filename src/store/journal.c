@@ -352,6 +352,23 @@ void wr_journal_flush(struct wr_journal *j)
     }
 }
 
+int wr_journal_sync_now(struct wr_journal *j)
+{
+    write_buffer(j);
+    if (j->failed)
+        return WR_EIO;
+    writer_idle(j);
+    if (fdatasync(j->fd) < 0) {
+        fail(j, "fdatasync", errno);
+        return WR_EIO;
+    }
+    pthread_mutex_lock(&j->mu);
+    if (j->written > j->synced_pos)
+        j->synced_pos = j->written;
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
 uint64_t wr_journal_synced(const struct wr_journal *j)
 {
     uint64_t pos;

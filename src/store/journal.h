@@ -54,6 +54,10 @@ void wr_journal_want_sync(struct wr_journal *j);
 void wr_journal_flush(struct wr_journal *j);
 
 uint64_t wr_journal_synced(const struct wr_journal *j);
+/* Write the buffer and fdatasync it now, on the calling thread (for the
+ * rare writes that must be durable before the caller goes on: compaction).
+ * Returns 0 or WR_EIO (the journal has then failed). */
+int wr_journal_sync_now(struct wr_journal *j);
 /* True after a write or sync failed (disk full, I/O error): nothing more
  * is accepted until restart; the failure was logged. */
 bool wr_journal_failed(const struct wr_journal *j);

@@ -54,6 +54,7 @@ struct wr_store {
     struct wr_persist ops;
     uint64_t next_id;
     struct wr_hmap sent;  /* journaled messages still live somewhere, by id */
+    bool low_disk;        /* the disk alarm is on: no compaction */
     struct wr_list segs;  /* struct segstat, oldest first */
     struct wr_msg **pageq; /* bodies to drop once their records are written */
     size_t npageq, cappageq;
@@ -319,19 +320,27 @@ static void segs_prune(struct wr_store *s)
  * it is mostly dead. */
 static void compact_step(struct wr_store *s)
 {
+    struct moved {
+        struct sent *e;
+        uint64_t pos;
+        uint32_t len, seg;
+    } mv[COMPACT_BUDGET];
     struct segstat *old;
-    uint32_t cur = wr_journal_segment(s->j), moved = 0;
+    uint32_t cur = wr_journal_segment(s->j), n = 0;
     uint64_t bytes = 0;
     uint8_t *buf = NULL;
     size_t cap = 0;
+    struct wr_list *it;
 
-    if (wr_list_empty(&s->segs) || wr_journal_failed(s->j))
+    if (wr_list_empty(&s->segs) || wr_journal_failed(s->j) || s->low_disk)
         return;
     old = wr_container_of(s->segs.next, struct segstat, node);
     if (old->seg >= cur || !old->live || (uint64_t)old->live * 4 > old->total)
         return;
-    while (!wr_list_empty(&old->msgs) && moved < COMPACT_BUDGET && bytes < COMPACT_BYTES) {
-        struct sent *e = wr_container_of(old->msgs.next, struct sent, seg_node);
+    /* 1. Append copies of the live publish records (nothing changes yet). */
+    for (it = old->msgs.next; it != &old->msgs && n < COMPACT_BUDGET && bytes < COMPACT_BYTES;
+         it = it->next) {
+        struct sent *e = wr_container_of(it, struct sent, seg_node);
         uint8_t head[18];
         uint64_t qids[64], *q = qids, pos;
         uint16_t k = 0, nq_old;
@@ -340,10 +349,10 @@ static void compact_step(struct wr_store *s)
         int fd = seg_fd(s, old->seg);
 
         if (e->rec_len > cap) {
-            uint8_t *b = realloc(buf, e->rec_len);
-            if (!b)
+            uint8_t *nb = realloc(buf, e->rec_len);
+            if (!nb)
                 break;
-            buf = b;
+            buf = nb;
             cap = e->rec_len;
         }
         if (fd < 0 || e->rec_len < 18 ||
@@ -369,29 +378,40 @@ static void compact_step(struct wr_store *s)
             free(q);
         if (!pos)
             break;
-        {
-            struct segstat *ns = segstat_get(s, seg);
-            uint32_t len = (uint32_t)(iov[0].len + iov[1].len + iov[2].len);
-            if (!ns)
-                break;
-            old->live -= e->nlive;
-            ns->live += e->nlive;
-            ns->total += e->nlive;
-            e->rec_off = (uint32_t)pos - len;
-            e->rec_len = len;
-            sent_place(e, ns);
-            if (e->m && wr_msg_ext(e->m)) {
-                wr_msg_ext(e->m)->store_seg = seg;
-                wr_msg_ext(e->m)->body_off = (uint32_t)pos - e->m->body_len;
-            }
-        }
-        moved++;
+        mv[n].e = e;
+        mv[n].pos = pos;
+        mv[n].len = (uint32_t)(iov[0].len + iov[1].len + iov[2].len);
+        mv[n].seg = seg;
+        n++;
         bytes += e->rec_len;
     }
     free(buf);
-    if (moved)
-        wr_log(WR_LOG_DEBUG, "journal: compaction moved %u messages out of segment %08u (%u "
-               "pairs still live there)", moved, old->seg, old->live);
+    if (!n)
+        return;
+    /* 2. The copies must be on disk before anything points at them and the
+     *    old segment can go (one fdatasync per batch, on the loop). If that
+     *    fails, nothing moves: the originals stay authoritative. */
+    if (wr_journal_sync_now(s->j) < 0)
+        return;
+    /* 3. Move the entries and their messages' body locations. */
+    for (uint32_t i = 0; i < n; i++) {
+        struct sent *e = mv[i].e;
+        struct segstat *ns = segstat_get(s, mv[i].seg);
+        if (!ns)
+            break;
+        old->live -= e->nlive;
+        ns->live += e->nlive;
+        ns->total += e->nlive;
+        e->rec_off = (uint32_t)mv[i].pos - mv[i].len;
+        e->rec_len = mv[i].len;
+        sent_place(e, ns);
+        if (e->m && wr_msg_ext(e->m)) {
+            wr_msg_ext(e->m)->store_seg = mv[i].seg;
+            wr_msg_ext(e->m)->body_off = (uint32_t)mv[i].pos - e->m->body_len;
+        }
+    }
+    wr_log(WR_LOG_DEBUG, "journal: compaction moved %u messages out of segment %08u (%u pairs "
+           "still live there)", n, old->seg, old->live);
     if (old->live)
         schedule(s); /* more next turn */
     segs_prune(s);    /* may free `old` */
@@ -894,6 +914,11 @@ void wr_store_want_sync(struct wr_store *s)
 uint64_t wr_store_synced(const struct wr_store *s)
 {
     return wr_journal_synced(s->j);
+}
+
+void wr_store_low_disk(struct wr_store *s, bool low)
+{
+    s->low_disk = low;
 }
 
 bool wr_store_failed(const struct wr_store *s)

@@ -40,5 +40,7 @@ void wr_store_flush(struct wr_store *s);
 void wr_store_want_sync(struct wr_store *s);
 uint64_t wr_store_synced(const struct wr_store *s);
 bool wr_store_failed(const struct wr_store *s);
+/* The disk alarm: compaction (which writes) waits while it is on. */
+void wr_store_low_disk(struct wr_store *s, bool low);
 
 #endif

@@ -501,8 +501,8 @@ class CrashTest(unittest.TestCase):
 
 # ---- confirms wait for fdatasync ------------------------------------------------
 
-SYSCALL_RE = re.compile(r"^(\d+) \S+ (\w+)\((\d+)")
-RESUMED_RE = re.compile(r"^(\d+) \S+ <\.\.\. (\w+) resumed>")
+SYSCALL_RE = re.compile(r"^(\d+) +\S+ (\w+)\((\d+)")
+RESUMED_RE = re.compile(r"^(\d+) +\S+ <\.\.\. (\w+) resumed>")
 HEX_RE = re.compile(r'"((?:\\x[0-9a-f]{2})*)"(\.\.\.)?')
 RET_RE = re.compile(r"\) += (-?\d+)")
 
