@@ -253,3 +253,20 @@ out:
     wr_table_free(&h);
     return nm;
 }
+
+bool wr_msg_parse_expiration(struct wr_str s, int64_t *ms)
+{
+    int64_t v = 0;
+    uint32_t i = 0;
+    if (s.len && s.ptr[0] == '+')
+        i = 1;
+    if (i == s.len)
+        return false;
+    for (; i < s.len; i++) {
+        if (s.ptr[i] < '0' || s.ptr[i] > '9' || v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (s.ptr[i] - '0');
+    }
+    *ms = v;
+    return true;
+}

@@ -165,6 +165,12 @@ extern uint64_t wr_msg_count;
 
 struct wr_basic_props;
 
+/* The expiration property as RabbitMQ reads it: a decimal integer of
+ * milliseconds (an optional '+', leading zeros allowed; no '-', space,
+ * fraction or exponent). False when it is not one; publish refuses such a
+ * message and recovery keeps the message without a TTL. */
+bool wr_msg_parse_expiration(struct wr_str s, int64_t *ms);
+
 /* A new message like m with other properties (p may point into m), same
  * exchange, routing key and body: for the rare rewrites (direct reply-to,
  * x-delivery-count). NULL on allocation failure. */

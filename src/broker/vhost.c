@@ -16,6 +16,7 @@
 #include "broker/qargs.h"
 #include "broker/vhost.h"
 #include "core/log.h"
+#include "core/randname.h"
 #include "wire/field.h"
 
 #define VH "' in vhost '%s'"
@@ -251,24 +252,6 @@ int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_un
 
 /* ---- queues ---- */
 
-static void gen_name(char *buf, size_t len)
-{
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    static uint64_t state;
-    size_t i = strlen("amq.gen-");
-    memcpy(buf, "amq.gen-", i);
-    if (!state)
-        state = (uint64_t)(uintptr_t)buf ^ 0x9E3779B97F4A7C15ull ^ (uint64_t)rand();
-    for (; i + 1 < len && i < 30; i++) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        buf[i] = b64[state & 63];
-    }
-    buf[i] = '\0';
-}
-
 static int queue_locked(struct wr_vhost *vh, struct wr_queue *q, struct wr_errbuf *err)
 {
     return wr_fail(err, WR_ERESOURCE_LOCKED,
@@ -289,7 +272,7 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
     *created = false;
     if (name.len == 0 && !d->passive) {
         do
-            gen_name(gen, sizeof(gen));
+            wr_random_name(gen, sizeof(gen), "amq.gen-", 22);
         while (wr_vhost_queue(vh, wr_str_c(gen)));
         name = wr_str_c(gen);
     }

@@ -8,4 +8,5 @@ src_libwarren_a_SOURCES += \
 	src/core/errbuf.c src/core/errbuf.h \
 	src/core/hmap.c src/core/hmap.h \
 	src/core/heap.c src/core/heap.h \
+	src/core/randname.c src/core/randname.h \
 	src/core/list.h

@@ -24,6 +24,7 @@
 #include "broker/vhost.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/randname.h"
 #include "net/chan.h"
 #include "net/conn.h"
 #include "net/deliver.h"
@@ -126,7 +127,6 @@ struct wr_chan {
 #define REPLY_TO "amq.rabbitmq.reply-to"
 
 static const struct wr_consumer_ops chan_consumer_ops;
-static void gen_tag(char *buf, size_t len, const char *prefix);
 
 /* ---- errors ---- */
 
@@ -727,26 +727,6 @@ static void on_publish(struct wr_chan *ch, const struct wr_basic_publish *a)
     ch->ca = CA_HEADER;
 }
 
-/* The expiration property: a decimal integer of milliseconds, as
- * RabbitMQ reads it (an optional '+', leading zeros allowed; no sign,
- * space, fraction or exponent). */
-static bool parse_expiration(struct wr_str s, int64_t *ms)
-{
-    int64_t v = 0;
-    uint32_t i = 0;
-    if (s.len && s.ptr[0] == '+')
-        i = 1;
-    if (i == s.len)
-        return false;
-    for (; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9' || v > (INT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (s.ptr[i] - '0');
-    }
-    *ms = v;
-    return true;
-}
-
 /* A message whose reply_to names this channel's direct reply-to queue. */
 static struct wr_msg *new_msg_reply_to(struct wr_chan *ch, struct wr_content_header *h,
                                        unsigned flags)
@@ -803,7 +783,7 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
                     (int)h.props.user_id.len, h.props.user_id.ptr, ch->c->user);
         return;
     }
-    if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) && !parse_expiration(h.props.expiration, &ttl)) {
+    if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) && !wr_msg_parse_expiration(h.props.expiration, &ttl)) {
         chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH, "invalid expiration '%.*s'",
                     (int)h.props.expiration.len, h.props.expiration.ptr);
         return;
@@ -861,22 +841,6 @@ void wr_chan_body(struct wr_chan *ch, struct evbuffer *in, const struct wr_frame
 
 /* ---- basic class ---- */
 
-static void gen_tag(char *buf, size_t len, const char *prefix)
-{
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    static uint64_t s = 0x2545F4914F6CDD1Dull;
-    size_t i = strlen(prefix);
-    memcpy(buf, prefix, i);
-    s ^= (uint64_t)wr_now_us();
-    for (; i < len - 1 && i < strlen(prefix) + 22; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        buf[i] = b64[s & 63];
-    }
-    buf[i] = '\0';
-}
-
 /* Direct reply-to: consuming from amq.rabbitmq.reply-to (no-ack only)
  * makes a private, auto-delete queue with a unique name for this channel;
  * publishes on the channel with reply_to=amq.rabbitmq.reply-to get that
@@ -900,7 +864,7 @@ static int open_reply_queue(struct wr_chan *ch, const struct wr_basic_consume *a
         return WR_EPRECONDITION_FAILED;
     }
     do
-        gen_tag(name, sizeof(name), REPLY_TO ".");
+        wr_random_name(name, sizeof(name), REPLY_TO ".", 22);
     while (wr_vhost_queue(ch->c->vh, wr_str_c(name)));
     memset(&d, 0, sizeof(d));
     d.name = wr_str_c(name);
@@ -952,7 +916,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
         cc->tag[a->consumer_tag.len] = '\0';
     } else {
         do
-            gen_tag(cc->tag, sizeof(cc->tag), "amq.ctag-");
+            wr_random_name(cc->tag, sizeof(cc->tag), "amq.ctag-", 22);
         while (wr_hmap_get(&ch->consumers, wr_str_c(cc->tag)));
     }
     cc->node.key = wr_str_c(cc->tag);

@@ -165,6 +165,14 @@ static void free_channels(struct wr_conn *c)
 }
 
 /* Stop reading, let the output drain, then free (at the end of a turn). */
+/* Hand the connection to the server's reaper, which frees it at the end of
+ * this loop turn (never while a callback up the stack still uses it). */
+static void to_dead_list(struct wr_conn *c)
+{
+    wr_list_del(&c->node);
+    wr_list_add_tail(&c->srv->dead, &c->node);
+}
+
 static void conn_finish(struct wr_conn *c)
 {
     if (c->state == WR_CS_DEAD)
@@ -174,9 +182,7 @@ static void conn_finish(struct wr_conn *c)
     free_channels(c);
     event_del(c->rev);
     if (evbuffer_get_length(c->out) == 0) {
-        wr_list_del(&c->node);
-        wr_list_add_tail(&c->srv->dead, &c->node);
-        wr_server_schedule_reap(c->srv);
+        to_dead_list(c);
     } else {
         c->freed_when_flushed = true;
         c->writing = true;
@@ -196,9 +202,7 @@ void wr_conn_abort(struct wr_conn *c, const char *why)
     event_del(c->wev);
     if (c->freed_when_flushed) {
         c->freed_when_flushed = false;
-        wr_list_del(&c->node);
-        wr_list_add_tail(&c->srv->dead, &c->node);
-        wr_server_schedule_reap(c->srv);
+        to_dead_list(c);
     }
 }
 
@@ -871,9 +875,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         if (evbuffer_get_length(c->out) == 0) {
             event_del(c->wev);
             c->freed_when_flushed = false;
-            wr_list_del(&c->node);
-            wr_list_add_tail(&c->srv->dead, &c->node);
-            wr_server_schedule_reap(c->srv);
+            to_dead_list(c);
         }
         return;
     }

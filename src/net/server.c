@@ -173,11 +173,6 @@ void wr_server_conn_dirty(struct wr_server *s, struct wr_list *node)
     wr_list_add_tail(&s->dirty, node);
 }
 
-void wr_server_schedule_reap(struct wr_server *s)
-{
-    (void)s; /* turn_end reaps */
-}
-
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_server *s = arg;
@@ -199,7 +194,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (wr_msg_bytes > s->msg_bytes_peak)
         s->msg_bytes_peak = wr_msg_bytes;
     if (s->msg_bytes_peak - wr_msg_bytes > (8u << 20) && wr_msg_bytes < s->msg_bytes_peak / 2) {
-        wr_log(WR_LOG_DEBUG, "returning freed memory to the system (messages: %llu bytes, was %llu)", (unsigned long long)wr_msg_bytes, (unsigned long long)s->msg_bytes_peak);
+        wr_log(WR_LOG_DEBUG,
+               "returning freed memory to the system (messages: %llu bytes, was %llu)",
+               (unsigned long long)wr_msg_bytes, (unsigned long long)s->msg_bytes_peak);
         malloc_trim(0);
         s->msg_bytes_peak = wr_msg_bytes;
     }

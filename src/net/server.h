@@ -59,7 +59,4 @@ void wr_server_wait_store(struct wr_server *s, struct wr_list *node);
 /* A connection has output: write it at the end of this loop turn. */
 void wr_server_conn_dirty(struct wr_server *s, struct wr_list *node);
 
-/* Schedule the reaper for the end of this loop turn. */
-void wr_server_schedule_reap(struct wr_server *s);
-
 #endif

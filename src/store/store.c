@@ -547,20 +547,6 @@ struct replay {
     uint64_t acks, requeues, unknown, copies;
 };
 
-static bool parse_exp(struct wr_str s, int64_t *ms)
-{
-    int64_t v = 0;
-    if (!s.len || s.len > 18)
-        return false;
-    for (uint32_t i = 0; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9')
-            return false;
-        v = v * 10 + (s.ptr[i] - '0');
-    }
-    *ms = v;
-    return true;
-}
-
 static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const uint8_t *p,
                            uint32_t len)
 {
@@ -615,7 +601,7 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
             if (props.flags & WR_BASIC_PRIORITY_FLAG)
                 m->priority = props.priority;
             if (props.flags & WR_BASIC_EXPIRATION_FLAG)
-                parse_exp(props.expiration, &wr_msg_ext(m)->ttl_ms);
+                (void)wr_msg_parse_expiration(props.expiration, &wr_msg_ext(m)->ttl_ms);
         }
     }
     wr_msg_ext(m)->body_off = off + (uint32_t)(bp - p);
@@ -709,7 +695,7 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     struct wr_queue **qs = NULL;
     struct sent **all = NULL;
     size_t nqs = 0, cap = 0, nall = 0;
-    struct wr_hnode *vn, *n, *nx;
+    struct wr_hnode *vn, *n;
     size_t vit, it;
     uint64_t t0, restored = 0, orphaned = 0;
     int rc;
@@ -782,7 +768,6 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     }
     free(all);
     free(qs);
-    (void)nx;
     if (orphaned)
         wr_log(WR_LOG_WARNING, "recovery: %llu journaled messages name durable queues that are "
                "not in %s (deleted, or the definitions were lost): not restored",

@@ -38,27 +38,9 @@ import sys
 import threading
 import time
 
-FRAME_END = b"\xce"
-
-
-# ---- minimal AMQP 0-9-1 framing (just what this script needs) ----------------
-def frame(ftype, channel, payload):
-    return struct.pack(">BHI", ftype, channel, len(payload)) + payload + FRAME_END
-
-
-def method(channel, cid, mid, args=b""):
-    return frame(1, channel, struct.pack(">HH", cid, mid) + args)
-
-
-def sstr(s):
-    s = s.encode() if isinstance(s, str) else s
-    return bytes([len(s)]) + s
-
-
-def lstr(s):
-    s = s.encode() if isinstance(s, str) else s
-    return struct.pack(">I", len(s)) + s
-
+# the framing helpers the adversarial tests use
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integ"))
+from rawamqp import frame, lstr, method, sstr  # noqa: E402
 
 EMPTY_TABLE = b"\0\0\0\0"
 

@@ -19,7 +19,9 @@ Covers:
     keeps it, and the timer starts again when the consumer goes; a redeclare,
     a passive declare and a basic.get renew the lease, a publish does not;
   * warrend only: expired messages behind a longer-lived head are removed
-    (and dead-lettered) without waiting to reach the head.
+    (and dead-lettered) without waiting to reach the head;
+  * warrend only: persistent messages keep their expiration across a crash
+    and restart, in every form publish accepts ("+1000", "01000").
 
 RabbitMQ 3.10 differs on that last point (issue 4 asks Warren not to copy it): a classic
 queue only drops an expired message when it reaches the head, so a message
@@ -27,6 +29,7 @@ with expiration "100" behind one with "60000" stays counted in message_count
 (measured: 2 for as long as the head stays) until the head is consumed; it is
 never delivered though (checked here on both brokers).
 """
+import signal
 import time
 
 import pika
@@ -232,6 +235,29 @@ class TestQueueExpires(SemanticsCase):
             self.assertFalse(self.exists(names[k]), "%s queue not deleted in time" % k)
         for k in ("redeclare", "passive", "get"):
             self.wait_gone(names[k])
+
+
+class TestTTLRestart(SemanticsCase):
+    """Needs a broker this test may restart: warrend only."""
+
+    def test_expiration_survives_restart(self):
+        if self.external:
+            self.skipTest("restarts the broker; only on a warrend started by the harness")
+        q = self.queue(durable=True)
+        # recovery reads the expiration back from the journal with the same
+        # parser publish uses: the '+' and leading-zero forms must expire too
+        self.send(q, "plus", expiration="+1000", delivery_mode=2)
+        self.send(q, "zeros", expiration="01000", delivery_mode=2)
+        self.send(q, "forever", delivery_mode=2)
+        self.send(q, "long", expiration="600000", delivery_mode=2)
+        self.conn.close()
+        harness.restart(self.broker, signal.SIGKILL)
+        self.conn = self.new_connection()
+        self.ch = self.conn.channel()
+        self.wait_ready(q, 2, ch=self.ch)
+        got = self.get_all(q, ch=self.ch)
+        self.assertEqual([(m.body, m.props.expiration) for m in got],
+                         [("forever", None), ("long", "600000")])
 
 
 if __name__ == "__main__":
