@@ -39,6 +39,11 @@
 #define PRE_TUNE_FRAME_MAX WR_AMQP_FRAME_MIN_SIZE
 #define CLOSE_OK_TIMEOUT_MS 3000
 #define FLUSH_TIMEOUT_MS 5000
+/* CLOSED: how long to wait for the peer to close once it has gone quiet,
+ * and at most. DEAD: how long to wait for EOF after shutting our side. */
+#define CLOSED_IDLE_MS 3000
+#define CLOSED_MAX_MS 30000
+#define LINGER_MS 2000
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
@@ -95,25 +100,79 @@ static void build_server_props(void)
     wr_table_free(&t);
 }
 
+/* ---- reading, held or not ---- */
+
+/* Input of a running connection is held while the memory alarm blocks its
+ * publish, while flow control waits for a queue, and while its own output
+ * is over WR_CONN_OUT_HIGH: a client that sends requests and never reads
+ * the replies (basic.get, say) must not make us buffer them without bound.
+ * Once closing, reading goes on whatever the output: close-ok must be seen,
+ * and what follows a close is read and discarded so that closing the
+ * socket does not turn unread data into a reset (a lingering close). */
+static bool conn_input_held(const struct wr_conn *c)
+{
+    if (c->state >= WR_CS_CLOSING)
+        return false;
+    return c->read_paused || c->flow_q || c->out_full;
+}
+
+static void conn_update_read(struct wr_conn *c)
+{
+    bool want = c->state >= WR_CS_CLOSED ? !c->peer_eof : !conn_input_held(c);
+    if (want == c->reading)
+        return;
+    c->reading = want;
+    if (want)
+        event_add(c->rev, NULL);
+    else
+        event_del(c->rev);
+}
+
+/* Input was held and is not any more: frames already read may be waiting
+ * in the input buffer; they are handled in the next loop turn (not here:
+ * this may run in the middle of the turn's end, after the store flush). */
+static void conn_resume_read(struct wr_conn *c)
+{
+    conn_update_read(c);
+    if (c->reading && evbuffer_get_length(c->in))
+        event_active(c->rev, EV_READ, 1);
+}
+
 /* ---- sending ---- */
+
+/* Output is counted in the memory alarm, less the bodies that are
+ * references to stored messages (those are counted as messages). Settled
+ * where the output changes size for good: after a write, and on free. */
+static void out_account(struct wr_conn *c)
+{
+    uint64_t len = evbuffer_get_length(c->out);
+    uint64_t mine = len > c->out_shared ? len - c->out_shared : 0;
+    c->srv->out_bytes = c->srv->out_bytes - c->out_counted + mine;
+    c->out_counted = mine;
+}
 
 void wr_conn_note_output(struct wr_conn *c)
 {
     c->last_send_ms = wr_now_ms();
-    if (!c->out_full && evbuffer_get_length(c->out) > WR_CONN_OUT_HIGH)
+    if (!c->out_full && evbuffer_get_length(c->out) > WR_CONN_OUT_HIGH) {
         c->out_full = true;
+        conn_update_read(c);
+    }
     if (!c->writing && !wr_list_linked(&c->dirty_node))
         wr_server_conn_dirty(c->srv, &c->dirty_node);
 }
 
-/* The output drained below the low watermark: consumers get a turn. */
+/* The output drained below the low watermark: consumers get a turn, and
+ * requests are read again. */
 static void output_drained(struct wr_conn *c)
 {
+    out_account(c);
     if (c->out_full && evbuffer_get_length(c->out) <= WR_CONN_OUT_LOW) {
         c->out_full = false;
         for (uint32_t i = 0; i < c->nchans_cap && c->state == WR_CS_RUNNING; i++)
             if (c->chans[i])
                 wr_chan_output_ready(c->chans[i]);
+        conn_resume_read(c);
     }
 }
 
@@ -151,7 +210,18 @@ void wr_conn_send(struct wr_conn *c, uint16_t channel, const struct wr_method *m
     wr_conn_note_output(c);
 }
 
-/* ---- closing ---- */
+/* ---- closing ----
+ *
+ * RUNNING --client close / we answer close-ok--> CLOSED
+ * RUNNING --our close (wr_conn_error)--> CLOSING --close-ok or close--> CLOSED
+ * CLOSED: every further connection.close gets a close-ok (RabbitMQ does
+ *   the same: clients that close from several threads send several), the
+ *   rest is discarded (the spec: ignore frames after close), until the
+ *   peer closes the socket or goes quiet.
+ * DEAD: the output is written, then the write side shut down, then input
+ *   read and discarded until EOF or LINGER_MS (nginx's lingering close),
+ *   then the socket is closed: closing it with unread input would send a
+ *   reset, and the peer would lose the close-ok still in its buffer. */
 
 static void free_channels(struct wr_conn *c)
 {
@@ -164,7 +234,6 @@ static void free_channels(struct wr_conn *c)
     c->nchans_open = 0;
 }
 
-/* Stop reading, let the output drain, then free (at the end of a turn). */
 /* Hand the connection to the server's reaper, which frees it at the end of
  * this loop turn (never while a callback up the stack still uses it). */
 static void to_dead_list(struct wr_conn *c)
@@ -173,6 +242,20 @@ static void to_dead_list(struct wr_conn *c)
     wr_list_add_tail(&c->srv->dead, &c->node);
 }
 
+/* Output written: shut our side and wait for the peer's EOF. */
+static void linger_start(struct wr_conn *c)
+{
+    c->freed_when_flushed = false;
+    c->lingering = true;
+    c->linger_since_ms = wr_now_ms();
+    if (c->peer_eof || shutdown(c->fd, SHUT_WR) < 0) {
+        to_dead_list(c);
+        return;
+    }
+    conn_update_read(c);
+}
+
+/* Graceful end: what is queued is written, then a lingering close. */
 static void conn_finish(struct wr_conn *c)
 {
     if (c->state == WR_CS_DEAD)
@@ -180,30 +263,42 @@ static void conn_finish(struct wr_conn *c)
     c->state = WR_CS_DEAD;
     c->closing_since_ms = wr_now_ms();
     free_channels(c);
-    event_del(c->rev);
+    wr_list_del(&c->dirty_node);
+    conn_update_read(c);
     if (evbuffer_get_length(c->out) == 0) {
-        to_dead_list(c);
+        linger_start(c);
     } else {
         c->freed_when_flushed = true;
         c->writing = true;
-        wr_list_del(&c->dirty_node);
         event_add(c->wev, NULL);
     }
 }
 
+/* close and close-ok have been exchanged. */
+static void conn_closed(struct wr_conn *c)
+{
+    free_channels(c);
+    c->state = WR_CS_CLOSED;
+    c->closing_since_ms = wr_now_ms();
+    conn_update_read(c);
+}
+
 void wr_conn_abort(struct wr_conn *c, const char *why)
 {
-    if (c->state != WR_CS_DEAD)
+    if (c->state != WR_CS_DEAD) {
         wr_log_ctx(c->state == WR_CS_RUNNING ? WR_LOG_WARNING : WR_LOG_INFO, c->name,
                    "closing connection: %s", why);
-    conn_finish(c);
-    /* Nothing more will be written: drop what is queued. */
+        c->state = WR_CS_DEAD;
+        c->closing_since_ms = wr_now_ms();
+        free_channels(c);
+    }
+    /* Nothing more will be written or read. */
     evbuffer_drain(c->out, evbuffer_get_length(c->out));
     event_del(c->wev);
-    if (c->freed_when_flushed) {
-        c->freed_when_flushed = false;
-        to_dead_list(c);
-    }
+    event_del(c->rev);
+    c->reading = c->writing = c->freed_when_flushed = false;
+    wr_list_del(&c->dirty_node);
+    to_dead_list(c);
 }
 
 void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *fmt, ...)
@@ -237,6 +332,7 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
     }
     c->state = WR_CS_CLOSING;
     c->closing_since_ms = wr_now_ms();
+    conn_update_read(c);
 }
 
 /* ---- lifecycle ---- */
@@ -322,7 +418,7 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
      * event is added only while the kernel cannot take everything. */
     wr_list_init(&c->dirty_node);
     wr_list_init(&c->flow_node);
-    event_add(c->rev, NULL);
+    conn_update_read(c);
     wr_log_ctx(WR_LOG_DEBUG, c->name, "accepted connection");
     return c;
 }
@@ -344,8 +440,10 @@ void wr_conn_free(struct wr_conn *c)
     event_free(c->rev);
     event_free(c->wev);
     evbuffer_free(c->in);
-    evbuffer_free(c->out);
+    evbuffer_free(c->out); /* releases shared bodies (wr_conn_shared_done) */
+    c->srv->out_bytes -= c->out_counted;
     evutil_closesocket(c->fd);
+    wr_server_fd_released(c->srv);
     free(c->chans);
     wr_log_ctx(WR_LOG_DEBUG, c->name, "connection closed");
     free(c);
@@ -359,7 +457,7 @@ void wr_conn_flow_pause(struct wr_conn *c, struct wr_queue *q)
         return;
     c->flow_q = q;
     wr_queue_ref(q);
-    event_del(c->rev);
+    conn_update_read(c);
     wr_list_add_tail(&c->srv->flow_paused, &c->flow_node);
 }
 
@@ -378,9 +476,9 @@ void wr_conn_flow_check(struct wr_conn *c)
     if (!q || (!q->deleted && q->nconsumers && q->ready >= WR_FLOW_LOW))
         return;
     flow_release(c);
-    if (c->state != WR_CS_RUNNING || c->read_paused)
+    conn_update_read(c);
+    if (c->state != WR_CS_RUNNING || !c->reading)
         return;
-    event_add(c->rev, NULL);
     process_input(c); /* what was read before the pause */
 }
 
@@ -517,10 +615,10 @@ void wr_conn_set_blocked(struct wr_conn *c, bool blocked)
         }
         if (c->read_paused) {
             c->read_paused = false;
-            if (!c->flow_q)
-                event_add(c->rev, NULL);
+            conn_update_read(c);
             /* Frames may be waiting in the input buffer already. */
-            process_input(c);
+            if (c->reading)
+                process_input(c);
         }
     }
 }
@@ -571,10 +669,9 @@ static void channel0_method(struct wr_conn *c, const struct wr_method *m)
                        m->u.connection_close.reply_code,
                        (int)m->u.connection_close.reply_text.len,
                        m->u.connection_close.reply_text.ptr);
-            free_channels(c);
             wr_method_init(&r, WR_CONNECTION_CLOSE_OK);
             wr_conn_send(c, 0, &r);
-            conn_finish(c);
+            conn_closed(c);
             return;
         }
         if (m->id == WR_CONNECTION_UPDATE_SECRET) {
@@ -586,14 +683,24 @@ static void channel0_method(struct wr_conn *c, const struct wr_method *m)
             return; /* a client telling us; nothing to do */
         break;
     case WR_CS_CLOSING:
+        /* Our close crossed the client's: answer it, as RabbitMQ does, and
+         * wait for the close-ok in CLOSED. */
         if (m->id == WR_CONNECTION_CLOSE_OK) {
-            conn_finish(c);
+            conn_closed(c);
         } else if (m->id == WR_CONNECTION_CLOSE) {
             wr_method_init(&r, WR_CONNECTION_CLOSE_OK);
             wr_conn_send(c, 0, &r);
-            conn_finish(c);
+            conn_closed(c);
         }
         return; /* everything else is ignored while closing */
+    case WR_CS_CLOSED:
+        if (m->id == WR_CONNECTION_CLOSE_OK) {
+            conn_finish(c);
+        } else if (m->id == WR_CONNECTION_CLOSE && !c->out_full) {
+            wr_method_init(&r, WR_CONNECTION_CLOSE_OK);
+            wr_conn_send(c, 0, &r);
+        }
+        return;
     default:
         break;
     }
@@ -610,7 +717,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
     struct wr_method r;
 
     if (c->state != WR_CS_RUNNING) {
-        if (c->state != WR_CS_CLOSING)
+        if (c->state < WR_CS_CLOSING)
             wr_conn_error(c, 504, m->id, "unexpected method on channel %u during the handshake",
                           id);
         return;
@@ -639,13 +746,15 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
         return;
     }
     if (wr_chan_closing(ch)) {
-        /* After our channel.close only close-ok (or the peer's own close)
-         * means anything. */
-        if (m->id == WR_CHANNEL_CLOSE_OK || m->id == WR_CHANNEL_CLOSE) {
-            if (m->id == WR_CHANNEL_CLOSE) {
-                wr_method_init(&r, WR_CHANNEL_CLOSE_OK);
-                wr_conn_send(c, id, &r);
-            }
+        /* After our channel.close only close-ok means anything (the spec,
+         * and RabbitMQ): the peer's own close, crossing ours, gets its
+         * close-ok, but the channel stays closing until our close is
+         * answered, so that answer (and an ack or publish already on the
+         * wire) is not taken for a frame on an unopened channel. */
+        if (m->id == WR_CHANNEL_CLOSE) {
+            wr_method_init(&r, WR_CHANNEL_CLOSE_OK);
+            wr_conn_send(c, id, &r);
+        } else if (m->id == WR_CHANNEL_CLOSE_OK) {
             wr_chan_free(ch);
             c->chans[id] = NULL;
             c->nchans_open--;
@@ -707,7 +816,7 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
         if (m.id == WR_BASIC_PUBLISH && c->srv->alarm && c->state == WR_CS_RUNNING) {
             wr_conn_set_blocked(c, true);
             c->read_paused = true;
-            event_del(c->rev);
+            conn_update_read(c);
             return;
         }
         /* The payload stays valid until consumed: handle first. */
@@ -747,6 +856,33 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
     evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
 }
 
+/* The peer closed its side (or the socket failed) while we were closing. */
+static void peer_gone(struct wr_conn *c)
+{
+    c->peer_eof = true;
+    conn_update_read(c);
+    if (c->state == WR_CS_CLOSED)
+        conn_finish(c); /* writes what is left, then frees */
+    else if (c->lingering)
+        to_dead_list(c);
+}
+
+/* DEAD: read and throw away until EOF (the lingering close). */
+static void discard_input(struct wr_conn *c)
+{
+    static char sink[16384];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(c->fd, sink, sizeof(sink));
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+            peer_gone(c);
+        return;
+    }
+}
+
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_conn *c = arg;
@@ -754,6 +890,10 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
 
     wr_clock_update();
+    if (c->state == WR_CS_DEAD) {
+        discard_input(c);
+        return;
+    }
     while (got < READ_BUDGET) {
         struct evbuffer_iovec v[2];
         int nv = evbuffer_reserve_space(c->in, READ_CHUNK, v, 2);
@@ -769,16 +909,20 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            wr_conn_abort(c, c->state == WR_CS_DEAD ? "socket closed" : "socket error");
+            if (c->state >= WR_CS_CLOSED)
+                peer_gone(c);
+            else
+                wr_conn_abort(c, "socket error");
             return;
         }
         if (n == 0) {
             evbuffer_commit_space(c->in, v, 0);
             /* Frames already read still count (a close-ok, say). */
             process_input(c);
-            wr_conn_abort(c, c->state == WR_CS_DEAD
-                                 ? "socket closed"
-                                 : "client closed the socket without connection.close");
+            if (c->state >= WR_CS_CLOSED)
+                peer_gone(c);
+            else
+                wr_conn_abort(c, "client closed the socket without connection.close");
             return;
         }
         {
@@ -827,7 +971,7 @@ static void process_input(struct wr_conn *c)
         evbuffer_drain(in, 8);
         send_start(c);
     }
-    while (c->state != WR_CS_DEAD && !c->read_paused && !c->flow_q) {
+    while (c->state != WR_CS_DEAD && !conn_input_held(c)) {
         rc = wr_frame_peek(in, c->state >= WR_CS_OPEN ? c->frame_max : PRE_TUNE_FRAME_MAX, &f);
         if (rc == 0)
             break;
@@ -860,22 +1004,15 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
     wr_clock_update();
     if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
         errno != EINTR) {
-        evbuffer_drain(c->out, evbuffer_get_length(c->out));
-        if (c->freed_when_flushed) {
-            event_del(c->wev);
-            c->freed_when_flushed = false;
-            wr_list_del(&c->node);
-            wr_list_add_tail(&c->srv->dead, &c->node);
-            return;
-        }
         wr_conn_abort(c, "socket write failed");
         return;
     }
     if (c->freed_when_flushed) {
+        out_account(c);
         if (evbuffer_get_length(c->out) == 0) {
             event_del(c->wev);
-            c->freed_when_flushed = false;
-            to_dead_list(c);
+            c->writing = false;
+            linger_start(c);
         }
         return;
     }
@@ -916,9 +1053,15 @@ void wr_conn_tick(struct wr_conn *c, uint64_t now)
         if (now - c->closing_since_ms > CLOSE_OK_TIMEOUT_MS)
             wr_conn_abort(c, "no connection.close-ok from client");
         return;
+    case WR_CS_CLOSED:
+        if (now - c->last_recv_ms > CLOSED_IDLE_MS || now - c->closing_since_ms > CLOSED_MAX_MS)
+            conn_finish(c);
+        return;
     case WR_CS_DEAD:
         if (c->freed_when_flushed && now - c->closing_since_ms > FLUSH_TIMEOUT_MS)
             wr_conn_abort(c, "output not drained in time");
+        else if (c->lingering && now - c->linger_since_ms > LINGER_MS)
+            to_dead_list(c);
         return;
     }
 }

@@ -34,11 +34,14 @@ enum wr_conn_state {
     WR_CS_OPEN,     /* waiting for connection.open */
     WR_CS_RUNNING,
     WR_CS_CLOSING,  /* sent connection.close, waiting for close-ok */
-    WR_CS_DEAD,     /* output being flushed, then freed */
+    WR_CS_CLOSED,   /* close and close-ok exchanged: answering stray closes,
+                     * discarding the rest, until the peer closes the socket */
+    WR_CS_DEAD,     /* output being flushed, then a lingering close, then freed */
 };
 
 /* Output above this many bytes makes consumers on the connection skip
- * their turn; below half of it they are put back in rotation. */
+ * their turn and stops the connection being read (replies pile up there
+ * too); below half of it both resume. */
 #define WR_CONN_OUT_HIGH (1u << 20)
 #define WR_CONN_OUT_LOW (WR_CONN_OUT_HIGH / 2)
 
@@ -57,12 +60,16 @@ struct wr_conn {
     bool read_paused;   /* memory alarm: not reading this socket */
     struct wr_queue *flow_q;  /* flow control: waiting for this queue to drain */
     struct wr_list flow_node; /* srv->flow_paused */
-    bool out_full;      /* output above WR_CONN_OUT_HIGH */
+    bool out_full;      /* output above WR_CONN_OUT_HIGH: consumers parked, not read */
     bool freed_when_flushed;
+    bool lingering;     /* dead, output written, write side shut: waiting for EOF */
+    bool peer_eof;      /* the peer closed its side */
+    uint64_t out_shared;  /* bytes of `out` that are references to message bodies */
+    uint64_t out_counted; /* what this connection adds to srv->out_bytes */
     uint16_t channel_max;
     uint32_t frame_max;
     uint16_t heartbeat;
-    uint64_t opened_ms, last_recv_ms, last_send_ms, closing_since_ms;
+    uint64_t opened_ms, last_recv_ms, last_send_ms, closing_since_ms, linger_since_ms;
     char user[256];
     struct wr_vhost *vh;
     struct wr_chan **chans; /* indexed by channel id, grown on demand */
@@ -72,6 +79,7 @@ struct wr_conn {
     struct wr_list consumers_waiting; /* chan consumers idled by out_full */
     struct wr_list dirty_node; /* srv->dirty: output to write at the end of the turn */
     bool writing;              /* EV_WRITE enabled: the socket was full */
+    bool reading;              /* EV_READ enabled (see conn_update_read) */
 };
 
 /* Is a peer address loopback (127.0.0.0/8, ::1, ::ffff:127.x)? Users in

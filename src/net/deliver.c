@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <event2/buffer.h>
+#include <stdlib.h>
 
 #include "broker/msg.h"
 #include "net/conn.h"
@@ -19,11 +20,24 @@
 /* Bodies above this are referenced, not copied. */
 #define REF_THRESHOLD (64 * 1024)
 
-static void unref_cb(const void *data, size_t len, void *arg)
+/* A body added by reference: its chunks go out in order, so the last
+ * chunk's cleanup releases the message. The connection counts the bytes
+ * as shared (they are the message's, already counted in the memory alarm)
+ * until then; the connection outlives its output buffer. */
+struct shared_body {
+    struct wr_msg *m;
+    struct wr_conn *c;
+    uint64_t len;
+};
+
+static void shared_done_cb(const void *data, size_t len, void *arg)
 {
+    struct shared_body *sb = arg;
     (void)data;
     (void)len;
-    wr_msg_unref(arg);
+    sb->c->out_shared -= sb->len;
+    wr_msg_unref(sb->m);
+    free(sb);
 }
 
 void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_method *m,
@@ -90,16 +104,25 @@ void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_met
         wr_frame_put_body(c->out, channel, body, (size_t)msg->body_len, c->frame_max);
     } else {
         uint64_t off = 0;
+        struct shared_body *sb = malloc(sizeof(*sb));
+        if (!sb)
+            return;
+        sb->m = wr_msg_ref(msg);
+        sb->c = c;
+        sb->len = msg->body_len;
+        c->out_shared += sb->len;
         while (off < msg->body_len) {
             uint8_t h[7];
             size_t n = msg->body_len - off < chunk ? (size_t)(msg->body_len - off) : chunk;
+            bool last = off + n >= msg->body_len;
             h[0] = WR_AMQP_FRAME_BODY;
             wr_store16(h + 1, channel);
             wr_store32(h + 3, (uint32_t)n);
             evbuffer_add(c->out, h, sizeof(h));
-            wr_msg_ref(msg);
-            if (evbuffer_add_reference(c->out, body + off, n, unref_cb, msg) < 0)
-                wr_msg_unref(msg);
+            if (evbuffer_add_reference(c->out, body + off, n, last ? shared_done_cb : NULL,
+                                       last ? sb : NULL) < 0 &&
+                last)
+                shared_done_cb(NULL, 0, sb);
             evbuffer_add(c->out, "\xce", 1);
             off += n;
         }

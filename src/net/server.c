@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <malloc.h>
@@ -40,13 +41,14 @@ struct wr_vhost *wr_server_vhost(struct wr_server *s, const char *name, uint32_t
 
 /* Memory in use, as the alarm sees it: what the process held when it
  * started (code, libraries, the loop) plus the bytes of every message
- * alive. Messages are what grows without bound; reading RSS per publish
+ * alive and of every connection's unsent output (replies to a client that
+ * does not read). Those are what grows without bound; reading RSS per publish
  * would be a syscall on the hot path, and RSS does not fall when malloc
  * keeps freed memory, which would hold the alarm on after the queues
  * drained. */
 static uint64_t mem_used(const struct wr_server *s)
 {
-    return s->mem_base + wr_msg_bytes;
+    return s->mem_base + wr_msg_bytes + s->out_bytes;
 }
 
 static uint64_t rss_bytes(void)
@@ -203,6 +205,80 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     disk_check(s);
 }
 
+/* ---- accept back-off ----
+ *
+ * Out of descriptors (EMFILE, ENFILE) or kernel memory, accept fails at
+ * once and the listening socket stays readable: retrying would spin the
+ * loop. So stop accepting for a while (100 ms, doubling up to 1 s, or
+ * until one of our connections closes), say so once per episode, and go
+ * on serving the open connections; the waiting peers stay in the backlog. */
+#define ACCEPT_BACKOFF_MIN_MS 100
+#define ACCEPT_BACKOFF_MAX_MS 1000
+
+static void accept_resume(struct wr_server *s)
+{
+    if (!s->accept_paused)
+        return;
+    s->accept_paused = false;
+    event_del(s->accept_ev);
+    evconnlistener_enable(s->listener);
+}
+
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    accept_resume(arg);
+}
+
+void wr_server_fd_released(struct wr_server *s)
+{
+    if (!s->stopping)
+        accept_resume(s);
+}
+
+/* A connection was accepted: an episode of failures, if any, is over. */
+static void accept_ok(struct wr_server *s)
+{
+    if (!s->accept_failures)
+        return;
+    wr_clock_update();
+    wr_log(WR_LOG_INFO, "accepting connections again after %llu failed accepts in %.1f s",
+           (unsigned long long)s->accept_failures,
+           (double)(wr_now_ms() - s->accept_episode_ms) / 1000.0);
+    s->accept_failures = 0;
+    s->accept_backoff_ms = 0;
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct wr_server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct timeval tv;
+
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+        wr_log(WR_LOG_WARNING, "accept failed: %s", evutil_socket_error_to_string(err));
+        return;
+    }
+    wr_clock_update();
+    if (!s->accept_failures) {
+        s->accept_episode_ms = wr_now_ms();
+        wr_log(WR_LOG_WARNING,
+               "accept failed: %s (%u connections open); not accepting for a while, "
+               "retrying with back-off",
+               evutil_socket_error_to_string(err), s->nconns);
+    }
+    s->accept_failures++;
+    s->accept_backoff_ms = s->accept_backoff_ms ? s->accept_backoff_ms * 2 : ACCEPT_BACKOFF_MIN_MS;
+    if (s->accept_backoff_ms > ACCEPT_BACKOFF_MAX_MS)
+        s->accept_backoff_ms = ACCEPT_BACKOFF_MAX_MS;
+    evconnlistener_disable(l);
+    s->accept_paused = true;
+    tv.tv_sec = s->accept_backoff_ms / 1000;
+    tv.tv_usec = (suseconds_t)(s->accept_backoff_ms % 1000) * 1000;
+    event_add(s->accept_ev, &tv);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg)
 {
@@ -213,15 +289,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         evutil_closesocket(fd);
         if (!s->stopping)
             wr_log(WR_LOG_ERROR, "cannot accept a connection: out of memory");
+        return;
     }
-}
-
-static void accept_error_cb(struct evconnlistener *l, void *arg)
-{
-    (void)l;
-    (void)arg;
-    wr_log(WR_LOG_WARNING, "accept failed: %s",
-           evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    accept_ok(s);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -323,10 +393,11 @@ int wr_server_run(const struct wr_conf *conf)
     if ((rc = listen_on(&s)) < 0)
         goto out;
     s.tick_ev = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
+    s.accept_ev = evtimer_new(s.base, accept_retry_cb, &s);
 
     s.sigterm_ev = evsignal_new(s.base, SIGTERM, signal_cb, &s);
     s.sigint_ev = evsignal_new(s.base, SIGINT, signal_cb, &s);
-    if (!s.tick_ev || !s.sigterm_ev || !s.sigint_ev) {
+    if (!s.tick_ev || !s.accept_ev || !s.sigterm_ev || !s.sigint_ev) {
         rc = WR_ENOMEM;
         goto out;
     }
@@ -380,6 +451,8 @@ out:
     wr_users_free(s.users);
     if (s.tick_ev)
         event_free(s.tick_ev);
+    if (s.accept_ev)
+        event_free(s.accept_ev);
 
     if (s.sigterm_ev)
         event_free(s.sigterm_ev);

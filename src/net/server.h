@@ -25,6 +25,12 @@ struct wr_server {
     const struct wr_conf *conf;
     struct evconnlistener *listener;
     struct event *tick_ev, *sigterm_ev, *sigint_ev;
+    /* Accepting paused after EMFILE/ENFILE: resumes after a back-off that
+     * doubles up to a second, or when a connection closes. */
+    struct event *accept_ev;
+    bool accept_paused;
+    uint32_t accept_backoff_ms;
+    uint64_t accept_failures, accept_episode_ms;
     struct wr_hmap vhosts;
     struct wr_users *users;
     struct wr_list conns;   /* struct wr_conn.node */
@@ -35,6 +41,7 @@ struct wr_server {
     uint64_t mem_limit;     /* bytes in use before the memory alarm */
     uint64_t mem_base;      /* bytes in use at start, besides messages */
     uint64_t msg_bytes_peak; /* since the last malloc_trim */
+    uint64_t out_bytes;     /* unsent output of all connections (not shared bodies) */
     bool mem_alarm, disk_alarm;
     bool alarm;             /* either: publishers are blocked */
     struct wr_store *store;
@@ -58,5 +65,8 @@ void wr_server_wait_store(struct wr_server *s, struct wr_list *node);
 
 /* A connection has output: write it at the end of this loop turn. */
 void wr_server_conn_dirty(struct wr_server *s, struct wr_list *node);
+
+/* A connection's socket was closed: a descriptor is free again. */
+void wr_server_fd_released(struct wr_server *s);
 
 #endif
