@@ -142,7 +142,7 @@ static void conn_resume_read(struct wr_conn *c)
 
 /* Output is counted in the memory alarm, less the bodies that are
  * references to stored messages (those are counted as messages). Settled
- * where the output changes size for good: after a write, and on free. */
+ * whenever the output grows or is written, and on free. */
 static void out_account(struct wr_conn *c)
 {
     uint64_t len = evbuffer_get_length(c->out);
@@ -154,6 +154,7 @@ static void out_account(struct wr_conn *c)
 void wr_conn_note_output(struct wr_conn *c)
 {
     c->last_send_ms = wr_now_ms();
+    out_account(c);
     if (!c->out_full && evbuffer_get_length(c->out) > WR_CONN_OUT_HIGH) {
         c->out_full = true;
         conn_update_read(c);

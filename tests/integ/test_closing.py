@@ -24,14 +24,6 @@ from harness import BrokerTestCase, main
 import rawamqp as R
 
 
-def publish_frames(channel, exchange, routing_key, body):
-    """basic.publish + content header + one body frame."""
-    return (R.method(channel, 60, 40, struct.pack(">H", 0) + R.sstr(exchange) +
-                     R.sstr(routing_key) + b"\x00") +
-            R.frame(2, channel, struct.pack(">HHQH", 60, 0, len(body), 0)) +
-            R.frame(3, channel, body))
-
-
 def close_frame(code=200, text="bye"):
     return R.method(0, 10, 50, struct.pack(">H", code) + R.sstr(text) + struct.pack(">HH", 0, 0))
 
@@ -82,7 +74,7 @@ class ClosingTest(BrokerTestCase):
         # handles the close, as a client with a full write buffer is.
         p.s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
         body = b"x" * 4000
-        burst = publish_frames(1, "", "nowhere", body) * 256  # ~1 MB
+        burst = R.publish(1, "", "nowhere", body) * 256  # ~1 MB
         try:
             p.send(close_frame() + burst)
         except (BrokenPipeError, ConnectionResetError) as e:
@@ -102,7 +94,7 @@ class ClosingTest(BrokerTestCase):
         # immediate=true is a 540 connection error on RabbitMQ and on Warren
         bad = R.method(1, 60, 40, struct.pack(">H", 0) + R.sstr("") + R.sstr("q") + b"\x02")
         p.s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-        burst = publish_frames(1, "", "nowhere", b"y" * 4000) * 256
+        burst = R.publish(1, "", "nowhere", b"y" * 4000) * 256
         try:
             p.send(bad + R.frame(2, 1, struct.pack(">HHQH", 60, 0, 0, 0)) + burst)
         except (BrokenPipeError, ConnectionResetError) as e:
@@ -159,7 +151,7 @@ class ClosingTest(BrokerTestCase):
         p.open_channel(1)
         x = self.unique("missing")
         ack = R.method(1, 60, 80, struct.pack(">QB", 999, 0))
-        p.send(publish_frames(1, x, "k", b"hello") + ack + channel_close_frame(1))
+        p.send(R.publish(1, x, "k", b"hello") + ack + channel_close_frame(1))
         got = []
         end = time.monotonic() + 15
         while len(got) < 2 and time.monotonic() < end:
@@ -193,9 +185,9 @@ class ClosingTest(BrokerTestCase):
         p.open_channel(1)
         x = self.unique("missing")
         tail = (R.method(1, 60, 80, struct.pack(">QB", 5, 0)) +
-                publish_frames(1, "", "nowhere", b"z" * 100) +
+                R.publish(1, "", "nowhere", b"z" * 100) +
                 R.method(1, 60, 80, struct.pack(">QB", 6, 1)))
-        p.send(publish_frames(1, x, "k", b"hello") + tail)
+        p.send(R.publish(1, x, "k", b"hello") + tail)
         r = p.recv_method()
         self.assertEqual(r[:3], (1, 20, 40), r)
         p.send(R.method(1, 20, 41))
