@@ -122,6 +122,13 @@ struct wr_chan {
 
     /* direct reply-to: the pseudo-queue this channel's replies arrive on */
     char reply_to[64];
+
+    /* The queue this channel declared last: an empty queue name in
+     * basic.consume, basic.get, queue.bind/unbind/purge/delete means it
+     * (AMQP 0-9-1; RabbitMQ does the same). */
+    uint8_t last_queue_len;
+    bool last_queue_set;
+    char last_queue[255];
 };
 
 #define REPLY_TO "amq.rabbitmq.reply-to"
@@ -167,6 +174,31 @@ static void chan_errorf(struct wr_chan *ch, int err, uint32_t method_id, const c
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
     va_end(ap);
     chan_error(ch, err, method_id, text);
+}
+
+/* ---- queue name shortcuts ---- */
+
+/* The empty queue name means the channel's last declared queue; with
+ * none, RabbitMQ's 404. False (and the channel closed) on that error. */
+static bool queue_name(struct wr_chan *ch, struct wr_str *name, uint32_t method_id)
+{
+    if (name->len)
+        return true;
+    if (!ch->last_queue_set) {
+        chan_errorf(ch, WR_ENOT_FOUND, method_id, "no previously declared queue");
+        return false;
+    }
+    *name = (struct wr_str){ch->last_queue, ch->last_queue_len};
+    return true;
+}
+
+static void set_last_queue(struct wr_chan *ch, struct wr_str name)
+{
+    if (name.len > sizeof(ch->last_queue))
+        return;
+    memcpy(ch->last_queue, name.ptr, name.len);
+    ch->last_queue_len = (uint8_t)name.len;
+    ch->last_queue_set = true;
 }
 
 /* ---- the unacked ring ---- */
@@ -886,12 +918,15 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     struct chan_consumer *cc;
     struct wr_method m;
     struct wr_fv v;
+    struct wr_str qname = a->queue;
     int64_t prio = 0;
 
-    if (wr_str_eqc(a->queue, REPLY_TO)) {
+    if (!queue_name(ch, &qname, WR_BASIC_CONSUME))
+        return;
+    if (wr_str_eqc(qname, REPLY_TO)) {
         if (open_reply_queue(ch, a, &q) < 0)
             return;
-    } else if (wr_vhost_queue_use(ch->c->vh, a->queue, ch->c, &q, &err) < 0) {
+    } else if (wr_vhost_queue_use(ch->c->vh, qname, ch->c, &q, &err) < 0) {
         return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
     }
     if (a->consumer_tag.len && wr_hmap_get(&ch->consumers, a->consumer_tag)) {
@@ -966,8 +1001,11 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
     struct wr_queue *q;
     struct wr_qent e;
     struct wr_method m;
+    struct wr_str qname = a->queue;
 
-    if (wr_vhost_queue_use(ch->c->vh, a->queue, ch->c, &q, &err) < 0)
+    if (!queue_name(ch, &qname, WR_BASIC_GET))
+        return;
+    if (wr_vhost_queue_use(ch->c->vh, qname, ch->c, &q, &err) < 0)
         return chan_error(ch, err.code, WR_BASIC_GET, err.text);
     if (!wr_queue_get(q, &e)) {
         wr_method_init(&m, WR_BASIC_GET_EMPTY);
@@ -1173,6 +1211,7 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
         return chan_error(ch, err.code, WR_QUEUE_DECLARE, err.text);
     if (created && q->exclusive)
         wr_list_add_tail(&ch->c->exclusive_queues, &q->owner_node);
+    set_last_queue(ch, wr_str_c(q->name));
     if (a->nowait)
         return;
     wr_method_init(&m, WR_QUEUE_DECLARE_OK);
@@ -1188,26 +1227,41 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     struct wr_vhost *vh = ch->c->vh;
     struct wr_method m;
     struct wr_queue *q;
+    struct wr_str qname, key;
     uint32_t count;
 
     switch (mm->id) {
     case WR_QUEUE_BIND: {
         const struct wr_queue_bind *a = &mm->u.queue_bind;
-        if (wr_vhost_bind(vh, a->exchange, a->queue, false, a->routing_key, a->arguments, ch->c,
-                          &err) < 0)
+        /* An empty queue name and routing key both mean the last queue. */
+        qname = a->queue;
+        key = a->routing_key;
+        if (!queue_name(ch, &qname, mm->id))
+            return;
+        if (!a->queue.len && !key.len)
+            key = qname;
+        if (wr_vhost_bind(vh, a->exchange, qname, false, key, a->arguments, ch->c, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
         return reply(ch, a->nowait, WR_QUEUE_BIND_OK);
     }
     case WR_QUEUE_UNBIND: {
         const struct wr_queue_unbind *a = &mm->u.queue_unbind;
-        if (wr_vhost_unbind(vh, a->exchange, a->queue, false, a->routing_key, a->arguments,
-                            ch->c, &err) < 0)
+        qname = a->queue;
+        key = a->routing_key;
+        if (!queue_name(ch, &qname, mm->id))
+            return;
+        if (!a->queue.len && !key.len)
+            key = qname;
+        if (wr_vhost_unbind(vh, a->exchange, qname, false, key, a->arguments, ch->c, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
         return reply(ch, false, WR_QUEUE_UNBIND_OK);
     }
     case WR_QUEUE_PURGE: {
         const struct wr_queue_purge *a = &mm->u.queue_purge;
-        if (wr_vhost_queue_use(vh, a->queue, ch->c, &q, &err) < 0)
+        qname = a->queue;
+        if (!queue_name(ch, &qname, mm->id))
+            return;
+        if (wr_vhost_queue_use(vh, qname, ch->c, &q, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
         count = wr_queue_purge(q);
         if (a->nowait)
@@ -1218,7 +1272,10 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     }
     case WR_QUEUE_DELETE: {
         const struct wr_queue_delete *a = &mm->u.queue_delete;
-        if (wr_vhost_queue_delete_checked(vh, a->queue, ch->c, a->if_unused, a->if_empty, &count,
+        qname = a->queue;
+        if (!queue_name(ch, &qname, mm->id))
+            return;
+        if (wr_vhost_queue_delete_checked(vh, qname, ch->c, a->if_unused, a->if_empty, &count,
                                           &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
         if (a->nowait)

@@ -20,6 +20,9 @@ Covers:
   * delete (returns the ready count, if-unused 406 with a consumer, if-empty
     406 with messages, missing queue -> delete-ok 0, consumers get
     basic.cancel, bindings go with the queue);
+  * the empty queue name as the channel's last declared queue (consume,
+    get, bind/unbind with the routing key too, purge, delete; 404 without
+    one);
   * rabbitmq-c's amqp-declare-queue / amqp-delete-queue against pika;
   * warrend only (skipped on an external broker, which we must not restart):
     a durable queue keeps its persistent messages across a restart, loses
@@ -422,6 +425,71 @@ class TestRestart(QueueCase):
         self.assertEqual(self.counts(durable, ch), (2, 0))
         self.assertEqual(bodies(ch, durable), ["p1", "p2"])
         self.assertQueueMissing(transient, c)
+
+
+class TestLastDeclaredQueue(QueueCase):
+    """The empty queue name means the channel's last declared queue in
+    basic.consume, basic.get, queue.bind (with an empty routing key, that
+    too), queue.unbind, queue.purge and queue.delete (AMQP 0-9-1; RabbitMQ
+    does it). 84fe4a0 answered 404 for the first four and delete-ok 0 for
+    queue.delete(""), deleting nothing."""
+
+    def test_without_a_declared_queue_is_404(self):
+        ops = [lambda ch: ch.basic_get(""),
+               lambda ch: ch.basic_consume("", lambda *a: None),
+               lambda ch: ch.queue_bind("", "amq.direct", "k"),
+               lambda ch: ch.queue_purge(""),
+               lambda ch: ch.queue_delete("")]
+        for op in ops:
+            ch = self.conn.channel()
+            with self.channel_error(NOT_FOUND, ch=ch, text="no previously declared queue"):
+                op(ch)
+
+    def test_get_purge_consume_use_the_last_queue(self):
+        q = self.temp_queue()
+        self.pub.basic_publish("", q, b"one")
+        self.pub.basic_publish("", q, b"two")
+        self.assertEqual(self.ch.basic_get("", auto_ack=True)[2], b"one")
+        self.assertEqual(self.ch.queue_purge("").method.message_count, 1)
+        self.pub.basic_publish("", q, b"three")
+        got = []
+        tag = self.ch.basic_consume("", lambda ch, m, p, b: got.append(b), auto_ack=True)
+        for _ in range(100):
+            if got:
+                break
+            self.conn.process_data_events(time_limit=0.1)
+        self.ch.basic_cancel(tag)
+        self.assertEqual(got, [b"three"])
+
+    def test_bind_with_empty_name_and_key_binds_by_queue_name(self):
+        q = self.temp_queue()
+        self.ch.queue_bind("", "amq.direct")  # pika sends routing_key "" too
+        self.pub.basic_publish("amq.direct", q, b"by-name")
+        self.assertEqual(bodies(self.ch, q), ["by-name"])
+        self.ch.queue_unbind("", "amq.direct", "")
+        with self.assertRaises(pex.UnroutableError):
+            self.pub.basic_publish("amq.direct", q, b"x", mandatory=True)
+        # An empty name with a routing key binds the last queue under that key.
+        self.ch.queue_bind("", "amq.direct", "other-key")
+        self.pub.basic_publish("amq.direct", "other-key", b"by-key")
+        self.assertEqual(bodies(self.ch, q), ["by-key"])
+
+    def test_delete_deletes_the_last_queue(self):
+        q = self.queue()
+        self.pub.basic_publish("", q, b"m")
+        self.assertEqual(self.ch.queue_delete("").method.message_count, 1)
+        self.assertQueueMissing(q)
+
+    def test_the_last_queue_is_per_channel(self):
+        q = self.temp_queue()
+        other = self.conn.channel()
+        with self.channel_error(NOT_FOUND, ch=other):
+            other.queue_purge("")
+        self.assertEqual(self.ch.queue_purge("").method.message_count, 0)
+        # A passive declare counts as a declare.
+        ch3 = self.conn.channel()
+        ch3.queue_declare(q, passive=True)
+        self.assertEqual(ch3.queue_purge("").method.message_count, 0)
 
 
 if __name__ == "__main__":
