@@ -201,7 +201,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     struct wr_str orig_exp = WR_STR_NULL;
     struct wr_msg *nm = NULL;
     struct wr_route_result res = {0};
-    struct wr_route_msg rm;
+    struct wr_route_msg rm = {0};
     uint8_t *hbuf = NULL, *pbuf = NULL;
     size_t plen;
     struct wr_wb w;

@@ -60,15 +60,20 @@ static void route_exchange(struct route_ctx *rc, struct wr_exchange *x)
 
     x->route_mark = rc->vh->route_gen;
     x->publish_in++;
-    if (x == rc->vh->default_exchange) {
-        struct wr_queue *q = wr_vhost_queue(rc->vh, rc->m->routing_key);
-        if (q && q->route_mark != rc->vh->route_gen) {
-            q->route_mark = rc->vh->route_gen;
-            if (res_add(rc->res, q) < 0)
-                rc->err = WR_ENOMEM;
+    for (uint32_t k = 0; k <= rc->m->ncc; k++) {
+        struct wr_route_msg one = *rc->m;
+        if (k)
+            one.routing_key = rc->m->cc[k - 1];
+        if (x == rc->vh->default_exchange) {
+            struct wr_queue *q = wr_vhost_queue(rc->vh, one.routing_key);
+            if (q && q->route_mark != rc->vh->route_gen) {
+                q->route_mark = rc->vh->route_gen;
+                if (res_add(rc->res, q) < 0)
+                    rc->err = WR_ENOMEM;
+            }
+        } else if (!wr_list_empty(&x->bindings)) {
+            x->type->route(x, &one, route_emit, rc);
         }
-    } else if (!wr_list_empty(&x->bindings)) {
-        x->type->route(x, rc->m, route_emit, rc);
     }
     /* Nothing routed from here: try the alternate exchange (RabbitMQ follows
      * chains of them; the route mark stops a cycle). */

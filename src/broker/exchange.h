@@ -44,6 +44,10 @@ struct wr_binding {
 struct wr_route_msg {
     struct wr_str routing_key;
     struct wr_str headers; /* raw table body of the headers property (may be empty) */
+    /* More routing keys (the CC and BCC headers): every exchange reached
+     * routes by each of them too, each queue still collected once. */
+    const struct wr_str *cc;
+    uint32_t ncc;
 };
 
 typedef void (*wr_route_emit_fn)(struct wr_binding *b, void *ctx);

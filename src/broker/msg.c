@@ -217,34 +217,45 @@ uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h
     return buf;
 }
 
-struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, int64_t val)
+static void fv_release(struct wr_fv *v)
+{
+    if (v->type == 'F')
+        wr_table_free(v->v.table), free(v->v.table);
+    else if (v->type == 'A')
+        wr_array_free(v->v.array), free(v->v.array);
+}
+
+/* A copy of m with the headers entry `key` set to *val, or removed when
+ * val is NULL. */
+static struct wr_msg *with_header(const struct wr_msg *m, const char *key, const struct wr_fv *val)
 {
     struct wr_basic_props p;
     struct wr_table h = {0};
     struct wr_rd r = wr_rd_init(wr_msg_props(m), m->props_len);
     struct wr_msg *nm = NULL;
-    struct wr_fv v;
     uint8_t *hbuf = NULL;
     bool set = false;
+    uint32_t k = 0;
 
     memset(&p, 0, sizeof(p));
     if (m->props_len && wr_basic_props_decode(&r, &p) < 0)
         return NULL;
     if ((p.flags & WR_BASIC_HEADERS_FLAG) && wr_table_decode(p.headers, &h) < 0)
         return NULL;
-    v.type = 'l';
-    v.v.l = val;
     for (uint32_t i = 0; i < h.n; i++) {
-        if (wr_str_eqc(h.e[i].key, key)) {
-            if (h.e[i].val.type == 'F')
-                wr_table_free(h.e[i].val.v.table), free(h.e[i].val.v.table);
-            else if (h.e[i].val.type == 'A')
-                wr_array_free(h.e[i].val.v.array), free(h.e[i].val.v.array);
-            h.e[i].val = v;
+        if (!wr_str_eqc(h.e[i].key, key)) {
+            h.e[k++] = h.e[i];
+            continue;
+        }
+        fv_release(&h.e[i].val);
+        if (val) {
+            h.e[i].val = *val;
+            h.e[k++] = h.e[i];
             set = true;
         }
     }
-    if (!set && wr_table_add(&h, wr_str_c(key), v) < 0)
+    h.n = k;
+    if (val && !set && wr_table_add(&h, wr_str_c(key), *val) < 0)
         goto out;
     if ((hbuf = wr_props_set_headers(&p, &h)))
         nm = wr_msg_rewrite(m, &p);
@@ -252,6 +263,19 @@ out:
     free(hbuf);
     wr_table_free(&h);
     return nm;
+}
+
+struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, int64_t val)
+{
+    struct wr_fv v;
+    v.type = 'l';
+    v.v.l = val;
+    return with_header(m, key, &v);
+}
+
+struct wr_msg *wr_msg_without_header(const struct wr_msg *m, const char *key)
+{
+    return with_header(m, key, NULL);
 }
 
 bool wr_msg_parse_expiration(struct wr_str s, int64_t *ms)

@@ -185,5 +185,9 @@ uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h
 /* A copy of m whose headers table has `key` set to the long `val` (an
  * existing entry of that name is replaced). NULL on failure. */
 struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, int64_t val);
+/* A copy of m without the header `key` (every entry of that name; the
+ * headers property stays, possibly empty, as RabbitMQ leaves it). NULL on
+ * failure. */
+struct wr_msg *wr_msg_without_header(const struct wr_msg *m, const char *key);
 
 #endif

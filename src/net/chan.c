@@ -119,6 +119,8 @@ struct wr_chan {
     uint32_t txn, txcap;
 
     struct wr_route_result route;
+    struct wr_str *cc; /* the publish's CC and BCC routing keys */
+    uint32_t cc_cap;
 
     /* direct reply-to: the pseudo-queue this channel's replies arrive on */
     char reply_to[64];
@@ -536,6 +538,7 @@ void wr_chan_free(struct wr_chan *ch)
     free(ch->ua);
     free(ch->txo);
     free(ch->route.q);
+    free(ch->cc);
     free(ch);
 }
 
@@ -656,14 +659,117 @@ static void send_return(struct wr_chan *ch, struct wr_msg *m, int code, const ch
     wr_deliver_content(ch->c, ch->id, &r, m);
 }
 
+/* ---- sender-selected distribution ----
+ *
+ * RabbitMQ routes a message also by the routing keys in its CC and BCC
+ * headers (arrays; only long-string elements count), through the same
+ * exchange, each queue once, and removes BCC before anyone sees the
+ * message. A CC or BCC header that is not an array fails the publish with
+ * 406 naming the type as RabbitMQ names it. */
+
+static const char *field_type_name(uint8_t t)
+{
+    switch (t) {
+    case 't': return "bool";
+    case 'b': return "byte";
+    case 'B': return "unsignedbyte";
+    case 's': return "short";
+    case 'u': return "unsignedshort";
+    case 'I': return "signedint";
+    case 'i': return "unsignedint";
+    case 'l': return "long";
+    case 'f': return "float";
+    case 'd': return "double";
+    case 'D': return "decimal";
+    case 'S': return "longstr";
+    case 'x': return "binary";
+    case 'T': return "timestamp";
+    case 'F': return "table";
+    case 'V': return "void";
+    default: return "unknown";
+    }
+}
+
+static int cc_push(struct wr_chan *ch, uint32_t n, struct wr_str key)
+{
+    if (n == ch->cc_cap) {
+        uint32_t cap = ch->cc_cap ? ch->cc_cap * 2 : 8;
+        struct wr_str *a = realloc(ch->cc, (size_t)cap * sizeof(*a));
+        if (!a)
+            return WR_ENOMEM;
+        ch->cc = a;
+        ch->cc_cap = cap;
+    }
+    ch->cc[n] = key;
+    return 0;
+}
+
+/* Append the keys of header `name` to ch->cc from index *n. Returns 1 when
+ * the header is there, 0 when not, negative (channel closed) when bad. */
+static int cc_collect(struct wr_chan *ch, struct wr_str headers, const char *name, uint32_t *n)
+{
+    struct wr_fv v;
+    struct wr_rd r;
+
+    if (wr_table_get(headers, name, &v) != 1)
+        return 0;
+    if (v.type != 'A') {
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
+                    "invalid message: {unacceptable_type_in_header,\"%s\",%s}", name,
+                    field_type_name(v.type));
+        return WR_EPRECONDITION_FAILED;
+    }
+    r = wr_rd_init(v.v.str.ptr, v.v.str.len);
+    while (wr_array_next(&r, &v) > 0) {
+        /* A key over 255 bytes can match no binding key. */
+        if (v.type != 'S' || v.v.str.len > 255)
+            continue;
+        if (cc_push(ch, (*n)++, v.v.str) < 0) {
+            chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory");
+            return WR_ENOMEM;
+        }
+    }
+    return 1;
+}
+
+/* Fill rm's extra keys from *mp's CC and BCC headers. With BCC, *mp is
+ * replaced by a copy without it, and *keep holds the original (whose
+ * bytes the keys point into) for the caller to release after routing. */
+static int sender_routes(struct wr_chan *ch, struct wr_msg **mp, struct wr_route_msg *rm,
+                         struct wr_msg **keep)
+{
+    struct wr_str h = wr_msg_headers(*mp);
+    uint32_t n = 0;
+    int rc;
+
+    if (!h.len)
+        return 0;
+    if (cc_collect(ch, h, "CC", &n) < 0 || (rc = cc_collect(ch, h, "BCC", &n)) < 0)
+        return WR_EPRECONDITION_FAILED;
+    rm->cc = ch->cc;
+    rm->ncc = n;
+    if (rc == 1) {
+        struct wr_msg *nm = wr_msg_without_header(*mp, "BCC");
+        if (!nm) {
+            chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory");
+            return WR_ENOMEM;
+        }
+        *keep = *mp;
+        *mp = nm;
+    }
+    return 0;
+}
+
 /* Route a complete message; consumes the caller's reference. */
 static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, uint64_t seq)
 {
     struct wr_vhost *vh = ch->c->vh;
     struct wr_exchange *x = wr_vhost_exchange(vh, wr_msg_exchange(m));
-    struct wr_route_msg rm;
+    struct wr_route_msg rm = {0};
+    struct wr_msg *orig = NULL;
     bool rejected = false;
     uint64_t pos;
+    int rc;
 
     if (!x) {
         chan_errorf(ch, WR_ENOT_FOUND, WR_BASIC_PUBLISH, "no exchange '%.*s' in vhost '%s'",
@@ -677,9 +783,15 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
         wr_msg_unref(m);
         return;
     }
+    if (sender_routes(ch, &m, &rm, &orig) < 0) {
+        wr_msg_unref(m);
+        return;
+    }
     rm.routing_key = wr_msg_routing_key(m);
     rm.headers = wr_msg_headers(m);
-    if (wr_vhost_route(vh, x, &rm, &ch->route) < 0) {
+    rc = wr_vhost_route(vh, x, &rm, &ch->route);
+    wr_msg_unref(orig); /* the BCC keys were in it */
+    if (rc < 0) {
         chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory routing a message");
         wr_msg_unref(m);
         return;
@@ -695,10 +807,10 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
     }
     for (uint32_t i = 0; i < ch->route.n; i++) {
         struct wr_queue *q = ch->route.q[i];
-        int rc = wr_queue_push(q, m);
-        if (rc == WR_QUEUE_REJECTED)
+        int qrc = wr_queue_push(q, m);
+        if (qrc == WR_QUEUE_REJECTED)
             rejected = true;
-        else if (rc < 0)
+        else if (qrc < 0)
             wr_log_ctx(WR_LOG_ERROR, ch->c->name, "out of memory queueing a message");
         if (q->nconsumers && q->ready > WR_FLOW_HIGH)
             wr_conn_flow_pause(ch->c, q);

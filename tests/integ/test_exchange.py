@@ -19,6 +19,7 @@ Covers:
   * internal exchanges (403 on publish, reachable through e2e bindings);
   * exchange-to-exchange bindings (two hops, unbind, cycles deliver once);
   * the alternate-exchange argument;
+  * sender-selected distribution (CC and BCC headers; BCC stripped);
   * warrend only (skipped on an external broker, which we must not restart):
     durable exchanges and their bindings survive a restart, transient ones
     do not.
@@ -449,6 +450,84 @@ class TestAlternateExchange(ExchangeCase):
         x = self.exchange("direct", arguments={"alternate-exchange": ae})
         with self.assertRaises(pex.UnroutableError):
             self.pub.basic_publish(x, "k", b"lost", mandatory=True)
+
+
+class TestSenderSelected(ExchangeCase):
+    """Sender-selected distribution: the CC and BCC headers (arrays of long
+    strings) are routing keys too, through the same exchange, each queue
+    once; BCC is removed before delivery (the headers property stays, maybe
+    empty); a CC/BCC that is not an array is 406. 84fe4a0 ignored both."""
+
+    def props(self, **headers):
+        return pika.BasicProperties(headers=headers)
+
+    def get(self, q):
+        m, p, b = self.ch.basic_get(q, auto_ack=True)
+        return None if m is None else (m.routing_key, p.headers, b)
+
+    def test_cc_and_bcc_route_and_bcc_is_stripped(self):
+        x, qs = self.bind_matrix("direct", {"main": "k-main", "cc": "k-cc", "bcc": "k-bcc",
+                                            "none": "k-none"})
+        self.pub.basic_publish(x, "k-main", b"m",
+                               self.props(CC=["k-cc"], BCC=["k-bcc"], other=1))
+        want = ("k-main", {"CC": ["k-cc"], "other": 1}, b"m")
+        self.assertEqual(self.get(qs["main"]), want)
+        self.assertEqual(self.get(qs["cc"]), want)
+        self.assertEqual(self.get(qs["bcc"]), want)
+        self.assertIsNone(self.get(qs["none"]))
+
+    def test_cc_only_route_is_not_returned_and_queues_get_one_copy(self):
+        x, qs = self.bind_matrix("direct", {"a": "ka", "b": "kb"})
+        # duplicates and non-string elements are ignored; mandatory is met
+        self.pub.basic_publish(x, "nowhere", b"m", self.props(CC=["ka", "ka", 5, "kb"]),
+                               mandatory=True)
+        self.assertEqual(bodies(self.ch, qs["a"]), ["m"])
+        self.assertEqual(bodies(self.ch, qs["b"]), ["m"])
+
+    def test_topic_bcc_leaves_an_empty_headers_table(self):
+        x, qs = self.bind_matrix("topic", {"t": "t.#"})
+        self.pub.basic_publish(x, "zzz", b"m", self.props(BCC=["t.a"]))
+        self.assertEqual(self.get(qs["t"]), ("zzz", {}, b"m"))
+
+    def test_default_exchange_routes_cc_by_queue_name(self):
+        q1, q2 = self.temp_queue(), self.temp_queue()
+        self.pub.basic_publish("", q1, b"m", self.props(CC=[q2]))
+        self.assertEqual(bodies(self.ch, q1), ["m"])
+        self.assertEqual(bodies(self.ch, q2), ["m"])
+
+    def test_every_exchange_reached_routes_every_key(self):
+        first, second = self.exchange("direct"), self.exchange("topic")
+        q = self.temp_queue()
+        self.ch.exchange_bind(second, first, "k2")   # reached through the CC key
+        self.ch.queue_bind(q, second, "k1")          # matched by the main key
+        self.pub.basic_publish(first, "k1", b"m", self.props(CC=["k2"]))
+        self.assertEqual(bodies(self.ch, q), ["m"])
+
+    def test_cc_route_keeps_the_alternate_exchange_out(self):
+        ae = self.exchange("fanout")
+        qae = self.temp_queue()
+        self.ch.queue_bind(qae, ae)
+        x = self.exchange("direct", arguments={"alternate-exchange": ae})
+        q = self.temp_queue()
+        self.ch.queue_bind(q, x, "kc")
+        self.pub.basic_publish(x, "unbound", b"m", self.props(CC=["kc"]))
+        self.assertEqual(bodies(self.ch, q), ["m"])
+        self.assertEqual(bodies(self.ch, qae), [])
+
+    def test_lowercase_cc_is_just_a_header(self):
+        x, qs = self.bind_matrix("direct", {"a": "ka", "b": "kb"})
+        self.pub.basic_publish(x, "ka", b"m", self.props(cc=["kb"]))
+        self.assertEqual(bodies(self.ch, qs["a"]), ["m"])
+        self.assertEqual(bodies(self.ch, qs["b"]), [])
+
+    def test_cc_that_is_not_an_array_is_406(self):
+        for name, value, tname in (("CC", "str", "longstr"), ("CC", 5, "signedint"),
+                                   ("BCC", {"a": 1}, "table")):
+            ch = self.confirm_channel()
+            with self.channel_error(PRECONDITION_FAILED, ch=ch,
+                                    text='{unacceptable_type_in_header,"%s",%s}' % (name,
+                                                                                  tname)):
+                ch.basic_publish("amq.direct", "k", b"bad", self.props(**{name: value}))
 
 
 class TestRestart(ExchangeCase):

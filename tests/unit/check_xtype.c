@@ -124,7 +124,7 @@ static void route_into(struct wr_exchange *x, struct wr_str key, struct wr_str h
 {
     char *k = malloc(key.len ? key.len : 1);
     char *hd = malloc(headers.len ? headers.len : 1);
-    struct wr_route_msg m;
+    struct wr_route_msg m = {0};
 
     ck_assert_ptr_nonnull(k);
     ck_assert_ptr_nonnull(hd);
