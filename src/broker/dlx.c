@@ -72,6 +72,14 @@ static void reverse_rest(struct wr_array *arr)
 }
 
 /* Make the x-death entry for (queue, reason) and put it first. */
+/* The CC header's routing keys (long strings in an array), as the
+ * message was published with them: they are among its routing keys. */
+static const struct wr_array *cc_keys(const struct wr_table *h)
+{
+    const struct wr_fv *cc = wr_table_find(h, "CC");
+    return cc && cc->type == 'A' ? cc->v.array : NULL;
+}
+
 static int update_x_death(struct wr_table *h, struct wr_queue *q, struct wr_msg *m,
                           enum wr_dl_reason why, struct wr_str orig_exp)
 {
@@ -127,6 +135,12 @@ static int update_x_death(struct wr_table *h, struct wr_queue *q, struct wr_msg 
         goto oom;
     if (wr_array_add(rks, fv_str(wr_msg_routing_key(m))) < 0)
         goto oom;
+    {
+        const struct wr_array *cc = cc_keys(h);
+        for (uint32_t i = 0; cc && i < cc->n; i++)
+            if (cc->v[i].type == 'S' && wr_array_add(rks, cc->v[i]) < 0)
+                goto oom;
+    }
     v.type = 'l';
     v.v.l = 1;
     if (wr_table_add(t, WR_STR("count"), v) < 0 ||
@@ -205,6 +219,8 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     uint8_t *hbuf = NULL, *pbuf = NULL;
     size_t plen;
     struct wr_wb w;
+    const struct wr_array *cc;
+    struct wr_str *ccv = NULL;
 
     if (!x || depth >= DLX_MAX_DEPTH) {
         if (!x)
@@ -235,6 +251,30 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
         set_first(&h, "x-first-death-exchange", wr_msg_exchange(m)) < 0)
         goto out;
 
+    /* Routing keys: with x-dead-letter-routing-key only that one, and CC
+     * goes (RabbitMQ); without it the original key and CC's. (BCC keys
+     * were stripped at publish and are not kept: RabbitMQ keeps them in
+     * its message record and dead-letters by them too.) */
+    if (q->s.dlrk) {
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < h.n; i++) {
+            if (wr_str_eqc(h.e[i].key, "CC")) {
+                if (h.e[i].val.type == 'A')
+                    wr_array_free(h.e[i].val.v.array), free(h.e[i].val.v.array);
+                else if (h.e[i].val.type == 'F')
+                    wr_table_free(h.e[i].val.v.table), free(h.e[i].val.v.table);
+                continue;
+            }
+            h.e[k++] = h.e[i];
+        }
+        h.n = k;
+    } else if ((cc = cc_keys(&h)) && cc->n) {
+        if (!(rm.cc = ccv = malloc(cc->n * sizeof(*ccv))))
+            goto out;
+        for (uint32_t i = 0; i < cc->n; i++)
+            if (cc->v[i].type == 'S' && cc->v[i].v.str.len <= 255)
+                ccv[rm.ncc++] = cc->v[i].v.str;
+    }
     if (!(hbuf = wr_props_set_headers(&p, &h)))
         goto out;
     plen = wr_basic_props_size(&p);
@@ -282,6 +322,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     }
 out:
     free(res.q);
+    free(ccv);
     wr_msg_unref(nm);
     free(pbuf);
     free(hbuf);

@@ -9,7 +9,9 @@ Covers:
     entry keeps the original ones; get-ok shows the DLX and the new key),
     without it the original key is used, a fanout DLX copies to every bound
     queue, a DLX that does not exist drops the message silently,
-    x-dead-letter-routing-key without x-dead-letter-exchange -> 406;
+    x-dead-letter-routing-key without x-dead-letter-exchange -> 406; CC
+    header keys route dead letters too (not with a dead-letter routing key,
+    which also removes CC);
   * the x-death header exactly as RabbitMQ writes it, with its AMQP types
     read off the wire: an array ('A') of tables ('F') with count (long 'l'),
     reason, queue, exchange (long strings 'S'), time (timestamp 'T',
@@ -179,6 +181,35 @@ class TestRouting(DlxCase):
         self.settle()
         self.assertTrue(self.ch.is_open)
         self.assertEqual(self.ready(q), 0)
+
+    def test_cc_keys_are_dead_letter_routing_keys(self):
+        # Without x-dead-letter-routing-key a message is dead-lettered by all
+        # its routing keys, CC's included, and x-death lists them; with it,
+        # by that key only, and the CC header goes (RabbitMQ 3.10).
+        x = self.exchange("direct")
+        by_cc, by_key = self.temp_queue(), self.temp_queue()
+        self.ch.queue_bind(by_cc, x, "cc-key")
+        self.ch.queue_bind(by_key, x, "src-key")
+        q = self.temp_queue(arguments={"x-dead-letter-exchange": x})
+        self.ch.queue_bind(q, "amq.direct", "src-key")
+        self.send("src-key", "m", exchange="amq.direct", headers={"CC": ["cc-key"]})
+        self.bounce(q)
+        for dq in (by_cc, by_key):
+            m, p, b = self.get_one(dq)
+            self.assertEqual((b, m.routing_key, p.headers["CC"]), ("m", "src-key", ["cc-key"]))
+            self.assertEqual(p.headers["x-death"][0]["routing-keys"], ["src-key", "cc-key"])
+            self.ch.basic_ack(m.delivery_tag)
+        q2 = self.temp_queue(arguments={"x-dead-letter-exchange": x,
+                                        "x-dead-letter-routing-key": "src-key"})
+        self.ch.queue_bind(q2, "amq.direct", "src2")
+        self.send("src2", "n", exchange="amq.direct", headers={"CC": ["cc-key"]})
+        self.bounce(q2)
+        m, p, b = self.get_one(by_key)
+        self.assertNotIn("CC", p.headers)
+        self.assertEqual(p.headers["x-death"][0]["routing-keys"], ["src2", "cc-key"])
+        self.ch.basic_ack(m.delivery_tag)
+        self.settle()
+        self.assertEqual(self.ready(by_cc), 0)
 
     def test_dlrk_without_dlx_is_406(self):
         # RabbitMQ: 406 "invalid arg 'x-dead-letter-routing-key' for queue ...:
