@@ -1,10 +1,15 @@
 /*
  * journal.c - segments, group commit, replay; see journal.h.
  *
- * Threads: only the writer thread calls fdatasync, and only on the fd it
- * was handed under the mutex; everything else (appends, write(), segment
- * rotation) is the loop's. Rotation waits for the writer to be idle before
- * closing the old segment, so the writer never syncs a closed fd.
+ * Threads: the writer thread calls fdatasync on the fd it was handed under
+ * the mutex; everything else (appends, write(), segment rotation) is the
+ * loop's. The loop syncs on its own twice: when it rotates (the old segment
+ * must be durable before it is closed) and for compaction (the copies must
+ * be durable before anything points at them). For those it takes the
+ * writer's `busy` flag, so the writer never syncs a closed fd, and it
+ * reports the new durable position through the pipe like the writer does:
+ * a confirm covered by such a sync must not wait for a writer sync that
+ * nothing will ask for.
  */
 #include "config.h"
 
@@ -82,23 +87,26 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&j->mu);
     for (;;) {
         uint64_t pos;
-        int fd, rc;
+        int fd, rc, e;
         char c = 1;
-        while (!j->quit && j->req_pos <= j->synced_pos)
+        /* `busy` while we wait: the loop is syncing itself (loop_sync). */
+        while (j->busy || (!j->quit && j->req_pos <= j->synced_pos))
             pthread_cond_wait(&j->cv, &j->mu);
-        if (j->req_pos <= j->synced_pos && j->quit)
+        if (j->req_pos <= j->synced_pos) /* quitting, nothing left to sync */
             break;
         pos = j->req_pos;
         fd = j->req_fd;
         j->busy = true;
         pthread_mutex_unlock(&j->mu);
         rc = fdatasync(fd);
+        e = rc < 0 ? errno : 0;
         pthread_mutex_lock(&j->mu);
         j->busy = false;
-        if (rc == 0)
-            j->synced_pos = pos;
-        else
-            j->sync_errno = errno;
+        if (rc == 0) {
+            if (pos > j->synced_pos) /* never backwards (a loop sync may be ahead) */
+                j->synced_pos = pos;
+        } else
+            j->sync_errno = e;
         pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
         if (write(j->notify_pipe[1], &c, 1) < 0) {
@@ -256,25 +264,49 @@ static void write_buffer(struct wr_journal *j)
     j->len = 0;
 }
 
-/* Wait for the writer to finish what it is doing (rotation, close). */
-static void writer_idle(struct wr_journal *j)
+/* The loop tells itself (notify_cb, next turn) that more is durable. */
+static void notify_loop(struct wr_journal *j)
 {
+    char c = 1;
+    if (write(j->notify_pipe[1], &c, 1) < 0) {
+        /* full pipe: a notification is pending anyway */
+    }
+}
+
+/* fdatasync on the loop thread (rotation, compaction): waits for a sync the
+ * writer is doing, keeps the writer from starting one meanwhile, and has
+ * the owner told of the new durable position, as after a writer sync.
+ * Returns 0 or WR_EIO (the journal has then failed). */
+static int loop_sync(struct wr_journal *j)
+{
+    int rc, e = 0;
     pthread_mutex_lock(&j->mu);
     while (j->busy)
         pthread_cond_wait(&j->cv, &j->mu);
+    j->busy = true;
     pthread_mutex_unlock(&j->mu);
+    rc = fdatasync(j->fd);
+    if (rc < 0)
+        e = errno;
+    pthread_mutex_lock(&j->mu);
+    j->busy = false;
+    if (rc == 0 && j->written > j->synced_pos)
+        j->synced_pos = j->written;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    if (rc < 0) {
+        fail(j, "fdatasync", e); /* wakes the loop too */
+        return WR_EIO;
+    }
+    notify_loop(j);
+    return 0;
 }
 
 static int rotate(struct wr_journal *j)
 {
     write_buffer(j);
-    writer_idle(j);
-    if (!j->failed && fdatasync(j->fd) < 0)
-        fail(j, "fdatasync", errno);
-    pthread_mutex_lock(&j->mu);
-    if (!j->failed && j->written > j->synced_pos)
-        j->synced_pos = j->written;
-    pthread_mutex_unlock(&j->mu);
+    if (!j->failed)
+        loop_sync(j);
     close(j->fd);
     if (open_segment(j, j->seg + 1) < 0) {
         fail(j, "opening a new segment", errno);
@@ -357,16 +389,7 @@ int wr_journal_sync_now(struct wr_journal *j)
     write_buffer(j);
     if (j->failed)
         return WR_EIO;
-    writer_idle(j);
-    if (fdatasync(j->fd) < 0) {
-        fail(j, "fdatasync", errno);
-        return WR_EIO;
-    }
-    pthread_mutex_lock(&j->mu);
-    if (j->written > j->synced_pos)
-        j->synced_pos = j->written;
-    pthread_mutex_unlock(&j->mu);
-    return 0;
+    return loop_sync(j);
 }
 
 uint64_t wr_journal_synced(const struct wr_journal *j)
