@@ -138,7 +138,8 @@ INTEG_TESTS = \
 	tests/integ/test_corruption.py \
 	tests/integ/test_diskfull.py \
 	tests/integ/test_paging.py \
-	tests/integ/test_compaction.py
+	tests/integ/test_compaction.py \
+	tests/integ/test_confirm_latency.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

@@ -1,10 +1,15 @@
 /*
  * journal.c - segments, group commit, replay; see journal.h.
  *
- * Threads: only the writer thread calls fdatasync, and only on the fd it
- * was handed under the mutex; everything else (appends, write(), segment
- * rotation) is the loop's. Rotation waits for the writer to be idle before
- * closing the old segment, so the writer never syncs a closed fd.
+ * Threads: the writer thread calls fdatasync on the fd it was handed under
+ * the mutex; everything else (appends, write(), segment rotation) is the
+ * loop's. The loop syncs on its own twice: when it rotates (the old segment
+ * must be durable before it is closed) and for compaction (the copies must
+ * be durable before anything points at them). For those it takes the
+ * writer's `busy` flag, so the writer never syncs a closed fd, and it
+ * reports the new durable position through the pipe like the writer does:
+ * a confirm covered by such a sync must not wait for a writer sync that
+ * nothing will ask for.
  */
 #include "config.h"
 
@@ -62,18 +67,32 @@ static inline uint64_t pos_of(uint32_t seg, uint32_t off)
     return (uint64_t)seg << 32 | off;
 }
 
-static void fail(struct wr_journal *j, const char *what, int e)
+/* Wake the loop's notify_cb (the next turn): more of the journal is
+ * durable, or it failed. Any thread. */
+static void notify_loop(struct wr_journal *j)
 {
     char c = 1;
-    if (!j->failed)
-        wr_log(WR_LOG_ERROR, "journal: %s failed: %s; persistent publishes are refused until "
-               "restart", what, strerror(e));
-    j->failed = true;
-    /* Wake the loop's notify callback: whoever waits for durability must
-     * hear that it will not come. */
     if (j->notify_pipe[1] >= 0 && write(j->notify_pipe[1], &c, 1) < 0) {
         /* full pipe: a notification is pending anyway */
     }
+}
+
+/* A write or sync failed (the loop thread): nothing more is accepted, the
+ * writer stops, and whoever waits for durability hears that it will not
+ * come. Once: notify_cb calls it again for a failed sync. */
+static void fail(struct wr_journal *j, const char *what, int e)
+{
+    if (j->failed)
+        return;
+    wr_log(WR_LOG_ERROR, "journal: %s failed: %s; persistent publishes are refused until "
+           "restart", what, strerror(e));
+    j->failed = true;
+    pthread_mutex_lock(&j->mu);
+    if (!j->sync_errno)
+        j->sync_errno = e ? e : EIO;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    notify_loop(j);
 }
 
 static void *writer_main(void *arg)
@@ -82,28 +101,31 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&j->mu);
     for (;;) {
         uint64_t pos;
-        int fd, rc;
-        char c = 1;
-        while (!j->quit && j->req_pos <= j->synced_pos)
+        int fd, rc, e;
+        /* Wait while the loop syncs itself (writer_hold), and while there
+         * is nothing new to sync. After a failure (sync_errno) there never
+         * is: the journal takes nothing more until restart, and trying
+         * again would only spin. */
+        while (j->busy || (!j->quit && (j->req_pos <= j->synced_pos || j->sync_errno)))
             pthread_cond_wait(&j->cv, &j->mu);
-        if (j->req_pos <= j->synced_pos && j->quit)
+        if (j->req_pos <= j->synced_pos || j->sync_errno) /* quitting */
             break;
         pos = j->req_pos;
         fd = j->req_fd;
         j->busy = true;
         pthread_mutex_unlock(&j->mu);
         rc = fdatasync(fd);
+        e = rc < 0 ? errno : 0;
         pthread_mutex_lock(&j->mu);
         j->busy = false;
-        if (rc == 0)
-            j->synced_pos = pos;
-        else
-            j->sync_errno = errno;
+        if (rc == 0) {
+            if (pos > j->synced_pos) /* never backwards (a loop sync may be ahead) */
+                j->synced_pos = pos;
+        } else
+            j->sync_errno = e;
         pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
-        if (write(j->notify_pipe[1], &c, 1) < 0) {
-            /* The pipe is full: the loop will read the position anyway. */
-        }
+        notify_loop(j);
         pthread_mutex_lock(&j->mu);
     }
     pthread_mutex_unlock(&j->mu);
@@ -256,35 +278,67 @@ static void write_buffer(struct wr_journal *j)
     j->len = 0;
 }
 
-/* Wait for the writer to finish what it is doing (rotation, close). */
-static void writer_idle(struct wr_journal *j)
+/* The loop is about to sync or close the segment itself: wait for the
+ * writer to finish a sync it is doing, and keep it from starting one until
+ * writer_release. */
+static void writer_hold(struct wr_journal *j)
 {
     pthread_mutex_lock(&j->mu);
     while (j->busy)
         pthread_cond_wait(&j->cv, &j->mu);
+    j->busy = true;
     pthread_mutex_unlock(&j->mu);
+}
+
+static void writer_release(struct wr_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->busy = false;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* fdatasync on the loop thread, the writer held (rotation, compaction).
+ * The owner hears of the new durable position as after a writer sync.
+ * Returns 0 or WR_EIO (the journal has then failed). */
+static int loop_sync(struct wr_journal *j)
+{
+    if (fdatasync(j->fd) < 0) {
+        fail(j, "fdatasync", errno);
+        return WR_EIO;
+    }
+    pthread_mutex_lock(&j->mu);
+    if (j->written > j->synced_pos)
+        j->synced_pos = j->written;
+    pthread_mutex_unlock(&j->mu);
+    notify_loop(j);
+    return 0;
 }
 
 static int rotate(struct wr_journal *j)
 {
+    int rc, e;
     write_buffer(j);
-    writer_idle(j);
-    if (!j->failed && fdatasync(j->fd) < 0)
-        fail(j, "fdatasync", errno);
-    pthread_mutex_lock(&j->mu);
-    if (!j->failed && j->written > j->synced_pos)
-        j->synced_pos = j->written;
-    pthread_mutex_unlock(&j->mu);
+    writer_hold(j); /* the writer never syncs the fd closed here */
+    if (!j->failed)
+        loop_sync(j);
     close(j->fd);
-    if (open_segment(j, j->seg + 1) < 0) {
-        fail(j, "opening a new segment", errno);
+    rc = open_segment(j, j->seg + 1);
+    e = errno;
+    if (rc == 0) {
+        pthread_mutex_lock(&j->mu);
+        j->written = j->req_pos = pos_of(j->seg, 0);
+        /* (after a failure, what the old segment did not sync stays
+         * unsynced: its confirms become nacks) */
+        if (!j->failed && j->synced_pos < j->written)
+            j->synced_pos = j->written;
+        pthread_mutex_unlock(&j->mu);
+    }
+    writer_release(j);
+    if (rc < 0) {
+        fail(j, "opening a new segment", e);
         return WR_EIO;
     }
-    pthread_mutex_lock(&j->mu);
-    j->written = j->req_pos = pos_of(j->seg, 0);
-    if (j->synced_pos < j->written)
-        j->synced_pos = j->written;
-    pthread_mutex_unlock(&j->mu);
     return 0;
 }
 
@@ -354,19 +408,14 @@ void wr_journal_flush(struct wr_journal *j)
 
 int wr_journal_sync_now(struct wr_journal *j)
 {
+    int rc;
     write_buffer(j);
     if (j->failed)
         return WR_EIO;
-    writer_idle(j);
-    if (fdatasync(j->fd) < 0) {
-        fail(j, "fdatasync", errno);
-        return WR_EIO;
-    }
-    pthread_mutex_lock(&j->mu);
-    if (j->written > j->synced_pos)
-        j->synced_pos = j->written;
-    pthread_mutex_unlock(&j->mu);
-    return 0;
+    writer_hold(j);
+    rc = loop_sync(j);
+    writer_release(j);
+    return rc;
 }
 
 uint64_t wr_journal_synced(const struct wr_journal *j)
