@@ -123,7 +123,18 @@ struct wr_queue {
     bool dispatching;
 
     uint64_t stat_published, stat_delivered, stat_acked;
+    /* Flow control found this queue's consumers taking nothing while its
+     * publishers were paused (all at their prefetch limit, say): pausing
+     * publishers for it again waits for its next delivery. */
+    bool flow_stalled;
+    uint64_t flow_stall_delivered;
 };
+
+/* Whether pausing a publisher for this queue can help it drain. */
+static inline bool wr_queue_flow_worth_pausing(const struct wr_queue *q)
+{
+    return q->nconsumers && !(q->flow_stalled && q->stat_delivered == q->flow_stall_delivered);
+}
 
 /* Parses the (validated) arguments. NULL on allocation failure. */
 struct wr_queue *wr_queue_new(struct wr_vhost *vh, struct wr_str name, struct wr_str args);

@@ -812,7 +812,7 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
             rejected = true;
         else if (qrc < 0)
             wr_log_ctx(WR_LOG_ERROR, ch->c->name, "out of memory queueing a message");
-        if (q->nconsumers && q->ready > WR_FLOW_HIGH)
+        if (q->ready > WR_FLOW_HIGH && wr_queue_flow_worth_pausing(q))
             wr_conn_flow_pause(ch->c, q);
     }
     if (ch->route.n == 0 && mandatory)

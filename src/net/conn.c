@@ -457,6 +457,8 @@ void wr_conn_flow_pause(struct wr_conn *c, struct wr_queue *q)
     if (c->flow_q || c->state != WR_CS_RUNNING)
         return;
     c->flow_q = q;
+    c->flow_delivered = q->stat_delivered;
+    c->flow_moved_ms = wr_now_ms();
     wr_queue_ref(q);
     conn_update_read(c);
     wr_list_add_tail(&c->srv->flow_paused, &c->flow_node);
@@ -474,7 +476,16 @@ static void flow_release(struct wr_conn *c)
 void wr_conn_flow_check(struct wr_conn *c)
 {
     struct wr_queue *q = c->flow_q;
-    if (!q || (!q->deleted && q->nconsumers && q->ready >= WR_FLOW_LOW))
+    if (!q)
+        return;
+    if (q->stat_delivered != c->flow_delivered) {
+        c->flow_delivered = q->stat_delivered;
+        c->flow_moved_ms = wr_now_ms();
+    } else if (wr_now_ms() - c->flow_moved_ms >= WR_FLOW_STALL_MS) {
+        q->flow_stalled = true;
+        q->flow_stall_delivered = q->stat_delivered;
+    }
+    if (!q->deleted && q->ready >= WR_FLOW_LOW && wr_queue_flow_worth_pausing(q))
         return;
     flow_release(c);
     conn_update_read(c);

@@ -59,6 +59,8 @@ struct wr_conn {
     bool blocked_sent;  /* we sent connection.blocked */
     bool read_paused;   /* memory alarm: not reading this socket */
     struct wr_queue *flow_q;  /* flow control: waiting for this queue to drain */
+    uint64_t flow_delivered;  /* flow_q's deliveries when last seen moving */
+    uint64_t flow_moved_ms;   /* ... and when */
     struct wr_list flow_node; /* srv->flow_paused */
     bool out_full;      /* output above WR_CONN_OUT_HIGH: consumers parked, not read */
     bool freed_when_flushed;
@@ -109,6 +111,10 @@ void wr_conn_abort(struct wr_conn *c, const char *why);
  * loop away from the consumers that empty the queue. */
 #define WR_FLOW_HIGH 20000u /* ready messages in a queue with consumers */
 #define WR_FLOW_LOW 10000u
+/* A paused publisher is let go when the queue delivered nothing for this
+ * long: its consumers are not taking (all at their prefetch limit), and
+ * holding the publisher back would only stall its confirms. */
+#define WR_FLOW_STALL_MS 250u
 struct wr_queue;
 void wr_conn_flow_pause(struct wr_conn *c, struct wr_queue *q);
 /* Turn end: resume the publishers whose queue drained. */

@@ -38,6 +38,10 @@ full and compaction had ended, nothing was ever written again: no confirm
 at all. test_confirm_covered_by_a_compaction_sync is the narrow case: one
 publish in the first turn after a restart that compacts.
 
+FlowControlConfirmTest (also against RabbitMQ): a publisher paused by flow
+control for a queue whose only consumer sits at its prefetch limit is let
+go once the queue delivers nothing for 250 ms, instead of never.
+
 Environment: WARREN_LATENCY_CYCLES (default 30), WARREN_LATENCY_SEED.
 """
 import os
@@ -288,6 +292,47 @@ class ConfirmLatencyTest(unittest.TestCase):
             self.assertLess(took, FIRST_CONFIRM_MAX, "confirm after %.3f s" % took)
             self.assertEqual(c.queue_declare(1, "lat.keep", passive=True)[1], 201)
             c.close()
+
+
+class FlowControlConfirmTest(harness.BrokerTestCase):
+    """Flow control must not hold a publisher forever. A queue with over
+    20,000 ready messages and consumers pauses its publishers so the
+    consumers get the loop; but when every consumer is at its prefetch
+    limit nothing drains, and 84fe4a0 held the publisher (and its
+    confirms) until the consumer acked, which may be never: 20,501 of
+    30,000 confirmed, then nothing. RabbitMQ 3.10 confirms them all."""
+
+    def test_publisher_confirmed_while_the_consumer_is_at_its_prefetch(self):
+        q = "flow-%d" % os.getpid()
+        cons = Client(harness.HOST, self.broker.port)
+        cons.channel(1)
+        cons.queue_declare(1, q, durable=False, arguments={"x-expires": 2000})
+        cons.qos(1, 500)
+        cons.consume(1, q)  # never acks
+        p = Client(harness.HOST, self.broker.port)
+        p.channel(1)
+        p.confirm_select(1)
+        conf = Confirms()
+        sent, total = 0, 30000
+        last = time.monotonic()
+        while (sent < total or conf.out) and time.monotonic() - last < GIVE_UP:
+            data = []
+            while sent < total and len(conf.out) < WINDOW and len(data) < 100:
+                data.append(p.publish_bytes(1, "", q, b"x" * 100))
+                conf.sent(sent)
+                sent += 1
+            if data:
+                p.send(b"".join(data))
+            for e in p.pump(0.01):
+                if conf.on_event(e):
+                    last = time.monotonic()
+            cons.pump(0)
+        self.assertEqual((sent, len(conf.out)), (total, 0),
+                         "confirms stopped at %d of %d" % (len(conf.acked), total))
+        self.assertEqual(p.queue_declare(1, q, passive=True)[1], total - 500)
+        p.queue_delete(1, q)
+        p.close()
+        cons.close()
 
 
 if __name__ == "__main__":
