@@ -13,15 +13,35 @@
 #include "broker/queue.h"
 #include "broker/vhost.h"
 
+/* ---- routing ----
+ *
+ * The exchanges a message passes through form a graph as deep as a client
+ * cares to make it (exchange-to-exchange bindings, chains of alternate
+ * exchanges), so it is walked with an explicit worklist, never recursion:
+ * vh->route_work, a stack of exchanges still to route from, grown as
+ * needed and kept between messages (an exchange enters it at most once
+ * per message, so it never holds more than the vhost has exchanges).
+ * The visited set is the route mark: an exchange or queue whose mark is
+ * vh->route_gen has been seen during this message, and is marked when it
+ * is first met, so each exchange is routed from once and each queue
+ * collected once, cycles included.
+ *
+ * The rule is RabbitMQ's (rabbit_exchange:route/2 in 3.10): an exchange
+ * hands the message to its alternate exchange when its own type matched
+ * no binding at all. A binding that matched counts even when it leads
+ * nowhere new (an exchange that routes nowhere, one already seen, a queue
+ * already collected), so the outcome does not depend on the order in
+ * which the graph is walked. The default exchange routes by queue name
+ * only as the exchange published to; reached as an alternate exchange it
+ * has no bindings and routes nothing, as in RabbitMQ. */
+
 struct route_ctx {
     struct wr_vhost *vh;
     const struct wr_route_msg *m;
     struct wr_route_result *res;
-    int depth;
+    uint32_t matched; /* bindings the exchange being routed matched */
     int err;
 };
-
-static void route_exchange(struct route_ctx *rc, struct wr_exchange *x);
 
 static int res_add(struct wr_route_result *r, struct wr_queue *q)
 {
@@ -37,9 +57,32 @@ static int res_add(struct wr_route_result *r, struct wr_queue *q)
     return 0;
 }
 
+/* Marks x and puts it on the worklist, unless it was seen already. */
+static void route_visit(struct route_ctx *rc, struct wr_exchange *x)
+{
+    struct wr_vhost *vh = rc->vh;
+
+    if (x->route_mark == vh->route_gen)
+        return;
+    if (vh->route_n == vh->route_cap) {
+        uint32_t cap = vh->route_cap ? vh->route_cap * 2 : 16;
+        struct wr_exchange **a = realloc(vh->route_work, (size_t)cap * sizeof(*a));
+        if (!a) {
+            rc->err = WR_ENOMEM;
+            return;
+        }
+        vh->route_work = a;
+        vh->route_cap = cap;
+    }
+    x->route_mark = vh->route_gen;
+    vh->route_work[vh->route_n++] = x;
+}
+
 static void route_emit(struct wr_binding *b, void *ctx)
 {
     struct route_ctx *rc = ctx;
+
+    rc->matched++;
     if (b->kind == WR_DEST_QUEUE) {
         struct wr_queue *q = b->dest;
         if (q->route_mark != rc->vh->route_gen) {
@@ -48,41 +91,34 @@ static void route_emit(struct wr_binding *b, void *ctx)
                 rc->err = WR_ENOMEM;
         }
     } else {
-        struct wr_exchange *x = b->dest;
-        if (x->route_mark != rc->vh->route_gen)
-            route_exchange(rc, x);
+        route_visit(rc, b->dest);
     }
 }
 
+/* Routes from one exchange taken off the worklist. publish_in counts the
+ * messages that reached x, publish_out those that left it: through one of
+ * its bindings or to its alternate exchange. */
 static void route_exchange(struct route_ctx *rc, struct wr_exchange *x)
 {
-    uint32_t before = rc->res->n;
+    uint32_t work = rc->vh->route_n;
 
-    x->route_mark = rc->vh->route_gen;
     x->publish_in++;
-    for (uint32_t k = 0; k <= rc->m->ncc; k++) {
-        struct wr_route_msg one = *rc->m;
-        if (k)
-            one.routing_key = rc->m->cc[k - 1];
-        if (x == rc->vh->default_exchange) {
-            struct wr_queue *q = wr_vhost_queue(rc->vh, one.routing_key);
-            if (q && q->route_mark != rc->vh->route_gen) {
-                q->route_mark = rc->vh->route_gen;
-                if (res_add(rc->res, q) < 0)
-                    rc->err = WR_ENOMEM;
-            }
-        } else if (!wr_list_empty(&x->bindings)) {
+    rc->matched = 0;
+    if (!wr_list_empty(&x->bindings)) {
+        /* The CC/BCC keys are routed like the message's own. */
+        for (uint32_t k = 0; k <= rc->m->ncc; k++) {
+            struct wr_route_msg one = *rc->m;
+            if (k)
+                one.routing_key = rc->m->cc[k - 1];
             x->type->route(x, &one, route_emit, rc);
         }
     }
-    /* Nothing routed from here: try the alternate exchange (RabbitMQ follows
-     * chains of them; the route mark stops a cycle). */
-    if (rc->res->n == before && x->alternate_name) {
+    if (rc->matched == 0 && x->alternate_name) {
         struct wr_exchange *ae = wr_vhost_exchange(rc->vh, wr_str_c(x->alternate_name));
-        if (ae && ae->route_mark != rc->vh->route_gen)
-            route_exchange(rc, ae);
+        if (ae)
+            route_visit(rc, ae);
     }
-    if (rc->res->n > before)
+    if (rc->matched || rc->vh->route_n > work)
         x->publish_out++;
 }
 
@@ -90,6 +126,7 @@ int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_r
                    struct wr_route_result *res)
 {
     struct route_ctx rc = {vh, m, res, 0, 0};
+
     res->n = 0;
     if (++vh->route_gen == 0) {
         /* Wrapped: clear every mark so a stale one cannot match. */
@@ -101,7 +138,26 @@ int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_r
             wr_container_of(n, struct wr_exchange, node)->route_mark = 0;
         vh->route_gen = 1;
     }
-    route_exchange(&rc, x);
+    if (x == vh->default_exchange) {
+        x->publish_in++;
+        for (uint32_t k = 0; k <= m->ncc; k++) {
+            struct wr_queue *q = wr_vhost_queue(vh, k ? m->cc[k - 1] : m->routing_key);
+            if (!q || q->route_mark == vh->route_gen)
+                continue;
+            q->route_mark = vh->route_gen;
+            if (res_add(res, q) < 0)
+                return WR_ENOMEM;
+        }
+        if (res->n)
+            x->publish_out++;
+        return 0;
+    }
+    /* Routing never re-enters itself (types call back into route_emit
+     * only), so one worklist per vhost is enough. */
+    vh->route_n = 0;
+    route_visit(&rc, x);
+    while (vh->route_n)
+        route_exchange(&rc, vh->route_work[--vh->route_n]);
     return rc.err;
 }
 
@@ -181,6 +237,35 @@ int wr_exchange_bind(struct wr_exchange *src, enum wr_dest_kind kind, void *dest
     return 0;
 }
 
+/* Deleting an auto-delete exchange removes the bindings into it, which may
+ * leave another auto-delete exchange without bindings, and so on down a
+ * chain as long as a client made it (RabbitMQ deletes the same way:
+ * rabbit_exchange:maybe_auto_delete on the sources of the removed
+ * bindings). The deletions are a worklist, not a recursion: an exchange
+ * that has to go is pushed on vh->doomed (through x->doomed_next), and only
+ * the outermost call deletes, until the list is empty. Each deletion only
+ * removes bindings into the deleted exchange (it has none from it), so a
+ * caller walking some other object's bindings is not disturbed. Which
+ * exchanges go does not depend on the order: bindings are only removed. */
+static void exchange_reap(struct wr_exchange *x)
+{
+    struct wr_vhost *vh = x->vhost;
+
+    if (x->doomed)
+        return;
+    x->doomed = true;
+    x->doomed_next = vh->doomed;
+    vh->doomed = x;
+    if (vh->reaping)
+        return;
+    vh->reaping = true;
+    while ((x = vh->doomed) != NULL) {
+        vh->doomed = x->doomed_next;
+        wr_vhost_exchange_remove(vh, x);
+    }
+    vh->reaping = false;
+}
+
 void wr_binding_remove(struct wr_binding *b)
 {
     struct wr_exchange *src = b->src;
@@ -190,10 +275,9 @@ void wr_binding_remove(struct wr_binding *b)
     wr_list_del(&b->src_node);
     wr_list_del(&b->dst_node);
     free(b);
-    /* An auto-delete exchange goes with its last binding. */
+    /* An auto-delete exchange goes with its last binding as a source. */
     if (src->auto_delete && wr_list_empty(&src->bindings))
-        wr_vhost_exchange_delete(src->vhost, (struct wr_str){src->name, (uint32_t)strlen(src->name)},
-                                 false, NULL);
+        exchange_reap(src);
 }
 
 /* ---- exchange objects ---- */
@@ -231,7 +315,7 @@ fail:
 void wr_exchange_free(struct wr_exchange *x)
 {
     struct wr_list *it, *tmp;
-    x->auto_delete = false; /* removing bindings below must not recurse here */
+    x->auto_delete = false; /* removing its bindings below must not reap x itself */
     wr_list_each_safe(it, tmp, &x->bindings)
     {
         wr_binding_remove(wr_container_of(it, struct wr_binding, src_node));

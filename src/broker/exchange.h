@@ -6,7 +6,8 @@
  * keys, topic a trie of words, headers a list of parsed match rules, fanout
  * just the list. Routing asks the type for the bindings that match a
  * message and collects their destinations: queues directly, exchanges
- * (exchange-to-exchange bindings) recursively, every queue at most once.
+ * (exchange-to-exchange bindings) through a worklist of exchanges, every
+ * queue at most once (exchange.c says why it is not a recursion).
  *
  * Exchange types are a table of functions so a plugin can add one
  * (include/warren/plugin.h will expose the same shape).
@@ -90,8 +91,10 @@ struct wr_exchange {
     struct wr_list bound_to_me; /* struct wr_binding.dst_node: e2e bindings into here */
     struct wr_hmap bindex;      /* every binding by (dest, key, args) */
     uint32_t nbindings;
-    uint32_t route_mark;        /* cycle guard during one routing pass */
+    uint32_t route_mark;        /* seen during this routing pass (vhost->route_gen) */
     uint64_t publish_in, publish_out;
+    bool doomed;                      /* on vhost->doomed: about to be auto-deleted */
+    struct wr_exchange *doomed_next;  /* next on vhost->doomed */
 };
 
 /* Generic exchange operations (exchange.c). */

@@ -85,6 +85,10 @@ void wr_vhost_free(struct wr_vhost *vh)
     size_t it;
     if (!vh)
         return;
+    /* Everything goes: removing a binding must not auto-delete an exchange
+     * behind our back (maybe the next one of the walk below). */
+    for (n = wr_hmap_first(&vh->exchanges, &it); n; n = wr_hmap_next(&vh->exchanges, &it, n))
+        wr_container_of(n, struct wr_exchange, node)->auto_delete = false;
     for (n = wr_hmap_first(&vh->queues, &it); n; n = nx) {
         nx = wr_hmap_next(&vh->queues, &it, n);
         wr_vhost_queue_delete(vh, wr_container_of(n, struct wr_queue, node));
@@ -93,11 +97,11 @@ void wr_vhost_free(struct wr_vhost *vh)
         nx = wr_hmap_next(&vh->exchanges, &it, n);
         struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
         wr_hmap_del(&vh->exchanges, n);
-        x->auto_delete = false;
         wr_exchange_free(x);
     }
     wr_hmap_free(&vh->queues);
     wr_hmap_free(&vh->exchanges);
+    free(vh->route_work);
     free(vh->name);
     free(vh);
 }
@@ -243,11 +247,16 @@ int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_un
     if (if_unused && !wr_list_empty(&x->bindings))
         return wr_fail(err, WR_EPRECONDITION_FAILED, "exchange '%.*s" VH " in use",
                        (int)name.len, name.ptr, vh->name);
+    wr_vhost_exchange_remove(vh, x);
+    return 0;
+}
+
+void wr_vhost_exchange_remove(struct wr_vhost *vh, struct wr_exchange *x)
+{
     wr_hmap_del(&vh->exchanges, &x->node);
     if (x->durable)
         wr_vhost_defs_changed(vh);
     wr_exchange_free(x);
-    return 0;
 }
 
 /* ---- queues ---- */
@@ -459,8 +468,10 @@ int wr_vhost_unbind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
         return rc;
     b = wr_exchange_binding_find(xs, dp, key, args);
     if (b) {
+        /* Removing its last binding may auto-delete xs: read it first. */
+        bool durable = xs->durable;
         wr_binding_remove(b);
-        if (xs->durable)
+        if (durable)
             wr_vhost_defs_changed(vh);
     }
     return 0; /* unbinding what is not bound succeeds, as in RabbitMQ */

@@ -27,6 +27,13 @@ struct wr_vhost {
     struct wr_hmap queues;
     struct wr_exchange *default_exchange;
     uint32_t route_gen;
+    /* Routing's worklist of exchanges (exchange.c), reused message after
+     * message; never longer than the number of exchanges. */
+    struct wr_exchange **route_work;
+    uint32_t route_n, route_cap;
+    /* Auto-delete exchanges waiting to be deleted (exchange.c). */
+    struct wr_exchange *doomed;
+    bool reaping;
     struct event_base *base; /* for queue timers (TTL, x-expires); may be NULL in tests */
     const struct wr_persist *persist; /* NULL: memory only */
     uint64_t last_queue_id;           /* durable queue identities given so far */
@@ -58,6 +65,8 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
                               struct wr_exchange **out, struct wr_errbuf *err);
 int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_unused,
                              struct wr_errbuf *err);
+/* Unconditional delete of an exchange in the vhost (auto-delete). */
+void wr_vhost_exchange_remove(struct wr_vhost *vh, struct wr_exchange *x);
 
 struct wr_queue_decl {
     struct wr_str name, args;
