@@ -441,7 +441,7 @@ void wr_conn_free(struct wr_conn *c)
     event_free(c->rev);
     event_free(c->wev);
     evbuffer_free(c->in);
-    evbuffer_free(c->out); /* releases shared bodies (wr_conn_shared_done) */
+    evbuffer_free(c->out); /* releases shared bodies (deliver.c), which uses c */
     c->srv->out_bytes -= c->out_counted;
     evutil_closesocket(c->fd);
     wr_server_fd_released(c->srv);
