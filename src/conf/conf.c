@@ -43,7 +43,7 @@ static const struct wr_conf_setting settings[] = {
      .def = "5672",
      .imin = 1,
      .imax = 65535,
-     .help = "TCP port of the AMQP listener"},
+     .help = "TCP port of the AMQP listener, or IP:PORT (which sets listeners.tcp.ip too)"},
     {.name = "listeners.tcp.ip",
      .type = WR_CONF_STRING,
      F(bind_ip),
@@ -398,6 +398,29 @@ static const char *quote_value(const char *v, char *buf, size_t cap)
     return buf;
 }
 
+/* rabbitmq.conf also writes a listener as IP:PORT (IPv6 as [ADDR]:PORT or
+ * ADDR:PORT, the port after the last colon): that sets listeners.tcp.ip
+ * too. */
+static const char *apply_listener(struct wr_conf *c, const char *value)
+{
+    char ip[64];
+    const char *colon = strrchr(value, ':');
+    size_t n = (size_t)(colon - value);
+    const char *why;
+
+    if (n >= 2 && value[0] == '[' && value[n - 1] == ']') {
+        value++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof ip)
+        return "not PORT or IP:PORT";
+    memcpy(ip, value, n);
+    ip[n] = '\0';
+    if ((why = apply(c, wr_conf_find("listeners.tcp.ip"), ip)) != NULL)
+        return why;
+    return apply(c, wr_conf_find("listeners.tcp.default"), colon + 1);
+}
+
 static int set_at(struct wr_conf *c, const char *name, const char *value, const char *origin,
                   unsigned line, struct wr_conf_error *err)
 {
@@ -412,7 +435,11 @@ static int set_at(struct wr_conf *c, const char *name, const char *value, const 
             set_error(err, line, "unknown setting '%s'", quote_value(name, qn, sizeof qn));
         return WR_ESYNTAX;
     }
-    const char *why = apply(c, s, value);
+    const char *why = NULL;
+    if (strcmp(s->name, "listeners.tcp.default") == 0 && strchr(value, ':'))
+        why = apply_listener(c, value);
+    else
+        why = apply(c, s, value);
     if (!why)
         return 0;
 

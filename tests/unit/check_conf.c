@@ -295,6 +295,27 @@ START_TEST(test_parse_file)
 }
 END_TEST
 
+/* rabbitmq.conf's IP:PORT form of a listener. */
+START_TEST(test_listener_ip_port)
+{
+    ck_assert_msg(parse("listeners.tcp.default = 127.0.0.2:5680\n") == 0, "%s", err.msg);
+    ck_assert_int_eq(conf.amqp_port, 5680);
+    ck_assert_str_eq(conf.bind_ip, "127.0.0.2");
+    ck_assert_msg(parse("listeners.tcp.default = [::1]:5681\n") == 0, "%s", err.msg);
+    ck_assert_int_eq(conf.amqp_port, 5681);
+    ck_assert_str_eq(conf.bind_ip, "::1");
+    ck_assert_msg(parse("listeners.tcp.default = ::1:5682\n") == 0, "%s", err.msg);
+    ck_assert_str_eq(conf.bind_ip, "::1");
+    ck_assert_int_eq(conf.amqp_port, 5682);
+    ck_assert_int_ne(parse("listeners.tcp.default = :5672\n"), 0);
+    ck_assert_int_ne(parse("listeners.tcp.default = host.example:5672\n"), 0);
+    ck_assert_ptr_nonnull(strstr(err.msg, "listeners.tcp.default"));
+    ck_assert_int_ne(parse("listeners.tcp.default = 127.0.0.1:0\n"), 0);
+    ck_assert_int_ne(parse("listeners.tcp.default = 127.0.0.1:\n"), 0);
+    ck_assert_int_ne(parse("listeners.tcp.default = []:1\n"), 0);
+}
+END_TEST
+
 START_TEST(test_parse_empty)
 {
     ck_assert_int_eq(wr_conf_parse(&conf, NULL, 0, "empty.conf", &err), 0);
@@ -503,6 +524,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_table_rows);
     tcase_add_test(tc, test_unknown_setting);
+    tcase_add_test(tc, test_listener_ip_port);
     tcase_add_test(tc, test_sizes);
     tcase_add_test(tc, test_doubles);
     tcase_add_test(tc, test_log_level);
