@@ -73,7 +73,8 @@ static void route_exchange(struct route_ctx *rc, struct wr_exchange *x)
     /* Nothing routed from here: try the alternate exchange (RabbitMQ follows
      * chains of them; the route mark stops a cycle). */
     if (rc->res->n == before && x->alternate_name) {
-        struct wr_exchange *ae = wr_vhost_exchange(rc->vh, wr_str_c(x->alternate_name));
+        struct wr_exchange *ae =
+            wr_vhost_exchange(rc->vh, (struct wr_str){x->alternate_name, x->alternate_len});
         if (ae && ae->route_mark != rc->vh->route_gen)
             route_exchange(rc, ae);
     }
@@ -187,8 +188,7 @@ void wr_binding_remove(struct wr_binding *b)
     free(b);
     /* An auto-delete exchange goes with its last binding. */
     if (src->auto_delete && wr_list_empty(&src->bindings))
-        wr_vhost_exchange_delete(src->vhost, (struct wr_str){src->name, (uint32_t)strlen(src->name)},
-                                 false, NULL);
+        wr_vhost_exchange_delete(src->vhost, wr_exchange_name(src), false, NULL);
 }
 
 /* ---- exchange objects ---- */

@@ -143,7 +143,9 @@ static void chan_error(struct wr_chan *ch, int err, uint32_t method_id, const ch
         wr_conn_error(ch->c, code, method_id, "%s", t ? t + 3 : text);
         return;
     }
-    wr_log_ctx(WR_LOG_WARNING, ch->c->name, "channel %u error: %s", ch->id, text);
+    char esc[WR_LOG_ESC_MAX]; /* the text quotes names the client chose */
+    wr_log_ctx(WR_LOG_WARNING, ch->c->name, "channel %u error: %s", ch->id,
+               wr_log_esc(esc, sizeof(esc), text, strlen(text)));
     wr_method_init(&m, WR_CHANNEL_CLOSE);
     m.u.channel_close.reply_code = (uint16_t)code;
     m.u.channel_close.reply_text = wr_str_c(text);
@@ -1176,7 +1178,7 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     if (a->nowait)
         return;
     wr_method_init(&m, WR_QUEUE_DECLARE_OK);
-    m.u.queue_declare_ok.queue = wr_str_c(q->name);
+    m.u.queue_declare_ok.queue = wr_queue_name(q);
     m.u.queue_declare_ok.message_count = wr_queue_ready(q);
     m.u.queue_declare_ok.consumer_count = q->nconsumers;
     wr_conn_send(ch->c, ch->id, &m);
