@@ -380,7 +380,7 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
     struct unacked u;
 
     wr_method_init(&m, WR_BASIC_DELIVER);
-    m.u.basic_deliver.consumer_tag = wr_str_c(cc->tag);
+    m.u.basic_deliver.consumer_tag = cc->node.key;
     m.u.basic_deliver.delivery_tag = tag;
     m.u.basic_deliver.redelivered = e->deliveries > 0;
     m.u.basic_deliver.exchange = wr_msg_exchange(e->m);
@@ -438,7 +438,7 @@ static void cons_cancelled(struct wr_consumer *base)
 
     if (ch->c->cap_cancel && !ch->closing) {
         wr_method_init(&m, WR_BASIC_CANCEL);
-        m.u.basic_cancel.consumer_tag = wr_str_c(cc->tag);
+        m.u.basic_cancel.consumer_tag = cc->node.key;
         m.u.basic_cancel.nowait = true;
         wr_conn_send(ch->c, ch->id, &m);
     }
@@ -922,6 +922,8 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
         while (wr_hmap_get(&ch->consumers, wr_str_c(cc->tag)));
     }
     cc->node.key = wr_str_c(cc->tag);
+    if (a->consumer_tag.len) /* the tag may hold NUL bytes */
+        cc->node.key.len = a->consumer_tag.len;
     cc->ch = ch;
     wr_list_init(&cc->wake_node);
     cc->no_ack = a->no_ack;
@@ -937,7 +939,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     ch->nconsumers++;
     if (!a->nowait) {
         wr_method_init(&m, WR_BASIC_CONSUME_OK);
-        m.u.basic_consume_ok.consumer_tag = wr_str_c(cc->tag);
+        m.u.basic_consume_ok.consumer_tag = cc->node.key;
         wr_conn_send(ch->c, ch->id, &m);
     }
     /* consume-ok goes out before the first delivery. */

@@ -14,8 +14,8 @@ Debian's rabbitmq-server, and what these tests hold Warren to:
   is NOT checked (an unknown exchange is a 404 as for any name). RabbitMQ's
   rule is loose: UTF-16 surrogates and values up to U+1FFFFF pass, overlong
   forms and 5-byte sequences do not.
-* NUL bytes and control characters are accepted in names and given back
-  byte for byte.
+* NUL bytes and control characters are accepted in names (and consumer
+  tags) and given back byte for byte.
 * CR and LF are removed from queue and exchange names in the declare,
   delete, bind and unbind methods (not in queue.purge, basic.get,
   basic.consume, basic.publish, not from routing keys).
@@ -269,6 +269,25 @@ class NamesTests(harness.BrokerTestCase):
             p.send(qdecl(b"n.nul", passive=True))
             rep = p.reply()
             self.assertEqual(rep[:3], ("close", "channel", 404), rep)
+        finally:
+            p.close()
+
+    def test_nul_byte_in_a_consumer_tag(self):
+        # consume-ok gives the whole tag back, and cancelling by it cancels
+        # (RabbitMQ 3.10 fails with 541 when it delivers to such a tag, so
+        # nothing is delivered here).
+        p = Peer(self.broker)
+        q = self.tag()
+        ctag = b"ctag\x00tail"
+        try:
+            p.ok(qdecl(q, exclusive=True), (50, 11))
+            args = p.ok(consume(q, ctag), (60, 21))
+            self.assertEqual(args[1:1 + args[0]], ctag)
+            args = p.ok(method(1, 60, 30, sstr(ctag) + b"\x00"), (60, 31))
+            self.assertEqual(args[1:1 + args[0]], ctag)
+            p.send(r.publish(1, b"", q, b"stays"))
+            args = p.ok(qdecl(q, passive=True), (50, 11))
+            self.assertEqual(struct.unpack(">I", args[1 + args[0]:5 + args[0]])[0], 1)
         finally:
             p.close()
 
