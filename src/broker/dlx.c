@@ -249,8 +249,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 
     nm = wr_msg_new(wr_exchange_name(x),
                     q->s.dlrk ? (struct wr_str){q->s.dlrk, q->s.dlrk_len} : wr_msg_routing_key(m),
-                    pbuf,
-                    (uint32_t)plen, m->body_len,
+                    pbuf, (uint32_t)plen, m->body_len,
                     wr_msg_persistent(m) ? WR_MSG_PERSISTENT | WR_MSG_EXT : 0);
     if (!nm)
         goto out;

@@ -24,8 +24,8 @@ START_TEST(loose_rule_is_rabbitmqs)
     ck_assert(wr_utf8_valid(S("nul\0inside")));
     ck_assert(wr_utf8_valid(S("\xc2\x80")));
     ck_assert(wr_utf8_valid(S("\xe0\xa0\x80")));
-    ck_assert(wr_utf8_valid(S("\xed\xa0\x80")));     /* surrogate */
-    ck_assert(wr_utf8_valid(S("\xef\xbf\xbf")));     /* non-character */
+    ck_assert(wr_utf8_valid(S("\xed\xa0\x80"))); /* surrogate */
+    ck_assert(wr_utf8_valid(S("\xef\xbf\xbf"))); /* non-character */
     ck_assert(wr_utf8_valid(S("\xf0\x90\x80\x80")));
     ck_assert(wr_utf8_valid(S("\xf4\x8f\xbf\xbf")));
     ck_assert(wr_utf8_valid(S("\xf4\x90\x80\x80"))); /* above U+10FFFF */
@@ -40,8 +40,9 @@ START_TEST(loose_rule_is_rabbitmqs)
     ck_assert(!wr_utf8_valid(S("\xf8\x88\x80\x80\x80")));
     ck_assert(!wr_utf8_valid(S("\xfc\x84\x80\x80\x80\x80")));
     ck_assert(!wr_utf8_valid(S("\xfe")));
-    ck_assert(!wr_utf8_valid(S("\xe2\x82")));  /* cut short at the end */
-    ck_assert(!wr_utf8_valid(S("\xe2\x82" "a"))); /* cut short mid-string */
+    ck_assert(!wr_utf8_valid(S("\xe2\x82"))); /* cut short at the end */
+    ck_assert(!wr_utf8_valid(S("\xe2\x82"
+                               "a"))); /* cut short mid-string */
 }
 END_TEST
 
@@ -79,11 +80,15 @@ START_TEST(log_escape)
     ck_assert_str_eq(esc(S("hostile.\xff\xfe\xc0")), "hostile.\\xff\\xfe\\xc0");
     ck_assert_str_eq(esc(S("caf\xc3\xa9 \xf0\x9f\x90\x87")), "caf\xc3\xa9 \xf0\x9f\x90\x87");
     /* C1 controls (U+0080..U+009F; U+009B is a terminal's CSI) */
-    ck_assert_str_eq(esc(S("\xc2\x9b" "2J\xc2\xa0")), "\\xc2\\x9b2J\xc2\xa0");
+    ck_assert_str_eq(esc(S("\xc2\x9b"
+                           "2J\xc2\xa0")),
+                     "\\xc2\\x9b2J\xc2\xa0");
     /* surrogates and values above U+10FFFF are not Unicode: bytes */
     ck_assert_str_eq(esc(S("\xed\xa0\x80|\xf4\x90\x80\x80")),
                      "\\xed\\xa0\\x80|\\xf4\\x90\\x80\\x80");
-    ck_assert_str_eq(esc(S("\xe2\x82" "a")), "\\xe2\\x82a");
+    ck_assert_str_eq(esc(S("\xe2\x82"
+                           "a")),
+                     "\\xe2\\x82a");
     ck_assert_str_eq(esc(NULL, 0), "");
 }
 END_TEST
