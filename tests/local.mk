@@ -35,7 +35,8 @@ endif
 UNIT_TESTS =
 if HAVE_CHECK
 UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
-	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal
+	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
+	tests/unit/check_names
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -65,6 +66,10 @@ tests_unit_check_auth_LDADD = $(UNIT_LDADD)
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
 tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_journal_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_names_SOURCES = tests/unit/check_names.c
+tests_unit_check_names_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_names_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_codec_SOURCES = tests/unit/check_codec.c
 tests_unit_check_codec_CFLAGS = $(UNIT_CFLAGS)
@@ -126,6 +131,7 @@ INTEG_TESTS = \
 	tests/integ/test_many_connections.py \
 	tests/integ/test_alarms.py \
 	tests/integ/test_exchange.py \
+	tests/integ/test_exchange_graph.py \
 	tests/integ/test_queue.py \
 	tests/integ/test_basic.py \
 	tests/integ/test_ttl.py \
@@ -139,7 +145,8 @@ INTEG_TESTS = \
 	tests/integ/test_diskfull.py \
 	tests/integ/test_paging.py \
 	tests/integ/test_compaction.py \
-	tests/integ/test_confirm_latency.py
+	tests/integ/test_confirm_latency.py \
+	tests/integ/test_names.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

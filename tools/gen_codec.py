@@ -147,8 +147,12 @@ const char *wr_method_name(uint32_t id);
 /* Decode a method frame payload (starting at the class id). Strings and
  * tables in *m point into `p`. Returns 0, WR_ENOT_IMPLEMENTED for an id not
  * in the spec, WR_EFRAME when the arguments are truncated or followed by
- * extra bytes (RabbitMQ: 501 "cannot decode"), or WR_ESYNTAX for a field
- * table that is malformed inside. */
+ * extra bytes (RabbitMQ: 501 "cannot decode"), WR_ESYNTAX for a field
+ * table that is malformed inside, or WR_EUTF8 when a short string of a
+ * method without content is not UTF-8 by RabbitMQ's rule (core/utf8.h;
+ * RabbitMQ: 501 "Malformed UTF-8 in shortstr"). The content methods
+ * (basic.publish and what the server sends with content) are not checked:
+ * RabbitMQ does not, and they are the per-message path. */
 int wr_method_decode(const uint8_t *p, size_t len, struct wr_method *m);
 
 /* Exact encoded size of a method payload (class id onward). */
@@ -188,7 +192,8 @@ void wr_method_init(struct wr_method *m, uint32_t id);
     h.append("#endif\n")
 
     # ================= C file =================
-    c.append('#include "config.h"\n\n#include "wire/methods.gen.h"\n#include "wire/field.h"\n\n')
+    c.append('#include "config.h"\n\n#include "wire/methods.gen.h"\n#include "core/utf8.h"\n'
+             '#include "wire/field.h"\n\n')
 
     # reply codes
     c.append("bool wr_reply_code_is_hard(uint16_t code)\n{\n    switch (code) {\n")
@@ -336,6 +341,35 @@ static int rd_table(struct wr_rd *r, struct wr_str *t)
                                                               cname(m["name"]).upper())})
         return "".join(out)
 
+    # RabbitMQ checks the short strings once the whole method has decoded
+    # (a truncated method is "cannot decode" whatever its strings hold).
+    c.append("""static bool utf8_ok(struct wr_str s)
+{
+    return wr_utf8_valid(s.ptr, s.len);
+}
+
+/* Every short string of a method without content must be UTF-8. */
+static int check_utf8(const struct wr_method *m)
+{
+    switch (m->id) {
+""")
+    for cl in classes:
+        for m in cl["methods"]:
+            if m.get("content"):
+                continue
+            names = [cname(a["name"]) for a in m["arguments"] if typ(a) == "shortstr"]
+            if not names:
+                continue
+            n = "%s_%s" % (cname(cl["name"]), cname(m["name"]))
+            conds = " && ".join("utf8_ok(m->u.%s.%s)" % (n, f) for f in names)
+            c.append("    case WR_%s_%s:\n        return %s ? 0 : WR_EUTF8;\n"
+                     % (cname(cl["name"]).upper(), cname(m["name"]).upper(), conds))
+    c.append("""    default:
+        return 0;
+    }
+}
+
+""")
     c.append("""int wr_method_decode(const uint8_t *p, size_t len, struct wr_method *m)
 {
     struct wr_rd rd = wr_rd_init(p, len);
@@ -356,7 +390,9 @@ static int rd_table(struct wr_rd *r, struct wr_str *t)
         return rc;
     /* Arguments must fill the frame exactly: trailing bytes mean the peer
      * and we disagree about the method's layout. */
-    return wr_rd_left(r) ? WR_EFRAME : 0;
+    if (wr_rd_left(r))
+        return WR_EFRAME;
+    return check_utf8(m);
 }
 
 size_t wr_method_size(const struct wr_method *m)

@@ -120,16 +120,18 @@ int wr_sasl_parse(struct wr_str mech, struct wr_str resp, struct wr_str *user,
                   struct wr_str *pass)
 {
     if (wr_str_eqc(mech, "PLAIN")) {
-        /* [authzid] NUL authcid NUL passwd */
+        /* RFC 4616: [authzid] NUL authcid NUL passwd. An authorization
+         * identity would ask to act as another user, which nothing here
+         * grants: RabbitMQ refuses any (even one naming the user itself),
+         * and a NUL inside the password. Only NUL authcid NUL passwd. */
         const char *p = resp.ptr, *end = resp.ptr + resp.len;
-        const char *n1 = resp.len ? memchr(p, 0, resp.len) : NULL;
         const char *n2;
-        if (!n1)
+        if (resp.len == 0 || p[0] != '\0')
             return WR_EACCESS_REFUSED;
-        n2 = memchr(n1 + 1, 0, (size_t)(end - n1 - 1));
-        if (!n2)
+        n2 = memchr(p + 1, 0, resp.len - 1);
+        if (!n2 || memchr(n2 + 1, 0, (size_t)(end - n2 - 1)))
             return WR_EACCESS_REFUSED;
-        *user = (struct wr_str){n1 + 1, (uint32_t)(n2 - n1 - 1)};
+        *user = (struct wr_str){p + 1, (uint32_t)(n2 - p - 1)};
         *pass = (struct wr_str){n2 + 1, (uint32_t)(end - n2 - 1)};
         return 0;
     }

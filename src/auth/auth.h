@@ -27,7 +27,9 @@ int wr_users_permit(struct wr_users *u, const char *name, const char *vhost);
 
 /* Parse a SASL response. mech is "PLAIN" or "AMQPLAIN". Returns 0 with
  * user/pass slices into `resp`, or WR_EACCESS_REFUSED for a malformed
- * response, or WR_ENOT_IMPLEMENTED for an unknown mechanism. */
+ * response (for PLAIN, as RabbitMQ: anything but NUL user NUL password,
+ * so a non-empty authorization identity is refused), or
+ * WR_ENOT_IMPLEMENTED for an unknown mechanism. */
 int wr_sasl_parse(struct wr_str mech, struct wr_str resp, struct wr_str *user,
                   struct wr_str *pass);
 

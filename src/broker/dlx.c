@@ -84,7 +84,7 @@ static int update_x_death(struct wr_table *h, struct wr_queue *q, struct wr_msg 
                           enum wr_dl_reason why, struct wr_str orig_exp)
 {
     struct wr_str reason = wr_str_c(wr_dl_reason_name(why));
-    struct wr_str qname = wr_str_c(q->name);
+    struct wr_str qname = wr_queue_name(q);
     struct wr_fv *xd = NULL, v;
     struct wr_array *arr;
     struct wr_table *t;
@@ -188,7 +188,7 @@ static int set_first(struct wr_table *h, const char *key, struct wr_str val)
 
 /* Did the message die in `qname` before, with no rejection anywhere in its
  * history? Then sending it there again is a cycle. */
-static bool is_cycle(const struct wr_table *h, const char *qname)
+static bool is_cycle(const struct wr_table *h, struct wr_str qname)
 {
     const struct wr_fv *xd = wr_table_find(h, "x-death");
     bool seen = false;
@@ -198,7 +198,7 @@ static bool is_cycle(const struct wr_table *h, const char *qname)
         const struct wr_fv *e = &xd->v.array->v[i];
         if (entry_is(e, "reason", WR_STR("rejected")))
             return false;
-        if (entry_is(e, "queue", wr_str_c(qname)))
+        if (entry_is(e, "queue", qname))
             seen = true;
     }
     return seen;
@@ -208,7 +208,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 {
     static int depth;
     struct wr_vhost *vh = q->vhost;
-    struct wr_exchange *x = wr_vhost_exchange(vh, wr_str_c(q->s.dlx));
+    struct wr_exchange *x = wr_vhost_exchange(vh, (struct wr_str){q->s.dlx, q->s.dlx_len});
     struct wr_basic_props p;
     struct wr_table h = {0};
     struct wr_rd r;
@@ -223,9 +223,12 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     struct wr_str *ccv = NULL;
 
     if (!x || depth >= DLX_MAX_DEPTH) {
-        if (!x)
+        if (!x && wr_log_enabled(WR_LOG_DEBUG)) {
+            char xn[WR_LOG_ESC_MAX], qn[WR_LOG_ESC_MAX];
             wr_log(WR_LOG_DEBUG, "dead-letter exchange '%s' of queue '%s' does not exist: "
-                   "message dropped", q->s.dlx, q->name);
+                   "message dropped", wr_log_esc(xn, sizeof(xn), q->s.dlx, q->s.dlx_len),
+                   WR_LOG_ESC(qn, wr_queue_name(q)));
+        }
         wr_msg_unref(m);
         return;
     }
@@ -247,7 +250,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     }
     if (update_x_death(&h, q, m, why, orig_exp) < 0 ||
         set_first(&h, "x-first-death-reason", wr_str_c(wr_dl_reason_name(why))) < 0 ||
-        set_first(&h, "x-first-death-queue", wr_str_c(q->name)) < 0 ||
+        set_first(&h, "x-first-death-queue", wr_queue_name(q)) < 0 ||
         set_first(&h, "x-first-death-exchange", wr_msg_exchange(m)) < 0)
         goto out;
 
@@ -284,9 +287,9 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     if (wr_basic_props_encode(&w, &p) < 0)
         goto out;
 
-    nm = wr_msg_new(wr_str_c(x->name),
-                    q->s.dlrk ? wr_str_c(q->s.dlrk) : wr_msg_routing_key(m), pbuf,
-                    (uint32_t)plen, m->body_len,
+    nm = wr_msg_new(wr_exchange_name(x),
+                    q->s.dlrk ? (struct wr_str){q->s.dlrk, q->s.dlrk_len} : wr_msg_routing_key(m),
+                    pbuf, (uint32_t)plen, m->body_len,
                     wr_msg_persistent(m) ? WR_MSG_PERSISTENT | WR_MSG_EXT : 0);
     if (!nm)
         goto out;
@@ -305,16 +308,20 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
          * own result. Drop cycle targets first, journal once, then push. */
         uint32_t k = 0;
         for (uint32_t i = 0; i < res.n; i++) {
-            if (is_cycle(&h, res.q[i]->name)) {
-                wr_log(WR_LOG_DEBUG, "dead-letter cycle through queue '%s': message dropped",
-                       res.q[i]->name);
+            if (is_cycle(&h, wr_queue_name(res.q[i]))) {
+                if (wr_log_enabled(WR_LOG_DEBUG)) {
+                    char qn[WR_LOG_ESC_MAX];
+                    wr_log(WR_LOG_DEBUG, "dead-letter cycle through queue '%s': message dropped",
+                           WR_LOG_ESC(qn, wr_queue_name(res.q[i])));
+                }
                 continue;
             }
             res.q[k++] = res.q[i];
         }
         if (wr_vhost_journal(vh, nm, res.q, k) == WR_JOURNAL_FAILED) {
+            char qn[WR_LOG_ESC_MAX];
             wr_log(WR_LOG_ERROR, "dead letter from queue '%s' could not be journaled: dropped",
-                    q->name);
+                   WR_LOG_ESC(qn, wr_queue_name(q)));
             k = 0;
         }
         for (uint32_t i = 0; i < k; i++)

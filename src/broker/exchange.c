@@ -114,7 +114,8 @@ static void route_exchange(struct route_ctx *rc, struct wr_exchange *x)
         }
     }
     if (rc->matched == 0 && x->alternate_name) {
-        struct wr_exchange *ae = wr_vhost_exchange(rc->vh, wr_str_c(x->alternate_name));
+        struct wr_exchange *ae =
+            wr_vhost_exchange(rc->vh, (struct wr_str){x->alternate_name, x->alternate_len});
         if (ae)
             route_visit(rc, ae);
     }

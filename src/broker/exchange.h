@@ -82,11 +82,12 @@ struct wr_exchange {
     struct wr_vhost *vhost;
     const struct wr_xtype *type;
     void *type_state;
-    char *name;
+    char *name; /* NUL-terminated copy; see wr_exchange_name */
     bool durable, auto_delete, internal;
     struct wr_str args;         /* raw declare arguments, owned */
     struct wr_exchange *alternate; /* resolved lazily from alternate_name */
-    char *alternate_name;
+    char *alternate_name;       /* NUL-terminated copy of alternate_len bytes */
+    uint32_t alternate_len;
     struct wr_list bindings;    /* struct wr_binding.src_node: bindings from here */
     struct wr_list bound_to_me; /* struct wr_binding.dst_node: e2e bindings into here */
     struct wr_hmap bindex;      /* every binding by (dest, key, args) */
@@ -96,6 +97,12 @@ struct wr_exchange {
     bool doomed;                      /* on vhost->doomed: about to be auto-deleted */
     struct wr_exchange *doomed_next;  /* next on vhost->doomed */
 };
+
+/* The name as declared, every byte of it (it may hold NUL bytes). */
+static inline struct wr_str wr_exchange_name(const struct wr_exchange *x)
+{
+    return x->node.key;
+}
 
 /* Generic exchange operations (exchange.c). */
 struct wr_exchange *wr_exchange_new(struct wr_vhost *vh, struct wr_str name,

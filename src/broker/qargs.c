@@ -172,10 +172,11 @@ static int64_t arg_int(struct wr_str args, const char *name)
     return -1;
 }
 
-static char *arg_str(struct wr_str args, const char *name, bool *oom)
+static char *arg_str(struct wr_str args, const char *name, uint32_t *len, bool *oom)
 {
     struct wr_fv v;
     char *s;
+    *len = 0;
     if (wr_table_get(args, name, &v) != 1 || v.type != 'S')
         return NULL;
     s = malloc((size_t)v.v.str.len + 1);
@@ -185,6 +186,7 @@ static char *arg_str(struct wr_str args, const char *name, bool *oom)
     }
     memcpy(s, v.v.str.ptr, v.v.str.len);
     s[v.v.str.len] = '\0';
+    *len = v.v.str.len;
     return s;
 }
 
@@ -210,8 +212,8 @@ int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s)
     }
     s->single_active = wr_table_get(args, "x-single-active-consumer", &v) == 1 &&
                        v.type == 't' && v.v.t;
-    s->dlx = arg_str(args, "x-dead-letter-exchange", &oom);
-    s->dlrk = arg_str(args, "x-dead-letter-routing-key", &oom);
+    s->dlx = arg_str(args, "x-dead-letter-exchange", &s->dlx_len, &oom);
+    s->dlrk = arg_str(args, "x-dead-letter-routing-key", &s->dlrk_len, &oom);
     if (oom) {
         wr_qsettings_free(s);
         return WR_ENOMEM;

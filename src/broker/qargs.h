@@ -36,6 +36,7 @@ struct wr_qsettings {
     bool single_active;
     char *dlx;  /* owned; NULL when no dead-letter exchange ("" is the default one) */
     char *dlrk; /* owned; NULL: keep the message's routing key */
+    uint32_t dlx_len, dlrk_len; /* the names may hold NUL bytes */
 };
 
 /* Fill from validated arguments. Returns 0 or WR_ENOMEM. */

@@ -681,8 +681,9 @@ static void expires_cb(evutil_socket_t fd, short what, void *arg)
     if (q->deleted || q->nconsumers)
         return;
     if (wr_now_ms() - q->last_used_ms >= (uint64_t)q->s.expires) {
+        char qn[WR_LOG_ESC_MAX];
         wr_log(WR_LOG_INFO, "queue '%s' in vhost '%s' expired (x-expires %lld ms unused)",
-               q->name, q->vhost->name, (long long)q->s.expires);
+               WR_LOG_ESC(qn, wr_queue_name(q)), q->vhost->name, (long long)q->s.expires);
         wr_vhost_queue_delete(q->vhost, q);
         return;
     }

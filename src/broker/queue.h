@@ -88,7 +88,7 @@ enum wr_dl_reason { WR_DL_REJECTED, WR_DL_EXPIRED, WR_DL_MAXLEN, WR_DL_DELIVERY_
 struct wr_queue {
     struct wr_hnode node; /* in vhost->queues, key = name */
     struct wr_vhost *vhost;
-    char *name;
+    char *name; /* NUL-terminated copy; the name may hold NUL: see wr_queue_name */
     bool durable, exclusive, auto_delete;
     bool deleted;
     bool had_consumer;
@@ -134,6 +134,13 @@ struct wr_queue {
 static inline bool wr_queue_flow_worth_pausing(const struct wr_queue *q)
 {
     return q->nconsumers && !(q->flow_stalled && q->stat_delivered == q->flow_stall_delivered);
+}
+
+/* The name as declared, every byte of it (a name may hold NUL bytes, so
+ * anything that compares, stores or sends it uses this, not strlen). */
+static inline struct wr_str wr_queue_name(const struct wr_queue *q)
+{
+    return q->node.key;
 }
 
 /* Parses the (validated) arguments. NULL on allocation failure. */

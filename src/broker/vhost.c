@@ -220,6 +220,7 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
         if (x->alternate_name) {
             memcpy(x->alternate_name, ae.v.str.ptr, ae.v.str.len);
             x->alternate_name[ae.v.str.len] = '\0';
+            x->alternate_len = ae.v.str.len;
         }
     }
     if (wr_hmap_put(&vh->exchanges, &x->node) < 0) {

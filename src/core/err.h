@@ -37,10 +37,16 @@
 #define WR_ENOMEM (-1002)
 #define WR_EIO (-1003)
 #define WR_ENOSPC (-1004) /* an output buffer is too small */
+/* A method's short string is not UTF-8 (see core/utf8.h): a frame error
+ * (501) with RabbitMQ's own text, kept apart from WR_EFRAME's "cannot
+ * decode" so the connection can say which. */
+#define WR_EUTF8 (-1005)
 
 /* Reply code to send for an error value (541 for the non-AMQP ones). */
 static inline int wr_err_reply_code(int err)
 {
+    if (err == WR_EUTF8)
+        return 501;
     return (err <= -200 && err > -1000) ? -err : 541;
 }
 

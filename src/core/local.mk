@@ -9,4 +9,5 @@ src_libwarren_a_SOURCES += \
 	src/core/hmap.c src/core/hmap.h \
 	src/core/heap.c src/core/heap.h \
 	src/core/randname.c src/core/randname.h \
+	src/core/utf8.c src/core/utf8.h \
 	src/core/list.h

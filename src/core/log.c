@@ -16,6 +16,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/utf8.h"
 
 static enum wr_log_level cur_level = WR_LOG_INFO;
 
@@ -120,10 +121,14 @@ void wr_logv(enum wr_log_level level, const char *ctx, const char *fmt, va_list 
         memcpy(line + len - 3, "...", 3);
     }
     /* Messages must stay on one line: a peer-supplied name with a newline
-     * in it would otherwise forge a log line. */
+     * in it would otherwise forge a log line. Names are escaped by their
+     * callers (wr_log_esc); this catches whatever was not. */
     for (size_t i = 0; i < len; i++) {
-        if (line[i] == '\n' || line[i] == '\r')
+        unsigned char ch = (unsigned char)line[i];
+        if (ch == '\n' || ch == '\r')
             line[i] = ' ';
+        else if (ch < 0x20 || ch == 0x7f)
+            line[i] = '?';
     }
     line[len++] = '\n'; /* room reserved by the "- 1" above */
 
@@ -154,4 +159,54 @@ void wr_log_ctx(enum wr_log_level level, const char *ctx, const char *fmt, ...)
     va_start(ap, fmt);
     wr_logv(level, ctx, fmt, ap);
     va_end(ap);
+}
+
+const char *wr_log_esc(char *buf, size_t cap, const void *p, size_t len)
+{
+    static const char hexd[] = "0123456789abcdef";
+    const uint8_t *b = p;
+    size_t i = 0, o = 0, keep = 0;
+
+    if (cap == 0)
+        return buf;
+    if (cap < 4) {
+        buf[0] = '\0';
+        return buf;
+    }
+    while (i < len) {
+        char piece[8];
+        size_t n = 0, take = 1, seq;
+        uint8_t c = b[i];
+
+        if (c == '\\') {
+            piece[n++] = '\\';
+            piece[n++] = '\\';
+        } else if (c >= 0x20 && c < 0x7f) {
+            piece[n++] = (char)c;
+        } else if (c >= 0x80 && (seq = wr_utf8_seq(b + i, len - i, true)) != 0 &&
+                   !(seq == 2 && c == 0xc2 && b[i + 1] < 0xa0)) {
+            memcpy(piece, b + i, seq); /* well-formed, and not a C1 control */
+            n = take = seq;
+        } else {
+            /* A control character, or a byte that starts no strict UTF-8
+             * sequence: one byte at a time, so the next may resync. */
+            piece[n++] = '\\';
+            piece[n++] = 'x';
+            piece[n++] = hexd[c >> 4];
+            piece[n++] = hexd[c & 15];
+        }
+        if (o + n > cap - 1) {
+            /* Cut after the last whole piece that leaves room for "...". */
+            memcpy(buf + keep, "...", 3);
+            o = keep + 3;
+            break;
+        }
+        memcpy(buf + o, piece, n);
+        o += n;
+        i += take;
+        if (o <= cap - 4)
+            keep = o;
+    }
+    buf[o] = '\0';
+    return buf;
 }

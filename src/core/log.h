@@ -9,6 +9,10 @@
  *
  * The level is global: set once from the configuration or the command line.
  * Messages above it cost one comparison. Logging preserves errno.
+ *
+ * Anything a client chose goes through wr_log_esc (names with control
+ * characters, NUL bytes or invalid UTF-8 come out as \xNN); a control
+ * character that reaches a line any other way is replaced as a last resort.
  */
 #ifndef WR_CORE_LOG_H
 #define WR_CORE_LOG_H
@@ -48,5 +52,23 @@ void wr_log(enum wr_log_level level, const char *fmt, ...) WR_PRINTF(2, 3);
 void wr_log_ctx(enum wr_log_level level, const char *ctx, const char *fmt, ...) WR_PRINTF(3, 4);
 
 void wr_logv(enum wr_log_level level, const char *ctx, const char *fmt, va_list ap) WR_PRINTF(3, 0);
+
+/* Bytes a peer chose (a queue name, a consumer tag, a reply text) written
+ * for a log line, so that they can neither forge a line nor play tricks on
+ * a terminal: printable ASCII and well-formed UTF-8 stay as they are, a
+ * backslash is doubled, and control characters (C0, DEL, C1) and bytes that
+ * are not strict UTF-8 become \xNN. NUL bytes too: `len` says where the
+ * name ends. The result is NUL-terminated and ends in "..." when `cap` is
+ * too small. Returns buf, so that the call can be a printf argument. */
+const char *wr_log_esc(char *buf, size_t cap, const void *p, size_t len);
+
+/* Room for any shortstr (255 bytes, 4 characters each at worst), "..." and
+ * the NUL. */
+#define WR_LOG_ESC_MAX (4 * 255 + 4)
+
+/* The usual call: a struct wr_str `s` into a char array `arr`:
+ *     char qn[WR_LOG_ESC_MAX];
+ *     wr_log(WR_LOG_INFO, "queue '%s' ...", WR_LOG_ESC(qn, q->node.key)); */
+#define WR_LOG_ESC(arr, s) wr_log_esc((arr), sizeof(arr), (s).ptr, (s).len)
 
 #endif

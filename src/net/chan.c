@@ -152,7 +152,9 @@ static void chan_error(struct wr_chan *ch, int err, uint32_t method_id, const ch
         wr_conn_error(ch->c, code, method_id, "%s", t ? t + 3 : text);
         return;
     }
-    wr_log_ctx(WR_LOG_WARNING, ch->c->name, "channel %u error: %s", ch->id, text);
+    char esc[WR_LOG_ESC_MAX]; /* the text quotes names the client chose */
+    wr_log_ctx(WR_LOG_WARNING, ch->c->name, "channel %u error: %s", ch->id,
+               wr_log_esc(esc, sizeof(esc), text, strlen(text)));
     wr_method_init(&m, WR_CHANNEL_CLOSE);
     m.u.channel_close.reply_code = (uint16_t)code;
     m.u.channel_close.reply_text = wr_str_c(text);
@@ -412,7 +414,7 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
     struct unacked u;
 
     wr_method_init(&m, WR_BASIC_DELIVER);
-    m.u.basic_deliver.consumer_tag = wr_str_c(cc->tag);
+    m.u.basic_deliver.consumer_tag = cc->node.key;
     m.u.basic_deliver.delivery_tag = tag;
     m.u.basic_deliver.redelivered = e->deliveries > 0;
     m.u.basic_deliver.exchange = wr_msg_exchange(e->m);
@@ -470,7 +472,7 @@ static void cons_cancelled(struct wr_consumer *base)
 
     if (ch->c->cap_cancel && !ch->closing) {
         wr_method_init(&m, WR_BASIC_CANCEL);
-        m.u.basic_cancel.consumer_tag = wr_str_c(cc->tag);
+        m.u.basic_cancel.consumer_tag = cc->node.key;
         m.u.basic_cancel.nowait = true;
         wr_conn_send(ch->c, ch->id, &m);
     }
@@ -1067,6 +1069,8 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
         while (wr_hmap_get(&ch->consumers, wr_str_c(cc->tag)));
     }
     cc->node.key = wr_str_c(cc->tag);
+    if (a->consumer_tag.len) /* the tag may hold NUL bytes */
+        cc->node.key.len = a->consumer_tag.len;
     cc->ch = ch;
     wr_list_init(&cc->wake_node);
     cc->no_ack = a->no_ack;
@@ -1082,7 +1086,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     ch->nconsumers++;
     if (!a->nowait) {
         wr_method_init(&m, WR_BASIC_CONSUME_OK);
-        m.u.basic_consume_ok.consumer_tag = wr_str_c(cc->tag);
+        m.u.basic_consume_ok.consumer_tag = cc->node.key;
         wr_conn_send(ch->c, ch->id, &m);
     }
     /* consume-ok goes out before the first delivery. */
@@ -1323,11 +1327,11 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
         return chan_error(ch, err.code, WR_QUEUE_DECLARE, err.text);
     if (created && q->exclusive)
         wr_list_add_tail(&ch->c->exclusive_queues, &q->owner_node);
-    set_last_queue(ch, wr_str_c(q->name));
+    set_last_queue(ch, wr_queue_name(q));
     if (a->nowait)
         return;
     wr_method_init(&m, WR_QUEUE_DECLARE_OK);
-    m.u.queue_declare_ok.queue = wr_str_c(q->name);
+    m.u.queue_declare_ok.queue = wr_queue_name(q);
     m.u.queue_declare_ok.message_count = wr_queue_ready(q);
     m.u.queue_declare_ok.consumer_count = q->nconsumers;
     wr_conn_send(ch->c, ch->id, &m);

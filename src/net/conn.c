@@ -34,6 +34,7 @@
 #include "net/server.h"
 #include "wire/field.h"
 #include "wire/frame.h"
+#include "wire/names.h"
 
 /* Frames before tune-ok may be at most this big (the spec's frame-min-size). */
 #define PRE_TUNE_FRAME_MAX WR_AMQP_FRAME_MIN_SIZE
@@ -305,7 +306,7 @@ void wr_conn_abort(struct wr_conn *c, const char *why)
 void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *fmt, ...)
 {
     struct wr_method m;
-    char text[256];
+    char text[256], esc[WR_LOG_ESC_MAX];
     va_list ap;
     int n;
 
@@ -317,7 +318,9 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
     va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
     va_end(ap);
-    wr_log_ctx(WR_LOG_WARNING, c->name, "connection error %d: %s", code, text);
+    /* The text may quote names the client chose. */
+    wr_log_ctx(WR_LOG_WARNING, c->name, "connection error %d: %s", code,
+               wr_log_esc(esc, sizeof(esc), text, strlen(text)));
 
     wr_method_init(&m, WR_CONNECTION_CLOSE);
     m.u.connection_close.reply_code = (uint16_t)code;
@@ -677,10 +680,10 @@ static void channel0_method(struct wr_conn *c, const struct wr_method *m)
         break;
     case WR_CS_RUNNING:
         if (m->id == WR_CONNECTION_CLOSE) {
-            wr_log_ctx(WR_LOG_INFO, c->name, "client closed the connection (%u %.*s)",
+            char esc[WR_LOG_ESC_MAX];
+            wr_log_ctx(WR_LOG_INFO, c->name, "client closed the connection (%u %s)",
                        m->u.connection_close.reply_code,
-                       (int)m->u.connection_close.reply_text.len,
-                       m->u.connection_close.reply_text.ptr);
+                       WR_LOG_ESC(esc, m->u.connection_close.reply_text));
             wr_method_init(&r, WR_CONNECTION_CLOSE_OK);
             wr_conn_send(c, 0, &r);
             conn_closed(c);
@@ -819,6 +822,8 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
                 wr_conn_error(c, 540, id, "unknown method %u.%u", id >> 16, id & 0xffff);
             else if (rc == WR_ESYNTAX)
                 wr_conn_error(c, 502, id, "malformed field table in %s", wr_method_name(id));
+            else if (rc == WR_EUTF8) /* RabbitMQ names no method for one on a channel */
+                wr_conn_error(c, 501, f->channel ? 0 : id, "Malformed UTF-8 in shortstr");
             else
                 wr_conn_error(c, 501, id, "cannot decode %s arguments", wr_method_name(id));
             return;
@@ -832,10 +837,13 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
             return;
         }
         /* The payload stays valid until consumed: handle first. */
-        if (f->channel == 0)
+        if (f->channel == 0) {
             channel0_method(c, &m);
-        else
+        } else {
+            struct wr_names_buf nb; /* RabbitMQ strips CR/LF from some names */
+            wr_method_strip_crlf(&m, &nb);
             channel_method(c, f->channel, &m);
+        }
         wr_frame_consume(in, f);
         return;
     case WR_AMQP_FRAME_HEADER:

@@ -6,6 +6,14 @@
  * bytes, which is what loading uses so a redeclaration with the same
  * arguments stays equivalent byte for byte. Queues carry "warren_id", their
  * identity in the message journal.
+ *
+ * Names are byte strings that RabbitMQ's loose UTF-8 rule accepted (see
+ * core/utf8.h), NUL bytes included. A name that is Unicode proper is
+ * written as a JSON string (NUL as \u0000) and read back by its length;
+ * one that is not (a UTF-16 surrogate, a value above U+10FFFF: JSON cannot
+ * hold them) gets a readable escaped "name" and the exact bytes in hex as
+ * "name_raw", which loading prefers. Same for "source", "destination" and
+ * "routing_key" of bindings.
  */
 #include "config.h"
 
@@ -21,6 +29,7 @@
 #include "broker/vhost.h"
 #include "core/version.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "store/defs.h"
 #include "wire/field.h"
 
@@ -112,11 +121,25 @@ static void add_args(json_t *o, struct wr_str args)
     json_object_set_new(o, "arguments_raw", hex(args));
 }
 
+/* A name under `key`, every byte of it (see the top of the file). */
+static void add_name(json_t *o, const char *key, struct wr_str name)
+{
+    char raw_key[32], esc[WR_LOG_ESC_MAX];
+    if (wr_utf8_strict(name.ptr, name.len)) {
+        json_object_set_new(o, key, json_stringn(name.ptr ? name.ptr : "", name.len));
+        return;
+    }
+    json_object_set_new(o, key, json_string(WR_LOG_ESC(esc, name)));
+    snprintf(raw_key, sizeof(raw_key), "%s_raw", key);
+    json_object_set_new(o, raw_key, hex(name));
+}
+
 /* ---- save ---- */
 
 static bool predeclared(const struct wr_exchange *x)
 {
-    return x->name[0] == '\0' || strncmp(x->name, "amq.", 4) == 0;
+    struct wr_str n = wr_exchange_name(x);
+    return n.len == 0 || (n.len >= 4 && memcmp(n.ptr, "amq.", 4) == 0);
 }
 
 int wr_defs_save(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err)
@@ -143,7 +166,7 @@ int wr_defs_save(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err
                 continue;
             if (!predeclared(x)) {
                 json_t *o = json_object();
-                json_object_set_new(o, "name", json_string(x->name));
+                add_name(o, "name", wr_exchange_name(x));
                 json_object_set_new(o, "vhost", json_string(vh->name));
                 json_object_set_new(o, "type", json_string(x->type->name));
                 json_object_set_new(o, "durable", json_true());
@@ -155,27 +178,26 @@ int wr_defs_save(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err
             wr_list_each(b, &x->bindings)
             {
                 struct wr_binding *bd = wr_container_of(b, struct wr_binding, src_node);
-                const char *dname;
+                struct wr_str dname;
                 json_t *o;
                 if (bd->kind == WR_DEST_QUEUE) {
                     struct wr_queue *q = bd->dest;
                     if (!q->store_id)
                         continue;
-                    dname = q->name;
+                    dname = wr_queue_name(q);
                 } else {
                     struct wr_exchange *dx = bd->dest;
                     if (!dx->durable)
                         continue;
-                    dname = dx->name;
+                    dname = wr_exchange_name(dx);
                 }
                 o = json_object();
-                json_object_set_new(o, "source", json_string(x->name));
+                add_name(o, "source", wr_exchange_name(x));
                 json_object_set_new(o, "vhost", json_string(vh->name));
-                json_object_set_new(o, "destination", json_string(dname));
+                add_name(o, "destination", dname);
                 json_object_set_new(o, "destination_type",
                                     json_string(bd->kind == WR_DEST_QUEUE ? "queue" : "exchange"));
-                json_object_set_new(o, "routing_key",
-                                    json_stringn(bd->key.ptr ? bd->key.ptr : "", bd->key.len));
+                add_name(o, "routing_key", bd->key);
                 add_args(o, bd->args);
                 json_array_append_new(jb, o);
             }
@@ -186,7 +208,7 @@ int wr_defs_save(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err
             if (!q->store_id)
                 continue;
             o = json_object();
-            json_object_set_new(o, "name", json_string(q->name));
+            add_name(o, "name", wr_queue_name(q));
             json_object_set_new(o, "vhost", json_string(vh->name));
             json_object_set_new(o, "durable", json_true());
             json_object_set_new(o, "auto_delete", json_boolean(q->auto_delete));
@@ -252,6 +274,38 @@ static const char *jstr(json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* A name written by add_name: "<key>_raw" (hex, in *buf, which the caller
+ * frees) when there is one, else the string's bytes, NUL included.
+ * Returns 0, or WR_ESYNTAX when there is neither. */
+static int get_name(json_t *o, const char *key, uint8_t **buf, struct wr_str *out)
+{
+    char raw_key[32];
+    json_t *j;
+    uint32_t len;
+    snprintf(raw_key, sizeof(raw_key), "%s_raw", key);
+    *buf = NULL;
+    if (json_is_string(j = json_object_get(o, raw_key))) {
+        if (unhex(json_string_value(j), buf, &len) < 0 || len > 255) {
+            free(*buf);
+            *buf = NULL;
+            return WR_ESYNTAX;
+        }
+        *out = (struct wr_str){(const char *)*buf, len};
+        return 0;
+    }
+    if (!json_is_string(j = json_object_get(o, key)) || json_string_length(j) > 255)
+        return WR_ESYNTAX;
+    *out = (struct wr_str){json_string_value(j), (uint32_t)json_string_length(j)};
+    return 0;
+}
+
+/* A skipped definition, named as a log line may name it. */
+static void skipped(const char *what, struct wr_str name, const char *why)
+{
+    char esc[WR_LOG_ESC_MAX];
+    wr_log(WR_LOG_WARNING, "definitions: %s '%s' skipped: %s", what, WR_LOG_ESC(esc, name), why);
+}
+
 static struct wr_vhost *vhost_of(struct wr_hmap *vhosts, json_t *o)
 {
     struct wr_hnode *n = wr_hmap_get(vhosts, wr_str_c(jstr(o, "vhost")));
@@ -282,7 +336,7 @@ int wr_defs_load(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err
 
     if (access(path, F_OK) != 0 && errno == ENOENT)
         return 0;
-    root = json_load_file(path, 0, &je);
+    root = json_load_file(path, JSON_ALLOW_NUL, &je); /* names may hold \u0000 */
     if (!root)
         return wr_fail(err, WR_EIO, "cannot load %s: line %d: %s", path, je.line, je.text);
 
@@ -299,11 +353,15 @@ int wr_defs_load(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err
         struct wr_exchange_decl d;
         struct wr_exchange *x;
         struct wr_errbuf e2;
-        uint8_t *buf = NULL;
+        uint8_t *buf = NULL, *nbuf = NULL;
         memset(&d, 0, sizeof(d));
         if (!vh || raw_args(o, &buf, &d.args) < 0)
             continue;
-        d.name = wr_str_c(jstr(o, "name"));
+        if (get_name(o, "name", &nbuf, &d.name) < 0) {
+            wr_log(WR_LOG_WARNING, "definitions: an exchange without a name skipped");
+            free(buf);
+            continue;
+        }
         d.type = wr_str_c(jstr(o, "type"));
         d.durable = true;
         d.auto_delete = json_is_true(json_object_get(o, "auto_delete"));
@@ -311,7 +369,8 @@ int wr_defs_load(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err
         if (wr_vhost_exchange_declare(vh, &d, &x, &e2) == 0)
             nx++;
         else
-            wr_log(WR_LOG_WARNING, "definitions: exchange %s skipped: %s", jstr(o, "name"), e2.text);
+            skipped("exchange", d.name, e2.text);
+        free(nbuf);
         free(buf);
     }
     json_array_foreach(json_object_get(root, "queues"), i, o)
@@ -320,12 +379,19 @@ int wr_defs_load(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err
         struct wr_queue_decl d;
         struct wr_queue *q;
         struct wr_errbuf e2;
-        uint8_t *buf = NULL;
+        uint8_t *buf = NULL, *nbuf = NULL;
         bool created;
         memset(&d, 0, sizeof(d));
         if (!vh || raw_args(o, &buf, &d.args) < 0)
             continue;
-        d.name = wr_str_c(jstr(o, "name"));
+        /* An empty name would declare a server-named queue: never a
+         * recovered one. */
+        if (get_name(o, "name", &nbuf, &d.name) < 0 || d.name.len == 0) {
+            wr_log(WR_LOG_WARNING, "definitions: a queue without a name skipped");
+            free(nbuf);
+            free(buf);
+            continue;
+        }
         d.durable = true;
         d.internal = true; /* server-named amq.gen- queues come back too */
         d.auto_delete = json_is_true(json_object_get(o, "auto_delete"));
@@ -336,22 +402,28 @@ int wr_defs_load(const char *path, struct wr_hmap *vhosts, struct wr_errbuf *err
                 vh->last_queue_id = id;
             nq++;
         } else {
-            wr_log(WR_LOG_WARNING, "definitions: queue %s skipped: %s", jstr(o, "name"), e2.text);
+            skipped("queue", d.name, e2.text);
         }
+        free(nbuf);
         free(buf);
     }
     json_array_foreach(json_object_get(root, "bindings"), i, o)
     {
         struct wr_vhost *vh = vhost_of(vhosts, o);
         struct wr_errbuf e2;
-        uint8_t *buf = NULL;
-        struct wr_str args;
+        uint8_t *buf = NULL, *sbuf = NULL, *dbuf = NULL, *kbuf = NULL;
+        struct wr_str args, src, dest, key;
         if (!vh || raw_args(o, &buf, &args) < 0)
             continue;
-        if (wr_vhost_bind(vh, wr_str_c(jstr(o, "source")), wr_str_c(jstr(o, "destination")),
-                          strcmp(jstr(o, "destination_type"), "exchange") == 0,
-                          wr_str_c(jstr(o, "routing_key")), args, NULL, &e2) == 0)
+        if (get_name(o, "source", &sbuf, &src) == 0 &&
+            get_name(o, "destination", &dbuf, &dest) == 0 &&
+            get_name(o, "routing_key", &kbuf, &key) == 0 &&
+            wr_vhost_bind(vh, src, dest, strcmp(jstr(o, "destination_type"), "exchange") == 0, key,
+                          args, NULL, &e2) == 0)
             nb++;
+        free(kbuf);
+        free(dbuf);
+        free(sbuf);
         free(buf);
     }
     json_decref(root);

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "wire/methods.gen.h"
+#include "core/utf8.h"
 #include "wire/field.h"
 
 bool wr_reply_code_is_hard(uint16_t code)
@@ -1790,6 +1791,70 @@ static void enc_confirm_select_ok(struct wr_wb *w, const struct wr_confirm_selec
     (void)a;
 }
 
+static bool utf8_ok(struct wr_str s)
+{
+    return wr_utf8_valid(s.ptr, s.len);
+}
+
+/* Every short string of a method without content must be UTF-8. */
+static int check_utf8(const struct wr_method *m)
+{
+    switch (m->id) {
+    case WR_CONNECTION_START_OK:
+        return utf8_ok(m->u.connection_start_ok.mechanism) && utf8_ok(m->u.connection_start_ok.locale) ? 0 : WR_EUTF8;
+    case WR_CONNECTION_OPEN:
+        return utf8_ok(m->u.connection_open.virtual_host) && utf8_ok(m->u.connection_open.capabilities) ? 0 : WR_EUTF8;
+    case WR_CONNECTION_OPEN_OK:
+        return utf8_ok(m->u.connection_open_ok.known_hosts) ? 0 : WR_EUTF8;
+    case WR_CONNECTION_CLOSE:
+        return utf8_ok(m->u.connection_close.reply_text) ? 0 : WR_EUTF8;
+    case WR_CONNECTION_BLOCKED:
+        return utf8_ok(m->u.connection_blocked.reason) ? 0 : WR_EUTF8;
+    case WR_CONNECTION_UPDATE_SECRET:
+        return utf8_ok(m->u.connection_update_secret.reason) ? 0 : WR_EUTF8;
+    case WR_CHANNEL_OPEN:
+        return utf8_ok(m->u.channel_open.out_of_band) ? 0 : WR_EUTF8;
+    case WR_CHANNEL_CLOSE:
+        return utf8_ok(m->u.channel_close.reply_text) ? 0 : WR_EUTF8;
+    case WR_ACCESS_REQUEST:
+        return utf8_ok(m->u.access_request.realm) ? 0 : WR_EUTF8;
+    case WR_EXCHANGE_DECLARE:
+        return utf8_ok(m->u.exchange_declare.exchange) && utf8_ok(m->u.exchange_declare.type) ? 0 : WR_EUTF8;
+    case WR_EXCHANGE_DELETE:
+        return utf8_ok(m->u.exchange_delete.exchange) ? 0 : WR_EUTF8;
+    case WR_EXCHANGE_BIND:
+        return utf8_ok(m->u.exchange_bind.destination) && utf8_ok(m->u.exchange_bind.source) && utf8_ok(m->u.exchange_bind.routing_key) ? 0 : WR_EUTF8;
+    case WR_EXCHANGE_UNBIND:
+        return utf8_ok(m->u.exchange_unbind.destination) && utf8_ok(m->u.exchange_unbind.source) && utf8_ok(m->u.exchange_unbind.routing_key) ? 0 : WR_EUTF8;
+    case WR_QUEUE_DECLARE:
+        return utf8_ok(m->u.queue_declare.queue) ? 0 : WR_EUTF8;
+    case WR_QUEUE_DECLARE_OK:
+        return utf8_ok(m->u.queue_declare_ok.queue) ? 0 : WR_EUTF8;
+    case WR_QUEUE_BIND:
+        return utf8_ok(m->u.queue_bind.queue) && utf8_ok(m->u.queue_bind.exchange) && utf8_ok(m->u.queue_bind.routing_key) ? 0 : WR_EUTF8;
+    case WR_QUEUE_PURGE:
+        return utf8_ok(m->u.queue_purge.queue) ? 0 : WR_EUTF8;
+    case WR_QUEUE_DELETE:
+        return utf8_ok(m->u.queue_delete.queue) ? 0 : WR_EUTF8;
+    case WR_QUEUE_UNBIND:
+        return utf8_ok(m->u.queue_unbind.queue) && utf8_ok(m->u.queue_unbind.exchange) && utf8_ok(m->u.queue_unbind.routing_key) ? 0 : WR_EUTF8;
+    case WR_BASIC_CONSUME:
+        return utf8_ok(m->u.basic_consume.queue) && utf8_ok(m->u.basic_consume.consumer_tag) ? 0 : WR_EUTF8;
+    case WR_BASIC_CONSUME_OK:
+        return utf8_ok(m->u.basic_consume_ok.consumer_tag) ? 0 : WR_EUTF8;
+    case WR_BASIC_CANCEL:
+        return utf8_ok(m->u.basic_cancel.consumer_tag) ? 0 : WR_EUTF8;
+    case WR_BASIC_CANCEL_OK:
+        return utf8_ok(m->u.basic_cancel_ok.consumer_tag) ? 0 : WR_EUTF8;
+    case WR_BASIC_GET:
+        return utf8_ok(m->u.basic_get.queue) ? 0 : WR_EUTF8;
+    case WR_BASIC_GET_EMPTY:
+        return utf8_ok(m->u.basic_get_empty.cluster_id) ? 0 : WR_EUTF8;
+    default:
+        return 0;
+    }
+}
+
 int wr_method_decode(const uint8_t *p, size_t len, struct wr_method *m)
 {
     struct wr_rd rd = wr_rd_init(p, len);
@@ -2006,7 +2071,9 @@ int wr_method_decode(const uint8_t *p, size_t len, struct wr_method *m)
         return rc;
     /* Arguments must fill the frame exactly: trailing bytes mean the peer
      * and we disagree about the method's layout. */
-    return wr_rd_left(r) ? WR_EFRAME : 0;
+    if (wr_rd_left(r))
+        return WR_EFRAME;
+    return check_utf8(m);
 }
 
 size_t wr_method_size(const struct wr_method *m)

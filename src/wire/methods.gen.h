@@ -652,8 +652,12 @@ const char *wr_method_name(uint32_t id);
 /* Decode a method frame payload (starting at the class id). Strings and
  * tables in *m point into `p`. Returns 0, WR_ENOT_IMPLEMENTED for an id not
  * in the spec, WR_EFRAME when the arguments are truncated or followed by
- * extra bytes (RabbitMQ: 501 "cannot decode"), or WR_ESYNTAX for a field
- * table that is malformed inside. */
+ * extra bytes (RabbitMQ: 501 "cannot decode"), WR_ESYNTAX for a field
+ * table that is malformed inside, or WR_EUTF8 when a short string of a
+ * method without content is not UTF-8 by RabbitMQ's rule (core/utf8.h;
+ * RabbitMQ: 501 "Malformed UTF-8 in shortstr"). The content methods
+ * (basic.publish and what the server sends with content) are not checked:
+ * RabbitMQ does not, and they are the per-message path. */
 int wr_method_decode(const uint8_t *p, size_t len, struct wr_method *m);
 
 /* Exact encoded size of a method payload (class id onward). */

@@ -2,11 +2,13 @@
  * fuzz_sasl.c - libFuzzer target for SASL response parsing (PLAIN and
  * AMQPLAIN), the first thing an unauthenticated peer can make the broker
  * parse. The first byte picks the mechanism; slices returned must lie
- * inside the input.
+ * inside the input, and a PLAIN user or password never holds a NUL (the
+ * response is exactly NUL user NUL password, as RabbitMQ takes it).
  */
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "auth/auth.h"
 #include "fuzz.h"
@@ -24,6 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (u.len && (u.ptr < lo || u.len > (size_t)(hi - u.ptr)))
             abort();
         if (p.len && (p.ptr < lo || p.len > (size_t)(hi - p.ptr)))
+            abort();
+        if (!(data[0] & 1) && ((u.len && memchr(u.ptr, 0, u.len)) ||
+                               (p.len && memchr(p.ptr, 0, p.len))))
             abort();
     }
     return 0;

@@ -77,6 +77,12 @@ static const char *arg_type(json_t *spec, json_t *arg)
     return NULL;
 }
 
+/* When >= 0, encode_args writes `bad_str` (bad_len bytes) as the short
+ * string argument at this index instead of its usual value. */
+static int bad_arg = -1;
+static const char *bad_str;
+static size_t bad_len;
+
 /* Encode a method with distinctive non-default values; `seed` varies them. */
 static void encode_args(json_t *spec, int cid, int mid, json_t *args, unsigned seed, struct enc *e)
 {
@@ -100,6 +106,9 @@ static void encode_args(json_t *spec, int cid, int mid, json_t *args, unsigned s
             e_be(e, 0xDEADBEEFu ^ k, 4);
         } else if (strcmp(t, "longlong") == 0 || strcmp(t, "timestamp") == 0) {
             e_be(e, 0x0123456789ABCDEFull ^ k, 8);
+        } else if (strcmp(t, "shortstr") == 0 && (int)i == bad_arg) {
+            e_u8(e, (uint8_t)bad_len);
+            e_bytes(e, bad_str, bad_len);
         } else if (strcmp(t, "shortstr") == 0) {
             char s[64];
             int n = snprintf(s, sizeof(s), "v%u-%s", k, json_string_value(json_object_get(a, "name")));
@@ -193,6 +202,71 @@ START_TEST(every_spec_method_round_trips)
         }
     }
     ck_assert_int_eq(count, WR_METHOD_COUNT);
+    json_decref(spec);
+}
+END_TEST
+
+/* Issue 9 item 5: RabbitMQ 3.10 closes the connection (501 "Malformed
+ * UTF-8 in shortstr") when any short string of a method without content is
+ * not UTF-8 by its loose rule; basic.publish (and the other content
+ * methods) are not checked. Every shortstr of every spec method, malformed
+ * in turn; a truncated method stays a frame error whatever its strings. */
+START_TEST(shortstr_utf8_checked_as_rabbitmq)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+        bool ok;
+    } cases[] = {
+        {"hostile.\xff\xfe\xc0", 11, false}, /* the issue's name */
+        {"a\xc0\x80", 3, false},              /* overlong NUL */
+        {"a\xe2\x82", 3, false},              /* cut short */
+        {"a\x80", 2, false},                   /* lone continuation */
+        {"a\xf8\x88\x80\x80\x80", 6, false},  /* 5-byte form */
+        {"a\xf0\x8f\xbf\xbf", 5, false},       /* overlong 4-byte */
+        {"nul\0tail", 8, true},                /* NUL is fine */
+        {"cr\r\nlf\x01\x7f", 8, true},         /* so are control characters */
+        {"a\xed\xa0\x80", 4, true},             /* a surrogate: RabbitMQ takes it */
+        {"a\xf4\x90\x80\x80", 5, true},        /* above U+10FFFF: ditto */
+        {"\xe4\xb8\xad\xf0\x9f\x90\x87", 7, true},
+    };
+    json_t *spec = load_spec();
+    json_t *cl, *m, *a;
+    size_t ci, mi, ai;
+    int checked = 0;
+
+    json_array_foreach(json_object_get(spec, "classes"), ci, cl)
+    {
+        int cid = (int)json_integer_value(json_object_get(cl, "id"));
+        json_array_foreach(json_object_get(cl, "methods"), mi, m)
+        {
+            int mid = (int)json_integer_value(json_object_get(m, "id"));
+            bool content = json_is_true(json_object_get(m, "content"));
+            json_t *args = json_object_get(m, "arguments");
+            json_array_foreach(args, ai, a)
+            {
+                if (strcmp(arg_type(spec, a), "shortstr") != 0)
+                    continue;
+                for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                    struct enc e;
+                    struct wr_method dm;
+                    int want = cases[k].ok || content ? 0 : WR_EUTF8;
+                    bad_arg = (int)ai;
+                    bad_str = cases[k].s;
+                    bad_len = cases[k].len;
+                    encode_args(spec, cid, mid, args, 1, &e);
+                    ck_assert_msg(wr_method_decode(e.b, e.n, &dm) == want,
+                                  "%d.%d arg %zu case %zu: want %d", cid, mid, ai, k, want);
+                    ck_assert_int_eq(wr_method_decode(e.b, e.n - 1, &dm), WR_EFRAME);
+                    e.b[e.n] = 0;
+                    ck_assert_int_eq(wr_method_decode(e.b, e.n + 1, &dm), WR_EFRAME);
+                    checked++;
+                }
+            }
+        }
+    }
+    bad_arg = -1;
+    ck_assert_int_gt(checked, 40);
     json_decref(spec);
 }
 END_TEST
@@ -573,6 +647,7 @@ static Suite *codec_suite(void)
     TCase *t = tcase_create("methods");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, every_spec_method_round_trips);
+    tcase_add_test(t, shortstr_utf8_checked_as_rabbitmq);
     tcase_add_test(t, decoded_values_land_in_the_right_fields);
     tcase_add_test(t, unknown_method_and_bad_table);
     tcase_add_test(t, method_init_uses_spec_defaults);
