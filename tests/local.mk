@@ -35,7 +35,7 @@ endif
 UNIT_TESTS =
 if HAVE_CHECK
 UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
-	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal
+	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal tests/unit/check_route
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -57,6 +57,10 @@ tests_unit_check_field_LDADD = $(UNIT_LDADD)
 tests_unit_check_xtype_SOURCES = tests/unit/check_xtype.c
 tests_unit_check_xtype_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_xtype_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_route_SOURCES = tests/unit/check_route.c
+tests_unit_check_route_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_route_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_auth_SOURCES = tests/unit/check_auth.c
 tests_unit_check_auth_CFLAGS = $(UNIT_CFLAGS)
@@ -124,6 +128,7 @@ INTEG_TESTS = \
 	tests/integ/test_many_connections.py \
 	tests/integ/test_alarms.py \
 	tests/integ/test_exchange.py \
+	tests/integ/test_exchange_graph.py \
 	tests/integ/test_queue.py \
 	tests/integ/test_basic.py \
 	tests/integ/test_ttl.py \
