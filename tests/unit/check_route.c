@@ -84,7 +84,7 @@ static struct wr_queue *declare_q(struct wr_vhost *vh, const char *name)
 }
 
 static void do_bind(struct wr_vhost *vh, const char *src, const char *dest, bool to_exchange,
-                 const char *key)
+                    const char *key)
 {
     struct wr_errbuf err;
     ck_assert_msg(wr_vhost_bind(vh, wr_str_c(src), wr_str_c(dest), to_exchange, wr_str_c(key),
@@ -93,16 +93,15 @@ static void do_bind(struct wr_vhost *vh, const char *src, const char *dest, bool
 }
 
 static void do_unbind(struct wr_vhost *vh, const char *src, const char *dest, bool to_exchange,
-                   const char *key)
+                      const char *key)
 {
     struct wr_errbuf err;
-    ck_assert_msg(wr_vhost_unbind(vh, wr_str_c(src), wr_str_c(dest), to_exchange,
-                                  wr_str_c(key), WR_STR_NULL, NULL, &err) == 0,
+    ck_assert_msg(wr_vhost_unbind(vh, wr_str_c(src), wr_str_c(dest), to_exchange, wr_str_c(key),
+                                  WR_STR_NULL, NULL, &err) == 0,
                   "%s", err.text);
 }
 
-static void route(struct wr_vhost *vh, const char *x, const char *key,
-                  struct wr_route_result *res)
+static void route(struct wr_vhost *vh, const char *x, const char *key, struct wr_route_result *res)
 {
     struct wr_exchange *ex = wr_vhost_exchange(vh, wr_str_c(x));
     struct wr_route_msg m = {wr_str_c(key), WR_STR_NULL};
@@ -233,7 +232,7 @@ END_TEST
 #define NQ 4
 #define NB 64
 #define AE_NONE (-1)
-#define AE_MISSING NX     /* names an exchange that is never declared */
+#define AE_MISSING NX       /* names an exchange that is never declared */
 #define AE_DEFAULT (NX + 1) /* names the default exchange "" */
 
 struct mx {
