@@ -36,7 +36,7 @@ UNIT_TESTS =
 if HAVE_CHECK
 UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
 	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
-	tests/unit/check_names
+	tests/unit/check_names tests/unit/check_route
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -58,6 +58,10 @@ tests_unit_check_field_LDADD = $(UNIT_LDADD)
 tests_unit_check_xtype_SOURCES = tests/unit/check_xtype.c
 tests_unit_check_xtype_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_xtype_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_route_SOURCES = tests/unit/check_route.c
+tests_unit_check_route_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_route_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_auth_SOURCES = tests/unit/check_auth.c
 tests_unit_check_auth_CFLAGS = $(UNIT_CFLAGS)

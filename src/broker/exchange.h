@@ -92,10 +92,10 @@ struct wr_exchange {
     struct wr_list bound_to_me; /* struct wr_binding.dst_node: e2e bindings into here */
     struct wr_hmap bindex;      /* every binding by (dest, key, args) */
     uint32_t nbindings;
-    uint32_t route_mark;        /* seen during this routing pass (vhost->route_gen) */
-    uint64_t publish_in, publish_out;
-    bool doomed;                      /* on vhost->doomed: about to be auto-deleted */
-    struct wr_exchange *doomed_next;  /* next on vhost->doomed */
+    uint32_t route_mark;        /* seen by this routing pass (= vhost->route_gen) */
+    uint64_t publish_in, publish_out; /* see route_exchange in exchange.c */
+    bool doomed;                /* on vhost->doomed: about to be auto-deleted */
+    struct wr_exchange *doomed_next; /* next on vhost->doomed */
 };
 
 /* The name as declared, every byte of it (it may hold NUL bytes). */

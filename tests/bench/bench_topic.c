@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     }
     t1 = now();
     for (uint32_t i = 0; i < nr; i++) {
-        struct wr_route_msg m = {{keys[i % NKEYS], klen[i % NKEYS]}, WR_STR_NULL};
+        struct wr_route_msg m = {.routing_key = {keys[i % NKEYS], klen[i % NKEYS]}};
         x.type->route(&x, &m, count_emit, NULL);
     }
     t2 = now();

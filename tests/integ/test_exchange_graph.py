@@ -42,13 +42,10 @@ from amqpcase import NO_ROUTE, NOT_FOUND, AmqpCase, RawClient, bodies
 from harness import HOST
 from rawamqp import encode_table, method, publish, sstr, table
 
-# Method frames (class, method) used here.
-EXCHANGE_DECLARE, EXCHANGE_DECLARE_OK = (40, 10), (40, 11)
-EXCHANGE_DELETE = (40, 20)
-EXCHANGE_BIND = (40, 30)
-QUEUE_DECLARE_OK, QUEUE_BIND_OK = (50, 11), (50, 21)
-QUEUE_DELETE, QUEUE_DELETE_OK = (50, 40), (50, 41)
-BASIC_RETURN, BASIC_GET_OK, BASIC_GET_EMPTY = (60, 50), (60, 71), (60, 72)
+# Replies (class, method) the tests wait for.
+EXCHANGE_DECLARE_OK = (40, 11)
+QUEUE_BIND_OK, QUEUE_DELETE_OK = (50, 21), (50, 41)
+BASIC_GET_OK, BASIC_GET_EMPTY = (60, 71), (60, 72)
 CHANNEL_CLOSE = (20, 40)
 
 # Generous: under ASan on a loaded machine the broker may take a while to
