@@ -25,11 +25,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "auth/auth.h"
+#include "broker/broker.h"
 #include "conf/conf.h"
-#include "net/server.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "net/server.h"
+#include "store/store.h"
 
 #define EXIT_START_FAILED 1
 #define EXIT_USAGE 2
@@ -189,6 +195,56 @@ static void check_port(const char *ip, int64_t port, const char *what)
     close(fd);
 }
 
+/* The broker with its first vhost and user, the store opened on it
+ * (recovering what the data directory holds), then the server until
+ * SIGTERM/SIGINT. Returns 0 after a clean stop, negative when something
+ * could not start (logged). */
+static int run(const struct wr_conf *conf)
+{
+    struct event_base *base = event_base_new();
+    struct wr_broker *b = base ? wr_broker_new(base, conf) : NULL;
+    struct wr_store *store = NULL;
+    struct wr_errbuf err;
+    uint64_t t0;
+    int rc = 0;
+
+    if (!b || !wr_broker_vhost_add(b, WR_STR("/")) ||
+        wr_users_add(b->users, conf->default_user, conf->default_pass, "administrator") < 0 ||
+        wr_users_permit(b->users, conf->default_user, "/") < 0) {
+        wr_log(WR_LOG_ERROR, "out of memory starting the broker");
+        rc = WR_ENOMEM;
+        goto out;
+    }
+    wr_clock_update();
+    t0 = wr_now_us();
+    store = wr_store_open(conf->data_dir, base, (uint32_t)conf->fsync_interval_ms,
+                          (uint32_t)conf->segment_size, &b->vhosts, &err);
+    if (!store) {
+        wr_log(WR_LOG_ERROR, "cannot open the data directory %s: %s", conf->data_dir, err.text);
+        rc = WR_EIO;
+        goto out;
+    }
+    wr_broker_set_persist(b, wr_store_persist(store));
+    wr_store_on_synced(store, wr_broker_journal_synced, b);
+    wr_clock_update();
+    wr_log(WR_LOG_INFO, "data directory %s opened in %.3f s", conf->data_dir,
+           (double)(wr_now_us() - t0) / 1e6);
+
+    rc = wr_server_run(base, conf, b);
+out:
+    /* Stop journaling before the queues go: they are not deleted, only
+     * forgotten by this process. */
+    if (b)
+        wr_broker_set_persist(b, NULL);
+    wr_store_close(store);
+    if (rc == 0)
+        wr_log(WR_LOG_INFO, "stopped");
+    wr_broker_free(b);
+    if (base)
+        event_base_free(base);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct wr_conf conf;
@@ -273,8 +329,7 @@ int main(int argc, char **argv)
     wr_conf_print(&conf, stdout);
     fflush(stdout);
 
-    /* The server takes over: listeners, the event loop, until SIGTERM/SIGINT. */
-    if (wr_server_run(&conf) < 0) {
+    if (run(&conf) < 0) {
         fprintf(stderr, "warrend: cannot start the broker (see the log above)\n");
         return EXIT_START_FAILED;
     }

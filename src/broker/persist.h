@@ -8,6 +8,7 @@
 #ifndef WR_BROKER_PERSIST_H
 #define WR_BROKER_PERSIST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct wr_msg;
@@ -30,6 +31,16 @@ struct wr_persist {
     /* A journaled message sits deep in a long durable queue: its body may
      * leave memory once its record is written. */
     void (*page_out)(void *ctx, struct wr_msg *m);
+
+    /* The loop turn ends: write the definitions if they changed, then the
+     * turn's records (before any reply to the turn leaves). */
+    void (*flush)(void *ctx);
+    /* A confirm waits: sync at the end of this turn. */
+    void (*want_sync)(void *ctx);
+    /* The journal or the definitions could not be written (disk alarm). */
+    bool (*failed)(void *ctx);
+    /* Free space is low: work that only writes more (compaction) waits. */
+    void (*low_disk)(void *ctx, bool low);
 };
 
 /* Durable queues longer than this keep only the bodies of their first

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/broker.h"
 #include "broker/msg.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
@@ -822,7 +823,7 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
     /* A queue that refused it (x-overflow reject-publish) makes it a nack. */
     confirm_settle(ch, seq, !rejected, pos);
     wr_msg_unref(m);
-    wr_server_mem_check(ch->c->srv);
+    wr_broker_mem_check(ch->c->srv->broker);
 }
 
 static int tx_add(struct wr_chan *ch, const struct tx_op *op)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "broker/broker.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
 #include "conf/conf.h"
@@ -148,7 +149,7 @@ static void out_account(struct wr_conn *c)
 {
     uint64_t len = evbuffer_get_length(c->out);
     uint64_t mine = len > c->out_shared ? len - c->out_shared : 0;
-    c->srv->out_bytes = c->srv->out_bytes - c->out_counted + mine;
+    c->srv->broker->out_bytes = c->srv->broker->out_bytes - c->out_counted + mine;
     c->out_counted = mine;
 }
 
@@ -445,7 +446,7 @@ void wr_conn_free(struct wr_conn *c)
     event_free(c->wev);
     evbuffer_free(c->in);
     evbuffer_free(c->out); /* releases shared bodies (deliver.c), which uses c */
-    c->srv->out_bytes -= c->out_counted;
+    c->srv->broker->out_bytes -= c->out_counted;
     evutil_closesocket(c->fd);
     wr_server_fd_released(c->srv);
     free(c->chans);
@@ -537,7 +538,7 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
         return;
     }
     if (rc < 0 || user.len >= sizeof(c->user) ||
-        wr_users_login(c->srv->users, user, pass, &err) < 0) {
+        wr_users_login(c->srv->broker->users, user, pass, &err) < 0) {
         wr_conn_error(c, 403, 0,
                       "Login was refused using authentication mechanism %.*s. For details see "
                       "the broker logfile.",
@@ -589,7 +590,7 @@ static void on_tune_ok(struct wr_conn *c, const struct wr_connection_tune_ok *a)
 
 static void on_open(struct wr_conn *c, const struct wr_connection_open *a)
 {
-    struct wr_vhost *vh = wr_server_vhost(c->srv, a->virtual_host.ptr, a->virtual_host.len);
+    struct wr_vhost *vh = wr_broker_vhost(c->srv->broker, a->virtual_host);
     struct wr_method m;
 
     if (!vh) {
@@ -597,7 +598,7 @@ static void on_open(struct wr_conn *c, const struct wr_connection_open *a)
                       (int)a->virtual_host.len, a->virtual_host.ptr);
         return;
     }
-    if (!wr_users_may_access(c->srv->users, wr_str_c(c->user), vh->name)) {
+    if (!wr_users_may_access(c->srv->broker->users, wr_str_c(c->user), vh->name)) {
         wr_conn_error(c, 530, WR_CONNECTION_OPEN, "access to vhost '%s' refused for user '%s'",
                       vh->name, c->user);
         return;
@@ -619,7 +620,7 @@ void wr_conn_set_blocked(struct wr_conn *c, bool blocked)
         wr_method_init(&m, WR_CONNECTION_BLOCKED);
         /* RabbitMQ's reasons: "low on memory", "low on disk". */
         m.u.connection_blocked.reason =
-            c->srv->disk_alarm && !c->srv->mem_alarm ? WR_STR("low on disk") : WR_STR("low on memory");
+            c->srv->broker->disk_alarm && !c->srv->broker->mem_alarm ? WR_STR("low on disk") : WR_STR("low on memory");
         wr_conn_send(c, 0, &m);
         c->blocked_sent = true;
     } else if (!blocked) {
@@ -830,7 +831,7 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
         }
         /* Memory alarm: a publish waits in the input buffer, and the socket
          * is not read, until the alarm clears. */
-        if (m.id == WR_BASIC_PUBLISH && c->srv->alarm && c->state == WR_CS_RUNNING) {
+        if (m.id == WR_BASIC_PUBLISH && c->srv->broker->alarm && c->state == WR_CS_RUNNING) {
             wr_conn_set_blocked(c, true);
             c->read_paused = true;
             conn_update_read(c);

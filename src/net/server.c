@@ -1,10 +1,12 @@
 /*
- * server.c - the broker process; see server.h.
+ * server.c - the broker's network side; see server.h.
  *
- * Owns the event_base and everything that is not one connection's: the
- * listener, the vhosts and users, the quarter-second tick that drives
- * heartbeats and timeouts, the reaper that frees dead connections at the end
- * of a loop turn, signal handling, and the memory alarm.
+ * Owns the event loop's turn and everything that is one connection's or
+ * the listener's: accepting (with a back-off when out of descriptors), the
+ * quarter-second tick that drives heartbeats and timeouts, the end of a
+ * loop turn (the broker's writes, then every socket once, then the dead
+ * connections freed), signals. The broker (broker/broker.c) tells it when
+ * the alarms clear and when the journal synced.
  */
 #include "config.h"
 
@@ -12,111 +14,31 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
-#include "auth/auth.h"
-#include "broker/msg.h"
-#include "broker/vhost.h"
+#include "broker/broker.h"
 #include "conf/conf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "net/chan.h"
 #include "net/conn.h"
 #include "net/server.h"
-#include "store/store.h"
 
-struct wr_vhost *wr_server_vhost(struct wr_server *s, const char *name, uint32_t len)
-{
-    struct wr_hnode *n = wr_hmap_get(&s->vhosts, (struct wr_str){name, len});
-    return n ? wr_container_of(n, struct wr_vhost, node) : NULL;
-}
+/* ---- what the broker tells the server ---- */
 
-/* Memory in use, as the alarm sees it: what the process held when it
- * started (code, libraries, the loop) plus the bytes of every message
- * alive and of every connection's unsent output (replies to a client that
- * does not read). Those are what grows without bound; reading RSS per publish
- * would be a syscall on the hot path, and RSS does not fall when malloc
- * keeps freed memory, which would hold the alarm on after the queues
- * drained. */
-static uint64_t mem_used(const struct wr_server *s)
+/* Both alarms are clear: every blocked publisher is released. */
+static void alarm_cleared_cb(void *arg)
 {
-    return s->mem_base + wr_msg_bytes + s->out_bytes;
-}
-
-static uint64_t rss_bytes(void)
-{
-    unsigned long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-static void alarm_update(struct wr_server *s)
-{
+    struct wr_server *s = arg;
     struct wr_list *it, *tmp;
-    bool on = s->mem_alarm || s->disk_alarm;
-    if (s->alarm == on)
-        return;
-    s->alarm = on;
-    /* Raising it changes nothing yet: a connection is blocked when it next
-     * publishes (as in RabbitMQ). Clearing it releases every blocked one. */
-    if (on)
-        return;
     wr_list_each_safe(it, tmp, &s->conns)
     {
         wr_conn_set_blocked(wr_container_of(it, struct wr_conn, node), false);
-    }
-}
-
-static void mem_alarm_set(struct wr_server *s, bool on)
-{
-    s->mem_alarm = on;
-    wr_log(on ? WR_LOG_WARNING : WR_LOG_INFO,
-           on ? "memory alarm: %llu bytes in use, over the limit of %llu; blocking publishers"
-              : "memory alarm cleared (%llu bytes in use, limit %llu)",
-           (unsigned long long)mem_used(s), (unsigned long long)s->mem_limit);
-    alarm_update(s);
-}
-
-bool wr_server_mem_check(struct wr_server *s)
-{
-    if (!s->mem_alarm && mem_used(s) > s->mem_limit)
-        mem_alarm_set(s, true);
-    return s->alarm;
-}
-
-/* Free space on the data directory's file system, checked every tick. */
-static void disk_check(struct wr_server *s)
-{
-    struct statvfs sv;
-    uint64_t free_bytes;
-    bool low;
-    if (!s->store || statvfs(s->conf->data_dir, &sv) < 0)
-        return;
-    free_bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
-    wr_store_low_disk(s->store, free_bytes < s->conf->disk_free_limit * 2);
-    low = free_bytes < s->conf->disk_free_limit || wr_store_failed(s->store);
-    if (low != s->disk_alarm) {
-        s->disk_alarm = low;
-        wr_log(low ? WR_LOG_WARNING : WR_LOG_INFO,
-               low ? "disk alarm: %llu bytes free on the data directory (limit %llu)%s; "
-                     "blocking publishers"
-                   : "disk alarm cleared (%llu bytes free, limit %llu)%s",
-               (unsigned long long)free_bytes, (unsigned long long)s->conf->disk_free_limit,
-               wr_store_failed(s->store) ? ", journal failed" : "");
-        alarm_update(s);
     }
 }
 
@@ -124,38 +46,31 @@ void wr_server_wait_store(struct wr_server *s, struct wr_list *node)
 {
     if (!wr_list_linked(node))
         wr_list_add_tail(&s->store_waiters, node);
-    if (s->store)
-        wr_store_want_sync(s->store);
+    wr_broker_want_sync(s->broker);
 }
 
-static void store_synced_cb(void *arg, uint64_t pos)
+static void synced_cb(void *arg, uint64_t pos, bool failed)
 {
     struct wr_server *s = arg;
     struct wr_list *it, *tmp;
     wr_clock_update();
-    bool failed = wr_store_failed(s->store);
-    if (failed)
-        disk_check(s); /* raise the disk alarm now, not at the next tick */
     wr_list_each_safe(it, tmp, &s->store_waiters)
     {
         wr_chan_store_synced(wr_chan_of_wait_node(it), pos, failed);
     }
 }
 
-static void reap_cb(evutil_socket_t fd, short what, void *arg)
+static void reap(struct wr_server *s)
 {
-    struct wr_server *s = arg;
-    (void)fd;
-    (void)what;
     while (!wr_list_empty(&s->dead))
         wr_conn_free(wr_container_of(s->dead.next, struct wr_conn, node));
 }
 
 /* The end of a loop turn (redis's beforeSleep): everything the turn's
- * callbacks produced goes out at once. The store first (definitions, then
- * journal records), so no reply leaves before what it confirms is written;
- * then one write per connection with output; then dead connections are
- * freed, outside any of their own callbacks. */
+ * callbacks produced goes out at once. The broker's writes first
+ * (definitions, then journal records), so no reply leaves before what it
+ * confirms is written; then one write per connection with output; then
+ * dead connections are freed, outside any of their own callbacks. */
 static void turn_end(struct wr_server *s)
 {
     struct wr_list *it, *tmp;
@@ -163,11 +78,10 @@ static void turn_end(struct wr_server *s)
     {
         wr_conn_flow_check(wr_container_of(it, struct wr_conn, flow_node));
     }
-    if (s->store)
-        wr_store_flush(s->store);
+    wr_broker_turn_end(s->broker);
     while (!wr_list_empty(&s->dirty))
         wr_conn_flush(wr_container_of(s->dirty.next, struct wr_conn, dirty_node));
-    reap_cb(-1, 0, s);
+    reap(s);
 }
 
 void wr_server_conn_dirty(struct wr_server *s, struct wr_list *node)
@@ -188,21 +102,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     {
         wr_conn_tick(wr_container_of(it, struct wr_conn, node), now);
     }
-    /* Clear the alarm with some hysteresis so it does not flap. */
-    if (s->mem_alarm && mem_used(s) < s->mem_limit - s->mem_limit / 10)
-        mem_alarm_set(s, false);
-    /* Give memory back to the system after a large drop (a queue drained,
-     * a million messages expired): glibc keeps freed small blocks. */
-    if (wr_msg_bytes > s->msg_bytes_peak)
-        s->msg_bytes_peak = wr_msg_bytes;
-    if (s->msg_bytes_peak - wr_msg_bytes > (8u << 20) && wr_msg_bytes < s->msg_bytes_peak / 2) {
-        wr_log(WR_LOG_DEBUG,
-               "returning freed memory to the system (messages: %llu bytes, was %llu)",
-               (unsigned long long)wr_msg_bytes, (unsigned long long)s->msg_bytes_peak);
-        malloc_trim(0);
-        s->msg_bytes_peak = wr_msg_bytes;
-    }
-    disk_check(s);
+    wr_broker_tick(s->broker);
 }
 
 /* ---- accept back-off ----
@@ -303,12 +203,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
-static uint64_t total_ram(void)
-{
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : (uint64_t)1 << 32;
-}
-
 static int listen_on(struct wr_server *s)
 {
     const struct wr_conf *conf = s->conf;
@@ -336,65 +230,30 @@ static int listen_on(struct wr_server *s)
     return 0;
 }
 
-int wr_server_run(const struct wr_conf *conf)
+int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr_broker *broker)
 {
     struct wr_server s;
-    struct wr_vhost *vh = NULL;
     struct timeval one = {0, 250000}; /* heartbeats of 1 s need a finer tick */
     int rc = 0;
 
     memset(&s, 0, sizeof(s));
+    s.base = base;
     s.conf = conf;
+    s.broker = broker;
     wr_list_init(&s.conns);
     wr_list_init(&s.dead);
-    wr_hmap_init(&s.vhosts);
-    s.mem_limit = (uint64_t)((double)total_ram() * conf->mem_high_watermark);
-    if (conf->mem_high_watermark_absolute)
-        s.mem_limit = conf->mem_high_watermark_absolute;
-    signal(SIGPIPE, SIG_IGN);
-
     wr_list_init(&s.store_waiters);
     wr_list_init(&s.dirty);
     wr_list_init(&s.flow_paused);
-    s.base = event_base_new();
+    signal(SIGPIPE, SIG_IGN);
+    broker->alarm_cleared = alarm_cleared_cb;
+    broker->synced = synced_cb;
+    broker->listener = &s;
 
-    s.users = wr_users_new();
-    vh = s.base ? wr_vhost_new("/", s.base) : NULL;
-    if (!s.base || !s.users || !vh || wr_hmap_put(&s.vhosts, &vh->node) < 0) {
-        wr_vhost_free(wr_hmap_get(&s.vhosts, WR_STR("/")) ? NULL : vh);
-        wr_log(WR_LOG_ERROR, "out of memory starting the broker");
-        rc = WR_ENOMEM;
-        goto out;
-    }
-    if (wr_users_add(s.users, conf->default_user, conf->default_pass, "administrator") < 0 ||
-        wr_users_permit(s.users, conf->default_user, "/") < 0) {
-        rc = WR_ENOMEM;
-        goto out;
-    }
-    {
-        struct wr_errbuf err;
-        uint64_t t0;
-        wr_clock_update();
-        t0 = wr_now_us();
-        s.store = wr_store_open(conf->data_dir, s.base, (uint32_t)conf->fsync_interval_ms,
-                                (uint32_t)conf->segment_size, &s.vhosts, &err);
-        if (!s.store) {
-            wr_log(WR_LOG_ERROR, "cannot open the data directory %s: %s", conf->data_dir,
-                   err.text);
-            rc = WR_EIO;
-            goto out;
-        }
-        vh->persist = wr_store_persist(s.store);
-        wr_store_on_synced(s.store, store_synced_cb, &s);
-        wr_clock_update();
-        wr_log(WR_LOG_INFO, "data directory %s opened in %.3f s", conf->data_dir,
-               (double)(wr_now_us() - t0) / 1e6);
-    }
     if ((rc = listen_on(&s)) < 0)
         goto out;
     s.tick_ev = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
     s.accept_ev = evtimer_new(s.base, accept_retry_cb, &s);
-
     s.sigterm_ev = evsignal_new(s.base, SIGTERM, signal_cb, &s);
     s.sigint_ev = evsignal_new(s.base, SIGINT, signal_cb, &s);
     if (!s.tick_ev || !s.accept_ev || !s.sigterm_ev || !s.sigint_ev) {
@@ -404,10 +263,7 @@ int wr_server_run(const struct wr_conf *conf)
     event_add(s.tick_ev, &one);
     event_add(s.sigterm_ev, NULL);
     event_add(s.sigint_ev, NULL);
-    s.mem_base = rss_bytes();
-    wr_log(WR_LOG_INFO, "memory high watermark: %llu bytes (%llu in use at start)",
-           (unsigned long long)s.mem_limit, (unsigned long long)s.mem_base);
-    wr_server_mem_check(&s);
+    wr_broker_mem_start(broker);
     wr_log(WR_LOG_INFO, "ready");
     /* One loop turn at a time (libevent has no before-sleep hook in 2.1):
      * run the callbacks that are ready, then write what they produced. */
@@ -417,7 +273,7 @@ int wr_server_run(const struct wr_conf *conf)
         turn_end(&s);
     }
 
-    /* Orderly stop: close every connection, then free the world. */
+    /* Orderly stop: close every connection. */
     {
         struct wr_list *it, *tmp;
         wr_list_each_safe(it, tmp, &s.conns)
@@ -430,35 +286,18 @@ int wr_server_run(const struct wr_conf *conf)
         turn_end(&s);
     }
 out:
+    broker->alarm_cleared = NULL;
+    broker->synced = NULL;
+    broker->listener = NULL;
     if (s.listener)
         evconnlistener_free(s.listener);
-    /* Stop journaling before the queues go: they are not deleted, only
-     * forgotten by this process. */
-    if (vh)
-        vh->persist = NULL;
-    wr_store_close(s.store);
-    if (rc == 0)
-        wr_log(WR_LOG_INFO, "stopped");
-    {
-        struct wr_hnode *n, *nx;
-        size_t it;
-        for (n = wr_hmap_first(&s.vhosts, &it); n; n = nx) {
-            nx = wr_hmap_next(&s.vhosts, &it, n);
-            wr_vhost_free(wr_container_of(n, struct wr_vhost, node));
-        }
-        wr_hmap_free(&s.vhosts);
-    }
-    wr_users_free(s.users);
     if (s.tick_ev)
         event_free(s.tick_ev);
     if (s.accept_ev)
         event_free(s.accept_ev);
-
     if (s.sigterm_ev)
         event_free(s.sigterm_ev);
     if (s.sigint_ev)
         event_free(s.sigint_ev);
-    if (s.base)
-        event_base_free(s.base);
     return rc;
 }

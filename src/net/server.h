@@ -1,7 +1,8 @@
 /*
- * server.h - the broker process: the event loop, the listener, the list of
- * connections, the periodic tick (heartbeats, handshake timeouts) and the
- * memory alarm.
+ * server.h - the broker's network side: the event loop, the listener, the
+ * list of connections, the periodic tick (heartbeats, handshake timeouts)
+ * and the end of each loop turn. The broker's own state (vhosts, users,
+ * the store, the alarms) is broker/broker.h's.
  */
 #ifndef WR_NET_SERVER_H
 #define WR_NET_SERVER_H
@@ -16,13 +17,12 @@ struct event_base;
 struct event;
 struct evconnlistener;
 struct wr_conf;
-struct wr_vhost;
-struct wr_users;
-struct wr_store;
+struct wr_broker;
 
 struct wr_server {
     struct event_base *base;
     const struct wr_conf *conf;
+    struct wr_broker *broker;
     struct evconnlistener *listener;
     struct event *tick_ev, *sigterm_ev, *sigint_ev;
     /* Accepting paused after EMFILE/ENFILE: resumes after a back-off that
@@ -31,33 +31,19 @@ struct wr_server {
     bool accept_paused;
     uint32_t accept_backoff_ms;
     uint64_t accept_failures, accept_episode_ms;
-    struct wr_hmap vhosts;
-    struct wr_users *users;
     struct wr_list conns;   /* struct wr_conn.node */
     struct wr_list dead;    /* connections to free at the end of the loop turn */
     struct wr_list dirty;   /* connections with output to write at the end of the turn */
     struct wr_list flow_paused; /* publishers waiting for a queue to drain */
     uint32_t nconns;
-    uint64_t mem_limit;     /* bytes in use before the memory alarm */
-    uint64_t mem_base;      /* bytes in use at start, besides messages */
-    uint64_t msg_bytes_peak; /* since the last malloc_trim */
-    uint64_t out_bytes;     /* unsent output of all connections (not shared bodies) */
-    bool mem_alarm, disk_alarm;
-    bool alarm;             /* either: publishers are blocked */
-    struct wr_store *store;
     struct wr_list store_waiters; /* channels with confirms waiting for the journal */
     bool stopping;
 };
 
-/* Run the broker until SIGTERM or SIGINT. Returns 0 after a clean stop, or
- * a negative error when it could not start (the reason is logged). */
-int wr_server_run(const struct wr_conf *conf);
-
-struct wr_vhost *wr_server_vhost(struct wr_server *s, const char *name, uint32_t len);
-
-/* Called on every publish: raises the memory alarm when messages pass the
- * limit (cheap when below). Returns true while the alarm is on. */
-bool wr_server_mem_check(struct wr_server *s);
+/* Serve the broker on its event loop until SIGTERM or SIGINT: listeners,
+ * connections, the tick. Returns 0 after a clean stop (every connection
+ * closed), or a negative error when it could not start (logged). */
+int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr_broker *broker);
 
 /* A channel has confirms waiting for the journal (list node is the
  * channel's; linking twice is harmless). */

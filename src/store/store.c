@@ -790,6 +790,11 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     return 0;
 }
 
+static void p_flush(void *ctx);
+static void p_want_sync(void *ctx);
+static bool p_failed(void *ctx);
+static void p_low_disk(void *ctx, bool low);
+
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
                                uint32_t fsync_interval_ms, uint32_t segment_size,
                                struct wr_hmap *vhosts,
@@ -828,6 +833,10 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->ops.remove = p_remove;
     s->ops.requeue = p_requeue;
     s->ops.page_out = p_page_out;
+    s->ops.flush = p_flush;
+    s->ops.want_sync = p_want_sync;
+    s->ops.failed = p_failed;
+    s->ops.low_disk = p_low_disk;
     loader_store = s;
     wr_msg_loader = load_body;
     /* Segments before the oldest live one are garbage now. */
@@ -877,6 +886,26 @@ void wr_store_close(struct wr_store *s)
     free(s->defs_path);
     free(s->data_dir);
     free(s);
+}
+
+static void p_flush(void *ctx)
+{
+    wr_store_flush(ctx);
+}
+
+static void p_want_sync(void *ctx)
+{
+    wr_store_want_sync(ctx);
+}
+
+static bool p_failed(void *ctx)
+{
+    return wr_store_failed(ctx);
+}
+
+static void p_low_disk(void *ctx, bool low)
+{
+    wr_store_low_disk(ctx, low);
 }
 
 const struct wr_persist *wr_store_persist(struct wr_store *s)

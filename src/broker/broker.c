@@ -1,0 +1,239 @@
+/*
+ * broker.c - the broker object; see broker.h.
+ *
+ * Neighbours: vhost.c (what a vhost holds and its AMQP operations),
+ * msg.c (wr_msg_bytes, the bytes of every live message), the store behind
+ * struct wr_persist, and net/server.c, which runs the loop, calls
+ * wr_broker_tick and wr_broker_turn_end, and listens to the two callbacks.
+ */
+#include "config.h"
+
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "broker/broker.h"
+#include "broker/msg.h"
+#include "broker/persist.h"
+#include "broker/vhost.h"
+#include "conf/conf.h"
+#include "core/log.h"
+
+/* ---- memory accounting ---- */
+
+/* Resident size now: read once at start (a syscall per publish would be on
+ * the hot path, and RSS does not fall when malloc keeps freed memory,
+ * which would hold the alarm on after the queues drained). */
+static uint64_t rss_bytes(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t total_ram(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : (uint64_t)1 << 32;
+}
+
+uint64_t wr_broker_mem_used(const struct wr_broker *b)
+{
+    return b->mem_base + wr_msg_bytes + b->out_bytes;
+}
+
+/* ---- lifecycle ---- */
+
+struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *conf)
+{
+    struct wr_broker *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->base = base;
+    b->conf = conf;
+    wr_hmap_init(&b->vhosts);
+    if (!(b->users = wr_users_new())) {
+        free(b);
+        return NULL;
+    }
+    b->mem_limit = (uint64_t)((double)total_ram() * conf->mem_high_watermark);
+    if (conf->mem_high_watermark_absolute)
+        b->mem_limit = conf->mem_high_watermark_absolute;
+    return b;
+}
+
+void wr_broker_mem_start(struct wr_broker *b)
+{
+    b->mem_base = rss_bytes();
+    wr_log(WR_LOG_INFO, "memory high watermark: %llu bytes (%llu in use at start)",
+           (unsigned long long)b->mem_limit, (unsigned long long)b->mem_base);
+    wr_broker_mem_check(b);
+}
+
+void wr_broker_free(struct wr_broker *b)
+{
+    struct wr_hnode *n, *nx;
+    size_t it;
+
+    if (!b)
+        return;
+    /* The queues are forgotten by this process, not deleted: nothing of
+     * their going may reach the journal. */
+    wr_broker_set_persist(b, NULL);
+    for (n = wr_hmap_first(&b->vhosts, &it); n; n = nx) {
+        nx = wr_hmap_next(&b->vhosts, &it, n);
+        wr_vhost_free(wr_container_of(n, struct wr_vhost, node));
+    }
+    wr_hmap_free(&b->vhosts);
+    wr_users_free(b->users);
+    free(b);
+}
+
+/* ---- vhosts ---- */
+
+struct wr_vhost *wr_broker_vhost(struct wr_broker *b, struct wr_str name)
+{
+    struct wr_hnode *n = wr_hmap_get(&b->vhosts, name);
+    return n ? wr_container_of(n, struct wr_vhost, node) : NULL;
+}
+
+struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name)
+{
+    struct wr_vhost *vh;
+    char *cname;
+
+    if (wr_broker_vhost(b, name) || memchr(name.ptr, '\0', name.len))
+        return NULL;
+    if (!(cname = malloc((size_t)name.len + 1)))
+        return NULL;
+    memcpy(cname, name.ptr, name.len);
+    cname[name.len] = '\0';
+    vh = wr_vhost_new(cname, b->base);
+    free(cname);
+    if (!vh)
+        return NULL;
+    if (wr_hmap_put(&b->vhosts, &vh->node) < 0) {
+        wr_vhost_free(vh);
+        return NULL;
+    }
+    vh->persist = b->persist;
+    return vh;
+}
+
+void wr_broker_set_persist(struct wr_broker *b, const struct wr_persist *p)
+{
+    struct wr_hnode *n;
+    size_t it;
+    b->persist = p;
+    for (n = wr_hmap_first(&b->vhosts, &it); n; n = wr_hmap_next(&b->vhosts, &it, n))
+        wr_container_of(n, struct wr_vhost, node)->persist = p;
+}
+
+/* ---- the journal ---- */
+
+void wr_broker_journal_synced(void *broker, uint64_t pos)
+{
+    struct wr_broker *b = broker;
+    bool failed = b->persist && b->persist->failed(b->persist->ctx);
+    if (failed)
+        wr_broker_disk_check(b); /* raise the disk alarm now, not at the next tick */
+    if (b->synced)
+        b->synced(b->listener, pos, failed);
+}
+
+void wr_broker_want_sync(struct wr_broker *b)
+{
+    if (b->persist)
+        b->persist->want_sync(b->persist->ctx);
+}
+
+void wr_broker_turn_end(struct wr_broker *b)
+{
+    if (b->persist)
+        b->persist->flush(b->persist->ctx);
+}
+
+/* ---- alarms ---- */
+
+static void alarm_update(struct wr_broker *b)
+{
+    bool on = b->mem_alarm || b->disk_alarm;
+    if (b->alarm == on)
+        return;
+    b->alarm = on;
+    /* Raising it changes nothing yet: a connection is blocked when it next
+     * publishes (as in RabbitMQ). Clearing it releases every blocked one. */
+    if (!on && b->alarm_cleared)
+        b->alarm_cleared(b->listener);
+}
+
+static void mem_alarm_set(struct wr_broker *b, bool on)
+{
+    b->mem_alarm = on;
+    wr_log(on ? WR_LOG_WARNING : WR_LOG_INFO,
+           on ? "memory alarm: %llu bytes in use, over the limit of %llu; blocking publishers"
+              : "memory alarm cleared (%llu bytes in use, limit %llu)",
+           (unsigned long long)wr_broker_mem_used(b), (unsigned long long)b->mem_limit);
+    alarm_update(b);
+}
+
+bool wr_broker_mem_check(struct wr_broker *b)
+{
+    if (!b->mem_alarm && wr_broker_mem_used(b) > b->mem_limit)
+        mem_alarm_set(b, true);
+    return b->alarm;
+}
+
+/* Free space on the data directory's file system. */
+void wr_broker_disk_check(struct wr_broker *b)
+{
+    const struct wr_persist *p = b->persist;
+    struct statvfs sv;
+    uint64_t free_bytes, limit = b->conf->disk_free_limit;
+    bool low, failed;
+
+    if (!p || statvfs(b->conf->data_dir, &sv) < 0)
+        return;
+    free_bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    p->low_disk(p->ctx, free_bytes < limit * 2);
+    failed = p->failed(p->ctx);
+    low = free_bytes < limit || failed;
+    if (low == b->disk_alarm)
+        return;
+    b->disk_alarm = low;
+    wr_log(low ? WR_LOG_WARNING : WR_LOG_INFO,
+           low ? "disk alarm: %llu bytes free on the data directory (limit %llu)%s; "
+                 "blocking publishers"
+               : "disk alarm cleared (%llu bytes free, limit %llu)%s",
+           (unsigned long long)free_bytes, (unsigned long long)limit,
+           failed ? ", journal failed" : "");
+    alarm_update(b);
+}
+
+void wr_broker_tick(struct wr_broker *b)
+{
+    /* Clear the alarm with some hysteresis so it does not flap. */
+    if (b->mem_alarm && wr_broker_mem_used(b) < b->mem_limit - b->mem_limit / 10)
+        mem_alarm_set(b, false);
+    /* Give memory back to the system after a large drop (a queue drained,
+     * a million messages expired): glibc keeps freed small blocks. */
+    if (wr_msg_bytes > b->msg_bytes_peak)
+        b->msg_bytes_peak = wr_msg_bytes;
+    if (b->msg_bytes_peak - wr_msg_bytes > (8u << 20) && wr_msg_bytes < b->msg_bytes_peak / 2) {
+        wr_log(WR_LOG_DEBUG,
+               "returning freed memory to the system (messages: %llu bytes, was %llu)",
+               (unsigned long long)wr_msg_bytes, (unsigned long long)b->msg_bytes_peak);
+        malloc_trim(0);
+        b->msg_bytes_peak = wr_msg_bytes;
+    }
+    wr_broker_disk_check(b);
+}

@@ -1,0 +1,88 @@
+/*
+ * broker.h - the broker: the state that is neither one connection's nor the
+ * event loop's. Its vhosts by name, its users, the persistence layer (as
+ * the table of functions in broker/persist.h, so the broker does not depend
+ * on the store), and the resource alarms with the memory accounting they
+ * read.
+ *
+ * net/server.c runs the loop and the listeners around a broker; warrend.c
+ * creates the broker, opens the store on it and hands both to the server.
+ * The broker tells the server what it must act on through two callbacks:
+ * the alarms cleared (unblock publishers), the journal synced (send the
+ * confirms that waited).
+ */
+#ifndef WR_BROKER_BROKER_H
+#define WR_BROKER_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/hmap.h"
+#include "wire/buf.h"
+
+struct event_base;
+struct wr_conf;
+struct wr_persist;
+struct wr_users;
+struct wr_vhost;
+
+struct wr_broker {
+    struct event_base *base;
+    const struct wr_conf *conf;
+    struct wr_hmap vhosts; /* struct wr_vhost.node, by name */
+    struct wr_users *users;
+    const struct wr_persist *persist; /* NULL: everything in memory */
+
+    /* Memory as the alarm counts it: the process at start, every message
+     * alive (wr_msg_bytes), and the connections' unsent output, which the
+     * connection code keeps in out_bytes. */
+    uint64_t mem_limit;
+    uint64_t mem_base;
+    uint64_t out_bytes;
+    uint64_t msg_bytes_peak; /* since the last malloc_trim */
+    bool mem_alarm, disk_alarm;
+    bool alarm; /* either: publishers are blocked */
+
+    void (*alarm_cleared)(void *arg);
+    void (*synced)(void *arg, uint64_t pos, bool failed);
+    void *listener; /* the argument of both */
+};
+
+/* A broker with no vhost and no user yet; limits from conf (kept). NULL
+ * when out of memory. */
+struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *conf);
+/* Frees the vhosts (forgotten, not deleted: persistence is detached
+ * first) and the users. */
+void wr_broker_free(struct wr_broker *b);
+
+struct wr_vhost *wr_broker_vhost(struct wr_broker *b, struct wr_str name);
+/* Create a vhost. Returns it, or NULL when out of memory or when one of
+ * that name exists. */
+struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name);
+
+/* Attach (or, with NULL, detach) the persistence layer, for every vhost. */
+void wr_broker_set_persist(struct wr_broker *b, const struct wr_persist *p);
+
+/* The journal is durable up to pos: for the store's on-synced hook. */
+void wr_broker_journal_synced(void *broker, uint64_t pos);
+/* A confirm waits for the journal: sync at the end of this loop turn. */
+void wr_broker_want_sync(struct wr_broker *b);
+
+/* Called on every publish: raises the memory alarm when memory passes the
+ * limit (a comparison when below). Returns true while an alarm is on. */
+bool wr_broker_mem_check(struct wr_broker *b);
+uint64_t wr_broker_mem_used(const struct wr_broker *b);
+/* Everything is up: what the process holds now is its base size. */
+void wr_broker_mem_start(struct wr_broker *b);
+
+/* Periodic (the server's tick): clear the memory alarm with hysteresis,
+ * give freed memory back after a large drop, check the disk. */
+void wr_broker_tick(struct wr_broker *b);
+/* Check free disk space and the journal now. */
+void wr_broker_disk_check(struct wr_broker *b);
+
+/* End of a loop turn: definitions and journal records of the turn are
+ * written (before any reply leaves). */
+void wr_broker_turn_end(struct wr_broker *b);
+
+#endif
