@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "broker/dlx.h"
+#include "broker/publish.h"
 #include "broker/vhost.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -204,6 +205,21 @@ static bool is_cycle(const struct wr_table *h, struct wr_str qname)
     return seen;
 }
 
+/* wr_vhost_publish's filter: a target the message has already died in
+ * (without a rejection since) would make a cycle; RabbitMQ drops it. */
+static bool not_a_cycle(void *ctx, struct wr_queue *q)
+{
+    const struct wr_table *h = ctx;
+    if (!is_cycle(h, wr_queue_name(q)))
+        return true;
+    if (wr_log_enabled(WR_LOG_DEBUG)) {
+        char qn[WR_LOG_ESC_MAX];
+        wr_log(WR_LOG_DEBUG, "dead-letter cycle through queue '%s': message dropped",
+               WR_LOG_ESC(qn, wr_queue_name(q)));
+    }
+    return false;
+}
+
 void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 {
     static int depth;
@@ -214,8 +230,8 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     struct wr_rd r;
     struct wr_str orig_exp = WR_STR_NULL;
     struct wr_msg *nm = NULL;
-    struct wr_route_result res = {0};
-    struct wr_route_msg rm = {0};
+    struct wr_publish_result res = {0};
+    struct wr_publish_opts o = {0};
     uint8_t *hbuf = NULL, *pbuf = NULL;
     size_t plen;
     struct wr_wb w;
@@ -272,11 +288,11 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
         }
         h.n = k;
     } else if ((cc = cc_keys(&h)) && cc->n) {
-        if (!(rm.cc = ccv = malloc(cc->n * sizeof(*ccv))))
+        if (!(o.keys = ccv = malloc(cc->n * sizeof(*ccv))))
             goto out;
         for (uint32_t i = 0; i < cc->n; i++)
             if (cc->v[i].type == 'S' && cc->v[i].v.str.len <= 255)
-                ccv[rm.ncc++] = cc->v[i].v.str;
+                ccv[o.nkeys++] = cc->v[i].v.str;
     }
     if (!(hbuf = wr_props_set_headers(&p, &h)))
         goto out;
@@ -301,34 +317,17 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     }
     nm->priority = m->priority;
     nm->published_ms = wr_now_ms();
-    rm.routing_key = wr_msg_routing_key(nm);
-    rm.headers = wr_msg_headers(nm);
-    if (wr_vhost_route(vh, x, &rm, &res) == 0) {
-        /* res is ours: nested dead-letters while pushing route into their
-         * own result. Drop cycle targets first, journal once, then push. */
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < res.n; i++) {
-            if (is_cycle(&h, wr_queue_name(res.q[i]))) {
-                if (wr_log_enabled(WR_LOG_DEBUG)) {
-                    char qn[WR_LOG_ESC_MAX];
-                    wr_log(WR_LOG_DEBUG, "dead-letter cycle through queue '%s': message dropped",
-                           WR_LOG_ESC(qn, wr_queue_name(res.q[i])));
-                }
-                continue;
-            }
-            res.q[k++] = res.q[i];
-        }
-        if (wr_vhost_journal(vh, nm, res.q, k) == WR_JOURNAL_FAILED) {
-            char qn[WR_LOG_ESC_MAX];
-            wr_log(WR_LOG_ERROR, "dead letter from queue '%s' could not be journaled: dropped",
-                   WR_LOG_ESC(qn, wr_queue_name(q)));
-            k = 0;
-        }
-        for (uint32_t i = 0; i < k; i++)
-            wr_queue_push(res.q[i], nm);
+    /* res is ours: nested dead-letters while pushing publish into their
+     * own result. Cycle targets are dropped before the journal. */
+    o.keep = not_a_cycle;
+    o.keep_ctx = &h;
+    if (wr_vhost_publish(vh, x, nm, &o, &res) == 0 && res.journal_failed) {
+        char qn[WR_LOG_ESC_MAX];
+        wr_log(WR_LOG_ERROR, "dead letter from queue '%s' could not be journaled: dropped",
+               WR_LOG_ESC(qn, wr_queue_name(q)));
     }
 out:
-    free(res.q);
+    wr_publish_result_free(&res);
     free(ccv);
     wr_msg_unref(nm);
     free(pbuf);

@@ -9,4 +9,5 @@ src_libwarren_a_SOURCES += \
 	src/broker/xtype.c src/broker/x_direct.c src/broker/x_fanout.c \
 	src/broker/x_topic.c src/broker/x_headers.c \
 	src/broker/vhost.c src/broker/vhost.h \
-	src/broker/broker.c src/broker/broker.h
+	src/broker/broker.c src/broker/broker.h \
+	src/broker/publish.c src/broker/publish.h

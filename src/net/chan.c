@@ -21,6 +21,7 @@
 
 #include "broker/broker.h"
 #include "broker/msg.h"
+#include "broker/publish.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
 #include "core/clock.h"
@@ -119,9 +120,7 @@ struct wr_chan {
     struct tx_op *txo;
     uint32_t txn, txcap;
 
-    struct wr_route_result route;
-    struct wr_str *cc; /* the publish's CC and BCC routing keys */
-    uint32_t cc_cap;
+    struct wr_publish_result pub; /* reused by every publish */
 
     /* direct reply-to: the pseudo-queue this channel's replies arrive on */
     char reply_to[64];
@@ -540,8 +539,7 @@ void wr_chan_free(struct wr_chan *ch)
     wr_hmap_free(&ch->consumers);
     free(ch->ua);
     free(ch->txo);
-    free(ch->route.q);
-    free(ch->cc);
+    wr_publish_result_free(&ch->pub);
     free(ch);
 }
 
@@ -662,166 +660,33 @@ static void send_return(struct wr_chan *ch, struct wr_msg *m, int code, const ch
     wr_deliver_content(ch->c, ch->id, &r, m);
 }
 
-/* ---- sender-selected distribution ----
- *
- * RabbitMQ routes a message also by the routing keys in its CC and BCC
- * headers (arrays; only long-string elements count), through the same
- * exchange, each queue once, and removes BCC before anyone sees the
- * message. A CC or BCC header that is not an array fails the publish with
- * 406 naming the type as RabbitMQ names it. */
-
-static const char *field_type_name(uint8_t t)
-{
-    switch (t) {
-    case 't': return "bool";
-    case 'b': return "byte";
-    case 'B': return "unsignedbyte";
-    case 's': return "short";
-    case 'u': return "unsignedshort";
-    case 'I': return "signedint";
-    case 'i': return "unsignedint";
-    case 'l': return "long";
-    case 'f': return "float";
-    case 'd': return "double";
-    case 'D': return "decimal";
-    case 'S': return "longstr";
-    case 'x': return "binary";
-    case 'T': return "timestamp";
-    case 'F': return "table";
-    case 'V': return "void";
-    default: return "unknown";
-    }
-}
-
-static int cc_push(struct wr_chan *ch, uint32_t n, struct wr_str key)
-{
-    if (n == ch->cc_cap) {
-        uint32_t cap = ch->cc_cap ? ch->cc_cap * 2 : 8;
-        struct wr_str *a = realloc(ch->cc, (size_t)cap * sizeof(*a));
-        if (!a)
-            return WR_ENOMEM;
-        ch->cc = a;
-        ch->cc_cap = cap;
-    }
-    ch->cc[n] = key;
-    return 0;
-}
-
-/* Append the keys of header `name` to ch->cc from index *n. Returns 1 when
- * the header is there, 0 when not, negative (channel closed) when bad. */
-static int cc_collect(struct wr_chan *ch, struct wr_str headers, const char *name, uint32_t *n)
-{
-    struct wr_fv v;
-    struct wr_rd r;
-
-    if (wr_table_get(headers, name, &v) != 1)
-        return 0;
-    if (v.type != 'A') {
-        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
-                    "invalid message: {unacceptable_type_in_header,\"%s\",%s}", name,
-                    field_type_name(v.type));
-        return WR_EPRECONDITION_FAILED;
-    }
-    r = wr_rd_init(v.v.str.ptr, v.v.str.len);
-    while (wr_array_next(&r, &v) > 0) {
-        /* A key over 255 bytes can match no binding key. */
-        if (v.type != 'S' || v.v.str.len > 255)
-            continue;
-        if (cc_push(ch, (*n)++, v.v.str) < 0) {
-            chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory");
-            return WR_ENOMEM;
-        }
-    }
-    return 1;
-}
-
-/* Fill rm's extra keys from *mp's CC and BCC headers. With BCC, *mp is
- * replaced by a copy without it, and *keep holds the original (whose
- * bytes the keys point into) for the caller to release after routing. */
-static int sender_routes(struct wr_chan *ch, struct wr_msg **mp, struct wr_route_msg *rm,
-                         struct wr_msg **keep)
-{
-    struct wr_str h = wr_msg_headers(*mp);
-    uint32_t n = 0;
-    int rc;
-
-    if (!h.len)
-        return 0;
-    if (cc_collect(ch, h, "CC", &n) < 0 || (rc = cc_collect(ch, h, "BCC", &n)) < 0)
-        return WR_EPRECONDITION_FAILED;
-    rm->cc = ch->cc;
-    rm->ncc = n;
-    if (rc == 1) {
-        struct wr_msg *nm = wr_msg_without_header(*mp, "BCC");
-        if (!nm) {
-            chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory");
-            return WR_ENOMEM;
-        }
-        *keep = *mp;
-        *mp = nm;
-    }
-    return 0;
-}
-
-/* Route a complete message; consumes the caller's reference. */
+/* Route a complete message (broker/publish.c), then settle the
+ * publisher's side: the error, the mandatory return, flow control, the
+ * confirm. Consumes the caller's reference. */
 static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, uint64_t seq)
 {
-    struct wr_vhost *vh = ch->c->vh;
-    struct wr_exchange *x = wr_vhost_exchange(vh, wr_msg_exchange(m));
-    struct wr_route_msg rm = {0};
-    struct wr_msg *orig = NULL;
-    bool rejected = false;
-    uint64_t pos;
-    int rc;
+    struct wr_publish_result *res = &ch->pub;
+    struct wr_errbuf err;
 
-    if (!x) {
-        chan_errorf(ch, WR_ENOT_FOUND, WR_BASIC_PUBLISH, "no exchange '%.*s' in vhost '%s'",
-                    (int)wr_msg_exchange(m).len, wr_msg_exchange(m).ptr, vh->name);
+    if (wr_vhost_publish_by_name(ch->c->vh, &m, res, &err) < 0) {
+        chan_error(ch, err.code, WR_BASIC_PUBLISH, err.text);
         wr_msg_unref(m);
         return;
     }
-    if (x->internal) {
-        chan_errorf(ch, WR_EACCESS_REFUSED, WR_BASIC_PUBLISH,
-                    "cannot publish to internal exchange '%s' in vhost '%s'", x->name, vh->name);
-        wr_msg_unref(m);
-        return;
-    }
-    if (sender_routes(ch, &m, &rm, &orig) < 0) {
-        wr_msg_unref(m);
-        return;
-    }
-    rm.routing_key = wr_msg_routing_key(m);
-    rm.headers = wr_msg_headers(m);
-    rc = wr_vhost_route(vh, x, &rm, &ch->route);
-    wr_msg_unref(orig); /* the BCC keys were in it */
-    if (rc < 0) {
-        chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory routing a message");
-        wr_msg_unref(m);
-        return;
-    }
-    /* Persistent into durable queues: journal it once, before any queue
-     * can deliver, drop or ack it. What cannot be made durable is nacked
-     * and not queued. */
-    pos = wr_vhost_journal(vh, m, ch->route.q, ch->route.n);
-    if (pos == WR_JOURNAL_FAILED) {
+    if (res->journal_failed) {
         confirm_settle(ch, seq, false, 0);
         wr_msg_unref(m);
         return;
     }
-    for (uint32_t i = 0; i < ch->route.n; i++) {
-        struct wr_queue *q = ch->route.q[i];
-        int qrc = wr_queue_push(q, m);
-        if (qrc == WR_QUEUE_REJECTED)
-            rejected = true;
-        else if (qrc < 0)
-            wr_log_ctx(WR_LOG_ERROR, ch->c->name, "out of memory queueing a message");
+    for (uint32_t i = 0; i < res->route.n; i++) {
+        struct wr_queue *q = res->route.q[i];
         if (q->ready > WR_FLOW_HIGH && wr_queue_flow_worth_pausing(q))
             wr_conn_flow_pause(ch->c, q);
     }
-    if (ch->route.n == 0 && mandatory)
+    if (res->route.n == 0 && mandatory)
         send_return(ch, m, 312, "NO_ROUTE");
     /* A queue that refused it (x-overflow reject-publish) makes it a nack. */
-    confirm_settle(ch, seq, !rejected, pos);
+    confirm_settle(ch, seq, !res->rejected, res->journal_pos);
     wr_msg_unref(m);
     wr_broker_mem_check(ch->c->srv->broker);
 }

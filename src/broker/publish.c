@@ -1,0 +1,176 @@
+/*
+ * publish.c - the one publish path; see publish.h.
+ *
+ * Neighbours: exchange.c routes (wr_vhost_route), vhost.c journals
+ * (wr_vhost_journal, through the store's struct wr_persist), queue.c takes
+ * the references (wr_queue_push). Callers: net/chan.c (basic.publish,
+ * tx.commit) and dlx.c.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/msg.h"
+#include "broker/publish.h"
+#include "broker/queue.h"
+#include "broker/vhost.h"
+#include "core/log.h"
+#include "wire/field.h"
+
+void wr_publish_result_free(struct wr_publish_result *r)
+{
+    free(r->route.q);
+    free(r->keys);
+    memset(r, 0, sizeof(*r));
+}
+
+int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *m,
+                     const struct wr_publish_opts *o, struct wr_publish_result *res)
+{
+    struct wr_route_msg rm = {0};
+    struct wr_route_result *r = &res->route;
+    int rc;
+
+    res->journal_pos = 0;
+    res->journal_failed = res->rejected = false;
+    rm.routing_key = wr_msg_routing_key(m);
+    rm.headers = wr_msg_headers(m);
+    if (o) {
+        rm.cc = o->keys;
+        rm.ncc = o->nkeys;
+    }
+    if ((rc = wr_vhost_route(vh, x, &rm, r)) < 0) {
+        r->n = 0;
+        return rc;
+    }
+    if (o && o->keep) {
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < r->n; i++)
+            if (o->keep(o->keep_ctx, r->q[i]))
+                r->q[k++] = r->q[i];
+        r->n = k;
+    }
+    /* Journal once, for every durable target, before any queue can
+     * deliver, drop or ack it. */
+    res->journal_pos = wr_vhost_journal(vh, m, r->q, r->n);
+    if (res->journal_pos == WR_JOURNAL_FAILED) {
+        res->journal_pos = 0;
+        res->journal_failed = true;
+        return 0;
+    }
+    for (uint32_t i = 0; i < r->n; i++) {
+        int qrc = wr_queue_push(r->q[i], m);
+        if (qrc == WR_QUEUE_REJECTED)
+            res->rejected = true;
+        else if (qrc < 0)
+            wr_log(WR_LOG_ERROR, "out of memory queueing a message");
+    }
+    return 0;
+}
+
+/* ---- a client's publish ---- */
+
+/* RabbitMQ's names of field types, for its 406 on a bad CC/BCC. */
+static const char *field_type_name(uint8_t t)
+{
+    switch (t) {
+    case 't': return "bool";
+    case 'b': return "byte";
+    case 'B': return "unsignedbyte";
+    case 's': return "short";
+    case 'u': return "unsignedshort";
+    case 'I': return "signedint";
+    case 'i': return "unsignedint";
+    case 'l': return "long";
+    case 'f': return "float";
+    case 'd': return "double";
+    case 'D': return "decimal";
+    case 'S': return "longstr";
+    case 'x': return "binary";
+    case 'T': return "timestamp";
+    case 'F': return "table";
+    case 'V': return "void";
+    default: return "unknown";
+    }
+}
+
+static int key_push(struct wr_publish_result *res, uint32_t n, struct wr_str key)
+{
+    if (n == res->keys_cap) {
+        uint32_t cap = res->keys_cap ? res->keys_cap * 2 : 8;
+        struct wr_str *a = realloc(res->keys, (size_t)cap * sizeof(*a));
+        if (!a)
+            return WR_ENOMEM;
+        res->keys = a;
+        res->keys_cap = cap;
+    }
+    res->keys[n] = key;
+    return 0;
+}
+
+/* Append the keys of header `name` from index *n. Returns 1 when the
+ * header is there, 0 when not, negative (err filled) when it is bad. */
+static int keys_from(struct wr_publish_result *res, struct wr_str headers, const char *name,
+                     uint32_t *n, struct wr_errbuf *err)
+{
+    struct wr_fv v;
+    struct wr_rd r;
+
+    if (wr_table_get(headers, name, &v) != 1)
+        return 0;
+    if (v.type != 'A')
+        return wr_fail(err, WR_EPRECONDITION_FAILED,
+                       "invalid message: {unacceptable_type_in_header,\"%s\",%s}", name,
+                       field_type_name(v.type));
+    r = wr_rd_init(v.v.str.ptr, v.v.str.len);
+    while (wr_array_next(&r, &v) > 0) {
+        /* Only long strings count; a key over 255 bytes matches no binding. */
+        if (v.type != 'S' || v.v.str.len > 255)
+            continue;
+        if (key_push(res, (*n)++, v.v.str) < 0)
+            return wr_fail(err, WR_EINTERNAL, "out of memory");
+    }
+    return 1;
+}
+
+int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_msg **mp,
+                             struct wr_publish_result *res, struct wr_errbuf *err)
+{
+    struct wr_msg *m = *mp, *orig = NULL;
+    struct wr_str name = wr_msg_exchange(m), h = wr_msg_headers(m);
+    struct wr_exchange *x = wr_vhost_exchange(vh, name);
+    struct wr_publish_opts o = {0};
+    uint32_t n = 0;
+    int rc, bcc = 0;
+
+    res->route.n = 0;
+    if (!x)
+        return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s' in vhost '%s'", (int)name.len,
+                       name.ptr, vh->name);
+    if (x->internal)
+        return wr_fail(err, WR_EACCESS_REFUSED,
+                       "cannot publish to internal exchange '%.*s' in vhost '%s'",
+                       (int)name.len, name.ptr, vh->name);
+    /* Sender-selected distribution: CC and BCC are routing keys too, and
+     * BCC leaves the message before anything stores it. */
+    if (h.len) {
+        if ((rc = keys_from(res, h, "CC", &n, err)) < 0 ||
+            (bcc = keys_from(res, h, "BCC", &n, err)) < 0)
+            return err->code;
+        if (bcc) {
+            struct wr_msg *nm = wr_msg_without_header(m, "BCC");
+            if (!nm)
+                return wr_fail(err, WR_EINTERNAL, "out of memory");
+            orig = m; /* the keys point into it */
+            *mp = m = nm;
+        }
+    }
+    o.keys = res->keys;
+    o.nkeys = n;
+    rc = wr_vhost_publish(vh, x, m, &o, res);
+    wr_msg_unref(orig);
+    if (rc < 0)
+        return wr_fail(err, WR_EINTERNAL, "out of memory routing a message");
+    return 0;
+}

@@ -1,0 +1,63 @@
+/*
+ * publish.h - the one way a message enters queues.
+ *
+ * A channel's basic.publish, dead-lettering, and what comes later (the
+ * HTTP API's publish, plugins) all go through wr_vhost_publish: route from
+ * the exchange by the routing key and the extra keys (CC, BCC), drop the
+ * targets the caller does not want (dead-letter cycles), journal the
+ * message once for its durable targets (before any queue can deliver, drop
+ * or ack it), then push a reference into every target. What cannot be made
+ * durable is queued nowhere. The caller settles the publisher's side
+ * (confirms, returns, flow control) from the result.
+ *
+ * wr_vhost_publish_by_name is the entry for a client's publish: it also
+ * finds the exchange with RabbitMQ's refusals (404 missing, 403 internal)
+ * and takes the extra keys from the CC and BCC headers (removing BCC).
+ */
+#ifndef WR_BROKER_PUBLISH_H
+#define WR_BROKER_PUBLISH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/vhost.h"
+#include "core/errbuf.h"
+
+struct wr_msg;
+
+/* What a publish did; the caller keeps one and reuses it, so its arrays
+ * are allocated once, not per message. Free with wr_publish_result_free. */
+struct wr_publish_result {
+    struct wr_route_result route; /* the queues that got the message */
+    struct wr_str *keys;          /* CC/BCC keys of the last publish (scratch) */
+    uint32_t keys_cap;
+    uint64_t journal_pos; /* confirm after this journal position (0: at once) */
+    bool journal_failed;  /* could not be made durable: queued nowhere, nack */
+    bool rejected;        /* a queue refused it (x-overflow reject-publish): nack */
+};
+
+void wr_publish_result_free(struct wr_publish_result *r);
+
+/* Whether a target gets the message (NULL: all do). */
+typedef bool (*wr_publish_keep_fn)(void *ctx, struct wr_queue *q);
+
+struct wr_publish_opts {
+    const struct wr_str *keys; /* more routing keys */
+    uint32_t nkeys;
+    wr_publish_keep_fn keep;
+    void *keep_ctx;
+};
+
+/* Publish m through x. Returns 0 (see res), or WR_ENOMEM when routing ran
+ * out of memory (queued nowhere). Queues take their own references. */
+int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *m,
+                     const struct wr_publish_opts *o, struct wr_publish_result *res);
+
+/* A client's publish to the exchange named in m. *mp may be replaced (a
+ * copy without BCC; the caller's reference moves to it). Returns 0, or a
+ * negative reply code with err filled: 404 no such exchange, 403 internal,
+ * 406 a CC/BCC header that is not an array, 541 out of memory. */
+int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_msg **mp,
+                             struct wr_publish_result *res, struct wr_errbuf *err);
+
+#endif
