@@ -36,7 +36,8 @@ UNIT_TESTS =
 if HAVE_CHECK
 UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
 	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
-	tests/unit/check_names tests/unit/check_route
+	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
+	tests/unit/check_perm
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -66,6 +67,14 @@ tests_unit_check_route_LDADD = $(UNIT_LDADD)
 tests_unit_check_auth_SOURCES = tests/unit/check_auth.c
 tests_unit_check_auth_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_auth_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_passwd_SOURCES = tests/unit/check_passwd.c
+tests_unit_check_passwd_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_passwd_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_perm_SOURCES = tests/unit/check_perm.c
+tests_unit_check_perm_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_perm_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
 tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)

@@ -23,10 +23,10 @@ fuzz:
 	@test -n "$(CLANG)" || { echo "make fuzz needs clang (Debian: apt-get install clang)" >&2; exit 1; }
 	CLANG='$(CLANG)' FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TARGETS='$(FUZZ_TARGETS)' \
 	FUZZ_SOURCES='$(src_libwarren_a_SOURCES)' \
-	FUZZ_LIBS='$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) $(LIBS)' \
+	FUZZ_LIBS='$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) $(PCRE2_LIBS) $(LIBS)' \
 	srcdir='$(srcdir)' \
 	$(SHELL) $(srcdir)/tools/fuzz.sh $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
-		$(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS)
+		$(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS) $(PCRE2_CFLAGS)
 
 # ---- formatting ----
 CLANG_FORMAT = clang-format
