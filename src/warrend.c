@@ -209,8 +209,10 @@ static int run(const struct wr_conf *conf)
     int rc = 0;
 
     if (!b || !wr_broker_vhost_add(b, WR_STR("/")) ||
-        wr_users_add(b->users, conf->default_user, conf->default_pass, "administrator") < 0 ||
-        wr_users_permit(b->users, conf->default_user, "/") < 0) {
+        wr_users_put_password(b->users, wr_str_c(conf->default_user),
+                              wr_str_c(conf->default_pass), WR_STR("administrator"), &err) < 0 ||
+        wr_users_set_permissions(b->users, wr_str_c(conf->default_user), WR_STR("/"),
+                                 WR_STR(".*"), WR_STR(".*"), WR_STR(".*"), &err) < 0) {
         wr_log(WR_LOG_ERROR, "out of memory starting the broker");
         rc = WR_ENOMEM;
         goto out;

@@ -1,42 +1,65 @@
 /*
- * auth.c - users and SASL; see auth.h.
+ * auth.c - users, tags, permissions and SASL; see auth.h.
+ *
+ * Neighbours: passwd.c (hashes), perm.c (compiled patterns). A user holds
+ * two hash tables of its own: permission entries by vhost name, and topic
+ * permissions by (vhost, exchange). Nothing here is per message except
+ * wr_vperm_allows and wr_user_topic_allows, which callers cache.
  */
 #include "config.h"
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/auth.h"
+#include "auth/perm.h"
 #include "core/hmap.h"
 #include "core/list.h"
 #include "wire/field.h"
 
+struct wr_vperm {
+    struct wr_hnode node; /* user->perms, key = vhost name */
+    char *vhost;
+    struct wr_perm_re *re[3]; /* configure, write, read */
+};
+
+struct topic_perm {
+    struct wr_hnode node; /* user->topics, key = composite(vhost, exchange) */
+    char *key;
+    struct wr_str vhost, exchange;
+    struct wr_perm_re *write, *read;
+};
+
 struct wr_user {
-    struct wr_hnode node;
+    struct wr_hnode node; /* users->by_name */
     char *name;
-    unsigned char salt[4];
-    unsigned char hash[32];
+    uint32_t name_len;
+    enum wr_passwd_algo algo;
+    char *hash;
+    uint32_t hash_len;
     char *tags;
-    char **vhosts;
-    size_t nvhosts;
+    uint32_t tags_len;
+    struct wr_hmap perms;
+    struct wr_hmap topics;
 };
 
 struct wr_users {
     struct wr_hmap by_name;
+    uint64_t gen;
 };
 
-static void hash_pw(const unsigned char salt[4], struct wr_str pw, unsigned char out[32])
+static char *dup_bytes(struct wr_str s)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int n = 32;
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    EVP_DigestUpdate(ctx, salt, 4);
-    EVP_DigestUpdate(ctx, pw.ptr ? pw.ptr : "", pw.len);
-    EVP_DigestFinal_ex(ctx, out, &n);
-    EVP_MD_CTX_free(ctx);
+    char *p = malloc((size_t)s.len + 1);
+    if (!p)
+        return NULL;
+    if (s.len)
+        memcpy(p, s.ptr, s.len);
+    p[s.len] = '\0';
+    return p;
 }
+
+/* ---- the table ---- */
 
 struct wr_users *wr_users_new(void)
 {
@@ -46,13 +69,39 @@ struct wr_users *wr_users_new(void)
     return u;
 }
 
+static void vperm_free(struct wr_vperm *p)
+{
+    for (int i = 0; i < 3; i++)
+        wr_perm_re_free(p->re[i]);
+    free(p->vhost);
+    free(p);
+}
+
+static void topic_free(struct topic_perm *t)
+{
+    wr_perm_re_free(t->write);
+    wr_perm_re_free(t->read);
+    free(t->key);
+    free(t);
+}
+
 static void user_free(struct wr_user *x)
 {
-    for (size_t i = 0; i < x->nvhosts; i++)
-        free(x->vhosts[i]);
-    free(x->vhosts);
-    free(x->tags);
+    struct wr_hnode *n, *nx;
+    size_t it;
+    for (n = wr_hmap_first(&x->perms, &it); n; n = nx) {
+        nx = wr_hmap_next(&x->perms, &it, n);
+        vperm_free(wr_container_of(n, struct wr_vperm, node));
+    }
+    wr_hmap_free(&x->perms);
+    for (n = wr_hmap_first(&x->topics, &it); n; n = nx) {
+        nx = wr_hmap_next(&x->topics, &it, n);
+        topic_free(wr_container_of(n, struct topic_perm, node));
+    }
+    wr_hmap_free(&x->topics);
     free(x->name);
+    free(x->hash);
+    free(x->tags);
     free(x);
 }
 
@@ -70,51 +119,328 @@ void wr_users_free(struct wr_users *u)
     free(u);
 }
 
-static struct wr_user *user_get(struct wr_users *u, struct wr_str name)
+uint64_t wr_users_generation(const struct wr_users *u)
+{
+    return u->gen;
+}
+
+struct wr_user *wr_users_get(struct wr_users *u, struct wr_str name)
 {
     struct wr_hnode *n = wr_hmap_get(&u->by_name, name);
     return n ? wr_container_of(n, struct wr_user, node) : NULL;
 }
 
-int wr_users_add(struct wr_users *u, const char *name, const char *password, const char *tags)
+size_t wr_users_count(const struct wr_users *u)
 {
-    struct wr_user *x = calloc(1, sizeof(*x));
-    if (!x || !(x->name = strdup(name)) || !(x->tags = strdup(tags ? tags : ""))) {
-        if (x)
+    return u->by_name.n;
+}
+
+struct wr_user *wr_users_next(struct wr_users *u, size_t *it, struct wr_user *prev)
+{
+    struct wr_hnode *n = prev ? wr_hmap_next(&u->by_name, it, &prev->node)
+                              : wr_hmap_first(&u->by_name, it);
+    return n ? wr_container_of(n, struct wr_user, node) : NULL;
+}
+
+/* ---- users ---- */
+
+int wr_users_put_hash(struct wr_users *u, struct wr_str name, enum wr_passwd_algo algo,
+                      struct wr_str hash, struct wr_str tags, struct wr_errbuf *err)
+{
+    struct wr_user *x = wr_users_get(u, name);
+    char *h, *t;
+
+    if (wr_passwd_inspect(algo, hash.ptr, hash.len) == WR_PASSWD_NOT_BASE64)
+        return wr_fail(err, WR_EPRECONDITION_FAILED, "password_hash is not base64");
+    h = dup_bytes(hash);
+    t = dup_bytes(tags);
+    if (!h || !t) {
+        free(h);
+        free(t);
+        return wr_fail(err, WR_ENOMEM, "out of memory");
+    }
+    if (!x) {
+        if (!(x = calloc(1, sizeof(*x))) || !(x->name = dup_bytes(name))) {
+            free(x);
+            free(h);
+            free(t);
+            return wr_fail(err, WR_ENOMEM, "out of memory");
+        }
+        x->name_len = name.len;
+        x->node.key = (struct wr_str){x->name, x->name_len};
+        wr_hmap_init(&x->perms);
+        wr_hmap_init(&x->topics);
+        if (wr_hmap_put(&u->by_name, &x->node) < 0) {
             user_free(x);
-        return WR_ENOMEM;
+            free(h);
+            free(t);
+            return wr_fail(err, WR_ENOMEM, "out of memory");
+        }
     }
-    if (RAND_bytes(x->salt, sizeof(x->salt)) != 1)
-        memset(x->salt, 0x5a, sizeof(x->salt));
-    hash_pw(x->salt, wr_str_c(password), x->hash);
-    x->node.key = wr_str_c(x->name);
-    struct wr_user *old = user_get(u, x->node.key);
-    if (old) {
-        wr_hmap_del(&u->by_name, &old->node);
-        user_free(old);
-    }
-    if (wr_hmap_put(&u->by_name, &x->node) < 0) {
-        user_free(x);
-        return WR_ENOMEM;
-    }
+    free(x->hash);
+    free(x->tags);
+    x->algo = algo;
+    x->hash = h;
+    x->hash_len = hash.len;
+    x->tags = t;
+    x->tags_len = tags.len;
+    u->gen++;
     return 0;
 }
 
-int wr_users_permit(struct wr_users *u, const char *name, const char *vhost)
+int wr_users_put_password(struct wr_users *u, struct wr_str name, struct wr_str password,
+                          struct wr_str tags, struct wr_errbuf *err)
 {
-    struct wr_user *x = user_get(u, wr_str_c(name));
-    char **v;
+    char b64[WR_PASSWD_B64_MAX];
+    if (wr_passwd_hash(WR_PASSWD_DEFAULT, password.ptr, password.len, b64, sizeof(b64)) < 0)
+        return wr_fail(err, WR_EINTERNAL, "cannot hash the password");
+    return wr_users_put_hash(u, name, WR_PASSWD_DEFAULT, wr_str_c(b64), tags, err);
+}
+
+int wr_users_delete(struct wr_users *u, struct wr_str name)
+{
+    struct wr_user *x = wr_users_get(u, name);
     if (!x)
         return WR_ENOT_FOUND;
-    v = realloc(x->vhosts, (x->nvhosts + 1) * sizeof(*v));
-    if (!v)
-        return WR_ENOMEM;
-    x->vhosts = v;
-    if (!(v[x->nvhosts] = strdup(vhost)))
-        return WR_ENOMEM;
-    x->nvhosts++;
+    wr_hmap_del(&u->by_name, &x->node);
+    user_free(x);
+    u->gen++;
     return 0;
 }
+
+struct wr_str wr_user_name(const struct wr_user *x)
+{
+    return (struct wr_str){x->name, x->name_len};
+}
+
+struct wr_str wr_user_tags(const struct wr_user *x)
+{
+    return (struct wr_str){x->tags, x->tags_len};
+}
+
+bool wr_user_has_tag(const struct wr_user *x, const char *tag)
+{
+    size_t n = strlen(tag);
+    const char *p = x->tags, *end = x->tags + x->tags_len;
+    while (p < end) {
+        const char *q = memchr(p, ',', (size_t)(end - p));
+        const char *e = q ? q : end;
+        const char *a = p;
+        while (a < e && *a == ' ')
+            a++;
+        while (e > a && e[-1] == ' ')
+            e--;
+        if ((size_t)(e - a) == n && memcmp(a, tag, n) == 0)
+            return true;
+        p = q ? q + 1 : end;
+    }
+    return false;
+}
+
+enum wr_passwd_algo wr_user_hash_algo(const struct wr_user *x)
+{
+    return x->algo;
+}
+
+struct wr_str wr_user_hash(const struct wr_user *x)
+{
+    return (struct wr_str){x->hash, x->hash_len};
+}
+
+/* ---- permissions ---- */
+
+int wr_users_set_permissions(struct wr_users *u, struct wr_str user, struct wr_str vhost,
+                             struct wr_str configure, struct wr_str write, struct wr_str read,
+                             struct wr_errbuf *err)
+{
+    struct wr_user *x = wr_users_get(u, user);
+    const struct wr_str pats[3] = {configure, write, read};
+    struct wr_vperm *p;
+    struct wr_hnode *old;
+
+    if (!x)
+        return wr_fail(err, WR_ENOT_FOUND, "no user '%.*s'", (int)user.len, user.ptr);
+    if (!(p = calloc(1, sizeof(*p))) || !(p->vhost = dup_bytes(vhost))) {
+        free(p);
+        return wr_fail(err, WR_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!(p->re[i] = wr_perm_re_compile(pats[i].ptr, pats[i].len, err))) {
+            vperm_free(p);
+            return err->code;
+        }
+    }
+    p->node.key = (struct wr_str){p->vhost, vhost.len};
+    if ((old = wr_hmap_get(&x->perms, p->node.key)) != NULL) {
+        wr_hmap_del(&x->perms, old);
+        vperm_free(wr_container_of(old, struct wr_vperm, node));
+    }
+    if (wr_hmap_put(&x->perms, &p->node) < 0) {
+        vperm_free(p);
+        return wr_fail(err, WR_ENOMEM, "out of memory");
+    }
+    u->gen++;
+    return 0;
+}
+
+int wr_users_clear_permissions(struct wr_users *u, struct wr_str user, struct wr_str vhost)
+{
+    struct wr_user *x = wr_users_get(u, user);
+    struct wr_hnode *n = x ? wr_hmap_get(&x->perms, vhost) : NULL;
+    if (!n)
+        return WR_ENOT_FOUND;
+    wr_hmap_del(&x->perms, n);
+    vperm_free(wr_container_of(n, struct wr_vperm, node));
+    u->gen++;
+    return 0;
+}
+
+const struct wr_vperm *wr_user_vperm(const struct wr_user *x, struct wr_str vhost)
+{
+    struct wr_hnode *n = wr_hmap_get((struct wr_hmap *)&x->perms, vhost);
+    return n ? wr_container_of(n, struct wr_vperm, node) : NULL;
+}
+
+bool wr_vperm_allows(const struct wr_vperm *p, enum wr_perm_op op, struct wr_str name)
+{
+    return wr_perm_re_match(p->re[op], name.ptr, name.len);
+}
+
+struct wr_str wr_vperm_pattern(const struct wr_vperm *p, enum wr_perm_op op)
+{
+    size_t len;
+    const char *s = wr_perm_re_pattern(p->re[op], &len);
+    return (struct wr_str){s, (uint32_t)len};
+}
+
+/* Topic permissions are keyed by the vhost's length, the vhost and the
+ * exchange, so ("a", "bc") and ("ab", "c") differ. */
+#define TOPIC_KEY_MAX (4 + 255 + 255)
+
+static size_t topic_key(char *buf, struct wr_str vhost, struct wr_str exchange)
+{
+    if (vhost.len > 255 || exchange.len > 255)
+        return 0;
+    wr_store32((uint8_t *)buf, vhost.len);
+    memcpy(buf + 4, vhost.ptr, vhost.len);
+    memcpy(buf + 4 + vhost.len, exchange.ptr, exchange.len);
+    return 4 + (size_t)vhost.len + exchange.len;
+}
+
+int wr_users_set_topic_permissions(struct wr_users *u, struct wr_str user, struct wr_str vhost,
+                                   struct wr_str exchange, struct wr_str write,
+                                   struct wr_str read, struct wr_errbuf *err)
+{
+    struct wr_user *x = wr_users_get(u, user);
+    char key[TOPIC_KEY_MAX];
+    size_t klen = topic_key(key, vhost, exchange);
+    struct topic_perm *t;
+    struct wr_hnode *old;
+
+    if (!x)
+        return wr_fail(err, WR_ENOT_FOUND, "no user '%.*s'", (int)user.len, user.ptr);
+    if (!klen)
+        return wr_fail(err, WR_EPRECONDITION_FAILED, "vhost or exchange name too long");
+    if (!(t = calloc(1, sizeof(*t))) || !(t->key = malloc(klen))) {
+        free(t);
+        return wr_fail(err, WR_ENOMEM, "out of memory");
+    }
+    memcpy(t->key, key, klen);
+    t->node.key = (struct wr_str){t->key, (uint32_t)klen};
+    t->vhost = (struct wr_str){t->key + 4, vhost.len};
+    t->exchange = (struct wr_str){t->key + 4 + vhost.len, exchange.len};
+    t->write = wr_perm_re_compile_expanded(write.ptr, write.len, x->name, x->name_len,
+                                           vhost.ptr, vhost.len, err);
+    t->read = t->write ? wr_perm_re_compile_expanded(read.ptr, read.len, x->name, x->name_len,
+                                                     vhost.ptr, vhost.len, err)
+                       : NULL;
+    if (!t->write || !t->read) {
+        topic_free(t);
+        return err->code;
+    }
+    if ((old = wr_hmap_get(&x->topics, t->node.key)) != NULL) {
+        wr_hmap_del(&x->topics, old);
+        topic_free(wr_container_of(old, struct topic_perm, node));
+    }
+    if (wr_hmap_put(&x->topics, &t->node) < 0) {
+        topic_free(t);
+        return wr_fail(err, WR_ENOMEM, "out of memory");
+    }
+    u->gen++;
+    return 0;
+}
+
+int wr_users_clear_topic_permissions(struct wr_users *u, struct wr_str user, struct wr_str vhost,
+                                     const struct wr_str *exchange)
+{
+    struct wr_user *x = wr_users_get(u, user);
+    struct wr_hnode *n, *nx;
+    size_t it;
+    int found = 0;
+
+    if (!x)
+        return WR_ENOT_FOUND;
+    for (n = wr_hmap_first(&x->topics, &it); n; n = nx) {
+        struct topic_perm *t = wr_container_of(n, struct topic_perm, node);
+        nx = wr_hmap_next(&x->topics, &it, n);
+        if (!wr_str_eq(t->vhost, vhost) || (exchange && !wr_str_eq(t->exchange, *exchange)))
+            continue;
+        wr_hmap_del(&x->topics, n);
+        topic_free(t);
+        found = 1;
+    }
+    if (!found)
+        return WR_ENOT_FOUND;
+    u->gen++;
+    return 0;
+}
+
+bool wr_user_topic_allows(const struct wr_user *x, struct wr_str vhost, struct wr_str exchange,
+                          enum wr_perm_op op, struct wr_str routing_key)
+{
+    char key[TOPIC_KEY_MAX];
+    size_t klen;
+    struct wr_hnode *n;
+    const struct topic_perm *t;
+
+    if (!x->topics.n || !(klen = topic_key(key, vhost, exchange)))
+        return true;
+    n = wr_hmap_get((struct wr_hmap *)&x->topics, (struct wr_str){key, (uint32_t)klen});
+    if (!n)
+        return true;
+    t = wr_container_of(n, struct topic_perm, node);
+    return wr_perm_re_match(op == WR_PERM_READ ? t->read : t->write, routing_key.ptr,
+                            routing_key.len);
+}
+
+void wr_users_visit(struct wr_users *u, const struct wr_perm_visitor *v)
+{
+    struct wr_user *x = NULL;
+    size_t it = 0;
+    while ((x = wr_users_next(u, &it, x)) != NULL) {
+        struct wr_hnode *n;
+        size_t j;
+        for (n = wr_hmap_first(&x->perms, &j); n && v->perm; n = wr_hmap_next(&x->perms, &j, n)) {
+            struct wr_vperm *p = wr_container_of(n, struct wr_vperm, node);
+            v->perm(v->ctx, x, p->node.key, p);
+        }
+    }
+    while ((x = wr_users_next(u, &it, x)) != NULL) {
+        struct wr_hnode *n;
+        size_t j;
+        for (n = wr_hmap_first(&x->topics, &j); n && v->topic;
+             n = wr_hmap_next(&x->topics, &j, n)) {
+            struct topic_perm *t = wr_container_of(n, struct topic_perm, node);
+            size_t wl, rl;
+            const char *w = wr_perm_re_pattern(t->write, &wl);
+            const char *r = wr_perm_re_pattern(t->read, &rl);
+            v->topic(v->ctx, x, t->vhost, t->exchange, (struct wr_str){w, (uint32_t)wl},
+                     (struct wr_str){r, (uint32_t)rl});
+        }
+    }
+}
+
+/* ---- logging in ---- */
 
 int wr_sasl_parse(struct wr_str mech, struct wr_str resp, struct wr_str *user,
                   struct wr_str *pass)
@@ -150,27 +476,14 @@ int wr_sasl_parse(struct wr_str mech, struct wr_str resp, struct wr_str *user,
 }
 
 int wr_users_login(struct wr_users *u, struct wr_str user, struct wr_str pass,
-                   struct wr_errbuf *err)
+                   struct wr_user **out, struct wr_errbuf *err)
 {
-    struct wr_user *x = user_get(u, user);
-    unsigned char h[32];
-    if (x) {
-        hash_pw(x->salt, pass, h);
-        if (CRYPTO_memcmp(h, x->hash, sizeof(h)) == 0)
-            return 0;
+    struct wr_user *x = wr_users_get(u, user);
+    if (x && wr_passwd_check(x->algo, x->hash, x->hash_len, pass.ptr, pass.len)) {
+        *out = x;
+        return 0;
     }
     return wr_fail(err, WR_EACCESS_REFUSED,
                    "Login was refused using authentication mechanism PLAIN. For details see the "
                    "broker logfile.");
-}
-
-bool wr_users_may_access(struct wr_users *u, struct wr_str user, const char *vhost)
-{
-    struct wr_user *x = user_get(u, user);
-    if (!x)
-        return false;
-    for (size_t i = 0; i < x->nvhosts; i++)
-        if (strcmp(x->vhosts[i], vhost) == 0)
-            return true;
-    return false;
 }

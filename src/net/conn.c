@@ -532,13 +532,14 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     c->cap_blocked = client_cap(a->client_properties, "connection.blocked");
     c->cap_cancel = client_cap(a->client_properties, "consumer_cancel_notify");
     rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
+    c->principal = NULL;
     if (rc == WR_ENOT_IMPLEMENTED) {
         wr_conn_error(c, 503, WR_CONNECTION_START_OK, "unknown authentication mechanism '%.*s'",
                       (int)a->mechanism.len, a->mechanism.ptr);
         return;
     }
     if (rc < 0 || user.len >= sizeof(c->user) ||
-        wr_users_login(c->srv->broker->users, user, pass, &err) < 0) {
+        wr_users_login(c->srv->broker->users, user, pass, &c->principal, &err) < 0) {
         wr_conn_error(c, 403, 0,
                       "Login was refused using authentication mechanism %.*s. For details see "
                       "the broker logfile.",
@@ -547,6 +548,7 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     }
     memcpy(c->user, user.ptr, user.len);
     c->user[user.len] = '\0';
+    c->user_len = (uint8_t)user.len;
     if (!c->loopback && wr_conf_is_loopback_user(conf, c->user)) {
         wr_conn_error(c, 403, 0, "User '%s' can only connect via localhost", c->user);
         return;
@@ -598,7 +600,9 @@ static void on_open(struct wr_conn *c, const struct wr_connection_open *a)
                       (int)a->virtual_host.len, a->virtual_host.ptr);
         return;
     }
-    if (!wr_users_may_access(c->srv->broker->users, wr_str_c(c->user), vh->name)) {
+    c->vperm = wr_user_vperm(c->principal, wr_str_c(vh->name));
+    c->access_gen = wr_users_generation(c->srv->broker->users);
+    if (!c->vperm) {
         wr_conn_error(c, 530, WR_CONNECTION_OPEN, "access to vhost '%s' refused for user '%s'",
                       vh->name, c->user);
         return;
@@ -609,6 +613,24 @@ static void on_open(struct wr_conn *c, const struct wr_connection_open *a)
     c->state = WR_CS_RUNNING;
     wr_log_ctx(WR_LOG_INFO, c->name, "user '%s' authenticated and granted access to vhost '%s'",
                c->user, vh->name);
+}
+
+const struct wr_vperm *wr_conn_access(struct wr_conn *c, struct wr_user **user)
+{
+    struct wr_users *u = c->srv->broker->users;
+    uint64_t gen = wr_users_generation(u);
+
+    if (c->access_gen != gen) {
+        c->access_gen = gen;
+        c->principal = wr_users_get(u, (struct wr_str){c->user, c->user_len});
+        c->vperm = c->principal && c->vh ? wr_user_vperm(c->principal, wr_str_c(c->vh->name))
+                                         : NULL;
+        if (!c->principal && c->state == WR_CS_RUNNING)
+            wr_conn_error(c, 320, 0, "user '%s' was deleted", c->user);
+    }
+    if (user)
+        *user = c->principal;
+    return c->vperm;
 }
 
 void wr_conn_set_blocked(struct wr_conn *c, bool blocked)

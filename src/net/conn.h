@@ -73,6 +73,12 @@ struct wr_conn {
     uint16_t heartbeat;
     uint64_t opened_ms, last_recv_ms, last_send_ms, closing_since_ms, linger_since_ms;
     char user[256];
+    uint8_t user_len;
+    /* The logged-in user and its permissions on c->vh, looked up again
+     * when the user table changed (wr_conn_access). */
+    struct wr_user *principal;
+    const struct wr_vperm *vperm;
+    uint64_t access_gen;
     struct wr_vhost *vh;
     struct wr_chan **chans; /* indexed by channel id, grown on demand */
     uint32_t nchans_cap;
@@ -126,6 +132,13 @@ void wr_conn_flush(struct wr_conn *c);
 
 /* Periodic: heartbeats and timeouts. */
 void wr_conn_tick(struct wr_conn *c, uint64_t now_ms);
+
+/* The connection's user and its permission entry on the connection's
+ * vhost, current. NULL when the user or its access to the vhost is gone:
+ * the connection is then being closed (320), and the caller refuses. */
+struct wr_user;
+struct wr_vperm;
+const struct wr_vperm *wr_conn_access(struct wr_conn *c, struct wr_user **user);
 
 /* Memory alarm raised/cleared. */
 void wr_conn_set_blocked(struct wr_conn *c, bool blocked);
