@@ -1538,10 +1538,15 @@ static int apply(struct plan *p)
     for (size_t i = 0; i < p->nvh; i++) {
         struct p_vhost *v = &p->vh[i];
         struct wr_vhost *vh = wr_broker_vhost(b, v->name);
+        bool added = !vh;
         if (!vh && !(vh = wr_broker_vhost_add(b, v->name)))
             return apply_fail(p, "vhost", v->name, "out of memory");
-        if (p->mode == WR_DEFS_RECOVER && v->has_last)
+        if (p->mode == WR_DEFS_RECOVER && v->has_last && added) {
+            /* It has its range already: give back the one just drawn, so
+             * a restart does not use up ranges. */
             vh->last_queue_id = v->last_id;
+            b->queue_id_ranges--;
+        }
     }
     for (size_t i = 0; i < p->nus; i++) {
         struct p_user *u = &p->us[i];
@@ -1584,15 +1589,17 @@ static int apply(struct plan *p)
         struct wr_queue_decl d = {.name = q->name, .args = q->args, .durable = true,
                                   .auto_delete = q->auto_delete, .internal = true};
         struct wr_queue *out;
+        uint64_t last = vh->last_queue_id;
         bool created;
         if (!q->apply)
             continue;
         if (wr_vhost_queue_declare(vh, &d, &out, &created, &e) < 0)
             return apply_fail(p, "queue", q->name, errtext(&e));
         if (q->id) {
+            /* Recovered: its identity as written; the one the declare
+             * drew is given back. */
             out->store_id = q->id;
-            if (q->id > vh->last_queue_id)
-                vh->last_queue_id = q->id;
+            vh->last_queue_id = q->id > last ? q->id : last;
         }
         nq++;
     }
