@@ -182,11 +182,12 @@ static json_t *fv_json(const struct wr_fv *v);
 static json_t *table_json(struct wr_str body)
 {
     json_t *o = json_object();
-    struct wr_rd r = wr_rd_init(body.ptr, body.len);
+    struct wr_rd r;
     struct wr_str k;
     struct wr_fv v;
-    if (!o)
-        return NULL;
+    if (!o || !body.len)
+        return o;
+    r = wr_rd_init(body.ptr, body.len);
     while (wr_table_next(&r, &k, &v) > 0) {
         json_t *jv = fv_json(&v);
         /* A key or string that is not Unicode cannot be JSON: it is in
@@ -212,7 +213,7 @@ static json_t *fv_json(const struct wr_fv *v)
     case 'F': return table_json(v->v.str);
     case 'A': {
         json_t *a = json_array();
-        struct wr_rd r = wr_rd_init(v->v.str.ptr, v->v.str.len);
+        struct wr_rd r = wr_rd_init(v->v.str.len ? v->v.str.ptr : "", v->v.str.len);
         struct wr_fv e;
         while (a && wr_array_next(&r, &e) > 0) {
             json_t *je = fv_json(&e);
