@@ -168,12 +168,13 @@ INTEG_TESTS = \
 	tests/integ/test_paging.py \
 	tests/integ/test_compaction.py \
 	tests/integ/test_confirm_latency.py \
-	tests/integ/test_names.py
+	tests/integ/test_names.py \
+	tests/integ/test_definitions.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
 	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md \
-	tests/integ/durability.py
+	tests/integ/durability.py tests/integ/fixtures
 
 # `make check-unit`: the fast loop, unit tests only.
 check-unit:
