@@ -149,6 +149,7 @@ INTEG_TESTS = \
 	tests/integ/test_channel.py \
 	tests/integ/test_adversarial.py \
 	tests/integ/test_closing.py \
+	tests/integ/test_login.py \
 	tests/integ/test_limits.py \
 	tests/integ/test_many_connections.py \
 	tests/integ/test_alarms.py \

@@ -10,4 +10,5 @@ src_libwarren_a_SOURCES += \
 	src/broker/x_topic.c src/broker/x_headers.c \
 	src/broker/vhost.c src/broker/vhost.h \
 	src/broker/broker.c src/broker/broker.h \
-	src/broker/publish.c src/broker/publish.h
+	src/broker/publish.c src/broker/publish.h \
+	src/broker/access.c src/broker/access.h

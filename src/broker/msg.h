@@ -185,6 +185,10 @@ uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h
 /* A copy of m whose headers table has `key` set to the long `val` (an
  * existing entry of that name is replaced). NULL on failure. */
 struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, int64_t val);
+/* The user_id property, if the message has one (*out set, true). Costs a
+ * look at the flags unless it is there. */
+bool wr_msg_user_id(const struct wr_msg *m, struct wr_str *out);
+
 /* A copy of m without the header `key` (every entry of that name; the
  * headers property stays, possibly empty, as RabbitMQ leaves it). NULL on
  * failure. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/access.h"
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
@@ -134,7 +135,7 @@ static int keys_from(struct wr_publish_result *res, struct wr_str headers, const
     return 1;
 }
 
-int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_msg **mp,
+int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_principal *who, struct wr_msg **mp,
                              struct wr_publish_result *res, struct wr_errbuf *err)
 {
     struct wr_msg *m = *mp, *orig = NULL;
@@ -145,6 +146,8 @@ int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_msg **mp,
     int rc, bcc = 0;
 
     res->route.n = 0;
+    if (wr_access_check(who, WR_PERM_WRITE, "exchange", name, err) < 0)
+        return err->code;
     if (!x)
         return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s' in vhost '%s'", (int)name.len,
                        name.ptr, vh->name);
@@ -152,6 +155,9 @@ int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_msg **mp,
         return wr_fail(err, WR_EACCESS_REFUSED,
                        "cannot publish to internal exchange '%.*s' in vhost '%s'",
                        (int)name.len, name.ptr, vh->name);
+    if (wr_access_topic(who, x, WR_PERM_WRITE, wr_msg_routing_key(m), err) < 0 ||
+        wr_access_user_id(who, m, err) < 0)
+        return err->code;
     /* Sender-selected distribution: CC and BCC are routing keys too, and
      * BCC leaves the message before anything stores it. */
     if (h.len) {

@@ -53,11 +53,15 @@ struct wr_publish_opts {
 int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *m,
                      const struct wr_publish_opts *o, struct wr_publish_result *res);
 
-/* A client's publish to the exchange named in m. *mp may be replaced (a
- * copy without BCC; the caller's reference moves to it). Returns 0, or a
- * negative reply code with err filled: 404 no such exchange, 403 internal,
- * 406 a CC/BCC header that is not an array, 541 out of memory. */
-int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_msg **mp,
+/* A client's publish to the exchange named in m, with RabbitMQ's checks
+ * in RabbitMQ's order: write permission on the exchange (403), the
+ * exchange exists (404) and is not internal (403), the topic permission on
+ * the routing key (403), the user_id property (406), the CC/BCC headers
+ * (406 when not arrays). *mp may be replaced (a copy without BCC; the
+ * caller's reference moves to it). Returns 0, or the negative reply code
+ * with err filled (541: out of memory). */
+struct wr_principal;
+int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_principal *who, struct wr_msg **mp,
                              struct wr_publish_result *res, struct wr_errbuf *err);
 
 #endif

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/access.h"
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
@@ -121,6 +122,7 @@ struct wr_chan {
     uint32_t txn, txcap;
 
     struct wr_publish_result pub; /* reused by every publish */
+    struct wr_principal who;      /* the user, for access checks (see may()) */
 
     /* direct reply-to: the pseudo-queue this channel's replies arrive on */
     char reply_to[64];
@@ -203,6 +205,80 @@ static void set_last_queue(struct wr_chan *ch, struct wr_str name)
     memcpy(ch->last_queue, name.ptr, name.len);
     ch->last_queue_len = (uint8_t)name.len;
     ch->last_queue_set = true;
+}
+
+/* ---- access control ----
+ *
+ * RabbitMQ's table, operation by operation (the handlers below call these
+ * in RabbitMQ's order; publish's checks are in broker/publish.c):
+ *   exchange.declare   configure on it; when created with an alternate
+ *                      exchange, also read on it and write on the AE
+ *   exchange.delete    configure on it
+ *   queue.declare      configure on it (server-named: on the name given);
+ *                      when created with a dead-letter exchange, also read
+ *                      on it and write on the DLX
+ *   queue.delete       configure on it
+ *   queue.bind/unbind  write on the queue, read on the exchange (and the
+ *                      topic read permission on the key, topic exchanges)
+ *   exchange.bind/unbind  write on the destination, read on the source
+ *   basic.get/consume, queue.purge   read on the queue
+ *   passive declares, direct reply-to: nothing
+ * The permission check comes before the existence and exclusivity
+ * checks, so a refused user cannot probe for names. */
+
+/* The channel's principal, current; NULL when its user was deleted (the
+ * connection is being closed with 320). */
+static struct wr_principal *principal(struct wr_chan *ch)
+{
+    struct wr_user *u;
+    const struct wr_vperm *p = wr_conn_access(ch->c, &u);
+    if (!u)
+        return NULL;
+    wr_principal_set(&ch->who, u, p, ch->c->vh->name, ch->c->access_gen);
+    return &ch->who;
+}
+
+/* One check; on refusal the channel is closed with RabbitMQ's 403. */
+static bool may(struct wr_chan *ch, enum wr_perm_op op, const char *kind, struct wr_str name,
+                uint32_t method_id)
+{
+    struct wr_principal *who = principal(ch);
+    struct wr_errbuf err;
+    if (!who)
+        return false;
+    if (wr_access_check(who, op, kind, name, &err) == 0)
+        return true;
+    chan_error(ch, err.code, method_id, err.text);
+    return false;
+}
+
+/* The topic read permission on a binding's key, when the source is a
+ * topic exchange (a missing one is the bind's own 404 later). */
+static bool may_bind_key(struct wr_chan *ch, struct wr_str source, struct wr_str key,
+                         uint32_t method_id)
+{
+    struct wr_exchange *x = wr_vhost_exchange(ch->c->vh, source);
+    struct wr_principal *who = principal(ch);
+    struct wr_errbuf err;
+    if (!who)
+        return false;
+    if (!x || wr_access_topic(who, x, WR_PERM_READ, key, &err) == 0)
+        return true;
+    chan_error(ch, err.code, method_id, err.text);
+    return false;
+}
+
+/* A creating declare names another exchange in its arguments (an
+ * alternate or dead-letter exchange): read on the new object, write on
+ * that exchange. */
+static bool may_name_exchange_arg(struct wr_chan *ch, const char *kind, struct wr_str name,
+                                  struct wr_str args, const char *arg, uint32_t method_id)
+{
+    struct wr_fv v;
+    if (!args.len || wr_table_get(args, arg, &v) != 1 || v.type != 'S')
+        return true;
+    return may(ch, WR_PERM_READ, kind, name, method_id) &&
+           may(ch, WR_PERM_WRITE, "exchange", v.v.str, method_id);
 }
 
 /* ---- the unacked ring ---- */
@@ -668,7 +744,13 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
     struct wr_publish_result *res = &ch->pub;
     struct wr_errbuf err;
 
-    if (wr_vhost_publish_by_name(ch->c->vh, &m, res, &err) < 0) {
+    struct wr_principal *who = principal(ch);
+
+    if (!who) {
+        wr_msg_unref(m);
+        return;
+    }
+    if (wr_vhost_publish_by_name(ch->c->vh, who, &m, res, &err) < 0) {
         chan_error(ch, err.code, WR_BASIC_PUBLISH, err.text);
         wr_msg_unref(m);
         return;
@@ -906,6 +988,8 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     if (wr_str_eqc(qname, REPLY_TO)) {
         if (open_reply_queue(ch, a, &q) < 0)
             return;
+    } else if (!may(ch, WR_PERM_READ, "queue", qname, WR_BASIC_CONSUME)) {
+        return;
     } else if (wr_vhost_queue_use(ch->c->vh, qname, ch->c, &q, &err) < 0) {
         return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
     }
@@ -985,7 +1069,8 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
     struct wr_method m;
     struct wr_str qname = a->queue;
 
-    if (!queue_name(ch, &qname, WR_BASIC_GET))
+    if (!queue_name(ch, &qname, WR_BASIC_GET) ||
+        !may(ch, WR_PERM_READ, "queue", qname, WR_BASIC_GET))
         return;
     if (wr_vhost_queue_use(ch->c->vh, qname, ch->c, &q, &err) < 0)
         return chan_error(ch, err.code, WR_BASIC_GET, err.text);
@@ -1165,6 +1250,18 @@ static void on_exchange_declare(struct wr_chan *ch, const struct wr_exchange_dec
                                  a->durable,  a->auto_delete, a->internal};
     struct wr_errbuf err;
     struct wr_exchange *x;
+    if (!a->passive && a->exchange.len) {
+        /* An unknown type is a connection error before any check. */
+        if (!wr_xtype_find(a->type))
+            return chan_errorf(ch, WR_ECOMMAND_INVALID, WR_EXCHANGE_DECLARE,
+                               "unknown exchange type '%.*s'", (int)a->type.len, a->type.ptr);
+        if (!may(ch, WR_PERM_CONFIGURE, "exchange", a->exchange, WR_EXCHANGE_DECLARE))
+            return;
+        if (!wr_vhost_exchange(ch->c->vh, a->exchange) &&
+            !may_name_exchange_arg(ch, "exchange", a->exchange, a->arguments,
+                                   "alternate-exchange", WR_EXCHANGE_DECLARE))
+            return;
+    }
     if (wr_vhost_exchange_declare(ch->c->vh, &d, &x, &err) < 0)
         return chan_error(ch, err.code, WR_EXCHANGE_DECLARE, err.text);
     reply(ch, a->nowait, WR_EXCHANGE_DECLARE_OK);
@@ -1178,6 +1275,7 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     struct wr_queue *q;
     struct wr_method m;
     bool created;
+    char gen[32];
 
     if (wr_str_eqc(a->queue, REPLY_TO)) {
         /* The pseudo-queue exists for everyone, as in RabbitMQ. */
@@ -1188,6 +1286,22 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
         m.u.queue_declare_ok.consumer_count = 1;
         wr_conn_send(ch->c, ch->id, &m);
         return;
+    }
+    if (!a->passive) {
+        /* A server-named queue is checked under its name. */
+        if (!d.name.len) {
+            do
+                wr_random_name(gen, sizeof(gen), "amq.gen-", 22);
+            while (wr_vhost_queue(ch->c->vh, wr_str_c(gen)));
+            d.name = wr_str_c(gen);
+            d.internal = true; /* its "amq." prefix is ours */
+        }
+        if (!may(ch, WR_PERM_CONFIGURE, "queue", d.name, WR_QUEUE_DECLARE))
+            return;
+        if (!wr_vhost_queue(ch->c->vh, d.name) &&
+            !may_name_exchange_arg(ch, "queue", d.name, a->arguments, "x-dead-letter-exchange",
+                                   WR_QUEUE_DECLARE))
+            return;
     }
     if (wr_vhost_queue_declare(ch->c->vh, &d, &q, &created, &err) < 0)
         return chan_error(ch, err.code, WR_QUEUE_DECLARE, err.text);
@@ -1222,6 +1336,10 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
             return;
         if (!a->queue.len && !key.len)
             key = qname;
+        if (!may(ch, WR_PERM_WRITE, "queue", qname, mm->id) ||
+            (a->exchange.len && !may(ch, WR_PERM_READ, "exchange", a->exchange, mm->id)) ||
+            !may_bind_key(ch, a->exchange, key, mm->id))
+            return;
         if (wr_vhost_bind(vh, a->exchange, qname, false, key, a->arguments, ch->c, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
         return reply(ch, a->nowait, WR_QUEUE_BIND_OK);
@@ -1234,6 +1352,10 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
             return;
         if (!a->queue.len && !key.len)
             key = qname;
+        if (!may(ch, WR_PERM_WRITE, "queue", qname, mm->id) ||
+            (a->exchange.len && !may(ch, WR_PERM_READ, "exchange", a->exchange, mm->id)) ||
+            !may_bind_key(ch, a->exchange, key, mm->id))
+            return;
         if (wr_vhost_unbind(vh, a->exchange, qname, false, key, a->arguments, ch->c, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
         return reply(ch, false, WR_QUEUE_UNBIND_OK);
@@ -1241,7 +1363,7 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     case WR_QUEUE_PURGE: {
         const struct wr_queue_purge *a = &mm->u.queue_purge;
         qname = a->queue;
-        if (!queue_name(ch, &qname, mm->id))
+        if (!queue_name(ch, &qname, mm->id) || !may(ch, WR_PERM_READ, "queue", qname, mm->id))
             return;
         if (wr_vhost_queue_use(vh, qname, ch->c, &q, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
@@ -1255,7 +1377,8 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     case WR_QUEUE_DELETE: {
         const struct wr_queue_delete *a = &mm->u.queue_delete;
         qname = a->queue;
-        if (!queue_name(ch, &qname, mm->id))
+        if (!queue_name(ch, &qname, mm->id) ||
+            !may(ch, WR_PERM_CONFIGURE, "queue", qname, mm->id))
             return;
         if (wr_vhost_queue_delete_checked(vh, qname, ch->c, a->if_unused, a->if_empty, &count,
                                           &err) < 0)
@@ -1268,12 +1391,19 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     }
     case WR_EXCHANGE_DELETE: {
         const struct wr_exchange_delete *a = &mm->u.exchange_delete;
+        if (a->exchange.len && !may(ch, WR_PERM_CONFIGURE, "exchange", a->exchange, mm->id))
+            return;
         if (wr_vhost_exchange_delete(vh, a->exchange, a->if_unused, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
         return reply(ch, a->nowait, WR_EXCHANGE_DELETE_OK);
     }
     case WR_EXCHANGE_BIND: {
         const struct wr_exchange_bind *a = &mm->u.exchange_bind;
+        if ((a->destination.len &&
+             !may(ch, WR_PERM_WRITE, "exchange", a->destination, mm->id)) ||
+            (a->source.len && !may(ch, WR_PERM_READ, "exchange", a->source, mm->id)) ||
+            !may_bind_key(ch, a->source, a->routing_key, mm->id))
+            return;
         if (wr_vhost_bind(vh, a->source, a->destination, true, a->routing_key, a->arguments,
                           ch->c, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
@@ -1281,6 +1411,11 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     }
     case WR_EXCHANGE_UNBIND: {
         const struct wr_exchange_unbind *a = &mm->u.exchange_unbind;
+        if ((a->destination.len &&
+             !may(ch, WR_PERM_WRITE, "exchange", a->destination, mm->id)) ||
+            (a->source.len && !may(ch, WR_PERM_READ, "exchange", a->source, mm->id)) ||
+            !may_bind_key(ch, a->source, a->routing_key, mm->id))
+            return;
         if (wr_vhost_unbind(vh, a->source, a->destination, true, a->routing_key, a->arguments,
                             ch->c, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);

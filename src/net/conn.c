@@ -115,7 +115,7 @@ static bool conn_input_held(const struct wr_conn *c)
 {
     if (c->state >= WR_CS_CLOSING)
         return false;
-    return c->read_paused || c->flow_q || c->out_full;
+    return c->read_paused || c->flow_q || c->out_full || c->refuse_at_ms;
 }
 
 static void conn_update_read(struct wr_conn *c)
@@ -394,10 +394,14 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
         const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)peer;
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
         port = ntohs(a->sin_port);
+        memcpy(c->peer_addr, &a->sin_addr, 4);
+        c->peer_addr_len = 4;
     } else if (peer->sa_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)peer;
         inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
         port = ntohs(a->sin6_port);
+        memcpy(c->peer_addr, &a->sin6_addr, 16);
+        c->peer_addr_len = 16;
     }
     if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
         if (local.ss_family == AF_INET) {
@@ -521,6 +525,43 @@ static bool client_cap(struct wr_str props, const char *cap)
     return wr_table_get(caps.v.str, cap, &v) == 1 && v.type == 't' && v.v.t;
 }
 
+/* Tell the client its login was refused: with the
+ * authentication_failure_close capability a connection.close 403, else
+ * (older clients expect it) just the end of the socket. */
+static void refuse_login(struct wr_conn *c)
+{
+    c->refuse_at_ms = 0;
+    if (c->cap_auth_close) {
+        wr_conn_error(c, 403, 0,
+                      "Login was refused using authentication mechanism %s. For details see "
+                      "the broker logfile.",
+                      c->user);
+        return;
+    }
+    conn_finish(c);
+}
+
+/* A refused login: one log line (the peer and the user, never the
+ * password), then the refusal, at once or after the throttle's delay. */
+static void login_refused(struct wr_conn *c, struct wr_str mech, struct wr_str user,
+                          const char *why)
+{
+    char esc[WR_LOG_ESC_MAX];
+    uint32_t delay = wr_server_login_failed(c->srv, c->peer_addr, c->peer_addr_len);
+
+    wr_log_ctx(WR_LOG_WARNING, c->name, "%.*s login refused: user '%s' - %s%s",
+               (int)(mech.len < 32 ? mech.len : 32), mech.ptr, WR_LOG_ESC(esc, user), why,
+               delay ? " (answered after a delay: repeated failures from this address)" : "");
+    /* c->user holds the mechanism's name until the refusal is sent. */
+    snprintf(c->user, sizeof(c->user), "%.*s", (int)(mech.len < 32 ? mech.len : 32), mech.ptr);
+    if (!delay) {
+        refuse_login(c);
+        return;
+    }
+    c->refuse_at_ms = wr_now_ms() + delay;
+    conn_update_read(c);
+}
+
 static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *a)
 {
     const struct wr_conf *conf = c->srv->conf;
@@ -531,6 +572,7 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
 
     c->cap_blocked = client_cap(a->client_properties, "connection.blocked");
     c->cap_cancel = client_cap(a->client_properties, "consumer_cancel_notify");
+    c->cap_auth_close = client_cap(a->client_properties, "authentication_failure_close");
     rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
     c->principal = NULL;
     if (rc == WR_ENOT_IMPLEMENTED) {
@@ -540,10 +582,8 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     }
     if (rc < 0 || user.len >= sizeof(c->user) ||
         wr_users_login(c->srv->broker->users, user, pass, &c->principal, &err) < 0) {
-        wr_conn_error(c, 403, 0,
-                      "Login was refused using authentication mechanism %.*s. For details see "
-                      "the broker logfile.",
-                      (int)a->mechanism.len, a->mechanism.ptr);
+        login_refused(c, a->mechanism, rc < 0 ? WR_STR_NULL : user,
+                      rc < 0 ? "malformed response" : "invalid credentials");
         return;
     }
     memcpy(c->user, user.ptr, user.len);
@@ -1074,6 +1114,11 @@ void wr_conn_tick(struct wr_conn *c, uint64_t now)
     case WR_CS_START_OK:
     case WR_CS_TUNE_OK:
     case WR_CS_OPEN:
+        if (c->refuse_at_ms) {
+            if (now >= c->refuse_at_ms)
+                refuse_login(c);
+            return;
+        }
         if (now - c->opened_ms > (uint64_t)conf->handshake_timeout_ms)
             wr_conn_abort(c, "handshake timeout");
         return;

@@ -54,6 +54,10 @@ struct wr_conn {
     char name[112];      /* "127.0.0.1:5555 -> 127.0.0.1:5672", for log lines */
     enum wr_conn_state state;
     bool loopback;
+    uint8_t peer_addr[16]; /* the peer's address (IPv4 in the first 4 bytes) */
+    uint8_t peer_addr_len;
+    bool cap_auth_close;   /* client understands connection.close on a refused login */
+    uint64_t refuse_at_ms; /* a refused login is answered at this time (throttle) */
     bool cap_blocked;   /* client understands connection.blocked */
     bool cap_cancel;    /* client understands server basic.cancel */
     bool blocked_sent;  /* we sent connection.blocked */

@@ -60,6 +60,68 @@ static void synced_cb(void *arg, uint64_t pos, bool failed)
     }
 }
 
+/* ---- refused logins ----
+ *
+ * A password-guessing loop costs a TCP handshake and a hash per try. Past
+ * AUTH_FREE failures from one address within AUTH_WINDOW_MS, each refusal
+ * is answered only after a delay (250 ms doubling to 3 s, RabbitMQ's own
+ * delay), during which the connection is not read: the guesser waits on a
+ * socket that costs the broker a timer check per tick, not CPU. The table
+ * forgets an address after the window and is bounded. */
+#define AUTH_FREE 5
+#define AUTH_WINDOW_MS 60000
+#define AUTH_TABLE_MAX 10000
+
+struct auth_fail {
+    struct wr_hnode node;
+    uint64_t last_ms;
+    uint32_t count;
+    uint8_t addr[16];
+};
+
+static void auth_fails_expire(struct wr_server *s, uint64_t now, bool all)
+{
+    struct wr_hnode *n, *nx;
+    size_t it;
+    for (n = wr_hmap_first(&s->auth_fails, &it); n; n = nx) {
+        struct auth_fail *f = wr_container_of(n, struct auth_fail, node);
+        nx = wr_hmap_next(&s->auth_fails, &it, n);
+        if (all || now - f->last_ms > AUTH_WINDOW_MS) {
+            wr_hmap_del(&s->auth_fails, n);
+            free(f);
+        }
+    }
+}
+
+uint32_t wr_server_login_failed(struct wr_server *s, const uint8_t *addr, size_t len)
+{
+    struct wr_str key = {(const char *)addr, (uint32_t)len};
+    struct wr_hnode *n = wr_hmap_get(&s->auth_fails, key);
+    uint64_t now = wr_now_ms();
+    struct auth_fail *f;
+    uint32_t delay;
+
+    if (n) {
+        f = wr_container_of(n, struct auth_fail, node);
+        if (now - f->last_ms > AUTH_WINDOW_MS)
+            f->count = 0;
+    } else {
+        if (s->auth_fails.n >= AUTH_TABLE_MAX)
+            auth_fails_expire(s, now, s->auth_fails.n >= AUTH_TABLE_MAX);
+        if (!(f = calloc(1, sizeof(*f))) || len > sizeof(f->addr))
+            return free(f), 3000;
+        memcpy(f->addr, addr, len);
+        f->node.key = (struct wr_str){(const char *)f->addr, (uint32_t)len};
+        if (wr_hmap_put(&s->auth_fails, &f->node) < 0)
+            return free(f), 3000;
+    }
+    f->last_ms = now;
+    if (++f->count <= AUTH_FREE)
+        return 0;
+    delay = 250u << (f->count - AUTH_FREE - 1 < 4 ? f->count - AUTH_FREE - 1 : 4);
+    return delay < 3000 ? delay : 3000;
+}
+
 static void reap(struct wr_server *s)
 {
     while (!wr_list_empty(&s->dead))
@@ -103,6 +165,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         wr_conn_tick(wr_container_of(it, struct wr_conn, node), now);
     }
     wr_broker_tick(s->broker);
+    if (s->auth_fails.n)
+        auth_fails_expire(s, now, false);
 }
 
 /* ---- accept back-off ----
@@ -245,6 +309,7 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
     wr_list_init(&s.store_waiters);
     wr_list_init(&s.dirty);
     wr_list_init(&s.flow_paused);
+    wr_hmap_init(&s.auth_fails);
     signal(SIGPIPE, SIG_IGN);
     broker->alarm_cleared = alarm_cleared_cb;
     broker->synced = synced_cb;
@@ -299,5 +364,7 @@ out:
         event_free(s.sigterm_ev);
     if (s.sigint_ev)
         event_free(s.sigint_ev);
+    auth_fails_expire(&s, 0, true);
+    wr_hmap_free(&s.auth_fails);
     return rc;
 }

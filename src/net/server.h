@@ -37,6 +37,7 @@ struct wr_server {
     struct wr_list flow_paused; /* publishers waiting for a queue to drain */
     uint32_t nconns;
     struct wr_list store_waiters; /* channels with confirms waiting for the journal */
+    struct wr_hmap auth_fails;    /* refused logins by peer address (throttle) */
     bool stopping;
 };
 
@@ -51,6 +52,10 @@ void wr_server_wait_store(struct wr_server *s, struct wr_list *node);
 
 /* A connection has output: write it at the end of this loop turn. */
 void wr_server_conn_dirty(struct wr_server *s, struct wr_list *node);
+
+/* A login from this address was refused: how long to wait before saying
+ * so (0 at first; growing with repeated failures, up to 3 s). */
+uint32_t wr_server_login_failed(struct wr_server *s, const uint8_t *addr, size_t len);
 
 /* A connection's socket was closed: a descriptor is free again. */
 void wr_server_fd_released(struct wr_server *s);
