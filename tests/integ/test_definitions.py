@@ -443,21 +443,23 @@ class DefaultUserTests(DefsTestCase):
         env = self.env
         path = env.file("defs.json", {
             "vhosts": [{"name": "v"}],
-            "users": [{"name": "only", "password": "pw", "tags": "administrator"}],
+            "users": [{"name": "only", "password": "only-pw-7", "tags": "administrator"}],
             "permissions": [{"user": "only", "vhost": "v", "configure": ".*", "write": ".*",
                              "read": ".*"}]})
         env.write_conf(load_definitions=path)
         b = env.start()
-        self.assertEqual(login(b, "only", "pw", "v"), "ok")
+        self.assertEqual(login(b, "only", "only-pw-7", "v"), "ok")
         self.assertEqual(login(b, "guest", "guest", "v"), 403)
-        self.assertEqual(login(b, "only", "pw", "/"), 530)
+        self.assertEqual(login(b, "only", "only-pw-7", "/"), 530)
         env.stop(b)
         env.write_conf()
         b = env.start()
         self.assertEqual(login(b, "guest", "guest", "v"), 403)
-        self.assertEqual(login(b, "only", "pw", "v"), "ok")
+        self.assertEqual(login(b, "only", "only-pw-7", "v"), "ok")
         env.stop(b)
-        self.assertNotIn("pw", json.dumps(env.definitions()["users"]))
+        users = env.definitions()["users"]
+        self.assertNotIn("only-pw-7", json.dumps(users))  # a hash, never the password
+        self.assertNotIn("password", users[0])
 
 
 class LegacyDataDirTests(DefsTestCase):
