@@ -1623,9 +1623,9 @@ static int apply(struct plan *p)
                ng = p->globals ? json_array_size(p->globals) : 0,
                npo = p->policies ? json_array_size(p->policies) : 0;
         wr_log(WR_LOG_INFO,
-               "definitions: %zu vhosts, %zu users, %zu permissions, %zu topic permissions, %u "
-               "exchanges, %u queues, %u bindings imported",
-               p->nvh, p->users.n, p->npm, p->ntp, nx, nq, nb);
+               "definitions: %u exchanges, %u queues, %u bindings, %zu vhosts, %zu users, %zu "
+               "permissions, %zu topic permissions imported",
+               nx, nq, nb, p->nvh, p->users.n, p->npm, p->ntp);
         if (p->transient_x || p->transient_q)
             wr_log(WR_LOG_INFO,
                    "definitions: %u transient exchanges and %u transient queues skipped, as "
@@ -1639,9 +1639,9 @@ static int apply(struct plan *p)
                    npo, np, ng, lu, lv);
     } else {
         wr_log(WR_LOG_INFO,
-               "definitions: %zu vhosts, %zu users, %zu permissions, %zu topic permissions, %u "
-               "exchanges, %u queues, %u bindings recovered",
-               p->nvh, p->users.n, p->npm, p->ntp, nx, nq, nb);
+               "definitions: %u exchanges, %u queues, %u bindings, %zu vhosts, %zu users, %zu "
+               "permissions, %zu topic permissions recovered",
+               nx, nq, nb, p->nvh, p->users.n, p->npm, p->ntp);
     }
     return 0;
 }
