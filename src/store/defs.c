@@ -1623,8 +1623,8 @@ static int apply(struct plan *p)
                ng = p->globals ? json_array_size(p->globals) : 0,
                npo = p->policies ? json_array_size(p->policies) : 0;
         wr_log(WR_LOG_INFO,
-               "definitions: %u exchanges, %u queues, %u bindings, %zu vhosts, %zu users, %zu "
-               "permissions, %zu topic permissions imported",
+               "definitions: %u exchanges, %u queues, %u bindings imported (%zu vhosts, %zu users, "
+               "%zu permissions, %zu topic permissions)",
                nx, nq, nb, p->nvh, p->users.n, p->npm, p->ntp);
         if (p->transient_x || p->transient_q)
             wr_log(WR_LOG_INFO,
@@ -1639,8 +1639,8 @@ static int apply(struct plan *p)
                    npo, np, ng, lu, lv);
     } else {
         wr_log(WR_LOG_INFO,
-               "definitions: %u exchanges, %u queues, %u bindings, %zu vhosts, %zu users, %zu "
-               "permissions, %zu topic permissions recovered",
+               "definitions: %u exchanges, %u queues, %u bindings recovered (%zu vhosts, %zu users, "
+               "%zu permissions, %zu topic permissions)",
                nx, nq, nb, p->nvh, p->users.n, p->npm, p->ntp);
     }
     return 0;
