@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "auth/auth.h"
+#include "auth/perm.h"
 #include "broker/broker.h"
 #include "conf/conf.h"
 #include "core/clock.h"
@@ -35,6 +36,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "net/server.h"
+#include "store/defs.h"
 #include "store/store.h"
 
 #define EXIT_START_FAILED 1
@@ -195,24 +197,56 @@ static void check_port(const char *ip, int64_t port, const char *what)
     close(fd);
 }
 
-/* The broker with its first vhost and user, the store opened on it
- * (recovering what the data directory holds), then the server until
- * SIGTERM/SIGINT. Returns 0 after a clean stop, negative when something
- * could not start (logged). */
+/* The first start of a data directory (it holds no users) without
+ * load_definitions: default_user with its tags and permissions on
+ * default_vhost, as RabbitMQ seeds a fresh node. */
+static int create_defaults(struct wr_broker *b, const struct wr_conf *conf)
+{
+    struct wr_str vhost = wr_str_c(conf->default_vhost), user = wr_str_c(conf->default_user);
+    struct wr_errbuf err;
+    char tags[1024];
+
+    wr_conf_default_tags(conf, tags, sizeof tags);
+    if ((!wr_broker_vhost(b, vhost) && !wr_broker_vhost_add(b, vhost)) ||
+        wr_users_put_password(b->users, user, wr_str_c(conf->default_pass), wr_str_c(tags),
+                              &err) < 0 ||
+        wr_users_set_permissions(b->users, user, vhost, wr_str_c(conf->default_perm_configure),
+                                 wr_str_c(conf->default_perm_write),
+                                 wr_str_c(conf->default_perm_read), &err) < 0) {
+        wr_log(WR_LOG_ERROR, "cannot create the default user and vhost: out of memory");
+        return WR_ENOMEM;
+    }
+    wr_log(WR_LOG_INFO, "first start: created user '%s' (tags: %s) and vhost '%s'",
+           conf->default_user, tags[0] ? tags : "none", conf->default_vhost);
+    return 0;
+}
+
+/* The broker, the store opened on it (recovering what the data directory
+ * holds: vhosts, users, permissions, durable objects, messages), then
+ * load_definitions imported or, at a first start without it, the default
+ * user and vhost created; then the server until SIGTERM/SIGINT. Returns 0
+ * after a clean stop, negative when something could not start (logged). */
 static int run(const struct wr_conf *conf)
 {
-    struct event_base *base = event_base_new();
-    struct wr_broker *b = base ? wr_broker_new(base, conf) : NULL;
+    struct event_base *base = NULL;
+    struct wr_broker *b = NULL;
     struct wr_store *store = NULL;
+    struct wr_defs *defs = NULL;
+    struct wr_defs_err derr;
     struct wr_errbuf err;
     uint64_t t0;
     int rc = 0;
 
-    if (!b || !wr_broker_vhost_add(b, WR_STR("/")) ||
-        wr_users_put_password(b->users, wr_str_c(conf->default_user),
-                              wr_str_c(conf->default_pass), WR_STR("administrator"), &err) < 0 ||
-        wr_users_set_permissions(b->users, wr_str_c(conf->default_user), WR_STR("/"),
-                                 WR_STR(".*"), WR_STR(".*"), WR_STR(".*"), &err) < 0) {
+    /* A definitions file that cannot be read or parsed stops the start
+     * before the data directory is touched. */
+    if (conf->load_definitions[0] && !(defs = wr_defs_read(conf->load_definitions, &derr))) {
+        wr_log(WR_LOG_ERROR, "cannot load definitions: %s", derr.msg);
+        rc = WR_ESYNTAX;
+        goto out;
+    }
+    base = event_base_new();
+    b = base ? wr_broker_new(base, conf) : NULL;
+    if (!b) {
         wr_log(WR_LOG_ERROR, "out of memory starting the broker");
         rc = WR_ENOMEM;
         goto out;
@@ -220,7 +254,7 @@ static int run(const struct wr_conf *conf)
     wr_clock_update();
     t0 = wr_now_us();
     store = wr_store_open(conf->data_dir, base, (uint32_t)conf->fsync_interval_ms,
-                          (uint32_t)conf->segment_size, &b->vhosts, &err);
+                          (uint32_t)conf->segment_size, b, &err);
     if (!store) {
         wr_log(WR_LOG_ERROR, "cannot open the data directory %s: %s", conf->data_dir, err.text);
         rc = WR_EIO;
@@ -232,8 +266,23 @@ static int run(const struct wr_conf *conf)
     wr_log(WR_LOG_INFO, "data directory %s opened in %.3f s", conf->data_dir,
            (double)(wr_now_us() - t0) / 1e6);
 
+    if (defs) {
+        rc = wr_defs_import(b, defs, WR_DEFS_IMPORT, &derr);
+        if (rc < 0) {
+            wr_log(WR_LOG_ERROR, "cannot import definitions from %s: %s%s",
+                   conf->load_definitions, derr.msg,
+                   rc == WR_ESYNTAX ? " (nothing was imported)" : "");
+            goto out;
+        }
+    } else if (wr_users_count(b->users) == 0 && (rc = create_defaults(b, conf)) < 0) {
+        goto out;
+    }
+    /* Write what changed now, before any client can see it. */
+    wr_broker_turn_end(b);
+
     rc = wr_server_run(base, conf, b);
 out:
+    wr_defs_free(defs);
     /* Stop journaling before the queues go: they are not deleted, only
      * forgotten by this process. */
     if (b)
@@ -317,6 +366,20 @@ int main(int argc, char **argv)
     }
     if (wr_conf_check(&conf, &err) < 0)
         fail("%s", err.msg);
+    {
+        const char *const names[3] = {"default_permissions.configure",
+                                      "default_permissions.write", "default_permissions.read"};
+        const char *const pats[3] = {conf.default_perm_configure, conf.default_perm_write,
+                                     conf.default_perm_read};
+        for (int i = 0; i < 3; i++) {
+            struct wr_errbuf e;
+            struct wr_perm_re *re = wr_perm_re_compile(pats[i], strlen(pats[i]), &e);
+            const char *why = strstr(e.text, " - ");
+            if (!re)
+                fail("%s: %s", names[i], why ? why + 3 : e.text);
+            wr_perm_re_free(re);
+        }
+    }
     wr_log_set_level(conf.log_level);
 
     wr_log(WR_LOG_INFO, "warrend %s starting, configuration from %s", WR_VERSION,

@@ -37,7 +37,7 @@ if HAVE_CHECK
 UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
 	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
 	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
-	tests/unit/check_perm
+	tests/unit/check_perm tests/unit/check_defs
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -76,6 +76,10 @@ tests_unit_check_perm_SOURCES = tests/unit/check_perm.c
 tests_unit_check_perm_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_perm_LDADD = $(UNIT_LDADD)
 
+tests_unit_check_defs_SOURCES = tests/unit/check_defs.c
+tests_unit_check_defs_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_defs_LDADD = $(UNIT_LDADD)
+
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
 tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_journal_LDADD = $(UNIT_LDADD)
@@ -94,7 +98,7 @@ endif
 # every file through the target (see its header). A fuzz entry point has no
 # header in the library, hence the prototype from tests/fuzz/fuzz.h.
 FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf \
-	tests/fuzz/replay_journal tests/fuzz/replay_sasl
+	tests/fuzz/replay_journal tests/fuzz/replay_sasl tests/fuzz/replay_defs
 check_PROGRAMS += $(FUZZ_REPLAY)
 TESTS += $(FUZZ_REPLAY)
 
@@ -122,6 +126,11 @@ tests_fuzz_replay_sasl_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_sasl.c test
 tests_fuzz_replay_sasl_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
 	-DWR_FUZZ_CORPUS='"sasl"'
 tests_fuzz_replay_sasl_LDADD = $(WR_LIBS)
+
+tests_fuzz_replay_defs_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_defs.c tests/fuzz/fuzz.h
+tests_fuzz_replay_defs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"defs"'
+tests_fuzz_replay_defs_LDADD = $(WR_LIBS)
 
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make_frame_seeds.py
 
@@ -160,12 +169,13 @@ INTEG_TESTS = \
 	tests/integ/test_paging.py \
 	tests/integ/test_compaction.py \
 	tests/integ/test_confirm_latency.py \
-	tests/integ/test_names.py
+	tests/integ/test_names.py \
+	tests/integ/test_definitions.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
 	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md \
-	tests/integ/durability.py
+	tests/integ/durability.py tests/integ/fixtures
 
 # `make check-unit`: the fast loop, unit tests only.
 check-unit:

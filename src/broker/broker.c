@@ -95,6 +95,7 @@ void wr_broker_free(struct wr_broker *b)
     }
     wr_hmap_free(&b->vhosts);
     wr_users_free(b->users);
+    free(b->defs_kept);
     free(b);
 }
 
@@ -126,6 +127,8 @@ struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name)
         return NULL;
     }
     vh->persist = b->persist;
+    vh->last_queue_id = (uint64_t)b->queue_id_ranges++ << 40;
+    wr_vhost_defs_changed(vh);
     return vh;
 }
 

@@ -32,6 +32,14 @@ struct wr_broker {
     struct wr_hmap vhosts; /* struct wr_vhost.node, by name */
     struct wr_users *users;
     const struct wr_persist *persist; /* NULL: everything in memory */
+    /* Journal identities of durable queues are unique in the broker: each
+     * vhost draws from its own range of 2^40 (vh->last_queue_id starts at
+     * range << 40), and ranges are never reused. The next one to give: */
+    uint32_t queue_id_ranges;
+    /* Definitions Warren keeps but does not apply (policies, parameters,
+     * limits, vhost metadata), as JSON text that store/defs.c reads and
+     * writes; NULL when there are none. */
+    char *defs_kept;
 
     /* Memory as the alarm counts it: the process at start, every message
      * alive (wr_msg_bytes), and the connections' unsent output, which the
@@ -56,8 +64,9 @@ struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *c
 void wr_broker_free(struct wr_broker *b);
 
 struct wr_vhost *wr_broker_vhost(struct wr_broker *b, struct wr_str name);
-/* Create a vhost. Returns it, or NULL when out of memory or when one of
- * that name exists. */
+/* Create a vhost (with the next range of queue identities; the store is
+ * told). Returns it, or NULL when out of memory, when one of that name
+ * exists, or when the name holds a NUL byte. */
 struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name);
 
 /* Attach (or, with NULL, detach) the persistence layer, for every vhost. */

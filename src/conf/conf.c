@@ -143,12 +143,67 @@ static const struct wr_conf_setting settings[] = {
      .def = "guest",
      .flags = WR_CONF_SECRET,
      .help = "password of default_user"},
+    {.name = "default_vhost",
+     .type = WR_CONF_STRING,
+     F(default_vhost),
+     .def = "/",
+     .check = check_nonempty,
+     .help = "vhost created, and granted to default_user, when the data directory is empty"},
+    {.name = "default_user_tags.administrator",
+     .type = WR_CONF_BOOL,
+     F(tag_administrator),
+     .def = "true",
+     .help = "whether default_user has the administrator tag"},
+    {.name = "default_user_tags.management",
+     .type = WR_CONF_BOOL,
+     F(tag_management),
+     .def = "false",
+     .help = "whether default_user has the management tag"},
+    {.name = "default_user_tags.monitoring",
+     .type = WR_CONF_BOOL,
+     F(tag_monitoring),
+     .def = "false",
+     .help = "whether default_user has the monitoring tag"},
+    {.name = "default_user_tags.policymaker",
+     .type = WR_CONF_BOOL,
+     F(tag_policymaker),
+     .def = "false",
+     .help = "whether default_user has the policymaker tag"},
+    {.name = "default_user_tags.impersonator",
+     .type = WR_CONF_BOOL,
+     F(tag_impersonator),
+     .def = "false",
+     .help = "whether default_user has the impersonator tag"},
+    {.name = "default_permissions.configure",
+     .type = WR_CONF_STRING,
+     F(default_perm_configure),
+     .def = ".*",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "configure pattern of default_user on default_vhost"},
+    {.name = "default_permissions.write",
+     .type = WR_CONF_STRING,
+     F(default_perm_write),
+     .def = ".*",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "write pattern of default_user on default_vhost"},
+    {.name = "default_permissions.read",
+     .type = WR_CONF_STRING,
+     F(default_perm_read),
+     .def = ".*",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "read pattern of default_user on default_vhost"},
     {.name = "loopback_users",
      .type = WR_CONF_STRING,
      F(loopback_users),
      .def = "guest",
      .check = check_user_list,
      .help = "comma-separated users that may connect only from loopback, or none"},
+    {.name = "load_definitions",
+     .type = WR_CONF_STRING,
+     F(load_definitions),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "definitions file (RabbitMQ's JSON) imported at every start; empty: none"},
 };
 
 #undef F
@@ -351,6 +406,14 @@ static const char *apply(struct wr_conf *c, const struct wr_conf_setting *s, con
             memcpy(field, &l, sizeof l);
         break;
     }
+    case WR_CONF_BOOL: {
+        bool b = strcmp(v, "true") == 0;
+        if (!b && strcmp(v, "false") != 0)
+            why = "not true or false";
+        else
+            memcpy(field, &b, sizeof b);
+        break;
+    }
     case WR_CONF_STRING: {
         size_t n = strlen(v);
         for (size_t i = 0; i < n && !why; i++) {
@@ -421,12 +484,68 @@ static const char *apply_listener(struct wr_conf *c, const char *value)
     return apply(c, wr_conf_find("listeners.tcp.default"), colon + 1);
 }
 
+#define TAGS_PREFIX "default_user_tags."
+
+/* default_user_tags.<tag> for a tag without a row of its own (RabbitMQ
+ * takes any word as a tag): kept in a comma list, in the order first set. */
+static const char *apply_other_tag(struct wr_conf *c, const char *tag, const char *value)
+{
+    char *list = c->default_user_tags_other;
+    size_t tl = strlen(tag), ll = strlen(list);
+    char *p = list, *at = NULL;
+    bool on = strcmp(value, "true") == 0;
+
+    if (!on && strcmp(value, "false") != 0)
+        return "not true or false";
+    if (tl == 0 || strchr(tag, ','))
+        return "not a tag";
+    for (size_t i = 0; i < tl; i++)
+        if ((unsigned char)tag[i] < 0x21 || tag[i] == 0x7f)
+            return "not a tag";
+    while (*p) {
+        char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == tl && memcmp(p, tag, tl) == 0) {
+            at = p;
+            break;
+        }
+        p += n + (comma ? 1 : 0);
+    }
+    if (on && !at) {
+        if (ll + (ll ? 1 : 0) + tl >= sizeof c->default_user_tags_other)
+            return "too many tags";
+        if (ll)
+            list[ll++] = ',';
+        memcpy(list + ll, tag, tl + 1);
+    } else if (!on && at) {
+        char *end = at + tl;
+        if (*end == ',')
+            end++;
+        else if (at > list)
+            at--; /* the last one: drop the comma before it */
+        memmove(at, end, strlen(end) + 1);
+    }
+    return NULL;
+}
+
 static int set_at(struct wr_conf *c, const char *name, const char *value, const char *origin,
                   unsigned line, struct wr_conf_error *err)
 {
     const struct wr_conf_setting *s = wr_conf_find(name);
     char q[64], qn[64];
 
+    if (!s && strncmp(name, TAGS_PREFIX, strlen(TAGS_PREFIX)) == 0) {
+        const char *why = apply_other_tag(c, name + strlen(TAGS_PREFIX), value);
+        if (!why)
+            return 0;
+        if (origin)
+            set_error(err, line, "%s:%u: invalid value '%s' for %s: %s", origin, line,
+                      quote_value(value, q, sizeof q), quote_value(name, qn, sizeof qn), why);
+        else
+            set_error(err, line, "invalid value '%s' for %s: %s", quote_value(value, q, sizeof q),
+                      quote_value(name, qn, sizeof qn), why);
+        return WR_ESYNTAX;
+    }
     if (!s) {
         if (origin)
             set_error(err, line, "%s:%u: unknown setting '%s'", origin, line,
@@ -501,6 +620,9 @@ static int parse_line(struct wr_conf *c, char *s, const char *origin, unsigned l
     while (is_blank(*s))
         s++;
     if (*s == '\0') {
+        const struct wr_conf_setting *row = wr_conf_find(key);
+        if (row && (row->flags & WR_CONF_EMPTY_OK))
+            return set_at(c, key, s, origin, lineno, err);
         set_error(err, lineno, "%s:%u: missing value for %s", origin, lineno, key);
         return WR_ESYNTAX;
     }
@@ -670,6 +792,12 @@ int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, cha
         w = snprintf(out, cap, "%s", wr_log_level_name(l));
         break;
     }
+    case WR_CONF_BOOL: {
+        bool b;
+        memcpy(&b, field, sizeof b);
+        w = snprintf(out, cap, "%s", b ? "true" : "false");
+        break;
+    }
     case WR_CONF_STRING:
         w = snprintf(out, cap, "%s", field);
         break;
@@ -688,6 +816,39 @@ void wr_conf_print(const struct wr_conf *c, FILE *f)
             snprintf(v, sizeof v, "(too long to print)");
         fprintf(f, "%s = %s\n", s->name, v);
     }
+    for (const char *p = c->default_user_tags_other; *p;) {
+        const char *comma = strchr(p, ',');
+        int n = comma ? (int)(comma - p) : (int)strlen(p);
+        fprintf(f, TAGS_PREFIX "%.*s = true\n", n, p);
+        p += n + (comma ? 1 : 0);
+    }
+}
+
+void wr_conf_default_tags(const struct wr_conf *c, char *out, size_t cap)
+{
+    const struct {
+        bool on;
+        const char *name;
+    } known[] = {
+        {c->tag_administrator, "administrator"}, {c->tag_management, "management"},
+        {c->tag_monitoring, "monitoring"},       {c->tag_policymaker, "policymaker"},
+        {c->tag_impersonator, "impersonator"},
+    };
+    size_t o = 0;
+
+    if (!cap)
+        return;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (!known[i].on)
+            continue;
+        int w = snprintf(out + o, cap - o, "%s%s", o ? "," : "", known[i].name);
+        if (w < 0 || (size_t)w >= cap - o)
+            return;
+        o += (size_t)w;
+    }
+    if (c->default_user_tags_other[0])
+        snprintf(out + o, cap - o, "%s%s", o ? "," : "", c->default_user_tags_other);
 }
 
 bool wr_conf_is_loopback_user(const struct wr_conf *c, const char *user)

@@ -53,7 +53,17 @@ struct wr_conf {
     /* first-start user and its restriction */
     char default_user[256];    /* default_user */
     char default_pass[256];    /* default_pass */
+    char default_vhost[256];   /* default_vhost */
+    /* default_user_tags.<tag>: the five tags RabbitMQ knows have rows;
+     * any other tag set to true is in default_user_tags_other */
+    bool tag_administrator, tag_management, tag_monitoring, tag_policymaker, tag_impersonator;
+    char default_user_tags_other[512]; /* comma list; not a row (see conf.c) */
+    char default_perm_configure[1024]; /* default_permissions.configure */
+    char default_perm_write[1024];     /* default_permissions.write */
+    char default_perm_read[1024];      /* default_permissions.read */
     char loopback_users[1024]; /* loopback_users: comma list or "none" */
+    /* definitions imported at every start; "" = none */
+    char load_definitions[1024]; /* load_definitions */
 };
 
 enum wr_conf_type {
@@ -62,10 +72,12 @@ enum wr_conf_type {
     WR_CONF_SIZE,     /* uint64_t byte count, units such as 50MB or 1GiB */
     WR_CONF_STRING,   /* char[size], no control characters */
     WR_CONF_LOGLEVEL, /* enum wr_log_level */
+    WR_CONF_BOOL,     /* bool: true or false */
 };
 
 /* Flags of a setting. */
 #define WR_CONF_SECRET 0x1u /* masked by wr_conf_print */
+#define WR_CONF_EMPTY_OK 0x2u /* a string that may be set to "" ("key =") */
 
 struct wr_conf_setting {
     const char *name;
@@ -119,6 +131,10 @@ int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, cha
 
 /* Write "name = value" lines for every setting, secrets masked. */
 void wr_conf_print(const struct wr_conf *c, FILE *f);
+
+/* The default user's tags (default_user_tags.*) as a comma-separated list,
+ * RabbitMQ's five in a fixed order, then the others as set. */
+void wr_conf_default_tags(const struct wr_conf *c, char *out, size_t cap);
 
 /* Whether `user` is restricted to loopback connections. */
 bool wr_conf_is_loopback_user(const struct wr_conf *c, const char *user);

@@ -7,7 +7,11 @@
  *                properties (u32 len, bytes), body (u32 len, bytes)
  *   'A' removed: id u64, queue id u64      (acked, dropped, expired, ...)
  *   'R' requeued: id u64, queue id u64, deliveries u16
- * A message routed to several durable queues is written once.
+ * A message routed to several durable queues is written once. Queue ids
+ * (struct wr_queue.store_id) are unique in the broker, across vhosts: each
+ * vhost gives ids from a range of its own (broker.h), and definitions.json
+ * keeps where each vhost is and how many ranges were given, so an id is
+ * never reused for another queue.
  *
  * Segment liveness: every (message, durable queue) pair counts on the
  * segment holding the publish record. Segments are deleted oldest first,
@@ -32,6 +36,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "auth/auth.h"
+#include "broker/broker.h"
 #include "broker/persist.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
@@ -50,7 +56,8 @@ struct wr_store {
     bool defs_dirty;
     bool defs_failed;      /* the last save failed: retried, publishes nacked */
     uint64_t defs_tried_ms;
-    struct wr_hmap *vhosts;
+    struct wr_broker *b;   /* its vhosts, users and kept definitions */
+    uint64_t users_gen;    /* the user table's generation when last saved */
     struct wr_persist ops;
     uint64_t next_id;
     struct wr_hmap sent;  /* journaled messages still live somewhere, by id */
@@ -91,12 +98,18 @@ void wr_store_flush(struct wr_store *s)
     struct wr_errbuf err;
     if (s->defs_failed && wr_now_ms() - s->defs_tried_ms >= 1000)
         s->flush_pending = true; /* retry a failed save once a second */
+    if (wr_users_generation(s->b->users) != s->users_gen) {
+        /* Users and permissions change outside the vhosts. */
+        s->users_gen = wr_users_generation(s->b->users);
+        s->defs_dirty = true;
+        s->flush_pending = true;
+    }
     if (!s->flush_pending)
         return;
     s->flush_pending = false;
     if (s->defs_dirty && (!s->defs_failed || wr_now_ms() - s->defs_tried_ms >= 1000)) {
         s->defs_tried_ms = wr_now_ms();
-        if (wr_defs_save(s->defs_path, s->vhosts, &err) < 0) {
+        if (wr_defs_save(s->defs_path, s->b, &err) < 0) {
             /* Keep it dirty; until it is saved, persistent publishes are
              * refused (nacked) so nothing is confirmed into a queue whose
              * definition might not survive a restart. */
@@ -702,8 +715,9 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
 
     wr_clock_update();
     t0 = wr_now_us();
-    if ((rc = wr_defs_load(s->defs_path, s->vhosts, err)) < 0)
+    if ((rc = wr_defs_load(s->defs_path, s->b, err)) < 0)
         return rc;
+    s->users_gen = wr_users_generation(s->b->users);
     memset(&r, 0, sizeof(r));
     r.s = s;
     r.now_wall = wall_ms();
@@ -712,7 +726,7 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0)
         return rc;
 
-    for (vn = wr_hmap_first(s->vhosts, &vit); vn; vn = wr_hmap_next(s->vhosts, &vit, vn)) {
+    for (vn = wr_hmap_first(&s->b->vhosts, &vit); vn; vn = wr_hmap_next(&s->b->vhosts, &vit, vn)) {
         struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
         for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
             struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
@@ -797,8 +811,7 @@ static void p_low_disk(void *ctx, bool low);
 
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
                                uint32_t fsync_interval_ms, uint32_t segment_size,
-                               struct wr_hmap *vhosts,
-                               struct wr_errbuf *err)
+                               struct wr_broker *b, struct wr_errbuf *err)
 {
     struct wr_store *s = calloc(1, sizeof(*s));
     char path[4200];
@@ -812,7 +825,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
         s->rfd[k].fd = -1;
     wr_hmap_init(&s->sent);
     wr_list_init(&s->segs);
-    s->vhosts = vhosts;
+    s->b = b;
     s->data_dir = strdup(data_dir);
     snprintf(path, sizeof(path), "%s/definitions.json", data_dir);
     s->defs_path = strdup(path);
@@ -856,7 +869,9 @@ void wr_store_close(struct wr_store *s)
     struct wr_errbuf err;
     if (!s)
         return;
-    if (s->defs_dirty && wr_defs_save(s->defs_path, s->vhosts, &err) < 0)
+    if (wr_users_generation(s->b->users) != s->users_gen)
+        s->defs_dirty = true;
+    if (s->defs_dirty && wr_defs_save(s->defs_path, s->b, &err) < 0)
         wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
     wr_journal_close(s->j);
     for (size_t i = 0; i < s->npageq; i++)

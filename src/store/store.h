@@ -1,7 +1,9 @@
 /*
  * store.h - persistence: opens the data directory, recovers definitions
- * and messages into the vhosts, and from then on journals what the broker
- * reports through struct wr_persist.
+ * and messages into the broker, and from then on journals what the broker
+ * reports through struct wr_persist and keeps definitions.json current
+ * (written at the end of a loop turn in which a durable definition, a
+ * vhost, a user or a permission changed).
  *
  * The guarantee: a persistent message published to a durable queue and
  * confirmed by the broker survives a crash of the process or the machine,
@@ -18,13 +20,16 @@
 #include "core/hmap.h"
 
 struct event_base;
+struct wr_broker;
 struct wr_store;
 struct wr_persist;
 
+/* Open the data directory and recover into `b`, which must be empty: the
+ * definitions (vhosts, users, permissions, durable exchanges, queues and
+ * bindings of every vhost) from definitions.json, then the messages. */
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
                                uint32_t fsync_interval_ms, uint32_t segment_size,
-                               struct wr_hmap *vhosts,
-                               struct wr_errbuf *err);
+                               struct wr_broker *b, struct wr_errbuf *err);
 void wr_store_close(struct wr_store *s);
 
 const struct wr_persist *wr_store_persist(struct wr_store *s);

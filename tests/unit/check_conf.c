@@ -262,6 +262,77 @@ START_TEST(test_loopback_users)
 }
 END_TEST
 
+/* The default user's settings in rabbitmq.conf's form: one boolean line
+ * per tag (any word is a tag), patterns that may be empty, and
+ * load_definitions, which is empty unless set. */
+START_TEST(test_default_user_settings)
+{
+    char tags[256], out[4096];
+    FILE *f;
+
+    ck_assert_str_eq(conf.default_vhost, "/");
+    ck_assert_str_eq(conf.default_perm_configure, ".*");
+    ck_assert_str_eq(conf.load_definitions, "");
+    wr_conf_default_tags(&conf, tags, sizeof tags);
+    ck_assert_str_eq(tags, "administrator");
+
+    ck_assert_int_eq(parse("default_user_tags.administrator = false\n"
+                           "default_user_tags.monitoring = true\n"
+                           "default_user_tags.custom-1 = true\n"
+                           "default_user_tags.x.y = true\n"
+                           "default_user_tags.gone = true\n"
+                           "default_user_tags.gone = false\n"
+                           "default_user_tags.policymaker = true\n"),
+                     0);
+    wr_conf_default_tags(&conf, tags, sizeof tags);
+    ck_assert_str_eq(tags, "monitoring,policymaker,custom-1,x.y");
+    ck_assert_int_eq(parse("default_user_tags.x.y = false\ndefault_user_tags.custom-1 = false\n"),
+                     0);
+    wr_conf_default_tags(&conf, tags, sizeof tags);
+    ck_assert_str_eq(tags, "monitoring,policymaker");
+    ck_assert_int_eq(parse("default_user_tags.other = true\n"), 0);
+
+    /* Printed as they are written, and the print parses back. */
+    f = fmemopen(out, sizeof out, "w");
+    ck_assert_ptr_nonnull(f);
+    wr_conf_print(&conf, f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(out, "\ndefault_user_tags.monitoring = true\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\ndefault_user_tags.administrator = false\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\ndefault_user_tags.other = true\n"));
+    {
+        struct wr_conf again;
+        wr_conf_init(&again);
+        ck_assert_msg(wr_conf_parse(&again, out, strlen(out), "printed", &err) == 0, "%s",
+                      err.msg);
+        char t2[256];
+        wr_conf_default_tags(&again, t2, sizeof t2);
+        wr_conf_default_tags(&conf, tags, sizeof tags);
+        ck_assert_str_eq(t2, tags);
+        ck_assert_str_eq(t2, "monitoring,policymaker,other");
+    }
+
+    ck_assert_int_eq(parse("default_user_tags.monitoring = yes\n"), WR_ESYNTAX);
+    ck_assert_str_eq(err.msg, "test.conf:1: invalid value 'yes' for "
+                              "default_user_tags.monitoring: not true or false");
+    ck_assert_int_eq(parse("default_user_tags.custom = 1\n"), WR_ESYNTAX);
+    ck_assert_str_eq(err.msg,
+                     "test.conf:1: invalid value '1' for default_user_tags.custom: not true or false");
+    ck_assert_int_eq(parse("default_user_tags. = true\n"), WR_ESYNTAX);
+
+    /* Empty values: allowed where "" means something, refused elsewhere. */
+    ck_assert_int_eq(parse("load_definitions = /x.json\nload_definitions =\n"), 0);
+    ck_assert_str_eq(conf.load_definitions, "");
+    ck_assert_int_eq(parse("default_permissions.read =   \n"), 0);
+    ck_assert_str_eq(conf.default_perm_read, "");
+    ck_assert_int_eq(parse("default_vhost =\n"), WR_ESYNTAX);
+    ck_assert_str_eq(err.msg, "test.conf:1: missing value for default_vhost");
+    ck_assert_int_eq(parse("default_vhost = prod\nload_definitions = /etc/warren/defs.json\n"), 0);
+    ck_assert_str_eq(conf.default_vhost, "prod");
+    ck_assert_str_eq(conf.load_definitions, "/etc/warren/defs.json");
+}
+END_TEST
+
 START_TEST(test_check_ports)
 {
     ck_assert_int_eq(wr_conf_set(&conf, "management.tcp.port", "5672", &err), 0);
@@ -530,6 +601,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_log_level);
     tcase_add_test(tc, test_strings);
     tcase_add_test(tc, test_loopback_users);
+    tcase_add_test(tc, test_default_user_settings);
     tcase_add_test(tc, test_check_ports);
     suite_add_tcase(s, tc);
 
