@@ -150,6 +150,7 @@ INTEG_TESTS = \
 	tests/integ/test_adversarial.py \
 	tests/integ/test_closing.py \
 	tests/integ/test_login.py \
+	tests/integ/test_access.py \
 	tests/integ/test_limits.py \
 	tests/integ/test_many_connections.py \
 	tests/integ/test_alarms.py \

@@ -401,6 +401,10 @@ static int bind_lookup(struct wr_vhost *vh, struct wr_str src, struct wr_str des
                        bool dest_is_exchange, void *owner, struct wr_exchange **xs,
                        void **dp, struct wr_list **dl, struct wr_errbuf *err)
 {
+    /* Before any existence check, as RabbitMQ orders them. */
+    if (src.len == 0 || (dest_is_exchange && dest.len == 0))
+        return wr_fail(err, WR_EACCESS_REFUSED,
+                       "operation not permitted on the default exchange");
     if (dest_is_exchange) {
         struct wr_exchange *xd = wr_vhost_exchange(vh, dest);
         if (!xd)
@@ -422,9 +426,6 @@ static int bind_lookup(struct wr_vhost *vh, struct wr_str src, struct wr_str des
     if (!*xs)
         return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s" VH, (int)src.len, src.ptr,
                        vh->name);
-    if (src.len == 0 || (dest_is_exchange && dest.len == 0))
-        return wr_fail(err, WR_EACCESS_REFUSED,
-                       "operation not permitted on the default exchange");
     return 0;
 }
 

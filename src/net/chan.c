@@ -871,12 +871,8 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
                     (unsigned long long)h.body_size, MAX_MESSAGE_SIZE);
         return;
     }
-    if ((h.props.flags & WR_BASIC_USER_ID_FLAG) && !wr_str_eqc(h.props.user_id, ch->c->user)) {
-        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
-                    "user_id property set to '%.*s' but authenticated user was '%s'",
-                    (int)h.props.user_id.len, h.props.user_id.ptr, ch->c->user);
-        return;
-    }
+    /* user_id is checked with the other publish checks (broker/publish.c,
+     * after the permissions, as RabbitMQ orders them; impersonators pass). */
     if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) && !wr_msg_parse_expiration(h.props.expiration, &ttl)) {
         chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH, "invalid expiration '%.*s'",
                     (int)h.props.expiration.len, h.props.expiration.ptr);
