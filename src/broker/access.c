@@ -15,8 +15,10 @@
 void wr_principal_set(struct wr_principal *who, struct wr_user *user,
                       const struct wr_vperm *vperm, const char *vhost, uint64_t gen)
 {
-    if (who->gen != gen || who->user != user)
+    if (who->gen != gen || who->user != user) {
         who->write_ok = false;
+        who->topic_ok = false;
+    }
     who->user = user;
     who->vperm = vperm;
     who->vhost = vhost;
@@ -54,15 +56,29 @@ int wr_access_check(struct wr_principal *who, enum wr_perm_op op, const char *ki
     return 0;
 }
 
-int wr_access_topic(const struct wr_principal *who, const struct wr_exchange *x,
+int wr_access_topic(struct wr_principal *who, const struct wr_exchange *x,
                     enum wr_perm_op op, struct wr_str routing_key, struct wr_errbuf *err)
 {
     struct wr_str xn, u;
+    bool cacheable = op == WR_PERM_WRITE && routing_key.len <= sizeof(who->topic_key);
     if (!who || !who->user || x->type != &wr_xtype_topic)
         return 0;
     xn = wr_exchange_name(x);
-    if (wr_user_topic_allows(who->user, wr_str_c(who->vhost), xn, op, routing_key))
+    cacheable = cacheable && xn.len <= sizeof(who->topic_x);
+    if (cacheable && who->topic_ok && who->topic_len == routing_key.len &&
+        who->topic_xlen == xn.len && memcmp(who->topic_key, routing_key.ptr, routing_key.len) == 0 &&
+        memcmp(who->topic_x, xn.ptr, xn.len) == 0)
         return 0;
+    if (wr_user_topic_allows(who->user, wr_str_c(who->vhost), xn, op, routing_key)) {
+        if (cacheable) {
+            who->topic_ok = true;
+            who->topic_xlen = (uint8_t)xn.len;
+            memcpy(who->topic_x, xn.ptr, xn.len);
+            who->topic_len = (uint8_t)routing_key.len;
+            memcpy(who->topic_key, routing_key.ptr, routing_key.len);
+        }
+        return 0;
+    }
     u = wr_user_name(who->user);
     return wr_fail(err, WR_EACCESS_REFUSED,
                    "access to topic '%.*s' in exchange '%.*s' in vhost '%s' refused for user "

@@ -35,6 +35,11 @@ struct wr_principal {
     bool write_ok;
     uint8_t write_len;
     char write_x[255];
+    /* The last exchange and routing key a topic permission allowed, for
+     * the same reason (by name: topic permissions are by name). */
+    bool topic_ok;
+    uint8_t topic_xlen, topic_len;
+    char topic_x[255], topic_key[255];
 };
 
 /* Update after the user table changed (drops the cache when gen moved). */
@@ -49,7 +54,7 @@ int wr_access_check(struct wr_principal *who, enum wr_perm_op op, const char *ki
 
 /* Topic permission on a topic exchange's routing key (op WRITE for a
  * publish, READ for a binding); other exchange types always pass. */
-int wr_access_topic(const struct wr_principal *who, const struct wr_exchange *x,
+int wr_access_topic(struct wr_principal *who, const struct wr_exchange *x,
                     enum wr_perm_op op, struct wr_str routing_key, struct wr_errbuf *err);
 
 /* A user_id property naming someone else is 406, unless the user has the
