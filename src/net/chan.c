@@ -268,6 +268,19 @@ static bool may_bind_key(struct wr_chan *ch, struct wr_str source, struct wr_str
     return false;
 }
 
+/* A binding: write on the destination, read on the source, and the
+ * topic read permission on the key. The default exchange is left to the
+ * bind's own 403. */
+static bool may_bind(struct wr_chan *ch, const char *dest_kind, struct wr_str dest,
+                     struct wr_str source, struct wr_str key, uint32_t method_id)
+{
+    if (dest.len && !may(ch, WR_PERM_WRITE, dest_kind, dest, method_id))
+        return false;
+    if (source.len && !may(ch, WR_PERM_READ, "exchange", source, method_id))
+        return false;
+    return may_bind_key(ch, source, key, method_id);
+}
+
 /* A creating declare names another exchange in its arguments (an
  * alternate or dead-letter exchange): read on the new object, write on
  * that exchange. */
@@ -1332,9 +1345,7 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
             return;
         if (!a->queue.len && !key.len)
             key = qname;
-        if (!may(ch, WR_PERM_WRITE, "queue", qname, mm->id) ||
-            (a->exchange.len && !may(ch, WR_PERM_READ, "exchange", a->exchange, mm->id)) ||
-            !may_bind_key(ch, a->exchange, key, mm->id))
+        if (!may_bind(ch, "queue", qname, a->exchange, key, mm->id))
             return;
         if (wr_vhost_bind(vh, a->exchange, qname, false, key, a->arguments, ch->c, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
@@ -1348,9 +1359,7 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
             return;
         if (!a->queue.len && !key.len)
             key = qname;
-        if (!may(ch, WR_PERM_WRITE, "queue", qname, mm->id) ||
-            (a->exchange.len && !may(ch, WR_PERM_READ, "exchange", a->exchange, mm->id)) ||
-            !may_bind_key(ch, a->exchange, key, mm->id))
+        if (!may_bind(ch, "queue", qname, a->exchange, key, mm->id))
             return;
         if (wr_vhost_unbind(vh, a->exchange, qname, false, key, a->arguments, ch->c, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
@@ -1395,10 +1404,7 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     }
     case WR_EXCHANGE_BIND: {
         const struct wr_exchange_bind *a = &mm->u.exchange_bind;
-        if ((a->destination.len &&
-             !may(ch, WR_PERM_WRITE, "exchange", a->destination, mm->id)) ||
-            (a->source.len && !may(ch, WR_PERM_READ, "exchange", a->source, mm->id)) ||
-            !may_bind_key(ch, a->source, a->routing_key, mm->id))
+        if (!may_bind(ch, "exchange", a->destination, a->source, a->routing_key, mm->id))
             return;
         if (wr_vhost_bind(vh, a->source, a->destination, true, a->routing_key, a->arguments,
                           ch->c, &err) < 0)
@@ -1407,10 +1413,7 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     }
     case WR_EXCHANGE_UNBIND: {
         const struct wr_exchange_unbind *a = &mm->u.exchange_unbind;
-        if ((a->destination.len &&
-             !may(ch, WR_PERM_WRITE, "exchange", a->destination, mm->id)) ||
-            (a->source.len && !may(ch, WR_PERM_READ, "exchange", a->source, mm->id)) ||
-            !may_bind_key(ch, a->source, a->routing_key, mm->id))
+        if (!may_bind(ch, "exchange", a->destination, a->source, a->routing_key, mm->id))
             return;
         if (wr_vhost_unbind(vh, a->source, a->destination, true, a->routing_key, a->arguments,
                             ch->c, &err) < 0)
