@@ -275,18 +275,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
      * were stripped at publish and are not kept: RabbitMQ keeps them in
      * its message record and dead-letters by them too.) */
     if (q->s.dlrk) {
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < h.n; i++) {
-            if (wr_str_eqc(h.e[i].key, "CC")) {
-                if (h.e[i].val.type == 'A')
-                    wr_array_free(h.e[i].val.v.array), free(h.e[i].val.v.array);
-                else if (h.e[i].val.type == 'F')
-                    wr_table_free(h.e[i].val.v.table), free(h.e[i].val.v.table);
-                continue;
-            }
-            h.e[k++] = h.e[i];
-        }
-        h.n = k;
+        wr_table_remove(&h, "CC");
     } else if ((cc = cc_keys(&h)) && cc->n) {
         if (!(o.keys = ccv = malloc(cc->n * sizeof(*ccv))))
             goto out;

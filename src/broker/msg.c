@@ -229,14 +229,6 @@ uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h
     return buf;
 }
 
-static void fv_release(struct wr_fv *v)
-{
-    if (v->type == 'F')
-        wr_table_free(v->v.table), free(v->v.table);
-    else if (v->type == 'A')
-        wr_array_free(v->v.array), free(v->v.array);
-}
-
 /* A copy of m with the headers entry `key` set to *val, or removed when
  * val is NULL. */
 static struct wr_msg *with_header(const struct wr_msg *m, const char *key, const struct wr_fv *val)
@@ -247,26 +239,21 @@ static struct wr_msg *with_header(const struct wr_msg *m, const char *key, const
     struct wr_msg *nm = NULL;
     uint8_t *hbuf = NULL;
     bool set = false;
-    uint32_t k = 0;
 
     memset(&p, 0, sizeof(p));
     if (m->props_len && wr_basic_props_decode(&r, &p) < 0)
         return NULL;
     if ((p.flags & WR_BASIC_HEADERS_FLAG) && wr_table_decode(p.headers, &h) < 0)
         return NULL;
-    for (uint32_t i = 0; i < h.n; i++) {
-        if (!wr_str_eqc(h.e[i].key, key)) {
-            h.e[k++] = h.e[i];
-            continue;
-        }
-        fv_release(&h.e[i].val);
-        if (val) {
-            h.e[i].val = *val;
-            h.e[k++] = h.e[i];
+    if (!val)
+        wr_table_remove(&h, key);
+    for (uint32_t i = 0; val && i < h.n; i++) {
+        if (wr_str_eqc(h.e[i].key, key)) {
+            wr_fv_free(&h.e[i].val);
+            h.e[i].val = *val; /* replaced in place: the entry keeps its position */
             set = true;
         }
     }
-    h.n = k;
     if (val && !set && wr_table_add(&h, wr_str_c(key), *val) < 0)
         goto out;
     if ((hbuf = wr_props_set_headers(&p, &h)))

@@ -36,7 +36,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
     res->journal_pos = 0;
     res->journal_failed = res->rejected = false;
     rm.routing_key = wr_msg_routing_key(m);
-    rm.headers = wr_msg_headers(m);
+    rm.headers = o && o->headers_known ? o->headers : wr_msg_headers(m);
     if (o) {
         rm.cc = o->keys;
         rm.ncc = o->nkeys;
@@ -72,30 +72,6 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
 
 /* ---- a client's publish ---- */
 
-/* RabbitMQ's names of field types, for its 406 on a bad CC/BCC. */
-static const char *field_type_name(uint8_t t)
-{
-    switch (t) {
-    case 't': return "bool";
-    case 'b': return "byte";
-    case 'B': return "unsignedbyte";
-    case 's': return "short";
-    case 'u': return "unsignedshort";
-    case 'I': return "signedint";
-    case 'i': return "unsignedint";
-    case 'l': return "long";
-    case 'f': return "float";
-    case 'd': return "double";
-    case 'D': return "decimal";
-    case 'S': return "longstr";
-    case 'x': return "binary";
-    case 'T': return "timestamp";
-    case 'F': return "table";
-    case 'V': return "void";
-    default: return "unknown";
-    }
-}
-
 static int key_push(struct wr_publish_result *res, uint32_t n, struct wr_str key)
 {
     if (n == res->keys_cap) {
@@ -123,7 +99,7 @@ static int keys_from(struct wr_publish_result *res, struct wr_str headers, const
     if (v.type != 'A')
         return wr_fail(err, WR_EPRECONDITION_FAILED,
                        "invalid message: {unacceptable_type_in_header,\"%s\",%s}", name,
-                       field_type_name(v.type));
+                       wr_field_type_name(v.type));
     r = wr_rd_init(v.v.str.ptr, v.v.str.len);
     while (wr_array_next(&r, &v) > 0) {
         /* Only long strings count; a key over 255 bytes matches no binding. */
@@ -174,6 +150,8 @@ int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_principal *who, stru
     }
     o.keys = res->keys;
     o.nkeys = n;
+    o.headers_known = !bcc; /* a copy without BCC has headers of its own */
+    o.headers = h;
     rc = wr_vhost_publish(vh, x, m, &o, res);
     wr_msg_unref(orig);
     if (rc < 0)

@@ -46,6 +46,10 @@ struct wr_publish_opts {
     uint32_t nkeys;
     wr_publish_keep_fn keep;
     void *keep_ctx;
+    /* The message's headers when the caller found them already (a
+     * publish reads the properties once); else looked up. */
+    bool headers_known;
+    struct wr_str headers;
 };
 
 /* Publish m through x. Returns 0 (see res), or WR_ENOMEM when routing ran

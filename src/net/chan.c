@@ -1326,44 +1326,49 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     wr_conn_send(ch->c, ch->id, &m);
 }
 
+/* queue.bind and queue.unbind: an empty queue name is the last declared
+ * queue, and with an empty routing key the key is that name too. */
+static void queue_binding(struct wr_chan *ch, uint32_t id, struct wr_str exchange,
+                          struct wr_str queue, struct wr_str key, struct wr_str args, bool nowait)
+{
+    struct wr_vhost *vh = ch->c->vh;
+    struct wr_str qname = queue;
+    struct wr_errbuf err;
+    int rc;
+
+    if (!queue_name(ch, &qname, id))
+        return;
+    if (!queue.len && !key.len)
+        key = qname;
+    if (!may_bind(ch, "queue", qname, exchange, key, id))
+        return;
+    rc = id == WR_QUEUE_BIND
+             ? wr_vhost_bind(vh, exchange, qname, false, key, args, ch->c, &err)
+             : wr_vhost_unbind(vh, exchange, qname, false, key, args, ch->c, &err);
+    if (rc < 0)
+        return chan_error(ch, err.code, id, err.text);
+    reply(ch, nowait, id == WR_QUEUE_BIND ? WR_QUEUE_BIND_OK : WR_QUEUE_UNBIND_OK);
+}
+
 static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
 {
     struct wr_errbuf err;
     struct wr_vhost *vh = ch->c->vh;
     struct wr_method m;
     struct wr_queue *q;
-    struct wr_str qname, key;
+    struct wr_str qname;
     uint32_t count;
 
     switch (mm->id) {
     case WR_QUEUE_BIND: {
         const struct wr_queue_bind *a = &mm->u.queue_bind;
-        /* An empty queue name and routing key both mean the last queue. */
-        qname = a->queue;
-        key = a->routing_key;
-        if (!queue_name(ch, &qname, mm->id))
-            return;
-        if (!a->queue.len && !key.len)
-            key = qname;
-        if (!may_bind(ch, "queue", qname, a->exchange, key, mm->id))
-            return;
-        if (wr_vhost_bind(vh, a->exchange, qname, false, key, a->arguments, ch->c, &err) < 0)
-            return chan_error(ch, err.code, mm->id, err.text);
-        return reply(ch, a->nowait, WR_QUEUE_BIND_OK);
+        return queue_binding(ch, mm->id, a->exchange, a->queue, a->routing_key, a->arguments,
+                             a->nowait);
     }
     case WR_QUEUE_UNBIND: {
         const struct wr_queue_unbind *a = &mm->u.queue_unbind;
-        qname = a->queue;
-        key = a->routing_key;
-        if (!queue_name(ch, &qname, mm->id))
-            return;
-        if (!a->queue.len && !key.len)
-            key = qname;
-        if (!may_bind(ch, "queue", qname, a->exchange, key, mm->id))
-            return;
-        if (wr_vhost_unbind(vh, a->exchange, qname, false, key, a->arguments, ch->c, &err) < 0)
-            return chan_error(ch, err.code, mm->id, err.text);
-        return reply(ch, false, WR_QUEUE_UNBIND_OK);
+        return queue_binding(ch, mm->id, a->exchange, a->queue, a->routing_key, a->arguments,
+                             false);
     }
     case WR_QUEUE_PURGE: {
         const struct wr_queue_purge *a = &mm->u.queue_purge;

@@ -535,7 +535,7 @@ static void refuse_login(struct wr_conn *c)
         wr_conn_error(c, 403, 0,
                       "Login was refused using authentication mechanism %s. For details see "
                       "the broker logfile.",
-                      c->user);
+                      c->refused_mech);
         return;
     }
     conn_finish(c);
@@ -552,8 +552,8 @@ static void login_refused(struct wr_conn *c, struct wr_str mech, struct wr_str u
     wr_log_ctx(WR_LOG_WARNING, c->name, "%.*s login refused: user '%s' - %s%s",
                (int)(mech.len < 32 ? mech.len : 32), mech.ptr, WR_LOG_ESC(esc, user), why,
                delay ? " (answered after a delay: repeated failures from this address)" : "");
-    /* c->user holds the mechanism's name until the refusal is sent. */
-    snprintf(c->user, sizeof(c->user), "%.*s", (int)(mech.len < 32 ? mech.len : 32), mech.ptr);
+    snprintf(c->refused_mech, sizeof(c->refused_mech), "%.*s",
+             (int)(mech.len < 32 ? mech.len : 32), mech.ptr);
     if (!delay) {
         refuse_login(c);
         return;

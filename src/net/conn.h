@@ -58,6 +58,7 @@ struct wr_conn {
     uint8_t peer_addr_len;
     bool cap_auth_close;   /* client understands connection.close on a refused login */
     uint64_t refuse_at_ms; /* a refused login is answered at this time (throttle) */
+    char refused_mech[33]; /* its SASL mechanism, for the refusal's text */
     bool cap_blocked;   /* client understands connection.blocked */
     bool cap_cancel;    /* client understands server basic.cancel */
     bool blocked_sent;  /* we sent connection.blocked */

@@ -328,7 +328,7 @@ bool wr_fv_int(const struct wr_fv *v, int64_t *out)
 
 /* ---- tree: freeing ---- */
 
-static void field_free_value(struct wr_fv *v)
+void wr_fv_free(struct wr_fv *v)
 {
     if (v->type == 'F' && v->v.table) {
         wr_table_free(v->v.table);
@@ -341,12 +341,49 @@ static void field_free_value(struct wr_fv *v)
     }
 }
 
+uint32_t wr_table_remove(struct wr_table *t, const char *key)
+{
+    uint32_t k = 0, n = t->n;
+    for (uint32_t i = 0; i < t->n; i++) {
+        if (wr_str_eqc(t->e[i].key, key))
+            wr_fv_free(&t->e[i].val);
+        else
+            t->e[k++] = t->e[i];
+    }
+    t->n = k;
+    return n - k;
+}
+
+const char *wr_field_type_name(uint8_t t)
+{
+    switch (t) {
+    case 't': return "bool";
+    case 'b': return "byte";
+    case 'B': return "unsignedbyte";
+    case 's': return "short";
+    case 'u': return "unsignedshort";
+    case 'I': return "signedint";
+    case 'i': return "unsignedint";
+    case 'l': return "long";
+    case 'f': return "float";
+    case 'd': return "double";
+    case 'D': return "decimal";
+    case 'S': return "longstr";
+    case 'x': return "binary";
+    case 'T': return "timestamp";
+    case 'F': return "table";
+    case 'A': return "array";
+    case 'V': return "void";
+    default: return "unknown";
+    }
+}
+
 void wr_table_free(struct wr_table *t)
 {
     if (!t)
         return;
     for (uint32_t i = 0; i < t->n; i++)
-        field_free_value(&t->e[i].val);
+        wr_fv_free(&t->e[i].val);
     free(t->e);
     t->e = NULL;
     t->n = t->cap = 0;
@@ -357,7 +394,7 @@ void wr_array_free(struct wr_array *a)
     if (!a)
         return;
     for (uint32_t i = 0; i < a->n; i++)
-        field_free_value(&a->v[i]);
+        wr_fv_free(&a->v[i]);
     free(a->v);
     a->v = NULL;
     a->n = a->cap = 0;

@@ -131,6 +131,14 @@ void wr_table_encode(struct wr_wb *w, const struct wr_table *t);
 int wr_table_add(struct wr_table *t, struct wr_str key, struct wr_fv val);
 int wr_array_add(struct wr_array *a, struct wr_fv val);
 
+/* Free what a tree value owns (nested table or array). */
+void wr_fv_free(struct wr_fv *v);
+/* Remove every entry named `key`, freeing its value; returns how many. */
+uint32_t wr_table_remove(struct wr_table *t, const char *key);
+/* RabbitMQ's name of a field type ("longstr", "signedint", ...), as its
+ * error texts print them. */
+const char *wr_field_type_name(uint8_t type);
+
 /* Tree lookup (first match). */
 const struct wr_fv *wr_table_find(const struct wr_table *t, const char *key);
 
