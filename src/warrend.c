@@ -35,6 +35,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "mgmt/mgmt.h"
 #include "net/server.h"
 #include "store/defs.h"
 #include "store/store.h"
@@ -51,9 +52,8 @@ static const char usage_text[] =
     "  -p, --port N           AMQP port (listeners.tcp.default, default 5672)\n"
     "      --bind ADDR        address to listen on (listeners.tcp.ip, default 127.0.0.1)\n"
     "      --data-dir DIR     data directory, created if missing (data_dir)\n"
-    "      --mgmt-port N      management HTTP port, 0 disables it; checked\n"
-    "                         free but not served yet (no management API)\n"
-    "                         (management.tcp.port, default 15672)\n"
+    "      --mgmt-port N      management HTTP API and /metrics port, 0 disables\n"
+    "                         it (management.tcp.port, default 15672)\n"
     "      --log-level LEVEL  error, warning, info or debug (log.level, default info)\n"
     "  -V, --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
@@ -221,6 +221,26 @@ static int create_defaults(struct wr_broker *b, const struct wr_conf *conf)
     return 0;
 }
 
+/* The management API (and /metrics) beside the AMQP listener. */
+static struct wr_mgmt *mgmt;
+
+static int mgmt_start(struct wr_server *s, void *arg)
+{
+    const struct wr_conf *conf = arg;
+    if (!conf->mgmt_port && !conf->prom_port)
+        return 0;
+    mgmt = wr_mgmt_start(s, conf);
+    return mgmt ? 0 : WR_EIO;
+}
+
+static void mgmt_stop(struct wr_server *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+    wr_mgmt_stop(mgmt);
+    mgmt = NULL;
+}
+
 /* The broker, the store opened on it (recovering what the data directory
  * holds: vhosts, users, permissions, durable objects, messages), then
  * load_definitions imported or, at a first start without it, the default
@@ -280,7 +300,8 @@ static int run(const struct wr_conf *conf)
     /* Write what changed now, before any client can see it. */
     wr_broker_turn_end(b);
 
-    rc = wr_server_run(base, conf, b);
+    struct wr_server_hooks mgmt_hooks = {mgmt_start, mgmt_stop, (void *)conf};
+    rc = wr_server_run(base, conf, b, &mgmt_hooks);
 out:
     wr_defs_free(defs);
     /* Stop journaling before the queues go: they are not deleted, only
@@ -387,7 +408,9 @@ int main(int argc, char **argv)
     check_data_dir(conf.data_dir);
     check_port(conf.bind_ip, conf.amqp_port, "AMQP");
     if (conf.mgmt_port != 0)
-        check_port(conf.bind_ip, conf.mgmt_port, "management");
+        check_port(conf.mgmt_ip, conf.mgmt_port, "management");
+    if (conf.prom_port != 0)
+        check_port(conf.mgmt_ip, conf.prom_port, "Prometheus");
 
     printf("warrend %s\n", WR_VERSION);
     printf("# effective configuration (%s)\n", config_path ? config_path : "built-in defaults");

@@ -176,7 +176,7 @@ TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
 	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md \
-	tests/integ/durability.py tests/integ/fixtures
+	tests/integ/durability.py tests/integ/fixtures tests/integ/mgmtcase.py
 
 # `make check-unit`: the fast loop, unit tests only.
 check-unit:

@@ -11,4 +11,5 @@ src_libwarren_a_SOURCES += \
 	src/broker/vhost.c src/broker/vhost.h \
 	src/broker/broker.c src/broker/broker.h \
 	src/broker/publish.c src/broker/publish.h \
-	src/broker/access.c src/broker/access.h
+	src/broker/access.c src/broker/access.h \
+	src/broker/stats.c src/broker/stats.h

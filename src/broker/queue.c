@@ -243,19 +243,25 @@ static inline void persist_remove(struct wr_queue *q, struct wr_msg *m)
 
 void wr_queue_settled(struct wr_queue *q, struct wr_msg *m)
 {
-    q->stat_acked++;
     persist_remove(q, m);
     wr_msg_unref(m);
 }
+
+_Static_assert(WR_ST_DL_EXPIRED - WR_ST_DL_REJECTED == WR_DL_EXPIRED &&
+                   WR_ST_DL_MAXLEN - WR_ST_DL_REJECTED == WR_DL_MAXLEN &&
+                   WR_ST_DL_DELIVERY_LIMIT - WR_ST_DL_REJECTED == WR_DL_DELIVERY_LIMIT,
+               "dead-letter counters follow enum wr_dl_reason");
 
 /* Take a live entry out of the accounting and dead-letter (or drop) it. */
 static void dead_letter(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 {
     persist_remove(q, m);
-    if (q->s.dlx)
+    if (q->s.dlx) {
+        wr_stat_inc(&q->vhost->st, (enum wr_stat)(WR_ST_DL_REJECTED + (int)why));
         wr_dlx_publish(q, m, why);
-    else
+    } else {
         wr_msg_unref(m);
+    }
 }
 
 /* Turn the entry at index i of level l into a tombstone. */
@@ -397,7 +403,7 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
     if ((rc = enqueue(q, &e, false)) < 0)
         return rc;
     wr_msg_ref(m);
-    q->stat_published++;
+    wr_stat_inc(&q->st, WR_ST_PUBLISH);
     if (q->durable && q->ready > WR_PAGE_AFTER && q->vhost->persist && wr_msg_store_id(m))
         q->vhost->persist->page_out(q->vhost->persist->ctx, m);
     if (!wr_list_empty(&q->groups))

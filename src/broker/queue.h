@@ -35,6 +35,7 @@
 
 #include "broker/msg.h"
 #include "broker/qargs.h"
+#include "broker/stats.h"
 #include "core/heap.h"
 #include "core/hmap.h"
 #include "core/list.h"
@@ -122,7 +123,12 @@ struct wr_queue {
     uint32_t route_mark;
     bool dispatching;
 
-    uint64_t stat_published, stat_delivered, stat_acked;
+    /* Message counters (publish, deliver, get, redeliver, ack: stats.h),
+     * the deliveries waiting for an ack, and every pop (deliveries and
+     * gets, for flow control). */
+    struct wr_stats st;
+    uint32_t unacked;
+    uint64_t stat_delivered;
     /* Flow control found this queue's consumers taking nothing while its
      * publishers were paused (all at their prefetch limit, say): pausing
      * publishers for it again waits for its next delivery. */

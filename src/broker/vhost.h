@@ -15,6 +15,7 @@
 #include "broker/exchange.h"
 #include "broker/persist.h"
 #include "broker/queue.h"
+#include "broker/stats.h"
 #include "core/errbuf.h"
 #include "core/hmap.h"
 
@@ -37,6 +38,8 @@ struct wr_vhost {
     struct event_base *base; /* for queue timers (TTL, x-expires); may be NULL in tests */
     const struct wr_persist *persist; /* NULL: memory only */
     uint64_t last_queue_id;           /* durable queue identities given so far */
+    /* What its channels counted (stats.h), kept after they close. */
+    struct wr_stats st;
 };
 
 /* Tell the store a durable definition changed. */

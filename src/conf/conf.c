@@ -49,14 +49,27 @@ static const struct wr_conf_setting settings[] = {
      F(bind_ip),
      .def = "127.0.0.1",
      .check = check_ip,
-     .help = "IPv4 or IPv6 address the AMQP and management listeners bind"},
+     .help = "IPv4 or IPv6 address the AMQP listener binds"},
     {.name = "management.tcp.port",
      .type = WR_CONF_INT,
      F(mgmt_port),
      .def = "15672",
      .imin = 0,
      .imax = 65535,
-     .help = "TCP port of the HTTP management API; 0 disables it"},
+     .help = "TCP port of the HTTP management API and /metrics; 0 disables it"},
+    {.name = "management.tcp.ip",
+     .type = WR_CONF_STRING,
+     F(mgmt_ip),
+     .def = "127.0.0.1",
+     .check = check_ip,
+     .help = "IPv4 or IPv6 address the management listener binds"},
+    {.name = "prometheus.tcp.port",
+     .type = WR_CONF_INT,
+     F(prom_port),
+     .def = "0",
+     .imin = 0,
+     .imax = 65535,
+     .help = "TCP port of a second listener serving only /metrics; 0 means none"},
     {.name = "data_dir",
      .type = WR_CONF_STRING,
      F(data_dir),
@@ -732,6 +745,11 @@ int wr_conf_check(const struct wr_conf *c, struct wr_conf_error *err)
     if (c->mgmt_port != 0 && c->mgmt_port == c->amqp_port) {
         set_error(err, 0, "management.tcp.port and listeners.tcp.default are both %lld",
                   (long long)c->amqp_port);
+        return WR_ESYNTAX;
+    }
+    if (c->prom_port != 0 && (c->prom_port == c->amqp_port || c->prom_port == c->mgmt_port)) {
+        set_error(err, 0, "prometheus.tcp.port %lld is already the %s port",
+                  (long long)c->prom_port, c->prom_port == c->amqp_port ? "AMQP" : "management");
         return WR_ESYNTAX;
     }
     return 0;

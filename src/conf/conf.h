@@ -35,6 +35,8 @@ struct wr_conf {
     int64_t amqp_port; /* listeners.tcp.default */
     char bind_ip[64];  /* listeners.tcp.ip: literal IPv4/IPv6 address */
     int64_t mgmt_port; /* management.tcp.port, 0 = no management listener */
+    char mgmt_ip[64];  /* management.tcp.ip */
+    int64_t prom_port; /* prometheus.tcp.port, 0 = /metrics on the management port only */
     /* files and logging */
     char data_dir[1024];         /* data_dir */
     enum wr_log_level log_level; /* log.level */

@@ -45,6 +45,7 @@ struct chan_consumer {
     bool reply_to; /* the channel's direct reply-to consumer */
     struct wr_list wake_node; /* in ch->wake after leaving its prefetch limit */
     uint32_t prefetch, unacked;
+    struct wr_counter delivered, acked; /* for consumer lag (wr_chan_consumers) */
     char tag[256];
 };
 
@@ -127,6 +128,8 @@ struct wr_chan {
     /* direct reply-to: the pseudo-queue this channel's replies arrive on */
     char reply_to[64];
 
+    struct wr_stats st; /* what this channel's client did (broker/stats.h) */
+
     /* The queue this channel declared last: an empty queue name in
      * basic.consume, basic.get, queue.bind/unbind/purge/delete means it
      * (AMQP 0-9-1; RabbitMQ does the same). */
@@ -136,6 +139,15 @@ struct wr_chan {
 };
 
 #define REPLY_TO "amq.rabbitmq.reply-to"
+
+/* Count an event on the channel and its vhost (and a queue, when given). */
+static inline void count(struct wr_chan *ch, struct wr_queue *q, enum wr_stat k)
+{
+    wr_stat_inc(&ch->st, k);
+    wr_stat_inc(&ch->c->vh->st, k);
+    if (q)
+        wr_stat_inc(&q->st, k);
+}
 
 static const struct wr_consumer_ops chan_consumer_ops;
 
@@ -358,6 +370,7 @@ static void ua_settle(struct wr_chan *ch, struct unacked *u)
     if (ch->prefetch_global && ch->unacked_live == ch->prefetch_global)
         ch->wake_all = true;
     ch->unacked_live--;
+    u->q->unacked--;
     u->e.m = NULL;
 }
 
@@ -447,6 +460,11 @@ static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool
         } else {
             struct wr_qent e = u->e;
             struct wr_queue *q = u->q;
+            if (!requeue && !reject) {
+                count(ch, q, WR_ST_ACK);
+                if (u->cons)
+                    u->cons->acked.n++;
+            }
             ua_settle(ch, u);
             if (requeue)
                 wr_queue_requeue_one(q, &e);
@@ -509,6 +527,10 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
     m.u.basic_deliver.exchange = wr_msg_exchange(e->m);
     m.u.basic_deliver.routing_key = wr_msg_routing_key(e->m);
     deliver_counted(ch, q, e, &m);
+    count(ch, q, cc->no_ack ? WR_ST_DELIVER_NO_ACK : WR_ST_DELIVER);
+    if (e->deliveries > 0)
+        count(ch, q, WR_ST_REDELIVER);
+    cc->delivered.n++;
 
     memset(&u, 0, sizeof(u));
     if (!cc->no_ack) {
@@ -519,6 +541,7 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
         u.cons = cc;
         if (ua_push(ch, tag, &u) == 0) {
             wr_queue_ref(q);
+            q->unacked++;
             cc->unacked++;
             ch->unacked_live++;
             return;
@@ -671,6 +694,7 @@ static void confirm_now(struct wr_chan *ch, uint64_t seq, bool ok)
 {
     struct wr_method m;
     if (ok) {
+        count(ch, NULL, WR_ST_CONFIRM);
         ch->confirm_upto = seq;
         return;
     }
@@ -778,8 +802,13 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
         if (q->ready > WR_FLOW_HIGH && wr_queue_flow_worth_pausing(q))
             wr_conn_flow_pause(ch->c, q);
     }
-    if (res->route.n == 0 && mandatory)
+    count(ch, NULL, WR_ST_PUBLISH);
+    if (res->route.n == 0 && mandatory) {
+        count(ch, NULL, WR_ST_RETURN_UNROUTABLE);
         send_return(ch, m, 312, "NO_ROUTE");
+    } else if (res->route.n == 0) {
+        count(ch, NULL, WR_ST_DROP_UNROUTABLE);
+    }
     /* A queue that refused it (x-overflow reject-publish) makes it a nack. */
     confirm_settle(ch, seq, !res->rejected, res->journal_pos);
     wr_msg_unref(m);
@@ -1084,6 +1113,7 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
     if (wr_vhost_queue_use(ch->c->vh, qname, ch->c, &q, &err) < 0)
         return chan_error(ch, err.code, WR_BASIC_GET, err.text);
     if (!wr_queue_get(q, &e)) {
+        count(ch, q, WR_ST_GET_EMPTY);
         wr_method_init(&m, WR_BASIC_GET_EMPTY);
         wr_conn_send(ch->c, ch->id, &m);
         return;
@@ -1095,6 +1125,9 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
     m.u.basic_get_ok.routing_key = wr_msg_routing_key(e.m);
     m.u.basic_get_ok.message_count = wr_queue_ready(q);
     deliver_counted(ch, q, &e, &m);
+    count(ch, q, a->no_ack ? WR_ST_GET_NO_ACK : WR_ST_GET);
+    if (e.deliveries > 0)
+        count(ch, q, WR_ST_REDELIVER);
     if (a->no_ack) {
         struct unacked hole;
         memset(&hole, 0, sizeof(hole));
@@ -1113,6 +1146,7 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
             return;
         }
         wr_queue_ref(q);
+        q->unacked++;
         ch->unacked_live++;
     }
 }
@@ -1511,5 +1545,65 @@ void wr_chan_method(struct wr_chan *ch, const struct wr_method *m)
         wr_conn_error(ch->c, 540, m->id, "%s not expected from a client",
                       wr_method_name(m->id));
         return;
+    }
+}
+
+/* ---- what the management API reads ---- */
+
+void wr_chan_info(const struct wr_chan *ch, struct wr_chan_info *out)
+{
+    out->number = ch->id;
+    out->closing = ch->closing;
+    out->flow_active = ch->flow_active;
+    out->confirm = ch->confirm;
+    out->transactional = ch->tx;
+    out->consumers = ch->nconsumers;
+    out->prefetch_count = ch->prefetch_next;
+    out->global_prefetch_count = ch->prefetch_global;
+    out->unacked = ch->unacked_live;
+    out->unconfirmed = ch->confirm ? (uint32_t)(ch->pub_seq - ch->confirm_sent) : 0;
+    out->uncommitted_messages = 0;
+    out->uncommitted_acks = 0;
+    for (uint32_t i = 0; i < ch->txn; i++) {
+        if (ch->txo[i].m)
+            out->uncommitted_messages++;
+        else
+            out->uncommitted_acks++;
+    }
+    out->stats = &ch->st;
+}
+
+void wr_chan_consumers(struct wr_chan *ch, wr_chan_consumer_fn fn, void *ctx)
+{
+    struct wr_hnode *n;
+    size_t it;
+    for (n = wr_hmap_first(&ch->consumers, &it); n; n = wr_hmap_next(&ch->consumers, &it, n)) {
+        struct chan_consumer *cc = wr_container_of(n, struct chan_consumer, node);
+        struct wr_consumer_info ci;
+        if (!cc->base.q)
+            continue;
+        ci.tag = cc->node.key;
+        ci.q = cc->base.q;
+        ci.ack_required = !cc->no_ack;
+        ci.exclusive = cc->base.exclusive;
+        ci.active = !cc->base.parked;
+        ci.priority = cc->base.priority;
+        ci.prefetch_count = cc->prefetch;
+        ci.unacked = cc->unacked;
+        ci.delivered = &cc->delivered;
+        ci.acked = &cc->acked;
+        fn(ctx, &ci);
+    }
+}
+
+void wr_chan_sample(struct wr_chan *ch, double dt_s)
+{
+    struct wr_hnode *n;
+    size_t it;
+    wr_stats_sample(&ch->st, dt_s);
+    for (n = wr_hmap_first(&ch->consumers, &it); n; n = wr_hmap_next(&ch->consumers, &it, n)) {
+        struct chan_consumer *cc = wr_container_of(n, struct chan_consumer, node);
+        wr_counter_sample(&cc->delivered, dt_s);
+        wr_counter_sample(&cc->acked, dt_s);
     }
 }

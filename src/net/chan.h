@@ -11,11 +11,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/stats.h"
+#include "wire/buf.h"
+
 struct wr_conn;
 struct wr_chan;
 struct wr_method;
 struct wr_frame;
 struct evbuffer;
+struct wr_queue;
 
 struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id);
 /* Release everything: cancel consumers, requeue unacked, drop a half
@@ -44,5 +48,35 @@ void wr_chan_flush(struct wr_chan *ch);
 void wr_chan_store_synced(struct wr_chan *ch, uint64_t pos, bool failed);
 struct wr_list;
 struct wr_chan *wr_chan_of_wait_node(struct wr_list *n);
+
+/* ---- for the management API (read-only views, no allocation) ---- */
+
+struct wr_chan_info {
+    uint16_t number;
+    bool closing, flow_active, confirm, transactional;
+    uint32_t consumers;
+    uint32_t prefetch_count;        /* basic.qos global=false: for new consumers */
+    uint32_t global_prefetch_count; /* basic.qos global=true */
+    uint32_t unacked;               /* deliveries waiting for an ack */
+    uint32_t unconfirmed;           /* publishes not yet confirmed */
+    uint32_t uncommitted_messages, uncommitted_acks;
+    const struct wr_stats *stats;
+};
+void wr_chan_info(const struct wr_chan *ch, struct wr_chan_info *out);
+
+struct wr_consumer_info {
+    struct wr_str tag;
+    struct wr_queue *q;
+    bool ack_required, exclusive, active;
+    int priority;
+    uint32_t prefetch_count, unacked;
+    const struct wr_counter *delivered, *acked; /* with their rates */
+};
+typedef void (*wr_chan_consumer_fn)(void *ctx, const struct wr_consumer_info *ci);
+/* Visit the channel's consumers (the channel must not change meanwhile). */
+void wr_chan_consumers(struct wr_chan *ch, wr_chan_consumer_fn fn, void *ctx);
+
+/* Rate sample of the channel's counters and its consumers' (stats.h). */
+void wr_chan_sample(struct wr_chan *ch, double dt_s);
 
 #endif

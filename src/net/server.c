@@ -294,8 +294,10 @@ static int listen_on(struct wr_server *s)
     return 0;
 }
 
-int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr_broker *broker)
+int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr_broker *broker,
+                  const struct wr_server_hooks *hooks)
 {
+    bool hooked = false;
     struct wr_server s;
     struct timeval one = {0, 250000}; /* heartbeats of 1 s need a finer tick */
     int rc = 0;
@@ -325,6 +327,9 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
         rc = WR_ENOMEM;
         goto out;
     }
+    if (hooks && hooks->start && (rc = hooks->start(&s, hooks->arg)) < 0)
+        goto out;
+    hooked = true;
     event_add(s.tick_ev, &one);
     event_add(s.sigterm_ev, NULL);
     event_add(s.sigint_ev, NULL);
@@ -338,6 +343,9 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
         turn_end(&s);
     }
 
+    if (hooks && hooks->stop)
+        hooks->stop(&s, hooks->arg);
+    hooked = false;
     /* Orderly stop: close every connection. */
     {
         struct wr_list *it, *tmp;
@@ -351,6 +359,8 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
         turn_end(&s);
     }
 out:
+    if (hooked && hooks && hooks->stop)
+        hooks->stop(&s, hooks->arg);
     broker->alarm_cleared = NULL;
     broker->synced = NULL;
     broker->listener = NULL;

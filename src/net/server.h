@@ -41,10 +41,21 @@ struct wr_server {
     bool stopping;
 };
 
+/* What runs beside the AMQP side on the same loop (the management API):
+ * started once the listener is up (a negative return stops the server
+ * before it serves), stopped before the connections are closed. */
+struct wr_server_hooks {
+    int (*start)(struct wr_server *s, void *arg);
+    void (*stop)(struct wr_server *s, void *arg);
+    void *arg;
+};
+
 /* Serve the broker on its event loop until SIGTERM or SIGINT: listeners,
  * connections, the tick. Returns 0 after a clean stop (every connection
- * closed), or a negative error when it could not start (logged). */
-int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr_broker *broker);
+ * closed), or a negative error when it could not start (logged). hooks
+ * may be NULL. */
+int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr_broker *broker,
+                  const struct wr_server_hooks *hooks);
 
 /* A channel has confirms waiting for the journal (list node is the
  * channel's; linking twice is harmless). */

@@ -68,6 +68,7 @@
 #include "core/utf8.h"
 #include "core/version.h"
 #include "store/defs.h"
+#include "store/jsonfield.h"
 #include "wire/field.h"
 
 /* The RabbitMQ release whose export format we write. */
@@ -77,54 +78,6 @@
 struct wr_defs {
     json_t *root;
 };
-
-/* ---- bytes ---- */
-
-struct bytes {
-    uint8_t *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void b_put(struct bytes *b, const void *p, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        uint8_t *np;
-        while (cap < b->len + n)
-            cap *= 2;
-        if (!(np = realloc(b->p, cap))) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-static void b_u8(struct bytes *b, uint8_t v)
-{
-    b_put(b, &v, 1);
-}
-
-static void b_u32(struct bytes *b, uint32_t v)
-{
-    uint8_t x[4];
-    wr_store32(x, v);
-    b_put(b, x, 4);
-}
-
-static void b_u64(struct bytes *b, uint64_t v)
-{
-    uint8_t x[8];
-    wr_store64(x, v);
-    b_put(b, x, 8);
-}
 
 static json_t *hex(struct wr_str s)
 {
@@ -175,140 +128,6 @@ static int unhex(const char *h, size_t n, uint8_t **out, uint32_t *len)
     return 0;
 }
 
-/* ---- field tables <-> JSON ---- */
-
-static json_t *fv_json(const struct wr_fv *v);
-
-static json_t *table_json(struct wr_str body)
-{
-    json_t *o = json_object();
-    struct wr_rd r;
-    struct wr_str k;
-    struct wr_fv v;
-    if (!o || !body.len)
-        return o;
-    r = wr_rd_init(body.ptr, body.len);
-    while (wr_table_next(&r, &k, &v) > 0) {
-        json_t *jv = fv_json(&v);
-        /* A key or string that is not Unicode cannot be JSON: it is in
-         * arguments_raw only. */
-        if (jv && wr_utf8_strict(k.ptr, k.len))
-            json_object_setn_nocheck(o, k.ptr ? k.ptr : "", k.len, jv);
-        json_decref(jv);
-    }
-    return o;
-}
-
-static json_t *fv_json(const struct wr_fv *v)
-{
-    int64_t i;
-    if (wr_fv_int(v, &i))
-        return json_integer(i);
-    switch (v->type) {
-    case 't': return json_boolean(v->v.t);
-    case 'f': return json_real(v->v.f);
-    case 'd': return json_real(v->v.d);
-    case 'S':
-    case 'x': return json_stringn(v->v.str.ptr ? v->v.str.ptr : "", v->v.str.len);
-    case 'F': return table_json(v->v.str);
-    case 'A': {
-        json_t *a = json_array();
-        struct wr_rd r = wr_rd_init(v->v.str.len ? v->v.str.ptr : "", v->v.str.len);
-        struct wr_fv e;
-        while (a && wr_array_next(&r, &e) > 0) {
-            json_t *je = fv_json(&e);
-            json_array_append_new(a, je ? je : json_null());
-        }
-        return a;
-    }
-    default: return json_null();
-    }
-}
-
-/* A JSON value as a field value, appended to b: RabbitMQ's conversion
- * (rabbit_misc:to_amqp_table). Returns NULL or why not. */
-static const char *json_fv(struct bytes *b, json_t *v, int depth);
-
-static const char *json_table(struct bytes *b, json_t *o, int depth)
-{
-    const char *k, *why;
-    json_t *v;
-    size_t klen;
-    if (depth > WR_FIELD_MAX_DEPTH)
-        return "nested too deep";
-    json_object_keylen_foreach(o, k, klen, v)
-    {
-        if (klen > NAME_MAX_LEN)
-            return "a key longer than 255 bytes";
-        b_u8(b, (uint8_t)klen);
-        b_put(b, k, klen);
-        if ((why = json_fv(b, v, depth + 1)) != NULL)
-            return why;
-    }
-    return NULL;
-}
-
-static const char *json_fv(struct bytes *b, json_t *v, int depth)
-{
-    size_t at;
-    const char *why;
-    if (depth > WR_FIELD_MAX_DEPTH)
-        return "nested too deep";
-    switch (json_typeof(v)) {
-    case JSON_INTEGER:
-        b_u8(b, 'l');
-        b_u64(b, (uint64_t)json_integer_value(v));
-        return NULL;
-    case JSON_REAL: {
-        double d = json_real_value(v);
-        uint64_t bits;
-        memcpy(&bits, &d, 8);
-        b_u8(b, 'd');
-        b_u64(b, bits);
-        return NULL;
-    }
-    case JSON_TRUE:
-    case JSON_FALSE:
-        b_u8(b, 't');
-        b_u8(b, json_is_true(v));
-        return NULL;
-    case JSON_NULL:
-        b_u8(b, 'V');
-        return NULL;
-    case JSON_STRING:
-        if (json_string_length(v) > UINT32_MAX)
-            return "a string too long";
-        b_u8(b, 'S');
-        b_u32(b, (uint32_t)json_string_length(v));
-        b_put(b, json_string_value(v), json_string_length(v));
-        return NULL;
-    case JSON_OBJECT:
-    case JSON_ARRAY:
-        b_u8(b, json_is_object(v) ? 'F' : 'A');
-        at = b->len;
-        b_u32(b, 0);
-        if (json_is_object(v)) {
-            if ((why = json_table(b, v, depth)) != NULL)
-                return why;
-        } else {
-            size_t i;
-            json_t *e;
-            json_array_foreach(v, i, e)
-            {
-                if ((why = json_fv(b, e, depth + 1)) != NULL)
-                    return why;
-            }
-        }
-        if (!b->oom) {
-            if (b->len - at - 4 > UINT32_MAX)
-                return "a table too long";
-            wr_store32(b->p + at, (uint32_t)(b->len - at - 4));
-        }
-        return NULL;
-    }
-    return "not a JSON value";
-}
-
 /* ---- writing names ---- */
 
 static int set_new(json_t *o, const char *key, json_t *v)
@@ -330,7 +149,7 @@ static int add_name(json_t *o, const char *key, struct wr_str name)
 
 static int add_args(json_t *o, struct wr_str args)
 {
-    if (set_new(o, "arguments", table_json(args)) < 0)
+    if (set_new(o, "arguments", wr_json_from_table(args)) < 0)
         return -1;
     return set_new(o, "arguments_raw", hex(args));
 }
@@ -674,7 +493,7 @@ static int get_uint(struct plan *p, json_t *o, const char *key, uint64_t max, bo
 static int get_args(struct plan *p, json_t *o, struct wr_str *out)
 {
     json_t *j = json_object_get(o, "arguments"), *raw = json_object_get(o, "arguments_raw");
-    struct bytes b = {0};
+    struct wr_jbytes b = {0};
     const char *why;
 
     *out = (struct wr_str){"", 0};
@@ -697,7 +516,7 @@ static int get_args(struct plan *p, json_t *o, struct wr_str *out)
             *out = (struct wr_str){(const char *)buf, len};
             return 0;
         } else {
-            json_t *again = table_json((struct wr_str){(const char *)buf, len});
+            json_t *again = wr_json_from_table((struct wr_str){(const char *)buf, len});
             bool same = again && json_equal(again, json_is_null(j) ? NULL : j);
             if (again && json_is_null(j))
                 same = json_object_size(again) == 0;
@@ -710,7 +529,7 @@ static int get_args(struct plan *p, json_t *o, struct wr_str *out)
     }
     if (!j || json_is_null(j))
         return 0;
-    why = json_table(&b, j, 0);
+    why = wr_json_to_table(&b, j);
     if (b.oom) {
         free(b.p);
         return oom(p);
@@ -920,7 +739,7 @@ static int check_vhosts(struct plan *p, json_t *root)
 static int get_tags(struct plan *p, json_t *o, struct wr_str *out)
 {
     json_t *j = json_object_get(o, "tags"), *e;
-    struct bytes b = {0};
+    struct wr_jbytes b = {0};
     size_t i;
 
     *out = (struct wr_str){"", 0};
@@ -939,8 +758,8 @@ static int get_tags(struct plan *p, json_t *o, struct wr_str *out)
         if (!json_string_length(e))
             continue;
         if (b.len)
-            b_u8(&b, ',');
-        b_put(&b, json_string_value(e), json_string_length(e));
+            wr_jb_u8(&b, ',');
+        wr_jb_put(&b, json_string_value(e), json_string_length(e));
     }
     if (b.oom || (b.len && !own(p, b.p))) {
         if (b.oom)
