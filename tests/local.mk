@@ -145,6 +145,7 @@ EXTRA_DIST += $(SCRIPT_TESTS)
 # ---- integration tests (python3, a real warrend on free ports) ----
 INTEG_TESTS = \
 	tests/integ/test_mgmt_http.py \
+	tests/integ/test_mgmt_tools.py \
 	tests/integ/test_startup.py \
 	tests/integ/test_connection.py \
 	tests/integ/test_channel.py \
