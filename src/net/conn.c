@@ -340,6 +340,63 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
     conn_update_read(c);
 }
 
+void wr_conn_force_close(struct wr_conn *c, int code, const char *text)
+{
+    if (c->state < WR_CS_CLOSING)
+        wr_conn_error(c, code, 0, "%s", text); /* releases the channels */
+    else
+        free_channels(c);
+    flow_release(c);
+    c->vh = NULL;
+    c->principal = NULL;
+    c->vperm = NULL;
+}
+
+/* Both lists: a connection on the dead list is freed at the end of the
+ * turn, but until then it must not point at what is deleted now. */
+#define EACH_CONN(s, it, tmp, body)                                                                \
+    do {                                                                                           \
+        wr_list_each_safe(it, tmp, &(s)->conns) body;                                              \
+        wr_list_each_safe(it, tmp, &(s)->dead) body;                                               \
+    } while (0)
+
+unsigned wr_conn_close_vhost(struct wr_server *s, const struct wr_vhost *vh)
+{
+    char text[300], esc[WR_LOG_ESC_MAX];
+    struct wr_list *it, *tmp;
+    unsigned n = 0;
+
+    snprintf(text, sizeof(text), "vhost '%s' is down",
+             wr_log_esc(esc, sizeof(esc), vh->name, strlen(vh->name)));
+    EACH_CONN(s, it, tmp, {
+        struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
+        if (c->vh != vh)
+            continue;
+        n += c->state < WR_CS_CLOSING;
+        wr_conn_force_close(c, 320, text);
+    });
+    return n;
+}
+
+unsigned wr_conn_close_user(struct wr_server *s, struct wr_str user)
+{
+    char text[300], esc[WR_LOG_ESC_MAX];
+    struct wr_list *it, *tmp;
+    unsigned n = 0;
+
+    snprintf(text, sizeof(text), "user '%s' is deleted", WR_LOG_ESC(esc, user));
+    EACH_CONN(s, it, tmp, {
+        struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
+        /* c->user is set once the login passed (and c->principal with it) */
+        if (c->state < WR_CS_TUNE_OK || c->user_len != user.len ||
+            memcmp(c->user, user.ptr, user.len) != 0)
+            continue;
+        n += c->state < WR_CS_CLOSING;
+        wr_conn_force_close(c, 320, text);
+    });
+    return n;
+}
+
 /* ---- lifecycle ---- */
 
 bool wr_sockaddr_is_loopback(const struct sockaddr *sa)
