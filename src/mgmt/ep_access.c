@@ -117,8 +117,7 @@ static json_t *body_tags(struct wr_mgmt_req *rq, json_t *v)
             return NULL;
         }
         one = tags_array((struct wr_str){json_string_value(e), (uint32_t)json_string_length(e)});
-        json_array_foreach(one, k, t)
-            json_array_append(a, t);
+        json_array_foreach(one, k, t) json_array_append(a, t);
         json_decref(one);
     }
     return a;
@@ -130,8 +129,7 @@ static char *tags_join(json_t *a, uint32_t *len)
     size_t n = 0, i;
     json_t *t;
     char *s, *p;
-    json_array_foreach(a, i, t)
-        n += json_string_length(t) + 1;
+    json_array_foreach(a, i, t) n += json_string_length(t) + 1;
     if (n > UINT32_MAX || !(s = malloc(n + 1)))
         return NULL;
     p = s;
@@ -214,8 +212,8 @@ static json_t *vhost_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
     if (json_is_array(tags))
         tags = json_deep_copy(tags);
     else if (json_is_string(tags))
-        tags = tags_array((struct wr_str){json_string_value(tags),
-                                          (uint32_t)json_string_length(tags)});
+        tags = tags_array(
+            (struct wr_str){json_string_value(tags), (uint32_t)json_string_length(tags)});
     else
         tags = json_array();
     md = json_object();
@@ -707,8 +705,8 @@ static json_t *user_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
 {
     const struct wr_user *x = obj;
     struct wr_str hash = wr_user_hash(x);
-    json_t *o = json_object(), *limits = json_object_get(kept_entry(ctx, "users", wr_user_name(x)),
-                                                          "limits");
+    json_t *o = json_object(),
+           *limits = json_object_get(kept_entry(ctx, "users", wr_user_name(x)), "limits");
     (void)rq;
     if (!o || !wr_json_set(o, "name", wr_json_str(wr_user_name(x))) ||
         !wr_json_set(o, "password_hash", wr_json_str(hash)) ||
@@ -906,15 +904,13 @@ static void user_put(struct wr_mgmt_req *rq, struct wr_str name)
     }
     t.ptr = joined;
     if (pw)
-        rc = wr_users_put_password(rq->b->users, name,
-                                   (struct wr_str){json_string_value(pw),
-                                                   (uint32_t)json_string_length(pw)},
-                                   t, &err);
+        rc = wr_users_put_password(
+            rq->b->users, name,
+            (struct wr_str){json_string_value(pw), (uint32_t)json_string_length(pw)}, t, &err);
     else if (hash)
-        rc = wr_users_put_hash(rq->b->users, name, a,
-                               (struct wr_str){json_string_value(hash),
-                                               (uint32_t)json_string_length(hash)},
-                               t, &err);
+        rc = wr_users_put_hash(
+            rq->b->users, name, a,
+            (struct wr_str){json_string_value(hash), (uint32_t)json_string_length(hash)}, t, &err);
     else /* no usable password, as RabbitMQ leaves it */
         rc = wr_users_put_hash(rq->b->users, name, WR_PASSWD_DEFAULT, WR_STR(""), t, &err);
     free(joined);
@@ -970,8 +966,8 @@ static void defs_reply(struct wr_mgmt_req *rq, char *text)
         char h[128] = "attachment; filename=";
         size_t n = strlen(h);
         for (const char *p = dl; *p && n + 1 < sizeof(h); p++)
-            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                (*p >= '0' && *p <= '9') || strchr("._-", *p))
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr("._-", *p))
                 h[n++] = *p;
         h[n] = '\0';
         evhttp_add_header(evhttp_request_get_output_headers(rq->r), "content-disposition", h);
@@ -1001,8 +997,8 @@ static bool entry_in(json_t *e, struct wr_str vname)
            memcmp(json_string_value(v), vname.ptr, vname.len) == 0;
 }
 
-static const char *const vhost_sections[] = {"parameters", "policies", "queues", "exchanges",
-                                             "bindings", NULL};
+static const char *const vhost_sections[] = {"parameters", "policies", "queues",
+                                             "exchanges",  "bindings", NULL};
 
 /* GET /api/definitions/V: the vhost's part of the export, without "vhost". */
 static char *export_vhost(struct wr_mgmt_req *rq, struct wr_str vname)
@@ -1047,8 +1043,8 @@ static char *import_vhost_doc(struct wr_mgmt_req *rq, const char *body, size_t l
 
     if (!json_is_object(in)) {
         json_decref(in);
-        wr_mgmt_errorf(rq, 400, "bad_request", "definitions: line %d, column %d: %s",
-                       jerr.line, jerr.column, in ? "not a JSON object" : jerr.text);
+        wr_mgmt_errorf(rq, 400, "bad_request", "definitions: line %d, column %d: %s", jerr.line,
+                       jerr.column, in ? "not a JSON object" : jerr.text);
         return NULL;
     }
     if (!(doc = json_object()))
