@@ -674,6 +674,24 @@ class VhostDeletionTest(AccessCase):
             self.close_quietly(conn)
         self.assertIn("running", self.get_ok("/api/vhosts/%2F")["cluster_state"].values())
 
+    @unittest.skipIf(os.environ.get("WARREN_TEST_PORT"), "restarts the broker")
+    def test_what_the_api_set_survives_a_restart(self):
+        vh = self.mk_vhost(body={"description": "kept", "tags": "x,y"})
+        u = self.mk_user(tags="management", perms_on=[vh])
+        gone = self.mk_user()
+        r = self.put("/api/topic-permissions/%s/%s" % (q(vh), q(u)),
+                     {"exchange": "amq.topic", "write": "^w", "read": "^r"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.delete("/api/users/" + q(gone)).status, 204)
+        before = self.get_ok("/api/definitions")
+        harness.restart(self.broker)
+        harness.wait_port(self.mgmt_port, self.broker.proc)
+        v = self.get_ok("/api/vhosts/" + q(vh))
+        self.assertEqual((v["description"], v["tags"]), ("kept", ["x", "y"]))
+        self.assertEqual(self.get("/api/whoami", user=(u, "pw")).status, 200)
+        self.assertEqual(self.get("/api/users/" + q(gone)).status, 404)
+        self.assertEqual(normalized(self.get_ok("/api/definitions")), normalized(before))
+
     def test_delete_idle_vhost_then_reuse_name(self):
         import pika
         vh = self.mk_vhost(body={"description": "old", "tags": "t"})
