@@ -132,6 +132,30 @@ struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name)
     return vh;
 }
 
+void wr_broker_vhost_delete(struct wr_broker *b, struct wr_vhost *vh)
+{
+    struct wr_str name = wr_str_c(vh->name);
+    struct wr_user *x = NULL;
+    size_t it = 0;
+    char esc[WR_LOG_ESC_MAX];
+
+    /* Permissions are by name: a vhost of the same name created later
+     * starts with none, as in RabbitMQ. (Clearing a user's entries leaves
+     * the user table itself as it is, so the walk stays valid.) */
+    while ((x = wr_users_next(b->users, &it, x)) != NULL) {
+        struct wr_str u = wr_user_name(x);
+        wr_users_clear_permissions(b->users, u, name);
+        wr_users_clear_topic_permissions(b->users, u, name, NULL);
+    }
+    wr_log(WR_LOG_INFO, "vhost '%s' deleted", WR_LOG_ESC(esc, name));
+    wr_hmap_del(&b->vhosts, &vh->node);
+    /* With the persistence layer still attached: every queue's deletion
+     * journals its messages' removal and marks the definitions changed. */
+    wr_vhost_free(vh);
+    if (b->persist)
+        b->persist->defs_changed(b->persist->ctx);
+}
+
 void wr_broker_set_persist(struct wr_broker *b, const struct wr_persist *p)
 {
     struct wr_hnode *n;

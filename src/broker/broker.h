@@ -69,6 +69,15 @@ struct wr_vhost *wr_broker_vhost(struct wr_broker *b, struct wr_str name);
  * exists, or when the name holds a NUL byte. */
 struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name);
 
+/* Delete a vhost and everything in it: its queues with their messages,
+ * its exchanges and bindings (durable ones leave the definitions and the
+ * journal, so they do not come back after a restart), and every user's
+ * permissions and topic permissions on it. Nothing may point into it
+ * afterwards: its AMQP connections must have been closed first (net/conn.h
+ * wr_conn_close_vhost releases their channels, unacked deliveries and
+ * consumers, and their pointers to it). vh is freed. */
+void wr_broker_vhost_delete(struct wr_broker *b, struct wr_vhost *vh);
+
 /* Attach (or, with NULL, detach) the persistence layer, for every vhost. */
 void wr_broker_set_persist(struct wr_broker *b, const struct wr_persist *p);
 

@@ -340,6 +340,68 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
     conn_update_read(c);
 }
 
+void wr_conn_force_close(struct wr_conn *c, int code, const char *text)
+{
+    if (c->state < WR_CS_CLOSING)
+        wr_conn_error(c, code, 0, "%s", text); /* releases the channels */
+    else
+        free_channels(c);
+    flow_release(c);
+    c->vh = NULL;
+    c->principal = NULL;
+    c->vperm = NULL;
+}
+
+/* Force-close the connections `match` picks, on both lists: one on the
+ * dead list is freed at the end of the turn, but until then it must not
+ * point at what is deleted now. Returns how many were open. */
+static unsigned close_matching(struct wr_server *s,
+                               bool (*match)(const struct wr_conn *c, const void *arg),
+                               const void *arg, const char *text)
+{
+    struct wr_list *lists[2] = {&s->conns, &s->dead}, *it, *tmp;
+    unsigned n = 0;
+    for (int i = 0; i < 2; i++) {
+        wr_list_each_safe(it, tmp, lists[i])
+        {
+            struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
+            if (!match(c, arg))
+                continue;
+            n += c->state < WR_CS_CLOSING;
+            wr_conn_force_close(c, 320, text);
+        }
+    }
+    return n;
+}
+
+static bool on_vhost(const struct wr_conn *c, const void *vh)
+{
+    return c->vh == vh;
+}
+
+/* c->user is set once the login passed (c->principal with it). */
+static bool logged_in_as(const struct wr_conn *c, const void *arg)
+{
+    const struct wr_str *user = arg;
+    return c->state >= WR_CS_TUNE_OK && c->user_len == user->len &&
+           memcmp(c->user, user->ptr, user->len) == 0;
+}
+
+unsigned wr_conn_close_vhost(struct wr_server *s, const struct wr_vhost *vh)
+{
+    char text[300], esc[WR_LOG_ESC_MAX];
+    snprintf(text, sizeof(text), "vhost '%s' is down",
+             wr_log_esc(esc, sizeof(esc), vh->name, strlen(vh->name)));
+    return close_matching(s, on_vhost, vh, text);
+}
+
+unsigned wr_conn_close_user(struct wr_server *s, struct wr_str user)
+{
+    char text[300], esc[WR_LOG_ESC_MAX];
+    snprintf(text, sizeof(text), "user '%s' is deleted", WR_LOG_ESC(esc, user));
+    return close_matching(s, logged_in_as, &user, text);
+}
+
 /* ---- lifecycle ---- */
 
 bool wr_sockaddr_is_loopback(const struct sockaddr *sa)
@@ -666,7 +728,7 @@ const struct wr_vperm *wr_conn_access(struct wr_conn *c, struct wr_user **user)
         c->vperm = c->principal && c->vh ? wr_user_vperm(c->principal, wr_str_c(c->vh->name))
                                          : NULL;
         if (!c->principal && c->state == WR_CS_RUNNING)
-            wr_conn_error(c, 320, 0, "user '%s' was deleted", c->user);
+            wr_conn_error(c, 320, 0, "user '%s' is deleted", c->user); /* RabbitMQ's text */
     }
     if (user)
         *user = c->principal;

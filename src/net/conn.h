@@ -116,6 +116,25 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
 /* Drop the connection now (socket error, timeout): no more frames. */
 void wr_conn_abort(struct wr_conn *c, const char *why);
 
+/* Close the connection from outside its callbacks because what it uses is
+ * going away (its vhost or its user is being deleted): connection.close
+ * (code, text) is sent as by wr_conn_error, its channels are released at
+ * once (unacked deliveries requeued, consumers cancelled, half-published
+ * messages dropped), and it lets go of its vhost (c->vh becomes NULL), its
+ * user and the queue its flow control waits for; close-ok is then awaited
+ * as usual. A connection already closing just lets go. Its exclusive
+ * queues stay linked to it until they are deleted (with the vhost) or it
+ * is freed. */
+void wr_conn_force_close(struct wr_conn *c, int code, const char *text);
+
+/* wr_conn_force_close(320) every connection on `vh` (before the vhost is
+ * deleted), or logged in as `user` (before the user is deleted), with
+ * RabbitMQ's texts: "vhost 'V' is down", "user 'U' is deleted". Returns
+ * how many were open. */
+struct wr_vhost;
+unsigned wr_conn_close_vhost(struct wr_server *s, const struct wr_vhost *vh);
+unsigned wr_conn_close_user(struct wr_server *s, struct wr_str user);
+
 /* Flow control (RabbitMQ's internal "flow" state, not connection.blocked):
  * a publisher whose messages pile up in a queue that has consumers stops
  * being read until the queue drains, so a fast publisher cannot take the

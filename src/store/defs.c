@@ -1846,3 +1846,62 @@ int wr_defs_load(const char *path, struct wr_broker *b, struct wr_errbuf *err)
         return wr_fail(err, WR_EIO, "%s: %s", path, e.msg);
     return 0;
 }
+
+/* ---- what is kept, for the management API ---- */
+
+json_t *wr_defs_kept_get(struct wr_broker *b)
+{
+    return kept_load(b);
+}
+
+int wr_defs_kept_set(struct wr_broker *b, json_t *kept)
+{
+    char *text = json_dumps(kept, JSON_COMPACT);
+    if (!text)
+        return WR_ENOMEM;
+    free(b->defs_kept);
+    b->defs_kept = text;
+    if (b->persist)
+        b->persist->defs_changed(b->persist->ctx);
+    return 0;
+}
+
+/* Drop the entries of a kept array whose "vhost" is `name`. */
+static void kept_drop_vhost(json_t *a, struct wr_str name)
+{
+    size_t i = 0;
+    while (i < json_array_size(a)) {
+        json_t *v = json_object_get(json_array_get(a, i), "vhost");
+        if (json_is_string(v) && json_string_length(v) == name.len &&
+            memcmp(json_string_value(v), name.ptr, name.len) == 0)
+            json_array_remove(a, i);
+        else
+            i++;
+    }
+}
+
+static void kept_forget(struct wr_broker *b, const char *section, struct wr_str name)
+{
+    json_t *k;
+    if (!b->defs_kept || !(k = kept_load(b)))
+        return;
+    json_object_deln(json_object_get(k, section), name.ptr, name.len);
+    if (!strcmp(section, "vhosts")) {
+        kept_drop_vhost(json_object_get(k, "parameters"), name);
+        kept_drop_vhost(json_object_get(k, "policies"), name);
+    }
+    /* Out of memory: the stale entry stays, unused until a vhost or user
+     * of that name comes back. */
+    wr_defs_kept_set(b, k);
+    json_decref(k);
+}
+
+void wr_defs_kept_forget_vhost(struct wr_broker *b, struct wr_str name)
+{
+    kept_forget(b, "vhosts", name);
+}
+
+void wr_defs_kept_forget_user(struct wr_broker *b, struct wr_str name)
+{
+    kept_forget(b, "users", name);
+}

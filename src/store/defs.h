@@ -41,6 +41,7 @@
 #include <stddef.h>
 
 #include "core/errbuf.h"
+#include "wire/buf.h"
 
 struct wr_broker;
 struct wr_defs;
@@ -94,5 +95,22 @@ int wr_defs_save(const char *path, struct wr_broker *b, struct wr_errbuf *err);
  * or checked: the broker then refuses to start rather than run without
  * its definitions. */
 int wr_defs_load(const char *path, struct wr_broker *b, struct wr_errbuf *err);
+
+/* ---- what Warren keeps without applying, for the management API ----
+ *
+ * b->defs_kept as a JSON object: {"users": {name: {"limits": ..}},
+ * "vhosts": {name: {"metadata": {"description", "tags"}, "limits": ..}},
+ * "parameters": [..], "global_parameters": [..], "policies": [..]}; the
+ * export merges a user's or vhost's entry into its own. */
+struct json_t;
+/* A new reference ({} when nothing is kept); NULL when out of memory. */
+struct json_t *wr_defs_kept_get(struct wr_broker *b);
+/* Replace it (the reference stays the caller's); the store is told. 0, or
+ * WR_ENOMEM (nothing changed). */
+int wr_defs_kept_set(struct wr_broker *b, struct json_t *kept);
+/* Forget what was kept for a deleted vhost (its entry, and the policies
+ * and parameters in it) or a deleted user (its entry). */
+void wr_defs_kept_forget_vhost(struct wr_broker *b, struct wr_str name);
+void wr_defs_kept_forget_user(struct wr_broker *b, struct wr_str name);
 
 #endif
