@@ -395,9 +395,10 @@ int main(int argc, char **argv)
         for (int i = 0; i < 3; i++) {
             struct wr_errbuf e;
             struct wr_perm_re *re = wr_perm_re_compile(pats[i], strlen(pats[i]), &e);
-            const char *why = strstr(e.text, " - ");
-            if (!re)
+            if (!re) {
+                const char *why = strstr(e.text, " - ");
                 fail("%s: %s", names[i], why ? why + 3 : e.text);
+            }
             wr_perm_re_free(re);
         }
     }
