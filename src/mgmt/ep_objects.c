@@ -40,6 +40,7 @@
 #include "core/list.h"
 #include "core/utf8.h"
 #include "mgmt/api.h"
+#include "mgmt/argshash.h"
 #include "net/chan.h"
 #include "net/conn.h"
 #include "net/server.h"
@@ -263,15 +264,6 @@ static char *quote_plus(struct wr_str s, bool tilde_safe)
 
 /* ---- binding names ---- */
 
-/* A hash of binding arguments for the properties key. */
-static uint32_t args_hash(struct wr_str args)
-{
-    uint32_t h = 2166136261u;
-    for (uint32_t i = 0; i < args.len; i++)
-        h = (h ^ (uint8_t)args.ptr[i]) * 16777619u;
-    return h;
-}
-
 /* RabbitMQ's properties key of a binding (malloc'd; NULL: out of memory). */
 static char *props_key(struct wr_str key, struct wr_str args)
 {
@@ -280,7 +272,7 @@ static char *props_key(struct wr_str key, struct wr_str args)
     char *q = quote_plus(key, false);
     if (!q || !args.len)
         return q;
-    uint32_t h = args_hash(args);
+    uint32_t h = wr_mgmt_args_hash(args);
     uint8_t be[4] = {(uint8_t)(h >> 24), (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h};
     size_t n, ql = strlen(q);
     char *b = b64_encode(be, 4, &n);

@@ -610,6 +610,40 @@ class MgmtObjectsTest(MgmtTestCase):
             self.assertEqual(self.get(base + "/" + q(pk)).status, 404)
         self.assertEqual(self.get_ok(base), [])
 
+    # Arguments and the hash RabbitMQ 3.10.8 gave their properties key.
+    HASHES = [
+        ({"x": 1}, "9nmLZQ"), ({"a": 1}, "Ajat_Q"), ({"y": "s"}, "FOVxqA"),
+        ({"x": -5}, "yP4jgA"), ({"x": 300000000}, "OQLiMQ"), ({"x": -300000000}, "kVNi5w"),
+        ({"x": ""}, "bRwPzQ"),
+        ({"x": "a much longer string with more than twelve bytes"}, "kP6S1Q"),
+        ({"x": 12345678901234}, "lyhTdg"), ({"x": -12345678901234}, "whtcGA"),
+        ({"x": 0.0}, "23AHEw"), ({"x": []}, "NddRgQ"), ({"x": {}}, "a9xBtA"),
+        ({"abcdefghijklmnop": 1}, "hzRl8w"), ({"x": 134217727}, "_cPdeQ"),
+        ({"x": 134217728}, "ySVc-A"), ({"x": -134217728}, "l44wjg"),
+        ({"x": -134217729}, "__bvww"), ({"x": 9223372036854775807}, "YAuNDw"),
+        ({"x": -9223372036854775808}, "fy-W6A"), ({"x": 1e300}, "BawxzQ"),
+        ({"x": -2.5}, "nQkmcQ"), ({"x": 1.5}, "jFOrkw"), ({"x": True}, "TmR75w"),
+        ({"x": False}, "bR6z2w"), ({"x": [1, "a"]}, "Kk7VCA"), ({"x": {"y": 1}}, "YUcgPg"),
+        ({"b": 1, "a": 2}, "muH6_Q"), ({"a": 2, "b": 1}, "muH6_Q"),
+    ]
+
+    def test_properties_key_hash_is_rabbitmqs(self):
+        x = self.new_exchange()
+        n = self.new_queue()
+        base = "/api/bindings/%%2F/e/%s/q/%s" % (q(x), q(n))
+        for i, (args, h) in enumerate(self.HASHES):
+            r = self.post(base, {"routing_key": "k%d" % i, "arguments": args})
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(r.headers.get("location"), "%s/k%d~%s" % (q(n), i, h), args)
+        # Declared over AMQP (pika's own field types) the key is RabbitMQ's too.
+        conn = self.connect()
+        self.addCleanup(conn.close)
+        ch = conn.channel()
+        for key, args, h in (("p0", {"x": 1}, "4gSN_A"), ("p1", {"b": 1, "a": 2}, "OGTMnw"),
+                             ("p2", {"x": "s"}, "Dx5R-A"), ("p3", {"x": 300000000000}, "z-5OHw")):
+            ch.queue_bind(n, x, key, arguments=args)
+            self.assertEqual(self.get_ok(base + "/%s~%s" % (key, h))["routing_key"], key)
+
     def test_exchange_to_exchange_bindings(self):
         a = self.new_exchange({"type": "fanout"})
         b = self.new_exchange({"type": "fanout"})
