@@ -369,6 +369,30 @@ class MgmtObjectsTest(MgmtTestCase):
         self.assertIn("in use", self.bad_request(self.delete(path + "?if-unused=true")))
         self.assertEqual(self.delete(path).status, 204)
 
+    def test_consumer_details(self):
+        n = self.new_queue()
+        conn = self.connect()
+        self.addCleanup(conn.close)
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=7)
+        ch.basic_consume(n, lambda *a: None, consumer_tag="ctag-mo",
+                         arguments={"x-priority": 3})
+        x = self.wait_for(lambda: (lambda i: i.get("consumer_details") and
+                                   i.get("consumers") == 1 and i)(self.queue_info(n)),
+                          timeout=12, what="consumer_details")
+        self.assertEqual(x["consumers"], 1)
+        cd = x["consumer_details"]
+        self.assertEqual(len(cd), 1)
+        c = cd[0]
+        self.assertEqual((c["consumer_tag"], c["ack_required"], c["exclusive"],
+                          c["prefetch_count"], c["arguments"], c["queue"]),
+                         ("ctag-mo", True, False, 7, {"x-priority": 3},
+                          {"name": n, "vhost": "/"}))
+        chd = c["channel_details"]
+        self.assertEqual((chd["number"], chd["user"], chd["peer_host"]), (1, "guest", "127.0.0.1"))
+        self.assertEqual(chd["name"], chd["connection_name"] + " (1)")
+        self.assertEqual(chd["node"], x["node"])
+
     def test_purge(self):
         n = self.new_queue()
         for i in range(3):
