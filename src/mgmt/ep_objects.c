@@ -534,8 +534,8 @@ static void rl_answer(struct wr_mgmt_req *rq, struct rowlist *l, wr_mgmt_build_f
     free(l->r);
 }
 
-/* The vhosts a listing covers: the one in the path, or every one the
- * user sees. NULL only when the path's vhost was refused (answered). */
+/* A listing over the vhost in the path (one), or over every vhost the
+ * user sees: fn adds each vhost's rows. */
 typedef void (*vhost_fn)(struct rowlist *l, struct wr_vhost *vh);
 
 static void list_over_vhosts(struct wr_mgmt_req *rq, bool one, vhost_fn fn,
@@ -579,7 +579,8 @@ static void exchanges_vhost(struct wr_mgmt_req *rq)
     list_over_vhosts(rq, true, rows_exchanges, build_exchange);
 }
 
-/* The exchange named in the path (arg 1) for reading; 404 when missing. */
+/* The exchange named in the path (arg 1), its vhost checked for reading or
+ * changing; 404 when missing. */
 static struct wr_exchange *exchange_in_path(struct wr_mgmt_req *rq, bool write,
                                             struct wr_vhost **vhp)
 {
