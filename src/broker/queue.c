@@ -838,3 +838,31 @@ uint32_t wr_queue_delete(struct wr_queue *q)
     wr_list_del(&q->owner_node);
     return n;
 }
+
+/* ---- a look at the heads (management API) ---- */
+
+#define HEAD_SCAN 32 /* entries looked at per level before giving up */
+
+const struct wr_msg *wr_queue_head(const struct wr_queue *q, uint64_t *oldest_ms)
+{
+    const struct wr_msg *next = NULL;
+    uint64_t oldest = UINT64_MAX;
+    for (int l = (int)q->s.max_priority; l >= 0; l--) {
+        if (!(q->nonempty[l >> 6] & (1ull << (l & 63))))
+            continue;
+        const struct wr_deque *d = &q->levels[l];
+        uint32_t n = d->n < HEAD_SCAN ? d->n : HEAD_SCAN;
+        for (uint32_t i = 0; i < n; i++) {
+            const struct wr_msg *m = d->a[(d->head + i) & (d->cap - 1)].m;
+            if (!m)
+                continue;
+            if (!next)
+                next = m;
+            if (m->published_ms < oldest)
+                oldest = m->published_ms;
+            break;
+        }
+    }
+    *oldest_ms = next ? oldest : 0;
+    return next;
+}

@@ -211,4 +211,11 @@ void wr_queue_consumer_ready(struct wr_consumer *c);
  * Returns the number of ready messages it had. */
 uint32_t wr_queue_delete(struct wr_queue *q);
 
+/* For the management API: the message the queue would hand out next
+ * (NULL when none is found), and in *oldest_ms the earliest publish time
+ * (monotonic ms) among the messages at the head of each priority level (0
+ * when none). Looks at a few entries per level, O(levels): a long run of
+ * expired entries at a head can hide the messages behind it. */
+const struct wr_msg *wr_queue_head(const struct wr_queue *q, uint64_t *oldest_ms);
+
 #endif

@@ -198,4 +198,8 @@ json_t *wr_mgmt_message_stats(const struct wr_stats *s, uint32_t which);
      (1u << WR_ST_GET) | (1u << WR_ST_GET_NO_ACK) | (1u << WR_ST_GET_EMPTY) |                     \
      (1u << WR_ST_REDELIVER) | (1u << WR_ST_ACK))
 
+/* The node's name as RabbitMQ's "node" fields give it: "rabbit@" and the
+ * short host name, computed once. */
+const char *wr_mgmt_node_name(void);
+
 #endif

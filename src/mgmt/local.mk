@@ -5,4 +5,5 @@ src_libwarren_a_SOURCES += \
 	src/mgmt/http.c src/mgmt/http.h \
 	src/mgmt/reply.c src/mgmt/list.c \
 	src/mgmt/ep_access.c src/mgmt/ep_objects.c src/mgmt/ep_node.c \
-	src/mgmt/ep_conn.c src/mgmt/metrics.c
+	src/mgmt/ep_conn.c src/mgmt/metrics.c \
+	src/mgmt/argshash.c src/mgmt/argshash.h
