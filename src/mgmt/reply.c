@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -419,4 +420,25 @@ json_t *wr_mgmt_message_stats(const struct wr_stats *s, uint32_t which)
         json_object_set_new(o, "deliver_get_details", wr_json_rate(dgr));
     }
     return o;
+}
+
+/* ---- the node's name ---- */
+
+const char *wr_mgmt_node_name(void)
+{
+    static char name[300];
+    if (!name[0]) {
+        char host[256] = "";
+        if (gethostname(host, sizeof(host)) < 0 || !host[0])
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        host[strcspn(host, ".")] = '\0';
+        snprintf(name, sizeof(name), "rabbit@%s", host[0] ? host : "localhost");
+    }
+    return name;
+}
+
+void wr_mgmt_reply_json_status(struct wr_mgmt_req *rq, int status, json_t *doc)
+{
+    send_json(rq, status, doc);
 }
