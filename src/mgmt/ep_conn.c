@@ -40,6 +40,7 @@
 #include "wire/field.h"
 
 #define CLOSE_REASON_DEFAULT "Closed via management plugin"
+#define CLOSE_REASON_MAX 200
 
 /* ---- who sees what ---- */
 
@@ -164,7 +165,7 @@ static json_t *client_props_json(const struct wr_conn *c, json_t **provided_name
     *provided_name = NULL;
     if (!c->client_props)
         return json_object();
-    if (wr_table_get(t, "connection_name", &v) == 1 && (v.type == 'S' || v.type == 's'))
+    if (wr_table_get(t, "connection_name", &v) == 1 && v.type == 'S')
         *provided_name = wr_json_str(v.v.str);
     json_t *o = wr_json_from_table(t);
     return o ? o : json_object();
@@ -270,7 +271,16 @@ static void connection_delete(struct wr_mgmt_req *rq)
     reason = evhttp_find_header(evhttp_request_get_input_headers(rq->r), "x-reason");
     if (!reason || !*reason)
         reason = CLOSE_REASON_DEFAULT;
-    wr_conn_error(c, 320, 0, "%s", reason);
+    /* reply-text is a short string: with "CONNECTION_FORCED - " in front,
+     * at most CLOSE_REASON_MAX bytes of the reason, cut before a UTF-8
+     * character, not inside one. */
+    size_t n = strlen(reason);
+    if (n > CLOSE_REASON_MAX) {
+        n = CLOSE_REASON_MAX;
+        while (n > 0 && ((unsigned char)reason[n] & 0xC0) == 0x80)
+            n--;
+    }
+    wr_conn_error(c, 320, 0, "%.*s", (int)n, reason);
     wr_mgmt_reply_empty(rq, 204);
 }
 

@@ -453,6 +453,24 @@ class ConnectionTests(Base):
         self.wait_for(lambda: name not in [x["name"] for x in self.get_ok("/api/connections")],
                       what="connection gone")
 
+    def test_delete_long_reason(self):
+        # A reply-text is a short string: a long reason is cut, and not
+        # inside a UTF-8 character.
+        conn, tag = self.open()
+        name = self.conn_named(tag)["name"]
+        reason = "\u00e9" * 300
+        rep = self.delete("/api/connections/" + q(name),
+                          headers={"X-Reason": reason.encode().decode("latin-1")})
+        self.assertEqual(rep.status, 204)
+        with self.assertRaises(pika.exceptions.ConnectionClosedByBroker) as cm:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                conn.process_data_events(0.1)
+        self.assertEqual(cm.exception.reply_code, 320)
+        text = cm.exception.reply_text
+        self.assertTrue(text.startswith("CONNECTION_FORCED - \u00e9"), text[:40])
+        self.assertLessEqual(len(text.encode()), 255)
+
     def test_delete_default_reason(self):
         conn, tag = self.open()
         name = self.conn_named(tag)["name"]
