@@ -198,8 +198,16 @@ json_t *wr_mgmt_message_stats(const struct wr_stats *s, uint32_t which);
      (1u << WR_ST_GET) | (1u << WR_ST_GET_NO_ACK) | (1u << WR_ST_GET_EMPTY) |                     \
      (1u << WR_ST_REDELIVER) | (1u << WR_ST_ACK))
 
-/* The node's name as RabbitMQ's "node" fields give it: "rabbit@" and the
- * short host name, computed once. */
+/* The node's name as RabbitMQ's tools expect one: "rabbit@" and the short
+ * host name (gethostname up to the first '.'), computed once. */
 const char *wr_mgmt_node_name(void);
+
+/* Node-level rates (memory, descriptors, queue totals, churn): ep_node.c,
+ * called by the sampler with the rest, dt_s seconds after the last. */
+void wr_mgmt_node_sample(struct wr_mgmt *m, double dt_s);
+
+/* A JSON document (reference taken) with another status than 200: a
+ * failed health check's 503. */
+void wr_mgmt_reply_json_status(struct wr_mgmt_req *rq, int status, json_t *doc);
 
 #endif

@@ -378,10 +378,12 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
     wr_list_each(it, &m->srv->conns)
     {
         struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
+        wr_conn_sample(c, dt);
         for (uint32_t i = 0; i < c->nchans_cap; i++)
             if (c->chans[i])
                 wr_chan_sample(c->chans[i], dt);
     }
+    wr_mgmt_node_sample(m, dt);
 }
 
 /* ---- start and stop ---- */

@@ -429,13 +429,16 @@ const char *wr_mgmt_node_name(void)
     static char name[300];
     if (!name[0]) {
         char host[256] = "";
-        if (gethostname(host, sizeof(host)) != 0 || !host[0])
+        if (gethostname(host, sizeof(host)) < 0 || !host[0])
             snprintf(host, sizeof(host), "localhost");
         host[sizeof(host) - 1] = '\0';
-        char *dot = strchr(host, '.');
-        if (dot && dot != host)
-            *dot = '\0';
-        snprintf(name, sizeof(name), "rabbit@%s", host);
+        host[strcspn(host, ".")] = '\0';
+        snprintf(name, sizeof(name), "rabbit@%s", host[0] ? host : "localhost");
     }
     return name;
+}
+
+void wr_mgmt_reply_json_status(struct wr_mgmt_req *rq, int status, json_t *doc)
+{
+    send_json(rq, status, doc);
 }

@@ -610,6 +610,7 @@ struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id)
     wr_hmap_init(&ch->consumers);
     wr_list_init(&ch->wait_node);
     wr_list_init(&ch->wake);
+    wr_conn_churn.chan_created++;
     return ch;
 }
 
@@ -653,6 +654,7 @@ void wr_chan_free(struct wr_chan *ch)
     free(ch->txo);
     wr_publish_result_free(&ch->pub);
     free(ch);
+    wr_conn_churn.chan_closed++;
 }
 
 bool wr_chan_closing(const struct wr_chan *ch)

@@ -37,6 +37,8 @@
 #include "wire/frame.h"
 #include "wire/names.h"
 
+struct wr_conn_churn wr_conn_churn;
+
 /* Frames before tune-ok may be at most this big (the spec's frame-min-size). */
 #define PRE_TUNE_FRAME_MAX WR_AMQP_FRAME_MIN_SIZE
 #define CLOSE_OK_TIMEOUT_MS 3000
@@ -191,6 +193,10 @@ void wr_conn_flush(struct wr_conn *c)
         return;
     errno = 0;
     n = evbuffer_write(c->out, c->fd);
+    if (n > 0) {
+        c->send_oct.n += (uint64_t)n;
+        c->send_cnt++;
+    }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         char why[96];
         snprintf(why, sizeof(why), "socket write failed: %s", strerror(errno));
@@ -485,6 +491,7 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
     wr_list_init(&c->consumers_waiting);
     wr_list_add_tail(&srv->conns, &c->node);
     srv->nconns++;
+    wr_conn_churn.conn_created++;
     /* Writing happens in wr_conn_flush at the end of the turn; the write
      * event is added only while the kernel cannot take everything. */
     wr_list_init(&c->dirty_node);
@@ -516,6 +523,8 @@ void wr_conn_free(struct wr_conn *c)
     evutil_closesocket(c->fd);
     wr_server_fd_released(c->srv);
     free(c->chans);
+    free(c->client_props);
+    wr_conn_churn.conn_closed++;
     wr_log_ctx(WR_LOG_DEBUG, c->name, "connection closed");
     free(c);
 }
@@ -624,6 +633,23 @@ static void login_refused(struct wr_conn *c, struct wr_str mech, struct wr_str u
     conn_update_read(c);
 }
 
+/* The client's properties, kept for the management API; a copy the
+ * allocator refuses is simply not kept. The mechanism name too. */
+static void keep_client_props(struct wr_conn *c, const struct wr_connection_start_ok *a)
+{
+    free(c->client_props);
+    c->client_props = NULL;
+    c->client_props_len = 0;
+    if (a->client_properties.len && (c->client_props = malloc(a->client_properties.len))) {
+        memcpy(c->client_props, a->client_properties.ptr, a->client_properties.len);
+        c->client_props_len = a->client_properties.len;
+    }
+    snprintf(c->mech, sizeof(c->mech), "%.*s",
+             (int)(a->mechanism.len < sizeof(c->mech) - 1 ? a->mechanism.len
+                                                           : sizeof(c->mech) - 1),
+             a->mechanism.ptr);
+}
+
 static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *a)
 {
     const struct wr_conf *conf = c->srv->conf;
@@ -635,6 +661,7 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     c->cap_blocked = client_cap(a->client_properties, "connection.blocked");
     c->cap_cancel = client_cap(a->client_properties, "consumer_cancel_notify");
     c->cap_auth_close = client_cap(a->client_properties, "authentication_failure_close");
+    keep_client_props(c, a);
     rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
     c->principal = NULL;
     if (rc == WR_ENOT_IMPLEMENTED) {
@@ -1080,6 +1107,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         }
         evbuffer_commit_space(c->in, v, nv);
         got += (size_t)n;
+        c->recv_oct.n += (uint64_t)n;
+        c->recv_cnt++;
         if ((size_t)n < READ_CHUNK)
             break; /* the socket is drained */
     }
@@ -1146,11 +1175,16 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_conn *c = arg;
     (void)what;
+    int n;
     wr_clock_update();
-    if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-        errno != EINTR) {
+    n = evbuffer_write(c->out, fd);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         wr_conn_abort(c, "socket write failed");
         return;
+    }
+    if (n > 0) {
+        c->send_oct.n += (uint64_t)n;
+        c->send_cnt++;
     }
     if (c->freed_when_flushed) {
         out_account(c);
@@ -1214,4 +1248,10 @@ void wr_conn_tick(struct wr_conn *c, uint64_t now)
             to_dead_list(c);
         return;
     }
+}
+
+void wr_conn_sample(struct wr_conn *c, double dt_s)
+{
+    wr_counter_sample(&c->recv_oct, dt_s);
+    wr_counter_sample(&c->send_oct, dt_s);
 }

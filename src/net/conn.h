@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/stats.h"
 #include "core/list.h"
 #include "wire/buf.h"
 
@@ -93,7 +94,28 @@ struct wr_conn {
     struct wr_list dirty_node; /* srv->dirty: output to write at the end of the turn */
     bool writing;              /* EV_WRITE enabled: the socket was full */
     bool reading;              /* EV_READ enabled (see conn_update_read) */
+    /* For the management API: bytes read and written (counted per read
+     * and per write, with rates from wr_conn_sample), the reads and
+     * writes, the SASL mechanism, and the client's properties as sent in
+     * start-ok (field-table bytes without the length prefix; NULL when
+     * none came yet). */
+    struct wr_counter recv_oct, send_oct;
+    uint64_t recv_cnt, send_cnt;
+    char mech[16];
+    char *client_props;
+    uint32_t client_props_len;
 };
+
+/* Connections and channels opened and closed since the process started
+ * (RabbitMQ's churn_rates): counted by conn.c and chan.c. */
+struct wr_conn_churn {
+    uint64_t conn_created, conn_closed, chan_created, chan_closed;
+};
+extern struct wr_conn_churn wr_conn_churn;
+
+/* Rate sample of the byte counters, dt_s seconds after the last one (the
+ * management API's sampler). */
+void wr_conn_sample(struct wr_conn *c, double dt_s);
 
 /* Is a peer address loopback (127.0.0.0/8, ::1, ::ffff:127.x)? Users in
  * loopback_users (guest by default) may only connect from there. */
