@@ -171,7 +171,8 @@ INTEG_TESTS = \
 	tests/integ/test_compaction.py \
 	tests/integ/test_confirm_latency.py \
 	tests/integ/test_names.py \
-	tests/integ/test_definitions.py
+	tests/integ/test_definitions.py \
+	tests/integ/test_metrics.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

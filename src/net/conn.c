@@ -232,6 +232,7 @@ static void free_channels(struct wr_conn *c)
         if (c->chans[i]) {
             wr_chan_free(c->chans[i]);
             c->chans[i] = NULL;
+            wr_churn.chans_closed++;
         }
     }
     c->nchans_open = 0;
@@ -423,6 +424,7 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
     wr_list_init(&c->consumers_waiting);
     wr_list_add_tail(&srv->conns, &c->node);
     srv->nconns++;
+    wr_churn.conns_opened++;
     /* Writing happens in wr_conn_flush at the end of the turn; the write
      * event is added only while the kernel cannot take everything. */
     wr_list_init(&c->dirty_node);
@@ -446,6 +448,7 @@ void wr_conn_free(struct wr_conn *c)
     wr_list_del(&c->dirty_node);
     flow_release(c);
     c->srv->nconns--;
+    wr_churn.conns_closed++;
     event_free(c->rev);
     event_free(c->wev);
     evbuffer_free(c->in);
@@ -819,6 +822,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
         }
         c->chans[id] = ch;
         c->nchans_open++;
+        wr_churn.chans_opened++;
         wr_method_init(&r, WR_CHANNEL_OPEN_OK);
         wr_conn_send(c, id, &r);
         return;
@@ -836,6 +840,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
             wr_chan_free(ch);
             c->chans[id] = NULL;
             c->nchans_open--;
+            wr_churn.chans_closed++;
         }
         return;
     }
@@ -848,6 +853,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
         wr_chan_free(ch);
         c->chans[id] = NULL;
         c->nchans_open--;
+        wr_churn.chans_closed++;
         wr_conn_send(c, id, &r);
         return;
     }
