@@ -283,8 +283,8 @@ static int run(const struct wr_conf *conf)
     wr_broker_set_persist(b, wr_store_persist(store));
     wr_store_on_synced(store, wr_broker_journal_synced, b);
     wr_clock_update();
-    wr_log(WR_LOG_INFO, "data directory %s opened in %.3f s", conf->data_dir,
-           (double)(wr_now_us() - t0) / 1e6);
+    b->recovery_s = (double)(wr_now_us() - t0) / 1e6;
+    wr_log(WR_LOG_INFO, "data directory %s opened in %.3f s", conf->data_dir, b->recovery_s);
 
     if (defs) {
         rc = wr_defs_import(b, defs, WR_DEFS_IMPORT, &derr);

@@ -50,6 +50,9 @@ struct wr_broker {
     uint64_t msg_bytes_peak; /* since the last malloc_trim */
     bool mem_alarm, disk_alarm;
     bool alarm; /* either: publishers are blocked */
+    /* How long opening the data directory (recovery) took at start, in
+     * seconds (warrend.c measures it; /metrics reports it). */
+    double recovery_s;
 
     void (*alarm_cleared)(void *arg);
     void (*synced)(void *arg, uint64_t pos, bool failed);

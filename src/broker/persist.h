@@ -11,8 +11,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/histo.h"
+
 struct wr_msg;
 struct wr_queue;
+
+/* What /metrics reports of the persistence layer. */
+struct wr_persist_stats {
+    uint64_t journal_bytes; /* the journal's segment files on disk */
+    struct wr_histo fsync;  /* how long each fdatasync of the journal took */
+};
 
 struct wr_persist {
     void *ctx;
@@ -41,6 +49,8 @@ struct wr_persist {
     bool (*failed)(void *ctx);
     /* Free space is low: work that only writes more (compaction) waits. */
     void (*low_disk)(void *ctx, bool low);
+    /* Its figures for /metrics (no I/O). */
+    void (*stats)(void *ctx, struct wr_persist_stats *out);
 };
 
 /* Durable queues longer than this keep only the bodies of their first

@@ -260,6 +260,7 @@ static void dead_letter(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason 
         wr_stat_inc(&q->vhost->st, (enum wr_stat)(WR_ST_DL_REJECTED + (int)why));
         wr_dlx_publish(q, m, why);
     } else {
+        q->vhost->dl_dropped[why]++;
         wr_msg_unref(m);
     }
 }
@@ -714,6 +715,27 @@ void wr_queue_touch(struct wr_queue *q)
 {
     q->last_used_ms = wr_now_ms();
     expires_arm(q);
+}
+
+uint64_t wr_queue_head_published_ms(const struct wr_queue *q)
+{
+    uint64_t oldest = 0;
+    if (!q->ready)
+        return 0;
+    for (uint32_t l = 0; l <= q->s.max_priority; l++) {
+        struct wr_deque *d = &q->levels[l];
+        /* Tombstones at a head are few (tidy drops them): look past a
+         * handful, no further, so that this stays O(levels). */
+        for (uint32_t i = 0; i < d->n && i < 64; i++) {
+            const struct wr_msg *m = dq_at(d, i)->m;
+            if (m) {
+                if (!oldest || m->published_ms < oldest)
+                    oldest = m->published_ms;
+                break;
+            }
+        }
+    }
+    return oldest;
 }
 
 /* ---- consumers ---- */

@@ -128,6 +128,7 @@ struct wr_queue {
      * gets, for flow control). */
     struct wr_stats st;
     uint32_t unacked;
+    uint64_t unacked_bytes; /* body bytes of those deliveries */
     uint64_t stat_delivered;
     /* Flow control found this queue's consumers taking nothing while its
      * publishers were paused (all at their prefetch limit, say): pausing
@@ -195,6 +196,11 @@ static inline uint32_t wr_queue_ready(const struct wr_queue *q)
 {
     return q->ready;
 }
+
+/* When the oldest message at the head of a level was published
+ * (wr_now_ms's clock; a recovered message keeps its time of publication),
+ * or 0 when the queue holds none. Looks at each level's head only. */
+uint64_t wr_queue_head_published_ms(const struct wr_queue *q);
 
 /* The queue was used (basic.get, redeclare): restart its x-expires clock. */
 void wr_queue_touch(struct wr_queue *q);

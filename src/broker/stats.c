@@ -1,9 +1,12 @@
 /*
- * stats.c - names of the message counters; see stats.h.
+ * stats.c - names of the message counters, and the churn counters; see
+ * stats.h.
  */
 #include "config.h"
 
 #include "broker/stats.h"
+
+struct wr_churn wr_churn;
 
 const char *wr_stat_name(enum wr_stat k)
 {
@@ -23,6 +26,7 @@ const char *wr_stat_name(enum wr_stat k)
         [WR_ST_DL_EXPIRED] = "dead_lettered_expired",
         [WR_ST_DL_MAXLEN] = "dead_lettered_maxlen",
         [WR_ST_DL_DELIVERY_LIMIT] = "dead_lettered_delivery_limit",
+        [WR_ST_PUBLISH_CONFIRM] = "publish_confirm",
     };
     return (unsigned)k < WR_ST_N ? names[k] : "?";
 }

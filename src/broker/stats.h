@@ -34,6 +34,7 @@ enum wr_stat {
     WR_ST_DL_EXPIRED,        /* dead-lettered: TTL */
     WR_ST_DL_MAXLEN,         /* dead-lettered: x-max-length(-bytes) */
     WR_ST_DL_DELIVERY_LIMIT, /* dead-lettered: x-delivery-limit */
+    WR_ST_PUBLISH_CONFIRM,   /* published on a channel in confirm mode (channel, vhost) */
     WR_ST_N
 };
 
@@ -72,5 +73,18 @@ static inline void wr_counter_sample(struct wr_counter *c, double dt_s)
 
 /* RabbitMQ's name of a counter in message_stats ("publish", "ack", ...). */
 const char *wr_stat_name(enum wr_stat k);
+
+/* Churn since the process started (RabbitMQ's rabbitmq_*_opened_total and
+ * the like, and /api/overview's churn_rates): one increment per open,
+ * close, declare or delete, never per message. Kept outside any vhost so
+ * that deleting one does not take its history away. */
+struct wr_churn {
+    uint64_t conns_opened, conns_closed; /* accepted sockets, freed */
+    uint64_t chans_opened, chans_closed;
+    uint64_t queues_declared; /* queue.declare (not passive) that succeeded */
+    /* recovered durable queues count as created */
+    uint64_t queues_created, queues_deleted;
+};
+extern struct wr_churn wr_churn;
 
 #endif

@@ -342,6 +342,7 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
         wr_vhost_defs_changed(vh);
     }
     *created = true;
+    wr_churn.queues_created++;
     *out = q;
     return 0;
 }
@@ -364,6 +365,7 @@ void wr_vhost_queue_delete(struct wr_vhost *vh, struct wr_queue *q)
     if (q->deleted)
         return;
     wr_hmap_del(&vh->queues, &q->node);
+    wr_churn.queues_deleted++;
     if (q->store_id)
         wr_vhost_defs_changed(vh);
     wr_queue_delete(q);

@@ -40,6 +40,10 @@ struct wr_vhost {
     uint64_t last_queue_id;           /* durable queue identities given so far */
     /* What its channels counted (stats.h), kept after they close. */
     struct wr_stats st;
+    /* Messages a queue without a dead-letter exchange dropped where one
+     * would have dead-lettered them, by enum wr_dl_reason (RabbitMQ
+     * counts them as dead-lettered with strategy "disabled"). */
+    uint64_t dl_dropped[4];
 };
 
 /* Tell the store a durable definition changed. */

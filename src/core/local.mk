@@ -10,4 +10,5 @@ src_libwarren_a_SOURCES += \
 	src/core/heap.c src/core/heap.h \
 	src/core/randname.c src/core/randname.h \
 	src/core/utf8.c src/core/utf8.h \
+	src/core/histo.h \
 	src/core/list.h

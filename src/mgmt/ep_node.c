@@ -86,6 +86,9 @@ enum {
     G_CONN_CLOSED,
     G_CHAN_CREATED,
     G_CHAN_CLOSED,
+    G_Q_CREATED,
+    G_Q_DECLARED,
+    G_Q_DELETED,
     G_N
 };
 static struct gauge gauges[G_N];
@@ -228,10 +231,13 @@ void wr_mgmt_node_sample(struct wr_mgmt *m, double dt_s)
     gauge_sample(&gauges[G_SOCKETS], sockets_used(m->srv, m->conf), dt_s);
     gauge_sample(&gauges[G_PROC], proc_used(m->b, m->srv), dt_s);
     gauge_sample(&gauges[G_DISK], disk_free(m->conf), dt_s);
-    gauge_sample(&gauges[G_CONN_CREATED], (int64_t)wr_conn_churn.conn_created, dt_s);
-    gauge_sample(&gauges[G_CONN_CLOSED], (int64_t)wr_conn_churn.conn_closed, dt_s);
-    gauge_sample(&gauges[G_CHAN_CREATED], (int64_t)wr_conn_churn.chan_created, dt_s);
-    gauge_sample(&gauges[G_CHAN_CLOSED], (int64_t)wr_conn_churn.chan_closed, dt_s);
+    gauge_sample(&gauges[G_CONN_CREATED], (int64_t)wr_churn.conns_opened, dt_s);
+    gauge_sample(&gauges[G_CONN_CLOSED], (int64_t)wr_churn.conns_closed, dt_s);
+    gauge_sample(&gauges[G_CHAN_CREATED], (int64_t)wr_churn.chans_opened, dt_s);
+    gauge_sample(&gauges[G_CHAN_CLOSED], (int64_t)wr_churn.chans_closed, dt_s);
+    gauge_sample(&gauges[G_Q_CREATED], (int64_t)wr_churn.queues_created, dt_s);
+    gauge_sample(&gauges[G_Q_DECLARED], (int64_t)wr_churn.queues_declared, dt_s);
+    gauge_sample(&gauges[G_Q_DELETED], (int64_t)wr_churn.queues_deleted, dt_s);
 }
 
 /* ---- JSON pieces ---- */
@@ -385,18 +391,19 @@ static json_t *churn_json(void)
         {"channel_created", G_CHAN_CREATED},
         {"connection_closed", G_CONN_CLOSED},
         {"connection_created", G_CONN_CREATED},
+        {"queue_created", G_Q_CREATED},
+        {"queue_declared", G_Q_DECLARED},
+        {"queue_deleted", G_Q_DELETED},
     };
-    const uint64_t now[] = {wr_conn_churn.chan_closed, wr_conn_churn.chan_created,
-                            wr_conn_churn.conn_closed, wr_conn_churn.conn_created};
+    const uint64_t now[] = {wr_churn.chans_closed,    wr_churn.chans_opened,
+                            wr_churn.conns_closed,    wr_churn.conns_opened,
+                            wr_churn.queues_created,  wr_churn.queues_declared,
+                            wr_churn.queues_deleted};
     json_t *o = json_object();
     if (!o)
         return NULL;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         set_with_rate(o, rows[i].key, (int64_t)now[i], gauges[rows[i].g].rate);
-    /* Queue churn is not counted by Warren yet. */
-    set_with_rate(o, "queue_created", 0, 0.0);
-    set_with_rate(o, "queue_declared", 0, 0.0);
-    set_with_rate(o, "queue_deleted", 0, 0.0);
     return o;
 }
 
@@ -541,13 +548,13 @@ static json_t *node_json(struct wr_mgmt_req *rq)
     wr_json_set(o, "db_dir", json_string(conf->data_dir));
     wr_json_set(o, "enabled_plugins",
                 json_pack("[s, s]", "rabbitmq_management", "rabbitmq_prometheus"));
-    set_with_rate(o, "connection_created", (int64_t)wr_conn_churn.conn_created,
+    set_with_rate(o, "connection_created", (int64_t)wr_churn.conns_opened,
                   gauges[G_CONN_CREATED].rate);
-    set_with_rate(o, "connection_closed", (int64_t)wr_conn_churn.conn_closed,
+    set_with_rate(o, "connection_closed", (int64_t)wr_churn.conns_closed,
                   gauges[G_CONN_CLOSED].rate);
-    set_with_rate(o, "channel_created", (int64_t)wr_conn_churn.chan_created,
+    set_with_rate(o, "channel_created", (int64_t)wr_churn.chans_opened,
                   gauges[G_CHAN_CREATED].rate);
-    set_with_rate(o, "channel_closed", (int64_t)wr_conn_churn.chan_closed,
+    set_with_rate(o, "channel_closed", (int64_t)wr_churn.chans_closed,
                   gauges[G_CHAN_CLOSED].rate);
     wr_json_set(o, "warren_version", json_string(WR_VERSION));
     return o;

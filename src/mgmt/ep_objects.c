@@ -993,11 +993,10 @@ static json_t *queue_json(const struct wr_queue *q)
     ok = ok && set_int(o, "messages_ram", (uint64_t)q->ready + q->unacked);
     ok = ok && set_int(o, "messages_ready_ram", q->ready);
     ok = ok && set_int(o, "messages_unacknowledged_ram", q->unacked);
-    /* Bytes of unacknowledged messages are not counted by Warren. */
-    ok = ok && set_int(o, "message_bytes", q->ready_bytes);
+    ok = ok && set_int(o, "message_bytes", q->ready_bytes + q->unacked_bytes);
     ok = ok && set_int(o, "message_bytes_ready", q->ready_bytes);
-    ok = ok && set_int(o, "message_bytes_unacknowledged", 0);
-    ok = ok && set_int(o, "message_bytes_ram", q->ready_bytes);
+    ok = ok && set_int(o, "message_bytes_unacknowledged", q->unacked_bytes);
+    ok = ok && set_int(o, "message_bytes_ram", q->ready_bytes + q->unacked_bytes);
 
     /* Length rates from the counters (the sampler does not sample
      * lengths): in minus out, requeues taken as redeliveries. */

@@ -371,6 +371,7 @@ static void ua_settle(struct wr_chan *ch, struct unacked *u)
         ch->wake_all = true;
     ch->unacked_live--;
     u->q->unacked--;
+    u->q->unacked_bytes -= u->e.m->body_len;
     u->e.m = NULL;
 }
 
@@ -542,6 +543,7 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
         if (ua_push(ch, tag, &u) == 0) {
             wr_queue_ref(q);
             q->unacked++;
+            q->unacked_bytes += e->m->body_len;
             cc->unacked++;
             ch->unacked_live++;
             return;
@@ -610,7 +612,6 @@ struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id)
     wr_hmap_init(&ch->consumers);
     wr_list_init(&ch->wait_node);
     wr_list_init(&ch->wake);
-    wr_conn_churn.chan_created++;
     return ch;
 }
 
@@ -654,7 +655,6 @@ void wr_chan_free(struct wr_chan *ch)
     free(ch->txo);
     wr_publish_result_free(&ch->pub);
     free(ch);
-    wr_conn_churn.chan_closed++;
 }
 
 bool wr_chan_closing(const struct wr_chan *ch)
@@ -805,6 +805,8 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
             wr_conn_flow_pause(ch->c, q);
     }
     count(ch, NULL, WR_ST_PUBLISH);
+    if (seq)
+        count(ch, NULL, WR_ST_PUBLISH_CONFIRM);
     if (res->route.n == 0 && mandatory) {
         count(ch, NULL, WR_ST_RETURN_UNROUTABLE);
         send_return(ch, m, 312, "NO_ROUTE");
@@ -1149,6 +1151,7 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
         }
         wr_queue_ref(q);
         q->unacked++;
+        q->unacked_bytes += e.m->body_len;
         ch->unacked_live++;
     }
 }
@@ -1350,6 +1353,8 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     }
     if (wr_vhost_queue_declare(ch->c->vh, &d, &q, &created, &err) < 0)
         return chan_error(ch, err.code, WR_QUEUE_DECLARE, err.text);
+    if (!a->passive)
+        wr_churn.queues_declared++;
     if (created && q->exclusive)
         wr_list_add_tail(&ch->c->exclusive_queues, &q->owner_node);
     set_last_queue(ch, wr_queue_name(q));

@@ -37,7 +37,6 @@
 #include "wire/frame.h"
 #include "wire/names.h"
 
-struct wr_conn_churn wr_conn_churn;
 
 /* Frames before tune-ok may be at most this big (the spec's frame-min-size). */
 #define PRE_TUNE_FRAME_MAX WR_AMQP_FRAME_MIN_SIZE
@@ -238,6 +237,7 @@ static void free_channels(struct wr_conn *c)
         if (c->chans[i]) {
             wr_chan_free(c->chans[i]);
             c->chans[i] = NULL;
+            wr_churn.chans_closed++;
         }
     }
     c->nchans_open = 0;
@@ -491,7 +491,7 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
     wr_list_init(&c->consumers_waiting);
     wr_list_add_tail(&srv->conns, &c->node);
     srv->nconns++;
-    wr_conn_churn.conn_created++;
+    wr_churn.conns_opened++;
     /* Writing happens in wr_conn_flush at the end of the turn; the write
      * event is added only while the kernel cannot take everything. */
     wr_list_init(&c->dirty_node);
@@ -515,6 +515,7 @@ void wr_conn_free(struct wr_conn *c)
     wr_list_del(&c->dirty_node);
     flow_release(c);
     c->srv->nconns--;
+    wr_churn.conns_closed++;
     event_free(c->rev);
     event_free(c->wev);
     evbuffer_free(c->in);
@@ -524,7 +525,6 @@ void wr_conn_free(struct wr_conn *c)
     wr_server_fd_released(c->srv);
     free(c->chans);
     free(c->client_props);
-    wr_conn_churn.conn_closed++;
     wr_log_ctx(WR_LOG_DEBUG, c->name, "connection closed");
     free(c);
 }
@@ -908,6 +908,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
         }
         c->chans[id] = ch;
         c->nchans_open++;
+        wr_churn.chans_opened++;
         wr_method_init(&r, WR_CHANNEL_OPEN_OK);
         wr_conn_send(c, id, &r);
         return;
@@ -925,6 +926,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
             wr_chan_free(ch);
             c->chans[id] = NULL;
             c->nchans_open--;
+            wr_churn.chans_closed++;
         }
         return;
     }
@@ -937,6 +939,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
         wr_chan_free(ch);
         c->chans[id] = NULL;
         c->nchans_open--;
+        wr_churn.chans_closed++;
         wr_conn_send(c, id, &r);
         return;
     }

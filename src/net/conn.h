@@ -106,13 +106,6 @@ struct wr_conn {
     uint32_t client_props_len;
 };
 
-/* Connections and channels opened and closed since the process started
- * (RabbitMQ's churn_rates): counted by conn.c and chan.c. */
-struct wr_conn_churn {
-    uint64_t conn_created, conn_closed, chan_created, chan_closed;
-};
-extern struct wr_conn_churn wr_conn_churn;
-
 /* Rate sample of the byte counters, dt_s seconds after the last one (the
  * management API's sampler). */
 void wr_conn_sample(struct wr_conn *c, double dt_s);

@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/histo.h"
 #include "core/log.h"
 #include "store/crc32c.h"
 #include "store/journal.h"
@@ -42,7 +43,8 @@ struct wr_journal {
 
     uint8_t *buf; /* records not yet written */
     size_t len, cap;
-    uint64_t written; /* position written to the fd */
+    uint64_t written;    /* position written to the fd */
+    uint64_t disk_bytes; /* of every segment file in the directory */
     bool want_sync;
     bool failed;
 
@@ -60,11 +62,20 @@ struct wr_journal {
     uint64_t synced_pos;  /* durable */
     int sync_errno;
     bool busy, quit;
+    struct wr_histo fsync; /* how long each fdatasync of a segment took */
 };
 
 static inline uint64_t pos_of(uint32_t seg, uint32_t off)
 {
     return (uint64_t)seg << 32 | off;
+}
+
+/* Monotonic microseconds, read here (the writer thread has no loop clock). */
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* Wake the loop's notify_cb (the next turn): more of the journal is
@@ -100,7 +111,7 @@ static void *writer_main(void *arg)
     struct wr_journal *j = arg;
     pthread_mutex_lock(&j->mu);
     for (;;) {
-        uint64_t pos;
+        uint64_t pos, t0, t1;
         int fd, rc, e;
         /* Wait while the loop syncs itself (writer_hold), and while there
          * is nothing new to sync. After a failure (sync_errno) there never
@@ -114,9 +125,12 @@ static void *writer_main(void *arg)
         fd = j->req_fd;
         j->busy = true;
         pthread_mutex_unlock(&j->mu);
+        t0 = mono_us();
         rc = fdatasync(fd);
         e = rc < 0 ? errno : 0;
+        t1 = mono_us();
         pthread_mutex_lock(&j->mu);
+        wr_histo_add(&j->fsync, t1 - t0);
         j->busy = false;
         if (rc == 0) {
             if (pos > j->synced_pos) /* never backwards (a loop sync may be ahead) */
@@ -185,6 +199,31 @@ static int open_segment(struct wr_journal *j, uint32_t seg)
     return 0;
 }
 
+/* What the segment files in the directory hold now (once, at open; from
+ * then on writes add and dropped segments subtract). */
+static uint64_t segments_bytes(int dirfd)
+{
+    uint64_t total = 0;
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+    struct stat st;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n > 4 && strcmp(de->d_name + n - 4, ".wjl") == 0 &&
+            fstatat(dirfd, de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
 struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment, uint32_t segment_max,
                                    struct event_base *base, uint32_t fsync_interval_ms,
                                    wr_journal_synced_fn synced, void *arg,
@@ -213,6 +252,7 @@ struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment, uint
         goto fail;
     }
     j->written = j->synced_pos = j->req_pos = pos_of(j->seg, 0);
+    j->disk_bytes = segments_bytes(j->dirfd);
     j->base = base;
     j->synced_cb = synced;
     j->arg = arg;
@@ -274,6 +314,7 @@ static void write_buffer(struct wr_journal *j)
         }
         off += (size_t)n;
     }
+    j->disk_bytes += j->len;
     j->written += j->len;
     j->len = 0;
 }
@@ -303,11 +344,14 @@ static void writer_release(struct wr_journal *j)
  * Returns 0 or WR_EIO (the journal has then failed). */
 static int loop_sync(struct wr_journal *j)
 {
+    uint64_t t0 = mono_us();
     if (fdatasync(j->fd) < 0) {
         fail(j, "fdatasync", errno);
         return WR_EIO;
     }
+    uint64_t t1 = mono_us();
     pthread_mutex_lock(&j->mu);
+    wr_histo_add(&j->fsync, t1 - t0);
     if (j->written > j->synced_pos)
         j->synced_pos = j->written;
     pthread_mutex_unlock(&j->mu);
@@ -432,6 +476,14 @@ bool wr_journal_failed(const struct wr_journal *j)
     return j->failed;
 }
 
+void wr_journal_stats(const struct wr_journal *j, uint64_t *disk_bytes, struct wr_histo *fsync)
+{
+    *disk_bytes = j->disk_bytes;
+    pthread_mutex_lock((pthread_mutex_t *)&j->mu);
+    *fsync = j->fsync;
+    pthread_mutex_unlock((pthread_mutex_t *)&j->mu);
+}
+
 uint32_t wr_journal_segment(const struct wr_journal *j)
 {
     return j->seg;
@@ -440,11 +492,16 @@ uint32_t wr_journal_segment(const struct wr_journal *j)
 void wr_journal_drop_segment(struct wr_journal *j, uint32_t seg)
 {
     char name[32];
+    struct stat st;
     if (seg >= j->seg)
         return;
     snprintf(name, sizeof(name), "%08u.wjl", seg);
-    if (unlinkat(j->dirfd, name, 0) == 0)
-        wr_log(WR_LOG_DEBUG, "journal: segment %s deleted (nothing live)", name);
+    if (fstatat(j->dirfd, name, &st, 0) < 0)
+        st.st_size = 0;
+    if (unlinkat(j->dirfd, name, 0) < 0)
+        return;
+    j->disk_bytes -= (uint64_t)st.st_size < j->disk_bytes ? (uint64_t)st.st_size : j->disk_bytes;
+    wr_log(WR_LOG_DEBUG, "journal: segment %s deleted (nothing live)", name);
 }
 
 void wr_journal_close(struct wr_journal *j)

@@ -24,6 +24,7 @@
 #include "core/errbuf.h"
 
 struct event_base;
+struct wr_histo;
 struct wr_journal;
 
 #define WR_JOURNAL_SEGMENT_MAX (64u << 20)
@@ -61,6 +62,9 @@ int wr_journal_sync_now(struct wr_journal *j);
 /* True after a write or sync failed (disk full, I/O error): nothing more
  * is accepted until restart; the failure was logged. */
 bool wr_journal_failed(const struct wr_journal *j);
+/* For /metrics: the bytes written to the segment files in the directory,
+ * and how long the fdatasyncs of segments took. */
+void wr_journal_stats(const struct wr_journal *j, uint64_t *disk_bytes, struct wr_histo *fsync);
 /* Delete segment `seg` (nothing in it is live; never the current one). */
 void wr_journal_drop_segment(struct wr_journal *j, uint32_t seg);
 uint32_t wr_journal_segment(const struct wr_journal *j);

@@ -808,6 +808,7 @@ static void p_flush(void *ctx);
 static void p_want_sync(void *ctx);
 static bool p_failed(void *ctx);
 static void p_low_disk(void *ctx, bool low);
+static void p_stats(void *ctx, struct wr_persist_stats *out);
 
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
                                uint32_t fsync_interval_ms, uint32_t segment_size,
@@ -850,6 +851,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->ops.want_sync = p_want_sync;
     s->ops.failed = p_failed;
     s->ops.low_disk = p_low_disk;
+    s->ops.stats = p_stats;
     loader_store = s;
     wr_msg_loader = load_body;
     /* Segments before the oldest live one are garbage now. */
@@ -921,6 +923,12 @@ static bool p_failed(void *ctx)
 static void p_low_disk(void *ctx, bool low)
 {
     wr_store_low_disk(ctx, low);
+}
+
+static void p_stats(void *ctx, struct wr_persist_stats *out)
+{
+    struct wr_store *s = ctx;
+    wr_journal_stats(s->j, &out->journal_bytes, &out->fsync);
 }
 
 const struct wr_persist *wr_store_persist(struct wr_store *s)

@@ -1,7 +1,8 @@
 /*
  * check_journal.c - unit tests for the journal: records round trip, group
  * commit reports durability, and recovery survives torn tails, flipped
- * bytes and garbage (the journal is a parser of what is on disk).
+ * bytes and garbage (the journal is a parser of what is on disk); the
+ * figures /metrics reads (size on disk, fsync histogram) add up.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/histo.h"
 #include "store/crc32c.h"
 #include "store/journal.h"
 
@@ -104,6 +106,40 @@ static void cleanup(char *dir)
     ck_assert_int_eq(system(cmd), 0);
     free(dir);
 }
+
+START_TEST(stats_size_and_fsyncs)
+{
+    uint64_t pos, bytes, sum = 0;
+    struct wr_histo h;
+    struct wr_errbuf err;
+    char *dir = write_records(20, &pos);
+    off_t first = seg_size(dir);
+    struct event_base *base = event_base_new();
+    /* Reopened on the next segment: what is there already counts. */
+    struct wr_journal *j = wr_journal_open(dir, 2, 0, base, 0, on_synced, NULL, &err);
+    ck_assert_msg(j != NULL, "%s", err.text);
+    wr_journal_stats(j, &bytes, &h);
+    ck_assert_uint_eq(bytes, (uint64_t)first);
+    ck_assert_uint_eq(h.count, 0);
+    uint8_t payload[100] = {0};
+    struct wr_iov iov = {payload, sizeof(payload)};
+    ck_assert_uint_gt(wr_journal_append(j, 'x', &iov, 1, NULL), 0);
+    ck_assert_int_eq(wr_journal_sync_now(j), 0);
+    wr_journal_stats(j, &bytes, &h);
+    ck_assert_uint_eq(bytes, (uint64_t)first + WR_JOURNAL_HEADER + sizeof(payload));
+    ck_assert_uint_eq(h.count, 1);
+    for (int i = 0; i <= WR_HISTO_N; i++)
+        sum += h.bucket[i];
+    ck_assert_uint_eq(sum, h.count);
+    /* A dropped segment leaves the figure. */
+    wr_journal_drop_segment(j, 1);
+    wr_journal_stats(j, &bytes, &h);
+    ck_assert_uint_eq(bytes, WR_JOURNAL_HEADER + sizeof(payload));
+    wr_journal_close(j);
+    event_base_free(base);
+    cleanup(dir);
+}
+END_TEST
 
 START_TEST(crc32c_vector)
 {
@@ -225,6 +261,7 @@ int main(void)
     TCase *t = tcase_create("journal");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, crc32c_vector);
+    tcase_add_test(t, stats_size_and_fsyncs);
     tcase_add_test(t, round_trip_and_group_commit);
     tcase_add_test(t, torn_tail_at_every_offset);
     tcase_add_test(t, flipped_byte_drops_one_record);
