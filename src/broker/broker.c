@@ -264,3 +264,17 @@ void wr_broker_tick(struct wr_broker *b)
     }
     wr_broker_disk_check(b);
 }
+
+const char *wr_node_name(void)
+{
+    static char name[300];
+    if (!name[0]) {
+        char host[256] = "";
+        if (gethostname(host, sizeof(host)) < 0 || !host[0])
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        host[strcspn(host, ".")] = '\0';
+        snprintf(name, sizeof(name), "rabbit@%s", host[0] ? host : "localhost");
+    }
+    return name;
+}

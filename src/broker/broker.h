@@ -106,4 +106,9 @@ void wr_broker_disk_check(struct wr_broker *b);
  * written (before any reply leaves). */
 void wr_broker_turn_end(struct wr_broker *b);
 
+/* The node's name, as RabbitMQ's tools build one and expect in "node"
+ * fields, the cluster name and rabbitmq_identity_info: "rabbit@" and the
+ * short host name (gethostname up to the first '.'), computed once. */
+const char *wr_node_name(void);
+
 #endif

@@ -50,11 +50,11 @@ struct wr_vperm;
 
 /* The tag a route needs. */
 enum wr_mgmt_level {
-    WR_LV_PUBLIC,     /* no login (/metrics, as RabbitMQ's prometheus plugin) */
-    WR_LV_MANAGEMENT, /* management, policymaker, monitoring or administrator */
-    WR_LV_MONITORING, /* monitoring or administrator */
+    WR_LV_PUBLIC,      /* no login (/metrics, as RabbitMQ's prometheus plugin) */
+    WR_LV_MANAGEMENT,  /* management, policymaker, monitoring or administrator */
+    WR_LV_MONITORING,  /* monitoring or administrator */
     WR_LV_POLICYMAKER, /* policymaker or administrator */
-    WR_LV_ADMIN,      /* administrator */
+    WR_LV_ADMIN,       /* administrator */
 };
 
 #define WR_MGMT_MAX_ARGS 6
@@ -106,17 +106,15 @@ json_t *wr_mgmt_body(struct wr_mgmt_req *rq);
  * strings "true"/"false", numbers as numbers or decimal strings. Absent or
  * null: *out = def. False when the value is of another kind (answered:
  * 400 with the key in the reason). */
-bool wr_mgmt_field_bool(struct wr_mgmt_req *rq, json_t *o, const char *key, bool def,
-                        bool *out);
-bool wr_mgmt_field_int(struct wr_mgmt_req *rq, json_t *o, const char *key, int64_t min,
-                       int64_t max, int64_t def, int64_t *out);
+bool wr_mgmt_field_bool(struct wr_mgmt_req *rq, json_t *o, const char *key, bool def, bool *out);
+bool wr_mgmt_field_int(struct wr_mgmt_req *rq, json_t *o, const char *key, int64_t min, int64_t max,
+                       int64_t def, int64_t *out);
 /* A string field; absent or null: *out = def (may be NULL). */
 bool wr_mgmt_field_str(struct wr_mgmt_req *rq, json_t *o, const char *key, const char *def,
                        struct wr_str *out);
 /* "arguments": an object (or absent/null: empty) as field-table bytes,
  * malloc'd into *out (free it). */
-bool wr_mgmt_field_table(struct wr_mgmt_req *rq, json_t *o, const char *key,
-                         struct wr_str *out);
+bool wr_mgmt_field_table(struct wr_mgmt_req *rq, json_t *o, const char *key, struct wr_str *out);
 
 /* The vhost named by a path segment, for reading (write = false) or
  * changing (true). Missing: 404. A management user without a permission
@@ -181,9 +179,10 @@ void wr_mgmt_list_json(struct wr_mgmt_req *rq, json_t *items);
 json_t *wr_json_str(struct wr_str s);
 /* Set o[key] = v, taking v's reference; false when v is NULL. */
 bool wr_json_set(json_t *o, const char *key, json_t *v);
-/* {"rate": r} */
+/* {"rate": r}, r rounded to one decimal */
 json_t *wr_json_rate(double r);
-/* A time in ms since the epoch as RabbitMQ prints it ("2026-12-05 10:20:30"). */
+/* A time in ms since the epoch as RabbitMQ 3.10 prints it, in UTC:
+ * "2026-12-05T10:20:30.123+00:00". */
 json_t *wr_json_time(uint64_t ms);
 
 /* RabbitMQ's message_stats object from counters: each counter in `which`
@@ -194,17 +193,17 @@ struct wr_stats;
 json_t *wr_mgmt_message_stats(const struct wr_stats *s, uint32_t which);
 #define WR_MGMT_STATS_CHANNEL 0x7ffu /* publish .. ack */
 #define WR_MGMT_STATS_QUEUE                                                                        \
-    ((1u << WR_ST_PUBLISH) | (1u << WR_ST_DELIVER) | (1u << WR_ST_DELIVER_NO_ACK) |               \
-     (1u << WR_ST_GET) | (1u << WR_ST_GET_NO_ACK) | (1u << WR_ST_GET_EMPTY) |                     \
+    ((1u << WR_ST_PUBLISH) | (1u << WR_ST_DELIVER) | (1u << WR_ST_DELIVER_NO_ACK) |                \
+     (1u << WR_ST_GET) | (1u << WR_ST_GET_NO_ACK) | (1u << WR_ST_GET_EMPTY) |                      \
      (1u << WR_ST_REDELIVER) | (1u << WR_ST_ACK))
-
-/* The node's name as RabbitMQ's tools expect one: "rabbit@" and the short
- * host name (gethostname up to the first '.'), computed once. */
-const char *wr_mgmt_node_name(void);
 
 /* Node-level rates (memory, descriptors, queue totals, churn): ep_node.c,
  * called by the sampler with the rest, dt_s seconds after the last. */
 void wr_mgmt_node_sample(struct wr_mgmt *m, double dt_s);
+
+/* The cluster name: the node's name until PUT /api/cluster-name sets
+ * another (ep_node.c; kept in memory only). */
+const char *wr_mgmt_cluster_name(void);
 
 /* A JSON document (reference taken) with another status than 200: a
  * failed health check's 503. */

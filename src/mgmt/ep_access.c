@@ -54,8 +54,6 @@
 #include "net/conn.h"
 #include "store/defs.h"
 
-/* The node named in "cluster_state" (conn.c's cluster_name is the same). */
-#define NODE_NAME "warren@localhost"
 #define NAME_MAX_LEN 255
 
 /* ---- small helpers ---- */
@@ -223,7 +221,7 @@ static json_t *vhost_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
         wr_json_set(md, "tags", json_incref(tags));
     }
     if (cs)
-        wr_json_set(cs, NODE_NAME, json_string("running"));
+        wr_json_set(cs, wr_node_name(), json_string("running"));
     for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
         struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
         ready += q->ready;

@@ -2,7 +2,7 @@
  * ep_node.c - management API: the node: overview, nodes, cluster-name,
  * extensions, health checks and aliveness-test, in RabbitMQ 3.10's shapes.
  *
- * Warren is one node. Its name is wr_mgmt_node_name() ("rabbit@" and the
+ * Warren is one node. Its name is wr_node_name() ("rabbit@" and the
  * short host name); /api/nodes/NAME also answers for "rabbit@" and any
  * other name of the local host (localhost, the full or short host name, a
  * loopback address), since monitoring scripts build the node's name from
@@ -336,10 +336,9 @@ static json_t *listeners_json(struct wr_mgmt_req *rq)
     unsigned n = listeners(rq, l);
     json_t *a = json_array();
     for (unsigned i = 0; a && i < n; i++)
-        json_array_append_new(a,
-                              json_pack("{s:s, s:s, s:s, s:I, s:{}}", "node", wr_mgmt_node_name(),
-                                        "protocol", l[i].protocol, "ip_address", l[i].ip, "port",
-                                        (json_int_t)l[i].port, "socket_opts"));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:{}}", "node", wr_node_name(),
+                                           "protocol", l[i].protocol, "ip_address", l[i].ip, "port",
+                                           (json_int_t)l[i].port, "socket_opts"));
     return a;
 }
 
@@ -357,7 +356,7 @@ static json_t *contexts_json(struct wr_mgmt_req *rq, bool with_node)
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "description", "RabbitMQ Management", "path",
                               "/", "ip", conf->mgmt_ip, "port", port);
         if (o && with_node)
-            wr_json_set(o, "node", json_string(wr_mgmt_node_name()));
+            wr_json_set(o, "node", json_string(wr_node_name()));
         json_array_append_new(a, o);
     }
     if (conf->prom_port) {
@@ -366,16 +365,16 @@ static json_t *contexts_json(struct wr_mgmt_req *rq, bool with_node)
             json_pack("{s:s, s:s, s:s, s:s, s:s}", "description", "RabbitMQ Prometheus", "path",
                       "/", "ip", conf->mgmt_ip, "port", port, "protocol", "'http/prometheus'");
         if (o && with_node)
-            wr_json_set(o, "node", json_string(wr_mgmt_node_name()));
+            wr_json_set(o, "node", json_string(wr_node_name()));
         json_array_append_new(a, o);
     }
     return a;
 }
 
-static const char *get_cluster_name(void)
+const char *wr_mgmt_cluster_name(void)
 {
     if (!cluster_name_set)
-        snprintf(cluster_name, sizeof(cluster_name), "%s", wr_mgmt_node_name());
+        snprintf(cluster_name, sizeof(cluster_name), "%s", wr_node_name());
     return cluster_name;
 }
 
@@ -387,17 +386,14 @@ static json_t *churn_json(void)
         const char *key;
         int g;
     } rows[] = {
-        {"channel_closed", G_CHAN_CLOSED},
-        {"channel_created", G_CHAN_CREATED},
-        {"connection_closed", G_CONN_CLOSED},
-        {"connection_created", G_CONN_CREATED},
-        {"queue_created", G_Q_CREATED},
-        {"queue_declared", G_Q_DECLARED},
+        {"channel_closed", G_CHAN_CLOSED},    {"channel_created", G_CHAN_CREATED},
+        {"connection_closed", G_CONN_CLOSED}, {"connection_created", G_CONN_CREATED},
+        {"queue_created", G_Q_CREATED},       {"queue_declared", G_Q_DECLARED},
         {"queue_deleted", G_Q_DELETED},
     };
-    const uint64_t now[] = {wr_churn.chans_closed,    wr_churn.chans_opened,
-                            wr_churn.conns_closed,    wr_churn.conns_opened,
-                            wr_churn.queues_created,  wr_churn.queues_declared,
+    const uint64_t now[] = {wr_churn.chans_closed,   wr_churn.chans_opened,
+                            wr_churn.conns_closed,   wr_churn.conns_opened,
+                            wr_churn.queues_created, wr_churn.queues_declared,
                             wr_churn.queues_deleted};
     json_t *o = json_object();
     if (!o)
@@ -427,7 +423,7 @@ static void overview(struct wr_mgmt_req *rq)
     wr_json_set(o, "product_name", json_string("Warren"));
     wr_json_set(o, "rabbitmq_version", json_string(MGMT_COMPAT_VERSION));
     wr_json_set(o, "warren_version", json_string(WR_VERSION));
-    wr_json_set(o, "cluster_name", json_string(get_cluster_name()));
+    wr_json_set(o, "cluster_name", json_string(wr_mgmt_cluster_name()));
     wr_json_set(o, "erlang_version", json_string("n/a"));
     wr_json_set(o, "erlang_full_version", json_string("Warren " WR_VERSION " (C11, libevent)"));
     wr_json_set(o, "disable_stats", json_false());
@@ -451,7 +447,7 @@ static void overview(struct wr_mgmt_req *rq)
     wr_json_set(o, "statistics_db_event_queue", json_integer(0));
     /* The node's own details only for monitoring users, as RabbitMQ. */
     if (rq->monitoring) {
-        wr_json_set(o, "node", json_string(wr_mgmt_node_name()));
+        wr_json_set(o, "node", json_string(wr_node_name()));
         wr_json_set(o, "listeners", listeners_json(rq));
         wr_json_set(o, "contexts", contexts_json(rq, true));
     }
@@ -468,7 +464,7 @@ static bool ci_eq(const char *a, size_t alen, const char *b)
 /* Is NAME this node: its own name, or "rabbit@" and a name of this host? */
 static bool node_is_me(struct wr_str name)
 {
-    const char *me = wr_mgmt_node_name();
+    const char *me = wr_node_name();
     char host[256] = "", addr[64];
     unsigned char buf[16];
     const char *h;
@@ -514,7 +510,7 @@ static json_t *node_json(struct wr_mgmt_req *rq)
     if (!o)
         return NULL;
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-    wr_json_set(o, "name", json_string(wr_mgmt_node_name()));
+    wr_json_set(o, "name", json_string(wr_node_name()));
     wr_json_set(o, "type", json_string("disc"));
     wr_json_set(o, "running", json_true());
     wr_json_set(o, "being_drained", json_false());
@@ -554,8 +550,7 @@ static json_t *node_json(struct wr_mgmt_req *rq)
                   gauges[G_CONN_CLOSED].rate);
     set_with_rate(o, "channel_created", (int64_t)wr_churn.chans_opened,
                   gauges[G_CHAN_CREATED].rate);
-    set_with_rate(o, "channel_closed", (int64_t)wr_churn.chans_closed,
-                  gauges[G_CHAN_CLOSED].rate);
+    set_with_rate(o, "channel_closed", (int64_t)wr_churn.chans_closed, gauges[G_CHAN_CLOSED].rate);
     wr_json_set(o, "warren_version", json_string(WR_VERSION));
     return o;
 }
@@ -587,7 +582,7 @@ static void node(struct wr_mgmt_req *rq)
 
 static void cluster_name_get(struct wr_mgmt_req *rq)
 {
-    wr_mgmt_reply_json(rq, json_pack("{s:s}", "name", get_cluster_name()));
+    wr_mgmt_reply_json(rq, json_pack("{s:s}", "name", wr_mgmt_cluster_name()));
 }
 
 static void cluster_name_put(struct wr_mgmt_req *rq)
@@ -664,10 +659,10 @@ static void alarms_check(struct wr_mgmt_req *rq, const char *reason)
     a = json_array();
     if (a && b->mem_alarm)
         json_array_append_new(
-            a, json_pack("{s:s, s:s}", "node", wr_mgmt_node_name(), "resource", "memory"));
+            a, json_pack("{s:s, s:s}", "node", wr_node_name(), "resource", "memory"));
     if (a && b->disk_alarm)
-        json_array_append_new(
-            a, json_pack("{s:s, s:s}", "node", wr_mgmt_node_name(), "resource", "disk"));
+        json_array_append_new(a,
+                              json_pack("{s:s, s:s}", "node", wr_node_name(), "resource", "disk"));
     health_failed(rq, reason, json_pack("{s:o}", "alarms", a ? a : json_array()));
 }
 

@@ -178,19 +178,6 @@ static void one_d(struct out *o, const char *name, const char *type, const char 
 
 /* ---- the node ---- */
 
-/* RabbitMQ's node name for this host: rabbit@ and the short host name. */
-static void node_name(char *buf, size_t size)
-{
-    char host[256];
-    if (gethostname(host, sizeof(host)) < 0 || !host[0])
-        snprintf(host, sizeof(host), "localhost");
-    host[sizeof(host) - 1] = '\0';
-    char *dot = strchr(host, '.');
-    if (dot && dot != host)
-        *dot = '\0';
-    snprintf(buf, size, "rabbit@%s", host);
-}
-
 /* A stable identity for the node's data: a digest of the node name and
  * the data directory, in RabbitMQ's shape (rabbitmq-cluster-id-...). */
 static void permanent_id(const char *node, const char *data_dir, char *buf, size_t size)
@@ -284,17 +271,17 @@ static void node_metrics(struct wr_mgmt_req *rq, struct out *o)
 {
     struct wr_broker *b = rq->b;
     const struct wr_conf *conf = rq->m->conf;
-    char node[300], id[128];
+    const char *node = wr_node_name();
+    char id[128];
     struct rlimit rl;
     struct statvfs sv;
 
-    node_name(node, sizeof(node));
     permanent_id(node, conf->data_dir, id, sizeof(id));
     family(o, "rabbitmq_identity_info", "untyped", "The node's name and its cluster's");
     puts_(o, "rabbitmq_identity_info{rabbitmq_node=\"");
     label_value(o, wr_str_c(node));
     puts_(o, "\",rabbitmq_cluster=\"");
-    label_value(o, wr_str_c(node));
+    label_value(o, wr_str_c(wr_mgmt_cluster_name()));
     puts_(o, "\",rabbitmq_cluster_permanent_id=\"");
     label_value(o, wr_str_c(id));
     puts_(o, "\"} 1\n");

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@
 
 /* ---- answers ---- */
 
-static void answer_with(struct wr_mgmt_req *rq, int status, const char *ctype, struct evbuffer *body)
+static void answer_with(struct wr_mgmt_req *rq, int status, const char *ctype,
+                        struct evbuffer *body)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(rq->r);
     if (rq->answered) {
@@ -59,7 +61,7 @@ static void send_json(struct wr_mgmt_req *rq, int status, json_t *doc)
     struct evbuffer *b = evbuffer_new();
     char *text = NULL;
     if (doc)
-        text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     json_decref(doc);
     if (!b || !text) {
         free(text);
@@ -105,11 +107,19 @@ void wr_mgmt_not_found(struct wr_mgmt_req *rq)
 void wr_mgmt_refused(struct wr_mgmt_req *rq, const struct wr_errbuf *err)
 {
     switch (err->code) {
-    case WR_ENOT_FOUND: wr_mgmt_error(rq, 404, "Object Not Found", err->text); break;
-    case WR_EACCESS_REFUSED: wr_mgmt_error(rq, 401, "not_authorised", err->text); break;
+    case WR_ENOT_FOUND:
+        wr_mgmt_error(rq, 404, "Object Not Found", err->text);
+        break;
+    case WR_EACCESS_REFUSED:
+        wr_mgmt_error(rq, 401, "not_authorised", err->text);
+        break;
     case WR_ENOMEM:
-    case WR_EINTERNAL: wr_mgmt_error(rq, 500, "internal_error", err->text); break;
-    default: wr_mgmt_error(rq, 400, "bad_request", err->text); break;
+    case WR_EINTERNAL:
+        wr_mgmt_error(rq, 500, "internal_error", err->text);
+        break;
+    default:
+        wr_mgmt_error(rq, 400, "bad_request", err->text);
+        break;
     }
 }
 
@@ -203,8 +213,7 @@ json_t *wr_mgmt_body(struct wr_mgmt_req *rq)
     return j;
 }
 
-bool wr_mgmt_field_bool(struct wr_mgmt_req *rq, json_t *o, const char *key, bool def,
-                        bool *out)
+bool wr_mgmt_field_bool(struct wr_mgmt_req *rq, json_t *o, const char *key, bool def, bool *out)
 {
     json_t *v = json_object_get(o, key);
     *out = def;
@@ -229,8 +238,8 @@ bool wr_mgmt_field_bool(struct wr_mgmt_req *rq, json_t *o, const char *key, bool
     return false;
 }
 
-bool wr_mgmt_field_int(struct wr_mgmt_req *rq, json_t *o, const char *key, int64_t min,
-                       int64_t max, int64_t def, int64_t *out)
+bool wr_mgmt_field_int(struct wr_mgmt_req *rq, json_t *o, const char *key, int64_t min, int64_t max,
+                       int64_t def, int64_t *out)
 {
     json_t *v = json_object_get(o, key);
     long long x;
@@ -277,8 +286,7 @@ bool wr_mgmt_field_str(struct wr_mgmt_req *rq, json_t *o, const char *key, const
     return true;
 }
 
-bool wr_mgmt_field_table(struct wr_mgmt_req *rq, json_t *o, const char *key,
-                         struct wr_str *out)
+bool wr_mgmt_field_table(struct wr_mgmt_req *rq, json_t *o, const char *key, struct wr_str *out)
 {
     json_t *v = json_object_get(o, key);
     struct wr_jbytes b = {0};
@@ -379,17 +387,19 @@ bool wr_json_set(json_t *o, const char *key, json_t *v)
 
 json_t *wr_json_rate(double r)
 {
-    return json_pack("{s:f}", "rate", r);
+    /* One decimal, as RabbitMQ gives them (and no 0.30000000000000004). */
+    return json_pack("{s:f}", "rate", round(r * 10.0) / 10.0);
 }
 
 json_t *wr_json_time(uint64_t ms)
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
-    char buf[32];
+    char buf[32], out[48];
     gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-    return json_string(buf);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, sizeof(out), "%s.%03u+00:00", buf, (unsigned)(ms % 1000));
+    return json_string(out);
 }
 
 json_t *wr_mgmt_message_stats(const struct wr_stats *s, uint32_t which)
@@ -420,22 +430,6 @@ json_t *wr_mgmt_message_stats(const struct wr_stats *s, uint32_t which)
         json_object_set_new(o, "deliver_get_details", wr_json_rate(dgr));
     }
     return o;
-}
-
-/* ---- the node's name ---- */
-
-const char *wr_mgmt_node_name(void)
-{
-    static char name[300];
-    if (!name[0]) {
-        char host[256] = "";
-        if (gethostname(host, sizeof(host)) < 0 || !host[0])
-            snprintf(host, sizeof(host), "localhost");
-        host[sizeof(host) - 1] = '\0';
-        host[strcspn(host, ".")] = '\0';
-        snprintf(name, sizeof(name), "rabbit@%s", host[0] ? host : "localhost");
-    }
-    return name;
 }
 
 void wr_mgmt_reply_json_status(struct wr_mgmt_req *rq, int status, json_t *doc)

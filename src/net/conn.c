@@ -37,7 +37,6 @@
 #include "wire/frame.h"
 #include "wire/names.h"
 
-
 /* Frames before tune-ok may be at most this big (the spec's frame-min-size). */
 #define PRE_TUNE_FRAME_MAX WR_AMQP_FRAME_MIN_SIZE
 #define CLOSE_OK_TIMEOUT_MS 3000
@@ -67,9 +66,9 @@ static uint32_t server_props_len;
 static void build_server_props(void)
 {
     static const char *const caps[] = {
-        "publisher_confirms",   "exchange_exchange_bindings", "basic.nack",
-        "consumer_cancel_notify", "connection.blocked",       "consumer_priorities",
-        "authentication_failure_close", "per_consumer_qos",   "direct_reply_to",
+        "publisher_confirms",           "exchange_exchange_bindings", "basic.nack",
+        "consumer_cancel_notify",       "connection.blocked",         "consumer_priorities",
+        "authentication_failure_close", "per_consumer_qos",           "direct_reply_to",
     };
     struct wr_table t = {0}, *c = calloc(1, sizeof(*c));
     struct wr_wb w;
@@ -92,7 +91,7 @@ static void build_server_props(void)
     wr_table_add(&t, WR_STR("version"), v);
     v.v.str = WR_STR("C11/libevent");
     wr_table_add(&t, WR_STR("platform"), v);
-    v.v.str = WR_STR("warren@localhost");
+    v.v.str = wr_str_c(wr_node_name());
     wr_table_add(&t, WR_STR("cluster_name"), v);
     v.v.str = WR_STR("Warren: an AMQP 0-9-1 broker");
     wr_table_add(&t, WR_STR("information"), v);
@@ -319,9 +318,9 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
 
     if (c->state >= WR_CS_CLOSING)
         return;
-    n = snprintf(text, sizeof(text), "%s - ", wr_reply_code_name((uint16_t)code)
-                                                  ? wr_reply_code_name((uint16_t)code)
-                                                  : "INTERNAL_ERROR");
+    n = snprintf(text, sizeof(text), "%s - ",
+                 wr_reply_code_name((uint16_t)code) ? wr_reply_code_name((uint16_t)code)
+                                                    : "INTERNAL_ERROR");
     va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
     va_end(ap);
@@ -424,8 +423,7 @@ bool wr_sockaddr_is_loopback(const struct sockaddr *sa)
     return false;
 }
 
-struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr *peer,
-                            int peerlen)
+struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr *peer, int peerlen)
 {
     struct wr_conn *c = calloc(1, sizeof(*c));
     char host[INET6_ADDRSTRLEN] = "?", lhost[INET6_ADDRSTRLEN] = "?";
@@ -580,8 +578,8 @@ static void send_start(struct wr_conn *c)
     struct wr_method m;
     wr_method_init(&m, WR_CONNECTION_START);
     /* wr_table_encode wrote the length prefix too; the method wants the body. */
-    m.u.connection_start.server_properties = (struct wr_str){(const char *)server_props + 4,
-                                                             server_props_len - 4};
+    m.u.connection_start.server_properties =
+        (struct wr_str){(const char *)server_props + 4, server_props_len - 4};
     m.u.connection_start.mechanisms = WR_STR("PLAIN AMQPLAIN");
     m.u.connection_start.locales = WR_STR("en_US");
     wr_conn_send(c, 0, &m);
@@ -623,8 +621,8 @@ static void login_refused(struct wr_conn *c, struct wr_str mech, struct wr_str u
     wr_log_ctx(WR_LOG_WARNING, c->name, "%.*s login refused: user '%s' - %s%s",
                (int)(mech.len < 32 ? mech.len : 32), mech.ptr, WR_LOG_ESC(esc, user), why,
                delay ? " (answered after a delay: repeated failures from this address)" : "");
-    snprintf(c->refused_mech, sizeof(c->refused_mech), "%.*s",
-             (int)(mech.len < 32 ? mech.len : 32), mech.ptr);
+    snprintf(c->refused_mech, sizeof(c->refused_mech), "%.*s", (int)(mech.len < 32 ? mech.len : 32),
+             mech.ptr);
     if (!delay) {
         refuse_login(c);
         return;
@@ -645,8 +643,7 @@ static void keep_client_props(struct wr_conn *c, const struct wr_connection_star
         c->client_props_len = a->client_properties.len;
     }
     snprintf(c->mech, sizeof(c->mech), "%.*s",
-             (int)(a->mechanism.len < sizeof(c->mech) - 1 ? a->mechanism.len
-                                                           : sizeof(c->mech) - 1),
+             (int)(a->mechanism.len < sizeof(c->mech) - 1 ? a->mechanism.len : sizeof(c->mech) - 1),
              a->mechanism.ptr);
 }
 
@@ -725,8 +722,8 @@ static void on_open(struct wr_conn *c, const struct wr_connection_open *a)
     struct wr_method m;
 
     if (!vh) {
-        wr_conn_error(c, 530, WR_CONNECTION_OPEN, "vhost %.*s not found",
-                      (int)a->virtual_host.len, a->virtual_host.ptr);
+        wr_conn_error(c, 530, WR_CONNECTION_OPEN, "vhost %.*s not found", (int)a->virtual_host.len,
+                      a->virtual_host.ptr);
         return;
     }
     c->vperm = wr_user_vperm(c->principal, wr_str_c(vh->name));
@@ -752,8 +749,8 @@ const struct wr_vperm *wr_conn_access(struct wr_conn *c, struct wr_user **user)
     if (c->access_gen != gen) {
         c->access_gen = gen;
         c->principal = wr_users_get(u, (struct wr_str){c->user, c->user_len});
-        c->vperm = c->principal && c->vh ? wr_user_vperm(c->principal, wr_str_c(c->vh->name))
-                                         : NULL;
+        c->vperm =
+            c->principal && c->vh ? wr_user_vperm(c->principal, wr_str_c(c->vh->name)) : NULL;
         if (!c->principal && c->state == WR_CS_RUNNING)
             wr_conn_error(c, 320, 0, "user '%s' is deleted", c->user); /* RabbitMQ's text */
     }
@@ -770,8 +767,9 @@ void wr_conn_set_blocked(struct wr_conn *c, bool blocked)
     if (blocked && !c->blocked_sent && c->cap_blocked) {
         wr_method_init(&m, WR_CONNECTION_BLOCKED);
         /* RabbitMQ's reasons: "low on memory", "low on disk". */
-        m.u.connection_blocked.reason =
-            c->srv->broker->disk_alarm && !c->srv->broker->mem_alarm ? WR_STR("low on disk") : WR_STR("low on memory");
+        m.u.connection_blocked.reason = c->srv->broker->disk_alarm && !c->srv->broker->mem_alarm
+                                            ? WR_STR("low on disk")
+                                            : WR_STR("low on memory");
         wr_conn_send(c, 0, &m);
         c->blocked_sent = true;
     } else if (!blocked) {
@@ -1226,8 +1224,7 @@ void wr_conn_tick(struct wr_conn *c, uint64_t now)
             return;
         if (now - c->last_recv_ms > (uint64_t)c->heartbeat * 2000) {
             char why[96];
-            snprintf(why, sizeof(why), "missed heartbeats from client, timeout: %us",
-                     c->heartbeat);
+            snprintf(why, sizeof(why), "missed heartbeats from client, timeout: %us", c->heartbeat);
             wr_conn_abort(c, why);
             return;
         }

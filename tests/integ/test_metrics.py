@@ -3,7 +3,9 @@
 
 Covers:
   * the text format: `promtool check metrics` (Debian's prometheus package)
-    prints nothing and exits 0 on both pages (skipped without promtool), and
+    prints nothing and exits 0 on both pages (skipped without promtool), a
+    real Prometheus server (Debian's) scrapes the Prometheus port and stores
+    rabbitmq_identity_info (skipped without it), and
     the same rules checked here without it: every family has # HELP and
     # TYPE once, its samples together, counters end in _total, no sample
     twice, label values escaped (a queue name with a quote, a backslash and
@@ -29,6 +31,7 @@ Against RabbitMQ: WARREN_TEST_PORT=5690 WARREN_TEST_MGMT_PORT=15690
 WARREN_TEST_PROM_PORT=15691 (the default); the node is shared, so there
 counters are checked to have grown at least by the traffic.
 """
+import json
 import math
 import os
 import shutil
@@ -36,6 +39,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import harness
@@ -43,6 +47,7 @@ import rawamqp
 from mgmtcase import HOST, MgmtTestCase
 
 PROMTOOL = "/usr/bin/promtool"
+PROMETHEUS = "/usr/bin/prometheus"
 CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
@@ -263,6 +268,62 @@ class MetricsCase(MgmtTestCase):
             p = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
             self.assertEqual((p.returncode, p.stdout.decode()), (0, ""), path)
+
+    def test_a_real_prometheus_scrapes_it(self):
+        """Debian's Prometheus server, scraping the Prometheus port every
+        second, sees the target up and stores rabbitmq_identity_info with
+        the node's name (what RabbitMQ's Grafana dashboards join on)."""
+        if not os.path.exists(PROMETHEUS):
+            self.skipTest("%s is missing (Debian's prometheus package)" % PROMETHEUS)
+        d = tempfile.mkdtemp(prefix="warren-prom-")
+        self.addCleanup(shutil.rmtree, d, True)
+        web = harness.free_port()
+        with open(os.path.join(d, "prometheus.yml"), "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: warren\n    static_configs:\n"
+                    "      - targets: ['%s:%d']\n" % (HOST, self.prom_port))
+        with open(os.path.join(d, "prometheus.log"), "wb") as log:
+            proc = subprocess.Popen(
+                [PROMETHEUS, "--config.file=" + os.path.join(d, "prometheus.yml"),
+                 "--storage.tsdb.path=" + os.path.join(d, "tsdb"),
+                 "--web.listen-address=%s:%d" % (HOST, web)],
+                stdout=log, stderr=subprocess.STDOUT, cwd=d)
+
+        def stop():
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.addCleanup(stop)
+
+        def query(expr):
+            url = "http://%s:%d/api/v1/query?query=%s" % (
+                HOST, web, urllib.parse.quote(expr))
+            try:
+                with urllib.request.urlopen(url, timeout=10) as r:
+                    doc = json.loads(r.read().decode("utf-8"))
+            except (OSError, ValueError):
+                return None
+            if doc.get("status") != "success" or not doc["data"]["result"]:
+                return None
+            return doc["data"]["result"]
+
+        def up():
+            if proc.poll() is not None:
+                with open(os.path.join(d, "prometheus.log")) as f:
+                    self.fail("prometheus exited: " + f.read()[-2000:])
+            r = query('up{job="warren"} == 1')
+            return r if r else None
+        self.wait_for(up, timeout=90, what="Prometheus to scrape the target as up")
+        ident = self.wait_for(lambda: query("rabbitmq_identity_info"), timeout=30,
+                              what="rabbitmq_identity_info in Prometheus")
+        self.assertEqual(len(ident), 1, ident)
+        self.assertTrue(ident[0]["metric"]["rabbitmq_node"].startswith("rabbit@"), ident)
+        self.assertIsNotNone(query("rabbitmq_connections"))
+        bad = query("scrape_samples_post_metric_relabeling == 0")
+        self.assertIsNone(bad, bad)
 
     def test_format_rules_and_escaping(self):
         if self.external:

@@ -131,8 +131,13 @@ class NodeTests(Base):
             self.assertIn("rate", o["queue_totals"][k + "_details"])
         self.assertIn("publish", o["message_stats"])
         self.assertIn("rate", o["message_stats"]["publish_details"])
-        for k in ("connection_created", "channel_closed"):
-            self.assertIn(k, o["churn_rates"])
+        for k in ("connection_created", "connection_closed", "channel_created",
+                  "channel_closed", "queue_created", "queue_declared", "queue_deleted"):
+            self.assertIsInstance(o["churn_rates"][k], int)
+            self.assertIsInstance(o["churn_rates"][k + "_details"]["rate"], float)
+        # The queue declared above counts as created and declared.
+        self.assertGreaterEqual(o["churn_rates"]["queue_created"], 1)
+        self.assertGreaterEqual(o["churn_rates"]["queue_declared"], 1)
         names = [x["name"] for x in o["exchange_types"]]
         for t in ("direct", "fanout", "headers", "topic"):
             self.assertIn(t, names)
@@ -517,7 +522,10 @@ class ConnectionTests(Base):
 
         def consumers():
             cs = {c["consumer_tag"]: c for c in self.get_ok("/api/consumers")}
-            if "fast-" + ftag in cs and "slow-" + stag in cs:
+            # RabbitMQ gives channel_details as [] until the channel's
+            # first statistics arrive.
+            if all(t in cs and cs[t]["channel_details"]
+                   for t in ("fast-" + ftag, "slow-" + stag)):
                 return cs
             return None
         cs = self.wait_for(consumers, what="consumers listed")

@@ -250,7 +250,9 @@ class MgmtObjectsTest(MgmtTestCase):
     def test_exchange_message_stats(self):
         qn = self.new_queue()
         self.assertEqual(self.publish(qn).json, {"routed": True})
-        d = self.get_ok("/api/exchanges/%2F/amq.default")
+        # RabbitMQ's figures arrive with its next statistics emission.
+        d = self.wait_for(lambda: (lambda d: "message_stats" in d and d)(
+            self.get_ok("/api/exchanges/%2F/amq.default")), timeout=12, what="message_stats")
         ms = d["message_stats"]
         self.assertGreaterEqual(ms["publish_in"], 1)
         self.assertGreaterEqual(ms["publish_out"], 1)
@@ -305,7 +307,11 @@ class MgmtObjectsTest(MgmtTestCase):
         n = self.new_queue({"durable": True})
         self.wait_count(n, 0)
         for path in ("/api/queues", "/api/queues/%2F"):
-            qs = self.get_ok(path)
+            # RabbitMQ lists a queue without "state" until its first
+            # statistics arrive.
+            qs = self.wait_for(lambda: (lambda qs: any(x["name"] == n and "state" in x
+                                                       for x in qs) and qs)(self.get_ok(path)),
+                               timeout=12, what="the queue listed with its state")
             self.assertIsInstance(qs, list)
             mine = [x for x in qs if x["name"] == n]
             self.assertEqual(len(mine), 1)
@@ -377,7 +383,10 @@ class MgmtObjectsTest(MgmtTestCase):
         ch.basic_qos(prefetch_count=7)
         ch.basic_consume(n, lambda *a: None, consumer_tag="ctag-mo",
                          arguments={"x-priority": 3})
+        # RabbitMQ gives channel_details as [] until the channel's first
+        # statistics arrive.
         x = self.wait_for(lambda: (lambda i: i.get("consumer_details") and
+                                   i["consumer_details"][0]["channel_details"] and
                                    i.get("consumers") == 1 and i)(self.queue_info(n)),
                           timeout=12, what="consumer_details")
         self.assertEqual(x["consumers"], 1)
@@ -823,6 +832,9 @@ class MgmtObjectsTest(MgmtTestCase):
         n = self.new_queue()
         x = self.wait_for(lambda: (lambda i: "idle_since" in i and i)(self.queue_info(n)),
                           timeout=12, what="idle_since")
+        # RabbitMQ 3.10's form: ISO 8601 in UTC with milliseconds.
+        self.assertRegex(x["idle_since"],
+                         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
         if self.external:
             return
         self.assertEqual(x["head_message_age_s"], 0)
