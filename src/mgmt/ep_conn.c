@@ -184,7 +184,7 @@ static json_t *conn_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
         return NULL;
     conn_ends(c, &e);
     wr_json_set(o, "name", wr_json_str(wr_str_c(c->name)));
-    wr_json_set(o, "node", json_string(wr_mgmt_node_name()));
+    wr_json_set(o, "node", json_string(wr_node_name()));
     wr_json_set(o, "vhost", wr_json_str(conn_vhost(c)));
     wr_json_set(o, "user", wr_json_str(user));
     wr_json_set(o, "user_who_performed_action", wr_json_str(user));
@@ -317,7 +317,7 @@ static json_t *chan_details(const struct wr_conn *c, uint16_t number)
     wr_json_set(o, "connection_name", wr_json_str(wr_str_c(c->name)));
     wr_json_set(o, "peer_host", json_string(e.peer_host));
     wr_json_set(o, "peer_port", json_integer(e.peer_port));
-    wr_json_set(o, "node", json_string(wr_mgmt_node_name()));
+    wr_json_set(o, "node", json_string(wr_node_name()));
     wr_json_set(o, "user", wr_json_str((struct wr_str){c->user, c->user_len}));
     return o;
 }
@@ -391,7 +391,7 @@ static json_t *chan_json_full(struct wr_conn *c, struct wr_chan *ch, bool detail
     chan_name(c, ci.number, name, sizeof(name));
     wr_json_set(o, "name", wr_json_str(wr_str_c(name)));
     wr_json_set(o, "number", json_integer(ci.number));
-    wr_json_set(o, "node", json_string(wr_mgmt_node_name()));
+    wr_json_set(o, "node", json_string(wr_node_name()));
     wr_json_set(o, "vhost", wr_json_str(conn_vhost(c)));
     wr_json_set(o, "user", wr_json_str(user));
     wr_json_set(o, "user_who_performed_action", wr_json_str(user));

@@ -983,7 +983,7 @@ static json_t *queue_json(const struct wr_queue *q)
     ok = ok && wr_json_set(o, "auto_delete", json_boolean(q->auto_delete));
     ok = ok && wr_json_set(o, "exclusive", json_boolean(q->exclusive));
     ok = ok && wr_json_set(o, "arguments", wr_json_from_table(q->args));
-    ok = ok && wr_json_set(o, "node", json_string(wr_mgmt_node_name()));
+    ok = ok && wr_json_set(o, "node", json_string(wr_node_name()));
     ok = ok && wr_json_set(o, "state", json_string("running"));
     ok = ok && wr_json_set(o, "type", json_string("classic"));
 
@@ -1125,7 +1125,7 @@ static json_t *channel_details(const struct wr_conn *c, uint16_t chan)
     }
     snprintf(name, sizeof(name), "%s (%u)", c->name, (unsigned)chan);
     return json_pack("{s:s,s:s,s:s,s:i,s:s,s:i,s:o}", "connection_name", c->name, "name", name,
-                     "node", wr_mgmt_node_name(), "number", (int)chan, "peer_host", host,
+                     "node", wr_node_name(), "number", (int)chan, "peer_host", host,
                      "peer_port", (int)port, "user",
                      wr_json_str((struct wr_str){c->user, c->user_len}));
 }
