@@ -148,6 +148,10 @@ void wr_broker_vhost_delete(struct wr_broker *b, struct wr_vhost *vh)
         wr_users_clear_topic_permissions(b->users, u, name, NULL);
     }
     wr_log(WR_LOG_INFO, "vhost '%s' deleted", WR_LOG_ESC(esc, name));
+    for (int k = 0; k < WR_ST_N; k++)
+        b->gone_st[k] += vh->st.n[k];
+    for (int k = 0; k < 4; k++)
+        b->gone_dl_dropped[k] += vh->dl_dropped[k];
     wr_hmap_del(&b->vhosts, &vh->node);
     /* With the persistence layer still attached: every queue's deletion
      * journals its messages' removal and marks the definitions changed. */

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/stats.h"
 #include "core/hmap.h"
 #include "wire/buf.h"
 
@@ -53,6 +54,10 @@ struct wr_broker {
     /* How long opening the data directory (recovery) took at start, in
      * seconds (warrend.c measures it; /metrics reports it). */
     double recovery_s;
+    /* The message counters of deleted vhosts, so that the node's totals
+     * (/api/overview, rabbitmq_global_*_total) never go backwards. */
+    uint64_t gone_st[WR_ST_N];
+    uint64_t gone_dl_dropped[4];
 
     void (*alarm_cleared)(void *arg);
     void (*synced)(void *arg, uint64_t pos, bool failed);

@@ -131,6 +131,11 @@ static void count_totals(struct wr_mgmt_req *rq, struct wr_broker *b, struct wr_
     struct wr_list *it;
 
     memset(t, 0, sizeof(*t));
+    /* Deleted vhosts' counters, for whoever sees every vhost (their
+     * rates are gone with them). */
+    if (!rq || wr_mgmt_sees_all(rq))
+        for (int k = 0; k < WR_ST_N; k++)
+            t->st.n[k] = b->gone_st[k];
     for (vn = wr_hmap_first(&b->vhosts, &vit); vn; vn = wr_hmap_next(&b->vhosts, &vit, vn)) {
         struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
         if (rq && !wr_mgmt_vhost_visible(rq, vh))

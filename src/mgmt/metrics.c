@@ -346,6 +346,10 @@ static void gather(struct wr_mgmt_req *rq, struct totals *t)
     struct wr_list *it;
 
     memset(t, 0, sizeof(*t));
+    for (int k = 0; k < WR_ST_N; k++)
+        t->st[k] = rq->b->gone_st[k];
+    for (int k = 0; k < 4; k++)
+        t->dl_dropped[k] = rq->b->gone_dl_dropped[k];
     for (vn = wr_hmap_first(&rq->b->vhosts, &vit); vn;
          vn = wr_hmap_next(&rq->b->vhosts, &vit, vn)) {
         struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);

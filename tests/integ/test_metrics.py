@@ -377,6 +377,34 @@ class MetricsCase(MgmtTestCase):
             self.assertLess(abs(time.time() - start - up), 2)
             self.assertLess(up, time.time() - self.started_at + 2)
 
+    def test_counters_survive_a_deleted_vhost(self):
+        """Counters are totals since the start: deleting a vhost does not
+        take its messages out of them (a counter that goes down reads as a
+        restart to Prometheus)."""
+        vh = self.unique("metrics-vh")
+        path = "/api/vhosts/" + urllib.parse.quote(vh, safe="")
+        self.assertIn(self.put(path, {}).status, (201, 204))
+        self.addCleanup(self.delete, path)
+        r = self.put("/api/permissions/%s/guest" % urllib.parse.quote(vh, safe=""),
+                     {"configure": ".*", "write": ".*", "read": ".*"})
+        self.assertIn(r.status, (201, 204))
+        name = "rabbitmq_global_messages_received_total"
+        labels = {"protocol": "amqp091"}
+        before = self.counter(self.scrape(), name, **labels)
+        conn = self.connect(virtual_host=vh)
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare("q")
+        for i in range(5):
+            ch.basic_publish("", "q", b"m%d" % i)
+        conn.close()
+        grown = self.wait_for(
+            lambda: (lambda v: v >= before + 5 and v)(self.counter(self.scrape(), name, **labels)),
+            what="the publishes counted")
+        self.assertEqual(self.delete(path).status, 204)
+        after = self.counter(self.scrape(), name, **labels)
+        self.assertGreaterEqual(after, grown)
+
     # ---- listeners ----
 
     def test_no_login_and_prometheus_port_serves_metrics_only(self):
