@@ -45,6 +45,8 @@ static int exchange_add(struct wr_vhost *vh, const char *name, const char *type,
     if (!x)
         return WR_ENOMEM;
     x->durable = durable;
+    /* RabbitMQ's firehose exchange: internal, clients cannot publish to it. */
+    x->internal = strcmp(name, "amq.rabbitmq.trace") == 0;
     if (wr_hmap_put(&vh->exchanges, &x->node) < 0) {
         wr_exchange_free(x);
         return WR_ENOMEM;

@@ -364,6 +364,12 @@ class TestInternal(ExchangeCase):
         with self.channel_error(ACCESS_REFUSED, text="internal"):
             self.ch.basic_publish(x, "", b"x")
 
+    def test_firehose_exchange_is_internal(self):
+        # RabbitMQ predeclares amq.rabbitmq.trace as an internal topic exchange.
+        self.ch.exchange_declare("amq.rabbitmq.trace", "topic", passive=True)
+        with self.channel_error(ACCESS_REFUSED, text="internal"):
+            self.ch.basic_publish("amq.rabbitmq.trace", "publish.x", b"x")
+
     def test_internal_reachable_through_e2e(self):
         front = self.exchange("direct")
         inner = self.exchange("fanout", internal=True)
