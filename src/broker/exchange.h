@@ -76,6 +76,8 @@ extern const struct wr_xtype wr_xtype_headers;
 
 /* Type by name ("direct"...), NULL when unknown. */
 const struct wr_xtype *wr_xtype_find(struct wr_str name);
+/* The i-th known type, sorted by name; NULL past the last (a walk). */
+const struct wr_xtype *wr_xtype_at(size_t i);
 
 struct wr_exchange {
     struct wr_hnode node; /* in vhost->exchanges, key = name */

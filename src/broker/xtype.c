@@ -13,12 +13,18 @@
 
 #include "broker/exchange.h"
 
+/* Sorted by name: the order the management API lists them in. */
 static const struct wr_xtype *const xtype_builtin[] = {
     &wr_xtype_direct,
     &wr_xtype_fanout,
-    &wr_xtype_topic,
     &wr_xtype_headers,
+    &wr_xtype_topic,
 };
+
+const struct wr_xtype *wr_xtype_at(size_t i)
+{
+    return i < sizeof(xtype_builtin) / sizeof(xtype_builtin[0]) ? xtype_builtin[i] : NULL;
+}
 
 const struct wr_xtype *wr_xtype_find(struct wr_str name)
 {

@@ -258,20 +258,14 @@ static void set_with_rate(json_t *o, const char *key, int64_t v, double r)
 
 static json_t *exchange_types(void)
 {
-    /* Sorted by name, as RabbitMQ's overview lists them. */
-    static const struct wr_xtype *const types[] = {
-        &wr_xtype_direct,
-        &wr_xtype_fanout,
-        &wr_xtype_headers,
-        &wr_xtype_topic,
-    };
+    /* Every type the broker knows, sorted by name as RabbitMQ lists them. */
+    const struct wr_xtype *t;
     json_t *a = json_array();
     char desc[96];
-    for (size_t i = 0; a && i < sizeof(types) / sizeof(types[0]); i++) {
-        snprintf(desc, sizeof(desc), "AMQP %s exchange, as per the AMQP specification",
-                 types[i]->name);
-        json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", types[i]->name, "description",
-                                           desc, "enabled", 1));
+    for (size_t i = 0; a && (t = wr_xtype_at(i)) != NULL; i++) {
+        snprintf(desc, sizeof(desc), "AMQP %s exchange, as per the AMQP specification", t->name);
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:b}", "name", t->name, "description", desc, "enabled", 1));
     }
     return a;
 }
