@@ -102,7 +102,7 @@ static void route_exchange(struct route_ctx *rc, struct wr_exchange *x)
 {
     uint32_t work = rc->vh->route_n;
 
-    x->publish_in++;
+    x->publish_in.n++;
     rc->matched = 0;
     if (!wr_list_empty(&x->bindings)) {
         /* The CC/BCC keys are routed like the message's own. */
@@ -120,7 +120,7 @@ static void route_exchange(struct route_ctx *rc, struct wr_exchange *x)
             route_visit(rc, ae);
     }
     if (rc->matched || rc->vh->route_n > work)
-        x->publish_out++;
+        x->publish_out.n++;
 }
 
 int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_route_msg *m,
@@ -140,7 +140,7 @@ int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_r
         vh->route_gen = 1;
     }
     if (x == vh->default_exchange) {
-        x->publish_in++;
+        x->publish_in.n++;
         for (uint32_t k = 0; k <= m->ncc; k++) {
             struct wr_queue *q = wr_vhost_queue(vh, k ? m->cc[k - 1] : m->routing_key);
             if (!q || q->route_mark == vh->route_gen)
@@ -150,7 +150,7 @@ int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_r
                 return WR_ENOMEM;
         }
         if (res->n)
-            x->publish_out++;
+            x->publish_out.n++;
         return 0;
     }
     /* Routing never re-enters itself (types call back into route_emit

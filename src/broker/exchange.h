@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/stats.h"
 #include "core/hmap.h"
 #include "core/list.h"
 #include "wire/buf.h"
@@ -95,7 +96,7 @@ struct wr_exchange {
     struct wr_hmap bindex;      /* every binding by (dest, key, args) */
     uint32_t nbindings;
     uint32_t route_mark;        /* seen by this routing pass (= vhost->route_gen) */
-    uint64_t publish_in, publish_out; /* see route_exchange in exchange.c */
+    struct wr_counter publish_in, publish_out; /* see route_exchange in exchange.c */
     bool doomed;                /* on vhost->doomed: about to be auto-deleted */
     struct wr_exchange *doomed_next; /* next on vhost->doomed */
 };

@@ -479,14 +479,14 @@ static json_t *exchange_json(const struct wr_exchange *x)
     /* Warren does not record who declared an exchange. */
     ok = ok && wr_json_set(o, "user_who_performed_action",
                            json_string(builtin_exchange(x) ? "rmq-internal" : ""));
-    if (ok && (x->publish_in || x->publish_out)) {
+    if (ok && (x->publish_in.n || x->publish_out.n)) {
         /* Counts only: exchanges have no rate sampler. */
         json_t *ms = json_object();
         ok = ms && wr_json_set(o, "message_stats", ms);
-        ok = ok && wr_json_set(ms, "publish_in", json_integer((json_int_t)x->publish_in));
-        ok = ok && wr_json_set(ms, "publish_in_details", wr_json_rate(0));
-        ok = ok && wr_json_set(ms, "publish_out", json_integer((json_int_t)x->publish_out));
-        ok = ok && wr_json_set(ms, "publish_out_details", wr_json_rate(0));
+        ok = ok && wr_json_set(ms, "publish_in", json_integer((json_int_t)x->publish_in.n));
+        ok = ok && wr_json_set(ms, "publish_in_details", wr_json_rate(x->publish_in.rate));
+        ok = ok && wr_json_set(ms, "publish_out", json_integer((json_int_t)x->publish_out.n));
+        ok = ok && wr_json_set(ms, "publish_out_details", wr_json_rate(x->publish_out.rate));
     }
     if (!ok) {
         json_decref(o);

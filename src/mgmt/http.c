@@ -29,6 +29,7 @@
 
 #include "auth/auth.h"
 #include "broker/broker.h"
+#include "broker/exchange.h"
 #include "broker/vhost.h"
 #include "conf/conf.h"
 #include "core/clock.h"
@@ -374,6 +375,12 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
         wr_stats_sample(&vh->st, dt);
         for (qn = wr_hmap_first(&vh->queues, &qit); qn; qn = wr_hmap_next(&vh->queues, &qit, qn))
             wr_stats_sample(&wr_container_of(qn, struct wr_queue, node)->st, dt);
+        for (qn = wr_hmap_first(&vh->exchanges, &qit); qn;
+             qn = wr_hmap_next(&vh->exchanges, &qit, qn)) {
+            struct wr_exchange *x = wr_container_of(qn, struct wr_exchange, node);
+            wr_counter_sample(&x->publish_in, dt);
+            wr_counter_sample(&x->publish_out, dt);
+        }
     }
     wr_list_each(it, &m->srv->conns)
     {

@@ -257,6 +257,11 @@ class MgmtObjectsTest(MgmtTestCase):
         self.assertGreaterEqual(ms["publish_in"], 1)
         self.assertGreaterEqual(ms["publish_out"], 1)
         self.assertIn("rate", ms["publish_in_details"])
+        # Rates are sampled: a few more publishes show up as one.
+        for i in range(5):
+            self.publish(qn)
+        self.wait_for(lambda: self.get_ok("/api/exchanges/%2F/amq.default")["message_stats"][
+            "publish_in_details"]["rate"] > 0, timeout=12, what="a publish_in rate")
 
     # ---- bad input, unknown things ----
 

@@ -139,8 +139,8 @@ START_TEST(test_deep_chain)
     route(vh, "c0", "k", &res);
     ck_assert_uint_eq(res.n, 1);
     ck_assert_ptr_eq(res.q[0], q);
-    ck_assert_uint_eq(wr_vhost_exchange(vh, WR_STR("c0"))->publish_in, 1);
-    ck_assert_uint_eq(wr_vhost_exchange(vh, WR_STR("c0"))->publish_out, 1);
+    ck_assert_uint_eq(wr_vhost_exchange(vh, WR_STR("c0"))->publish_in.n, 1);
+    ck_assert_uint_eq(wr_vhost_exchange(vh, WR_STR("c0"))->publish_out.n, 1);
     /* Routing again reuses the worklist. */
     route(vh, "c1", "k", &res);
     ck_assert_uint_eq(res.n, 1);
