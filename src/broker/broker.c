@@ -2,7 +2,7 @@
  * broker.c - the broker object; see broker.h.
  *
  * Neighbours: vhost.c (what a vhost holds and its AMQP operations),
- * msg.c (wr_msg_bytes, the bytes of every live message), the store behind
+ * msg.c (struct wr_msgs: the bytes of every live message), the store behind
  * struct wr_persist, and net/server.c, which runs the loop, calls
  * wr_broker_tick and wr_broker_turn_end, and listens to the two callbacks.
  */
@@ -48,7 +48,7 @@ static uint64_t total_ram(void)
 
 uint64_t wr_broker_mem_used(const struct wr_broker *b)
 {
-    return b->mem_base + wr_msg_bytes + b->out_bytes;
+    return b->mem_base + b->msgs.bytes + b->out_bytes;
 }
 
 /* ---- lifecycle ---- */
@@ -61,6 +61,7 @@ struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *c
     b->base = base;
     b->conf = conf;
     wr_hmap_init(&b->vhosts);
+    wr_msgs_init(&b->msgs);
     if (!(b->users = wr_users_new())) {
         free(b);
         return NULL;
@@ -94,6 +95,7 @@ void wr_broker_free(struct wr_broker *b)
         wr_vhost_free(wr_container_of(n, struct wr_vhost, node));
     }
     wr_hmap_free(&b->vhosts);
+    wr_msgs_fini(&b->msgs);
     wr_users_free(b->users);
     free(b->defs_kept);
     free(b);
@@ -127,6 +129,8 @@ struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name)
         return NULL;
     }
     vh->persist = b->persist;
+    vh->msgs = &b->msgs;
+    vh->churn = &b->churn;
     vh->last_queue_id = (uint64_t)b->queue_id_ranges++ << 40;
     wr_vhost_defs_changed(vh);
     return vh;
@@ -257,14 +261,14 @@ void wr_broker_tick(struct wr_broker *b)
         mem_alarm_set(b, false);
     /* Give memory back to the system after a large drop (a queue drained,
      * a million messages expired): glibc keeps freed small blocks. */
-    if (wr_msg_bytes > b->msg_bytes_peak)
-        b->msg_bytes_peak = wr_msg_bytes;
-    if (b->msg_bytes_peak - wr_msg_bytes > (8u << 20) && wr_msg_bytes < b->msg_bytes_peak / 2) {
+    if (b->msgs.bytes > b->msg_bytes_peak)
+        b->msg_bytes_peak = b->msgs.bytes;
+    if (b->msg_bytes_peak - b->msgs.bytes > (8u << 20) && b->msgs.bytes < b->msg_bytes_peak / 2) {
         wr_log(WR_LOG_DEBUG,
                "returning freed memory to the system (messages: %llu bytes, was %llu)",
-               (unsigned long long)wr_msg_bytes, (unsigned long long)b->msg_bytes_peak);
+               (unsigned long long)b->msgs.bytes, (unsigned long long)b->msg_bytes_peak);
         malloc_trim(0);
-        b->msg_bytes_peak = wr_msg_bytes;
+        b->msg_bytes_peak = b->msgs.bytes;
     }
     wr_broker_disk_check(b);
 }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/msg.h"
 #include "broker/stats.h"
 #include "core/hmap.h"
 #include "wire/buf.h"
@@ -43,7 +44,7 @@ struct wr_broker {
     char *defs_kept;
 
     /* Memory as the alarm counts it: the process at start, every message
-     * alive (wr_msg_bytes), and the connections' unsent output, which the
+     * alive (msgs.bytes), and the connections' unsent output, which the
      * connection code keeps in out_bytes. */
     uint64_t mem_limit;
     uint64_t mem_base;
@@ -58,6 +59,9 @@ struct wr_broker {
      * (/api/overview, rabbitmq_global_*_total) never go backwards. */
     uint64_t gone_st[WR_ST_N];
     uint64_t gone_dl_dropped[4];
+    struct wr_churn churn;
+    /* Every message of every vhost (their bytes, their interned keys). */
+    struct wr_msgs msgs;
 
     void (*alarm_cleared)(void *arg);
     void (*synced)(void *arg, uint64_t pos, bool failed);

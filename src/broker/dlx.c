@@ -33,10 +33,14 @@
 const char *wr_dl_reason_name(enum wr_dl_reason why)
 {
     switch (why) {
-    case WR_DL_REJECTED: return "rejected";
-    case WR_DL_EXPIRED: return "expired";
-    case WR_DL_MAXLEN: return "maxlen";
-    case WR_DL_DELIVERY_LIMIT: return "delivery_limit";
+    case WR_DL_REJECTED:
+        return "rejected";
+    case WR_DL_EXPIRED:
+        return "expired";
+    case WR_DL_MAXLEN:
+        return "maxlen";
+    case WR_DL_DELIVERY_LIMIT:
+        return "delivery_limit";
     }
     return "unknown";
 }
@@ -241,8 +245,10 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     if (!x || depth >= DLX_MAX_DEPTH) {
         if (!x && wr_log_enabled(WR_LOG_DEBUG)) {
             char xn[WR_LOG_ESC_MAX], qn[WR_LOG_ESC_MAX];
-            wr_log(WR_LOG_DEBUG, "dead-letter exchange '%s' of queue '%s' does not exist: "
-                   "message dropped", wr_log_esc(xn, sizeof(xn), q->s.dlx, q->s.dlx_len),
+            wr_log(WR_LOG_DEBUG,
+                   "dead-letter exchange '%s' of queue '%s' does not exist: "
+                   "message dropped",
+                   wr_log_esc(xn, sizeof(xn), q->s.dlx, q->s.dlx_len),
                    WR_LOG_ESC(qn, wr_queue_name(q)));
         }
         wr_msg_unref(m);
@@ -292,7 +298,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
     if (wr_basic_props_encode(&w, &p) < 0)
         goto out;
 
-    nm = wr_msg_new(wr_exchange_name(x),
+    nm = wr_msg_new(m->rkey->pool, wr_exchange_name(x),
                     q->s.dlrk ? (struct wr_str){q->s.dlrk, q->s.dlrk_len} : wr_msg_routing_key(m),
                     pbuf, (uint32_t)plen, m->body_len,
                     wr_msg_persistent(m) ? WR_MSG_PERSISTENT | WR_MSG_EXT : 0);

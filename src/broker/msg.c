@@ -10,10 +10,6 @@
 #include "wire/field.h"
 #include "wire/methods.gen.h"
 
-uint64_t wr_msg_bytes;
-uint64_t wr_msg_count;
-int (*wr_msg_loader)(struct wr_msg *m);
-
 /* ---- interned exchange + routing key ----
  *
  * The table is keyed by the exchange and routing key bytes run together;
@@ -22,8 +18,17 @@ int (*wr_msg_loader)(struct wr_msg *m);
  * the table. A one-entry cache in front serves a publisher that repeats
  * its key without hashing. */
 
-static struct wr_hmap rkeys;
-static struct wr_rkey *rkey_last;
+void wr_msgs_init(struct wr_msgs *p)
+{
+    memset(p, 0, sizeof(*p));
+    wr_hmap_init(&p->rkeys);
+}
+
+void wr_msgs_fini(struct wr_msgs *p)
+{
+    wr_hmap_free(&p->rkeys);
+    p->rkey_last = NULL;
+}
 
 static bool rkey_is(const struct wr_rkey *k, struct wr_str x, struct wr_str rk)
 {
@@ -31,12 +36,12 @@ static bool rkey_is(const struct wr_rkey *k, struct wr_str x, struct wr_str rk)
            (!rk.len || !memcmp(k->data + x.len, rk.ptr, rk.len));
 }
 
-static struct wr_rkey *rkey_get(struct wr_str x, struct wr_str rk)
+static struct wr_rkey *rkey_get(struct wr_msgs *p, struct wr_str x, struct wr_str rk)
 {
     char buf[512];
     struct wr_str key = {buf, x.len + rk.len};
     struct wr_hnode *n;
-    struct wr_rkey *k = rkey_last;
+    struct wr_rkey *k = p->rkey_last;
 
     if (k && rkey_is(k, x, rk)) {
         k->refs++;
@@ -46,10 +51,10 @@ static struct wr_rkey *rkey_get(struct wr_str x, struct wr_str rk)
         memcpy(buf, x.ptr, x.len);
     if (rk.len)
         memcpy(buf + x.len, rk.ptr, rk.len);
-    n = wr_hmap_get(&rkeys, key);
+    n = wr_hmap_get(&p->rkeys, key);
     if (n && rkey_is(k = wr_container_of(n, struct wr_rkey, node), x, rk)) {
         k->refs++;
-        rkey_last = k;
+        p->rkey_last = k;
         return k;
     }
     k = malloc(sizeof(*k) + key.len);
@@ -60,27 +65,29 @@ static struct wr_rkey *rkey_get(struct wr_str x, struct wr_str rk)
     k->node.key = (struct wr_str){k->data, key.len};
     k->xlen = (uint8_t)x.len;
     k->rklen = (uint8_t)rk.len;
+    k->pool = p;
     k->refs = 1;
     k->node.hash = 0;
-    if (n || wr_hmap_put(&rkeys, &k->node) < 0)
+    if (n || wr_hmap_put(&p->rkeys, &k->node) < 0)
         k->node.next = &k->node; /* not in the table */
-    rkey_last = k;
+    p->rkey_last = k;
     return k;
 }
 
 static void rkey_put(struct wr_rkey *k)
 {
+    struct wr_msgs *p = k->pool;
     if (--k->refs)
         return;
-    if (rkey_last == k)
-        rkey_last = NULL;
+    if (p->rkey_last == k)
+        p->rkey_last = NULL;
     if (k->node.next != &k->node)
-        wr_hmap_del(&rkeys, &k->node);
+        wr_hmap_del(&p->rkeys, &k->node);
     free(k);
 }
 
-struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, const void *props,
-                          uint32_t props_len, uint64_t body_len, unsigned flags)
+struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct wr_str routing_key,
+                          const void *props, uint32_t props_len, uint64_t body_len, unsigned flags)
 {
     size_t ext = (flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0;
     size_t fixed = sizeof(struct wr_msg) + ext + props_len;
@@ -98,7 +105,7 @@ struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, con
         free(body);
         return NULL;
     }
-    m->rkey = rkey_get(exchange, routing_key);
+    m->rkey = rkey_get(pool, exchange, routing_key);
     if (!m->rkey) {
         free(body);
         free(m);
@@ -121,15 +128,16 @@ struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, con
     }
     if (props_len)
         memcpy((uint8_t *)wr_msg_props(m), props, props_len);
-    wr_msg_bytes += wr_msg_mem(m);
-    wr_msg_count++;
+    pool->bytes += wr_msg_mem(m);
+    pool->count++;
     return m;
 }
 
 void wr_msg_free_(struct wr_msg *m)
 {
-    wr_msg_bytes -= wr_msg_mem(m);
-    wr_msg_count--;
+    struct wr_msgs *pool = m->rkey->pool;
+    pool->bytes -= wr_msg_mem(m);
+    pool->count--;
     rkey_put(m->rkey);
     if (wr_msg_ext(m))
         free(wr_msg_ext(m)->body);
@@ -141,7 +149,7 @@ void wr_msg_page_out(struct wr_msg *m)
     struct wr_msg_ext *e = wr_msg_ext(m);
     if (!e || !e->body || !e->store_id)
         return;
-    wr_msg_bytes -= m->body_len;
+    m->rkey->pool->bytes -= m->body_len;
     free(e->body);
     e->body = NULL;
 }
@@ -185,8 +193,8 @@ struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_prop
         return NULL;
     w = wr_wb_init(buf, plen);
     if (wr_basic_props_encode(&w, p) == 0)
-        nm = wr_msg_new(wr_msg_exchange(m), wr_msg_routing_key(m), buf, (uint32_t)plen,
-                        m->body_len, m->flags);
+        nm = wr_msg_new(m->rkey->pool, wr_msg_exchange(m), wr_msg_routing_key(m), buf,
+                        (uint32_t)plen, m->body_len, m->flags);
     free(buf);
     if (!nm)
         return NULL;

@@ -21,15 +21,35 @@
 #include "core/hmap.h"
 #include "wire/buf.h"
 
+struct wr_msg;
+
+/* The messages of one broker: what they take (for the memory alarm), the
+ * table of interned (exchange, routing key) pairs, and how a paged-out
+ * body is read back (set by the store). The broker owns one; a message
+ * reaches it through its interned key, so no message carries a pointer
+ * of its own. */
+struct wr_msgs {
+    uint64_t bytes; /* every live message block, bodies in memory included */
+    uint64_t count;
+    struct wr_hmap rkeys;
+    struct wr_rkey *rkey_last; /* one-entry cache in front of rkeys */
+    /* Reads a paged-out body back into m; 0 or an error. NULL: none. */
+    int (*load)(void *ctx, struct wr_msg *m);
+    void *load_ctx;
+};
+
+void wr_msgs_init(struct wr_msgs *p);
+/* After every message of p is freed. */
+void wr_msgs_fini(struct wr_msgs *p);
+
 /* An interned (exchange, routing key) pair. */
 struct wr_rkey {
     struct wr_hnode node;
+    struct wr_msgs *pool;
     uint32_t refs;
     uint8_t xlen, rklen;
     char data[]; /* exchange then routing key */
 };
-
-struct wr_msg;
 
 /* Present when WR_MSG_EXT is set. Such a message keeps its body in a
  * separate allocation, so that once its journal record is written the body
@@ -43,9 +63,6 @@ struct wr_msg_ext {
     uint32_t body_off; /* offset of the body in the segment file (journaled) */
     uint8_t *body;     /* NULL: paged out */
 };
-
-/* Reads a paged-out body back (the store sets it). Returns 0 or an error. */
-extern int (*wr_msg_loader)(struct wr_msg *m);
 
 #define WR_MSG_PERSISTENT 1u /* delivery_mode 2 */
 #define WR_MSG_EXT 2u        /* has a struct wr_msg_ext */
@@ -67,8 +84,8 @@ struct wr_msg {
  * are WR_MSG_*; pass WR_MSG_EXT when the message needs a TTL or will be
  * journaled. NULL on allocation failure or when the sizes cannot be held.
  * refs starts at 1. */
-struct wr_msg *wr_msg_new(struct wr_str exchange, struct wr_str routing_key, const void *props,
-                          uint32_t props_len, uint64_t body_len, unsigned flags);
+struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct wr_str routing_key,
+                          const void *props, uint32_t props_len, uint64_t body_len, unsigned flags);
 
 static inline struct wr_str wr_msg_exchange(const struct wr_msg *m)
 {
@@ -97,8 +114,11 @@ static inline uint8_t *wr_msg_body(struct wr_msg *m)
     struct wr_msg_ext *e = wr_msg_ext(m);
     if (!e)
         return (uint8_t *)wr_msg_props(m) + m->props_len;
-    if (!e->body && (!wr_msg_loader || wr_msg_loader(m) < 0))
-        return NULL;
+    if (!e->body) {
+        struct wr_msgs *p = m->rkey->pool;
+        if (!p->load || p->load(p->load_ctx, m) < 0)
+            return NULL;
+    }
     return e->body;
 }
 
@@ -147,8 +167,8 @@ static inline struct wr_msg *wr_msg_ref(struct wr_msg *m)
 /* Bytes this message holds in memory. */
 static inline uint64_t wr_msg_mem(const struct wr_msg *m)
 {
-    return sizeof(*m) + ((m->flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0) +
-           m->props_len + (wr_msg_body_resident(m) ? m->body_len : 0);
+    return sizeof(*m) + ((m->flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0) + m->props_len +
+           (wr_msg_body_resident(m) ? m->body_len : 0);
 }
 
 void wr_msg_free_(struct wr_msg *m);
@@ -158,10 +178,6 @@ static inline void wr_msg_unref(struct wr_msg *m)
     if (m && --m->refs == 0)
         wr_msg_free_(m);
 }
-
-/* Bytes of messages alive (all blocks), for the memory alarm. */
-extern uint64_t wr_msg_bytes;
-extern uint64_t wr_msg_count;
 
 struct wr_basic_props;
 

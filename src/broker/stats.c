@@ -6,8 +6,6 @@
 
 #include "broker/stats.h"
 
-struct wr_churn wr_churn;
-
 const char *wr_stat_name(enum wr_stat k)
 {
     static const char *const names[WR_ST_N] = {

@@ -76,8 +76,9 @@ const char *wr_stat_name(enum wr_stat k);
 
 /* Churn since the process started (RabbitMQ's rabbitmq_*_opened_total and
  * the like, and /api/overview's churn_rates): one increment per open,
- * close, declare or delete, never per message. Kept outside any vhost so
- * that deleting one does not take its history away. */
+ * close, declare or delete, never per message. The broker holds one,
+ * outside any vhost, so that deleting one does not take its history
+ * away. */
 struct wr_churn {
     uint64_t conns_opened, conns_closed; /* accepted sockets, freed */
     uint64_t chans_opened, chans_closed;
@@ -85,6 +86,5 @@ struct wr_churn {
     /* recovered durable queues count as created */
     uint64_t queues_created, queues_deleted;
 };
-extern struct wr_churn wr_churn;
 
 #endif

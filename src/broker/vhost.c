@@ -59,8 +59,12 @@ static int exchange_add(struct wr_vhost *vh, const char *name, const char *type,
 struct wr_vhost *wr_vhost_new(const char *name, struct event_base *base)
 {
     static const char *const predeclared[][2] = {
-        {"", "direct"},           {"amq.direct", "direct"}, {"amq.fanout", "fanout"},
-        {"amq.topic", "topic"},   {"amq.headers", "headers"}, {"amq.match", "headers"},
+        {"", "direct"},
+        {"amq.direct", "direct"},
+        {"amq.fanout", "fanout"},
+        {"amq.topic", "topic"},
+        {"amq.headers", "headers"},
+        {"amq.match", "headers"},
         {"amq.rabbitmq.trace", "topic"},
     };
     struct wr_vhost *vh = calloc(1, sizeof(*vh));
@@ -164,8 +168,7 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
     struct wr_fv ae;
 
     if (d->name.len == 0)
-        return wr_fail(err, WR_EACCESS_REFUSED,
-                       "operation not permitted on the default exchange");
+        return wr_fail(err, WR_EACCESS_REFUSED, "operation not permitted on the default exchange");
     if (d->passive) {
         if (!x)
             return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s" VH, (int)d->name.len,
@@ -175,12 +178,12 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
     }
     if (is_amq(d->name) && !x)
         return wr_fail(err, WR_EACCESS_REFUSED,
-                       "exchange name '%.*s' contains reserved prefix 'amq.*'",
-                       (int)d->name.len, d->name.ptr);
+                       "exchange name '%.*s' contains reserved prefix 'amq.*'", (int)d->name.len,
+                       d->name.ptr);
     type = wr_xtype_find(d->type);
     if (!type)
-        return wr_fail(err, WR_ECOMMAND_INVALID, "unknown exchange type '%.*s'",
-                       (int)d->type.len, d->type.ptr);
+        return wr_fail(err, WR_ECOMMAND_INVALID, "unknown exchange type '%.*s'", (int)d->type.len,
+                       d->type.ptr);
     if (x) {
         const char *what = NULL;
         if (x->type != type)
@@ -200,13 +203,12 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
                            (int)d->name.len, d->name.ptr, vh->name, type->name, x->type->name);
         if (what)
             return wr_fail(err, WR_EPRECONDITION_FAILED,
-                           "inequivalent arg '%s' for exchange '%.*s" VH, what,
-                           (int)d->name.len, d->name.ptr, vh->name);
+                           "inequivalent arg '%s' for exchange '%.*s" VH, what, (int)d->name.len,
+                           d->name.ptr, vh->name);
         *out = x;
         return 0;
     }
-    if (d->args.len && wr_table_get(d->args, "alternate-exchange", &ae) == 1 &&
-        ae.type != 'S')
+    if (d->args.len && wr_table_get(d->args, "alternate-exchange", &ae) == 1 && ae.type != 'S')
         return wr_fail(err, WR_EPRECONDITION_FAILED,
                        "invalid arg 'alternate-exchange' for exchange '%.*s" VH
                        ": {unacceptable_type,%c}",
@@ -242,14 +244,15 @@ int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_un
     if (name.len == 0)
         return wr_fail(err, WR_EACCESS_REFUSED, "operation not permitted on the default exchange");
     if (is_amq(name))
-        return wr_fail(err, WR_EACCESS_REFUSED, "deletion of system exchange '%.*s" VH
-                       " not allowed", (int)name.len, name.ptr, vh->name);
+        return wr_fail(err, WR_EACCESS_REFUSED,
+                       "deletion of system exchange '%.*s" VH " not allowed", (int)name.len,
+                       name.ptr, vh->name);
     x = wr_vhost_exchange(vh, name);
     if (!x)
         return 0; /* RabbitMQ: deleting what is not there succeeds */
     if (if_unused && !wr_list_empty(&x->bindings))
-        return wr_fail(err, WR_EPRECONDITION_FAILED, "exchange '%.*s" VH " in use",
-                       (int)name.len, name.ptr, vh->name);
+        return wr_fail(err, WR_EPRECONDITION_FAILED, "exchange '%.*s" VH " in use", (int)name.len,
+                       name.ptr, vh->name);
     wr_vhost_exchange_remove(vh, x);
     return 0;
 }
@@ -344,18 +347,18 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
         wr_vhost_defs_changed(vh);
     }
     *created = true;
-    wr_churn.queues_created++;
+    if (vh->churn)
+        vh->churn->queues_created++;
     *out = q;
     return 0;
 }
 
-int wr_vhost_queue_use(struct wr_vhost *vh, struct wr_str name, void *owner,
-                       struct wr_queue **out, struct wr_errbuf *err)
+int wr_vhost_queue_use(struct wr_vhost *vh, struct wr_str name, void *owner, struct wr_queue **out,
+                       struct wr_errbuf *err)
 {
     struct wr_queue *q = wr_vhost_queue(vh, name);
     if (!q)
-        return wr_fail(err, WR_ENOT_FOUND, "no queue '%.*s" VH, (int)name.len, name.ptr,
-                       vh->name);
+        return wr_fail(err, WR_ENOT_FOUND, "no queue '%.*s" VH, (int)name.len, name.ptr, vh->name);
     if (q->exclusive && q->owner != owner)
         return queue_locked(vh, q, err);
     *out = q;
@@ -367,7 +370,8 @@ void wr_vhost_queue_delete(struct wr_vhost *vh, struct wr_queue *q)
     if (q->deleted)
         return;
     wr_hmap_del(&vh->queues, &q->node);
-    wr_churn.queues_deleted++;
+    if (vh->churn)
+        vh->churn->queues_deleted++;
     if (q->store_id)
         wr_vhost_defs_changed(vh);
     wr_queue_delete(q);
@@ -385,8 +389,7 @@ int wr_vhost_queue_delete_checked(struct wr_vhost *vh, struct wr_str name, void 
     if (q->exclusive && q->owner != owner)
         return queue_locked(vh, q, err);
     if (if_unused && q->nconsumers)
-        return wr_fail(err, WR_EPRECONDITION_FAILED, "queue '%s" VH " in use", q->name,
-                       vh->name);
+        return wr_fail(err, WR_EPRECONDITION_FAILED, "queue '%s" VH " in use", q->name, vh->name);
     if (if_empty && q->ready)
         return wr_fail(err, WR_EPRECONDITION_FAILED, "queue '%s" VH " not empty", q->name,
                        vh->name);
@@ -402,13 +405,12 @@ int wr_vhost_queue_delete_checked(struct wr_vhost *vh, struct wr_str name, void 
 static const char bind_any_owner;
 
 static int bind_lookup(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
-                       bool dest_is_exchange, void *owner, struct wr_exchange **xs,
-                       void **dp, struct wr_list **dl, struct wr_errbuf *err)
+                       bool dest_is_exchange, void *owner, struct wr_exchange **xs, void **dp,
+                       struct wr_list **dl, struct wr_errbuf *err)
 {
     /* Before any existence check, as RabbitMQ orders them. */
     if (src.len == 0 || (dest_is_exchange && dest.len == 0))
-        return wr_fail(err, WR_EACCESS_REFUSED,
-                       "operation not permitted on the default exchange");
+        return wr_fail(err, WR_EACCESS_REFUSED, "operation not permitted on the default exchange");
     if (dest_is_exchange) {
         struct wr_exchange *xd = wr_vhost_exchange(vh, dest);
         if (!xd)
@@ -428,14 +430,12 @@ static int bind_lookup(struct wr_vhost *vh, struct wr_str src, struct wr_str des
     }
     *xs = wr_vhost_exchange(vh, src);
     if (!*xs)
-        return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s" VH, (int)src.len, src.ptr,
-                       vh->name);
+        return wr_fail(err, WR_ENOT_FOUND, "no exchange '%.*s" VH, (int)src.len, src.ptr, vh->name);
     return 0;
 }
 
-int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
-                  bool dest_is_exchange, struct wr_str key, struct wr_str args, void *owner,
-                  struct wr_errbuf *err)
+int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest, bool dest_is_exchange,
+                  struct wr_str key, struct wr_str args, void *owner, struct wr_errbuf *err)
 {
     struct wr_exchange *xs;
     void *dp;

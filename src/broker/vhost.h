@@ -35,9 +35,13 @@ struct wr_vhost {
     /* Auto-delete exchanges waiting to be deleted (exchange.c). */
     struct wr_exchange *doomed;
     bool reaping;
-    struct event_base *base; /* for queue timers (TTL, x-expires); may be NULL in tests */
+    struct event_base *base;          /* for queue timers (TTL, x-expires); may be NULL in tests */
     const struct wr_persist *persist; /* NULL: memory only */
-    uint64_t last_queue_id;           /* durable queue identities given so far */
+    /* The broker's (set by wr_broker_vhost_add; NULL in a vhost made on
+     * its own, which holds no messages): */
+    struct wr_msgs *msgs;
+    struct wr_churn *churn;
+    uint64_t last_queue_id; /* durable queue identities given so far */
     /* What its channels counted (stats.h), kept after they close. */
     struct wr_stats st;
     /* Messages a queue without a dead-letter exchange dropped where one
@@ -87,8 +91,8 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
                            struct wr_queue **out, bool *created, struct wr_errbuf *err);
 /* Find a queue for an operation by `owner`: 404 when missing, 405 when it
  * is another connection's exclusive queue. */
-int wr_vhost_queue_use(struct wr_vhost *vh, struct wr_str name, void *owner,
-                       struct wr_queue **out, struct wr_errbuf *err);
+int wr_vhost_queue_use(struct wr_vhost *vh, struct wr_str name, void *owner, struct wr_queue **out,
+                       struct wr_errbuf *err);
 int wr_vhost_queue_delete_checked(struct wr_vhost *vh, struct wr_str name, void *owner,
                                   bool if_unused, bool if_empty, uint32_t *count,
                                   struct wr_errbuf *err);
@@ -97,9 +101,8 @@ void wr_vhost_queue_delete(struct wr_vhost *vh, struct wr_queue *q);
 
 /* queue.bind/unbind and exchange.bind/unbind. `dest_is_exchange` selects
  * what `dest` names. */
-int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
-                  bool dest_is_exchange, struct wr_str key, struct wr_str args, void *owner,
-                  struct wr_errbuf *err);
+int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest, bool dest_is_exchange,
+                  struct wr_str key, struct wr_str args, void *owner, struct wr_errbuf *err);
 int wr_vhost_unbind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
                     bool dest_is_exchange, struct wr_str key, struct wr_str args, void *owner,
                     struct wr_errbuf *err);

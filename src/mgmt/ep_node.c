@@ -236,13 +236,13 @@ void wr_mgmt_node_sample(struct wr_mgmt *m, double dt_s)
     gauge_sample(&gauges[G_SOCKETS], sockets_used(m->srv, m->conf), dt_s);
     gauge_sample(&gauges[G_PROC], proc_used(m->b, m->srv), dt_s);
     gauge_sample(&gauges[G_DISK], disk_free(m->conf), dt_s);
-    gauge_sample(&gauges[G_CONN_CREATED], (int64_t)wr_churn.conns_opened, dt_s);
-    gauge_sample(&gauges[G_CONN_CLOSED], (int64_t)wr_churn.conns_closed, dt_s);
-    gauge_sample(&gauges[G_CHAN_CREATED], (int64_t)wr_churn.chans_opened, dt_s);
-    gauge_sample(&gauges[G_CHAN_CLOSED], (int64_t)wr_churn.chans_closed, dt_s);
-    gauge_sample(&gauges[G_Q_CREATED], (int64_t)wr_churn.queues_created, dt_s);
-    gauge_sample(&gauges[G_Q_DECLARED], (int64_t)wr_churn.queues_declared, dt_s);
-    gauge_sample(&gauges[G_Q_DELETED], (int64_t)wr_churn.queues_deleted, dt_s);
+    gauge_sample(&gauges[G_CONN_CREATED], (int64_t)m->b->churn.conns_opened, dt_s);
+    gauge_sample(&gauges[G_CONN_CLOSED], (int64_t)m->b->churn.conns_closed, dt_s);
+    gauge_sample(&gauges[G_CHAN_CREATED], (int64_t)m->b->churn.chans_opened, dt_s);
+    gauge_sample(&gauges[G_CHAN_CLOSED], (int64_t)m->b->churn.chans_closed, dt_s);
+    gauge_sample(&gauges[G_Q_CREATED], (int64_t)m->b->churn.queues_created, dt_s);
+    gauge_sample(&gauges[G_Q_DECLARED], (int64_t)m->b->churn.queues_declared, dt_s);
+    gauge_sample(&gauges[G_Q_DELETED], (int64_t)m->b->churn.queues_deleted, dt_s);
 }
 
 /* ---- JSON pieces ---- */
@@ -379,7 +379,7 @@ const char *wr_mgmt_cluster_name(void)
 
 /* ---- /api/overview ---- */
 
-static json_t *churn_json(void)
+static json_t *churn_json(const struct wr_churn *ch)
 {
     static const struct {
         const char *key;
@@ -390,10 +390,9 @@ static json_t *churn_json(void)
         {"queue_created", G_Q_CREATED},       {"queue_declared", G_Q_DECLARED},
         {"queue_deleted", G_Q_DELETED},
     };
-    const uint64_t now[] = {wr_churn.chans_closed,   wr_churn.chans_opened,
-                            wr_churn.conns_closed,   wr_churn.conns_opened,
-                            wr_churn.queues_created, wr_churn.queues_declared,
-                            wr_churn.queues_deleted};
+    const uint64_t now[] = {ch->chans_closed,  ch->chans_opened,   ch->conns_closed,
+                            ch->conns_opened,  ch->queues_created, ch->queues_declared,
+                            ch->queues_deleted};
     json_t *o = json_object();
     if (!o)
         return NULL;
@@ -428,7 +427,7 @@ static void overview(struct wr_mgmt_req *rq)
     wr_json_set(o, "disable_stats", json_false());
     wr_json_set(o, "enable_queue_totals", json_false());
     wr_json_set(o, "message_stats", wr_mgmt_message_stats(&t.st, WR_MGMT_STATS_CHANNEL));
-    wr_json_set(o, "churn_rates", churn_json());
+    wr_json_set(o, "churn_rates", churn_json(&rq->b->churn));
     if ((qt = json_object()) != NULL) {
         set_with_rate(qt, "messages", (int64_t)(t.ready + t.unacked), gauges[G_MESSAGES].rate);
         set_with_rate(qt, "messages_ready", (int64_t)t.ready, gauges[G_READY].rate);
@@ -543,13 +542,14 @@ static json_t *node_json(struct wr_mgmt_req *rq)
     wr_json_set(o, "db_dir", json_string(conf->data_dir));
     wr_json_set(o, "enabled_plugins",
                 json_pack("[s, s]", "rabbitmq_management", "rabbitmq_prometheus"));
-    set_with_rate(o, "connection_created", (int64_t)wr_churn.conns_opened,
+    set_with_rate(o, "connection_created", (int64_t)rq->b->churn.conns_opened,
                   gauges[G_CONN_CREATED].rate);
-    set_with_rate(o, "connection_closed", (int64_t)wr_churn.conns_closed,
+    set_with_rate(o, "connection_closed", (int64_t)rq->b->churn.conns_closed,
                   gauges[G_CONN_CLOSED].rate);
-    set_with_rate(o, "channel_created", (int64_t)wr_churn.chans_opened,
+    set_with_rate(o, "channel_created", (int64_t)rq->b->churn.chans_opened,
                   gauges[G_CHAN_CREATED].rate);
-    set_with_rate(o, "channel_closed", (int64_t)wr_churn.chans_closed, gauges[G_CHAN_CLOSED].rate);
+    set_with_rate(o, "channel_closed", (int64_t)rq->b->churn.chans_closed,
+                  gauges[G_CHAN_CLOSED].rate);
     wr_json_set(o, "warren_version", json_string(WR_VERSION));
     return o;
 }
@@ -801,7 +801,8 @@ static void aliveness(struct wr_mgmt_req *rq)
         health_failed(rq, "queue 'aliveness-test' is exclusive to a connection", NULL);
         return;
     }
-    m = wr_msg_new(WR_STR(""), qn, no_props, sizeof(no_props), sizeof(ALIVENESS_BODY) - 1, 0);
+    m = wr_msg_new(&rq->b->msgs, WR_STR(""), qn, no_props, sizeof(no_props),
+                   sizeof(ALIVENESS_BODY) - 1, 0);
     if (!m) {
         health_failed(rq, "out of memory", NULL);
         return;

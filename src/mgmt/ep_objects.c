@@ -81,11 +81,19 @@ static void access_refused(struct wr_mgmt_req *rq)
 static void refused(struct wr_mgmt_req *rq, const struct wr_errbuf *err)
 {
     switch (err->code) {
-    case WR_EACCESS_REFUSED: access_refused(rq); break;
-    case WR_ENOT_FOUND: wr_mgmt_error(rq, 404, "not_found", bare(err)); break;
+    case WR_EACCESS_REFUSED:
+        access_refused(rq);
+        break;
+    case WR_ENOT_FOUND:
+        wr_mgmt_error(rq, 404, "not_found", bare(err));
+        break;
     case WR_ENOMEM:
-    case WR_EINTERNAL: wr_mgmt_error(rq, 500, "internal_error", bare(err)); break;
-    default: wr_mgmt_error(rq, 400, "bad_request", bare(err)); break;
+    case WR_EINTERNAL:
+        wr_mgmt_error(rq, 500, "internal_error", bare(err));
+        break;
+    default:
+        wr_mgmt_error(rq, 400, "bad_request", bare(err));
+        break;
     }
 }
 
@@ -173,8 +181,7 @@ static bool may_name_exchange(struct wr_mgmt_req *rq, struct wr_principal *who, 
 
 /* ---- encodings ---- */
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Standard base64 with padding; NULL when out of memory. */
 static char *b64_encode(const uint8_t *p, size_t n, size_t *outlen)
@@ -309,8 +316,8 @@ struct bview {
 
 static struct bview bview_of(struct wr_vhost *vh, const struct wr_binding *b)
 {
-    struct bview v = {vh, wr_exchange_name(b->src), WR_STR_NULL, b->key, b->args,
-                      b->kind == WR_DEST_QUEUE, NULL, 0};
+    struct bview v = {vh,      wr_exchange_name(b->src), WR_STR_NULL, b->key,
+                      b->args, b->kind == WR_DEST_QUEUE, NULL,        0};
     v.dest = b->kind == WR_DEST_QUEUE ? wr_queue_name(b->dest) : wr_exchange_name(b->dest);
     return v;
 }
@@ -444,8 +451,8 @@ static void bl_answer(struct wr_mgmt_req *rq, struct blist *l)
     bool ok = !l->oom && (rows = calloc(l->n ? l->n : 1, sizeof(*rows)));
     for (size_t i = 0; ok && i < l->n; i++) {
         ok = sort_key(&l->v[i]);
-        rows[i] = (struct wr_mgmt_row){wr_str_c(l->v[i].vh->name),
-                                       {l->v[i].sort, l->v[i].sort_len}, &l->v[i]};
+        rows[i] = (struct wr_mgmt_row){
+            wr_str_c(l->v[i].vh->name), {l->v[i].sort, l->v[i].sort_len}, &l->v[i]};
     }
     if (ok)
         wr_mgmt_list(rq, rows, l->n, build_binding, NULL);
@@ -538,8 +545,7 @@ static void rl_answer(struct wr_mgmt_req *rq, struct rowlist *l, wr_mgmt_build_f
  * user sees: fn adds each vhost's rows. */
 typedef void (*vhost_fn)(struct rowlist *l, struct wr_vhost *vh);
 
-static void list_over_vhosts(struct wr_mgmt_req *rq, bool one, vhost_fn fn,
-                             wr_mgmt_build_fn build)
+static void list_over_vhosts(struct wr_mgmt_req *rq, bool one, vhost_fn fn, wr_mgmt_build_fn build)
 {
     struct rowlist l = {0};
     if (one) {
@@ -606,8 +612,8 @@ static void exchange_get(struct wr_mgmt_req *rq)
         return;
     o = exchange_json(x);
     /* Per-channel publish statistics ("detailed" rates mode) are not kept. */
-    if (o && (!wr_json_set(o, "incoming", json_array()) ||
-              !wr_json_set(o, "outgoing", json_array()))) {
+    if (o &&
+        (!wr_json_set(o, "incoming", json_array()) || !wr_json_set(o, "outgoing", json_array()))) {
         json_decref(o);
         o = NULL;
     }
@@ -673,9 +679,12 @@ static void exchange_delete(struct wr_mgmt_req *rq)
 static void exchange_one(struct wr_mgmt_req *rq)
 {
     switch (rq->method) {
-    case WR_M_PUT: return exchange_put(rq);
-    case WR_M_DELETE: return exchange_delete(rq);
-    default: return exchange_get(rq);
+    case WR_M_PUT:
+        return exchange_put(rq);
+    case WR_M_DELETE:
+        return exchange_delete(rq);
+    default:
+        return exchange_get(rq);
     }
 }
 
@@ -722,8 +731,8 @@ static const struct {
     {"cluster_id", WR_BASIC_CLUSTER_ID_FLAG, offsetof(struct wr_basic_props, cluster_id)},
 };
 
-static bool prop_u8(struct wr_mgmt_req *rq, json_t *o, const char *key, uint16_t flag,
-                    uint8_t *out, struct wr_basic_props *p)
+static bool prop_u8(struct wr_mgmt_req *rq, json_t *o, const char *key, uint16_t flag, uint8_t *out,
+                    struct wr_basic_props *p)
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v))
@@ -837,8 +846,7 @@ static void exchange_publish(struct wr_mgmt_req *rq)
 
     if (!vh || !(body = wr_mgmt_body(rq)))
         return;
-    if (!keys_present(rq, body, required) ||
-        !wr_mgmt_field_str(rq, body, "routing_key", "", &rk) ||
+    if (!keys_present(rq, body, required) || !wr_mgmt_field_str(rq, body, "routing_key", "", &rk) ||
         !props_from_json(rq, json_object_get(body, "properties"), &p, &headers) ||
         !payload_decode(rq, body, &payload, &plen))
         goto out;
@@ -847,8 +855,9 @@ static void exchange_publish(struct wr_mgmt_req *rq)
         goto out;
     }
     if ((p.flags & WR_BASIC_EXPIRATION_FLAG) && !wr_msg_parse_expiration(p.expiration, &ttl)) {
-        wr_mgmt_errorf(rq, 400, "bad_request", "406 PRECONDITION_FAILED - invalid expiration '%.*s'",
-                       (int)p.expiration.len, p.expiration.ptr);
+        wr_mgmt_errorf(rq, 400, "bad_request",
+                       "406 PRECONDITION_FAILED - invalid expiration '%.*s'", (int)p.expiration.len,
+                       p.expiration.ptr);
         goto out;
     }
     if ((p.flags & WR_BASIC_DELIVERY_MODE_FLAG) && p.delivery_mode == 2)
@@ -865,7 +874,7 @@ static void exchange_publish(struct wr_mgmt_req *rq)
         wr_mgmt_error(rq, 400, "bad_request", "properties: cannot be encoded");
         goto out;
     }
-    m = wr_msg_new(xname, rk, pbuf, (uint32_t)pl, plen, flags);
+    m = wr_msg_new(&rq->b->msgs, xname, rk, pbuf, (uint32_t)pl, plen, flags);
     if (!m) {
         wr_mgmt_error(rq, 500, "internal_error", "out of memory");
         goto out;
@@ -926,8 +935,8 @@ static json_t *props_json(const struct wr_msg *m)
     for (size_t i = 0; ok && i < sizeof(str_props) / sizeof(str_props[0]); i++)
         if (p.flags & str_props[i].flag)
             ok = wr_json_set(o, str_props[i].key,
-                             wr_json_str(*(const struct wr_str *)(const void *)(
-                                 (const char *)&p + str_props[i].off)));
+                             wr_json_str(*(const struct wr_str *)(const void *)((const char *)&p +
+                                                                                str_props[i].off)));
     if (ok && (p.flags & WR_BASIC_DELIVERY_MODE_FLAG))
         ok = wr_json_set(o, "delivery_mode", json_integer(p.delivery_mode));
     if (ok && (p.flags & WR_BASIC_PRIORITY_FLAG))
@@ -1002,8 +1011,8 @@ static json_t *queue_json(const struct wr_queue *q)
      * lengths): in minus out, requeues taken as redeliveries. */
     double dg = rate(st, WR_ST_DELIVER) + rate(st, WR_ST_DELIVER_NO_ACK) + rate(st, WR_ST_GET) +
                 rate(st, WR_ST_GET_NO_ACK);
-    double r_msgs = rate(st, WR_ST_PUBLISH) - rate(st, WR_ST_ACK) -
-                    rate(st, WR_ST_DELIVER_NO_ACK) - rate(st, WR_ST_GET_NO_ACK);
+    double r_msgs = rate(st, WR_ST_PUBLISH) - rate(st, WR_ST_ACK) - rate(st, WR_ST_DELIVER_NO_ACK) -
+                    rate(st, WR_ST_GET_NO_ACK);
     double r_ready = rate(st, WR_ST_PUBLISH) - dg + rate(st, WR_ST_REDELIVER);
     ok = ok && wr_json_set(o, "messages_details", wr_json_rate(r_msgs));
     ok = ok && wr_json_set(o, "messages_ready_details", wr_json_rate(r_ready));
@@ -1125,9 +1134,8 @@ static json_t *channel_details(const struct wr_conn *c, uint16_t chan)
     }
     snprintf(name, sizeof(name), "%s (%u)", c->name, (unsigned)chan);
     return json_pack("{s:s,s:s,s:s,s:i,s:s,s:i,s:o}", "connection_name", c->name, "name", name,
-                     "node", wr_node_name(), "number", (int)chan, "peer_host", host,
-                     "peer_port", (int)port, "user",
-                     wr_json_str((struct wr_str){c->user, c->user_len}));
+                     "node", wr_node_name(), "number", (int)chan, "peer_host", host, "peer_port",
+                     (int)port, "user", wr_json_str((struct wr_str){c->user, c->user_len}));
 }
 
 static void consumer_visit(void *arg, const struct wr_consumer_info *ci)
@@ -1138,14 +1146,13 @@ static void consumer_visit(void *arg, const struct wr_consumer_info *ci)
     json_t *args = json_object();
     if (args && ci->priority)
         json_object_set_new(args, "x-priority", json_integer(ci->priority));
-    json_t *o = json_pack("{s:o,s:b,s:b,s:s,s:o,s:o,s:b,s:I,s:{s:o,s:o}}", "arguments", args,
-                          "ack_required", ci->ack_required, "active", ci->active,
-                          "activity_status", ci->active ? "up" : "waiting", "channel_details",
-                          channel_details(x->c, x->chan), "consumer_tag", wr_json_str(ci->tag),
-                          "exclusive", ci->exclusive, "prefetch_count",
-                          (json_int_t)ci->prefetch_count, "queue", "name",
-                          wr_json_str(wr_queue_name(x->q)), "vhost",
-                          wr_json_str(wr_str_c(x->q->vhost->name)));
+    json_t *o = json_pack(
+        "{s:o,s:b,s:b,s:s,s:o,s:o,s:b,s:I,s:{s:o,s:o}}", "arguments", args, "ack_required",
+        ci->ack_required, "active", ci->active, "activity_status", ci->active ? "up" : "waiting",
+        "channel_details", channel_details(x->c, x->chan), "consumer_tag", wr_json_str(ci->tag),
+        "exclusive", ci->exclusive, "prefetch_count", (json_int_t)ci->prefetch_count, "queue",
+        "name", wr_json_str(wr_queue_name(x->q)), "vhost",
+        wr_json_str(wr_str_c(x->q->vhost->name)));
     if (!o || json_array_append_new(x->a, o) < 0) {
         json_decref(x->a);
         x->a = NULL;
@@ -1250,9 +1257,12 @@ static void queue_delete(struct wr_mgmt_req *rq)
 static void queue_one(struct wr_mgmt_req *rq)
 {
     switch (rq->method) {
-    case WR_M_PUT: return queue_put(rq);
-    case WR_M_DELETE: return queue_delete(rq);
-    default: return queue_get_one(rq);
+    case WR_M_PUT:
+        return queue_put(rq);
+    case WR_M_DELETE:
+        return queue_delete(rq);
+    default:
+        return queue_get_one(rq);
     }
 }
 
@@ -1294,8 +1304,7 @@ static void queue_actions(struct wr_mgmt_req *rq)
     json_t *body;
     if (!q || !(body = wr_mgmt_body(rq)))
         return;
-    if (keys_present(rq, body, required) &&
-        wr_mgmt_field_str(rq, body, "action", "", &action)) {
+    if (keys_present(rq, body, required) && wr_mgmt_field_str(rq, body, "action", "", &action)) {
         /* Mirroring actions: a single node has nothing to synchronise. */
         if (wr_str_eqc(action, "sync") || wr_str_eqc(action, "cancel_sync"))
             wr_mgmt_reply_empty(rq, 204);

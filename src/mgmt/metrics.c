@@ -399,23 +399,23 @@ static double age_s(uint64_t published_ms)
     return published_ms && now > published_ms ? (double)(now - published_ms) / 1000.0 : 0.0;
 }
 
-static void churn_metrics(struct out *o, const struct totals *t)
+static void churn_metrics(struct out *o, const struct totals *t, const struct wr_churn *ch)
 {
     one_u(o, "rabbitmq_connections", "gauge", "Connections open", t->conns);
     one_u(o, "rabbitmq_channels", "gauge", "Channels open", t->chans);
     one_u(o, "rabbitmq_consumers", "gauge", "Consumers", t->consumers);
     one_u(o, "rabbitmq_queues", "gauge", "Queues", t->queues);
     one_u(o, "rabbitmq_connections_opened_total", "counter", "Connections opened (accepted)",
-          wr_churn.conns_opened);
+          ch->conns_opened);
     one_u(o, "rabbitmq_connections_closed_total", "counter", "Connections closed or dropped",
-          wr_churn.conns_closed);
-    one_u(o, "rabbitmq_channels_opened_total", "counter", "Channels opened", wr_churn.chans_opened);
-    one_u(o, "rabbitmq_channels_closed_total", "counter", "Channels closed", wr_churn.chans_closed);
+          ch->conns_closed);
+    one_u(o, "rabbitmq_channels_opened_total", "counter", "Channels opened", ch->chans_opened);
+    one_u(o, "rabbitmq_channels_closed_total", "counter", "Channels closed", ch->chans_closed);
     one_u(o, "rabbitmq_queues_declared_total", "counter",
-          "Queues declared by queue.declare (not passive)", wr_churn.queues_declared);
+          "Queues declared by queue.declare (not passive)", ch->queues_declared);
     one_u(o, "rabbitmq_queues_created_total", "counter",
-          "Queues created (durable queues recovered at start included)", wr_churn.queues_created);
-    one_u(o, "rabbitmq_queues_deleted_total", "counter", "Queues deleted", wr_churn.queues_deleted);
+          "Queues created (durable queues recovered at start included)", ch->queues_created);
+    one_u(o, "rabbitmq_queues_deleted_total", "counter", "Queues deleted", ch->queues_deleted);
 }
 
 static void global_metrics(struct out *o, const struct totals *t)
@@ -740,7 +740,7 @@ static void serve(struct wr_mgmt_req *rq, bool per_object)
     wr_clock_update();
     gather(rq, &t);
     node_metrics(rq, &o);
-    churn_metrics(&o, &t);
+    churn_metrics(&o, &t, &rq->b->churn);
     global_metrics(&o, &t);
     if (per_object) {
         queue_figures_each(rq, &o);

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
 #include "broker/access.h"
+#include "broker/broker.h"
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
@@ -42,7 +42,7 @@ struct chan_consumer {
     struct wr_hnode node; /* ch->consumers, key = tag */
     struct wr_chan *ch;
     bool no_ack;
-    bool reply_to; /* the channel's direct reply-to consumer */
+    bool reply_to;            /* the channel's direct reply-to consumer */
     struct wr_list wake_node; /* in ch->wake after leaving its prefetch limit */
     uint32_t prefetch, unacked;
     struct wr_counter delivered, acked; /* for consumer lag (wr_chan_consumers) */
@@ -186,8 +186,8 @@ static void chan_errorf(struct wr_chan *ch, int err, uint32_t method_id, const c
 {
     char text[256];
     va_list ap;
-    int n = snprintf(text, sizeof(text), "%s - ",
-                     wr_reply_code_name((uint16_t)wr_err_reply_code(err)));
+    int n =
+        snprintf(text, sizeof(text), "%s - ", wr_reply_code_name((uint16_t)wr_err_reply_code(err)));
     va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
     va_end(ap);
@@ -882,7 +882,7 @@ static struct wr_msg *new_msg_reply_to(struct wr_chan *ch, struct wr_content_hea
         return NULL;
     w = wr_wb_init(buf, plen);
     if (wr_basic_props_encode(&w, &h->props) == 0)
-        m = wr_msg_new((struct wr_str){ch->pub_x, ch->pub_xlen},
+        m = wr_msg_new(&ch->c->srv->broker->msgs, (struct wr_str){ch->pub_x, ch->pub_xlen},
                        (struct wr_str){ch->pub_rk, ch->pub_rklen}, buf, (uint32_t)plen,
                        h->body_size, flags);
     free(buf);
@@ -904,8 +904,7 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
     rc = wr_content_header_decode(f->payload, f->size, &h);
     if (rc < 0) {
         if (rc == WR_EUNEXPECTED_FRAME)
-            wr_conn_error(ch->c, 505, WR_BASIC_PUBLISH, "content header for class %u",
-                          h.class_id);
+            wr_conn_error(ch->c, 505, WR_BASIC_PUBLISH, "content header for class %u", h.class_id);
         else
             wr_conn_error(ch->c, rc == WR_EFRAME ? 501 : 502, WR_BASIC_PUBLISH,
                           "cannot decode content header");
@@ -919,7 +918,8 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
     }
     /* user_id is checked with the other publish checks (broker/publish.c,
      * after the permissions, as RabbitMQ orders them; impersonators pass). */
-    if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) && !wr_msg_parse_expiration(h.props.expiration, &ttl)) {
+    if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) &&
+        !wr_msg_parse_expiration(h.props.expiration, &ttl)) {
         chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH, "invalid expiration '%.*s'",
                     (int)h.props.expiration.len, h.props.expiration.ptr);
         return;
@@ -936,9 +936,9 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
         }
         m = new_msg_reply_to(ch, &h, flags);
     } else {
-        m = wr_msg_new((struct wr_str){ch->pub_x, ch->pub_xlen},
-                       (struct wr_str){ch->pub_rk, ch->pub_rklen}, h.raw_props.ptr,
-                       h.raw_props.len, h.body_size, flags);
+        m = wr_msg_new(&ch->c->srv->broker->msgs, (struct wr_str){ch->pub_x, ch->pub_xlen},
+                       (struct wr_str){ch->pub_rk, ch->pub_rklen}, h.raw_props.ptr, h.raw_props.len,
+                       h.body_size, flags);
     }
     if (!m) {
         chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
@@ -995,8 +995,7 @@ static int open_reply_queue(struct wr_chan *ch, const struct wr_basic_consume *a
         return WR_EPRECONDITION_FAILED;
     }
     if (ch->reply_to[0]) {
-        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
-                    "reply consumer already set");
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME, "reply consumer already set");
         return WR_EPRECONDITION_FAILED;
     }
     do
@@ -1042,8 +1041,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     }
     if (q->exclusive_consumer || (a->exclusive && q->nconsumers))
         return chan_errorf(ch, WR_EACCESS_REFUSED, WR_BASIC_CONSUME,
-                           "queue '%s' in vhost '%s' in exclusive use", q->name,
-                           ch->c->vh->name);
+                           "queue '%s' in vhost '%s' in exclusive use", q->name, ch->c->vh->name);
     if (wr_table_get(a->arguments, "x-priority", &v) == 1) {
         if (!wr_fv_int(&v, &prio))
             return chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
@@ -1294,7 +1292,7 @@ static void reply(struct wr_chan *ch, bool nowait, uint32_t id)
 
 static void on_exchange_declare(struct wr_chan *ch, const struct wr_exchange_declare *a)
 {
-    struct wr_exchange_decl d = {a->exchange, a->type, a->arguments, a->passive,
+    struct wr_exchange_decl d = {a->exchange, a->type,        a->arguments, a->passive,
                                  a->durable,  a->auto_delete, a->internal};
     struct wr_errbuf err;
     struct wr_exchange *x;
@@ -1306,8 +1304,8 @@ static void on_exchange_declare(struct wr_chan *ch, const struct wr_exchange_dec
         if (!may(ch, WR_PERM_CONFIGURE, "exchange", a->exchange, WR_EXCHANGE_DECLARE))
             return;
         if (!wr_vhost_exchange(ch->c->vh, a->exchange) &&
-            !may_name_exchange_arg(ch, "exchange", a->exchange, a->arguments,
-                                   "alternate-exchange", WR_EXCHANGE_DECLARE))
+            !may_name_exchange_arg(ch, "exchange", a->exchange, a->arguments, "alternate-exchange",
+                                   WR_EXCHANGE_DECLARE))
             return;
     }
     if (wr_vhost_exchange_declare(ch->c->vh, &d, &x, &err) < 0)
@@ -1317,8 +1315,8 @@ static void on_exchange_declare(struct wr_chan *ch, const struct wr_exchange_dec
 
 static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *a)
 {
-    struct wr_queue_decl d = {a->queue,       a->arguments,   a->passive, a->durable,
-                              a->exclusive,   a->auto_delete, ch->c,      false};
+    struct wr_queue_decl d = {a->queue,     a->arguments,   a->passive, a->durable,
+                              a->exclusive, a->auto_delete, ch->c,      false};
     struct wr_errbuf err;
     struct wr_queue *q;
     struct wr_method m;
@@ -1354,7 +1352,7 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     if (wr_vhost_queue_declare(ch->c->vh, &d, &q, &created, &err) < 0)
         return chan_error(ch, err.code, WR_QUEUE_DECLARE, err.text);
     if (!a->passive)
-        wr_churn.queues_declared++;
+        ch->c->srv->broker->churn.queues_declared++;
     if (created && q->exclusive)
         wr_list_add_tail(&ch->c->exclusive_queues, &q->owner_node);
     set_last_queue(ch, wr_queue_name(q));
@@ -1383,9 +1381,8 @@ static void queue_binding(struct wr_chan *ch, uint32_t id, struct wr_str exchang
         key = qname;
     if (!may_bind(ch, "queue", qname, exchange, key, id))
         return;
-    rc = id == WR_QUEUE_BIND
-             ? wr_vhost_bind(vh, exchange, qname, false, key, args, ch->c, &err)
-             : wr_vhost_unbind(vh, exchange, qname, false, key, args, ch->c, &err);
+    rc = id == WR_QUEUE_BIND ? wr_vhost_bind(vh, exchange, qname, false, key, args, ch->c, &err)
+                             : wr_vhost_unbind(vh, exchange, qname, false, key, args, ch->c, &err);
     if (rc < 0)
         return chan_error(ch, err.code, id, err.text);
     reply(ch, nowait, id == WR_QUEUE_BIND ? WR_QUEUE_BIND_OK : WR_QUEUE_UNBIND_OK);
@@ -1428,8 +1425,7 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
     case WR_QUEUE_DELETE: {
         const struct wr_queue_delete *a = &mm->u.queue_delete;
         qname = a->queue;
-        if (!queue_name(ch, &qname, mm->id) ||
-            !may(ch, WR_PERM_CONFIGURE, "queue", qname, mm->id))
+        if (!queue_name(ch, &qname, mm->id) || !may(ch, WR_PERM_CONFIGURE, "queue", qname, mm->id))
             return;
         if (wr_vhost_queue_delete_checked(vh, qname, ch->c, a->if_unused, a->if_empty, &count,
                                           &err) < 0)
@@ -1452,8 +1448,8 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
         const struct wr_exchange_bind *a = &mm->u.exchange_bind;
         if (!may_bind(ch, "exchange", a->destination, a->source, a->routing_key, mm->id))
             return;
-        if (wr_vhost_bind(vh, a->source, a->destination, true, a->routing_key, a->arguments,
-                          ch->c, &err) < 0)
+        if (wr_vhost_bind(vh, a->source, a->destination, true, a->routing_key, a->arguments, ch->c,
+                          &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
         return reply(ch, a->nowait, WR_EXCHANGE_BIND_OK);
     }
@@ -1549,8 +1545,7 @@ void wr_chan_method(struct wr_chan *ch, const struct wr_method *m)
         wr_conn_send(ch->c, ch->id, &r);
         return;
     default:
-        wr_conn_error(ch->c, 540, m->id, "%s not expected from a client",
-                      wr_method_name(m->id));
+        wr_conn_error(ch->c, 540, m->id, "%s not expected from a client", wr_method_name(m->id));
         return;
     }
 }

@@ -60,10 +60,7 @@ static void flow_release(struct wr_conn *c);
 
 /* ---- server properties for connection.start, encoded once ---- */
 
-static uint8_t server_props[1024];
-static uint32_t server_props_len;
-
-static void build_server_props(void)
+static void build_server_props(struct wr_server *srv)
 {
     static const char *const caps[] = {
         "publisher_confirms",           "exchange_exchange_bindings", "basic.nack",
@@ -95,10 +92,10 @@ static void build_server_props(void)
     wr_table_add(&t, WR_STR("cluster_name"), v);
     v.v.str = WR_STR("Warren: an AMQP 0-9-1 broker");
     wr_table_add(&t, WR_STR("information"), v);
-    w = wr_wb_init(server_props, sizeof(server_props));
+    w = wr_wb_init(srv->server_props, sizeof(srv->server_props));
     wr_table_encode(&w, &t);
     if (!w.err)
-        server_props_len = (uint32_t)(w.p - server_props);
+        srv->server_props_len = (uint32_t)(w.p - srv->server_props);
     wr_table_free(&t);
 }
 
@@ -236,7 +233,7 @@ static void free_channels(struct wr_conn *c)
         if (c->chans[i]) {
             wr_chan_free(c->chans[i]);
             c->chans[i] = NULL;
-            wr_churn.chans_closed++;
+            c->srv->broker->churn.chans_closed++;
         }
     }
     c->nchans_open = 0;
@@ -434,8 +431,8 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
     (void)peerlen;
     if (!c)
         return NULL;
-    if (!server_props_len)
-        build_server_props();
+    if (!srv->server_props_len)
+        build_server_props(srv);
     c->fd = fd;
     c->in = evbuffer_new();
     c->out = evbuffer_new();
@@ -489,7 +486,7 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
     wr_list_init(&c->consumers_waiting);
     wr_list_add_tail(&srv->conns, &c->node);
     srv->nconns++;
-    wr_churn.conns_opened++;
+    c->srv->broker->churn.conns_opened++;
     /* Writing happens in wr_conn_flush at the end of the turn; the write
      * event is added only while the kernel cannot take everything. */
     wr_list_init(&c->dirty_node);
@@ -513,7 +510,7 @@ void wr_conn_free(struct wr_conn *c)
     wr_list_del(&c->dirty_node);
     flow_release(c);
     c->srv->nconns--;
-    wr_churn.conns_closed++;
+    c->srv->broker->churn.conns_closed++;
     event_free(c->rev);
     event_free(c->wev);
     evbuffer_free(c->in);
@@ -579,7 +576,7 @@ static void send_start(struct wr_conn *c)
     wr_method_init(&m, WR_CONNECTION_START);
     /* wr_table_encode wrote the length prefix too; the method wants the body. */
     m.u.connection_start.server_properties =
-        (struct wr_str){(const char *)server_props + 4, server_props_len - 4};
+        (struct wr_str){(const char *)c->srv->server_props + 4, c->srv->server_props_len - 4};
     m.u.connection_start.mechanisms = WR_STR("PLAIN AMQPLAIN");
     m.u.connection_start.locales = WR_STR("en_US");
     wr_conn_send(c, 0, &m);
@@ -906,7 +903,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
         }
         c->chans[id] = ch;
         c->nchans_open++;
-        wr_churn.chans_opened++;
+        c->srv->broker->churn.chans_opened++;
         wr_method_init(&r, WR_CHANNEL_OPEN_OK);
         wr_conn_send(c, id, &r);
         return;
@@ -924,7 +921,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
             wr_chan_free(ch);
             c->chans[id] = NULL;
             c->nchans_open--;
-            wr_churn.chans_closed++;
+            c->srv->broker->churn.chans_closed++;
         }
         return;
     }
@@ -937,7 +934,7 @@ static void channel_method(struct wr_conn *c, uint16_t id, const struct wr_metho
         wr_chan_free(ch);
         c->chans[id] = NULL;
         c->nchans_open--;
-        wr_churn.chans_closed++;
+        c->srv->broker->churn.chans_closed++;
         wr_conn_send(c, id, &r);
         return;
     }

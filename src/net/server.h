@@ -31,14 +31,18 @@ struct wr_server {
     bool accept_paused;
     uint32_t accept_backoff_ms;
     uint64_t accept_failures, accept_episode_ms;
-    struct wr_list conns;   /* struct wr_conn.node */
-    struct wr_list dead;    /* connections to free at the end of the loop turn */
-    struct wr_list dirty;   /* connections with output to write at the end of the turn */
+    struct wr_list conns;       /* struct wr_conn.node */
+    struct wr_list dead;        /* connections to free at the end of the loop turn */
+    struct wr_list dirty;       /* connections with output to write at the end of the turn */
     struct wr_list flow_paused; /* publishers waiting for a queue to drain */
     uint32_t nconns;
     struct wr_list store_waiters; /* channels with confirms waiting for the journal */
     struct wr_hmap auth_fails;    /* refused logins by peer address (throttle) */
     bool stopping;
+    /* connection.start's server-properties, encoded once by the first
+     * connection (conn.c), with the table's length prefix. */
+    uint8_t server_props[1024];
+    uint32_t server_props_len;
 };
 
 /* What runs beside the AMQP side on the same loop (the management API):

@@ -27,14 +27,14 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
 #include "broker/broker.h"
@@ -54,15 +54,15 @@ struct wr_store {
     struct wr_journal *j;
     bool flush_pending;
     bool defs_dirty;
-    bool defs_failed;      /* the last save failed: retried, publishes nacked */
+    bool defs_failed; /* the last save failed: retried, publishes nacked */
     uint64_t defs_tried_ms;
-    struct wr_broker *b;   /* its vhosts, users and kept definitions */
-    uint64_t users_gen;    /* the user table's generation when last saved */
+    struct wr_broker *b; /* its vhosts, users and kept definitions */
+    uint64_t users_gen;  /* the user table's generation when last saved */
     struct wr_persist ops;
     uint64_t next_id;
-    struct wr_hmap sent;  /* journaled messages still live somewhere, by id */
-    bool low_disk;        /* the disk alarm is on: no compaction */
-    struct wr_list segs;  /* struct segstat, oldest first */
+    struct wr_hmap sent;   /* journaled messages still live somewhere, by id */
+    bool low_disk;         /* the disk alarm is on: no compaction */
+    struct wr_list segs;   /* struct segstat, oldest first */
     struct wr_msg **pageq; /* bodies to drop once their records are written */
     size_t npageq, cappageq;
     struct {
@@ -114,8 +114,10 @@ void wr_store_flush(struct wr_store *s)
              * refused (nacked) so nothing is confirmed into a queue whose
              * definition might not survive a restart. */
             if (!s->defs_failed)
-                wr_log(WR_LOG_ERROR, "definitions not saved: %s; retrying every second, "
-                       "persistent publishes refused meanwhile", err.text);
+                wr_log(WR_LOG_ERROR,
+                       "definitions not saved: %s; retrying every second, "
+                       "persistent publishes refused meanwhile",
+                       err.text);
             s->defs_failed = true;
         } else {
             if (s->defs_failed)
@@ -152,8 +154,6 @@ static void p_page_out(void *ctx, struct wr_msg *m)
     schedule(s);
 }
 
-static struct wr_store *loader_store;
-
 static int seg_fd(struct wr_store *s, uint32_t seg)
 {
     char path[4200];
@@ -170,10 +170,10 @@ static int seg_fd(struct wr_store *s, uint32_t seg)
     return s->rfd[k].fd;
 }
 
-/* wr_msg_loader: read a paged-out body back from its segment. */
-static int load_body(struct wr_msg *m)
+/* The broker's wr_msgs.load: read a paged-out body back from its segment. */
+static int load_body(void *ctx, struct wr_msg *m)
 {
-    struct wr_store *s = loader_store;
+    struct wr_store *s = ctx;
     struct wr_msg_ext *e = wr_msg_ext(m);
     uint8_t *b;
     int fd;
@@ -187,14 +187,16 @@ static int load_body(struct wr_msg *m)
     fd = seg_fd(s, e->store_seg);
     n = fd < 0 ? -1 : pread(fd, b, m->body_len, (off_t)e->body_off);
     if (n != (ssize_t)m->body_len) {
-        wr_log(WR_LOG_ERROR, "journal: cannot read back the body of message %llu (segment "
-               "%08u offset %u): %s", (unsigned long long)e->store_id, e->store_seg,
-               e->body_off, n < 0 ? strerror(errno) : "short read");
+        wr_log(WR_LOG_ERROR,
+               "journal: cannot read back the body of message %llu (segment "
+               "%08u offset %u): %s",
+               (unsigned long long)e->store_id, e->store_seg, e->body_off,
+               n < 0 ? strerror(errno) : "short read");
         free(b);
         return WR_EIO;
     }
     e->body = b;
-    wr_msg_bytes += m->body_len;
+    m->rkey->pool->bytes += m->body_len;
     return 0;
 }
 
@@ -243,8 +245,8 @@ struct sent {
     uint64_t qids[]; /* 0: removed */
 };
 
-#define COMPACT_BUDGET 256             /* messages moved per loop turn... */
-#define COMPACT_BYTES (1u << 20)       /* ...or this many bytes: a turn stays short */
+#define COMPACT_BUDGET 256       /* messages moved per loop turn... */
+#define COMPACT_BYTES (1u << 20) /* ...or this many bytes: a turn stays short */
 
 static struct segstat *segstat_get(struct wr_store *s, uint32_t seg)
 {
@@ -370,8 +372,10 @@ static void compact_step(struct wr_store *s)
         }
         if (fd < 0 || e->rec_len < 18 ||
             pread(fd, buf, e->rec_len, (off_t)e->rec_off) != (ssize_t)e->rec_len) {
-            wr_log(WR_LOG_ERROR, "journal: compaction cannot read message %llu from segment "
-                   "%08u; the segment stays", (unsigned long long)e->id, old->seg);
+            wr_log(WR_LOG_ERROR,
+                   "journal: compaction cannot read message %llu from segment "
+                   "%08u; the segment stays",
+                   (unsigned long long)e->id, old->seg);
             break;
         }
         nq_old = wr_load16(buf + 16);
@@ -384,8 +388,8 @@ static void compact_step(struct wr_store *s)
         wr_store16(head + 16, k);
         iov[0] = (struct wr_iov){head, sizeof(head)};
         iov[1] = (struct wr_iov){q, (size_t)k * 8};
-        iov[2] = (struct wr_iov){buf + 18 + (size_t)nq_old * 8,
-                                 e->rec_len - 18 - (size_t)nq_old * 8};
+        iov[2] =
+            (struct wr_iov){buf + 18 + (size_t)nq_old * 8, e->rec_len - 18 - (size_t)nq_old * 8};
         pos = wr_journal_append(s->j, 'P', iov, 3, &seg);
         if (q != qids)
             free(q);
@@ -423,11 +427,13 @@ static void compact_step(struct wr_store *s)
             wr_msg_ext(e->m)->body_off = (uint32_t)mv[i].pos - e->m->body_len;
         }
     }
-    wr_log(WR_LOG_DEBUG, "journal: compaction moved %u messages out of segment %08u (%u pairs "
-           "still live there)", n, old->seg, old->live);
+    wr_log(WR_LOG_DEBUG,
+           "journal: compaction moved %u messages out of segment %08u (%u pairs "
+           "still live there)",
+           n, old->seg, old->live);
     if (old->live)
         schedule(s); /* more next turn */
-    segs_prune(s);    /* may free `old` */
+    segs_prune(s);   /* may free `old` */
 }
 
 /* ---- what the broker reports ---- */
@@ -595,7 +601,7 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
         sent_free(s, old);
         r->copies++;
     } else {
-        m = wr_msg_new((struct wr_str){(const char *)xp, xl},
+        m = wr_msg_new(&s->b->msgs, (struct wr_str){(const char *)xp, xl},
                        (struct wr_str){(const char *)rp, rl}, pp, plen, blen,
                        WR_MSG_PERSISTENT | WR_MSG_EXT);
         if (!m)
@@ -604,11 +610,11 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
          * journal larger than memory can be recovered. */
         free(wr_msg_ext(m)->body);
         wr_msg_ext(m)->body = NULL;
-        wr_msg_bytes -= blen;
-        m->published_ms = wall > r->now_wall ? r->now_mono
-                                             : (r->now_mono > r->now_wall - wall
-                                                    ? r->now_mono - (r->now_wall - wall)
-                                                    : 0);
+        s->b->msgs.bytes -= blen;
+        m->published_ms =
+            wall > r->now_wall
+                ? r->now_mono
+                : (r->now_mono > r->now_wall - wall ? r->now_mono - (r->now_wall - wall) : 0);
         rd = wr_rd_init(pp, plen);
         if (plen && wr_basic_props_decode(&rd, &props) == 0) {
             if (props.flags & WR_BASIC_PRIORITY_FLAG)
@@ -783,7 +789,8 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     free(all);
     free(qs);
     if (orphaned)
-        wr_log(WR_LOG_WARNING, "recovery: %llu journaled messages name durable queues that are "
+        wr_log(WR_LOG_WARNING,
+               "recovery: %llu journaled messages name durable queues that are "
                "not in %s (deleted, or the definitions were lost): not restored",
                (unsigned long long)orphaned, s->defs_path);
     s->next_id = r.max_id + 1;
@@ -795,12 +802,10 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
            "recovery: %u journal segments, %llu records (%llu MB) read in %.3f s; %llu messages "
            "restored to queues; %llu removals, %llu requeues applied; %llu compaction copies; "
            "%llu corrupt records skipped, %llu bytes dropped, %u torn tails truncated",
-           st.segments, (unsigned long long)st.records,
-           (unsigned long long)(st.bytes >> 20), (double)(wr_now_us() - t0) / 1e6,
-           (unsigned long long)restored, (unsigned long long)r.acks,
-           (unsigned long long)r.requeues, (unsigned long long)r.copies,
-           (unsigned long long)st.bad_records, (unsigned long long)st.skipped_bytes,
-           st.truncated);
+           st.segments, (unsigned long long)st.records, (unsigned long long)(st.bytes >> 20),
+           (double)(wr_now_us() - t0) / 1e6, (unsigned long long)restored,
+           (unsigned long long)r.acks, (unsigned long long)r.requeues, (unsigned long long)r.copies,
+           (unsigned long long)st.bad_records, (unsigned long long)st.skipped_bytes, st.truncated);
     return 0;
 }
 
@@ -837,8 +842,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     if (recover(s, err, &next_seg) < 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/journal", data_dir);
-    s->j = wr_journal_open(path, next_seg, segment_size, base, fsync_interval_ms, synced, s,
-                           err);
+    s->j = wr_journal_open(path, next_seg, segment_size, base, fsync_interval_ms, synced, s, err);
     if (!s->j)
         goto fail;
     s->ops.ctx = s;
@@ -852,8 +856,8 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->ops.failed = p_failed;
     s->ops.low_disk = p_low_disk;
     s->ops.stats = p_stats;
-    loader_store = s;
-    wr_msg_loader = load_body;
+    s->b->msgs.load = load_body;
+    s->b->msgs.load_ctx = s;
     /* Segments before the oldest live one are garbage now. */
     segs_prune(s);
     return s;
@@ -882,9 +886,9 @@ void wr_store_close(struct wr_store *s)
     for (unsigned k = 0; k < 8; k++)
         if (s->rfd[k].fd >= 0)
             close(s->rfd[k].fd);
-    if (loader_store == s) {
-        loader_store = NULL;
-        wr_msg_loader = NULL;
+    if (s->b->msgs.load_ctx == s) {
+        s->b->msgs.load = NULL;
+        s->b->msgs.load_ctx = NULL;
     }
     {
         struct wr_hnode *n, *nx;

@@ -38,8 +38,8 @@ static unsigned rnd(unsigned n)
     return (unsigned)(rs % n);
 }
 
-static double run(struct wr_vhost *vh, const char *qname, struct wr_str args, long depth,
-                  long ops, struct wr_msg **pool)
+static double run(struct wr_vhost *vh, const char *qname, struct wr_str args, long depth, long ops,
+                  struct wr_msg **pool)
 {
     struct wr_queue_decl d;
     struct wr_errbuf err;
@@ -75,13 +75,15 @@ int main(int argc, char **argv)
 {
     long ops = argc > 1 ? atol(argv[1]) : 2000000;
     long depths[] = {1000, 1000000};
-    static const uint8_t prio_args[] = {14, 'x', '-', 'm', 'a', 'x', '-', 'p', 'r', 'i',
-                                        'o', 'r', 'i', 't', 'y', 'b', 10};
+    static const uint8_t prio_args[] = {14,  'x', '-', 'm', 'a', 'x', '-', 'p', 'r',
+                                        'i', 'o', 'r', 'i', 't', 'y', 'b', 10};
     struct wr_vhost *vh = wr_vhost_new("/", NULL);
     struct wr_msg *pool[64];
+    struct wr_msgs msgs;
 
+    wr_msgs_init(&msgs);
     for (int i = 0; i < 64; i++) {
-        pool[i] = wr_msg_new(WR_STR(""), WR_STR("q"), NULL, 0, 16, 0);
+        pool[i] = wr_msg_new(&msgs, WR_STR(""), WR_STR("q"), NULL, 0, 16, 0);
         pool[i]->priority = (uint8_t)rnd(11);
     }
     printf("%-28s %12s %18s\n", "queue", "depth", "ns per push+pop");
@@ -95,5 +97,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < 64; i++)
         wr_msg_unref(pool[i]);
     wr_vhost_free(vh);
+    wr_msgs_fini(&msgs);
     return 0;
 }
