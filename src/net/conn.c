@@ -673,7 +673,9 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     c->user[user.len] = '\0';
     c->user_len = (uint8_t)user.len;
     if (!c->loopback && wr_conf_is_loopback_user(conf, c->user)) {
-        wr_conn_error(c, 403, 0, "User '%s' can only connect via localhost", c->user);
+        /* As RabbitMQ: a login refusal like any other (the reason is in
+         * the log, not in the reply). */
+        login_refused(c, a->mechanism, user, "can only connect via localhost");
         return;
     }
     wr_method_init(&m, WR_CONNECTION_TUNE);

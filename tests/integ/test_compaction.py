@@ -86,5 +86,66 @@ class CompactionTests(harness.BrokerTestCase):
         c.close()
 
 
+    def test_deleted_vhost_frees_its_journal(self):
+        """Deleting a vhost (management API) drops its durable messages
+        from the journal: its segments go, while a message of another
+        vhost written between them survives a SIGKILL (issue 10)."""
+        if self.external:
+            self.skipTest("reads warrend's data directory")
+        import base64
+        import urllib.request
+        mport = harness.free_port()
+        auth = "Basic " + base64.b64encode(b"guest:guest").decode()
+
+        def api(method, path, body=None):
+            req = urllib.request.Request("http://127.0.0.1:%d%s" % (mport, path), method=method,
+                                         data=body, headers={"Authorization": auth,
+                                                             "Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status
+
+        with harness.broker(("-c", _CONF, "--mgmt-port", str(mport))) as b:
+            harness.wait_port(mport, b.proc)
+            vh = self.unique("vh")
+            self.assertEqual(api("PUT", "/api/vhosts/" + vh, b"{}"), 201)
+            c = pika.BlockingConnection(pika.ConnectionParameters(
+                "127.0.0.1", b.port, vh, heartbeat=0))
+            ch = c.channel()
+            ch.confirm_delivery()
+            ch.queue_declare("q", durable=True)
+            props = pika.BasicProperties(delivery_mode=2)
+            home = pika.BlockingConnection(pika.ConnectionParameters(
+                "127.0.0.1", b.port, heartbeat=0))
+            hch = home.channel()
+            hch.confirm_delivery()
+            hch.queue_declare("home", durable=True)
+            for i in range(4000):
+                ch.basic_publish("", "q", b"v" * 1024, props)
+                if i == 2000:
+                    hch.basic_publish("", "home", b"kept", props)
+            peak = len(journal_files(b))
+            self.assertGreaterEqual(peak, 10)
+            self.assertEqual(api("DELETE", "/api/vhosts/" + vh), 204)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(journal_files(b)) > 3:
+                hch.queue_declare("home", durable=True, passive=True)
+                time.sleep(0.05)
+            files = journal_files(b)
+            print("  journal segments: %d before deleting the vhost, %d after" % (
+                peak, len(files)))
+            self.assertLessEqual(len(files), 3, files)
+            home.close()
+            try:
+                c.close()
+            except pika.exceptions.AMQPError:
+                pass  # closed with 320 by the deletion
+            harness.restart(b, signal.SIGKILL, extra_args=("-c", _CONF, "--mgmt-port", str(mport)))
+            home = pika.BlockingConnection(pika.ConnectionParameters(
+                "127.0.0.1", b.port, heartbeat=0))
+            m, _, body = home.channel().basic_get("home", auto_ack=True)
+            self.assertEqual(body, b"kept")
+            home.close()
+
+
 if __name__ == "__main__":
     harness.main()
