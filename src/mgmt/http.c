@@ -151,6 +151,16 @@ static unsigned method_bit(enum evhttp_cmd_type t)
     }
 }
 
+/* Segments of a route pattern that are not ":". */
+static int literal_segments(const char *pattern)
+{
+    int n = 0;
+    for (const char *q = pattern; *q; q++)
+        if (*q == '/' && q[1] && q[1] != ':')
+            n++;
+    return n;
+}
+
 static void set_allow(struct evhttp_request *r, unsigned methods)
 {
     char allow[64] = "";
@@ -312,12 +322,24 @@ static void dispatch(struct evhttp_request *r, struct wr_mgmt *m, bool metrics_o
         wr_mgmt_error(&rq, 400, "bad_request", "bad path");
         return;
     }
+    /* Of the patterns that match, only those with the most literal
+     * segments count, as RabbitMQ's router takes /api/users/bulk-delete
+     * before /api/users/:name (a PUT there is 405, not a user). */
+    int best = -1;
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         for (const struct wr_mgmt_route *rt = tables[t]; rt->pattern; rt++) {
             if (metrics_only && rt->level != WR_LV_PUBLIC)
                 continue;
             if (!route_match(rt->pattern, &p, NULL))
                 continue;
+            int lit = literal_segments(rt->pattern);
+            if (lit > best) {
+                best = lit;
+                allowed = 0;
+                found = NULL;
+            } else if (lit < best) {
+                continue;
+            }
             allowed |= rt->methods;
             if (!found && (rt->methods & rq.method))
                 found = rt;

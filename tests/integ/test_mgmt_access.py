@@ -370,6 +370,11 @@ class UsersTest(AccessCase):
         self.assertEqual(self.delete("/api/users/bulk-delete").status, 405)
         self.assertEqual(self.get("/api/users/bulk-delete").status, 405)
         self.assertEqual(self.get("/api/users/without-permissions").status, 200)
+        # The path decides before the login, as RabbitMQ's router does.
+        self.assertEqual(self.put("/api/users/without-permissions", {"tags": ""},
+                                  user=None).status, 405)
+        self.assertEqual(self.delete("/api/users/bulk-delete", user=None).status, 405)
+        self.assertEqual(self.get("/api/users/without-permissions", user=None).status, 401)
 
     def test_deleting_a_user_closes_its_connections(self):
         import pika
