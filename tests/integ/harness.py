@@ -52,6 +52,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def non_loopback_address():
+    """An IPv4 address of this machine that is not loopback, or None (for
+    tests of loopback_users)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: picks a route
+            a = s.getsockname()[0]
+            return None if a.startswith("127.") else a
+    except OSError:
+        return None
+
+
 def wait_port(port, proc=None, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

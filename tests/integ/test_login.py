@@ -77,18 +77,6 @@ class LoginTests(harness.BrokerTestCase):
         self.assertLess(took, 0.5, "a good login was delayed")
 
 
-def non_loopback_address():
-    """An IPv4 address of this machine that is not loopback, or None."""
-    import socket
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.1", 9))
-            a = s.getsockname()[0]
-            return None if a.startswith("127.") else a
-    except OSError:
-        return None
-
-
 class LoopbackUsersTests(harness.BrokerTestCase):
     """guest is in loopback_users by default: refused from any other
     address (RabbitMQ: 403 "Login was refused ..."), accepted on loopback;
@@ -106,7 +94,7 @@ class LoopbackUsersTests(harness.BrokerTestCase):
     def test_guest_from_loopback_only(self):
         if self.external:
             self.skipTest("needs a broker of our own on every address")
-        addr = non_loopback_address()
+        addr = harness.non_loopback_address()
         if not addr:
             self.skipTest("this machine has no non-loopback address")
         self.assertEqual(self.login("127.0.0.1", "guest", "guest")[1:3], (10, 30))

@@ -227,17 +227,6 @@ class Limits(mgmtcase.MgmtTestCase):
         self.assertEqual(self.get("/api/whoami").status, 200)
 
 
-def non_loopback_address():
-    """An address of this machine that is not loopback, or None."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.1", 9))
-            a = s.getsockname()[0]
-            return None if a.startswith("127.") else a
-    except OSError:
-        return None
-
-
 class LoopbackUsers(unittest.TestCase):
     """guest (in loopback_users by default) may log in from loopback only."""
 
@@ -245,7 +234,7 @@ class LoopbackUsers(unittest.TestCase):
         import os
         if os.environ.get("WARREN_TEST_PORT"):
             self.skipTest("needs a broker of our own")
-        addr = non_loopback_address()
+        addr = harness.non_loopback_address()
         if not addr:
             self.skipTest("this machine has no non-loopback address")
         port = harness.free_port()
