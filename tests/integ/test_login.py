@@ -10,7 +10,6 @@ broker logfile."; without it the socket is closed with no frame (after a
 and delays the answer (250 ms doubling to 3 s) past five failures within a
 minute; a correct login is never delayed.
 """
-import struct
 import time
 
 import harness

@@ -11,7 +11,6 @@ Run against RabbitMQ: WARREN_TEST_PORT=5690 WARREN_TEST_MGMT_PORT=15690
 """
 import base64
 import socket
-import threading
 import time
 import unittest
 
