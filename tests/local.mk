@@ -98,7 +98,7 @@ endif
 # every file through the target (see its header). A fuzz entry point has no
 # header in the library, hence the prototype from tests/fuzz/fuzz.h.
 FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf \
-	tests/fuzz/replay_journal tests/fuzz/replay_sasl tests/fuzz/replay_defs
+	tests/fuzz/replay_journal tests/fuzz/replay_sasl tests/fuzz/replay_defs tests/fuzz/replay_mgmt
 check_PROGRAMS += $(FUZZ_REPLAY)
 TESTS += $(FUZZ_REPLAY)
 
@@ -131,6 +131,11 @@ tests_fuzz_replay_defs_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_defs.c test
 tests_fuzz_replay_defs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
 	-DWR_FUZZ_CORPUS='"defs"'
 tests_fuzz_replay_defs_LDADD = $(WR_LIBS)
+
+tests_fuzz_replay_mgmt_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_mgmt.c tests/fuzz/fuzz.h
+tests_fuzz_replay_mgmt_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"mgmt"'
+tests_fuzz_replay_mgmt_LDADD = $(WR_LIBS)
 
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make_frame_seeds.py
 

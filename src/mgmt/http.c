@@ -37,6 +37,7 @@
 #include "mgmt/api.h"
 #include "mgmt/http.h"
 #include "mgmt/mgmt.h"
+#include "mgmt/path.h"
 #include "net/chan.h"
 #include "net/conn.h"
 #include "net/server.h"
@@ -44,7 +45,6 @@
 #define WR_MGMT_TIMEOUT_S 30
 #define WR_MGMT_HEADERS_MAX (64 * 1024)
 #define SAMPLE_INTERVAL_MS 5000 /* RabbitMQ's collect_statistics_interval */
-#define MAX_SEGMENTS 16
 
 static const struct wr_mgmt_route *const tables[] = {
     wr_mgmt_routes_access, wr_mgmt_routes_objects, wr_mgmt_routes_node,
@@ -52,92 +52,6 @@ static const struct wr_mgmt_route *const tables[] = {
 };
 
 static const char *const method_names[] = {"GET", "PUT", "POST", "DELETE"};
-
-/* ---- the path ---- */
-
-struct path {
-    char *seg[MAX_SEGMENTS]; /* decoded, NUL-terminated */
-    size_t len[MAX_SEGMENTS];
-    unsigned n;
-    bool too_deep;
-};
-
-static void path_free(struct path *p)
-{
-    for (unsigned i = 0; i < p->n; i++)
-        free(p->seg[i]);
-}
-
-/* Split "/a/b%2Fc/d" into decoded segments. A trailing '/' adds nothing. */
-static int path_split(const char *raw, struct path *p)
-{
-    memset(p, 0, sizeof(*p));
-    if (!raw || raw[0] != '/')
-        return -1;
-    const char *s = raw + 1;
-    while (*s) {
-        const char *e = strchr(s, '/');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        if (!e && n == 0)
-            break;
-        if (p->n == MAX_SEGMENTS) {
-            p->too_deep = true;
-            return 0;
-        }
-        char *enc = malloc(n + 1);
-        if (!enc)
-            return -1;
-        memcpy(enc, s, n);
-        enc[n] = '\0';
-        size_t dlen = 0;
-        char *dec = evhttp_uridecode(enc, 0, &dlen);
-        free(enc);
-        if (!dec)
-            return -1;
-        p->seg[p->n] = dec;
-        p->len[p->n] = dlen;
-        p->n++;
-        if (!e)
-            break;
-        s = e + 1;
-    }
-    return 0;
-}
-
-/* Does the pattern match? Fills args when it does. */
-static bool route_match(const char *pattern, const struct path *p, struct wr_mgmt_req *rq)
-{
-    unsigned i = 0, nargs = 0;
-    const char *s = pattern + 1;
-    if (p->too_deep)
-        return false;
-    while (*s) {
-        const char *e = strchr(s, '/');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        if (i == p->n)
-            return false;
-        if (n == 1 && s[0] == ':') {
-            if (nargs == WR_MGMT_MAX_ARGS)
-                return false;
-            if (rq) {
-                rq->arg[nargs].ptr = p->seg[i];
-                rq->arg[nargs].len = (uint32_t)(p->len[i] > UINT32_MAX ? UINT32_MAX : p->len[i]);
-            }
-            nargs++;
-        } else if (n != p->len[i] || memcmp(s, p->seg[i], n) != 0) {
-            return false;
-        }
-        i++;
-        if (!e)
-            break;
-        s = e + 1;
-    }
-    if (i != p->n)
-        return false;
-    if (rq)
-        rq->nargs = nargs;
-    return true;
-}
 
 static unsigned method_bit(enum evhttp_cmd_type t)
 {
@@ -149,16 +63,6 @@ static unsigned method_bit(enum evhttp_cmd_type t)
     case EVHTTP_REQ_DELETE: return WR_M_DELETE;
     default: return 0;
     }
-}
-
-/* Segments of a route pattern that are not ":". */
-static int literal_segments(const char *pattern)
-{
-    int n = 0;
-    for (const char *q = pattern; *q; q++)
-        if (*q == '/' && q[1] && q[1] != ':')
-            n++;
-    return n;
 }
 
 static void set_allow(struct evhttp_request *r, unsigned methods)
@@ -295,7 +199,7 @@ static bool level_ok(struct wr_mgmt_req *rq, enum wr_mgmt_level lv)
 static void dispatch(struct evhttp_request *r, struct wr_mgmt *m, bool metrics_only)
 {
     struct wr_mgmt_req rq;
-    struct path p;
+    struct wr_mgmt_path p;
     struct evkeyvalq query;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
     const char *qs = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -317,7 +221,7 @@ static void dispatch(struct evhttp_request *r, struct wr_mgmt *m, bool metrics_o
         wr_mgmt_error(&rq, 400, "bad_request", "bad query string");
         return;
     }
-    if (!uri || path_split(evhttp_uri_get_path(uri), &p) < 0) {
+    if (!uri || wr_mgmt_path_split(evhttp_uri_get_path(uri), &p) < 0) {
         evhttp_clear_headers(&query);
         wr_mgmt_error(&rq, 400, "bad_request", "bad path");
         return;
@@ -330,9 +234,9 @@ static void dispatch(struct evhttp_request *r, struct wr_mgmt *m, bool metrics_o
         for (const struct wr_mgmt_route *rt = tables[t]; rt->pattern; rt++) {
             if (metrics_only && rt->level != WR_LV_PUBLIC)
                 continue;
-            if (!route_match(rt->pattern, &p, NULL))
+            if (!wr_mgmt_route_match(rt->pattern, &p, NULL))
                 continue;
-            int lit = literal_segments(rt->pattern);
+            int lit = wr_mgmt_route_literals(rt->pattern);
             if (lit > best) {
                 best = lit;
                 allowed = 0;
@@ -356,14 +260,14 @@ static void dispatch(struct evhttp_request *r, struct wr_mgmt *m, bool metrics_o
     } else if (found->level != WR_LV_PUBLIC && (!login(&rq) || !level_ok(&rq, found->level))) {
         /* answered */
     } else {
-        route_match(found->pattern, &p, &rq);
+        wr_mgmt_route_match(found->pattern, &p, &rq);
         found->fn(&rq);
         if (!rq.answered) {
             wr_log(WR_LOG_ERROR, "management: %s was not answered", found->pattern);
             wr_mgmt_error(&rq, 500, "internal_error", "no answer");
         }
     }
-    path_free(&p);
+    wr_mgmt_path_free(&p);
     evhttp_clear_headers(&query);
 }
 
