@@ -69,12 +69,17 @@ void wr_ctl_buf_addc(struct wr_ctl_buf *b, char c)
 
 void wr_ctl_buf_printf(struct wr_ctl_buf *b, const char *fmt, ...)
 {
+    char tmp[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (n < 0)
         return;
+    if ((size_t)n < sizeof(tmp)) {
+        wr_ctl_buf_add(b, tmp, (size_t)n);
+        return;
+    }
     reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);

@@ -182,13 +182,14 @@ int wr_ctl_cmd_health(struct wr_ctl *c)
     json_t *doc = NULL;
     int rc;
 
-    wr_ctl_buf_printf(&what, "health check %s", noun);
+    if (!strcmp(noun, "port-listener") && wr_ctl_port_parse(c->operand) < 0)
+        return wr_ctl_fail(WR_CTL_EXIT_USAGE, "port-listener: a port, not '%s'", c->operand);
+    wr_ctl_buf_adds(&what, "health check ");
+    wr_ctl_buf_adds(&what, noun);
     if (!strcmp(noun, "aliveness")) {
         wr_ctl_path(&path, "/api/aliveness-test/%s", c->conn.vhost);
         wr_ctl_what(&what, " of vhost %s", c->conn.vhost);
     } else if (!strcmp(noun, "port-listener")) {
-        if (wr_ctl_port_parse(c->operand) < 0)
-            return wr_ctl_fail(WR_CTL_EXIT_USAGE, "port-listener: a port, not '%s'", c->operand);
         wr_ctl_path(&path, "/api/health/checks/port-listener/%s", c->operand);
         wr_ctl_buf_printf(&what, " %s", c->operand);
     } else {
