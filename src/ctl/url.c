@@ -54,7 +54,7 @@ int wr_ctl_url_parse(const char *s, struct wr_ctl_url *u, const char **why)
         return -1;
     }
     path = p + strcspn(p, "/?#");
-    if (*path == '?' || *path == '#') {
+    if (strpbrk(path, "?#")) {
         *why = "a query or fragment has no place in the API's URL";
         return -1;
     }
