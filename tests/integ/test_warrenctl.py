@@ -3,7 +3,8 @@
 through AMQP (pika) or the management API rather than by its exit status
 alone; JSON output parsed; the errors (broker down: 3, bad login: 1,
 unknown object: 1 with the name, bad usage: 2); the connection settings
-from flags, environment and configuration file; a listing of 10,000 queues.
+from flags, environment and configuration file; https through a TLS
+relay with a test certificate; a listing of 10,000 queues.
 
 WARRENCTL names the binary (make sets it); else src/warrenctl of the tree.
 Against RabbitMQ: WARREN_TEST_PORT=5690 WARREN_TEST_MGMT_PORT=15690.
@@ -11,8 +12,11 @@ Against RabbitMQ: WARREN_TEST_PORT=5690 WARREN_TEST_MGMT_PORT=15690.
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 
 import pika
@@ -635,6 +639,85 @@ class Settings(CtlCase):
             self.assertIn(msg, r.err, text)
         r = self.ctl("--config", "/nonexistent/ctl.conf", "show", "whoami", url=False)
         self.assertEqual(r.rc, 2, r)
+
+
+class Tls(CtlCase):
+    """https: a TLS terminator in front of the API (the broker's management
+    listener speaks plain HTTP), with a certificate made for the test."""
+
+    def setUp(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl command not installed")
+        d = tempfile.mkdtemp(prefix="warrenctl-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        self.cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", key, "-out", self.cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, key)
+        self.lsock = socket.socket()
+        self.lsock.bind((harness.HOST, 0))
+        self.lsock.listen(8)
+        self.tls_port = self.lsock.getsockname()[1]
+        self.addCleanup(self.lsock.close)
+        threading.Thread(target=self.serve, args=(ctx,), daemon=True).start()
+
+    def serve(self, ctx):
+        while True:
+            try:
+                raw, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.relay, args=(ctx, raw), daemon=True).start()
+
+    def relay(self, ctx, raw):
+        try:
+            tls = ctx.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        up = socket.create_connection((harness.HOST, self.mgmt_port))
+
+        def pump(a, b):
+            try:
+                while True:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    b.sendall(data)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        t = threading.Thread(target=pump, args=(up, tls), daemon=True)
+        t.start()
+        pump(tls, up)
+        t.join(10)
+        tls.close()
+        up.close()
+
+    def test_https_with_ca_file(self):
+        url = "https://127.0.0.1:%d" % self.tls_port
+        r = self.ok("--url", url, "--cacert", self.cert, "--format", "json", "show", "whoami",
+                    url=False)
+        self.assertEqual(r.json["name"], "guest")
+        r = self.ok("--port", str(self.tls_port), "--tls", "--cacert", self.cert,
+                    "--format", "json", "list", "vhosts", url=False)
+        self.assertIn("/", [v["name"] for v in r.json])
+        # not signed by a CA the system trusts
+        r = self.ctl("--url", url, "show", "whoami", url=False)
+        self.assertEqual(r.rc, 3, r)
+        self.assertIn("certificate verification failed", r.err)
+        # https to a plain HTTP port
+        r = self.ctl("--url", "https://127.0.0.1:%d" % self.mgmt_port, "show", "whoami",
+                     url=False)
+        self.assertEqual(r.rc, 3, r)
 
 
 if __name__ == "__main__":
