@@ -10,4 +10,4 @@ src_warrend_LDADD = $(WR_LIBS)
 
 bin_PROGRAMS += src/warrenctl
 src_warrenctl_SOURCES = src/warrenctl.c
-src_warrenctl_LDADD = $(WR_LIBS)
+src_warrenctl_LDADD = $(CTL_LIBS)

@@ -37,7 +37,7 @@ if HAVE_CHECK
 UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
 	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
 	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
-	tests/unit/check_perm tests/unit/check_defs
+	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -79,6 +79,10 @@ tests_unit_check_perm_LDADD = $(UNIT_LDADD)
 tests_unit_check_defs_SOURCES = tests/unit/check_defs.c
 tests_unit_check_defs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_defs_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_ctl_SOURCES = tests/unit/check_ctl.c
+tests_unit_check_ctl_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_ctl_LDADD = $(CTL_LIBS) $(CHECK_LIBS)
 
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
 tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)
@@ -182,7 +186,8 @@ INTEG_TESTS = \
 	tests/integ/test_mgmt_access.py \
 	tests/integ/test_mgmt_objects.py \
 	tests/integ/test_mgmt_node.py \
-	tests/integ/test_metrics.py
+	tests/integ/test_metrics.py \
+	tests/integ/test_warrenctl.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
