@@ -125,7 +125,9 @@ static int refused(struct wr_ctl *c, const struct wr_ctl_reply *r, const char *w
         wr_ctl_fail(WR_CTL_EXIT_BROKER, "%s: access refused (403: %s)", what, reason);
         break;
     case 404:
-        if (missing)
+        if (missing && !*missing && why.len)
+            wr_ctl_fail(WR_CTL_EXIT_BROKER, "%s: %s", what, reason);
+        else if (missing && *missing)
             wr_ctl_fail(WR_CTL_EXIT_BROKER, "%s", missing);
         else
             wr_ctl_fail(WR_CTL_EXIT_BROKER, "%s: not found", what);

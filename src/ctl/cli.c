@@ -82,6 +82,12 @@ static const struct flagdef cmd_flags[] = {
     {"columns", "A,B", "columns to show (the API's field names, dotted for nested)", NULL},
     {"sort", "COL", "sort by this column (server side)", NULL},
     {"filter", "REGEX", "keep rows whose name matches (POSIX extended regex)", NULL},
+    {"count", "N", "how many messages (default 1, at most 10000)", "queue peek"},
+    {"count", "N", "how many messages (default: all)", "queue move"},
+    {"count", "N", "how many messages (default: all; 10000 with --dry-run)", "dlq replay"},
+    {"from", "Q", "the queue to take the messages from", NULL},
+    {"to", "Q", "the queue to put them in (same vhost)", NULL},
+    {"dry-run", NULL, "only show what would be done", NULL},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -150,6 +156,12 @@ static const struct wr_ctl_cmd commands[] = {
     {"change-password", NULL, "user! password-new", NULL, "set a user's password",
      wr_ctl_cmd_change_password},
     {"set", "user-tags", "user! tags!", NULL, "replace a user's tags", wr_ctl_cmd_set_tags},
+    {"queue", "peek", "name! count", NULL, "show the messages at a queue's head, removing none",
+     wr_ctl_cmd_queue_peek},
+    {"queue", "move", "from! to! count", NULL, "move messages to another queue of the vhost",
+     wr_ctl_cmd_queue_move},
+    {"dlq", "replay", "queue! count dry-run", NULL,
+     "republish dead-lettered messages to the queues they died in", wr_ctl_cmd_dlq_replay},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -353,6 +365,220 @@ static int help_cmd(int n, char **words)
     return 0;
 }
 
+/* ---- completion ---- */
+
+/* (The shell side is etc/warrenctl.bash-completion.) */
+
+/* What the value of flag `name` is, for completion: a listing of the
+ * broker (":list NOUN"), ":files", a fixed set of words, or NULL. */
+static const char *value_kind(const struct wr_ctl_cmd *cmd, const char *name,
+                              const char *dest_type)
+{
+    static const struct {
+        const char *flag, *kind;
+    } kinds[] = {
+        {"queue", ":list queues"},    {"from", ":list queues"},
+        {"to", ":list queues"},       {"source", ":list exchanges"},
+        {"exchange", ":list exchanges"}, {"user", ":list users"},
+        {"vhost", ":list vhosts"},    {"file", ":files"},
+        {"config", ":files"},         {"cacert", ":files"},
+        {"format", "table tsv json"}, {"destination-type", "queue exchange"},
+    };
+    const char *noun = cmd ? (cmd->noun ? cmd->noun : "") : "";
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++)
+        if (!strcmp(kinds[i].flag, name))
+            return kinds[i].kind;
+    if (!strcmp(name, "destination"))
+        return dest_type && !strcmp(dest_type, "exchange") ? ":list exchanges" : ":list queues";
+    if (!strcmp(name, "type"))
+        return !strcmp(noun, "exchange") ? "direct fanout topic headers" : "classic quorum stream";
+    if (!strcmp(name, "name") && cmd) {
+        if (!strcmp(noun, "queue") || !strcmp(cmd->verb, "queue"))
+            return ":list queues";
+        if (!strcmp(noun, "exchange"))
+            return ":list exchanges";
+        if (!strcmp(noun, "vhost"))
+            return ":list vhosts";
+        if (!strcmp(noun, "user"))
+            return ":list users";
+    }
+    return NULL;
+}
+
+static void offer(struct wr_ctl_buf *out, const char *pre, const char *word, size_t len,
+                  const char *cur)
+{
+    struct wr_ctl_buf w = {0};
+    wr_ctl_buf_adds(&w, pre);
+    wr_ctl_buf_add(&w, word, len);
+    if (!strncmp(wr_ctl_buf_str(&w), cur, strlen(cur))) {
+        wr_ctl_buf_add(out, w.p, w.len);
+        wr_ctl_buf_addc(out, '\n');
+    }
+    wr_ctl_buf_free(&w);
+}
+
+/* The value of a flag: words of a fixed set, or a directive for the shell
+ * (a listing gets the global options to reach the same broker). pre: what
+ * goes before each candidate ("--flag=" when the word has the flag). */
+static void complete_value(struct wr_ctl_buf *out, const char *kind, const char *pre,
+                           const char *cur, const struct wr_ctl_buf *globals)
+{
+    if (kind[0] == ':') {
+        wr_ctl_buf_adds(out, kind);
+        wr_ctl_buf_addc(out, '\n');
+        if (globals->len)
+            wr_ctl_buf_add(out, globals->p, globals->len);
+        return;
+    }
+    for (const char *p = kind; *p;) {
+        size_t n = strcspn(p, " ");
+        offer(out, pre, p, n, cur);
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+/* Was flag `name` given among the complete words? */
+static bool word_given(int n, char **words, const char *name, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (!strncmp(words[i], "--", 2) && !strncmp(words[i] + 2, name, len) &&
+            (words[i][2 + len] == '\0' || words[i][2 + len] == '='))
+            return true;
+    return false;
+}
+
+static void complete_flags(struct wr_ctl_buf *out, const struct wr_ctl_cmd *cmd, int n,
+                           char **words, const char *cur)
+{
+    if (cmd) {
+        for (const char *p = cmd->flags; *p;) {
+            size_t len = strcspn(p, " "), base = len;
+            bool rep = p[len - 1] == '*';
+            if (p[len - 1] == '!' || rep)
+                base--;
+            if (rep || !word_given(n, words, p, base))
+                offer(out, "--", p, base, cur);
+            p += len;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    /* the global options only once "--" is typed: the command's own come first */
+    if (cmd && strncmp(cur, "--", 2))
+        return;
+    for (const struct flagdef *d = global_flags; d->name; d++) {
+        size_t len = strlen(d->name);
+        if ((cmd && cmd_has_flag(cmd, d->name, len, NULL, NULL)) || word_given(n, words, d->name, len))
+            continue;
+        offer(out, "--", d->name, len, cur);
+    }
+}
+
+static void complete_words(struct wr_ctl_buf *out, const char *verb, const char *cur)
+{
+    for (const struct wr_ctl_cmd *c = commands; c->verb; c++) {
+        const char *w = verb ? c->noun : c->verb;
+        bool seen = false;
+        if (!w || (verb && strcmp(c->verb, verb)))
+            continue;
+        for (const struct wr_ctl_cmd *e = commands; e < c && !seen; e++)
+            seen = !verb && !strcmp(e->verb, w);
+        if (!seen)
+            offer(out, "", w, strlen(w), cur);
+    }
+}
+
+void wr_ctl_complete(int n, char **words, struct wr_ctl_buf *out)
+{
+    const char *cur = n > 0 ? words[n - 1] : "", *verb = NULL, *noun = NULL;
+    const char *dest_type = NULL;
+    const struct wr_ctl_cmd *cmd = NULL;
+    const struct flagdef *pending = NULL;
+    struct wr_ctl_buf globals = {0};
+    bool help = false, pending_fwd = false;
+
+    wr_ctl_buf_adds(out, ""); /* "" rather than NULL when nothing fits */
+    for (int i = 0; i < n - 1; i++) {
+        const char *w = words[i];
+        if (pending) {
+            if (pending_fwd)
+                wr_ctl_buf_printf(&globals, "%s\n", w);
+            else if (!strcmp(pending->name, "destination-type"))
+                dest_type = w;
+            pending = NULL;
+        } else if (!strncmp(w, "--", 2) && w[2]) {
+            const char *eq = strchr(w + 2, '=');
+            size_t len = eq ? (size_t)(eq - w - 2) : strlen(w + 2);
+            bool own = cmd && cmd_has_flag(cmd, w + 2, len, NULL, NULL);
+            const struct flagdef *d = own ? flag_def(cmd, w + 2, len) : global_def(w + 2, len);
+            /* the options that say where the broker is go to the listing */
+            bool fwd = d && !own && strcmp(d->name, "help") && strcmp(d->name, "version") &&
+                       strcmp(d->name, "format");
+            if (!d)
+                continue;
+            if (fwd)
+                wr_ctl_buf_printf(&globals, "%s\n", w);
+            if (d->meta && !eq) {
+                pending = d;
+                pending_fwd = fwd;
+            } else if (own && eq && !strcmp(d->name, "destination-type")) {
+                dest_type = eq + 1;
+            }
+        } else if (w[0] == '-') {
+            continue;
+        } else if (!verb && !help && !strcmp(w, "help")) {
+            help = true;
+        } else if (!verb) {
+            verb = w;
+            if (!help && !verb_has_nouns(verb))
+                cmd = find_cmd(verb, NULL);
+        } else if (!noun && verb_has_nouns(verb)) {
+            noun = w;
+            if (!help)
+                cmd = find_cmd(verb, noun);
+        }
+    }
+
+    if (pending) {
+        const char *kind = value_kind(cmd, pending->name, dest_type);
+        if (kind)
+            complete_value(out, kind, "", cur, &globals);
+    } else if (!strncmp(cur, "--", 2) && strchr(cur, '=')) {
+        const char *eq = strchr(cur, '=');
+        size_t len = (size_t)(eq - cur - 2);
+        bool own = cmd && cmd_has_flag(cmd, cur + 2, len, NULL, NULL);
+        const struct flagdef *d = own ? flag_def(cmd, cur + 2, len) : global_def(cur + 2, len);
+        const char *kind = d && d->meta ? value_kind(cmd, d->name, dest_type) : NULL;
+        if (kind) {
+            struct wr_ctl_buf pre = {0};
+            wr_ctl_buf_add(&pre, cur, (size_t)(eq - cur) + 1);
+            complete_value(out, kind, wr_ctl_buf_str(&pre), cur, &globals);
+            wr_ctl_buf_free(&pre);
+        }
+    } else if (help) {
+        if (!verb)
+            complete_words(out, NULL, cur);
+        else if (!noun && verb_has_nouns(verb))
+            complete_words(out, verb, cur);
+    } else if (!verb) {
+        if (cur[0] == '-') {
+            complete_flags(out, NULL, n - 1, words, cur);
+        } else {
+            complete_words(out, NULL, cur);
+            offer(out, "", "help", 4, cur);
+        }
+    } else if (!noun && verb_has_nouns(verb)) {
+        if (cur[0] != '-')
+            complete_words(out, verb, cur);
+    } else if (cmd && (!cur[0] || cur[0] == '-')) {
+        complete_flags(out, cmd, n - 1, words, cur);
+    }
+    wr_ctl_buf_free(&globals);
+}
+
 /* ---- parsing ---- */
 
 struct parsed {
@@ -517,6 +743,13 @@ static int run(struct wr_ctl *c, int argc, char **argv)
     int i = 1, rc;
     const char *verb, *noun = NULL;
 
+    if (argc > 1 && !strcmp(argv[1], "__complete")) { /* hidden: for the shell */
+        struct wr_ctl_buf out = {0};
+        wr_ctl_complete(argc - 2, argv + 2, &out);
+        fputs(wr_ctl_buf_str(&out), stdout);
+        wr_ctl_buf_free(&out);
+        return 0;
+    }
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "-h")) {
             g.help = true;

@@ -5,7 +5,8 @@
  * line on stderr and an exit status) and list a collection page by page.
  * cli.c parses the command line and dispatches; the commands live in
  * cmd_show.c (show, list), cmd_object.c (declare, delete, purge, publish,
- * get) and cmd_admin.c (close, definitions, health-check, users).
+ * get), cmd_admin.c (close, definitions, health-check, users) and
+ * cmd_queue.c (queue peek and move, dlq replay).
  */
 #ifndef WR_CTL_CTL_H
 #define WR_CTL_CTL_H
@@ -76,7 +77,8 @@ void wr_ctl_what(struct wr_ctl_buf *out, const char *fmt, ...);
  * (NULL when empty; the caller owns it). Otherwise prints one line naming
  * `what` and the reason, and returns WR_CTL_EXIT_BROKER or
  * WR_CTL_EXIT_CONNECT. missing: the message for a 404, NULL for
- * "WHAT: not found". */
+ * "WHAT: not found", "" for "WHAT: " and the server's reason (when a 404
+ * may be about one of two objects). */
 int wr_ctl_call(struct wr_ctl *c, const char *method, const char *path, json_t *body,
                 const char *headers, const char *what, const char *missing, json_t **out);
 
@@ -106,6 +108,17 @@ int wr_ctl_cmd_definitions(struct wr_ctl *c);
 int wr_ctl_cmd_health(struct wr_ctl *c);
 int wr_ctl_cmd_change_password(struct wr_ctl *c);
 int wr_ctl_cmd_set_tags(struct wr_ctl *c);
+int wr_ctl_cmd_queue_peek(struct wr_ctl *c);
+int wr_ctl_cmd_queue_move(struct wr_ctl *c);
+int wr_ctl_cmd_dlq_replay(struct wr_ctl *c);
+
+/* Shell completion ("warrenctl __complete WORD..."): words are the
+ * command line after "warrenctl", the last one the word being completed
+ * (maybe empty). Appends the candidates that start with it, one a line;
+ * or, where the word is a name the broker knows, the line ":list NOUN"
+ * followed by the global options given (one word a line) for the
+ * listing; or ":files". */
+void wr_ctl_complete(int n, char **words, struct wr_ctl_buf *out);
 
 /* The command line: returns the exit status. */
 int wr_ctl_main(int argc, char **argv);

@@ -11,5 +11,6 @@ src_ctl_libwarrenctl_a_SOURCES = \
 	src/ctl/http.c src/ctl/http.h \
 	src/ctl/out.c src/ctl/out.h \
 	src/ctl/ctl.h src/ctl/api.c src/ctl/cli.c \
-	src/ctl/cmd_show.c src/ctl/cmd_object.c src/ctl/cmd_admin.c
+	src/ctl/cmd_show.c src/ctl/cmd_object.c src/ctl/cmd_admin.c \
+	src/ctl/cmd_queue.c
 CTL_LIBS = src/ctl/libwarrenctl.a $(OPENSSL_LIBS) $(JANSSON_LIBS)

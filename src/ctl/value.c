@@ -117,3 +117,22 @@ void wr_ctl_human_bytes(double v, char *out, size_t n)
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     scaled(v, 1024, units, sizeof(units) / sizeof(*units), " ", out, n);
 }
+
+void wr_ctl_thousands(long long v, char *out, size_t n)
+{
+    char digits[32], tmp[48];
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int len = snprintf(digits, sizeof(digits), "%llu", u);
+    size_t j = 0;
+
+    if (v < 0)
+        tmp[j++] = '-';
+    for (int i = 0; i < len; i++) {
+        if (i && (len - i) % 3 == 0)
+            tmp[j++] = ',';
+        tmp[j++] = digits[i];
+    }
+    tmp[j] = '\0';
+    if (n)
+        snprintf(out, n, "%s", tmp);
+}

@@ -29,5 +29,8 @@ int wr_ctl_kv_add(json_t *obj, const char *kv, bool typed, const char **why);
 void wr_ctl_human_count(double v, char *out, size_t n);
 /* "512 B", "1.5 KiB", "12.3 MiB", "1.2 GiB"... */
 void wr_ctl_human_bytes(double v, char *out, size_t n);
+/* "12,000", "-1,234,567": every digit, grouped by three (progress lines).
+ * Writes at most n bytes, always terminated. */
+void wr_ctl_thousands(long long v, char *out, size_t n);
 
 #endif
