@@ -4,6 +4,7 @@ src_libwarren_a_SOURCES += \
 	src/broker/queue.c src/broker/queue.h \
 	src/broker/qargs.c src/broker/qargs.h \
 	src/broker/dlx.c src/broker/dlx.h \
+	src/broker/move.c src/broker/move.h \
 	src/broker/persist.h \
 	src/broker/exchange.c src/broker/exchange.h \
 	src/broker/xtype.c src/broker/x_direct.c src/broker/x_fanout.c \

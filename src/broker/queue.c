@@ -888,3 +888,19 @@ const struct wr_msg *wr_queue_head(const struct wr_queue *q, uint64_t *oldest_ms
     *oldest_ms = next ? oldest : 0;
     return next;
 }
+
+uint32_t wr_queue_peek(const struct wr_queue *q, struct wr_qent *out, uint32_t max)
+{
+    uint32_t n = 0;
+    for (int l = (int)q->s.max_priority; l >= 0 && n < max; l--) {
+        if (!(q->nonempty[l >> 6] & (1ull << (l & 63))))
+            continue;
+        const struct wr_deque *d = &q->levels[l];
+        for (uint32_t i = 0; i < d->n && n < max; i++) {
+            const struct wr_qent *e = &d->a[(d->head + i) & (d->cap - 1)];
+            if (e->m)
+                out[n++] = *e;
+        }
+    }
+    return n;
+}

@@ -224,4 +224,9 @@ uint32_t wr_queue_delete(struct wr_queue *q);
  * expired entries at a head can hide the messages behind it. */
 const struct wr_msg *wr_queue_head(const struct wr_queue *q, uint64_t *oldest_ms);
 
+/* The first `max` ready messages in the order the queue would hand them
+ * out, copied into out (no references taken: valid until the loop turn
+ * ends); nothing changes. Returns how many. */
+uint32_t wr_queue_peek(const struct wr_queue *q, struct wr_qent *out, uint32_t max);
+
 #endif

@@ -31,11 +31,13 @@
 #include "broker/access.h"
 #include "broker/broker.h"
 #include "broker/exchange.h"
+#include "broker/move.h"
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
 #include "broker/stats.h"
 #include "broker/vhost.h"
+#include "core/log.h"
 #include "core/clock.h"
 #include "core/list.h"
 #include "core/utf8.h"
@@ -1295,26 +1297,6 @@ static void queue_purge(struct wr_mgmt_req *rq)
     wr_mgmt_reply_empty(rq, 204);
 }
 
-static void queue_actions(struct wr_mgmt_req *rq)
-{
-    static const char *const required[] = {"action", NULL};
-    struct wr_vhost *vh;
-    struct wr_queue *q = queue_in_path(rq, true, &vh);
-    struct wr_str action;
-    json_t *body;
-    if (!q || !(body = wr_mgmt_body(rq)))
-        return;
-    if (keys_present(rq, body, required) && wr_mgmt_field_str(rq, body, "action", "", &action)) {
-        /* Mirroring actions: a single node has nothing to synchronise. */
-        if (wr_str_eqc(action, "sync") || wr_str_eqc(action, "cancel_sync"))
-            wr_mgmt_reply_empty(rq, 204);
-        else
-            wr_mgmt_errorf(rq, 400, "bad_request", "unknown action '%.*s'",
-                           (int)(action.len > 64 ? 64 : action.len), action.ptr);
-    }
-    json_decref(body);
-}
-
 /* ---- get ---- */
 
 enum ackmode { ACK_REQUEUE, ACK_DROP, REJECT_REQUEUE, REJECT_DROP };
@@ -1479,6 +1461,185 @@ static void queue_get(struct wr_mgmt_req *rq)
         wr_mgmt_error(rq, 500, "internal_error", "out of memory");
 done:
     free(ents);
+    json_decref(body);
+}
+
+/* ---- queue actions: RabbitMQ's sync/cancel_sync, Warren's peek, move
+ * and replay (broker/move.h) ---- */
+
+#define ACTION_MAX 10000 /* messages one request looks at */
+
+static bool action_count(struct wr_mgmt_req *rq, json_t *body, int64_t def, uint32_t *out)
+{
+    int64_t n;
+    if (!wr_mgmt_field_int(rq, body, "count", 1, ACTION_MAX, def, &n))
+        return false;
+    *out = (uint32_t)n;
+    return true;
+}
+
+static bool action_may(struct wr_mgmt_req *rq, struct wr_vhost *vh, enum wr_perm_op op, const char *kind,
+                struct wr_str name)
+{
+    struct wr_principal who;
+    struct wr_errbuf err;
+    principal(rq, vh, &who);
+    if (wr_access_check(&who, op, kind, name, &err) < 0) {
+        wr_mgmt_error(rq, 401, "not_authorised", err.text);
+        return false;
+    }
+    return true;
+}
+
+static void action_peek(struct wr_mgmt_req *rq, struct wr_vhost *vh, struct wr_queue *q,
+                        json_t *body)
+{
+    struct wr_str enc;
+    int64_t truncate;
+    uint32_t max, n;
+    struct wr_qent *a;
+    json_t *out;
+
+    if (!action_count(rq, body, 1, &max) ||
+        !wr_mgmt_field_int(rq, body, "truncate", 0, INT64_MAX, -1, &truncate) ||
+        !wr_mgmt_field_str(rq, body, "encoding", "auto", &enc))
+        return;
+    if (!wr_str_eqc(enc, "auto") && !wr_str_eqc(enc, "base64")) {
+        wr_mgmt_error(rq, 400, "bad_request", "Unsupported encoding. Please use auto or base64.");
+        return;
+    }
+    if (!action_may(rq, vh, WR_PERM_READ, "queue", wr_queue_name(q)))
+        return;
+    if (!(a = malloc((size_t)max * sizeof(*a))) || !(out = json_array())) {
+        free(a);
+        wr_mgmt_error(rq, 500, "internal_error", "out of memory");
+        return;
+    }
+    n = wr_queue_peek(q, a, max);
+    for (uint32_t i = 0; i < n && out; i++) {
+        json_t *j = got_json(q, &a[i], wr_str_eqc(enc, "base64"), truncate);
+        if (!j || json_array_append_new(out, j) < 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    free(a);
+    if (out)
+        wr_mgmt_reply_json(rq, out);
+    else
+        wr_mgmt_error(rq, 500, "internal_error", "out of memory");
+}
+
+static void move_reply(struct wr_mgmt_req *rq, const char *done_key, const struct wr_queue *src,
+                       const struct wr_move_result *r, json_t *messages)
+{
+    json_t *o = json_object();
+    bool ok = o && set_int(o, done_key, r->moved) &&
+              set_int(o, "remaining", wr_queue_ready(src)) &&
+              wr_json_set(o, "stopped", r->stopped ? json_string(r->why) : json_null());
+    if (ok && messages) {
+        ok = set_int(o, "skipped", r->skipped) && wr_json_set(o, "messages", messages);
+        messages = NULL;
+    }
+    json_decref(messages);
+    if (!ok) {
+        json_decref(o);
+        wr_mgmt_error(rq, 500, "internal_error", "out of memory");
+        return;
+    }
+    wr_mgmt_reply_json(rq, o);
+}
+
+static void action_move(struct wr_mgmt_req *rq, struct wr_vhost *vh, struct wr_queue *q,
+                        json_t *body)
+{
+    struct wr_move_result r;
+    struct wr_str dname;
+    struct wr_queue *dst;
+    uint32_t max;
+
+    if (!action_count(rq, body, 1000, &max) ||
+        !wr_mgmt_field_str(rq, body, "destination", "", &dname))
+        return;
+    if (!dname.len) {
+        wr_mgmt_error(rq, 400, "bad_request", "destination: the queue to move the messages to");
+        return;
+    }
+    if (!action_may(rq, vh, WR_PERM_READ, "queue", wr_queue_name(q)) ||
+        !action_may(rq, vh, WR_PERM_WRITE, "exchange", WR_STR("amq.default")))
+        return;
+    if (!(dst = wr_vhost_queue(vh, dname))) {
+        char esc[WR_LOG_ESC_MAX];
+        wr_mgmt_errorf(rq, 404, "not_found", "no queue '%s' in vhost '%s'",
+                       WR_LOG_ESC(esc, dname), vh->name);
+        return;
+    }
+    if (dst == q) {
+        wr_mgmt_error(rq, 400, "bad_request", "destination: the queue itself");
+        return;
+    }
+    wr_queue_move(q, dst, max, &r);
+    move_reply(rq, "moved", q, &r, NULL);
+    wr_broker_mem_check(rq->b);
+}
+
+static void replay_one(void *ctx, const struct wr_msg *m, struct wr_str target, const char *why)
+{
+    json_t *a = ctx, *o = json_object();
+    if (!o)
+        return;
+    wr_json_set(o, "target", target.len ? wr_json_str(target) : json_null());
+    wr_json_set(o, "routing_key", wr_json_str(wr_msg_routing_key(m)));
+    wr_json_set(o, "reason", why ? json_string(why) : json_null());
+    json_array_append_new(a, o);
+}
+
+static void action_replay(struct wr_mgmt_req *rq, struct wr_vhost *vh, struct wr_queue *q,
+                          json_t *body)
+{
+    struct wr_move_result r;
+    uint32_t max;
+    bool dry;
+    json_t *messages;
+
+    if (!action_count(rq, body, 1000, &max) ||
+        !wr_mgmt_field_bool(rq, body, "dry_run", false, &dry))
+        return;
+    if (!action_may(rq, vh, WR_PERM_READ, "queue", wr_queue_name(q)) ||
+        (!dry && !action_may(rq, vh, WR_PERM_WRITE, "exchange", WR_STR("amq.default"))))
+        return;
+    if (!(messages = json_array())) {
+        wr_mgmt_error(rq, 500, "internal_error", "out of memory");
+        return;
+    }
+    wr_queue_replay(q, max, dry, replay_one, messages, &r);
+    move_reply(rq, "replayed", q, &r, messages);
+    wr_broker_mem_check(rq->b);
+}
+
+static void queue_actions(struct wr_mgmt_req *rq)
+{
+    static const char *const required[] = {"action", NULL};
+    struct wr_vhost *vh;
+    struct wr_queue *q = queue_in_path(rq, true, &vh);
+    struct wr_str action;
+    json_t *body;
+    if (!q || !(body = wr_mgmt_body(rq)))
+        return;
+    if (keys_present(rq, body, required) && wr_mgmt_field_str(rq, body, "action", "", &action)) {
+        /* Mirroring actions: a single node has nothing to synchronise. */
+        if (wr_str_eqc(action, "sync") || wr_str_eqc(action, "cancel_sync"))
+            wr_mgmt_reply_empty(rq, 204);
+        else if (wr_str_eqc(action, "peek"))
+            action_peek(rq, vh, q, body);
+        else if (wr_str_eqc(action, "move"))
+            action_move(rq, vh, q, body);
+        else if (wr_str_eqc(action, "replay"))
+            action_replay(rq, vh, q, body);
+        else
+            wr_mgmt_errorf(rq, 400, "bad_request", "unknown action '%.*s'",
+                           (int)(action.len > 64 ? 64 : action.len), action.ptr);
+    }
     json_decref(body);
 }
 

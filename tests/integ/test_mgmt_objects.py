@@ -21,9 +21,11 @@ RabbitMQ: created through the API):
 Against RabbitMQ: WARREN_TEST_PORT=5690 WARREN_TEST_MGMT_PORT=15690.
 Warren-only checks (head_message_age_s) are skipped there.
 """
+import atexit
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 
@@ -75,6 +77,7 @@ def _conf():
 
 
 _DIR, _CONF = _conf()
+atexit.register(shutil.rmtree, _DIR, True)  # both classes use it
 
 
 def no_nulls(test, obj, where=""):
@@ -88,7 +91,7 @@ def no_nulls(test, obj, where=""):
             no_nulls(test, v, "%s[%d]" % (where, i))
 
 
-class MgmtObjectsTest(MgmtTestCase):
+class ObjectsBase(MgmtTestCase):
     broker_args = ("-c", _CONF)
 
     @classmethod
@@ -101,16 +104,15 @@ class MgmtObjectsTest(MgmtTestCase):
     @classmethod
     def tearDownClass(cls):
         if cls.broker.external:
-            t = cls("test_queue_listing_shape")
+            t = MgmtObjectsTest("test_queue_listing_shape")
             for n in ("mo-noconf", "mo-none"):
                 t.delete("/api/users/" + n)
             t.delete("/api/vhosts/" + OTHER_VHOST)
         super().tearDownClass()
-        shutil.rmtree(_DIR, ignore_errors=True)
 
     @classmethod
     def _ext_setup(cls):
-        t = cls("test_queue_listing_shape")
+        t = MgmtObjectsTest("test_queue_listing_shape")
         t.put("/api/vhosts/" + OTHER_VHOST)
         t.put("/api/permissions/%s/guest" % OTHER_VHOST,
               {"configure": ".*", "write": ".*", "read": ".*"})
@@ -163,6 +165,9 @@ class MgmtObjectsTest(MgmtTestCase):
         self.assertEqual(r.status, status, r)
         self.assertIn("reason", r.json, r)
         return r.json["reason"]
+
+
+class MgmtObjectsTest(ObjectsBase):
 
     # ---- exchanges ----
 
@@ -849,6 +854,112 @@ class MgmtObjectsTest(MgmtTestCase):
         self.assertEqual(x["head_message_timestamp"], 1234)
         self.get_msgs(n)
         self.assertEqual(self.queue_info(n)["head_message_age_s"], 0)
+
+
+class QueueActionsTest(ObjectsBase):
+    """Warren's queue actions (POST /api/queues/V/Q/actions): peek, move
+    and replay, which warrenctl's queue peek, queue move and dlq replay
+    use. RabbitMQ has only sync and cancel_sync there."""
+
+    def setUp(self):
+        if self.external:
+            self.skipTest("Warren's own actions")
+
+    def action(self, queue, body):
+        return self.post("/api/queues/%%2F/%s/actions" % q(queue), body)
+
+    def payloads(self, msgs):
+        return [m["payload"] for m in msgs]
+
+    def test_peek_changes_nothing(self):
+        n = self.new_queue()
+        for i in range(3):
+            self.publish(n, "m%d" % i, {"headers": {"h": i}})
+        r = self.action(n, {"action": "peek", "count": 2})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.payloads(r.json), ["m0", "m1"])
+        self.assertEqual(r.json[1]["properties"]["headers"], {"h": 1})
+        self.assertFalse(any(m["redelivered"] for m in r.json))
+        self.assertEqual(self.payloads(self.action(n, {"action": "peek", "count": "10"}).json),
+                         ["m0", "m1", "m2"])
+        got = self.get_msgs(n, 3)
+        self.assertEqual(self.payloads(got), ["m0", "m1", "m2"])
+        self.assertFalse(any(m["redelivered"] for m in got))
+        self.assertEqual(self.action(n, {"action": "peek"}).json, [])
+        self.assertEqual(self.action(n, {"action": "peek", "count": 0}).status, 400)
+        self.assertEqual(self.action(n, {"action": "peek", "count": 10001}).status, 400)
+
+    def test_move(self):
+        src = self.new_queue({"durable": True})
+        dst = self.new_queue({"durable": True})
+        for i in range(5):
+            self.publish(src, "m%d" % i, {"delivery_mode": 2, "headers": {"i": i},
+                                          "correlation_id": "c%d" % i})
+        r = self.action(src, {"action": "move", "destination": dst, "count": 3})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, {"moved": 3, "remaining": 2, "stopped": None})
+        moved = self.get_msgs(dst, 10, "ack_requeue_true")
+        self.assertEqual(self.payloads(moved), ["m0", "m1", "m2"])
+        p = moved[2]["properties"]
+        self.assertEqual((p["delivery_mode"], p["headers"], p["correlation_id"]), (2, {"i": 2}, "c2"))
+        self.assertEqual(moved[0]["routing_key"], dst)
+        # the rest, and nothing left to move
+        r = self.action(src, {"action": "move", "destination": dst})
+        self.assertEqual(r.json, {"moved": 2, "remaining": 0, "stopped": None})
+        self.assertEqual(self.action(src, {"action": "move", "destination": dst}).json["moved"], 0)
+        # survives a crash: the journal has the moves
+        harness.restart(self.broker, signal.SIGKILL)
+        harness.wait_port(self.mgmt_port, self.broker.proc)
+        self.assertEqual(self.payloads(self.get_msgs(dst, 10)),
+                         ["m0", "m1", "m2", "m3", "m4"])
+        self.assertEqual(self.get_msgs(src, 10), [])
+
+    def test_move_refusals(self):
+        src = self.new_queue()
+        self.publish(src, "a")
+        self.publish(src, "b")
+        r = self.action(src, {"action": "move", "destination": "no-such-queue"})
+        self.assertEqual((r.status, r.json["reason"]),
+                         (404, "no queue 'no-such-queue' in vhost '/'"))
+        self.assertEqual(self.action(src, {"action": "move", "destination": src}).status, 400)
+        self.assertEqual(self.action(src, {"action": "move"}).status, 400)
+        full = self.new_queue({"arguments": {"x-max-length": 1, "x-overflow": "reject-publish"}})
+        self.publish(full, "already")
+        r = self.action(src, {"action": "move", "destination": full})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["moved"], r.json["remaining"]), (0, 2))
+        self.assertIn("refused", r.json["stopped"])
+        self.assertEqual(self.payloads(self.get_msgs(src, 5)), ["a", "b"])
+
+    def test_replay(self):
+        dlq = self.new_queue()
+        dl = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
+        w1 = self.new_queue({"arguments": dl})
+        w2 = self.new_queue({"arguments": dl})
+        self.publish(w1, "one")
+        self.publish(dlq, "plain")  # never died anywhere
+        self.publish(w2, "two")
+        self.get_msgs(w1, 1, "reject_requeue_false")
+        self.get_msgs(w2, 1, "reject_requeue_false")
+        self.assertEqual(self.payloads(self.action(dlq, {"action": "peek", "count": 5}).json),
+                         ["plain", "one", "two"])
+        r = self.action(dlq, {"action": "replay", "dry_run": "true"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([(m["target"], m["reason"] is None) for m in r.json["messages"]],
+                         [(None, False), (w1, True), (w2, True)])
+        self.assertEqual((r.json["replayed"], r.json["skipped"], r.json["remaining"]), (2, 1, 3))
+        r = self.action(dlq, {"action": "replay"})
+        self.assertEqual((r.json["replayed"], r.json["skipped"], r.json["remaining"],
+                          r.json["stopped"]), (2, 1, 1, None))
+        self.assertEqual(self.payloads(self.get_msgs(w1)), ["one"])
+        self.assertEqual(self.payloads(self.get_msgs(w2)), ["two"])
+        self.assertEqual(self.payloads(self.get_msgs(dlq, 5)), ["plain"])
+
+    def test_unknown_action(self):
+        n = self.new_queue()
+        r = self.action(n, {"action": "explode"})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(self.action("no-such-queue", {"action": "peek"}).status, 404)
 
 
 if __name__ == "__main__":
