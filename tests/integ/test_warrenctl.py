@@ -4,17 +4,24 @@ through AMQP (pika) or the management API rather than by its exit status
 alone; JSON output parsed; the errors (broker down: 3, bad login: 1,
 unknown object: 1 with the name, bad usage: 2); the connection settings
 from flags, environment and configuration file; https through a TLS
-relay with a test certificate; a listing of 10,000 queues.
+relay with a test certificate; a listing of 10,000 queues; the job-queue
+commands (queue peek, queue move, dlq replay), with a broker killed by
+SIGKILL in the middle of a move or a replay of 20,000 persistent messages;
+the bash completion, sourced in bash and called as bash calls it.
 
 WARRENCTL names the binary (make sets it); else src/warrenctl of the tree.
 Against RabbitMQ: WARREN_TEST_PORT=5690 WARREN_TEST_MGMT_PORT=15690.
 """
 import json
 import os
+import re
+import shlex
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -110,7 +117,8 @@ class Usage(CtlCase):
         for cmd in ("show overview", "list queues", "declare queue", "delete binding",
                     "purge queue", "publish", "get --queue", "close connections",
                     "definitions import", "health-check port-listener PORT",
-                    "change-password", "set user-tags"):
+                    "change-password", "set user-tags", "queue peek --name",
+                    "queue move --from Q --to Q", "dlq replay --queue Q"):
             self.assertIn(cmd, r.out)
         r = self.ok("declare", "queue", "--help", url=False)
         self.assertIn("--durable", r.out)
@@ -134,7 +142,13 @@ class Usage(CtlCase):
                      ["health-check", "port-listener", "http"],
                      ["--url", "ftp://x", "list", "queues"],
                      ["--url", "http://u:p@host", "list", "queues"],
-                     ["--port", "70000", "list", "queues"], []):
+                     ["--port", "70000", "list", "queues"],
+                     ["queue", "move", "--from", "a", "--to", "a"],
+                     ["queue", "move", "--from", "a", "--to", "b", "--count", "0"],
+                     ["queue", "move", "--from", "a"],
+                     ["queue", "peek", "--name", "a", "--count", "10001"],
+                     ["dlq", "replay", "--queue", "d", "--dry-run", "--count", "10001"],
+                     ["dlq", "replay", "--queue", "d", "--count", "x"], []):
             r = self.ctl(*args, url=False)
             self.assertEqual(r.rc, 2, (args, r))
             self.assertTrue(r.err.startswith("warrenctl: ") or r.err.startswith("Usage"),
@@ -718,6 +732,358 @@ class Tls(CtlCase):
         r = self.ctl("--url", "https://127.0.0.1:%d" % self.mgmt_port, "show", "whoami",
                      url=False)
         self.assertEqual(r.rc, 3, r)
+
+
+class JobQueues(CtlCase):
+    """queue peek, queue move, dlq replay: Warren's queue actions."""
+
+    def setUp(self):
+        if self.external:
+            self.skipTest("Warren's own queue actions")
+
+    def new_queue(self, prefix="q", durable=False, arguments=None):
+        name = self.unique(prefix)
+        r = self.put("/api/queues/%%2F/%s" % q(name),
+                     {"durable": durable, "arguments": arguments or {}})
+        self.assertEqual(r.status, 201, r)
+        self.cleanup_queue(name)
+        return name
+
+    def channel(self):
+        conn = self.connect()
+        self.addCleanup(conn.close)
+        return conn.channel()
+
+    def publish(self, ch, queue, bodies, persistent=False, headers=None):
+        props = pika.BasicProperties(delivery_mode=2 if persistent else 1, headers=headers)
+        for b in bodies:
+            ch.basic_publish("", queue, b if isinstance(b, bytes) else b.encode(), props)
+
+    def count(self, queue):
+        return self.queue(queue)["messages"]
+
+    def wait_count(self, queue, n):
+        self.wait_for(lambda: self.count(queue) == n, 30, "%s to hold %d messages" % (queue, n))
+
+    def drain(self, ch, queue):
+        """Every message of the queue, acknowledged: (body, redelivered, headers)."""
+        got = []
+        while True:
+            m, props, body = ch.basic_get(queue, auto_ack=True)
+            if m is None:
+                return got
+            got.append((body.decode(), m.redelivered, props.headers))
+
+    def test_move_all_and_count(self):
+        ch = self.channel()
+        src, dst = self.new_queue("src"), self.new_queue("dst")
+        self.publish(ch, src, ["m%d" % i for i in range(2500)], headers={"h": "kept"})
+        self.wait_count(src, 2500)
+        r = self.ok("queue", "move", "--from", src, "--to", dst, "--count", "1200")
+        self.assertIn("moved 1200 messages", r.out)
+        self.assertEqual((self.count(src), self.count(dst)), (1300, 1200))
+        # all the rest, over two requests, totals as JSON
+        r = self.ok("--format", "json", "queue", "move", "--from", src, "--to", dst)
+        self.assertEqual(r.json, {"moved": 1300, "remaining": 0, "stopped": None})
+        self.assertEqual(r.err, "")  # no progress line when stderr is not a terminal
+        got = self.drain(ch, dst)
+        self.assertEqual([g[0] for g in got], ["m%d" % i for i in range(2500)])
+        self.assertEqual(got[0][2], {"h": "kept"})
+        self.assertEqual(self.count(src), 0)
+        # nothing left: moved 0, success
+        r = self.ok("queue", "move", "--from", src, "--to", dst)
+        self.assertIn("moved 0 messages", r.out)
+
+    def test_move_to_missing_queue(self):
+        ch = self.channel()
+        src = self.new_queue("src")
+        self.publish(ch, src, ["a", "b", "c"])
+        self.wait_count(src, 3)
+        r = self.fails(1, "queue", "move", "--from", src, "--to", "no-such-queue")
+        self.assertIn("no queue 'no-such-queue'", r.err)
+        self.assertEqual(r.out, "")
+        self.assertEqual(self.count(src), 3)
+        r = self.fails(1, "queue", "move", "--from", "no-such-source", "--to", src)
+        self.assertIn("no-such-source", r.err)
+        self.assertEqual(self.count(src), 3)
+
+    def test_move_stops_when_the_destination_refuses(self):
+        ch = self.channel()
+        src = self.new_queue("src")
+        full = self.new_queue("full", arguments={"x-max-length": 2,
+                                                 "x-overflow": "reject-publish"})
+        self.publish(ch, src, ["m%d" % i for i in range(5)])
+        self.wait_count(src, 5)
+        r = self.fails(1, "queue", "move", "--from", src, "--to", full)
+        self.assertIn("moved 2 messages", r.out)
+        self.assertIn("stopped after 2 messages", r.err)
+        self.assertEqual([g[0] for g in self.drain(ch, src)], ["m2", "m3", "m4"])
+
+    def test_peek_removes_nothing(self):
+        ch = self.channel()
+        src = self.new_queue("src")
+        self.publish(ch, src, ["p0", "p1", "p2"])
+        self.wait_count(src, 3)
+        r = self.ok("--format", "json", "queue", "peek", "--name", src, "--count", "2")
+        self.assertEqual([m["payload"] for m in r.json], ["p0", "p1"])
+        self.assertFalse(any(m["redelivered"] for m in r.json))
+        r = self.ok("queue", "peek", "--name", src)
+        header = r.out.splitlines()[0].split()
+        self.assertEqual(header, ["exchange", "routing_key", "redelivered", "message_count",
+                                  "payload_bytes", "payload_encoding", "payload"])
+        self.assertIn("p0", r.out)
+        self.assertNotIn("p1", r.out)
+        r = self.ok("--format", "tsv", "queue", "peek", "--name", src, "--count", "10")
+        self.assertEqual(len(r.out.splitlines()), 4)
+        self.assertEqual(self.count(src), 3)
+        got = self.drain(ch, src)
+        self.assertEqual([(g[0], g[1]) for g in got],
+                         [("p0", False), ("p1", False), ("p2", False)])
+        r = self.fails(1, "queue", "peek", "--name", "no-such-queue")
+        self.assertIn("not found", r.err)
+
+    def dead_letter(self, ch, queue, bodies):
+        """Publish to queue and reject each message without requeue."""
+        self.publish(ch, queue, bodies)
+        for _ in bodies:
+            m = None
+            deadline = time.monotonic() + 15
+            while m is None:
+                m, _, _ = ch.basic_get(queue)
+                self.assertLess(time.monotonic(), deadline)
+            ch.basic_reject(m.delivery_tag, requeue=False)
+
+    def test_dlq_replay(self):
+        ch = self.channel()
+        dlq = self.new_queue("dlq")
+        dl = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
+        qa = self.new_queue("qa", arguments=dl)
+        qb = self.new_queue("qb", arguments=dl)
+        self.dead_letter(ch, qa, ["a1"])
+        self.dead_letter(ch, qb, ["b1"])
+        self.publish(ch, dlq, ["orphan"])  # no x-death: never died anywhere
+        self.dead_letter(ch, qa, ["a2"])
+        self.wait_count(dlq, 4)
+
+        # dry run: what would happen, nothing moved
+        r = self.ok("--format", "json", "dlq", "replay", "--queue", dlq, "--dry-run")
+        self.assertEqual([(m["target"], m["reason"] is None) for m in r.json["messages"]],
+                         [(qa, True), (qb, True), (None, False), (qa, True)])
+        r = self.ok("dlq", "replay", "--queue", dlq, "--dry-run")
+        lines = r.out.splitlines()
+        self.assertEqual(lines[0].split(), ["routing_key", "target", "reason"])
+        self.assertIn(qa, lines[1])
+        self.assertIn("no x-death", lines[3])
+        self.assertEqual((self.count(dlq), self.count(qa), self.count(qb)), (4, 0, 0))
+
+        r = self.ok("--format", "json", "dlq", "replay", "--queue", dlq)
+        self.assertEqual(r.json, {"replayed": 3, "skipped": 1, "remaining": 1, "stopped": None})
+        self.assertEqual([g[0] for g in self.drain(ch, qa)], ["a1", "a2"])
+        self.assertEqual([g[0] for g in self.drain(ch, qb)], ["b1"])
+        self.assertEqual([g[0] for g in self.drain(ch, dlq)], ["orphan"])
+
+    def test_dlq_replay_past_skipped_messages_in_batches(self):
+        """Skipped messages stay at the head: later requests look past them."""
+        ch = self.channel()
+        dlq, target = self.new_queue("dlq"), self.new_queue("target")
+        death = {"x-first-death-queue": target}
+        self.publish(ch, dlq, ["skip%d" % i for i in range(3)])
+        self.publish(ch, dlq, ["r%d" % i for i in range(2500)], headers=death)
+        self.publish(ch, dlq, ["skip-late"])
+        self.wait_count(dlq, 2504)
+        r = self.ok("dlq", "replay", "--queue", dlq, "--count", "1503")
+        self.assertIn("replayed 1500 messages, skipped 3", r.out)
+        r = self.ok("dlq", "replay", "--queue", dlq)
+        self.assertIn("replayed 1000 messages, skipped 4 (4 left", r.out)
+        self.assertEqual([g[0] for g in self.drain(ch, target)],
+                         ["r%d" % i for i in range(2500)])
+        self.assertEqual([g[0] for g in self.drain(ch, dlq)],
+                         ["skip0", "skip1", "skip2", "skip-late"])
+
+
+class Crash(CtlCase):
+    """A broker killed with SIGKILL in the middle of a queue move or a
+    dlq replay: after the restart every message is in the source or the
+    destination; one may be in both only if its move was under way."""
+    N = 20000
+
+    def setUp(self):
+        if self.external:
+            self.skipTest("kills the broker")
+
+    def durable_queue(self, prefix):
+        name = self.unique(prefix)
+        r = self.put("/api/queues/%%2F/%s" % q(name), {"durable": True})
+        self.assertEqual(r.status, 201, r)
+        return name
+
+    def count(self, name):
+        r = self.get("/api/queues/%%2F/%s" % q(name))
+        self.assertEqual(r.status, 200, r)
+        return r.json["messages"]
+
+    def bodies(self, name):
+        """Every body in the queue (consumed and acknowledged)."""
+        conn = self.connect()
+        try:
+            ch = conn.channel()
+            ch.basic_qos(prefetch_count=1000)
+            out = []
+            for m, _, body in ch.consume(name, auto_ack=True, inactivity_timeout=2):
+                if m is None:
+                    break
+                out.append(body.decode())
+            ch.cancel()
+            return out
+        finally:
+            conn.close()
+
+    def fill(self, name, headers=None):
+        conn = self.connect()
+        ch = conn.channel()
+        props = pika.BasicProperties(delivery_mode=2, headers=headers)
+        for i in range(self.N):
+            ch.basic_publish("", name, ("body-%06d" % i).encode(), props)
+        conn.close()
+        self.wait_for(lambda: self.count(name) == self.N, 60, "the source filled")
+        # a clean restart: every message on disk before the test starts
+        harness.restart(self.broker)
+        harness.wait_port(self.mgmt_port, self.broker.proc)
+        self.assertEqual(self.count(name), self.N)
+
+    def kill_midway(self, argv, dst):
+        p = subprocess.Popen([WARRENCTL, "--url", self.url] + argv, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=self.env())
+        try:
+            deadline = time.monotonic() + 60
+            seen = 0
+            while not 0 < seen < self.N:
+                self.assertIsNone(p.poll(), "the move ended before the kill (%d moved)" % seen)
+                self.assertLess(time.monotonic(), deadline, "nothing moved")
+                seen = self.count(dst)
+            harness.restart(self.broker, signal.SIGKILL)
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertEqual(p.returncode, 3, err)  # the broker went away
+        harness.wait_port(self.mgmt_port, self.broker.proc)
+        return seen
+
+    def check(self, src, dst, seen, what):
+        a, b = self.bodies(src), self.bodies(dst)
+        sa, sb = set(a), set(b)
+        want = {"body-%06d" % i for i in range(self.N)}
+        lost = want - sa - sb
+        dups = len(sa & sb) + (len(a) - len(sa)) + (len(b) - len(sb))
+        sys.stderr.write("\n%s: %d messages, %d moved when seen before the kill, %d in the "
+                         "source and %d in the destination after the restart, %d lost, "
+                         "%d duplicated\n" % (what, self.N, seen, len(a), len(b), len(lost), dups))
+        self.assertEqual(lost, set())
+        self.assertEqual(sa | sb, want)
+        self.assertLessEqual(dups, 1000)  # at most the batch under way
+        self.assertGreater(len(b), 0)
+
+    def test_kill_during_queue_move(self):
+        src, dst = self.durable_queue("src"), self.durable_queue("dst")
+        self.fill(src)
+        seen = self.kill_midway(["queue", "move", "--from", src, "--to", dst], dst)
+        self.check(src, dst, seen, "queue move")
+
+    def test_kill_during_dlq_replay(self):
+        dlq, dst = self.durable_queue("dlq"), self.durable_queue("target")
+        self.fill(dlq, headers={"x-death": [{"queue": dst, "reason": "rejected", "count": 1,
+                                             "exchange": "", "routing-keys": [dst]}]})
+        seen = self.kill_midway(["dlq", "replay", "--queue", dlq], dst)
+        self.check(dlq, dst, seen, "dlq replay")
+
+
+class Completion(CtlCase):
+    """etc/warrenctl.bash-completion, sourced in bash and called as bash
+    calls it: COMP_WORDS split at blanks, ':' and '=', COMP_CWORD,
+    COMP_LINE and COMP_POINT set."""
+
+    SCRIPT = os.path.join(harness.HERE, "..", "..", "etc", "warrenctl.bash-completion")
+
+    def setUp(self):
+        if not shutil.which("bash"):
+            self.skipTest("bash not installed")
+
+    def complete(self, line, env=None):
+        words = re.findall(r"[^\s:=]+|[:=]", line)
+        if not line or line[-1].isspace():
+            words.append("")
+        line = WARRENCTL + line[len(words[0]):]
+        words[0] = WARRENCTL
+        script = ("source %s\nCOMP_WORDS=(%s)\nCOMP_CWORD=%d\nCOMP_LINE=%s\nCOMP_POINT=%d\n"
+                  "_warrenctl\nprintf '%%s\\n' \"${COMPREPLY[@]}\"\n"
+                  % (shlex.quote(self.SCRIPT), " ".join(shlex.quote(w) for w in words),
+                     len(words) - 1, shlex.quote(line), len(line)))
+        p = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                           env=self.env(env), timeout=30)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        return [w for w in p.stdout.split("\n") if w]
+
+    def test_commands_and_flags(self):
+        self.assertEqual(self.complete("warrenctl qu"), ["queue"])
+        self.assertEqual(sorted(self.complete("warrenctl queue ")), ["move", "peek"])
+        self.assertEqual(self.complete("warrenctl dlq "), ["replay"])
+        verbs = self.complete("warrenctl ")
+        for v in ("show", "list", "declare", "queue", "dlq", "help", "health-check"):
+            self.assertIn(v, verbs)
+        self.assertNotIn("__complete", verbs)
+        self.assertEqual(sorted(self.complete("warrenctl queue move ")),
+                         ["--count", "--from", "--to"])
+        self.assertEqual(sorted(self.complete("warrenctl queue move --from a --to b ")),
+                         ["--count"])
+        self.assertEqual(self.complete("warrenctl dlq replay --dr"), ["--dry-run"])
+        self.assertIn("--vhost", self.complete("warrenctl queue move --"))
+        self.assertEqual(self.complete("warrenctl --form"), ["--format"])
+        self.assertEqual(sorted(self.complete("warrenctl --format ")), ["json", "table", "tsv"])
+        self.assertEqual(self.complete("warrenctl --format=ts"), ["tsv"])
+        self.assertEqual(self.complete("warrenctl declare exchange --type f"), ["fanout"])
+        self.assertEqual(self.complete("warrenctl help dlq "), ["replay"])
+        # every command of --help is reachable
+        for line in self.ok("--help", url=False).out.splitlines():
+            m = re.match(r"  ([a-z-]+)(?: ([a-z-]+))?(?: |$)", line)
+            if m and m.group(1) not in ("-h",) and m.group(2):
+                self.assertIn(m.group(2), self.complete("warrenctl %s " % m.group(1)), line)
+
+    def test_names_from_the_broker(self):
+        qn, xn = self.unique("compl-queue"), self.unique("compl-x")
+        self.cleanup_queue(qn)
+        self.assertEqual(self.put("/api/queues/%2F/" + q(qn), {}).status, 201)
+        self.addCleanup(self.delete, "/api/exchanges/%2F/" + q(xn))
+        self.assertEqual(self.put("/api/exchanges/%2F/" + q(xn), {"type": "fanout"}).status, 201)
+        pre = "warrenctl --url %s " % self.url
+        self.assertEqual(self.complete(pre + "queue move --from compl-queue"), [qn])
+        self.assertEqual(self.complete(pre + "queue move --from a --to=compl-queue"), [qn])
+        self.assertEqual(self.complete(pre + "queue peek --name compl-queue"), [qn])
+        self.assertEqual(self.complete(pre + "dlq replay --queue compl-queue"), [qn])
+        self.assertEqual(self.complete(pre + "publish --exchange compl-x"), [xn])
+        self.assertEqual(self.complete(pre + "declare binding --source compl-x"), [xn])
+        self.assertEqual(self.complete(
+            pre + "declare binding --destination-type exchange --destination compl-x"), [xn])
+        self.assertEqual(self.complete(pre + "declare binding --destination compl-queue"), [qn])
+        # the connection options may come after the command too
+        self.assertEqual(self.complete("warrenctl queue move --url %s --from compl-queue"
+                                       % self.url), [qn])
+        # from the environment, as warrenctl itself reads it
+        self.assertEqual(self.complete("warrenctl get --queue compl-queue",
+                                       env={"WARREN_URL": self.url}), [qn])
+
+    def test_unreachable_broker_completes_nothing_quickly(self):
+        s = socket.socket()
+        s.bind((harness.HOST, 0))
+        s.listen(1)  # accepts, never answers
+        self.addCleanup(s.close)
+        t0 = time.monotonic()
+        self.assertEqual(self.complete(
+            "warrenctl --url http://127.0.0.1:%d queue move --from x" % s.getsockname()[1]), [])
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(self.complete("warrenctl --url http://127.0.0.1:1 queue peek --name "),
+                         [])
 
 
 if __name__ == "__main__":
