@@ -2,17 +2,21 @@
  * check_ctl.c - unit tests for the pure parts of warrenctl (src/ctl/):
  * URL parsing and percent-encoding (url.c), typed k=v values and
  * human-readable numbers (value.c), the configuration file parser
- * (conn.c) and the HTTP response parser (http.c), each fed truncated,
+ * (conn.c), the HTTP response parser (http.c) and shell completion
+ * from the command table (cli.c), each fed truncated,
  * oversized and garbage input as well as the good kind.
  */
 #include "config.h"
 
 #include <check.h>
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl/conn.h"
+#include "ctl/ctl.h"
 #include "ctl/http.h"
 #include "ctl/out.h"
 #include "ctl/url.h"
@@ -428,6 +432,96 @@ START_TEST(cells)
 }
 END_TEST
 
+START_TEST(thousands)
+{
+    char b[48];
+    static const struct {
+        long long v;
+        const char *s;
+    } cases[] = {{0, "0"},           {999, "999"},           {1000, "1,000"},
+                 {12000, "12,000"},  {-1234567, "-1,234,567"}, {100000, "100,000"},
+                 {LLONG_MAX, "9,223,372,036,854,775,807"},
+                 {LLONG_MIN, "-9,223,372,036,854,775,808"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        wr_ctl_thousands(cases[i].v, b, sizeof(b));
+        ck_assert_str_eq(b, cases[i].s);
+    }
+    wr_ctl_thousands(1234567, b, 4); /* cut, terminated */
+    ck_assert_str_eq(b, "1,2");
+}
+END_TEST
+
+/* The candidates for words (the last one being completed), as one line. */
+static char *complete(int n, ...)
+{
+    char *words[16];
+    struct wr_ctl_buf out = {0};
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n && i < 16; i++)
+        words[i] = va_arg(ap, char *);
+    va_end(ap);
+    wr_ctl_complete(n, words, &out);
+    for (size_t i = 0; i < out.len; i++)
+        if (out.p[i] == '\n')
+            out.p[i] = ' ';
+    return wr_ctl_buf_take(&out);
+}
+
+#define COMPLETES(want, ...)                                                                      \
+    do {                                                                                          \
+        char *got_ = complete(__VA_ARGS__);                                                       \
+        ck_assert_str_eq(got_, want);                                                             \
+        free(got_);                                                                               \
+    } while (0)
+
+START_TEST(completion)
+{
+    COMPLETES("queue ", 1, "qu");
+    COMPLETES("declare delete definitions dlq ", 1, "d");
+    COMPLETES("health-check help ", 1, "he");
+    COMPLETES("peek move ", 2, "queue", "");
+    COMPLETES("--from --to --count ", 3, "queue", "move", "");
+    COMPLETES("--count ", 6, "queue", "move", "--from=a", "--to", "b", "");
+    COMPLETES("--arg ", 5, "declare", "queue", "--arg", "a=1", "--ar");
+    COMPLETES("--url ", 1, "--ur");
+    COMPLETES("--host --help ", 5, "queue", "move", "--from", "a", "--h");
+    COMPLETES(":list queues ", 4, "queue", "move", "--from", "a"); /* its value */
+    /* values */
+    COMPLETES("table tsv json ", 2, "--format", "");
+    COMPLETES("--format=tsv ", 1, "--format=ts");
+    COMPLETES("classic quorum stream ", 4, "declare", "queue", "--type", "");
+    COMPLETES("fanout ", 4, "declare", "exchange", "--type", "f");
+    COMPLETES(":list queues ", 4, "queue", "move", "--to", "x");
+    COMPLETES(":list queues ", 3, "queue", "peek", "--name=");
+    COMPLETES(":list exchanges ", 6, "declare", "binding", "--destination-type", "exchange",
+              "--destination", "");
+    COMPLETES(":list queues ", 4, "declare", "binding", "--destination", "");
+    COMPLETES(":files ", 3, "definitions", "import", "--file=");
+    COMPLETES("", 4, "declare", "user", "--password", ""); /* nothing to offer */
+    COMPLETES("", 3, "frobnicate", "--name", "");
+    COMPLETES("show list declare delete purge publish get close definitions health-check "
+              "change-password set queue dlq help ",
+              0);
+}
+END_TEST
+
+START_TEST(completion_forwards_connection_options)
+{
+    char *got = complete(9, "--url", "http://h:1", "--format", "json", "queue", "move",
+                         "--vhost=v", "--from", "");
+    ck_assert_str_eq(got, ":list queues --url http://h:1 --vhost=v ");
+    free(got);
+    /* a command's own --vhost is not the connection's */
+    got = complete(5, "definitions", "export", "--vhost", "v", "--fi");
+    ck_assert_str_eq(got, "--file ");
+    free(got);
+    got = complete(6, "--tls", "--help", "dlq", "replay", "--queue", "");
+    ck_assert_str_eq(got, ":list queues --tls ");
+    free(got);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ctl");
@@ -438,10 +532,15 @@ int main(void)
     t = tcase_create("values");
     tcase_add_test(t, typed_values);
     tcase_add_test(t, human_numbers);
+    tcase_add_test(t, thousands);
     tcase_add_test(t, cells);
     suite_add_tcase(s, t);
     t = tcase_create("config");
     tcase_add_test(t, config_file);
+    suite_add_tcase(s, t);
+    t = tcase_create("completion");
+    tcase_add_test(t, completion);
+    tcase_add_test(t, completion_forwards_connection_options);
     suite_add_tcase(s, t);
     t = tcase_create("http");
     tcase_add_test(t, http_response_parser);
