@@ -1,8 +1,9 @@
 /*
  * cli.c - warrenctl's command line: the table of commands and flags (the
- * help text is generated from it, so the help, the parser and the man
- * page's check agree), the parser (global flags, then VERB [NOUN], then the
- * command's flags in any order), the connection set-up and the dispatch.
+ * help text and the shell completion are generated from it, so the help,
+ * the parser, the completion and the man page's check agree), the parser
+ * (global flags, then VERB [NOUN], then the command's flags in any order),
+ * the connection set-up and the dispatch.
  *
  * A flag before the verb is global; after it, the command's own flags come
  * first, then the global ones (so "declare user --password P" is the new
