@@ -14,6 +14,7 @@ Against RabbitMQ: WARREN_TEST_PORT=5690 WARREN_TEST_MGMT_PORT=15690.
 """
 import json
 import os
+import pty
 import re
 import shlex
 import shutil
@@ -793,6 +794,37 @@ class JobQueues(CtlCase):
         # nothing left: moved 0, success
         r = self.ok("queue", "move", "--from", src, "--to", dst)
         self.assertIn("moved 0 messages", r.out)
+
+    def test_progress_on_a_terminal(self):
+        ch = self.channel()
+        src, dst = self.new_queue("src"), self.new_queue("dst")
+        self.publish(ch, src, ["m%d" % i for i in range(2500)])
+        self.wait_count(src, 2500)
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([WARRENCTL, "--url", self.url, "queue", "move", "--from", src,
+                                "--to", dst], stdout=subprocess.PIPE, stderr=slave, text=True,
+                               env=self.env(), timeout=60)
+            os.close(slave)
+            slave = None
+            tty = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the other end is closed
+                    break
+                if not chunk:
+                    break
+                tty += chunk
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual(p.returncode, 0, p)
+        self.assertIn("moved 2500 messages", p.stdout)
+        self.assertIn(b"moved 1,000 of 2,500", tty)
+        self.assertIn(b"moved 2,000 of 2,500", tty)
+        self.assertTrue(tty.endswith(b"\r\x1b[K"), tty)  # the line cleared at the end
 
     def test_move_to_missing_queue(self):
         ch = self.channel()
