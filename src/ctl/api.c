@@ -192,7 +192,8 @@ int wr_ctl_call(struct wr_ctl *c, const char *method, const char *path, json_t *
 int wr_ctl_call_raw(struct wr_ctl *c, const char *method, const char *path, const char *body,
                     size_t len, const char *what, const char *missing, json_t **out)
 {
-    struct wr_ctl_req rq = {.method = method, .target = path, .body = body, .body_len = len};
+    struct wr_ctl_req rq = {
+        .method = method, .target = path, .body = body, .body_len = len, .progress = c->progress};
     return call(c, &rq, what, missing, out);
 }
 

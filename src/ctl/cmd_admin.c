@@ -158,8 +158,10 @@ static int defs_import(struct wr_ctl *c)
         wr_ctl_buf_adds(&path, "/api/definitions");
         wr_ctl_buf_adds(&what, "import of definitions");
     }
+    c->progress = true; /* a big file takes a while to send and to import */
     rc = wr_ctl_call_raw(c, "POST", wr_ctl_buf_str(&path), wr_ctl_buf_str(&text), text.len,
                          wr_ctl_buf_str(&what), NULL, NULL);
+    c->progress = false;
     if (!rc)
         wr_ctl_done(c, "imported %s", file);
     wr_ctl_buf_free(&text);

@@ -53,6 +53,7 @@ struct wr_ctl {
     const char *tls_ca;
     struct wr_ctl_http *http;
     struct wr_ctl_out out;
+    bool progress; /* requests show a progress line (wr_ctl_req.progress) */
 };
 
 /* The last value of a command flag, NULL if not given. */

@@ -478,6 +478,28 @@ static void format_request(struct wr_ctl_http *h, const struct wr_ctl_req *rq,
     wr_ctl_buf_adds(out, "\r\n");
 }
 
+#define PROGRESS_STEP (1u << 20)
+
+/* The body in pieces of a MiB, with a progress line (see wr_ctl_req). */
+static int send_body_progress(struct wr_ctl_http *h, const char *p, size_t n,
+                              struct wr_ctl_buf *err)
+{
+    const double mib = 1024.0 * 1024.0;
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < PROGRESS_STEP ? n - done : PROGRESS_STEP;
+        if (send_all(h, p + done, k, err) < 0) {
+            fputs("\r\033[K", stderr);
+            return -1;
+        }
+        done += k;
+        fprintf(stderr, "\rsent %.1f of %.1f MiB", (double)done / mib, (double)n / mib);
+        fflush(stderr);
+    }
+    fputs(", waiting for the broker", stderr);
+    fflush(stderr);
+    return 0;
+}
+
 /* 1: nothing came back on a reused connection (send again), 0, -1. */
 static int exchange(struct wr_ctl_http *h, const struct wr_ctl_buf *req, const struct wr_ctl_req *rq,
                     struct wr_ctl_reply *r, struct wr_ctl_buf *err)
@@ -488,8 +510,11 @@ static int exchange(struct wr_ctl_http *h, const struct wr_ctl_buf *req, const s
     const char *why = NULL;
     int rc = -1;
 
+    bool shown = rq->progress && rq->body_len >= PROGRESS_STEP && isatty(STDERR_FILENO);
     if (send_all(h, req->p, req->len, err) < 0 ||
-        (rq->body && rq->body_len && send_all(h, rq->body, rq->body_len, err) < 0)) {
+        (rq->body && rq->body_len &&
+         (shown ? send_body_progress(h, rq->body, rq->body_len, err)
+                : send_all(h, rq->body, rq->body_len, err)) < 0)) {
         if (reused)
             rc = 1;
         goto out;
@@ -530,6 +555,10 @@ static int exchange(struct wr_ctl_http *h, const struct wr_ctl_buf *req, const s
         }
     }
 out:
+    if (shown) { /* the progress line goes */
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
     wr_ctl_buf_free(&in);
     if (rc != 0)
         disconnect(h);

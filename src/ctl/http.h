@@ -32,6 +32,10 @@ struct wr_ctl_req {
     const char *body;            /* NULL: none */
     size_t body_len;
     const char *content_type; /* for a body; NULL: application/json */
+    /* Show on stderr, when it is a terminal, how much of a body of a MiB
+     * or more is sent ("sent 12.0 of 80.0 MiB"), then that the broker is
+     * working on it; the line is cleared when the answer comes. */
+    bool progress;
 };
 
 /* Parses a response from buf[0, len). Returns the bytes it took when the

@@ -581,6 +581,50 @@ class Admin(CtlCase):
         r = self.fails(1, "definitions", "import", "--file", bad)
         self.assertIn("import of definitions", r.err)
 
+    def test_definitions_import_progress_on_a_terminal(self):
+        # A file of about 3 MiB: three durable queues with a long argument.
+        # (Few queues: every change to durable queues rewrites the data
+        # directory's definitions.json whole, 3 MiB each time here.)
+        pad = "p" * (1 << 20)
+        names = ["big-%s-%d" % (self.unique("imp"), i) for i in range(3)]
+        for n in names:
+            self.cleanup_queue(n)
+        defs = {"queues": [{"name": n, "vhost": "/", "durable": True, "auto_delete": False,
+                            "arguments": {"x-pad": pad}} for n in names]}
+        path = os.path.join(self.home, "big.json")
+        with open(path, "w") as f:
+            json.dump(defs, f)
+        self.assertGreater(os.path.getsize(path), 2 << 20)
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([WARRENCTL, "--url", self.url, "definitions", "import", "--file",
+                                  path], stdout=subprocess.PIPE, stderr=slave, text=True,
+                                 env=self.env())
+            os.close(slave)
+            slave = None
+            tty = b""
+            while True:  # read while it runs: a full pty would block it
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the other end is closed
+                    break
+                if not chunk:
+                    break
+                tty += chunk
+            out, _ = p.communicate(timeout=120)
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual(p.returncode, 0, (out, tty))
+        self.assertIn(b"sent 1.0 of ", tty)
+        self.assertIn(b"waiting for the broker", tty)
+        self.assertTrue(tty.endswith(b"\r\x1b[K"), tty[-80:])  # the line cleared at the end
+        self.assertEqual(self.queue(names[-1])["arguments"], {"x-pad": pad})
+        # Not a terminal: nothing on stderr.
+        r = self.ok("definitions", "import", "--file", path)
+        self.assertEqual(r.err, "")
+
     def test_health_checks(self):
         for what in ("alarms", "virtual-hosts", "aliveness"):
             r = self.ok("health-check", what)
