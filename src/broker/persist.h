@@ -13,6 +13,8 @@
 
 #include "core/histo.h"
 
+struct wr_binding;
+struct wr_exchange;
 struct wr_msg;
 struct wr_queue;
 
@@ -24,8 +26,14 @@ struct wr_persist_stats {
 
 struct wr_persist {
     void *ctx;
-    /* A durable exchange, queue or binding appeared or went. */
+    /* Vhosts, users, permissions or the kept parts of the definitions
+     * changed: the store rewrites the whole definitions file. */
     void (*defs_changed)(void *ctx);
+    /* One durable exchange, queue or binding appeared, or is about to go
+     * (`gone`: it is still whole): the store logs that one change. */
+    void (*defs_exchange)(void *ctx, struct wr_exchange *x, bool gone);
+    void (*defs_queue)(void *ctx, struct wr_queue *q, bool gone);
+    void (*defs_binding)(void *ctx, struct wr_binding *bd, bool gone);
     /* A persistent message is about to enter these durable queues. Returns
      * the journal position that must be durable before it is confirmed, or
      * 0 when it cannot be made durable (the publish is then nacked). */

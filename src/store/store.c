@@ -44,16 +44,21 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/defs.h"
+#include "store/defslog.h"
 #include "store/journal.h"
 #include "store/store.h"
 #include "wire/methods.gen.h"
 
 struct wr_store {
     char *data_dir;
-    char *defs_path;
+    char *defs_path;       /* definitions.json: the snapshot */
+    char *log_path;
+    struct wr_defslog *log; /* definitions.log: changes since the snapshot */
+    struct wr_defs_recovered defs_rec; /* what recovery found in it */
+    uint64_t snap_bytes;   /* the snapshot's size, for when to write the next */
     struct wr_journal *j;
     bool flush_pending;
-    bool defs_dirty;
+    bool defs_dirty;  /* more than logged objects changed: write a snapshot */
     bool defs_failed; /* the last save failed: retried, publishes nacked */
     uint64_t defs_tried_ms;
     struct wr_broker *b; /* its vhosts, users and kept definitions */
@@ -90,6 +95,35 @@ static void schedule(struct wr_store *s)
     s->flush_pending = true;
 }
 
+/* A snapshot holding everything, which makes the log's lines redundant. */
+static int save_snapshot(struct wr_store *s, struct wr_errbuf *err)
+{
+    uint64_t bytes = 0;
+    int rc = wr_defs_save(s->defs_path, s->b, wr_defslog_seq(s->log), &bytes, err);
+    if (rc < 0)
+        return rc;
+    s->snap_bytes = bytes;
+    return wr_defslog_reset(s->log, err);
+}
+
+/* The turn's definitions: a line per durable object that came or went,
+ * appended to the log; a whole snapshot instead when more than those
+ * changed, when the log has grown as large as the snapshot (so a change is
+ * written a bounded number of times, however many objects there are), or
+ * when appending failed (the log may end in a partial line). */
+static int save_defs(struct wr_store *s, struct wr_errbuf *err)
+{
+    uint64_t limit = s->snap_bytes > WR_DEFSLOG_MIN_SNAPSHOT ? s->snap_bytes
+                                                             : WR_DEFSLOG_MIN_SNAPSHOT;
+    if (s->defs_dirty || wr_defslog_size(s->log) > limit)
+        return save_snapshot(s, err);
+    if (wr_defslog_write(s->log, err) < 0) {
+        s->defs_dirty = true;
+        return WR_EIO;
+    }
+    return 0;
+}
+
 /* The end of a loop turn (server.c calls it before the sockets are
  * written): definitions first, then the journal, so a queue's definition
  * is on disk before any record naming it. */
@@ -107,9 +141,10 @@ void wr_store_flush(struct wr_store *s)
     if (!s->flush_pending)
         return;
     s->flush_pending = false;
-    if (s->defs_dirty && (!s->defs_failed || wr_now_ms() - s->defs_tried_ms >= 1000)) {
+    if ((s->defs_dirty || wr_defslog_pending(s->log)) &&
+        (!s->defs_failed || wr_now_ms() - s->defs_tried_ms >= 1000)) {
         s->defs_tried_ms = wr_now_ms();
-        if (wr_defs_save(s->defs_path, s->b, &err) < 0) {
+        if (save_defs(s, &err) < 0) {
             /* Keep it dirty; until it is saved, persistent publishes are
              * refused (nacked) so nothing is confirmed into a queue whose
              * definition might not survive a restart. */
@@ -119,6 +154,7 @@ void wr_store_flush(struct wr_store *s)
                        "persistent publishes refused meanwhile",
                        err.text);
             s->defs_failed = true;
+            s->defs_dirty = true;
         } else {
             if (s->defs_failed)
                 wr_log(WR_LOG_INFO, "definitions saved again");
@@ -445,6 +481,37 @@ static void p_defs_changed(void *ctx)
     schedule(s);
 }
 
+/* One durable object's change, as a line of the definitions log. A
+ * change that could not be queued for want of memory breaks the log,
+ * which then falls back to a snapshot. */
+static void log_change(struct wr_store *s, const char *kind, bool gone, int rc, json_t *entry)
+{
+    if (rc < 0 || entry)
+        wr_defslog_add(s->log, kind, gone, entry);
+    schedule(s);
+}
+
+static void p_defs_exchange(void *ctx, struct wr_exchange *x, bool gone)
+{
+    json_t *e;
+    int rc = wr_defs_exchange_entry(x, &e);
+    log_change(ctx, "exchange", gone, rc, e);
+}
+
+static void p_defs_queue(void *ctx, struct wr_queue *q, bool gone)
+{
+    json_t *e;
+    int rc = wr_defs_queue_entry(q, &e);
+    log_change(ctx, "queue", gone, rc, e);
+}
+
+static void p_defs_binding(void *ctx, struct wr_binding *bd, bool gone)
+{
+    json_t *e;
+    int rc = wr_defs_binding_entry(bd, &e);
+    log_change(ctx, "binding", gone, rc, e);
+}
+
 static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *qs, uint32_t n)
 {
     struct wr_store *s = ctx;
@@ -721,8 +788,15 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
 
     wr_clock_update();
     t0 = wr_now_us();
-    if ((rc = wr_defs_load(s->defs_path, s->b, err)) < 0)
+    if ((rc = wr_defs_load(s->defs_path, s->log_path, s->b, &s->defs_rec, err)) < 0)
         return rc;
+    if (s->defs_rec.torn)
+        wr_log(WR_LOG_WARNING,
+               "definitions.log ends in a change that was never synced (the broker stopped "
+               "while writing it, before confirming it to anyone): cut off");
+    if (s->defs_rec.lines)
+        wr_log(WR_LOG_INFO, "definitions: %zu changes from definitions.log applied",
+               s->defs_rec.lines);
     s->users_gen = wr_users_generation(s->b->users);
     memset(&r, 0, sizeof(r));
     r.s = s;
@@ -835,18 +909,35 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->data_dir = strdup(data_dir);
     snprintf(path, sizeof(path), "%s/definitions.json", data_dir);
     s->defs_path = strdup(path);
-    if (!s->data_dir || !s->defs_path) {
+    snprintf(path, sizeof(path), "%s/definitions.log", data_dir);
+    s->log_path = strdup(path);
+    if (!s->data_dir || !s->defs_path || !s->log_path) {
         wr_fail(err, WR_EINTERNAL, "out of memory");
         goto fail;
     }
     if (recover(s, err, &next_seg) < 0)
         goto fail;
+    s->log = wr_defslog_open(s->log_path, s->defs_rec.log_good, s->defs_rec.seq, err);
+    if (!s->log)
+        goto fail;
+    {
+        struct stat st;
+        s->snap_bytes = stat(s->defs_path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    }
+    if (s->defs_rec.lines) {
+        /* Start from a snapshot that holds them. */
+        s->defs_dirty = true;
+        schedule(s);
+    }
     snprintf(path, sizeof(path), "%s/journal", data_dir);
     s->j = wr_journal_open(path, next_seg, segment_size, base, fsync_interval_ms, synced, s, err);
     if (!s->j)
         goto fail;
     s->ops.ctx = s;
     s->ops.defs_changed = p_defs_changed;
+    s->ops.defs_exchange = p_defs_exchange;
+    s->ops.defs_queue = p_defs_queue;
+    s->ops.defs_binding = p_defs_binding;
     s->ops.publish = p_publish;
     s->ops.remove = p_remove;
     s->ops.requeue = p_requeue;
@@ -864,6 +955,8 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
 fail:
     if (s->j)
         wr_journal_close(s->j);
+    wr_defslog_close(s->log);
+    free(s->log_path);
     free(s->defs_path);
     free(s->data_dir);
     free(s);
@@ -877,8 +970,10 @@ void wr_store_close(struct wr_store *s)
         return;
     if (wr_users_generation(s->b->users) != s->users_gen)
         s->defs_dirty = true;
-    if (s->defs_dirty && wr_defs_save(s->defs_path, s->b, &err) < 0)
+    /* A clean stop leaves a whole definitions.json and an empty log. */
+    if ((s->defs_dirty || wr_defslog_size(s->log) > 0) && save_snapshot(s, &err) < 0)
         wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
+    wr_defslog_close(s->log);
     wr_journal_close(s->j);
     for (size_t i = 0; i < s->npageq; i++)
         wr_msg_unref(s->pageq[i]);
@@ -904,6 +999,7 @@ void wr_store_close(struct wr_store *s)
             free(wr_container_of(l, struct segstat, node));
         }
     }
+    free(s->log_path);
     free(s->defs_path);
     free(s->data_dir);
     free(s);
