@@ -94,7 +94,7 @@ static void log_connections(struct wr_server *s)
     uint64_t open = 0, handshake = 0, closing = 0, blocked = 0, chans = 0;
     uint64_t unsent = 0;
     struct wr_list *it;
-    char a[32], b[32];
+    char a[32], b[32], u[32];
 
     wr_list_each(it, &s->conns)
     {
@@ -114,7 +114,7 @@ static void log_connections(struct wr_server *s)
            "channels: %s; unsent output %s%s",
            wr_svc_group(a, sizeof a, open), (unsigned long long)handshake,
            (unsigned long long)closing, (unsigned long long)blocked,
-           wr_svc_group(b, sizeof b, chans), wr_svc_bytes(a, sizeof a, unsent),
+           wr_svc_group(b, sizeof b, chans), wr_svc_bytes(u, sizeof u, unsent),
            s->accept_paused ? "; accepting paused (out of descriptors)" : "");
 }
 
