@@ -587,12 +587,12 @@ static bool progress_due(struct replay *r)
     return true;
 }
 
+/* A phase starts: said at once; the next periodic report stays due a
+ * second after the previous one (or the start of the recovery). */
 static void progress_start(struct replay *r, enum wr_store_phase phase, uint64_t total)
 {
     if (!r->pg || !total)
         return;
-    wr_clock_update();
-    r->pg_next_ms = wr_now_ms() + 1000;
     r->pg_count = 0;
     r->pg->fn(r->pg->arg, phase, 0, total);
 }
@@ -797,6 +797,7 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     snprintf(jdir, sizeof(jdir), "%s/journal", s->data_dir);
     r.pg = pg;
     if (pg) {
+        r.pg_next_ms = wr_now_ms() + 1000;
         r.pg_total = journal_size(jdir);
         progress_start(&r, WR_RECOVER_JOURNAL, r.pg_total);
     }
