@@ -726,6 +726,11 @@ int main(int argc, char **argv)
         return 0;
     }
     d.conf = &conf;
+    /* Until the loop takes them (and again while it shuts down), SIGHUP
+     * and SIGUSR1 must not kill the process, as their default action
+     * would: logrotate may signal during a long recovery. */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     if (apply_log(&conf, why, sizeof why) < 0)
         fail("%s", why);
     if (pidfile_path && !(pidfile = wr_pidfile_open(pidfile_path, why, sizeof why)))

@@ -256,7 +256,13 @@ class ServiceTest(unittest.TestCase):
         try:
             w2 = self.start(env={"NOTIFY_SOCKET": n.env}, port=w.port, data_dir=w.data_dir,
                             wait=False, log_level=False)
+            # logrotate's SIGHUP (and a SIGUSR1) during the recovery, before
+            # the loop handles them, must not kill the broker.
+            n.wait(lambda m: m.startswith("STATUS=recovering"))
+            w2.send(signal.SIGHUP)
+            w2.send(signal.SIGUSR1)
             t_ready, _ = n.wait(lambda m: "READY=1" in m.split("\n"), timeout=120)
+            self.assertIsNone(w2.proc.poll())
             before = [m for t, m in n.all() if t <= t_ready]
             status = [m for m in before if m.startswith("STATUS=recovering")]
             self.assertTrue(any(re.match(r"STATUS=recovering: reading the journal, 0 of \d+ MiB\n"
