@@ -44,6 +44,16 @@ class Limits(harness.BrokerTestCase):
     def peer(self, **kw):
         return r.open_peer(self.broker.host, self.broker.port, **kw)
 
+    @staticmethod
+    def declare(p, ch, name="", passive=False):
+        """queue.declare (exclusive, or passive) on channel ch: (name,
+        message count)."""
+        p.send(r.queue_declare(ch, name, exclusive=not passive, passive=passive))
+        m = p.recv_method()
+        assert m[1:3] == (50, 11), m
+        n = m[3][0]
+        return m[3][1:1 + n].decode(), int.from_bytes(m[3][1 + n:5 + n], "big")
+
     def test_channel_max(self):
         p = self.peer(channel_max=2)
         p.open_channel(1)
@@ -74,15 +84,9 @@ class Limits(harness.BrokerTestCase):
         self.assertEqual(p.wait_close(5)[:4], ("channel-close", 2, 406,
                          "PRECONDITION_FAILED - message size 1048577 is larger than "
                          "configured max size 1048576"))
-        p.send(r.queue_declare(3, "", exclusive=True))
-        m = p.recv_method()
-        self.assertEqual(m[1:3], (50, 11))
-        q = m[3][1:1 + m[3][0]].decode()
+        q, _ = self.declare(p, 3)
         p.send(r.publish(3, "", q, b"y" * (1024 * 1024), frame_max=p.frame_max))
-        p.send(r.queue_declare(3, q, passive=True))
-        m = p.recv_method()
-        self.assertEqual(m[1:3], (50, 11))
-        self.assertEqual(int.from_bytes(m[3][1 + m[3][0]:5 + m[3][0]], "big"), 1)
+        self.assertEqual(self.declare(p, 3, q, passive=True), (q, 1))
         p.close()
         self.assertTrue(wait_for(lambda: "channel 1 error: PRECONDITION_FAILED - message size "
                                          "1048577" in self.broker.log_text()))
@@ -92,9 +96,7 @@ class Limits(harness.BrokerTestCase):
             self.skipTest("RabbitMQ 3.10 has no consumer_max_per_channel")
         p = self.peer()
         p.open_channel(1)
-        p.send(r.queue_declare(1, "", exclusive=True))
-        m = p.recv_method()
-        q = m[3][1:1 + m[3][0]].decode()
+        q, _ = self.declare(p, 1)
         for tag in ("a", "b"):
             p.send(r.basic_consume(1, q, tag=tag))
             self.assertEqual(p.recv_method()[1:3], (60, 21))
@@ -108,9 +110,7 @@ class Limits(harness.BrokerTestCase):
         p = self.peer()
         p.open_channel(1)
         p.open_channel(2)
-        p.send(r.queue_declare(1, "", exclusive=True))
-        m = p.recv_method()
-        q = m[3][1:1 + m[3][0]].decode()
+        q, _ = self.declare(p, 1)
         for ch, tag in ((1, "a"), (1, "b"), (2, "a"), (2, "b")):
             p.send(r.basic_consume(ch, q, tag=tag))
             self.assertEqual(p.recv_method()[1:3], (60, 21))

@@ -59,16 +59,21 @@ static unsigned count_lines(const char *s)
 
 /* ---- log outputs ---- */
 
+/* Lines to `path` only (no console, no syslog), at the default level. */
+static struct wr_log_outputs to_file(const char *path)
+{
+    return (struct wr_log_outputs){.level = WR_LOG_INFO,
+                                   .file = path,
+                                   .file_level = WR_LOG_UNSET,
+                                   .console_level = WR_LOG_UNSET,
+                                   .syslog_level = WR_LOG_UNSET};
+}
+
 START_TEST(test_log_file_levels)
 {
     char path[128], why[256];
     snprintf(path, sizeof path, "%s/w.log", dir);
-    struct wr_log_outputs o = {.level = WR_LOG_INFO,
-                               .file = path,
-                               .file_level = WR_LOG_UNSET,
-                               .console = false,
-                               .console_level = WR_LOG_UNSET,
-                               .syslog_level = WR_LOG_UNSET};
+    struct wr_log_outputs o = to_file(path);
     ck_assert_int_eq(wr_log_configure(&o, why, sizeof why), 0);
     ck_assert_str_eq(wr_log_file(), path);
     wr_log(WR_LOG_INFO, "one %d", 1);
@@ -106,11 +111,7 @@ START_TEST(test_log_reopen)
     char path[128], moved[140], why[256];
     snprintf(path, sizeof path, "%s/w.log", dir);
     snprintf(moved, sizeof moved, "%s/w.log.1", dir);
-    struct wr_log_outputs o = {.level = WR_LOG_INFO,
-                               .file = path,
-                               .file_level = WR_LOG_UNSET,
-                               .console_level = WR_LOG_UNSET,
-                               .syslog_level = WR_LOG_UNSET};
+    struct wr_log_outputs o = to_file(path);
     ck_assert_int_eq(wr_log_configure(&o, why, sizeof why), 0);
     wr_log(WR_LOG_INFO, "before");
     ck_assert_int_eq(rename(path, moved), 0);
@@ -154,11 +155,7 @@ START_TEST(test_log_single_writes)
 {
     char path[128], why[256];
     snprintf(path, sizeof path, "%s/w.log", dir);
-    struct wr_log_outputs o = {.level = WR_LOG_INFO,
-                               .file = path,
-                               .file_level = WR_LOG_UNSET,
-                               .console_level = WR_LOG_UNSET,
-                               .syslog_level = WR_LOG_UNSET};
+    struct wr_log_outputs o = to_file(path);
     ck_assert_int_eq(wr_log_configure(&o, why, sizeof why), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -237,11 +234,7 @@ START_TEST(test_conf_reload)
     char path[128], why[256];
 
     snprintf(path, sizeof path, "%s/w.log", dir);
-    struct wr_log_outputs o = {.level = WR_LOG_INFO,
-                               .file = path,
-                               .file_level = WR_LOG_UNSET,
-                               .console_level = WR_LOG_UNSET,
-                               .syslog_level = WR_LOG_UNSET};
+    struct wr_log_outputs o = to_file(path);
     ck_assert_int_eq(wr_log_configure(&o, why, sizeof why), 0);
     wr_conf_init(&live);
     wr_conf_init(&fresh);
