@@ -430,6 +430,69 @@ class ServiceTest(unittest.TestCase):
         p.close()
         self.assertEqual(w.stop(), 0)
 
+    # ---- syslog ----
+
+    def test_syslog(self):
+        """log.syslog = true: lines reach the local syslog socket. /dev/log
+        is played by a socket bound in a private mount namespace (unshare),
+        so the host's syslog is left alone."""
+        if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+            self.skipTest("unshare -rm (a user and mount namespace) is not permitted here")
+        real = os.path.join(self.tmp, "realdev")
+        os.mkdir(real)
+        with open(os.path.join(self.tmp, "warren.conf"), "w") as f:
+            f.write("log.syslog = true\nlog.syslog.level = warning\nlog.console = false\n"
+                    "mqtt.vhost = /\n")
+        script = r"""
+import json, os, signal, socket, subprocess, sys, time
+tmp, real, warrend, port = sys.argv[1:5]
+subprocess.check_call(["mount", "--rbind", "/dev", real])
+subprocess.check_call(["mount", "-t", "tmpfs", "tmpfs", "/dev"])
+for n in ("null", "zero", "urandom", "random"):
+    open("/dev/" + n, "w").close()
+    subprocess.check_call(["mount", "--bind", os.path.join(real, n), "/dev/" + n])
+log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+log.bind("/dev/log")
+log.settimeout(0.2)
+p = subprocess.Popen([warrend, "-c", tmp + "/warren.conf", "--port", port, "--mgmt-port", "0",
+                      "--data-dir", tmp + "/data", "--bind", "127.0.0.1"],
+                     stdout=subprocess.DEVNULL, stderr=open(tmp + "/stderr", "w"))
+got = []
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        c = socket.create_connection(("127.0.0.1", int(port)), timeout=1)
+        c.close()
+        break
+    except OSError:
+        time.sleep(0.05)
+os.kill(p.pid, signal.SIGHUP)
+os.kill(p.pid, signal.SIGTERM)
+rc = p.wait(20)
+while True:
+    try:
+        got.append(log.recv(4096).decode(errors="replace"))
+    except socket.timeout:
+        break
+print(json.dumps({"rc": rc, "pid": p.pid, "got": got}))
+"""
+        port = harness.free_port()
+        out = subprocess.run(["unshare", "-rm", sys.executable, "-c", script, self.tmp, real,
+                              harness.find_warrend(), str(port)],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out)
+        import json
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        self.assertEqual(res["rc"], 0, read_file(os.path.join(self.tmp, "stderr")))
+        # Warnings and errors only (log.syslog.level), as daemon.warning
+        # (<28>) from warrend[PID]; nothing on stderr (log.console = false).
+        lines = res["got"]
+        self.assertTrue(lines, res)
+        for m in lines:
+            self.assertRegex(m, r"^<(27|28)>.*warrend\[%d\]: " % res["pid"])
+        self.assertFalse([m for m in lines if "ready" in m])
+        self.assertEqual(read_file(os.path.join(self.tmp, "stderr")), "")
+
     # ---- SIGUSR1 ----
 
     def test_sigusr1_logs_status(self):
