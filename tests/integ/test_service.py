@@ -5,8 +5,9 @@ configuration file, driven the way systemd and an operator drive them:
 
 - systemd's notify protocol: a datagram socket bound here stands for
   systemd (NOTIFY_SOCKET, a path or an abstract name). READY=1 comes once
-  the AMQP port accepts; STATUS= lines while a data directory with a
-  million persistent messages is recovered; STOPPING=1 at SIGTERM;
+  the AMQP port accepts; STATUS= lines while a data directory with two
+  million persistent messages is recovered (a SIGHUP then does not kill
+  it); STOPPING=1 at SIGTERM;
   WATCHDOG=1 every WATCHDOG_USEC/2, and none when WATCHDOG_PID is another
   process.
 - SIGTERM with pika clients connected: each sees 320 CONNECTION_FORCED with
@@ -15,6 +16,7 @@ configuration file, driven the way systemd and an operator drive them:
 - SIGHUP: a renamed log file is reopened; a changed log level and
   heartbeat apply, a changed data_dir is logged as needing a restart; a
   file with errors changes nothing.
+- log.syslog reaches /dev/log (a socket in a private mount namespace).
 - SIGUSR1 logs the status; --pidfile, --version, --check-config,
   --print-config.
 
@@ -330,6 +332,7 @@ class ServiceTest(unittest.TestCase):
             out = w.output()
             self.assertIn("shutdown: connection.close sent to 4 connections", out)
             self.assertIn("shutdown: every connection closed in", out)
+            print(re.search(r"shutdown: every connection closed in \d+ ms", out).group(0))
             self.assertIn("journal synced; stopped", out)
         finally:
             n.close()
@@ -352,6 +355,8 @@ class ServiceTest(unittest.TestCase):
         self.assertGreaterEqual(took, 1.4)
         self.assertLess(took, 4.0)
         self.assertIn("shutdown: 3 connections cut after", w.output())
+        print(re.search(r"shutdown: 3 connections cut after \d+ ms", w.output()).group(0),
+              "(exit after %.2f s)" % took)
         for p in silent:
             p.close()
         # shutdown_timeout = 0: cut at once.
