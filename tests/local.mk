@@ -38,7 +38,7 @@ UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_code
 	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
 	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
 	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl \
-	tests/unit/check_defslog
+	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -87,6 +87,14 @@ tests_unit_check_defslog_LDADD = $(UNIT_LDADD)
 tests_unit_check_ctl_SOURCES = tests/unit/check_ctl.c
 tests_unit_check_ctl_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_ctl_LDADD = $(CTL_LIBS) $(CHECK_LIBS)
+
+tests_unit_check_sdnotify_SOURCES = tests/unit/check_sdnotify.c
+tests_unit_check_sdnotify_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_sdnotify_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_service_SOURCES = tests/unit/check_service.c
+tests_unit_check_service_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_service_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
 tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)
@@ -198,7 +206,9 @@ INTEG_TESTS = \
 	tests/integ/test_mgmt_objects.py \
 	tests/integ/test_mgmt_node.py \
 	tests/integ/test_metrics.py \
-	tests/integ/test_warrenctl.py
+	tests/integ/test_warrenctl.py \
+	tests/integ/test_service.py \
+	tests/integ/test_service_limits.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

@@ -26,6 +26,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -631,7 +632,70 @@ struct replay {
     uint64_t max_id;
     uint64_t now_wall, now_mono;
     uint64_t acks, requeues, unknown, copies;
+    /* progress: bytes of the segments before the current one (as far as
+     * their last record), the current one's, and the total on disk */
+    const struct wr_store_progress *pg;
+    uint64_t pg_next_ms, pg_before, pg_total;
+    uint32_t pg_seg, pg_end, pg_count;
 };
+
+/* Time for a progress report? Asked every so many items, so the clock is
+ * read rarely; true at most about once a second. */
+static bool progress_due(struct replay *r)
+{
+    uint64_t now;
+    if (!r->pg || ++r->pg_count % 1024)
+        return false;
+    wr_clock_update();
+    now = wr_now_ms();
+    if (now < r->pg_next_ms)
+        return false;
+    r->pg_next_ms = now + 1000;
+    return true;
+}
+
+/* A phase starts: said at once; the next periodic report stays due a
+ * second after the previous one (or the start of the recovery). */
+static void progress_start(struct replay *r, enum wr_store_phase phase, uint64_t total)
+{
+    if (!r->pg || !total)
+        return;
+    r->pg_count = 0;
+    r->pg->fn(r->pg->arg, phase, 0, total);
+}
+
+/* Bytes of segment files in the journal directory, the total that reading
+ * it is measured against. */
+static uint64_t journal_size(const char *jdir)
+{
+    DIR *d = opendir(jdir);
+    struct dirent *de;
+    uint64_t total = 0;
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        struct stat st;
+        size_t n = strlen(de->d_name);
+        if (n == 12 && strcmp(de->d_name + 8, ".wjl") == 0 &&
+            fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+static void replay_progress(struct replay *r, uint32_t seg, uint32_t end)
+{
+    if (!r->pg)
+        return;
+    if (seg != r->pg_seg) {
+        r->pg_before += r->pg_end;
+        r->pg_seg = seg;
+    }
+    r->pg_end = end;
+    if (progress_due(r))
+        r->pg->fn(r->pg->arg, WR_RECOVER_JOURNAL, r->pg_before + end, r->pg_total);
+}
 
 static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const uint8_t *p,
                            uint32_t len)
@@ -717,6 +781,7 @@ static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const
     struct replay *r = arg;
     struct sent *e;
     uint64_t id, qid;
+    replay_progress(r, seg, off + len);
     if (type == 'P') {
         on_publish_rec(r, seg, off, p, len);
         return;
@@ -773,7 +838,8 @@ static int ecmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg)
+static int recover(struct wr_store *s, const struct wr_store_progress *pg, struct wr_errbuf *err,
+                   uint32_t *next_seg)
 {
     struct replay r;
     struct wr_replay_stats st;
@@ -803,6 +869,12 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     r.now_wall = wall_ms();
     r.now_mono = wr_now_ms();
     snprintf(jdir, sizeof(jdir), "%s/journal", s->data_dir);
+    r.pg = pg;
+    if (pg) {
+        r.pg_next_ms = wr_now_ms() + 1000;
+        r.pg_total = journal_size(jdir);
+        progress_start(&r, WR_RECOVER_JOURNAL, r.pg_total);
+    }
     if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0)
         return rc;
 
@@ -835,8 +907,11 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
         all[nall++] = wr_container_of(n, struct sent, node);
     if (nall)
         qsort(all, nall, sizeof(*all), ecmp);
+    progress_start(&r, WR_RECOVER_MESSAGES, nall);
     for (size_t i = 0; i < nall; i++) {
         struct sent *e = all[i];
+        if (progress_due(&r))
+            pg->fn(pg->arg, WR_RECOVER_MESSAGES, i, nall);
         e->nlive = 0;
         for (uint16_t k = 0; k < e->nq; k++) {
             struct wr_queue *q = e->qids[k] ? qfind(qs, nqs, e->qids[k]) : NULL;
@@ -891,7 +966,8 @@ static void p_stats(void *ctx, struct wr_persist_stats *out);
 
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
                                uint32_t fsync_interval_ms, uint32_t segment_size,
-                               struct wr_broker *b, struct wr_errbuf *err)
+                               struct wr_broker *b, const struct wr_store_progress *progress,
+                               struct wr_errbuf *err)
 {
     struct wr_store *s = calloc(1, sizeof(*s));
     char path[4200];
@@ -915,7 +991,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
         wr_fail(err, WR_EINTERNAL, "out of memory");
         goto fail;
     }
-    if (recover(s, err, &next_seg) < 0)
+    if (recover(s, progress, err, &next_seg) < 0)
         goto fail;
     s->log = wr_defslog_open(s->log_path, s->defs_rec.log_good, s->defs_rec.seq, err);
     if (!s->log)
