@@ -19,6 +19,7 @@ undone) and run:
 The blocks are found by a phrase they contain, so reordering the page does
 not break the test; a block the test does not know fails it.
 """
+import contextlib
 import json
 import os
 import re
@@ -199,16 +200,25 @@ def run_publisher(env, code):
     t.check(True, "publisher example leaves its job in 'jobs'")
 
 
-def run_worker(env, code):
+@contextlib.contextmanager
+def running(env, code, what):
+    """Run an example that consumes forever while the body of the with
+    statement checks it; a wait that times out fails the check `what`,
+    with the example's output. Stopped by PID at the end."""
     s = Script(env, code)
     try:
+        yield s
+    except AssertionError as e:
+        t.check(False, "%s: %s (output: %s)" % (what, e, s.text().strip()))
+    finally:
+        s.stop()
+
+
+def run_worker(env, code):
+    with running(env, code, "worker example") as s:
         env.wait(lambda: "resizing 42.png to 128" in s.text(), "the worker's output")
         env.wait(lambda: env.queue("jobs")["messages"] == 0, "'jobs' empty")
         t.check(True, "worker example resizes the published job and acks it")
-    except AssertionError as e:
-        t.check(False, "worker example: %s (output: %s)" % (e, s.text().strip()))
-    finally:
-        s.stop()
 
 
 def run_idempotent(env, code):
@@ -220,17 +230,12 @@ def run_idempotent(env, code):
                       ("job-2", b"resize 2.png")):
         ch.basic_publish("", "jobs", body, pika.BasicProperties(delivery_mode=2, message_id=mid))
     conn.close()
-    s = Script(env, code)
-    try:
+    with running(env, code, "idempotent consumer example") as s:
         env.wait(lambda: env.queue("jobs")["messages"] == 0, "'jobs' empty")
         env.wait(lambda: s.text().count("resizing") >= 2, "two effects")
         lines = [l for l in s.text().splitlines() if l.startswith("resizing")]
         t.check(lines == ["resizing b'resize 1.png'", "resizing b'resize 2.png'"],
                 "idempotent consumer example applies a duplicate message_id once (%r)" % lines)
-    except AssertionError as e:
-        t.check(False, "idempotent consumer example: %s (output: %s)" % (e, s.text().strip()))
-    finally:
-        s.stop()
 
 
 def run_delivery_limit(env, code):
@@ -238,8 +243,7 @@ def run_delivery_limit(env, code):
     conn = env.pika()
     ch = conn.channel()
     ch.basic_publish("", "thumbs", b"resize 46.png", pika.BasicProperties(delivery_mode=2))
-    s = Script(env, code)
-    try:
+    with running(env, code, "delivery-limit example") as s:
         env.wait(lambda: (env.queue("thumbs.dead") or {}).get("messages") == 1,
                  "the message in thumbs.dead")
         attempts = [l for l in s.text().splitlines() if l.startswith("attempt")]
@@ -248,11 +252,7 @@ def run_delivery_limit(env, code):
         m, p, b = ch.basic_get("thumbs.dead", auto_ack=True)
         t.check(b == b"resize 46.png" and p.headers["x-death"][0]["reason"] == "delivery_limit",
                 "the dead-lettered copy says delivery_limit")
-    except AssertionError as e:
-        t.check(False, "delivery-limit example: %s (output: %s)" % (e, s.text().strip()))
-    finally:
-        s.stop()
-        conn.close()
+    conn.close()
 
 
 def run_ring(env, code):
@@ -260,10 +260,9 @@ def run_ring(env, code):
     delay = '"x-message-ttl": 5000'
     if not t.check(delay in code, "the retry ring waits 5 s in work.wait"):
         return
-    s = Script(env, code.replace(delay, '"x-message-ttl": 200'))
     conn = env.pika()
     ch = conn.channel()
-    try:
+    with running(env, code.replace(delay, '"x-message-ttl": 200'), "retry ring example"):
         env.wait(lambda: (env.queue("work") or {}).get("consumers") == 1, "the ring's worker")
         ch.basic_publish("", "work", b"flaky", pika.BasicProperties(delivery_mode=2))
         env.wait(lambda: (env.queue("work.dead") or {}).get("messages") == 1,
@@ -272,11 +271,7 @@ def run_ring(env, code):
         counts = {(d["queue"], d["reason"]): d["count"] for d in p.headers["x-death"]}
         t.check(b == b"flaky" and counts.get(("work", "rejected")) == 3,
                 "retry ring example: 3 failures, then work.dead (x-death %r)" % counts)
-    except AssertionError as e:
-        t.check(False, "retry ring example: %s (output: %s)" % (e, s.text().strip()))
-    finally:
-        s.stop()
-        conn.close()
+    conn.close()
 
 
 def run_priority(env, code):
