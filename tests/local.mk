@@ -208,7 +208,9 @@ INTEG_TESTS = \
 	tests/integ/test_metrics.py \
 	tests/integ/test_warrenctl.py \
 	tests/integ/test_service.py \
-	tests/integ/test_service_limits.py
+	tests/integ/test_service_limits.py \
+	tests/integ/test_install.py \
+	tests/integ/test_man_examples.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
