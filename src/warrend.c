@@ -37,6 +37,7 @@
 #include "core/version.h"
 #include "mgmt/mgmt.h"
 #include "net/server.h"
+#include "plugin/plugin.h"
 #include "store/defs.h"
 #include "store/store.h"
 
@@ -271,6 +272,15 @@ static int run(const struct wr_conf *conf)
         rc = WR_ENOMEM;
         goto out;
     }
+    /* Plugins before the data directory: an exchange of a plugin's type is
+     * recovered like any other. */
+    if (conf->plugins_enabled[0] &&
+        !(b->plugins = wr_plugins_load(b, conf->plugins_dir, conf->plugins_enabled,
+                                       conf->plugin_settings))) {
+        wr_log(WR_LOG_ERROR, "out of memory loading plugins");
+        rc = WR_ENOMEM;
+        goto out;
+    }
     wr_clock_update();
     t0 = wr_now_us();
     store = wr_store_open(conf->data_dir, base, (uint32_t)conf->fsync_interval_ms,
@@ -311,7 +321,12 @@ out:
     wr_store_close(store);
     if (rc == 0)
         wr_log(WR_LOG_INFO, "stopped");
-    wr_broker_free(b);
+    {
+        /* Their exchanges go with the broker; then the code goes. */
+        struct wr_plugins *plugins = b ? b->plugins : NULL;
+        wr_broker_free(b);
+        wr_plugins_free(plugins);
+    }
     if (base)
         event_base_free(base);
     return rc;

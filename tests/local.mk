@@ -191,6 +191,7 @@ INTEG_TESTS = \
 	tests/integ/test_paging.py \
 	tests/integ/test_compaction.py \
 	tests/integ/test_defslog.py \
+	tests/integ/test_plugins.py \
 	tests/integ/test_confirm_latency.py \
 	tests/integ/test_names.py \
 	tests/integ/test_definitions.py \

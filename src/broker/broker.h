@@ -25,6 +25,7 @@
 struct event_base;
 struct wr_conf;
 struct wr_persist;
+struct wr_plugins;
 struct wr_users;
 struct wr_vhost;
 
@@ -62,6 +63,9 @@ struct wr_broker {
     struct wr_churn churn;
     /* Every message of every vhost (their bytes, their interned keys). */
     struct wr_msgs msgs;
+
+    /* The loaded plugins (plugin/plugin.h); NULL when none. */
+    struct wr_plugins *plugins;
 
     void (*alarm_cleared)(void *arg);
     void (*synced)(void *arg, uint64_t pos, bool failed);

@@ -83,6 +83,10 @@ static void route_emit(struct wr_binding *b, void *ctx)
     struct route_ctx *rc = ctx;
 
     rc->matched++;
+    if (!b) {
+        rc->res->taken = true; /* the type took the message itself */
+        return;
+    }
     if (b->kind == WR_DEST_QUEUE) {
         struct wr_queue *q = b->dest;
         if (q->route_mark != rc->vh->route_gen) {
@@ -104,10 +108,11 @@ static void route_exchange(struct route_ctx *rc, struct wr_exchange *x)
 
     x->publish_in.n++;
     rc->matched = 0;
-    if (!wr_list_empty(&x->bindings)) {
+    if (!wr_list_empty(&x->bindings) || (x->type->flags & WR_XTYPE_ROUTE_UNBOUND)) {
         /* The CC/BCC keys are routed like the message's own. */
         for (uint32_t k = 0; k <= rc->m->ncc; k++) {
             struct wr_route_msg one = *rc->m;
+            one.first = k == 0;
             if (k)
                 one.routing_key = rc->m->cc[k - 1];
             x->type->route(x, &one, route_emit, rc);
@@ -129,6 +134,7 @@ int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_r
     struct route_ctx rc = {vh, m, res, 0, 0};
 
     res->n = 0;
+    res->taken = false;
     if (++vh->route_gen == 0) {
         /* Wrapped: clear every mark so a stale one cannot match. */
         size_t it;

@@ -36,6 +36,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
     res->journal_pos = 0;
     res->journal_failed = res->rejected = false;
     rm.routing_key = wr_msg_routing_key(m);
+    rm.msg = m;
     rm.headers = o && o->headers_known ? o->headers : wr_msg_headers(m);
     if (o) {
         rm.cc = o->keys;

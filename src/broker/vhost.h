@@ -111,6 +111,9 @@ int wr_vhost_unbind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
 struct wr_route_result {
     struct wr_queue **q;
     uint32_t n, cap;
+    /* An exchange type kept the message to route it later (a delayed
+     * exchange): not unroutable, though no queue has it yet. */
+    bool taken;
 };
 
 /* Route a message from exchange x (alternate exchanges and

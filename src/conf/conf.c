@@ -26,6 +26,9 @@
 #ifndef WR_LOCALSTATEDIR
 #define WR_LOCALSTATEDIR "/var"
 #endif
+#ifndef WR_PLUGINDIR
+#define WR_PLUGINDIR "/usr/local/lib/warren/plugins"
+#endif
 
 #define F(field)                                                                                   \
     .offset = offsetof(struct wr_conf, field), .size = sizeof(((struct wr_conf *)0)->field)
@@ -217,6 +220,14 @@ static const struct wr_conf_setting settings[] = {
      .def = "",
      .flags = WR_CONF_EMPTY_OK,
      .help = "definitions file (RabbitMQ's JSON) imported at every start; empty: none"},
+    /* plugins (src/plugin); plugins.enabled.N and plugin.NAME.KEY are
+     * lists, parsed by apply_plugin_key */
+    {.name = "plugins.directory",
+     .type = WR_CONF_STRING,
+     F(plugins_dir),
+     .def = WR_PLUGINDIR,
+     .check = check_nonempty,
+     .help = "directory the enabled plugins are loaded from (NAME.so)"},
 };
 
 #undef F
@@ -541,12 +552,92 @@ static const char *apply_other_tag(struct wr_conf *c, const char *tag, const cha
     return NULL;
 }
 
+#define ENABLED_PREFIX "plugins.enabled."
+#define PLUGIN_PREFIX "plugin."
+
+/* A plugin's name: what its file is called (NAME.so). */
+static bool plugin_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* plugins.enabled.N = NAME (a comma list, each name once) and
+ * plugin.NAME.KEY = VALUE (kept as "NAME.KEY=VALUE" lines for the plugin
+ * to read; a later line for the same key replaces the value). */
+static const char *apply_plugin_key(struct wr_conf *c, const char *name, const char *value)
+{
+    if (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0) {
+        char *list = c->plugins_enabled;
+        size_t vl = strlen(value), ll = strlen(list);
+        const char *p = list;
+        if (!plugin_name_ok(value, vl))
+            return "not a plugin name (a-z, 0-9, _ and -)";
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            if (n == vl && memcmp(p, value, vl) == 0)
+                return NULL;
+            p += n + (comma ? 1 : 0);
+        }
+        if (ll + 1 + vl >= sizeof c->plugins_enabled)
+            return "too many plugins";
+        if (ll)
+            list[ll++] = ',';
+        memcpy(list + ll, value, vl + 1);
+        return NULL;
+    }
+    {
+        const char *key = name + strlen(PLUGIN_PREFIX), *dot = strchr(key, '.');
+        char *kv = c->plugin_settings, *p;
+        size_t kl, vl = strlen(value), total = strlen(kv);
+        if (!dot || !plugin_name_ok(key, (size_t)(dot - key)) || !dot[1])
+            return "not plugin.NAME.KEY";
+        kl = strlen(key);
+        if (strchr(value, '\n'))
+            return "not one line";
+        /* drop an earlier value of the same key */
+        for (p = kv; *p;) {
+            char *nl = strchr(p, '\n');
+            size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+            if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+                memmove(p, p + n, strlen(p + n) + 1);
+                total -= n;
+                continue;
+            }
+            p += n;
+        }
+        if (total + kl + vl + 2 >= sizeof c->plugin_settings)
+            return "too many plugin settings";
+        snprintf(kv + total, sizeof c->plugin_settings - total, "%s=%s\n", key, value);
+        return NULL;
+    }
+}
+
 static int set_at(struct wr_conf *c, const char *name, const char *value, const char *origin,
                   unsigned line, struct wr_conf_error *err)
 {
     const struct wr_conf_setting *s = wr_conf_find(name);
     char q[64], qn[64];
 
+    if (!s && (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0 ||
+               strncmp(name, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)) {
+        const char *why = apply_plugin_key(c, name, value);
+        if (!why)
+            return 0;
+        if (origin)
+            set_error(err, line, "%s:%u: invalid value '%s' for %s: %s", origin, line,
+                      quote_value(value, q, sizeof q), quote_value(name, qn, sizeof qn), why);
+        else
+            set_error(err, line, "invalid value '%s' for %s: %s", quote_value(value, q, sizeof q),
+                      quote_value(name, qn, sizeof qn), why);
+        return WR_ESYNTAX;
+    }
     if (!s && strncmp(name, TAGS_PREFIX, strlen(TAGS_PREFIX)) == 0) {
         const char *why = apply_other_tag(c, name + strlen(TAGS_PREFIX), value);
         if (!why)
@@ -839,6 +930,24 @@ void wr_conf_print(const struct wr_conf *c, FILE *f)
         int n = comma ? (int)(comma - p) : (int)strlen(p);
         fprintf(f, TAGS_PREFIX "%.*s = true\n", n, p);
         p += n + (comma ? 1 : 0);
+    }
+    {
+        unsigned k = 0;
+        for (const char *p = c->plugins_enabled; *p;) {
+            const char *comma = strchr(p, ',');
+            int n = comma ? (int)(comma - p) : (int)strlen(p);
+            fprintf(f, ENABLED_PREFIX "%u = %.*s\n", ++k, n, p);
+            p += n + (comma ? 1 : 0);
+        }
+    }
+    /* A plugin's settings may be secrets (a password of its backend):
+     * the keys are shown, the values not. */
+    for (const char *p = c->plugin_settings; *p;) {
+        const char *eq = strchr(p, '='), *nl = strchr(p, '\n');
+        if (!eq || !nl)
+            break;
+        fprintf(f, PLUGIN_PREFIX "%.*s = ********\n", (int)(eq - p), p);
+        p = nl + 1;
     }
 }
 

@@ -66,6 +66,10 @@ struct wr_conf {
     char loopback_users[1024]; /* loopback_users: comma list or "none" */
     /* definitions imported at every start; "" = none */
     char load_definitions[1024]; /* load_definitions */
+    /* plugins */
+    char plugins_dir[1024];      /* plugins.directory */
+    char plugins_enabled[1024];  /* plugins.enabled.N, as a comma list; not a row */
+    char plugin_settings[8192];  /* plugin.NAME.KEY = V as "NAME.KEY=V\n" lines; not a row */
 };
 
 enum wr_conf_type {
