@@ -4,11 +4,12 @@
 # $(plugindir), the default plugins.directory.
 plugindir = $(pkglibdir)/plugins
 PLUGIN_LDFLAGS = -module -avoid-version -shared $(SAN_CFLAGS)
+PLUGIN_CPPFLAGS = -I$(top_srcdir)/include -D_POSIX_C_SOURCE=200809L
 PLUGIN_CFLAGS = -std=c11 $(WARN_CFLAGS) $(SAN_CFLAGS) -fvisibility=hidden
 
 plugin_LTLIBRARIES = plugins/consistent_hash.la
 plugins_consistent_hash_la_SOURCES = plugins/consistent_hash/consistent_hash.c
-plugins_consistent_hash_la_CPPFLAGS = -I$(top_srcdir)/include
+plugins_consistent_hash_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_consistent_hash_la_CFLAGS = $(PLUGIN_CFLAGS)
 plugins_consistent_hash_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_consistent_hash_la_LIBADD = -lm
@@ -19,9 +20,15 @@ warreninclude_HEADERS = include/warren/plugin.h
 
 plugin_LTLIBRARIES += plugins/delayed_message.la
 plugins_delayed_message_la_SOURCES = plugins/delayed_message/delayed_message.c
-plugins_delayed_message_la_CPPFLAGS = -I$(top_srcdir)/include
+plugins_delayed_message_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_delayed_message_la_CFLAGS = $(PLUGIN_CFLAGS)
 plugins_delayed_message_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+plugin_LTLIBRARIES += plugins/auth_file.la
+plugins_auth_file_la_SOURCES = plugins/auth_file/auth_file.c
+plugins_auth_file_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_auth_file_la_CFLAGS = $(PLUGIN_CFLAGS)
+plugins_auth_file_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 
 # Test plugins (make check only): refused for their ABI version, their
 # failing init, a missing descriptor, a descriptor of another name.
@@ -29,18 +36,18 @@ TEST_PLUGIN_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath $(abs_builddir)/tests/plugins
 check_LTLIBRARIES = tests/plugins/bad_abi.la tests/plugins/bad_init.la \
 	tests/plugins/no_desc.la tests/plugins/wrong_name.la
 tests_plugins_bad_abi_la_SOURCES = tests/plugins/bad_abi.c
-tests_plugins_bad_abi_la_CPPFLAGS = -I$(top_srcdir)/include
+tests_plugins_bad_abi_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_bad_abi_la_CFLAGS = $(PLUGIN_CFLAGS)
 tests_plugins_bad_abi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_bad_init_la_SOURCES = tests/plugins/bad_init.c
-tests_plugins_bad_init_la_CPPFLAGS = -I$(top_srcdir)/include
+tests_plugins_bad_init_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_bad_init_la_CFLAGS = $(PLUGIN_CFLAGS)
 tests_plugins_bad_init_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_no_desc_la_SOURCES = tests/plugins/no_desc.c
-tests_plugins_no_desc_la_CPPFLAGS = -I$(top_srcdir)/include
+tests_plugins_no_desc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_no_desc_la_CFLAGS = $(PLUGIN_CFLAGS)
 tests_plugins_no_desc_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_wrong_name_la_SOURCES = tests/plugins/wrong_name.c
-tests_plugins_wrong_name_la_CPPFLAGS = -I$(top_srcdir)/include
+tests_plugins_wrong_name_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_wrong_name_la_CFLAGS = $(PLUGIN_CFLAGS)
 tests_plugins_wrong_name_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)

@@ -242,6 +242,39 @@ static void mgmt_stop(struct wr_server *s, void *arg)
     mgmt = NULL;
 }
 
+/* auth_backends.N in order: "internal" is the user table (a NULL entry),
+ * any other name a backend a loaded plugin registered. An unknown name
+ * stops the start: running with another authentication than configured is
+ * worse than not running. */
+static int resolve_backends(struct wr_broker *b, const struct wr_conf *conf)
+{
+    const char *p = conf->auth_backends;
+    size_t n = 1;
+    for (const char *q = p; *q; q++)
+        n += *q == ',';
+    if (!(b->auth_order = calloc(n, sizeof(*b->auth_order)))) {
+        wr_log(WR_LOG_ERROR, "out of memory");
+        return -1;
+    }
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        if (strcmp(name, "internal") != 0 &&
+            !(b->auth_order[b->nauth] = wr_plugins_auth_backend(b->plugins, name))) {
+            wr_log(WR_LOG_ERROR,
+                   "auth_backends: no backend '%s' (is the plugin providing it enabled and "
+                   "loaded?)",
+                   name);
+            return -1;
+        }
+        b->nauth++;
+        p += len + (comma ? 1 : 0);
+    }
+    return 0;
+}
+
 /* The broker, the store opened on it (recovering what the data directory
  * holds: vhosts, users, permissions, durable objects, messages), then
  * load_definitions imported or, at a first start without it, the default
@@ -279,6 +312,10 @@ static int run(const struct wr_conf *conf)
                                        conf->plugin_settings))) {
         wr_log(WR_LOG_ERROR, "out of memory loading plugins");
         rc = WR_ENOMEM;
+        goto out;
+    }
+    if (conf->auth_backends[0] && resolve_backends(b, conf) < 0) {
+        rc = WR_ESYNTAX;
         goto out;
     }
     wr_clock_update();

@@ -154,6 +154,40 @@ struct warren_exchange_type {
     void *reserved[8];
 };
 
+/* ---- authentication and authorization backends ---- */
+
+enum { WARREN_AUTH_UNKNOWN = -1, WARREN_AUTH_DENY = 0, WARREN_AUTH_ALLOW = 1 };
+
+enum warren_perm { WARREN_PERM_CONFIGURE = 0, WARREN_PERM_WRITE = 1, WARREN_PERM_READ = 2 };
+
+/* A backend, named in warren.conf's auth_backends.N (as RabbitMQ's): the
+ * broker asks the backends in that order at login, the first that lets
+ * the user in decides everything for that connection (vhost, resources,
+ * topics); "internal" is the broker's own user table. */
+struct warren_auth_backend {
+    size_t size;      /* sizeof(struct warren_auth_backend), as built */
+    const char *name; /* as in auth_backends.N */
+    /* WARREN_AUTH_ALLOW (fill `tags`, a comma list such as "management",
+     * or leave it ""), WARREN_AUTH_DENY, or WARREN_AUTH_UNKNOWN (not a user
+     * of this backend). Both of the latter let the next backend try. */
+    int (*login)(warren_host *h, struct warren_bytes user, struct warren_bytes password,
+                 char *tags, size_t tags_cap);
+    /* May the user open the vhost? (asked once per connection and vhost) */
+    bool (*vhost_access)(warren_host *h, struct warren_bytes user, struct warren_bytes vhost);
+    /* configure/write/read on a "queue" or an "exchange" (the default
+     * exchange is named "amq.default"). The broker caches a channel's
+     * last write decision until auth_changed. */
+    bool (*resource_access)(warren_host *h, struct warren_bytes user, struct warren_bytes vhost,
+                            const char *kind, struct warren_bytes name, enum warren_perm perm);
+    /* A routing key on a topic exchange (write: publish, read: bind). */
+    bool (*topic_access)(warren_host *h, struct warren_bytes user, struct warren_bytes vhost,
+                         struct warren_bytes exchange, struct warren_bytes routing_key,
+                         enum warren_perm perm);
+    void *reserved[8];
+};
+
+typedef struct warren_pattern warren_pattern;
+
 /* ---- the plugin ---- */
 
 struct warren_api;
@@ -267,6 +301,24 @@ struct warren_api {
 
     /* -- field tables -- */
     struct warren_value (*table_get)(struct warren_bytes table, const char *name);
+
+    /* -- authentication -- */
+    /* Register a backend (during init). 0, or -1 when the name is taken. */
+    int (*register_auth_backend)(warren_host *h, const struct warren_auth_backend *b);
+    /* The backend's answers changed (its users were re-read): every
+     * connection asks again before its next decision. */
+    void (*auth_changed)(warren_host *h);
+    /* Call cb(arg) when the broker reloads (SIGHUP). 0 or -1. */
+    int (*on_reload)(warren_host *h, void (*cb)(void *arg), void *arg);
+    /* A permission pattern as RabbitMQ's (PCRE2, anchored as written).
+     * NULL with `why` filled when it does not compile. */
+    warren_pattern *(*pattern_new)(const char *re, char *why, size_t why_cap);
+    bool (*pattern_match)(const warren_pattern *p, struct warren_bytes s);
+    void (*pattern_free)(warren_pattern *p);
+    /* Whether `password` matches a stored hash in RabbitMQ's format
+     * (base64 of a 4-byte salt and SHA-256(salt + password), the
+     * rabbit_password_hashing_sha256 of its definitions). */
+    bool (*password_matches)(struct warren_bytes hash_base64, struct warren_bytes password);
 
     void *reserved[32];
 };

@@ -554,6 +554,7 @@ static const char *apply_other_tag(struct wr_conf *c, const char *tag, const cha
 
 #define ENABLED_PREFIX "plugins.enabled."
 #define PLUGIN_PREFIX "plugin."
+#define BACKENDS_PREFIX "auth_backends."
 
 /* A plugin's name: what its file is called (NAME.so). */
 static bool plugin_name_ok(const char *s, size_t n)
@@ -567,30 +568,49 @@ static bool plugin_name_ok(const char *s, size_t n)
     return true;
 }
 
+/* Append `value` to a comma list unless it is there. */
+static const char *list_add(char *list, size_t cap, const char *value)
+{
+    size_t vl = strlen(value), ll = strlen(list);
+    const char *p = list;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == vl && memcmp(p, value, vl) == 0)
+            return NULL;
+        p += n + (comma ? 1 : 0);
+    }
+    if (ll + 1 + vl >= cap)
+        return "too many entries";
+    if (ll)
+        list[ll++] = ',';
+    memcpy(list + ll, value, vl + 1);
+    return NULL;
+}
+
+/* auth_backends.N = NAME, as rabbitmq.conf: "internal" (also RabbitMQ's
+ * rabbit_auth_backend_internal) or a backend a plugin registers. Kept as
+ * a comma list in the order given. */
+static const char *apply_backend(struct wr_conf *c, const char *value)
+{
+    if (!strcmp(value, "rabbit_auth_backend_internal"))
+        value = "internal";
+    if (!plugin_name_ok(value, strlen(value)))
+        return "not a backend name (a-z, 0-9, _ and -)";
+    return list_add(c->auth_backends, sizeof c->auth_backends, value);
+}
+
 /* plugins.enabled.N = NAME (a comma list, each name once) and
  * plugin.NAME.KEY = VALUE (kept as "NAME.KEY=VALUE" lines for the plugin
  * to read; a later line for the same key replaces the value). */
 static const char *apply_plugin_key(struct wr_conf *c, const char *name, const char *value)
 {
+    if (strncmp(name, BACKENDS_PREFIX, strlen(BACKENDS_PREFIX)) == 0)
+        return apply_backend(c, value);
     if (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0) {
-        char *list = c->plugins_enabled;
-        size_t vl = strlen(value), ll = strlen(list);
-        const char *p = list;
-        if (!plugin_name_ok(value, vl))
+        if (!plugin_name_ok(value, strlen(value)))
             return "not a plugin name (a-z, 0-9, _ and -)";
-        while (*p) {
-            const char *comma = strchr(p, ',');
-            size_t n = comma ? (size_t)(comma - p) : strlen(p);
-            if (n == vl && memcmp(p, value, vl) == 0)
-                return NULL;
-            p += n + (comma ? 1 : 0);
-        }
-        if (ll + 1 + vl >= sizeof c->plugins_enabled)
-            return "too many plugins";
-        if (ll)
-            list[ll++] = ',';
-        memcpy(list + ll, value, vl + 1);
-        return NULL;
+        return list_add(c->plugins_enabled, sizeof c->plugins_enabled, value);
     }
     {
         const char *key = name + strlen(PLUGIN_PREFIX), *dot = strchr(key, '.');
@@ -626,6 +646,7 @@ static int set_at(struct wr_conf *c, const char *name, const char *value, const 
     char q[64], qn[64];
 
     if (!s && (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0 ||
+               strncmp(name, BACKENDS_PREFIX, strlen(BACKENDS_PREFIX)) == 0 ||
                strncmp(name, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)) {
         const char *why = apply_plugin_key(c, name, value);
         if (!why)
@@ -937,6 +958,15 @@ void wr_conf_print(const struct wr_conf *c, FILE *f)
             const char *comma = strchr(p, ',');
             int n = comma ? (int)(comma - p) : (int)strlen(p);
             fprintf(f, ENABLED_PREFIX "%u = %.*s\n", ++k, n, p);
+            p += n + (comma ? 1 : 0);
+        }
+    }
+    {
+        unsigned k = 0;
+        for (const char *p = c->auth_backends; *p;) {
+            const char *comma = strchr(p, ',');
+            int n = comma ? (int)(comma - p) : (int)strlen(p);
+            fprintf(f, BACKENDS_PREFIX "%u = %.*s\n", ++k, n, p);
             p += n + (comma ? 1 : 0);
         }
     }

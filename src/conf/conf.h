@@ -69,7 +69,8 @@ struct wr_conf {
     /* plugins */
     char plugins_dir[1024];      /* plugins.directory */
     char plugins_enabled[1024];  /* plugins.enabled.N, as a comma list; not a row */
-    char plugin_settings[8192];  /* plugin.NAME.KEY = V as "NAME.KEY=V\n" lines; not a row */
+    char plugin_settings[8192];
+    char auth_backends[512];     /* auth_backends.N as a comma list; "" = internal; not a row */  /* plugin.NAME.KEY = V as "NAME.KEY=V\n" lines; not a row */
 };
 
 enum wr_conf_type {

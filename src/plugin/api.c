@@ -502,6 +502,13 @@ static const struct warren_api api = {
     .message_property = api_message_property,
     .message_with_int_header = api_message_with_int_header,
     .table_get = api_table_get,
+    .register_auth_backend = wr_plugin_auth_register,
+    .auth_changed = wr_plugin_auth_changed,
+    .on_reload = wr_plugin_on_reload,
+    .pattern_new = wr_plugin_pattern_new,
+    .pattern_match = wr_plugin_pattern_match,
+    .pattern_free = wr_plugin_pattern_free,
+    .password_matches = wr_plugin_password_matches,
 };
 
 const struct warren_api *wr_plugin_api(void)

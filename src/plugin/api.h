@@ -27,6 +27,16 @@ struct warren_route {
 
 void wr_plugin_route_inner(struct warren_route *r);
 int wr_plugin_use_inner(struct wr_exchange *x, struct wr_str type);
+/* auth.c */
+int wr_plugin_auth_register(warren_host *h, const struct warren_auth_backend *t);
+void wr_plugin_auths_free(warren_host *h);
+void wr_plugin_auth_changed(warren_host *h);
+int wr_plugin_on_reload(warren_host *h, void (*cb)(void *arg), void *arg);
+warren_pattern *wr_plugin_pattern_new(const char *re, char *why, size_t cap);
+bool wr_plugin_pattern_match(const warren_pattern *p, struct warren_bytes s);
+void wr_plugin_pattern_free(warren_pattern *p);
+bool wr_plugin_password_matches(struct warren_bytes hash, struct warren_bytes password);
+
 void wr_plugin_log(warren_host *h, enum warren_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -3,4 +3,5 @@
 src_libwarren_a_SOURCES += \
 	src/plugin/plugin.c src/plugin/plugin.h \
 	src/plugin/api.c src/plugin/api.h \
-	src/plugin/xtype.c
+	src/plugin/xtype.c \
+	src/plugin/auth.c

@@ -17,12 +17,14 @@
 
 #include "broker/publish.h"
 #include "core/log.h"
+#include "plugin/api.h"
 #include "plugin/plugin.h"
 
 static void host_free(warren_host *h)
 {
     wr_plugin_timers_free(h);
     wr_plugin_xtypes_free(h);
+    wr_plugin_auths_free(h);
     if (h->pub) {
         wr_publish_result_free(h->pub);
         free(h->pub);

@@ -16,6 +16,8 @@
 
 #include "warren/plugin.h"
 
+struct event;
+struct wr_auth_backend;
 struct wr_broker;
 struct wr_exchange;
 struct wr_publish_result;
@@ -31,6 +33,10 @@ struct warren_host {
     struct warren_timer *timers;    /* its timers, freed with it */
     char *config_value;             /* the last config_get answer */
     struct wr_publish_result *pub;  /* exchange_publish's, reused */
+    struct wr_auth_adapter *auths;  /* auth backends it registered */
+    struct event *reload;           /* on_reload's SIGHUP event */
+    void (*reload_fn)(void *arg);
+    void *reload_arg;
 };
 
 /* The loaded plugins of one broker. */
@@ -48,6 +54,10 @@ struct wr_plugins *wr_plugins_load(struct wr_broker *b, const char *dir, const c
                                    const char *settings);
 /* fini, unregister, unload; after the broker's exchanges are gone. */
 void wr_plugins_free(struct wr_plugins *s);
+
+/* The backend a plugin registered under `name` (auth_backends.N), or
+ * NULL. */
+const struct wr_auth_backend *wr_plugins_auth_backend(const struct wr_plugins *s, const char *name);
 
 /* The API table given to plugins (api.c). */
 const struct warren_api *wr_plugin_api(void);

@@ -385,5 +385,119 @@ class DelayedTests(Base):
         ch.queue_delete("dx-dq")
 
 
+def rabbit_hash(password, salt=b"\x01\x02\x03\x04"):
+    """RabbitMQ's stored form: base64(salt + SHA-256(salt + password))."""
+    import hashlib
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+USERS_FILE = """# users of the auth_file test
+user alice plain:alice-pw management
+vhost alice / ^alice\\. .* .*
+topic alice / amq.topic ^alice\\. ^alice\\.
+user bob sha256:%s
+vhost bob / - - -
+""" % rabbit_hash("bob-pw")
+
+
+class AuthFileTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.users = tempfile.NamedTemporaryFile("w", suffix=".users", delete=False)
+        cls.users.write(USERS_FILE)
+        cls.users.close()
+        cls.node = Node("plugins.directory = %s\nplugins.enabled.1 = auth_file\n"
+                        "plugin.auth_file.path = %s\n"
+                        "auth_backends.1 = file\nauth_backends.2 = internal\n"
+                        % (PLUGINS, cls.users.name))
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, text = cls.node.stop()
+        os.unlink(cls.users.name)
+        assert rc == 0 and "AddressSanitizer" not in text, text[-5000:]
+
+    def connect(self, user, password, vhost="/"):
+        return pika.BlockingConnection(pika.ConnectionParameters(
+            host=harness.HOST, port=self.node.b.port, virtual_host=vhost, heartbeat=0,
+            credentials=pika.PlainCredentials(user, password)))
+
+    def rewrite(self, text):
+        with open(self.users.name + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(self.users.name + ".tmp", self.users.name)
+        mark = self.node.b.log_text().count("re-read")
+        self.node.b.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self.node.b.log_text().count("re-read") == mark:
+            self.assertLess(time.monotonic(), deadline, "no reload logged")
+            time.sleep(0.05)
+
+    def test_a_file_users_and_their_permissions(self):
+        c = self.connect("alice", "alice-pw")
+        r = refused(lambda ch: ch.queue_declare("other.q"), c)
+        self.assertEqual(r, ("channel", 403, "ACCESS_REFUSED - access to queue 'other.q' in "
+                             "vhost '/' refused for user 'alice'"))
+        ch = c.channel()
+        ch.queue_declare("alice.q", auto_delete=True)
+        ch.queue_bind("alice.q", "amq.topic", "alice.#")
+        ch.basic_publish("amq.topic", "alice.one", b"mine")
+        r = refused(lambda ch: ch.basic_publish("amq.topic", "bob.one", b"not mine") or
+                    ch.queue_declare("alice.q", passive=True), c)
+        self.assertEqual(r, ("channel", 403, "ACCESS_REFUSED - access to topic 'bob.one' in "
+                             "exchange 'amq.topic' in vhost '/' refused for user 'alice'"))
+        c.close()
+        # bob: a RabbitMQ hash; his vhost entry grants the vhost and nothing in it
+        c = self.connect("bob", "bob-pw")
+        r = refused(lambda ch: ch.queue_declare("bob.q"), c)
+        self.assertEqual(r[:2], ("channel", 403))
+        c.close()
+        with self.assertRaises(pika.exceptions.ProbableAuthenticationError):
+            self.connect("bob", "wrong")
+        # the internal table comes second: guest still gets in
+        c = self.connect("guest", "guest")
+        c.close()
+        with self.assertRaises(pika.exceptions.ProbableAuthenticationError):
+            self.connect("nobody", "x")
+
+    def test_b_vhost_not_granted(self):
+        with self.assertRaises(pika.exceptions.ProbableAccessDeniedError):
+            self.connect("alice", "alice-pw", vhost="other")
+
+    def test_c_reload_on_sighup(self):
+        c = self.connect("alice", "alice-pw")
+        ch = c.channel()
+        ch.queue_declare("alice.before", auto_delete=True)
+        # a bad file keeps the users read before
+        self.rewrite(USERS_FILE + "frob x\n")
+        self.assertIn("users not re-read, the ones read before stay", self.node.b.log_text())
+        ch.queue_declare("alice.still", auto_delete=True)
+        # alice narrowed to alice.only.*: the open connection follows at once
+        self.rewrite(USERS_FILE.replace("^alice\\. .* .*", "^alice\\.only\\. .* .*"))
+        r = refused(lambda ch: ch.queue_declare("alice.after"), c)
+        self.assertEqual(r[:2], ("channel", 403))
+        ch = c.channel()
+        ch.queue_declare("alice.only.q", auto_delete=True)
+        c.close()
+        # alice removed: no more logins
+        self.rewrite(USERS_FILE.split("user bob")[0].replace("alice", "carol"))
+        with self.assertRaises(pika.exceptions.ProbableAuthenticationError):
+            self.connect("alice", "alice-pw")
+        self.rewrite(USERS_FILE)
+
+    def test_unknown_backend_stops_the_start(self):
+        import subprocess
+        d = tempfile.mkdtemp(prefix="warren-plugins-")
+        conf = os.path.join(d, "warren.conf")
+        with open(conf, "w") as f:
+            f.write("auth_backends.1 = ldap\n")
+        r = subprocess.run([harness.find_warrend(), "-c", conf, "--port", str(harness.free_port()),
+                            "--data-dir", os.path.join(d, "data"), "--mgmt-port", "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        shutil.rmtree(d, ignore_errors=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"auth_backends: no backend 'ldap'", r.stdout)
+
+
 if __name__ == "__main__":
     harness.main()
