@@ -151,6 +151,10 @@ struct warren_exchange_type {
      * later, say). Called once per routing key (the message's own, then
      * the CC/BCC keys): route_key gives the one to use. */
     void (*route)(warren_exchange *x, warren_route *r);
+    /* A message this exchange kept with route_hold, given back when the
+     * broker starts again (take a reference to keep it). Optional: without
+     * it, held messages are not journaled at all. */
+    void (*recover)(warren_exchange *x, warren_message *m);
     void *reserved[8];
 };
 
@@ -170,8 +174,8 @@ struct warren_auth_backend {
     /* WARREN_AUTH_ALLOW (fill `tags`, a comma list such as "management",
      * or leave it ""), WARREN_AUTH_DENY, or WARREN_AUTH_UNKNOWN (not a user
      * of this backend). Both of the latter let the next backend try. */
-    int (*login)(warren_host *h, struct warren_bytes user, struct warren_bytes password,
-                 char *tags, size_t tags_cap);
+    int (*login)(warren_host *h, struct warren_bytes user, struct warren_bytes password, char *tags,
+                 size_t tags_cap);
     /* May the user open the vhost? (asked once per connection and vhost) */
     bool (*vhost_access)(warren_host *h, struct warren_bytes user, struct warren_bytes vhost);
     /* configure/write/read on a "queue" or an "exchange" (the default
@@ -257,10 +261,14 @@ struct warren_api {
     bool (*exchange_type_exists)(struct warren_bytes type);
     /* Publish a message through exchange x, through the broker's one
      * publish path (routing, durable queues' journal, delivery); the
-     * exchange's own type routes it again. Returns the number of queues
-     * it reached (0: unroutable, dropped), or -1 when out of memory. The
-     * caller keeps its reference. */
+     * exchange's own type routes it again. A message x held (route_hold)
+     * is released once routed (a crash in between delivers it twice,
+     * never not at all). Returns the number of queues it reached (0:
+     * unroutable, dropped), or -1 when out of memory. The caller keeps its
+     * reference. */
     int (*exchange_publish)(warren_exchange *x, warren_message *m);
+    /* A message x held is not wanted any more (the journal forgets it). */
+    void (*message_release)(warren_exchange *x, warren_message *m);
 
     struct warren_bytes (*binding_key)(const warren_binding *b);
     struct warren_value (*binding_arg)(const warren_binding *b, const char *name);
@@ -280,7 +288,16 @@ struct warren_api {
      * key); CC/BCC keys come after. */
     bool (*route_first)(warren_route *r);
     void (*route_emit)(warren_route *r, warren_binding *b);
-    void (*route_take)(warren_route *r);  /* the type keeps it: not unroutable */
+    void (*route_take)(warren_route *r); /* the type keeps it: not unroutable */
+    /* route_take, for a message the plugin keeps (its own reference: the
+     * one routed, or a copy): when the exchange is durable, the message
+     * persistent and the type has a recover hook, m is journaled as held
+     * by the exchange, the publisher's confirm waits for that, and recover
+     * gives it back after a restart. Returns 0, or -1 when it could not be
+     * made durable: then the plugin must not keep it (the publisher gets a
+     * nack). A held message is let go by exchange_publish (routing it on)
+     * or message_release. */
+    int (*route_hold)(warren_route *r, warren_message *m);
     void (*route_inner)(warren_route *r); /* route by the inner type */
 
     /* -- messages -- */
@@ -289,6 +306,9 @@ struct warren_api {
     struct warren_bytes (*message_routing_key)(const warren_message *m);
     struct warren_bytes (*message_body)(warren_message *m);
     bool (*message_persistent)(const warren_message *m);
+    /* When it was published, on the now_ms clock (for a recovered message:
+     * its original publish time, mapped onto this run's clock). */
+    uint64_t (*message_published_ms)(const warren_message *m);
     /* A header (headers table) or a property by its AMQP name:
      * "message_id", "correlation_id", "timestamp", "type", "app_id",
      * "user_id", "content_type", "priority", "expiration"... */

@@ -26,9 +26,13 @@
  *   Clipping it silently would deliver it early.
  * - A mandatory message is not returned at publish: where it goes is
  *   known only when it is due. One unroutable then is dropped (debug log).
- * - Pending messages live in memory only: they do not survive a restart,
- *   persistent or not (see the issue note; the plugin keeps them in
- *   Mnesia). Confirms are sent when the message is accepted.
+ *
+ * Durability: a persistent message on a durable exchange is journaled as
+ * held by the exchange (route_hold: the publisher's confirm waits for its
+ * fdatasync) and, after a restart or a kill -9, comes back through the
+ * recover hook due at its original time (late ones at once). Transient
+ * messages, and any message on a transient exchange, live in memory only,
+ * as in RabbitMQ's plugin.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,10 +46,9 @@ static warren_host *host;
 static uint64_t max_delay; /* 0: none */
 
 struct pending {
-    uint64_t due; /* monotonic ms */
-    uint64_t seq; /* arrival order, for equal due times */
-    warren_message *m;
-    int64_t delay; /* as asked, for the negated header */
+    uint64_t due;      /* monotonic ms */
+    uint64_t seq;      /* arrival order, for equal due times */
+    warren_message *m; /* ours: x-delay negated, held in the journal when durable */
 };
 
 struct dx {
@@ -113,13 +116,13 @@ static void arm(struct dx *d)
     d->armed_for = d->heap[0].due;
 }
 
-/* Route one due message through the exchange, by its inner type. */
+/* Route one due message through the exchange, by its inner type (the
+ * message kept is the one to deliver: x-delay negated already). */
 static void fire(struct dx *d, struct pending *p)
 {
-    warren_message *out = api->message_with_int_header(p->m, "x-delay", -p->delay);
     int n;
     d->firing = true;
-    n = api->exchange_publish(d->x, out ? out : p->m);
+    n = api->exchange_publish(d->x, p->m);
     d->firing = false;
     if (n == 0) {
         struct warren_bytes xn = api->exchange_name(d->x);
@@ -127,8 +130,8 @@ static void fire(struct dx *d, struct pending *p)
                  (int)xn.len, xn.ptr);
     } else if (n < 0) {
         api->log(host, WARREN_LOG_ERROR, "out of memory routing a delayed message: dropped");
+        api->message_release(d->x, p->m);
     }
-    api->message_unref(out);
     api->message_unref(p->m);
 }
 
@@ -147,9 +150,8 @@ static void timer_cb(void *arg)
     arm(d);
 }
 
-static bool hold(struct dx *d, warren_message *m, int64_t delay)
+static bool reserve(struct dx *d)
 {
-    struct pending *p;
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 64;
         struct pending *h = realloc(d->heap, cap * sizeof(*h));
@@ -158,14 +160,18 @@ static bool hold(struct dx *d, warren_message *m, int64_t delay)
         d->heap = h;
         d->cap = cap;
     }
-    p = &d->heap[d->n];
-    p->due = api->now_ms() + (uint64_t)delay;
+    return true;
+}
+
+/* Keep `m` (a reference of ours) until `due`. */
+static void push(struct dx *d, warren_message *m, uint64_t due)
+{
+    struct pending *p = &d->heap[d->n];
+    p->due = due;
     p->seq = d->seq++;
-    p->m = api->message_ref(m);
-    p->delay = delay;
+    p->m = m;
     sift_up(d->heap, d->n++);
     arm(d);
-    return true;
 }
 
 /* ---- the type's hooks ---- */
@@ -206,8 +212,10 @@ static void dx_destroy(warren_exchange *x)
     struct dx *d = api->exchange_get_state(x);
     if (!d)
         return;
-    for (size_t i = 0; i < d->n; i++)
+    for (size_t i = 0; i < d->n; i++) {
+        api->message_release(x, d->heap[i].m); /* the journal forgets it */
         api->message_unref(d->heap[i].m);
+    }
     api->timer_free(d->timer);
     free(d->heap);
     free(d);
@@ -238,10 +246,37 @@ static void dx_route(warren_exchange *x, warren_route *r)
                  v.i, (int)xn.len, xn.ptr, max_delay);
         return;
     }
-    if (hold(d, m, v.i))
-        api->route_take(r);
-    else
-        api->log(host, WARREN_LOG_ERROR, "out of memory delaying a message: not routed");
+    {
+        /* What is kept is what will be delivered: x-delay negated, as the
+         * plugin's. A durable exchange journals it (route_hold), so it
+         * survives a restart. */
+        warren_message *copy = api->message_with_int_header(m, "x-delay", -v.i);
+        if (!copy || !reserve(d)) {
+            api->message_unref(copy);
+            api->log(host, WARREN_LOG_ERROR, "out of memory delaying a message: not routed");
+            return;
+        }
+        if (api->route_hold(r, copy) != 0) {
+            api->message_unref(copy);
+            return; /* not durable: the publisher gets a nack */
+        }
+        push(d, copy, api->message_published_ms(m) + (uint64_t)v.i);
+    }
+}
+
+/* A held message back after a restart: due at its publish time plus its
+ * delay (the negated x-delay it carries); one already late goes at once. */
+static void dx_recover(warren_exchange *x, warren_message *m)
+{
+    struct dx *d = api->exchange_get_state(x);
+    struct warren_value v = api->message_header(m, "x-delay");
+    uint64_t delay = v.type == WARREN_VALUE_INT && v.i < 0 ? (uint64_t)-v.i : 0;
+    if (!reserve(d)) {
+        api->log(host, WARREN_LOG_ERROR, "out of memory recovering a delayed message: dropped");
+        api->message_release(x, m);
+        return;
+    }
+    push(d, api->message_ref(m), api->message_published_ms(m) + delay);
 }
 
 static const struct warren_exchange_type dx_type = {
@@ -251,6 +286,7 @@ static const struct warren_exchange_type dx_type = {
     .declare = dx_declare,
     .destroy = dx_destroy,
     .route = dx_route,
+    .recover = dx_recover,
 };
 
 static int dx_init(warren_host *h, const struct warren_api *a)

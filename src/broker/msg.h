@@ -66,6 +66,7 @@ struct wr_msg_ext {
 
 #define WR_MSG_PERSISTENT 1u /* delivery_mode 2 */
 #define WR_MSG_EXT 2u        /* has a struct wr_msg_ext */
+#define WR_MSG_HELD 4u       /* journaled as held by an exchange (store_id is that record) */
 
 struct wr_msg {
     uint32_t refs;

@@ -114,6 +114,10 @@ struct wr_route_result {
     /* An exchange type kept the message to route it later (a delayed
      * exchange): not unroutable, though no queue has it yet. */
     bool taken;
+    /* What keeping it durably took: confirm after held_pos; held_failed
+     * (it could not be made durable) makes the publish a nack. */
+    uint64_t held_pos;
+    bool held_failed;
 };
 
 /* Route a message from exchange x (alternate exchanges and

@@ -273,14 +273,27 @@ static int api_exchange_publish(warren_exchange *x, warren_message *m)
 {
     struct wr_exchange *ex = X(x);
     warren_host *h = wr_plugin_xtype_host(ex);
-    int n;
+    uint64_t held;
+    int n, rc;
     if (!h->pub && !(h->pub = calloc(1, sizeof(*h->pub))))
         return -1;
-    if (wr_vhost_publish(ex->vhost, ex, M(m), NULL, h->pub) < 0)
+    /* A held message's body may be on disk only: read it back while its
+     * record still says where. */
+    if ((M(m)->flags & WR_MSG_HELD) && !wr_msg_body(M(m)))
+        return -1;
+    held = wr_exchange_unhold(M(m));
+    rc = wr_vhost_publish(ex->vhost, ex, M(m), NULL, h->pub);
+    wr_exchange_release_id(ex, held);
+    if (rc < 0)
         return -1;
     n = h->pub->journal_failed ? 0 : (int)h->pub->route.n;
     wr_broker_mem_check(h->set->b);
     return n;
+}
+
+static void api_message_release(warren_exchange *x, warren_message *m)
+{
+    wr_exchange_release(X(x), M(m));
 }
 
 static struct warren_bytes api_binding_key(const warren_binding *b)
@@ -345,6 +358,14 @@ static void api_route_take(warren_route *r)
     r->emit(NULL, r->ctx);
 }
 
+static int api_route_hold(warren_route *r, warren_message *m)
+{
+    if (r->x->type->recover && wr_exchange_hold(r->x, M(m), r->m->res) < 0)
+        return -1;
+    r->emit(NULL, r->ctx); /* taken (in memory only without a recover hook) */
+    return 0;
+}
+
 static void api_route_inner(warren_route *r)
 {
     wr_plugin_route_inner(r);
@@ -377,6 +398,11 @@ static struct warren_bytes api_message_body(warren_message *m)
 static bool api_message_persistent(const warren_message *m)
 {
     return wr_msg_persistent(CM(m));
+}
+
+static uint64_t api_message_published_ms(const warren_message *m)
+{
+    return CM(m)->published_ms;
 }
 
 static struct warren_value api_message_header(const warren_message *m, const char *name)
@@ -481,6 +507,7 @@ static const struct warren_api api = {
     .exchange_use_inner = api_exchange_use_inner,
     .exchange_type_exists = api_exchange_type_exists,
     .exchange_publish = api_exchange_publish,
+    .message_release = api_message_release,
     .binding_key = api_binding_key,
     .binding_arg = api_binding_arg,
     .binding_destination = api_binding_destination,
@@ -492,12 +519,14 @@ static const struct warren_api api = {
     .route_first = api_route_first,
     .route_emit = api_route_emit,
     .route_take = api_route_take,
+    .route_hold = api_route_hold,
     .route_inner = api_route_inner,
     .message_ref = api_message_ref,
     .message_unref = api_message_unref,
     .message_routing_key = api_message_routing_key,
     .message_body = api_message_body,
     .message_persistent = api_message_persistent,
+    .message_published_ms = api_message_published_ms,
     .message_header = api_message_header,
     .message_property = api_message_property,
     .message_with_int_header = api_message_with_int_header,

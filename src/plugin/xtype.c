@@ -137,6 +137,11 @@ static void a_route(struct wr_exchange *x, const struct wr_route_msg *m, wr_rout
     adapter(x)->t->route((warren_exchange *)x, &r);
 }
 
+static void a_recover(struct wr_exchange *x, struct wr_msg *m)
+{
+    adapter(x)->t->recover((warren_exchange *)x, (warren_message *)(void *)m);
+}
+
 void wr_plugin_route_inner(struct warren_route *r)
 {
     struct wr_exchange *x = r->x;
@@ -183,6 +188,8 @@ int wr_plugin_xtype_register(warren_host *h, const struct warren_exchange_type *
     a->base.route = a_route;
     a->base.declare = a_declare;
     a->base.validate_binding = a_validate_binding;
+    if (t->size >= offsetof(struct warren_exchange_type, reserved) && t->recover)
+        a->base.recover = a_recover;
     if (wr_xtype_register(&a->base) < 0) {
         wr_plugin_log(h, WARREN_LOG_ERROR, "exchange type '%s' refused: the name is taken",
                       t->name);

@@ -499,5 +499,60 @@ class AuthFileTests(unittest.TestCase):
         self.assertIn(b"auth_backends: no backend 'ldap'", r.stdout)
 
 
+class DelayedDurableTests(unittest.TestCase):
+    """Persistent messages on a durable delayed exchange survive SIGKILL and
+    fire at their original due time; late ones at once."""
+
+    def test_survive_sigkill_and_fire_on_time(self):
+        node = Node(Base.conf)
+        try:
+            c = node.connect()
+            ch = c.channel()
+            ch.exchange_declare("dxd", "x-delayed-message", durable=True,
+                                arguments={"x-delayed-type": "direct"})
+            ch.exchange_declare("dxd-gone", "x-delayed-message", durable=True,
+                                arguments={"x-delayed-type": "direct"})
+            ch.queue_declare("dxd-q", durable=True)
+            ch.queue_bind("dxd-q", "dxd", "k")
+            ch.queue_bind("dxd-q", "dxd-gone", "k")
+            ch.confirm_delivery()
+            t0 = time.monotonic()
+            persistent = lambda d: pika.BasicProperties(headers={"x-delay": d}, delivery_mode=2)
+            ch.basic_publish("dxd", "k", b"late", persistent(300))
+            ch.basic_publish("dxd", "k", b"due-4s", persistent(4000))
+            ch.basic_publish("dxd", "k", b"due-5s", persistent(5000))
+            ch.basic_publish("dxd", "k", b"transient", pika.BasicProperties(headers={"x-delay": 300}))
+            ch.basic_publish("dxd-gone", "k", b"exchange deleted", persistent(300))
+            ch.exchange_delete("dxd-gone")  # its held message goes with it
+            c.close()
+            # killed before "late" is due: it comes back late and goes at once
+            harness._stop(node.b, signal.SIGKILL)
+            time.sleep(max(0, 0.5 - (time.monotonic() - t0)))
+            node.restart()
+            self.assertIn("recovery: 3 messages held by exchanges", node.b.log_text())
+            c = node.connect()
+            ch = c.channel()
+            got = []
+            for m, p, body in ch.consume("dxd-q", auto_ack=True, inactivity_timeout=3):
+                if m is None and time.monotonic() - t0 > 6.5:
+                    break
+                if m is not None:
+                    got.append((body, time.monotonic() - t0, p.headers["x-delay"]))
+            ch.cancel()
+            self.assertEqual([g[0] for g in got], [b"late", b"due-4s", b"due-5s"])
+            self.assertEqual([g[2] for g in got], [-300, -4000, -5000])
+            # on time by the first run's clock (not early; late by little)
+            for body, at, delay in got[1:]:
+                self.assertGreaterEqual(at, -delay / 1000 - 0.05, body)
+                self.assertLess(at, -delay / 1000 + 1.0, body)
+            c.close()
+            # all released: a restart brings nothing back
+            node.restart()
+            self.assertNotIn("messages held by exchanges", node.b.log_text().split("starting")[-1])
+        finally:
+            rc, text = node.stop()
+        self.assertEqual(rc, 0, text[-3000:])
+
+
 if __name__ == "__main__":
     harness.main()
