@@ -26,6 +26,7 @@ etc_edit = sed \
 	-e 's|@sbindir[@]|$(sbindir)|g' \
 	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	-e 's|@localstatedir[@]|$(localstatedir)|g' \
+	-e 's|@pkglibdir[@]|$(pkglibdir)|g' \
 	-e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
 
 etc/warren.conf: $(srcdir)/etc/warren.conf.in Makefile

@@ -49,6 +49,7 @@
 #include "gitdescribe.h"
 #include "mgmt/mgmt.h"
 #include "net/server.h"
+#include "plugin/plugin.h"
 #include "store/defs.h"
 #include "store/store.h"
 #include "svc/sdnotify.h"
@@ -69,6 +70,8 @@ static const char usage_text[] =
     "      --mgmt-port N      management HTTP API and /metrics port, 0 disables\n"
     "                         it (management.tcp.port, default 15672)\n"
     "      --log-level LEVEL  error, warning, info or debug (log.level, default info)\n"
+    "  -s, --set KEY=VALUE    any setting, as a line of the configuration file\n"
+    "                         would set it (repeatable; plugins.enabled.1=...)\n"
     "      --pidfile FILE     write the process id to FILE, locked while running;\n"
     "                         refuse to start if a running warrend holds it\n"
     "      --check-config     check the configuration, report every problem as\n"
@@ -111,6 +114,7 @@ static const struct option long_options[] = {
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
     {"mgmt-port", required_argument, NULL, OPT_MGMT_PORT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"set", required_argument, NULL, 's'},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
@@ -125,7 +129,7 @@ static const struct option long_options[] = {
  * the loop. */
 struct daemon {
     const char *config_path;
-    struct override overrides[16];
+    struct override overrides[64];
     size_t noverrides;
     struct wr_conf *conf;
     struct wr_server *server;
@@ -555,6 +559,39 @@ static void recovery_progress(void *arg, enum wr_store_phase phase, uint64_t don
                phase == WR_RECOVER_JOURNAL ? "journal bytes read" : "messages restored");
 }
 
+/* auth_backends.N in order: "internal" is the user table (a NULL entry),
+ * any other name a backend a loaded plugin registered. An unknown name
+ * stops the start: running with another authentication than configured is
+ * worse than not running. */
+static int resolve_backends(struct wr_broker *b, const struct wr_conf *conf)
+{
+    const char *p = conf->auth_backends;
+    size_t n = 1;
+    for (const char *q = p; *q; q++)
+        n += *q == ',';
+    if (!(b->auth_order = calloc(n, sizeof(*b->auth_order)))) {
+        wr_log(WR_LOG_ERROR, "out of memory");
+        return -1;
+    }
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        if (strcmp(name, "internal") != 0 &&
+            !(b->auth_order[b->nauth] = wr_plugins_auth_backend(b->plugins, name))) {
+            wr_log(WR_LOG_ERROR,
+                   "auth_backends: no backend '%s' (is the plugin providing it enabled and "
+                   "loaded?)",
+                   name);
+            return -1;
+        }
+        b->nauth++;
+        p += len + (comma ? 1 : 0);
+    }
+    return 0;
+}
+
 /* The broker, the store opened on it (recovering what the data directory
  * holds: vhosts, users, permissions, durable objects, messages), then
  * load_definitions imported or, at a first start without it, the default
@@ -585,6 +622,19 @@ static int run(struct daemon *d)
     if (!b) {
         wr_log(WR_LOG_ERROR, "out of memory starting the broker");
         rc = WR_ENOMEM;
+        goto out;
+    }
+    /* Plugins before the data directory: an exchange of a plugin's type is
+     * recovered like any other. */
+    if (conf->plugins_enabled[0] &&
+        !(b->plugins = wr_plugins_load(b, conf->plugins_dir, conf->plugins_enabled,
+                                       conf->plugin_settings))) {
+        wr_log(WR_LOG_ERROR, "out of memory loading plugins");
+        rc = WR_ENOMEM;
+        goto out;
+    }
+    if (conf->auth_backends[0] && resolve_backends(b, conf) < 0) {
+        rc = WR_ESYNTAX;
         goto out;
     }
     wr_clock_update();
@@ -633,7 +683,12 @@ out:
     wr_store_close(store);
     if (rc == 0)
         wr_log(WR_LOG_INFO, "journal synced; stopped");
-    wr_broker_free(b);
+    {
+        /* Their exchanges go with the broker; then the code goes. */
+        struct wr_plugins *plugins = b ? b->plugins : NULL;
+        wr_broker_free(b);
+        wr_plugins_free(plugins);
+    }
     if (base)
         event_base_free(base);
     return rc;
@@ -650,7 +705,7 @@ int main(int argc, char **argv)
     char why[512];
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "c:p:hV", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:p:s:hV", long_options, NULL)) != -1) {
         const char *option = NULL, *key = NULL;
         switch (opt) {
         case 'c':
@@ -676,6 +731,19 @@ int main(int argc, char **argv)
             option = "--log-level";
             key = "log.level";
             break;
+        case 's': {
+            /* KEY=VALUE: any setting, as a line of the file would give it */
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr, "warrend: --set takes KEY=VALUE, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            *eq = '\0';
+            option = "--set";
+            key = optarg;
+            optarg = eq + 1;
+            break;
+        }
         case OPT_PIDFILE:
             pidfile_path = optarg;
             continue;

@@ -38,7 +38,8 @@ UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_code
 	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
 	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
 	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl \
-	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service
+	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service \
+	tests/unit/check_plugins
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -80,6 +81,10 @@ tests_unit_check_perm_LDADD = $(UNIT_LDADD)
 tests_unit_check_defs_SOURCES = tests/unit/check_defs.c
 tests_unit_check_defs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_defs_LDADD = $(UNIT_LDADD)
+tests_unit_check_plugins_SOURCES = tests/unit/check_plugins.c
+tests_unit_check_plugins_CPPFLAGS = $(AM_CPPFLAGS) -DWR_TEST_BUILDDIR='"$(abs_top_builddir)"'
+tests_unit_check_plugins_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_plugins_LDADD = $(UNIT_LDADD)
 tests_unit_check_defslog_SOURCES = tests/unit/check_defslog.c
 tests_unit_check_defslog_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_defslog_LDADD = $(UNIT_LDADD)
@@ -199,6 +204,7 @@ INTEG_TESTS = \
 	tests/integ/test_paging.py \
 	tests/integ/test_compaction.py \
 	tests/integ/test_defslog.py \
+	tests/integ/test_plugins.py \
 	tests/integ/test_confirm_latency.py \
 	tests/integ/test_names.py \
 	tests/integ/test_definitions.py \

@@ -41,6 +41,14 @@ struct wr_persist {
     /* A journaled message left a durable queue for good (ack, drop, expiry,
      * dead-lettering, purge, delete). */
     void (*remove)(void *ctx, struct wr_queue *q, struct wr_msg *m);
+    /* A persistent message an exchange type keeps to route later (a
+     * delayed exchange), journaled as held by `holder` (the durable
+     * exchange's identity, wr_exchange_holder_id): recovered to the
+     * exchange's type. Returns the position to confirm after, 0 when it
+     * cannot be made durable. */
+    uint64_t (*hold)(void *ctx, struct wr_msg *m, uint64_t holder);
+    /* The record `id` held by `holder` is done with (routed or dropped). */
+    void (*release)(void *ctx, uint64_t id, uint64_t holder);
     /* A journaled message went back to a durable queue after `deliveries`
      * deliveries. */
     void (*requeue)(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries);

@@ -246,6 +246,13 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
             x->alternate_len = ae.v.str.len;
         }
     }
+    if (type->declare) {
+        int rc = type->declare(x, err); /* a plugin's type checks its arguments */
+        if (rc < 0) {
+            wr_exchange_free(x);
+            return rc;
+        }
+    }
     if (wr_hmap_put(&vh->exchanges, &x->node) < 0) {
         wr_exchange_free(x);
         return wr_fail(err, WR_EINTERNAL, "out of memory");
@@ -458,6 +465,8 @@ int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest, bo
     struct wr_list *dl;
     int rc = bind_lookup(vh, src, dest, dest_is_exchange, owner, &xs, &dp, &dl, err);
     if (rc < 0)
+        return rc;
+    if (xs->type->validate_binding && (rc = xs->type->validate_binding(xs, key, args, err)) < 0)
         return rc;
     if (xs->type->validate && (rc = xs->type->validate(key, args)) < 0)
         return wr_fail(err, rc, "invalid binding arguments for exchange '%s" VH "%s", xs->name,

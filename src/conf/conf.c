@@ -27,6 +27,9 @@
 #ifndef WR_LOCALSTATEDIR
 #define WR_LOCALSTATEDIR "/var"
 #endif
+#ifndef WR_PLUGINDIR
+#define WR_PLUGINDIR "/usr/local/lib/warren/plugins"
+#endif
 
 #define F(field)                                                                                   \
     .offset = offsetof(struct wr_conf, field), .size = sizeof(((struct wr_conf *)0)->field)
@@ -295,6 +298,14 @@ static const struct wr_conf_setting settings[] = {
      .imax = INT32_MAX,
      .flags = WR_CONF_RELOAD,
      .help = "most consumers on one channel, refused beyond with 530; 0 means no limit"},
+    /* plugins (src/plugin); plugins.enabled.N and plugin.NAME.KEY are
+     * lists, parsed by apply_plugin_key */
+    {.name = "plugins.directory",
+     .type = WR_CONF_STRING,
+     F(plugins_dir),
+     .def = WR_PLUGINDIR,
+     .check = check_nonempty,
+     .help = "directory the enabled plugins are loaded from (NAME.so)"},
 };
 
 #undef F
@@ -754,6 +765,73 @@ static int unknown_key(const char *name, struct where *w)
     return WR_ESYNTAX;
 }
 
+#define ENABLED_PREFIX "plugins.enabled."
+#define PLUGIN_PREFIX "plugin."
+#define BACKENDS_PREFIX "auth_backends."
+
+/* A plugin's name: what its file is called (NAME.so). */
+static bool plugin_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* auth_backends.N = NAME, as rabbitmq.conf: "internal" (also RabbitMQ's
+ * rabbit_auth_backend_internal) or a backend a plugin registers. Kept as
+ * a comma list in the order given. */
+static const char *apply_backend(struct wr_conf *c, const char *value)
+{
+    if (!strcmp(value, "rabbit_auth_backend_internal"))
+        value = "internal";
+    if (!plugin_name_ok(value, strlen(value)))
+        return "not a backend name (a-z, 0-9, _ and -)";
+    return list_toggle(c->auth_backends, sizeof c->auth_backends, value, true);
+}
+
+/* plugins.enabled.N = NAME (a comma list, each name once) and
+ * plugin.NAME.KEY = VALUE (kept as "NAME.KEY=VALUE" lines for the plugin
+ * to read; a later line for the same key replaces the value). */
+static const char *apply_plugin_key(struct wr_conf *c, const char *name, const char *value)
+{
+    if (strncmp(name, BACKENDS_PREFIX, strlen(BACKENDS_PREFIX)) == 0)
+        return apply_backend(c, value);
+    if (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0) {
+        if (!plugin_name_ok(value, strlen(value)))
+            return "not a plugin name (a-z, 0-9, _ and -)";
+        return list_toggle(c->plugins_enabled, sizeof c->plugins_enabled, value, true);
+    }
+    {
+        const char *key = name + strlen(PLUGIN_PREFIX), *dot = strchr(key, '.');
+        char *kv = c->plugin_settings, *p;
+        size_t kl, vl = strlen(value), total = strlen(kv);
+        if (!dot || !plugin_name_ok(key, (size_t)(dot - key)) || !dot[1])
+            return "not plugin.NAME.KEY";
+        kl = strlen(key);
+        if (strchr(value, '\n'))
+            return "not one line";
+        /* drop an earlier value of the same key */
+        for (p = kv; *p;) {
+            char *nl = strchr(p, '\n');
+            size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+            if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+                memmove(p, p + n, strlen(p + n) + 1);
+                total -= n;
+                continue;
+            }
+            p += n;
+        }
+        if (total + kl + vl + 2 >= sizeof c->plugin_settings)
+            return "too many plugin settings";
+        snprintf(kv + total, sizeof c->plugin_settings - total, "%s=%s\n", key, value);
+        return NULL;
+    }
+}
+
 static int set_at(struct wr_conf *c, const char *name, const char *value, struct where *w)
 {
     const struct wr_conf_setting *s = wr_conf_find(name);
@@ -765,6 +843,10 @@ static int set_at(struct wr_conf *c, const char *name, const char *value, struct
             why = apply_other_tag(c, name + strlen(TAGS_PREFIX), value);
         else if (strncmp(name, LOOPBACK_PREFIX, strlen(LOOPBACK_PREFIX)) == 0)
             why = apply_loopback_user(c, name + strlen(LOOPBACK_PREFIX), value);
+        else if (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0 ||
+                 strncmp(name, BACKENDS_PREFIX, strlen(BACKENDS_PREFIX)) == 0 ||
+                 strncmp(name, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
+            why = apply_plugin_key(c, name, value);
         else
             return unknown_key(name, w);
         if (!why)
@@ -1063,6 +1145,33 @@ void wr_conf_print(const struct wr_conf *c, FILE *f)
         int n = comma ? (int)(comma - p) : (int)strlen(p);
         fprintf(f, TAGS_PREFIX "%.*s = true\n", n, p);
         p += n + (comma ? 1 : 0);
+    }
+    {
+        unsigned k = 0;
+        for (const char *p = c->plugins_enabled; *p;) {
+            const char *comma = strchr(p, ',');
+            int n = comma ? (int)(comma - p) : (int)strlen(p);
+            fprintf(f, ENABLED_PREFIX "%u = %.*s\n", ++k, n, p);
+            p += n + (comma ? 1 : 0);
+        }
+    }
+    {
+        unsigned k = 0;
+        for (const char *p = c->auth_backends; *p;) {
+            const char *comma = strchr(p, ',');
+            int n = comma ? (int)(comma - p) : (int)strlen(p);
+            fprintf(f, BACKENDS_PREFIX "%u = %.*s\n", ++k, n, p);
+            p += n + (comma ? 1 : 0);
+        }
+    }
+    /* A plugin's settings may be secrets (a password of its backend):
+     * the keys are shown, the values not. */
+    for (const char *p = c->plugin_settings; *p;) {
+        const char *eq = strchr(p, '='), *nl = strchr(p, '\n');
+        if (!eq || !nl)
+            break;
+        fprintf(f, PLUGIN_PREFIX "%.*s = ********\n", (int)(eq - p), p);
+        p = nl + 1;
     }
 }
 

@@ -81,6 +81,11 @@ struct wr_conf {
     int64_t shutdown_timeout_ms;         /* shutdown_timeout */
     uint64_t max_message_size;           /* max_message_size, bytes */
     int64_t consumer_max_per_channel;    /* consumer_max_per_channel, 0 = no limit */
+    /* plugins */
+    char plugins_dir[1024];     /* plugins.directory */
+    char plugins_enabled[1024]; /* plugins.enabled.N, as a comma list; not a row */
+    char plugin_settings[8192]; /* plugin.NAME.KEY = V as "NAME.KEY=V\n" lines; not a row */
+    char auth_backends[512];    /* auth_backends.N as a comma list; "" = internal; not a row */
 };
 
 enum wr_conf_type {

@@ -29,7 +29,6 @@ static const char *const rabbit_keys[] = {
     "ssl_handshake_timeout",
     "ssl_cert_login_from",
     "auth_mechanisms.*",
-    "auth_backends.*",
     "password_hashing_module",
     "credential_validator.*",
     "anonymous_login_user",

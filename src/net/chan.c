@@ -806,10 +806,10 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
     count(ch, NULL, WR_ST_PUBLISH);
     if (seq)
         count(ch, NULL, WR_ST_PUBLISH_CONFIRM);
-    if (res->route.n == 0 && mandatory) {
+    if (res->route.n == 0 && !res->route.taken && mandatory) {
         count(ch, NULL, WR_ST_RETURN_UNROUTABLE);
         send_return(ch, m, 312, "NO_ROUTE");
-    } else if (res->route.n == 0) {
+    } else if (res->route.n == 0 && !res->route.taken) {
         count(ch, NULL, WR_ST_DROP_UNROUTABLE);
     }
     /* A queue that refused it (x-overflow reject-publish) makes it a nack. */

@@ -39,6 +39,7 @@
 
 #include "auth/auth.h"
 #include "broker/broker.h"
+#include "broker/exchange.h"
 #include "broker/persist.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
@@ -513,9 +514,10 @@ static void p_defs_binding(void *ctx, struct wr_binding *bd, bool gone)
     log_change(ctx, "binding", gone, rc, e);
 }
 
-static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *qs, uint32_t n)
+/* One 'P' record naming the queue ids (or a holding exchange's). */
+static uint64_t journal_publish(struct wr_store *s, struct wr_msg *m, struct wr_queue *const *qs,
+                                const uint64_t *held, uint32_t n)
 {
-    struct wr_store *s = ctx;
     uint8_t head[18], xl, rl, pl[4], bl[4];
     uint64_t ids[64], *qid = ids;
     struct wr_iov iov[10];
@@ -532,7 +534,7 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     wr_store64(head + 8, wall_ms() - (wr_now_ms() - m->published_ms));
     wr_store16(head + 16, (uint16_t)n);
     for (uint32_t i = 0; i < n; i++)
-        wr_store64((uint8_t *)&qid[i], qs[i]->store_id);
+        wr_store64((uint8_t *)&qid[i], qs ? qs[i]->store_id : held[i]);
     xl = m->rkey->xlen;
     rl = m->rkey->rklen;
     wr_store32(pl, m->props_len);
@@ -560,7 +562,7 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
         return 0;
     }
     for (uint32_t i = 0; i < n; i++)
-        e->qids[i] = qs[i]->store_id;
+        e->qids[i] = qs ? qs[i]->store_id : held[i];
     if (qid != ids)
         free(qid);
     e->nlive = (uint16_t)n;
@@ -577,21 +579,31 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     return pos;
 }
 
-static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
+static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *qs, uint32_t n)
 {
-    struct wr_store *s = ctx;
+    return journal_publish(ctx, m, qs, NULL, n);
+}
+
+static uint64_t p_hold(void *ctx, struct wr_msg *m, uint64_t holder)
+{
+    return journal_publish(ctx, m, NULL, &holder, 1);
+}
+
+/* An 'A' record: message `id` left queue (or holder) `qid` for good. */
+static void remove_id(struct wr_store *s, uint64_t id, uint64_t qid)
+{
     uint8_t rec[16];
     struct wr_iov iov = {rec, sizeof(rec)};
-    struct sent *e = sent_get(s, wr_msg_store_id(m));
+    struct sent *e = sent_get(s, id);
 
-    wr_store64(rec, wr_msg_store_id(m));
-    wr_store64(rec + 8, q->store_id);
+    wr_store64(rec, id);
+    wr_store64(rec + 8, qid);
     wr_journal_append(s->j, 'A', &iov, 1, NULL);
     schedule(s);
     if (!e)
         return;
     for (uint16_t i = 0; i < e->nq; i++) {
-        if (e->qids[i] == q->store_id) {
+        if (e->qids[i] == qid) {
             e->qids[i] = 0;
             e->nlive--;
             e->ss->live--;
@@ -604,6 +616,16 @@ static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
         if (ss->live == 0)
             segs_prune(s);
     }
+}
+
+static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
+{
+    remove_id(ctx, wr_msg_store_id(m), q->store_id);
+}
+
+static void p_release(void *ctx, uint64_t id, uint64_t holder)
+{
+    remove_id(ctx, id, holder);
 }
 
 static void p_requeue(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries)
@@ -832,6 +854,33 @@ static struct wr_queue *qfind(struct wr_queue **qs, size_t n, uint64_t id)
     return NULL;
 }
 
+/* Durable exchanges whose type keeps messages, by holder id. */
+struct holder {
+    uint64_t id;
+    struct wr_exchange *x;
+};
+
+static int hcmp(const void *a, const void *b)
+{
+    const struct holder *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct wr_exchange *hfind(const struct holder *h, size_t n, uint64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h[mid].id == id)
+            return h[mid].x;
+        if (h[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 static int ecmp(const void *a, const void *b)
 {
     const struct sent *x = *(struct sent *const *)a, *y = *(struct sent *const *)b;
@@ -846,10 +895,11 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     char jdir[4200];
     struct wr_queue **qs = NULL;
     struct sent **all = NULL;
-    size_t nqs = 0, cap = 0, nall = 0;
+    struct holder *hs = NULL;
+    size_t nqs = 0, cap = 0, nall = 0, nhs = 0, caphs = 0;
     struct wr_hnode *vn, *n;
     size_t vit, it;
-    uint64_t t0, restored = 0, orphaned = 0;
+    uint64_t t0, restored = 0, orphaned = 0, held = 0;
     int rc;
 
     wr_clock_update();
@@ -894,9 +944,27 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
             }
             qs[nqs++] = q;
         }
+        for (n = wr_hmap_first(&vh->exchanges, &it); n; n = wr_hmap_next(&vh->exchanges, &it, n)) {
+            struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
+            if (!x->durable || !x->type->recover)
+                continue;
+            if (nhs == caphs) {
+                struct holder *a = realloc(hs, (caphs = caphs ? caphs * 2 : 8) * sizeof(*a));
+                if (!a) {
+                    free(hs);
+                    free(qs);
+                    return wr_fail(err, WR_EINTERNAL, "out of memory");
+                }
+                hs = a;
+            }
+            hs[nhs].id = wr_exchange_holder_id(x);
+            hs[nhs++].x = x;
+        }
     }
     if (nqs)
         qsort(qs, nqs, sizeof(*qs), qcmp);
+    if (nhs)
+        qsort(hs, nhs, sizeof(*hs), hcmp);
     /* Messages go back in publish order (id order: a compaction copy keeps
      * its id). */
     if (s->sent.n && !(all = malloc(s->sent.n * sizeof(*all)))) {
@@ -915,6 +983,15 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         e->nlive = 0;
         for (uint16_t k = 0; k < e->nq; k++) {
             struct wr_queue *q = e->qids[k] ? qfind(qs, nqs, e->qids[k]) : NULL;
+            struct wr_exchange *hx = !q && (e->qids[k] >> 63) ? hfind(hs, nhs, e->qids[k]) : NULL;
+            if (hx) {
+                /* Held by an exchange's type (a delayed message): back to it. */
+                e->m->flags |= WR_MSG_HELD;
+                hx->type->recover(hx, e->m);
+                e->nlive++;
+                held++;
+                continue;
+            }
             if (!q) {
                 orphaned += e->qids[k] != 0;
                 e->qids[k] = 0;
@@ -937,6 +1014,10 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     }
     free(all);
     free(qs);
+    free(hs);
+    if (held)
+        wr_log(WR_LOG_INFO, "recovery: %llu messages held by exchanges (delayed) given back to them",
+               (unsigned long long)held);
     if (orphaned)
         wr_log(WR_LOG_WARNING,
                "recovery: %llu journaled messages name durable queues that are "
@@ -1015,6 +1096,8 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->ops.defs_queue = p_defs_queue;
     s->ops.defs_binding = p_defs_binding;
     s->ops.publish = p_publish;
+    s->ops.hold = p_hold;
+    s->ops.release = p_release;
     s->ops.remove = p_remove;
     s->ops.requeue = p_requeue;
     s->ops.page_out = p_page_out;

@@ -634,6 +634,12 @@ START_TEST(test_man_page)
             ck_assert_int_eq(wr_conf_set(&conf, "default_user_tags.x", "true", &err), 0);
         else if (strcmp(name, "loopback_users. Ns Ar user") == 0)
             ck_assert_int_eq(wr_conf_set(&conf, "loopback_users.x", "true", &err), 0);
+        else if (strcmp(name, "plugins.enabled. Ns Ar N") == 0)
+            ck_assert_int_eq(wr_conf_set(&conf, "plugins.enabled.1", "x", &err), 0);
+        else if (strcmp(name, "plugin. Ns Ar NAME . Ns Ar KEY") == 0)
+            ck_assert_int_eq(wr_conf_set(&conf, "plugin.x.key", "v", &err), 0);
+        else if (strcmp(name, "auth_backends. Ns Ar N") == 0)
+            ck_assert_int_eq(wr_conf_set(&conf, "auth_backends.1", "internal", &err), 0);
         else
             ck_assert_msg(wr_conf_find(name) != NULL,
                           "warren.conf.5 documents '%s', which is not a setting", name);
