@@ -13,16 +13,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
 #include "broker/broker.h"
 #include "broker/exchange.h"
+#include "broker/msg.h"
+#include "broker/publish.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
 #include "conf/conf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "plugin/plugin.h"
+#include "wire/field.h"
+#include "wire/methods.gen.h"
 
 #define PLUGINS WR_TEST_BUILDDIR "/plugins/.libs"
 #define TEST_PLUGINS WR_TEST_BUILDDIR "/tests/plugins/.libs"
@@ -196,6 +202,170 @@ START_TEST(plugin_settings_and_names)
 }
 END_TEST
 
+/* ---- delayed_message ---- */
+
+/* A message published to `x` with header x-delay = delay (a body naming it). */
+static struct wr_msg *delayed_msg(const char *x, int32_t delay, const char *body)
+{
+    struct wr_basic_props p;
+    struct wr_table h = {0};
+    struct wr_fv v;
+    uint8_t props[256], *hbuf;
+    struct wr_wb w = wr_wb_init(props, sizeof props);
+    struct wr_msg *m;
+
+    memset(&p, 0, sizeof p);
+    v.type = 'I';
+    v.v.I = delay;
+    ck_assert_int_eq(wr_table_add(&h, WR_STR("x-delay"), v), 0);
+    hbuf = wr_props_set_headers(&p, &h);
+    ck_assert_ptr_nonnull(hbuf);
+    ck_assert_int_eq(wr_basic_props_encode(&w, &p), 0);
+    m = wr_msg_new(&b->msgs, wr_str_c(x), WR_STR("k"), props, (uint32_t)(w.p - props), strlen(body),
+                   0);
+    ck_assert_ptr_nonnull(m);
+    memcpy(wr_msg_body(m), body, strlen(body));
+    wr_clock_update();
+    m->published_ms = wr_now_ms(); /* as a channel stamps it */
+    free(hbuf);
+    wr_table_free(&h);
+    return m;
+}
+
+static void run_loop_ms(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+START_TEST(delayed_routes_later_in_due_order)
+{
+    struct wr_exchange_decl d = {0};
+    struct wr_exchange *x = NULL;
+    struct wr_publish_result res = {0};
+    struct wr_errbuf err;
+    struct wr_queue *q;
+    struct wr_qent e[4];
+    char args[64];
+    size_t n = 0;
+    const char *t = "x-delayed-type", *direct = "direct";
+
+    b->plugins = wr_plugins_load(b, PLUGINS, "delayed_message", "");
+    ck_assert_uint_eq(b->plugins->n, 1);
+    /* arguments { x-delayed-type: S "direct" } */
+    args[n++] = (char)strlen(t);
+    memcpy(args + n, t, strlen(t));
+    n += strlen(t);
+    args[n++] = 'S';
+    args[n++] = 0;
+    args[n++] = 0;
+    args[n++] = 0;
+    args[n++] = (char)strlen(direct);
+    memcpy(args + n, direct, strlen(direct));
+    n += strlen(direct);
+    d.name = WR_STR("dx");
+    d.type = WR_STR("x-delayed-message");
+    ck_assert_int_eq(wr_vhost_exchange_declare(vh, &d, &x, &err), WR_EPRECONDITION_FAILED);
+    d.args = (struct wr_str){args, (uint32_t)n};
+    ck_assert_msg(wr_vhost_exchange_declare(vh, &d, &x, &err) == 0, "%s", err.text);
+    q = declare_q("dq");
+    ck_assert_int_eq(do_bind("dq", "dx", "k", &err), 0);
+    /* 60, 20, 40 ms; then one with no delay, routed at once */
+    {
+        const int delays[] = {60, 20, 40, 0};
+        const char *bodies[] = {"60", "20", "40", "0"};
+        for (int i = 0; i < 4; i++) {
+            struct wr_msg *m = delayed_msg("dx", delays[i], bodies[i]);
+            ck_assert_int_eq(wr_vhost_publish(vh, x, m, NULL, &res), 0);
+            ck_assert(res.route.taken == (delays[i] > 0));
+            wr_msg_unref(m);
+        }
+    }
+    ck_assert_uint_eq(wr_queue_ready(q), 1);
+    /* never early (a loaded machine can only make them later) */
+    run_loop_ms(10);
+    ck_assert_uint_eq(wr_queue_ready(q), 1);
+    /* then all, within a deadline */
+    for (int waited = 0; wr_queue_ready(q) < 4 && waited < 5000; waited += 10)
+        run_loop_ms(10);
+    ck_assert_uint_eq(wr_queue_peek(q, e, 4), 4);
+    {
+        const char *want[] = {"0", "20", "40", "60"};
+        for (int i = 0; i < 4; i++) {
+            struct wr_fv v;
+            ck_assert_mem_eq(wr_msg_body(e[i].m), want[i], strlen(want[i]));
+            ck_assert_int_eq(wr_table_get(wr_msg_headers(e[i].m), "x-delay", &v), 1);
+            ck_assert_int_eq(v.v.I, -atoi(want[i])); /* negated when delayed */
+        }
+    }
+    /* pending ones go with the exchange (no leak under ASan) */
+    {
+        struct wr_msg *m = delayed_msg("dx", 100000, "never");
+        ck_assert_int_eq(wr_vhost_publish(vh, x, m, NULL, &res), 0);
+        wr_msg_unref(m);
+    }
+    ck_assert_int_eq(wr_vhost_exchange_delete(vh, WR_STR("dx"), false, &err), 0);
+    wr_publish_result_free(&res);
+}
+END_TEST
+
+/* ---- auth_file ---- */
+
+START_TEST(auth_file_backend)
+{
+    char dir[] = "/tmp/check_plugins-XXXXXX", path[128], settings[200];
+    const struct wr_auth_backend *be;
+    char tags[64];
+    FILE *f;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/users", dir);
+    f = fopen(path, "w");
+    fputs("# test\n"
+          "user ann plain:pw management,monitoring\n"
+          "vhost ann / ^ann\\. .* -\n"
+          "topic ann / amq.topic ^ann\\. -\n",
+          f);
+    fclose(f);
+    snprintf(settings, sizeof settings, "auth_file.path=%s\n", path);
+    b->plugins = wr_plugins_load(b, PLUGINS, "auth_file", settings);
+    ck_assert_uint_eq(b->plugins->n, 1);
+    be = wr_plugins_auth_backend(b->plugins, "file");
+    ck_assert_ptr_nonnull(be);
+    ck_assert_int_eq(be->login(be->ctx, WR_STR("ann"), WR_STR("pw"), tags, sizeof tags), 1);
+    ck_assert_str_eq(tags, "management,monitoring");
+    ck_assert_int_eq(be->login(be->ctx, WR_STR("ann"), WR_STR("no"), tags, sizeof tags), 0);
+    ck_assert_int_eq(be->login(be->ctx, WR_STR("bob"), WR_STR("pw"), tags, sizeof tags), -1);
+    ck_assert(be->vhost(be->ctx, WR_STR("ann"), WR_STR("/")));
+    ck_assert(!be->vhost(be->ctx, WR_STR("ann"), WR_STR("other")));
+    ck_assert(be->resource(be->ctx, WR_STR("ann"), WR_STR("/"), "queue", WR_STR("ann.q"),
+                           WR_PERM_CONFIGURE));
+    ck_assert(!be->resource(be->ctx, WR_STR("ann"), WR_STR("/"), "queue", WR_STR("x.q"),
+                            WR_PERM_CONFIGURE));
+    ck_assert(!be->resource(be->ctx, WR_STR("ann"), WR_STR("/"), "queue", WR_STR("ann.q"),
+                            WR_PERM_READ)); /* "-": nothing */
+    ck_assert(be->topic(be->ctx, WR_STR("ann"), WR_STR("/"), WR_STR("amq.topic"), WR_STR("ann.k"),
+                        WR_PERM_WRITE));
+    ck_assert(!be->topic(be->ctx, WR_STR("ann"), WR_STR("/"), WR_STR("amq.topic"), WR_STR("bob.k"),
+                         WR_PERM_WRITE));
+    ck_assert(be->topic(be->ctx, WR_STR("ann"), WR_STR("/"), WR_STR("other"), WR_STR("bob.k"),
+                        WR_PERM_WRITE)); /* no topic line: any key */
+    unlink(path);
+    /* a bad file refuses the plugin at start */
+    f = fopen(path, "w");
+    fputs("user ann nopassword\n", f);
+    fclose(f);
+    {
+        struct wr_plugins *p = wr_plugins_load(b, PLUGINS, "auth_file", settings);
+        ck_assert_uint_eq(p->n, 0);
+        wr_plugins_free(p);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 /* ---- a backend's users ---- */
 
 static int asked_vhost;
@@ -295,6 +465,8 @@ static Suite *suite(void)
     tcase_add_test(tc, consistent_hash_routes_by_weight);
     tcase_add_test(tc, plugin_settings_and_names);
     tcase_add_test(tc, backend_users);
+    tcase_add_test(tc, delayed_routes_later_in_due_order);
+    tcase_add_test(tc, auth_file_backend);
     suite_add_tcase(s, tc);
     return s;
 }
