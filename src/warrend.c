@@ -36,6 +36,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "mgmt/mgmt.h"
+#include "net/listen.h"
 #include "net/server.h"
 #include "store/defs.h"
 #include "store/store.h"
@@ -407,7 +408,13 @@ int main(int argc, char **argv)
     wr_log(WR_LOG_INFO, "warrend %s starting, configuration from %s", WR_VERSION,
            config_path ? config_path : "built-in defaults");
     check_data_dir(conf.data_dir);
-    check_port(conf.bind_ip, conf.amqp_port, "AMQP");
+    {
+        /* TLS helper: every AMQP and AMQPS address binds and the TLS files
+         * load (net/listen.c), before anything else starts. */
+        char why[512];
+        if (wr_listeners_check(&conf, why, sizeof why) < 0)
+            fail("%s", why);
+    }
     if (conf.mgmt_port != 0)
         check_port(conf.mgmt_ip, conf.mgmt_port, "management");
     if (conf.prom_port != 0)

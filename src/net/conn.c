@@ -115,16 +115,37 @@ static bool conn_input_held(const struct wr_conn *c)
     return c->read_paused || c->flow_q || c->out_full || c->refuse_at_ms;
 }
 
+/* Add or remove the socket's events to match what the connection waits
+ * for: input it wants, output the socket could not take, and what a TLS
+ * read or write needs first (the other direction). For a plain socket the
+ * last two are never set, so this is the read and write events as before. */
+static void conn_events(struct wr_conn *c)
+{
+    bool r = c->reading || (c->writing && c->wr_wants_read);
+    bool w = (c->writing && !c->wr_wants_read) || c->rd_wants_write;
+    if (r != c->rev_on) {
+        c->rev_on = r;
+        if (r)
+            event_add(c->rev, NULL);
+        else
+            event_del(c->rev);
+    }
+    if (w != c->wev_on) {
+        c->wev_on = w;
+        if (w)
+            event_add(c->wev, NULL);
+        else
+            event_del(c->wev);
+    }
+}
+
 static void conn_update_read(struct wr_conn *c)
 {
     bool want = c->state >= WR_CS_CLOSED ? !c->peer_eof : !conn_input_held(c);
     if (want == c->reading)
         return;
     c->reading = want;
-    if (want)
-        event_add(c->rev, NULL);
-    else
-        event_del(c->rev);
+    conn_events(c);
 }
 
 /* Input was held and is not any more: frames already read may be waiting
@@ -133,7 +154,7 @@ static void conn_update_read(struct wr_conn *c)
 static void conn_resume_read(struct wr_conn *c)
 {
     conn_update_read(c);
-    if (c->reading && evbuffer_get_length(c->in))
+    if (c->reading && (evbuffer_get_length(c->in) || c->xp.ops->has_pending(&c->xp)))
         event_active(c->rev, EV_READ, 1);
 }
 
@@ -176,33 +197,38 @@ static void output_drained(struct wr_conn *c)
     }
 }
 
+/* Write what the transport takes now; when it cannot take everything, wait
+ * for the event it names (writable, or for TLS possibly readable). False
+ * when the connection was aborted. */
+static bool conn_write(struct wr_conn *c)
+{
+    size_t sent;
+    enum wr_xp_status st = c->xp.ops->write(&c->xp, c->out, &sent);
+    if (sent) {
+        c->send_oct.n += (uint64_t)sent;
+        c->send_cnt++;
+    }
+    if (st == WR_XP_ERROR) {
+        wr_conn_abort(c, wr_xport_why(&c->xp));
+        return false;
+    }
+    c->writing = st != WR_XP_OK;
+    c->wr_wants_read = st == WR_XP_WANT_READ;
+    conn_events(c);
+    return true;
+}
+
 /* Writes go out here, once per loop turn, straight from the output buffer:
  * no epoll registration for a socket that can take the data at once. Only
  * when the kernel refuses part of it does libevent watch for writability
  * (EV_WRITE), and conn_write_cb takes over until the buffer is empty. */
 void wr_conn_flush(struct wr_conn *c)
 {
-    int n;
     wr_list_del(&c->dirty_node);
     if (c->writing || c->state == WR_CS_DEAD || !evbuffer_get_length(c->out))
         return;
-    errno = 0;
-    n = evbuffer_write(c->out, c->fd);
-    if (n > 0) {
-        c->send_oct.n += (uint64_t)n;
-        c->send_cnt++;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        char why[96];
-        snprintf(why, sizeof(why), "socket write failed: %s", strerror(errno));
-        wr_conn_abort(c, why);
-        return;
-    }
-    if (evbuffer_get_length(c->out)) {
-        c->writing = true;
-        event_add(c->wev, NULL);
-    }
-    output_drained(c);
+    if (conn_write(c))
+        output_drained(c);
 }
 
 void wr_conn_send(struct wr_conn *c, uint16_t channel, const struct wr_method *m)
@@ -253,7 +279,7 @@ static void linger_start(struct wr_conn *c)
     c->freed_when_flushed = false;
     c->lingering = true;
     c->linger_since_ms = wr_now_ms();
-    if (c->peer_eof || shutdown(c->fd, SHUT_WR) < 0) {
+    if (c->peer_eof || !c->xp.ops->shutdown(&c->xp)) {
         to_dead_list(c);
         return;
     }
@@ -274,8 +300,11 @@ static void conn_finish(struct wr_conn *c)
         linger_start(c);
     } else {
         c->freed_when_flushed = true;
-        c->writing = true;
-        event_add(c->wev, NULL);
+        if (!c->writing) {
+            c->writing = true;
+            c->wr_wants_read = false;
+        }
+        conn_events(c);
     }
 }
 
@@ -299,9 +328,9 @@ void wr_conn_abort(struct wr_conn *c, const char *why)
     }
     /* Nothing more will be written or read. */
     evbuffer_drain(c->out, evbuffer_get_length(c->out));
-    event_del(c->wev);
-    event_del(c->rev);
     c->reading = c->writing = c->freed_when_flushed = false;
+    c->rd_wants_write = c->wr_wants_read = false;
+    conn_events(c);
     wr_list_del(&c->dirty_node);
     to_dead_list(c);
 }
@@ -420,7 +449,8 @@ bool wr_sockaddr_is_loopback(const struct sockaddr *sa)
     return false;
 }
 
-struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr *peer, int peerlen)
+struct wr_conn *wr_conn_new(struct wr_server *srv, const struct wr_xport *xp,
+                            const struct sockaddr *peer, int peerlen)
 {
     struct wr_conn *c = calloc(1, sizeof(*c));
     char host[INET6_ADDRSTRLEN] = "?", lhost[INET6_ADDRSTRLEN] = "?";
@@ -433,7 +463,9 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
         return NULL;
     if (!srv->server_props_len)
         build_server_props(srv);
-    c->fd = fd;
+    int fd = xp->fd;
+    c->xp = *xp;
+    c->tls_seen = xp->handshake_done; /* a plain socket has none to wait for */
     c->in = evbuffer_new();
     c->out = evbuffer_new();
     c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
@@ -516,7 +548,7 @@ void wr_conn_free(struct wr_conn *c)
     evbuffer_free(c->in);
     evbuffer_free(c->out); /* releases shared bodies (deliver.c), which uses c */
     c->srv->broker->out_bytes -= c->out_counted;
-    evutil_closesocket(c->fd);
+    c->xp.ops->close(&c->xp);
     wr_server_fd_released(c->srv);
     free(c->chans);
     free(c->client_props);
@@ -1044,7 +1076,7 @@ static void discard_input(struct wr_conn *c)
 {
     static char sink[16384];
     for (int i = 0; i < 16; i++) {
-        ssize_t n = read(c->fd, sink, sizeof(sink));
+        ssize_t n = read(c->xp.fd, sink, sizeof(sink));
         if (n > 0)
             continue;
         if (n < 0 && errno == EINTR)
@@ -1055,40 +1087,40 @@ static void discard_input(struct wr_conn *c)
     }
 }
 
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+/* The TLS handshake just finished: the AMQP handshake's timer starts now
+ * (RabbitMQ's handshake_timeout counts after the TLS handshake). */
+static void tls_established(struct wr_conn *c)
 {
-    struct wr_conn *c = arg;
-    size_t got = 0;
-    (void)what;
+    const char *proto = c->xp.ops->protocol(&c->xp), *cipher = c->xp.ops->cipher(&c->xp);
+    c->tls_seen = true;
+    c->opened_ms = wr_now_ms();
+    wr_log_ctx(WR_LOG_DEBUG, c->name, "TLS handshake done: %s, %s", proto ? proto : "?",
+               cipher ? cipher : "?");
+}
 
-    wr_clock_update();
-    if (c->state == WR_CS_DEAD) {
-        discard_input(c);
-        return;
-    }
+/* Read what the transport has, up to READ_BUDGET, then handle it. */
+static void conn_read(struct wr_conn *c)
+{
+    size_t got = 0;
+
     while (got < READ_BUDGET) {
-        struct evbuffer_iovec v[2];
-        int nv = evbuffer_reserve_space(c->in, READ_CHUNK, v, 2);
-        ssize_t n;
-        if (nv < 1) {
-            wr_conn_abort(c, "out of memory reading");
-            return;
+        size_t n;
+        enum wr_xp_status st = c->xp.ops->read(&c->xp, c->in, READ_CHUNK, &n);
+        if (n) {
+            got += n;
+            c->recv_oct.n += (uint64_t)n;
+            c->recv_cnt++;
         }
-        n = readv(fd, (struct iovec *)v, nv);
-        if (n < 0) {
-            evbuffer_commit_space(c->in, v, 0);
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            if (c->state >= WR_CS_CLOSED)
-                peer_gone(c);
-            else
-                wr_conn_abort(c, "socket error");
-            return;
+        if (st == WR_XP_OK)
+            continue;
+        if (st == WR_XP_WANT_READ)
+            break; /* the socket is drained */
+        if (st == WR_XP_WANT_WRITE) {
+            c->rd_wants_write = true; /* TLS: a handshake message to send first */
+            conn_events(c);
+            break;
         }
-        if (n == 0) {
-            evbuffer_commit_space(c->in, v, 0);
+        if (st == WR_XP_EOF) {
             /* Frames already read still count (a close-ok, say). */
             process_input(c);
             if (c->state >= WR_CS_CLOSED)
@@ -1097,23 +1129,56 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
                 wr_conn_abort(c, "client closed the socket without connection.close");
             return;
         }
-        {
-            size_t left = (size_t)n;
-            for (int i = 0; i < nv; i++) {
-                if (v[i].iov_len > left)
-                    v[i].iov_len = left;
-                left -= v[i].iov_len;
-            }
-        }
-        evbuffer_commit_space(c->in, v, nv);
-        got += (size_t)n;
-        c->recv_oct.n += (uint64_t)n;
-        c->recv_cnt++;
-        if ((size_t)n < READ_CHUNK)
-            break; /* the socket is drained */
+        if (c->state >= WR_CS_CLOSED)
+            peer_gone(c);
+        else
+            wr_conn_abort(c, wr_xport_why(&c->xp));
+        return;
     }
+    if (!c->tls_seen && c->xp.handshake_done)
+        tls_established(c);
     c->last_recv_ms = wr_now_ms();
     process_input(c);
+    /* Out of budget: TLS may hold decrypted or read-ahead records that the
+     * socket will not signal again. (Not when the socket was drained: a
+     * partial record would wake us for nothing.) */
+    if (got >= READ_BUDGET && c->reading && c->state != WR_CS_DEAD &&
+        c->xp.ops->has_pending(&c->xp))
+        event_active(c->rev, EV_READ, 1);
+}
+
+/* After an output step: the rest of what conn_write_cb used to do. */
+static void conn_wrote(struct wr_conn *c)
+{
+    if (c->freed_when_flushed) {
+        out_account(c);
+        if (!c->writing)
+            linger_start(c);
+        return;
+    }
+    output_drained(c);
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_conn *c = arg;
+    (void)fd;
+    (void)what;
+
+    wr_clock_update();
+    if (c->wr_wants_read && c->writing) {
+        /* A TLS write waited for this. */
+        if (!conn_write(c))
+            return;
+        conn_wrote(c);
+        if (!c->reading)
+            return;
+    }
+    if (c->state == WR_CS_DEAD) {
+        discard_input(c);
+        return;
+    }
+    conn_read(c);
 }
 
 static void process_input(struct wr_conn *c)
@@ -1136,7 +1201,10 @@ static void process_input(struct wr_conn *c)
             return;
         if (rc < 0) {
             /* Tell the peer what we speak, then close. */
-            wr_log_ctx(WR_LOG_INFO, c->name, "bad protocol header, replying with ours");
+            wr_log_ctx(WR_LOG_INFO, c->name, "bad protocol header, replying with ours%s",
+                       h[0] == 0x16 && !c->xp.ops->protocol(&c->xp)
+                           ? " (a TLS handshake on a plain AMQP port?)"
+                           : "");
             evbuffer_add(c->out, wr_protocol_header, sizeof(wr_protocol_header));
             evbuffer_drain(in, evbuffer_get_length(in));
             conn_finish(c);
@@ -1174,32 +1242,20 @@ static void process_input(struct wr_conn *c)
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_conn *c = arg;
+    (void)fd;
     (void)what;
-    int n;
     wr_clock_update();
-    n = evbuffer_write(c->out, fd);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        wr_conn_abort(c, "socket write failed");
+    if (c->rd_wants_write) {
+        /* A TLS read waited for this. */
+        c->rd_wants_write = false;
+        conn_events(c);
+        if (c->reading && c->state != WR_CS_DEAD)
+            conn_read(c);
+    }
+    if (!c->writing || c->wr_wants_read)
         return;
-    }
-    if (n > 0) {
-        c->send_oct.n += (uint64_t)n;
-        c->send_cnt++;
-    }
-    if (c->freed_when_flushed) {
-        out_account(c);
-        if (evbuffer_get_length(c->out) == 0) {
-            event_del(c->wev);
-            c->writing = false;
-            linger_start(c);
-        }
-        return;
-    }
-    if (!evbuffer_get_length(c->out)) {
-        c->writing = false;
-        event_del(c->wev);
-    }
-    output_drained(c);
+    if (conn_write(c))
+        conn_wrote(c);
 }
 
 void wr_conn_tick(struct wr_conn *c, uint64_t now)
@@ -1213,6 +1269,11 @@ void wr_conn_tick(struct wr_conn *c, uint64_t now)
         if (c->refuse_at_ms) {
             if (now >= c->refuse_at_ms)
                 refuse_login(c);
+            return;
+        }
+        if (!c->tls_seen) {
+            if (now - c->opened_ms > (uint64_t)conf->ssl_handshake_timeout_ms)
+                wr_conn_abort(c, "TLS handshake timed out (ssl_handshake_timeout)");
             return;
         }
         if (now - c->opened_ms > (uint64_t)conf->handshake_timeout_ms)
