@@ -20,7 +20,7 @@
 
 const char *wr_tls_error(char *buf, size_t cap)
 {
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error(); /* the first: the cause, not "PEM lib" */
     const char *r = e ? ERR_reason_error_string(e) : NULL;
 
     if (r)
@@ -76,11 +76,18 @@ static bool load_keypair(SSL_CTX *ctx, const struct wr_conf_tls *t, const char *
     /* The password is needed only while the key is read. */
     SSL_CTX_set_default_passwd_cb(ctx, password_cb);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)t->password);
-    if (SSL_CTX_use_PrivateKey_file(ctx, t->keyfile, SSL_FILETYPE_PEM) != 1)
-        snprintf(why, cap, "%s.keyfile %s: cannot load the private key: %s%s", prefix, t->keyfile,
-                 wr_tls_error(e, sizeof(e)),
-                 t->password[0] ? "" : " (if it is encrypted, set the password)");
-    else if (SSL_CTX_check_private_key(ctx) != 1)
+    if (SSL_CTX_use_PrivateKey_file(ctx, t->keyfile, SSL_FILETYPE_PEM) != 1) {
+        wr_tls_error(e, sizeof(e));
+        if (strstr(e, "mismatch"))
+            snprintf(why, cap, "%s.keyfile %s is not the key of %s.certfile %s", prefix,
+                     t->keyfile, prefix, t->certfile);
+        else if (strstr(e, "bad decrypt") || strstr(e, "bad password") || strstr(e, "decrypt"))
+            snprintf(why, cap, "%s.keyfile %s: cannot decrypt the key: %s", prefix, t->keyfile,
+                     t->password[0] ? "wrong password" : "encrypted, and no password set");
+        else
+            snprintf(why, cap, "%s.keyfile %s: cannot load the private key: %s", prefix,
+                     t->keyfile, e);
+    } else if (SSL_CTX_check_private_key(ctx) != 1)
         snprintf(why, cap, "%s.keyfile %s does not match %s.certfile %s: %s", prefix, t->keyfile,
                  prefix, t->certfile, wr_tls_error(e, sizeof(e)));
     else

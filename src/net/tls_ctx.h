@@ -47,8 +47,8 @@ int wr_tls_slot_reload(struct wr_tls_slot *slot);
 
 void wr_tls_slot_close(struct wr_tls_slot *slot);
 
-/* The reason of OpenSSL's most recent error ("unknown error" when none),
- * and the error queue emptied. */
+/* The reason of the first error in OpenSSL's queue, its cause ("unknown
+ * error" when none), and the queue emptied. */
 const char *wr_tls_error(char *buf, size_t cap);
 
 #endif
