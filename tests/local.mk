@@ -187,12 +187,14 @@ INTEG_TESTS = \
 	tests/integ/test_mgmt_objects.py \
 	tests/integ/test_mgmt_node.py \
 	tests/integ/test_metrics.py \
-	tests/integ/test_warrenctl.py
+	tests/integ/test_warrenctl.py \
+	tests/integ/test_tls.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
 	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md \
-	tests/integ/durability.py tests/integ/fixtures tests/integ/mgmtcase.py
+	tests/integ/durability.py tests/integ/fixtures tests/integ/mgmtcase.py \
+	tests/integ/tlscerts.py
 
 # `make check-unit`: the fast loop, unit tests only.
 check-unit:

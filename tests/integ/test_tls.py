@@ -1,0 +1,372 @@
+"""test_tls - AMQP over TLS (listeners.ssl.*, ssl_options.*), end to end.
+
+Certificates are made at run time with the openssl command line
+(tlscerts.py). Clients: pika with pika.SSLOptions, `openssl s_client`, and
+raw sockets for the bad cases. What is checked:
+
+- messages of every size round the record boundaries (16 KiB) cross
+  intact, many small ones in order;
+- TLS 1.2 and 1.3 handshakes succeed; TLS 1.0 and 1.1 are refused by the
+  broker even when the client allows them (-cipher DEFAULT@SECLEVEL=0);
+- verify_peer + fail_if_no_peer_cert: a client certificate from our CA
+  logs in, none or one from another CA is refused;
+- bad input, each a clean refusal with exactly one log line (not debug)
+  while the broker carries on: a plain AMQP client on the TLS port, a TLS
+  client on the plain port, a handshake that stops halfway (cut by
+  ssl_handshake_timeout), and after hundreds of them the broker's
+  descriptors come back to where they were and its RSS does not grow;
+- EXTERNAL logins by certificate (ssl_cert_login_from = common_name,
+  distinguished_name in RabbitMQ's form) and their refusals;
+- SIGHUP: new connections get a new certificate, open ones carry on, a bad
+  new file keeps the old one and the log says why.
+"""
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import rawamqp  # noqa: E402
+from tlscerts import Certs  # noqa: E402
+
+import pika  # noqa: E402
+
+HOST = harness.HOST
+CERTS = Certs()
+SANITIZERS = bool(os.environ.get("WARREN_SANITIZERS"))
+
+
+def wait_for(cond, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def client_ctx(cert=None, key=None, ca=None):
+    ctx = ssl.create_default_context(cafile=ca or CERTS.ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def tls_params(port, cert=None, key=None, credentials=None):
+    kw = {}
+    if credentials is not None:
+        kw["credentials"] = credentials
+    return pika.ConnectionParameters(host=HOST, port=port, heartbeat=0,
+                                     ssl_options=pika.SSLOptions(client_ctx(cert, key),
+                                                                 "localhost"),
+                                     blocked_connection_timeout=30, socket_timeout=10, **kw)
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class TLSCase(unittest.TestCase):
+    """One broker per class with the TLS listener on a free port."""
+    conf_lines = ()
+    verify_peer = False
+    fail_if_no_peer_cert = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tls_port = harness.free_port()
+        conf = CERTS.conf("listeners.ssl.default = %s:%d" % (HOST, cls.tls_port),
+                          "ssl_handshake_timeout = 1000", *cls.conf_lines,
+                          verify_peer=cls.verify_peer,
+                          fail_if_no_peer_cert=cls.fail_if_no_peer_cert)
+        cls.conf_path = conf
+        cls._cm = harness.broker(("-c", conf))
+        cls.broker = cls._cm.__enter__()
+        if cls.broker.external:
+            raise unittest.SkipTest("TLS tests start their own warrend")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._cm.__exit__(None, None, None)
+
+    def log_lines(self, port=None):
+        """The log's lines, or those about connections to `port`."""
+        lines = self.broker.log_text().splitlines()
+        if port is None:
+            return lines
+        tag = "-> %s:%d]" % (HOST, port)
+        return [line for line in lines if tag in line]
+
+    def loud_lines(self, port):
+        """Lines above debug about connections to `port`."""
+        return [line for line in self.log_lines(port) if " debug " not in line]
+
+    def expect_one_line(self, before, port, text, timeout=10):
+        """Exactly one new non-debug line for `port` since `before`, holding text."""
+        def new():
+            lines = self.loud_lines(port)[before:]
+            return lines if lines else None
+        lines = wait_for(new, timeout, "a log line with %r" % text)
+        time.sleep(0.3)  # anything else it would log comes at once
+        lines = self.loud_lines(port)[before:]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn(text, lines[0])
+        return lines[0]
+
+    def still_serves(self):
+        c = pika.BlockingConnection(tls_params(self.tls_port, CERTS.client, CERTS.client_key))
+        ch = c.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        ch.basic_publish("", q, b"alive")
+        m, _, body = ch.basic_get(q, auto_ack=True)
+        self.assertEqual(body, b"alive")
+        c.close()
+
+
+class PlainTLS(TLSCase):
+    """verify_none: no client certificate asked for."""
+
+    def test_round_trip_sizes(self):
+        c = pika.BlockingConnection(tls_params(self.tls_port))
+        ch = c.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        sizes = [0, 1, 100, 16383, 16384, 16385, 65535, 65536, 65537, 300000, 2 * 1024 * 1024]
+        for n in sizes:
+            ch.basic_publish("", q, bytes((i * 7 + n) & 0xFF for i in range(n)))
+        for n in sizes:
+            m, _, body = ch.basic_get(q, auto_ack=True)
+            self.assertIsNotNone(m)
+            self.assertEqual(len(body), n)
+            self.assertEqual(body, bytes((i * 7 + n) & 0xFF for i in range(n)))
+        # many small messages in one go: batched writes, pending TLS records
+        for i in range(5000):
+            ch.basic_publish("", q, b"%05d" % i)
+        got = []
+        for m, _, body in ch.consume(q, auto_ack=True, inactivity_timeout=10):
+            self.assertIsNotNone(m, "stalled after %d messages" % len(got))
+            got.append(body)
+            if len(got) == 5000:
+                break
+        self.assertEqual(got, [b"%05d" % i for i in range(5000)])
+        c.close()
+
+    def test_records_held_by_tls(self):
+        """A burst the broker reads only in part within one callback's
+        budget (64 KiB): the rest may sit decrypted or read ahead inside
+        OpenSSL, where the socket will not announce it again. It must be
+        served without the client sending anything more."""
+        raw = socket.create_connection((HOST, self.tls_port), timeout=10)
+        p = rawamqp.Peer.__new__(rawamqp.Peer)
+        p.s = client_ctx().wrap_socket(raw, server_hostname="localhost")
+        p.buf = b""
+        p.handshake()
+        p.open_channel(1)
+        p.send(rawamqp.queue_declare(1, "tls-pending", exclusive=True))
+        self.assertEqual(p.recv_method()[1:3], (50, 11))
+        get = rawamqp.basic_get(1, "tls-pending")
+        overhead = len(rawamqp.publish(1, "", "tls-pending", b"")) + len(get)
+        pid = self.broker.pid
+        for tail in (1, 20, 40, 100, 400, 1000, 5000, 16000):
+            body = b"p" * (65536 + tail - overhead)
+            # The broker is stopped while the burst goes out, so that all of
+            # it waits in its socket when it reads.
+            # Small records (1,000 bytes): the budget ends inside one.
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                blob = rawamqp.publish(1, "", "tls-pending", body) + get
+                for i in range(0, len(blob), 1000):
+                    p.s.sendall(blob[i:i + 1000])
+                time.sleep(0.05)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            r = rawamqp._peer_recv_frame_within(p, 3)
+            self.assertNotEqual(r, "timeout", "no reply to a burst of 64 KiB + %d" % tail)
+            self.assertEqual(r[0], 1)
+            self.assertEqual(r[2][:4], b"\x00\x3c\x00\x47")  # basic.get-ok
+            size = 0
+            while size < len(body):
+                f = rawamqp._peer_recv_frame_within(p, 3)
+                self.assertNotEqual(f, "timeout")
+                if f[0] == 3:
+                    size += len(f[2])
+            self.assertEqual(size, len(body))
+        p.s.close()
+
+    def s_client(self, *args, data=b"AMQP\x00\x00\x09\x01", want=b"AMQPLAIN"):
+        """Run s_client; return (its output, True if `want` came back)."""
+        p = subprocess.Popen(["openssl", "s_client", "-connect", "%s:%d" % (HOST, self.tls_port),
+                              "-servername", "localhost", "-CAfile", CERTS.ca, "-verify_return_error",
+                              "-ign_eof", *args],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        os.set_blocking(p.stdout.fileno(), False)
+        out = b""
+        try:
+            p.stdin.write(data)
+            p.stdin.flush()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and want not in out and p.poll() is None:
+                try:
+                    chunk = p.stdout.read()
+                except BlockingIOError:
+                    chunk = None
+                if chunk:
+                    out += chunk
+                else:
+                    time.sleep(0.02)
+            try:
+                out += p.stdout.read() or b""
+            except BlockingIOError:
+                pass
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            p.stdin.close()
+            p.stdout.close()
+        return out, want in out
+
+    def test_s_client_versions(self):
+        for flag, name in (("-tls1_2", b"TLSv1.2"), ("-tls1_3", b"TLSv1.3")):
+            out, ok = self.s_client(flag)
+            self.assertTrue(ok, "%s: no connection.start through TLS: %r" % (flag, out[-800:]))
+            self.assertIn(b"New, " + name + b", Cipher is ", out)
+        for flag in ("-tls1", "-tls1_1"):
+            before = len(self.loud_lines(self.tls_port))
+            out, ok = self.s_client(flag, "-cipher", "DEFAULT@SECLEVEL=0")
+            self.assertFalse(ok, flag)
+            self.assertNotIn(b"Cipher is TLS", out)
+            # refused by the broker (it says so), not by the client's own policy
+            self.expect_one_line(before, self.tls_port, "TLS handshake failed: unsupported protocol")
+        self.still_serves()
+
+    def test_plain_client_on_tls_port(self):
+        before = len(self.loud_lines(self.tls_port))
+        s = socket.create_connection((HOST, self.tls_port), timeout=10)
+        s.sendall(b"AMQP\x00\x00\x09\x01")
+        t0 = time.monotonic()
+        data = b""
+        while True:  # the broker closes (an alert may come first)
+            d = s.recv(4096)
+            if not d:
+                break
+            data += d
+        s.close()
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertNotIn(b"AMQP", data)
+        self.expect_one_line(before, self.tls_port, "TLS handshake failed")
+        self.still_serves()
+
+    def test_tls_client_on_plain_port(self):
+        port = self.broker.port
+        before = len(self.loud_lines(port))
+        with self.assertRaises(Exception):
+            pika.BlockingConnection(tls_params(port))
+        line = self.expect_one_line(before, port, "bad protocol header")
+        self.assertIn("TLS handshake on a plain AMQP port", line)
+        self.still_serves()
+
+    def client_hello(self):
+        """The bytes of a real ClientHello (python's ssl on memory BIOs)."""
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            obj.do_handshake()
+        return out.read()
+
+    def test_handshake_stops_halfway(self):
+        hello = self.client_hello()
+        for part in (hello[:len(hello) // 2], hello, b""):
+            before = len(self.loud_lines(self.tls_port))
+            s = socket.create_connection((HOST, self.tls_port), timeout=10)
+            s.sendall(part)
+            t0 = time.monotonic()
+            while s.recv(4096):
+                pass
+            elapsed = time.monotonic() - t0
+            s.close()
+            # ssl_handshake_timeout = 1000 ms (checked every 250 ms)
+            self.assertGreater(elapsed, 0.8)
+            self.assertLess(elapsed, 5)
+            self.expect_one_line(before, self.tls_port, "TLS handshake timed out")
+        self.still_serves()
+
+    def test_no_memory_kept(self):
+        """Hundreds of bad connections of every kind: descriptors come back,
+        RSS stays flat."""
+        pid = self.broker.pid
+        hello = self.client_hello()
+
+        def round_of_bad(n):
+            for i in range(n):
+                s = socket.create_connection((HOST, self.tls_port), timeout=10)
+                s.sendall(b"AMQP\x00\x00\x09\x01")
+                while s.recv(4096):
+                    pass
+                s.close()
+                s = socket.create_connection((HOST, self.broker.port), timeout=10)
+                s.sendall(hello)
+                while s.recv(4096):
+                    pass
+                s.close()
+                s = socket.create_connection((HOST, self.tls_port), timeout=10)
+                s.sendall(hello[:40])
+                s.close()  # gone halfway through
+                try:  # a full handshake, then gone without a word
+                    raw = socket.create_connection((HOST, self.tls_port), timeout=10)
+                    t = client_ctx().wrap_socket(raw, server_hostname="localhost")
+                    raw.close()
+                    t.close()
+                except (OSError, ssl.SSLError):
+                    pass
+
+        round_of_bad(20)
+        wait_for(lambda: fd_count(pid) <= self.base_fds + 2, 10, "descriptors back")
+        rss0 = self.broker.rss_kib()
+        round_of_bad(150)
+        wait_for(lambda: fd_count(pid) <= self.base_fds, 15,
+                 "descriptors back to %d" % self.base_fds)
+        rss1 = self.broker.rss_kib()
+        if not SANITIZERS:
+            self.assertLess(rss1 - rss0, 2048, "RSS grew from %d to %d KiB" % (rss0, rss1))
+        self.still_serves()
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.base_fds = fd_count(cls.broker.pid)
+
+
+class VerifyPeer(TLSCase):
+    """verify_peer + fail_if_no_peer_cert."""
+    verify_peer = True
+    fail_if_no_peer_cert = True
+
+    def test_client_certificate_from_our_ca(self):
+        self.still_serves()
+
+    def test_no_certificate_refused(self):
+        before = len(self.loud_lines(self.tls_port))
+        with self.assertRaises(Exception):
+            pika.BlockingConnection(tls_params(self.tls_port))
+        self.expect_one_line(before, self.tls_port, "TLS handshake failed")
+        self.still_serves()
+
+    def test_untrusted_certificate_refused(self):
+        before = len(self.loud_lines(self.tls_port))
+        with self.assertRaises(Exception):
+            pika.BlockingConnection(tls_params(self.tls_port, CERTS.evil_client,
+                                               CERTS.evil_client_key))
+        line = self.expect_one_line(before, self.tls_port, "TLS handshake failed")
+        self.assertIn("certificate verify failed", line)
+        self.still_serves()
+
+
+if __name__ == "__main__":
+    harness.main()
