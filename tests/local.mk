@@ -37,7 +37,7 @@ if HAVE_CHECK
 UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
 	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
 	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
-	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl
+	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl tests/unit/check_x509
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -75,6 +75,10 @@ tests_unit_check_passwd_LDADD = $(UNIT_LDADD)
 tests_unit_check_perm_SOURCES = tests/unit/check_perm.c
 tests_unit_check_perm_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_perm_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_x509_SOURCES = tests/unit/check_x509.c
+tests_unit_check_x509_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_x509_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_defs_SOURCES = tests/unit/check_defs.c
 tests_unit_check_defs_CFLAGS = $(UNIT_CFLAGS)

@@ -266,11 +266,18 @@ static json_t *exchange_types(void)
     return a;
 }
 
-static json_t *auth_mechanisms(void)
+/* RabbitMQ's names and descriptions; enabled: in auth_mechanisms. */
+static json_t *auth_mechanisms(const struct wr_conf *conf)
 {
-    return json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN", "description",
-                     "SASL PLAIN authentication mechanism", "enabled", 1, "name", "AMQPLAIN",
-                     "description", "QPid AMQPLAIN mechanism", "enabled", 1);
+    const struct wr_conf_list *l = &conf->auth_mechanisms;
+    return json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN",
+                     "description", "SASL PLAIN authentication mechanism", "enabled",
+                     wr_conf_list_has(l, "PLAIN"), "name", "AMQPLAIN", "description",
+                     "QPid AMQPLAIN mechanism", "enabled", wr_conf_list_has(l, "AMQPLAIN"),
+                     "name", "EXTERNAL", "description",
+                     "TLS peer verification-based authentication plugin. Used in combination "
+                     "with the EXTERNAL SASL mechanism.",
+                     "enabled", wr_conf_list_has(l, "EXTERNAL"));
 }
 
 /* Warren's listeners: protocol, ip, port. */
@@ -521,7 +528,7 @@ static json_t *node_json(struct wr_mgmt_req *rq)
     wr_json_set(o, "cluster_links", json_array());
     wr_json_set(o, "applications", json_array());
     wr_json_set(o, "exchange_types", exchange_types());
-    wr_json_set(o, "auth_mechanisms", auth_mechanisms());
+    wr_json_set(o, "auth_mechanisms", auth_mechanisms(conf));
     wr_json_set(o, "contexts", contexts_json(rq, false));
     wr_json_set(o, "config_files", json_array());
     wr_json_set(o, "log_files", json_array());

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "auth/x509name.h"
 #include "broker/broker.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
@@ -335,11 +336,12 @@ void wr_conn_abort(struct wr_conn *c, const char *why)
     to_dead_list(c);
 }
 
-void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *fmt, ...)
+/* connection.close(code, text); `logged`: the caller has said why already. */
+static void conn_close_with(struct wr_conn *c, int code, uint32_t method_id, bool logged,
+                            const char *fmt, va_list ap)
 {
     struct wr_method m;
     char text[256], esc[WR_LOG_ESC_MAX];
-    va_list ap;
     int n;
 
     if (c->state >= WR_CS_CLOSING)
@@ -347,12 +349,11 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
     n = snprintf(text, sizeof(text), "%s - ",
                  wr_reply_code_name((uint16_t)code) ? wr_reply_code_name((uint16_t)code)
                                                     : "INTERNAL_ERROR");
-    va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
-    va_end(ap);
     /* The text may quote names the client chose. */
-    wr_log_ctx(WR_LOG_WARNING, c->name, "connection error %d: %s", code,
-               wr_log_esc(esc, sizeof(esc), text, strlen(text)));
+    if (!logged)
+        wr_log_ctx(WR_LOG_WARNING, c->name, "connection error %d: %s", code,
+                   wr_log_esc(esc, sizeof(esc), text, strlen(text)));
 
     wr_method_init(&m, WR_CONNECTION_CLOSE);
     m.u.connection_close.reply_code = (uint16_t)code;
@@ -369,6 +370,25 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
     c->state = WR_CS_CLOSING;
     c->closing_since_ms = wr_now_ms();
     conn_update_read(c);
+}
+
+void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_close_with(c, code, method_id, false, fmt, ap);
+    va_end(ap);
+}
+
+/* As wr_conn_error, when the reason has been logged already. */
+static void conn_close_logged(struct wr_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conn_close_logged(struct wr_conn *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_close_with(c, code, 0, true, fmt, ap);
+    va_end(ap);
 }
 
 void wr_conn_force_close(struct wr_conn *c, int code, const char *text)
@@ -602,14 +622,39 @@ void wr_conn_flow_check(struct wr_conn *c)
 
 /* ---- the handshake ---- */
 
+/* Whether connection.start offers `mech` here: it is in auth_mechanisms,
+ * and EXTERNAL only on a TLS connection (as RabbitMQ's
+ * rabbit_auth_mechanism_ssl, which offers it even without a client
+ * certificate, so that the refusal says why). */
+static bool mech_offered(const struct wr_conn *c, const char *mech)
+{
+    if (!wr_conf_list_has(&c->srv->conf->auth_mechanisms, mech))
+        return false;
+    return strcmp(mech, "EXTERNAL") != 0 || c->xp.ops->protocol(&c->xp) != NULL;
+}
+
 static void send_start(struct wr_conn *c)
 {
+    const struct wr_conf_list *l = &c->srv->conf->auth_mechanisms;
+    char mechs[128];
+    size_t o = 0;
     struct wr_method m;
+
+    mechs[0] = '\0';
+    for (uint32_t i = 0; i < l->n; i++) {
+        const char *mech = l->item[i].value;
+        bool again = false;
+        for (uint32_t j = 0; j < i; j++)
+            again |= !strcmp(l->item[j].value, mech);
+        if (again || !mech_offered(c, mech) || o + strlen(mech) + 2 > sizeof(mechs))
+            continue;
+        o += (size_t)snprintf(mechs + o, sizeof(mechs) - o, "%s%s", o ? " " : "", mech);
+    }
     wr_method_init(&m, WR_CONNECTION_START);
     /* wr_table_encode wrote the length prefix too; the method wants the body. */
     m.u.connection_start.server_properties =
         (struct wr_str){(const char *)c->srv->server_props + 4, c->srv->server_props_len - 4};
-    m.u.connection_start.mechanisms = WR_STR("PLAIN AMQPLAIN");
+    m.u.connection_start.mechanisms = (struct wr_str){mechs, (uint32_t)o};
     m.u.connection_start.locales = WR_STR("en_US");
     wr_conn_send(c, 0, &m);
     c->state = WR_CS_START_OK;
@@ -630,10 +675,11 @@ static void refuse_login(struct wr_conn *c)
 {
     c->refuse_at_ms = 0;
     if (c->cap_auth_close) {
-        wr_conn_error(c, 403, 0,
-                      "Login was refused using authentication mechanism %s. For details see "
-                      "the broker logfile.",
-                      c->refused_mech);
+        /* login_refused logged the reason: one line per refusal. */
+        conn_close_logged(c, 403,
+                          "Login was refused using authentication mechanism %s. For details "
+                          "see the broker logfile.",
+                          c->refused_mech);
         return;
     }
     conn_finish(c);
@@ -676,9 +722,45 @@ static void keep_client_props(struct wr_conn *c, const struct wr_connection_star
              a->mechanism.ptr);
 }
 
+/* SASL EXTERNAL: the user is named by the client's certificate, which the
+ * TLS handshake verified; it must exist, and its password is not asked
+ * for. The refusals are RabbitMQ's reasons. The name is written to
+ * `name` (of sizeof(c->user) bytes), which *user then points into.
+ * Returns 0, or -1 when refused. */
+static int external_login(struct wr_conn *c, char *name, struct wr_str *user)
+{
+    const struct wr_conf *conf = c->srv->conf;
+    struct x509_st *cert = c->xp.ops->peer_cert(&c->xp);
+    const struct wr_str mech = WR_STR("EXTERNAL");
+    const char *why = NULL;
+    int rc;
+
+    if (strcmp(conf->ssl.verify, "verify_peer") != 0)
+        why = "TLS configuration is unsafe (ssl_options.verify is not verify_peer)";
+    else if (!cert)
+        why = "connection peer presented no TLS (x.509) certificate";
+    else if ((rc = wr_x509_login_name(cert, !strcmp(conf->ssl_cert_login_from, "common_name"),
+                                      name, sizeof(c->user))) < 0)
+        why = rc == WR_ENOSPC   ? "the name in the certificate is too long (255 bytes at most)"
+              : rc == WR_ENOT_FOUND ? "no name found"
+                                    : "the certificate's CN is not a name";
+    if (why) {
+        login_refused(c, mech, WR_STR_NULL, why);
+        return -1;
+    }
+    *user = wr_str_c(name);
+    c->principal = wr_users_get(c->srv->broker->users, *user);
+    if (!c->principal) {
+        login_refused(c, mech, *user, "no such user (named by the client certificate)");
+        return -1;
+    }
+    return 0;
+}
+
 static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *a)
 {
     const struct wr_conf *conf = c->srv->conf;
+    char ext_name[sizeof(c->user)];
     struct wr_str user, pass;
     struct wr_errbuf err;
     struct wr_method m;
@@ -688,18 +770,33 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     c->cap_cancel = client_cap(a->client_properties, "consumer_cancel_notify");
     c->cap_auth_close = client_cap(a->client_properties, "authentication_failure_close");
     keep_client_props(c, a);
-    rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
     c->principal = NULL;
-    if (rc == WR_ENOT_IMPLEMENTED) {
-        wr_conn_error(c, 503, WR_CONNECTION_START_OK, "unknown authentication mechanism '%.*s'",
-                      (int)a->mechanism.len, a->mechanism.ptr);
-        return;
+    {
+        /* RabbitMQ: a mechanism it does not know is "unknown", one it knows
+         * but does not offer here "invalid" (both 503). */
+        char mech[16];
+        bool known = wr_str_eqc(a->mechanism, "PLAIN") || wr_str_eqc(a->mechanism, "AMQPLAIN") ||
+                     wr_str_eqc(a->mechanism, "EXTERNAL");
+        if (known)
+            snprintf(mech, sizeof(mech), "%.*s", (int)a->mechanism.len, a->mechanism.ptr);
+        if (!known || !mech_offered(c, mech)) {
+            wr_conn_error(c, 503, WR_CONNECTION_START_OK, "%s authentication mechanism '%.*s'",
+                          known ? "invalid" : "unknown", (int)a->mechanism.len,
+                          a->mechanism.ptr);
+            return;
+        }
     }
-    if (rc < 0 || user.len >= sizeof(c->user) ||
-        wr_users_login(c->srv->broker->users, user, pass, &c->principal, &err) < 0) {
-        login_refused(c, a->mechanism, rc < 0 ? WR_STR_NULL : user,
-                      rc < 0 ? "malformed response" : "invalid credentials");
-        return;
+    if (wr_str_eqc(a->mechanism, "EXTERNAL")) {
+        if (external_login(c, ext_name, &user) < 0)
+            return;
+    } else {
+        rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
+        if (rc < 0 || user.len >= sizeof(c->user) ||
+            wr_users_login(c->srv->broker->users, user, pass, &c->principal, &err) < 0) {
+            login_refused(c, a->mechanism, rc < 0 ? WR_STR_NULL : user,
+                          rc < 0 ? "malformed response" : "invalid credentials");
+            return;
+        }
     }
     memcpy(c->user, user.ptr, user.len);
     c->user[user.len] = '\0';

@@ -38,6 +38,26 @@ import pika  # noqa: E402
 
 HOST = harness.HOST
 CERTS = Certs()
+NOBODY = CERTS.make_client("nobody", "/O=Warren Test/CN=nobody")
+# The client certificate's subject in RabbitMQ's form, as OpenSSL writes it.
+CLIENT_DN = subprocess.run(["openssl", "x509", "-in", CERTS.client, "-noout", "-subject",
+                            "-nameopt", "RFC2253"], check=True, capture_output=True,
+                           text=True).stdout.strip()[len("subject="):]
+
+
+def definitions(path, *users):
+    """A load_definitions file: guest (password guest, administrator) and
+    passwordless users, all with every permission on "/"."""
+    import json
+    names = ["guest"] + list(users)
+    d = {"vhosts": [{"name": "/"}],
+         "users": [{"name": "guest", "password": "guest", "tags": "administrator"}] +
+                  [{"name": u, "password_hash": "", "tags": ""} for u in users],
+         "permissions": [{"user": u, "vhost": "/", "configure": ".*", "write": ".*",
+                          "read": ".*"} for u in names]}
+    with open(path, "w") as f:
+        json.dump(d, f)
+    return path
 SANITIZERS = bool(os.environ.get("WARREN_SANITIZERS"))
 
 
@@ -119,6 +139,13 @@ class TLSCase(unittest.TestCase):
         self.assertIn(text, lines[0])
         return lines[0]
 
+    def tls_peer(self, port=None, cert=None, key=None):
+        raw = socket.create_connection((HOST, port or self.tls_port), timeout=10)
+        p = rawamqp.Peer.__new__(rawamqp.Peer)
+        p.s = client_ctx(cert, key).wrap_socket(raw, server_hostname="localhost")
+        p.buf = b""
+        return p
+
     def still_serves(self):
         c = pika.BlockingConnection(tls_params(self.tls_port, CERTS.client, CERTS.client_key))
         ch = c.channel()
@@ -131,6 +158,7 @@ class TLSCase(unittest.TestCase):
 
 class PlainTLS(TLSCase):
     """verify_none: no client certificate asked for."""
+    conf_lines = ("auth_mechanisms.1 = PLAIN", "auth_mechanisms.2 = EXTERNAL")
 
     def test_round_trip_sizes(self):
         c = pika.BlockingConnection(tls_params(self.tls_port))
@@ -155,6 +183,17 @@ class PlainTLS(TLSCase):
                 break
         self.assertEqual(got, [b"%05d" % i for i in range(5000)])
         c.close()
+
+    def test_external_needs_verify_peer(self):
+        """EXTERNAL with verify_none: offered, refused (RabbitMQ: "TLS
+        configuration is unsafe")."""
+        p = self.tls_peer(cert=CERTS.client, key=CERTS.client_key)
+        self.assertEqual(p.start()["mechanisms"], ["PLAIN", "EXTERNAL"])
+        before = len(self.loud_lines(self.tls_port))
+        r = p.login("EXTERNAL")
+        self.assertEqual(r[1:3], (10, 50))  # connection.close
+        self.assertEqual(rawamqp.parse_close(r[3])[0], 403)
+        self.expect_one_line(before, self.tls_port, "TLS configuration is unsafe")
 
     def test_records_held_by_tls(self):
         """A burst the broker reads only in part within one callback's
@@ -198,7 +237,7 @@ class PlainTLS(TLSCase):
             self.assertEqual(size, len(body))
         p.s.close()
 
-    def s_client(self, *args, data=b"AMQP\x00\x00\x09\x01", want=b"AMQPLAIN"):
+    def s_client(self, *args, data=b"AMQP\x00\x00\x09\x01", want=b"en_US\xce"):
         """Run s_client; return (its output, True if `want` came back)."""
         p = subprocess.Popen(["openssl", "s_client", "-connect", "%s:%d" % (HOST, self.tls_port),
                               "-servername", "localhost", "-CAfile", CERTS.ca, "-verify_return_error",
@@ -366,6 +405,79 @@ class VerifyPeer(TLSCase):
         line = self.expect_one_line(before, self.tls_port, "TLS handshake failed")
         self.assertIn("certificate verify failed", line)
         self.still_serves()
+
+
+class External(TLSCase):
+    """auth_mechanisms.1 = EXTERNAL, the user the certificate's CN."""
+    verify_peer = True
+    login_from = "common_name"
+    user = "tls-client"
+
+    @classmethod
+    def setUpClass(cls):
+        defs = definitions(os.path.join(CERTS.dir, "defs-%s.json" % cls.__name__), cls.user)
+        cls.conf_lines = ("auth_mechanisms.1 = EXTERNAL", "auth_mechanisms.2 = PLAIN",
+                          "ssl_cert_login_from = " + cls.login_from, "load_definitions = " + defs)
+        super().setUpClass()
+
+    def test_login_by_certificate(self):
+        c = pika.BlockingConnection(tls_params(self.tls_port, CERTS.client, CERTS.client_key,
+                                               pika.credentials.ExternalCredentials()))
+        ch = c.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        ch.basic_publish("", q, b"by certificate")
+        self.assertEqual(ch.basic_get(q, auto_ack=True)[2], b"by certificate")
+        c.close()
+        wait_for(lambda: any("user '%s' authenticated" % self.user in line
+                             for line in self.log_lines(self.tls_port)), 5, "the login's line")
+
+    def test_offered_on_tls_only(self):
+        p = self.tls_peer(cert=CERTS.client, key=CERTS.client_key)
+        self.assertEqual(p.start()["mechanisms"], ["EXTERNAL", "PLAIN"])
+        p.s.close()
+        p = rawamqp.Peer(HOST, self.broker.port)
+        self.assertEqual(p.start()["mechanisms"], ["PLAIN"])
+        # asked for anyway on the plain port: RabbitMQ's 503
+        r = p.login("EXTERNAL")
+        self.assertEqual(r[1:3], (10, 50))
+        code, text = rawamqp.parse_close(r[3])[:2]
+        self.assertEqual(code, 503)
+        self.assertEqual(text, "COMMAND_INVALID - invalid authentication mechanism 'EXTERNAL'")
+        p = rawamqp.Peer(HOST, self.broker.port)
+        p.start()
+        r = p.login("CRAM-MD5")
+        self.assertEqual(rawamqp.parse_close(r[3])[:2],
+                         (503, "COMMAND_INVALID - unknown authentication mechanism 'CRAM-MD5'"))
+
+    def test_no_certificate(self):
+        before = len(self.loud_lines(self.tls_port))
+        with self.assertRaises(pika.exceptions.ProbableAuthenticationError):
+            pika.BlockingConnection(tls_params(self.tls_port,
+                                               credentials=pika.credentials.ExternalCredentials()))
+        self.expect_one_line(before, self.tls_port,
+                             "connection peer presented no TLS (x.509) certificate")
+
+    def test_no_such_user(self):
+        before = len(self.loud_lines(self.tls_port))
+        with self.assertRaises(pika.exceptions.ProbableAuthenticationError):
+            pika.BlockingConnection(tls_params(self.tls_port, *NOBODY,
+                                               pika.credentials.ExternalCredentials()))
+        self.expect_one_line(before, self.tls_port, "no such user")
+
+    def test_password_still_works(self):
+        c = pika.BlockingConnection(tls_params(self.tls_port))  # PLAIN guest
+        c.close()
+
+
+class ExternalDN(External):
+    """ssl_cert_login_from = distinguished_name: RabbitMQ's form of the subject."""
+    login_from = "distinguished_name"
+    user = CLIENT_DN
+
+    def test_dn_form(self):
+        self.assertEqual(CLIENT_DN, "CN=tls-client,OU=TLS\\, tests,O=Warren Test,C=GB")
+
+    test_no_such_user = None
 
 
 if __name__ == "__main__":

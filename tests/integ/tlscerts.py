@@ -62,6 +62,10 @@ class Certs:
                 "extendedKeyUsage=serverAuth\n")
         return os.path.join(self.dir, name + ".pem"), os.path.join(self.dir, name + ".key")
 
+    def make_client(self, name, subject):
+        _signed(self.dir, name, subject, "ca", "extendedKeyUsage=clientAuth\n")
+        return os.path.join(self.dir, name + ".pem"), os.path.join(self.dir, name + ".key")
+
     def conf(self, *lines, verify_peer=False, fail_if_no_peer_cert=False, server=None):
         """A warren.conf with the TLS options; returns its path."""
         cert, key = server or (self.server, self.server_key)
