@@ -228,7 +228,7 @@ static struct wr_mgmt *mgmt;
 static int mgmt_start(struct wr_server *s, void *arg)
 {
     const struct wr_conf *conf = arg;
-    if (!conf->mgmt_port && !conf->prom_port)
+    if (!conf->mgmt_port && !conf->prom_port && !conf->mgmt_ssl_port) /* TLS helper: HTTPS */
         return 0;
     mgmt = wr_mgmt_start(s, conf);
     return mgmt ? 0 : WR_EIO;

@@ -351,6 +351,14 @@ static json_t *contexts_json(struct wr_mgmt_req *rq, bool with_node)
             wr_json_set(o, "node", json_string(wr_node_name()));
         json_array_append_new(a, o);
     }
+    if (conf->mgmt_ssl_port) {
+        snprintf(port, sizeof(port), "%lld", (long long)conf->mgmt_ssl_port);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "description", "RabbitMQ Management",
+                              "path", "/", "ip", conf->mgmt_ssl_ip, "port", port, "ssl", "true");
+        if (o && with_node)
+            wr_json_set(o, "node", json_string(wr_node_name()));
+        json_array_append_new(a, o);
+    }
     if (conf->prom_port) {
         snprintf(port, sizeof(port), "%lld", (long long)conf->prom_port);
         json_t *o =

@@ -54,6 +54,7 @@
 /* An address to listen on. */
 struct spec {
     bool tls;
+    const char *what; /* NULL: "AMQP" or "AMQPS" */
     bool optional; /* the implicit ::1: may be missing */
     char ip[64];
     int port;
@@ -159,7 +160,7 @@ static int bind_spec(const struct spec *sp, char *why, size_t cap)
     struct sockaddr_storage ss;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    const char *what = sp->tls ? "AMQPS" : "AMQP";
+    const char *what = sp->what ? sp->what : sp->tls ? "AMQPS" : "AMQP";
     socklen_t len;
     int fd, one = 1, e;
 
@@ -235,6 +236,17 @@ int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap)
         SSL_CTX *ctx = wr_tls_ctx_new(&conf->ssl, "ssl_options", why, cap);
         if (!ctx)
             rc = -1;
+        SSL_CTX_free(ctx);
+    }
+    if (rc == 0 && conf->mgmt_ssl_port) { /* the HTTPS management listener (mgmt/http.c) */
+        struct spec m = {.tls = true, .what = "HTTPS management", .port = (int)conf->mgmt_ssl_port};
+        SSL_CTX *ctx = wr_tls_ctx_new(&conf->mgmt_ssl, "management.ssl", why, cap);
+        int fd = -1;
+        snprintf(m.ip, sizeof(m.ip), "%s", conf->mgmt_ssl_ip);
+        if (!ctx || (fd = bind_spec(&m, why, cap)) < 0)
+            rc = -1;
+        if (fd >= 0)
+            close(fd);
         SSL_CTX_free(ctx);
     }
     free(sp);

@@ -480,5 +480,154 @@ class ExternalDN(External):
     test_no_such_user = None
 
 
+def curl(*args):
+    p = subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+class ManagementHTTPS(TLSCase):
+    """management.ssl.*: the management API over HTTPS."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.https_port = harness.free_port()
+        cls.conf_lines = ("management.ssl.port = %d" % cls.https_port,
+                          "management.ssl.certfile = " + CERTS.server,
+                          "management.ssl.keyfile = " + CERTS.server_key)
+        super().setUpClass()
+
+    def url(self, path="/api/overview"):
+        return "https://localhost:%d%s" % (self.https_port, path)
+
+    def test_curl_with_our_ca(self):
+        rc, out, err = curl("--cacert", CERTS.ca, "-u", "guest:guest", self.url())
+        self.assertEqual(rc, 0, err)
+        import json
+        o = json.loads(out)
+        ctx = [x for x in o["contexts"] if x.get("port") == str(self.https_port)]
+        self.assertEqual(len(ctx), 1, o["contexts"])
+        self.assertEqual(ctx[0]["ssl"], "true")
+        self.assertIn("amqp/ssl", [x["protocol"] for x in o["listeners"]])
+        rc, out, err = curl("--cacert", CERTS.ca, "-o", "/dev/null", "-w", "%{http_code}",
+                            self.url("/api/whoami"))
+        self.assertEqual(out, "401")  # the same API: no login, no answer
+
+    def test_many_requests(self):
+        """A request that arrives with the client's TLS Finished is answered
+        (it stalled when OpenSSL read it ahead inside libevent's bufferevent)."""
+        for i in range(40):
+            rc, out, err = curl("--tlsv1.3", "--cacert", CERTS.ca, "-u", "guest:guest",
+                                "--max-time", "3", self.url("/api/whoami"))
+            self.assertEqual(rc, 0, "request %d: %s" % (i, err))
+
+    def test_curl_refuses_unknown_ca(self):
+        rc, out, err = curl("-u", "guest:guest", self.url())
+        self.assertNotEqual(rc, 0)
+        self.assertIn("certificate", err)
+
+    def test_plain_http_on_https_port(self):
+        rc, out, err = curl("-u", "guest:guest", "http://127.0.0.1:%d/api/overview"
+                            % self.https_port)
+        self.assertNotEqual(rc, 0)
+        rc, out, err = curl("--cacert", CERTS.ca, "-u", "guest:guest", self.url())
+        self.assertEqual(rc, 0, err)
+
+    def test_tls_versions(self):
+        for flag in ("--tlsv1.2", "--tlsv1.3"):
+            rc, out, err = curl(flag, "--cacert", CERTS.ca, "-u", "guest:guest", self.url())
+            self.assertEqual(rc, 0, err)
+        rc, out, err = curl("--tlsv1.1", "--tls-max", "1.1", "--ciphers", "DEFAULT@SECLEVEL=0",
+                            "--cacert", CERTS.ca, self.url())
+        self.assertNotEqual(rc, 0)
+
+
+def served_serial(port):
+    """The serial number of the certificate the listener on `port` sends."""
+    p = subprocess.run(["openssl", "s_client", "-connect", "%s:%d" % (HOST, port),
+                        "-servername", "localhost"], input=b"", capture_output=True, timeout=10)
+    pem = p.stdout[p.stdout.index(b"-----BEGIN CERTIFICATE-----"):]
+    pem = pem[:pem.index(b"-----END CERTIFICATE-----") + 25]
+    q = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem, capture_output=True,
+                       check=True)
+    return q.stdout.strip().decode()
+
+
+def file_serial(path):
+    q = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", path],
+                       capture_output=True, check=True)
+    return q.stdout.strip().decode()
+
+
+class Reload(TLSCase):
+    """SIGHUP re-reads the certificate, key and CA files of every TLS
+    listener (AMQPS and HTTPS management)."""
+
+    @classmethod
+    def setUpClass(cls):
+        # Files of our own, replaced by the test.
+        import shutil
+        cls.cert = os.path.join(CERTS.dir, "reload.pem")
+        cls.key = os.path.join(CERTS.dir, "reload.key")
+        shutil.copy(CERTS.server, cls.cert)
+        shutil.copy(CERTS.server_key, cls.key)
+        cls.https_port = harness.free_port()
+        cls.conf_lines = ("ssl_options.certfile = " + cls.cert,
+                          "ssl_options.keyfile = " + cls.key,
+                          "management.ssl.port = %d" % cls.https_port,
+                          "management.ssl.certfile = " + cls.cert,
+                          "management.ssl.keyfile = " + cls.key)
+        super().setUpClass()
+
+    def install(self, cert, key):
+        for src, dst in ((cert, self.cert), (key, self.key)):
+            with open(src, "rb") as f:
+                data = f.read()
+            with open(dst + ".tmp", "wb") as f:
+                f.write(data)
+            os.replace(dst + ".tmp", dst)
+
+    def hup_and_wait(self, text, n_before):
+        self.broker.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: sum(text in line for line in self.log_lines()) >= n_before + 2, 10,
+                 "%r twice (AMQPS and HTTPS)" % text)
+
+    def test_reload(self):
+        old = served_serial(self.tls_port)
+        self.assertEqual(old, file_serial(CERTS.server))
+        # A connection opened before the reload.
+        c = pika.BlockingConnection(tls_params(self.tls_port))
+        ch = c.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+
+        cert, key = CERTS.make_server("reload2")
+        self.install(cert, key)
+        n = sum("certificate reloaded" in line for line in self.log_lines())
+        self.hup_and_wait("certificate reloaded", n)
+        self.assertEqual(served_serial(self.tls_port), file_serial(cert))
+        self.assertEqual(served_serial(self.https_port), file_serial(cert))
+        ch.basic_publish("", q, b"after reload")  # the old connection carries on
+        self.assertEqual(ch.basic_get(q, auto_ack=True)[2], b"after reload")
+        self.still_serves()
+
+        # A bad new file: the current certificate stays, and the log says why.
+        with open(self.cert, "w") as f:
+            f.write("not a certificate\n")
+        n = sum("keeping the certificate in use" in line for line in self.log_lines())
+        self.hup_and_wait("keeping the certificate in use", n)
+        line = [x for x in self.log_lines() if "keeping the certificate in use" in x][-1]
+        self.assertIn("no start line", line)
+        self.assertEqual(served_serial(self.tls_port), file_serial(cert))
+        ch.basic_publish("", q, b"still")
+        self.assertEqual(ch.basic_get(q, auto_ack=True)[2], b"still")
+        self.still_serves()
+        # A key that is not the certificate's.
+        self.install(CERTS.server, key)
+        n = sum("keeping the certificate in use" in line for line in self.log_lines())
+        self.hup_and_wait("keeping the certificate in use", n)
+        self.assertEqual(served_serial(self.tls_port), file_serial(cert))
+        c.close()
+        self.assertTrue(self.broker.alive())
+
+
 if __name__ == "__main__":
     harness.main()
