@@ -192,7 +192,8 @@ INTEG_TESTS = \
 	tests/integ/test_mgmt_node.py \
 	tests/integ/test_metrics.py \
 	tests/integ/test_warrenctl.py \
-	tests/integ/test_tls.py
+	tests/integ/test_tls.py \
+	tests/integ/test_listen.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

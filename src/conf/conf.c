@@ -966,8 +966,9 @@ static int set_at(struct wr_conf *c, const char *name, const char *value, const 
     else
         why = apply(c, s, value);
     if (!why) {
-        /* Given, so the built-in listener or list is not the default any more. */
-        if (!strcmp(s->name, "listeners.tcp.default") || !strcmp(s->name, "listeners.tcp.ip"))
+        /* Given, so the built-in listener or list is not the default any more
+         * (listeners.tcp.default = IP:PORT sets listeners.tcp.ip too). */
+        if (!strcmp(s->name, "listeners.tcp.default"))
             c->amqp_default_set = true;
         if (s->type == WR_CONF_LIST)
             ((struct wr_conf_list *)(void *)((char *)c + s->offset))->set = true;

@@ -71,7 +71,7 @@ struct wr_conf {
     int64_t prom_port; /* prometheus.tcp.port, 0 = /metrics on the management port only */
     /* more listeners, TLS and logins by certificate (net/listen.c, net/tls*.c) */
     struct wr_conf_list tcp_listeners;    /* listeners.tcp.NAME (but .default) */
-    bool amqp_default_set;                /* listeners.tcp.default or .ip given; not a row */
+    bool amqp_default_set;                /* listeners.tcp.default (--port) given; not a row */
     struct wr_conf_list ssl_listeners;    /* listeners.ssl.NAME */
     struct wr_conf_tls ssl;               /* ssl_options.* */
     int64_t ssl_handshake_timeout_ms;     /* ssl_handshake_timeout */

@@ -9,7 +9,7 @@
  * and carries on with 127.0.0.1. [::] listens on IPv6 and IPv4 both (the
  * socket is made dual-stack whatever net.ipv6.bindv6only says); any other
  * IPv6 address on IPv6 only. Named listeners replace the default one
- * unless listeners.tcp.default (or .ip, or --port, --bind) is given too;
+ * unless listeners.tcp.default (or --port) is given too;
  * `listeners.tcp = none` leaves none, as in RabbitMQ.
  *
  * Accepting: the socket goes to a plain or a TLS transport and then to
