@@ -128,21 +128,44 @@ static void reap(struct wr_server *s)
         wr_conn_free(wr_container_of(s->dead.next, struct wr_conn, node));
 }
 
+/* Publishers paused by flow control whose queue has drained go on;
+ * returns how many did. */
+static unsigned flow_check(struct wr_server *s)
+{
+    struct wr_list *it, *tmp;
+    unsigned n = 0;
+    wr_list_each_safe(it, tmp, &s->flow_paused)
+    {
+        struct wr_conn *c = wr_container_of(it, struct wr_conn, flow_node);
+        wr_conn_flow_check(c);
+        n += !wr_list_linked(&c->flow_node);
+    }
+    return n;
+}
+
+/* At most this many rounds of the turn's end when publishers go on. */
+#define FLOW_ROUNDS 8
+
 /* The end of a loop turn (redis's beforeSleep): everything the turn's
  * callbacks produced goes out at once. The broker's writes first
  * (definitions, then journal records), so no reply leaves before what it
  * confirms is written; then one write per connection with output; then
- * dead connections are freed, outside any of their own callbacks. */
+ * dead connections are freed, outside any of their own callbacks.
+ *
+ * Writing can itself drain a queue (output below its low mark lets the
+ * consumers take more): a publisher paused for that queue goes on at once,
+ * not when some socket next wakes the loop, which may be much later (a
+ * consumer whose socket takes everything never does). */
 static void turn_end(struct wr_server *s)
 {
-    struct wr_list *it, *tmp;
-    wr_list_each_safe(it, tmp, &s->flow_paused)
-    {
-        wr_conn_flow_check(wr_container_of(it, struct wr_conn, flow_node));
+    flow_check(s);
+    for (int round = 0;; round++) {
+        wr_broker_turn_end(s->broker);
+        while (!wr_list_empty(&s->dirty))
+            wr_conn_flush(wr_container_of(s->dirty.next, struct wr_conn, dirty_node));
+        if (round == FLOW_ROUNDS || wr_list_empty(&s->flow_paused) || !flow_check(s))
+            break;
     }
-    wr_broker_turn_end(s->broker);
-    while (!wr_list_empty(&s->dirty))
-        wr_conn_flush(wr_container_of(s->dirty.next, struct wr_conn, dirty_node));
     reap(s);
 }
 

@@ -47,7 +47,8 @@ static enum wr_xp_status status_of(struct wr_xport *x, int r, const char *doing)
         ERR_clear_error();
         if (!x->handshake_done) {
             x->failed = true;
-            snprintf(wr_xport_err, sizeof(wr_xport_err), "client closed the connection during the TLS handshake");
+            snprintf(wr_xport_err, sizeof(wr_xport_err),
+                     "peer closed the connection during the TLS handshake");
             return WR_XP_ERROR;
         }
         return WR_XP_EOF;
@@ -55,7 +56,7 @@ static enum wr_xp_status status_of(struct wr_xport *x, int r, const char *doing)
         x->failed = true;
         if (errno == 0 && !x->handshake_done)
             snprintf(wr_xport_err, sizeof(wr_xport_err),
-                     "client closed the connection during the TLS handshake");
+                     "peer closed the connection during the TLS handshake");
         else if (errno == 0)
             return WR_XP_EOF;
         else
@@ -168,7 +169,7 @@ static enum wr_xp_status tls_write(struct wr_xport *x, struct evbuffer *out, siz
             return st;
         }
         if (st == WR_XP_EOF) {
-            snprintf(wr_xport_err, sizeof(wr_xport_err), "client closed the TLS session");
+            snprintf(wr_xport_err, sizeof(wr_xport_err), "peer closed the TLS session");
             st = WR_XP_ERROR;
         }
         return st;
@@ -226,7 +227,7 @@ const struct wr_xport_ops wr_xport_tls = {
     .cipher = tls_cipher,
 };
 
-int wr_tls_xport_init(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx)
+static int tls_init(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx, const char *servername)
 {
     SSL *ssl;
     char e[128];
@@ -241,7 +242,24 @@ int wr_tls_xport_init(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx)
         SSL_free(ssl);
         return -1;
     }
-    SSL_set_accept_state(ssl);
+    if (servername) {
+        if (servername[0])
+            SSL_set_tlsext_host_name(ssl, servername);
+        SSL_set_connect_state(ssl);
+    } else {
+        SSL_set_accept_state(ssl);
+    }
     x->tls = ssl;
     return 0;
+}
+
+int wr_tls_xport_init(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx)
+{
+    return tls_init(x, fd, ctx, NULL);
+}
+
+int wr_tls_xport_connect(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx,
+                         const char *servername)
+{
+    return tls_init(x, fd, ctx, servername ? servername : "");
 }
