@@ -55,7 +55,7 @@
 struct spec {
     bool tls;
     const char *what; /* NULL: "AMQP" or "AMQPS" */
-    bool optional; /* the implicit ::1: may be missing */
+    bool optional;    /* the implicit ::1: may be missing */
     char ip[64];
     int port;
 };
@@ -106,8 +106,8 @@ static bool add_spec(struct spec *out, unsigned *n, unsigned cap, bool tls, cons
 }
 
 /* A port alone: listeners.tcp.ip, or loopback in both families. */
-static bool add_port(const struct wr_conf *c, struct spec *out, unsigned *n, unsigned cap,
-                     bool tls, const char *ip, int port)
+static bool add_port(const struct wr_conf *c, struct spec *out, unsigned *n, unsigned cap, bool tls,
+                     const char *ip, int port)
 {
     if (ip[0])
         return add_spec(out, n, cap, tls, ip, port, false);
@@ -352,8 +352,8 @@ static void refuse_over_max(struct wr_listeners *ls, int fd, const struct sockad
             inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, host,
                       sizeof(host));
         else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                      host, sizeof(host));
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, host,
+                      sizeof(host));
         wr_log(WR_LOG_WARNING,
                "connection from %s refused: node connection limit (connection_max = %lld) is "
                "reached; closing new connections until one ends",
@@ -418,9 +418,10 @@ static int open_one(struct wr_listeners *ls, const struct spec *sp)
     spec_name(sp, name, sizeof(name));
     if (fd < 0) {
         if (v6_missing(sp, errno)) {
-            wr_log(WR_LOG_WARNING, "IPv6 loopback ::1 is not available (%s): %s listens on "
-                   "127.0.0.1 only for port %d", strerror(errno), sp->tls ? "AMQPS" : "AMQP",
-                   sp->port);
+            wr_log(WR_LOG_WARNING,
+                   "IPv6 loopback ::1 is not available (%s): %s listens on "
+                   "127.0.0.1 only for port %d",
+                   strerror(errno), sp->tls ? "AMQPS" : "AMQP", sp->port);
             return 0;
         }
         wr_log(WR_LOG_ERROR, "cannot listen: %s", why);
@@ -440,8 +441,7 @@ static int open_one(struct wr_listeners *ls, const struct spec *sp)
     }
     evconnlistener_set_error_cb(l->evl, accept_error_cb);
     ls->n++;
-    wr_log(WR_LOG_INFO, "%s listener on %s", sp->tls ? "AMQP 0-9-1 over TLS" : "AMQP 0-9-1",
-           name);
+    wr_log(WR_LOG_INFO, "%s listener on %s", sp->tls ? "AMQP 0-9-1 over TLS" : "AMQP 0-9-1", name);
     return 0;
 }
 
@@ -466,8 +466,8 @@ int wr_listeners_open(struct wr_server *s)
         tls |= sp[i].tls;
     if (tls) {
         char why[512];
-        if (wr_tls_slot_open(&ls->amqps, &s->conf->ssl, "ssl_options", "AMQPS", why,
-                             sizeof(why)) < 0) {
+        if (wr_tls_slot_open(&ls->amqps, &s->conf->ssl, "ssl_options", "AMQPS", why, sizeof(why)) <
+            0) {
             wr_log(WR_LOG_ERROR, "cannot start the TLS listener: %s", why);
             rc = WR_EIO;
             goto out;

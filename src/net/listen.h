@@ -24,7 +24,8 @@ struct wr_listen_info {
 };
 
 /* Before anything else starts: every AMQP and AMQPS address (and the
- * HTTPS management port) can be bound and the TLS files load. Returns 0, or -1 with one line in `why`
+ * HTTPS management port) can be bound and the TLS files load. Returns 0, or -1 with one line in
+ * `why`
  * ("AMQP port 5672 on 127.0.0.1: port in use", "ssl_options.keyfile
  * /etc/k.pem: ..."). Nothing stays open. */
 int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap);

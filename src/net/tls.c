@@ -258,8 +258,7 @@ int wr_tls_xport_init(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx)
     return tls_init(x, fd, ctx, NULL);
 }
 
-int wr_tls_xport_connect(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx,
-                         const char *servername)
+int wr_tls_xport_connect(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx, const char *servername)
 {
     return tls_init(x, fd, ctx, servername ? servername : "");
 }

@@ -79,14 +79,14 @@ static bool load_keypair(SSL_CTX *ctx, const struct wr_conf_tls *t, const char *
     if (SSL_CTX_use_PrivateKey_file(ctx, t->keyfile, SSL_FILETYPE_PEM) != 1) {
         wr_tls_error(e, sizeof(e));
         if (strstr(e, "mismatch"))
-            snprintf(why, cap, "%s.keyfile %s is not the key of %s.certfile %s", prefix,
-                     t->keyfile, prefix, t->certfile);
+            snprintf(why, cap, "%s.keyfile %s is not the key of %s.certfile %s", prefix, t->keyfile,
+                     prefix, t->certfile);
         else if (strstr(e, "bad decrypt") || strstr(e, "bad password") || strstr(e, "decrypt"))
             snprintf(why, cap, "%s.keyfile %s: cannot decrypt the key: %s", prefix, t->keyfile,
                      t->password[0] ? "wrong password" : "encrypted, and no password set");
         else
-            snprintf(why, cap, "%s.keyfile %s: cannot load the private key: %s", prefix,
-                     t->keyfile, e);
+            snprintf(why, cap, "%s.keyfile %s: cannot load the private key: %s", prefix, t->keyfile,
+                     e);
     } else if (SSL_CTX_check_private_key(ctx) != 1)
         snprintf(why, cap, "%s.keyfile %s does not match %s.certfile %s: %s", prefix, t->keyfile,
                  prefix, t->certfile, wr_tls_error(e, sizeof(e)));
@@ -100,7 +100,7 @@ static bool load_keypair(SSL_CTX *ctx, const struct wr_conf_tls *t, const char *
 static bool load_cas(SSL_CTX *ctx, const struct wr_conf_tls *t, const char *prefix, char *why,
                      size_t cap)
 {
-    STACK_OF(X509_NAME) *names;
+    STACK_OF(X509_NAME) * names;
     char e[160];
 
     if (!t->cacertfile[0])
@@ -138,8 +138,8 @@ static bool set_ciphers(SSL_CTX *ctx, const struct wr_conf_tls *t, const char *p
         int w;
         ERR_clear_error();
         if (ok != 1) {
-            snprintf(why, cap, "%s.ciphers.%s: OpenSSL does not know the cipher suite '%s'",
-                     prefix, t->ciphers.item[i].name, name);
+            snprintf(why, cap, "%s.ciphers.%s: OpenSSL does not know the cipher suite '%s'", prefix,
+                     t->ciphers.item[i].name, name);
             return false;
         }
         w = snprintf(list + *n, sizeof(v12) - *n, "%s%s", *n ? ":" : "", name);
@@ -171,8 +171,7 @@ SSL_CTX *wr_tls_ctx_new(const struct wr_conf_tls *t, const char *prefix, char *w
         return NULL;
     }
     for (uint32_t i = 0; i < t->versions.n; i++) {
-        int v = strcmp(t->versions.item[i].value, "tlsv1.3") == 0 ? TLS1_3_VERSION
-                                                                  : TLS1_2_VERSION;
+        int v = strcmp(t->versions.item[i].value, "tlsv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
     }

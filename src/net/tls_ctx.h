@@ -30,8 +30,8 @@ struct ssl_ctx_st *wr_tls_ctx_new(const struct wr_conf_tls *t, const char *prefi
 struct wr_tls_slot {
     struct ssl_ctx_st *ctx;
     const struct wr_conf_tls *opts;
-    const char *prefix; /* "ssl_options", "management.ssl" */
-    const char *what;   /* "AMQPS", "HTTPS management": for log lines */
+    const char *prefix;  /* "ssl_options", "management.ssl" */
+    const char *what;    /* "AMQPS", "HTTPS management": for log lines */
     struct wr_list node; /* the server's slots, reloaded together */
 };
 

@@ -43,8 +43,7 @@ struct wr_xport_ops {
     const char *name; /* "tcp" or "tls" */
     /* Read up to `max` bytes onto the end of `in`; *got is what was added
      * (possibly some with any status). */
-    enum wr_xp_status (*read)(struct wr_xport *x, struct evbuffer *in, size_t max,
-                              size_t *got);
+    enum wr_xp_status (*read)(struct wr_xport *x, struct evbuffer *in, size_t max, size_t *got);
     /* Write from the front of `out`, draining what was sent (*sent bytes);
      * WR_XP_OK once `out` is empty. */
     enum wr_xp_status (*write)(struct wr_xport *x, struct evbuffer *out, size_t *sent);

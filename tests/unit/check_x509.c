@@ -17,9 +17,9 @@
 struct ent {
     const char *field;
     const char *value;
-    int len;     /* -1: strlen */
-    int type;    /* MBSTRING_UTF8 unless set */
-    bool same;   /* part of the previous RDN */
+    int len;   /* -1: strlen */
+    int type;  /* MBSTRING_UTF8 unless set */
+    bool same; /* part of the previous RDN */
 };
 
 static X509_NAME *make_name(const struct ent *e, size_t n)
