@@ -941,8 +941,8 @@ static int set_at(struct wr_conf *c, const char *name, const char *value, const 
     }
     const char *why = NULL, *item = NULL;
     if (!s && (s = find_list_row(name, &item)) != NULL) {
-        why = list_apply_item((struct wr_conf_list *)(void *)((char *)c + s->offset), s, item,
-                              value);
+        why =
+            list_apply_item((struct wr_conf_list *)(void *)((char *)c + s->offset), s, item, value);
         if (!why)
             return 0;
         if (origin)
@@ -1176,9 +1176,9 @@ int wr_conf_check(const struct wr_conf *c, struct wr_conf_error *err)
                   (long long)c->prom_port, c->prom_port == c->amqp_port ? "AMQP" : "management");
         return WR_ESYNTAX;
     }
-    if (c->mgmt_ssl_port != 0 && (c->mgmt_ssl_port == c->mgmt_port ||
-                                  c->mgmt_ssl_port == c->prom_port ||
-                                  c->mgmt_ssl_port == c->amqp_port)) {
+    if (c->mgmt_ssl_port != 0 &&
+        (c->mgmt_ssl_port == c->mgmt_port || c->mgmt_ssl_port == c->prom_port ||
+         c->mgmt_ssl_port == c->amqp_port)) {
         set_error(err, 0, "management.ssl.port %lld is already another listener's port",
                   (long long)c->mgmt_ssl_port);
         return WR_ESYNTAX;

@@ -50,11 +50,11 @@ struct wr_conf_list {
 /* The TLS options of a listener: ssl_options.* for AMQPS,
  * management.ssl.* for HTTPS (net/tls_ctx.c turns them into a context). */
 struct wr_conf_tls {
-    char certfile[1024];     /* .certfile: PEM, the certificate then its chain */
-    char keyfile[1024];      /* .keyfile: PEM private key */
-    char cacertfile[1024];   /* .cacertfile: CAs that client certificates must chain to */
-    char password[256];      /* .password: of an encrypted keyfile */
-    char verify[16];         /* .verify: verify_none or verify_peer */
+    char certfile[1024];   /* .certfile: PEM, the certificate then its chain */
+    char keyfile[1024];    /* .keyfile: PEM private key */
+    char cacertfile[1024]; /* .cacertfile: CAs that client certificates must chain to */
+    char password[256];    /* .password: of an encrypted keyfile */
+    char verify[16];       /* .verify: verify_none or verify_peer */
     bool fail_if_no_peer_cert;
     bool honor_cipher_order;
     int64_t depth;                /* .depth: intermediate CAs allowed */
@@ -70,17 +70,17 @@ struct wr_conf {
     char mgmt_ip[64];  /* management.tcp.ip */
     int64_t prom_port; /* prometheus.tcp.port, 0 = /metrics on the management port only */
     /* more listeners, TLS and logins by certificate (net/listen.c, net/tls*.c) */
-    struct wr_conf_list tcp_listeners;    /* listeners.tcp.NAME (but .default) */
-    bool amqp_default_set;                /* listeners.tcp.default (--port) given; not a row */
-    struct wr_conf_list ssl_listeners;    /* listeners.ssl.NAME */
-    struct wr_conf_tls ssl;               /* ssl_options.* */
-    int64_t ssl_handshake_timeout_ms;     /* ssl_handshake_timeout */
-    struct wr_conf_list auth_mechanisms;  /* auth_mechanisms.N */
-    char ssl_cert_login_from[32];         /* ssl_cert_login_from */
-    int64_t connection_max;               /* connection_max, -1 = infinity */
-    int64_t mgmt_ssl_port;                /* management.ssl.port, 0 = none */
-    char mgmt_ssl_ip[64];                 /* management.ssl.ip */
-    struct wr_conf_tls mgmt_ssl;          /* management.ssl.* */
+    struct wr_conf_list tcp_listeners;   /* listeners.tcp.NAME (but .default) */
+    bool amqp_default_set;               /* listeners.tcp.default (--port) given; not a row */
+    struct wr_conf_list ssl_listeners;   /* listeners.ssl.NAME */
+    struct wr_conf_tls ssl;              /* ssl_options.* */
+    int64_t ssl_handshake_timeout_ms;    /* ssl_handshake_timeout */
+    struct wr_conf_list auth_mechanisms; /* auth_mechanisms.N */
+    char ssl_cert_login_from[32];        /* ssl_cert_login_from */
+    int64_t connection_max;              /* connection_max, -1 = infinity */
+    int64_t mgmt_ssl_port;               /* management.ssl.port, 0 = none */
+    char mgmt_ssl_ip[64];                /* management.ssl.ip */
+    struct wr_conf_tls mgmt_ssl;         /* management.ssl.* */
     /* files and logging */
     char data_dir[1024];         /* data_dir */
     enum wr_log_level log_level; /* log.level */

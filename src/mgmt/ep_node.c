@@ -32,7 +32,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-
 #include "auth/auth.h"
 #include "broker/broker.h"
 #include "broker/exchange.h"
@@ -273,8 +272,8 @@ static json_t *auth_mechanisms(const struct wr_conf *conf)
     return json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN",
                      "description", "SASL PLAIN authentication mechanism", "enabled",
                      wr_conf_list_has(l, "PLAIN"), "name", "AMQPLAIN", "description",
-                     "QPid AMQPLAIN mechanism", "enabled", wr_conf_list_has(l, "AMQPLAIN"),
-                     "name", "EXTERNAL", "description",
+                     "QPid AMQPLAIN mechanism", "enabled", wr_conf_list_has(l, "AMQPLAIN"), "name",
+                     "EXTERNAL", "description",
                      "TLS peer verification-based authentication plugin. Used in combination "
                      "with the EXTERNAL SASL mechanism.",
                      "enabled", wr_conf_list_has(l, "EXTERNAL"));

@@ -401,8 +401,8 @@ struct wr_mgmt *wr_mgmt_start(struct wr_server *srv, const struct wr_conf *conf)
                                      "management API (HTTPS)", true)))
             goto fail;
     }
-    if (conf->prom_port && !(m->prom = listen_http(m, conf->mgmt_ip, conf->prom_port, prom_cb,
-                                                   "Prometheus", false)))
+    if (conf->prom_port &&
+        !(m->prom = listen_http(m, conf->mgmt_ip, conf->prom_port, prom_cb, "Prometheus", false)))
         goto fail;
     if (!(m->sample_ev = event_new(srv->base, -1, EV_PERSIST, sample_cb, m)))
         goto fail;

@@ -739,9 +739,9 @@ static int external_login(struct wr_conn *c, char *name, struct wr_str *user)
         why = "TLS configuration is unsafe (ssl_options.verify is not verify_peer)";
     else if (!cert)
         why = "connection peer presented no TLS (x.509) certificate";
-    else if ((rc = wr_x509_login_name(cert, !strcmp(conf->ssl_cert_login_from, "common_name"),
-                                      name, sizeof(c->user))) < 0)
-        why = rc == WR_ENOSPC   ? "the name in the certificate is too long (255 bytes at most)"
+    else if ((rc = wr_x509_login_name(cert, !strcmp(conf->ssl_cert_login_from, "common_name"), name,
+                                      sizeof(c->user))) < 0)
+        why = rc == WR_ENOSPC       ? "the name in the certificate is too long (255 bytes at most)"
               : rc == WR_ENOT_FOUND ? "no name found"
                                     : "the certificate's CN is not a name";
     if (why) {
@@ -781,8 +781,7 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
             snprintf(mech, sizeof(mech), "%.*s", (int)a->mechanism.len, a->mechanism.ptr);
         if (!known || !mech_offered(c, mech)) {
             wr_conn_error(c, 503, WR_CONNECTION_START_OK, "%s authentication mechanism '%.*s'",
-                          known ? "invalid" : "unknown", (int)a->mechanism.len,
-                          a->mechanism.ptr);
+                          known ? "invalid" : "unknown", (int)a->mechanism.len, a->mechanism.ptr);
             return;
         }
     }

@@ -48,9 +48,9 @@ enum pc_state {
 struct pc_conn {
     struct event_base *base;
     evutil_socket_t fd;
-    struct wr_xport xp;  /* plain or TLS, on fd */
-    bool r_wants_w;      /* a TLS read waits for writability */
-    bool w_wants_r;      /* a TLS write waits for readability */
+    struct wr_xport xp;     /* plain or TLS, on fd */
+    bool r_wants_w;         /* a TLS read waits for writability */
+    bool w_wants_r;         /* a TLS write waits for readability */
     struct event *rev;      /* readable: sock_read_cb */
     struct event *wev;      /* writable: connect done, room for output, or the producer's turn */
     struct event *flush_ev; /* activated when output is added: write at the end of the turn */

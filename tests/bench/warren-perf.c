@@ -34,6 +34,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,7 +42,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
-#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include "wire/field.h"

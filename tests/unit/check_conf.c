@@ -486,9 +486,24 @@ START_TEST(test_parse_listener)
         {"[::]:65535", "::", 65535}, {"0.0.0.0:5672", "0.0.0.0", 5672},
     };
     static const char *const bad[] = {
-        "", ":", "0", "65536", "99999999999999999999", "-1", "+5672", "5672 ", " 5672", "1:2:3",
-        "127.0.0.1:", ":5672", "[]:5672", "[::1]", "host.example:5672", "127.0.0.1:0x10",
-        "[::1:5672", "127.0.0.1:5672\n",
+        "",
+        ":",
+        "0",
+        "65536",
+        "99999999999999999999",
+        "-1",
+        "+5672",
+        "5672 ",
+        " 5672",
+        "1:2:3",
+        "127.0.0.1:",
+        ":5672",
+        "[]:5672",
+        "[::1]",
+        "host.example:5672",
+        "127.0.0.1:0x10",
+        "[::1:5672",
+        "127.0.0.1:5672\n",
     };
     char ip[64], big[300];
     int port;
@@ -709,8 +724,7 @@ START_TEST(test_sample_file)
             /* rabbitmq.conf's form: "# PREFIX.N = VALUE" for each default
              * entry, or at least an example when the default is empty. */
             const struct wr_conf_list *l =
-                (const struct wr_conf_list *)(const void *)((const char *)&defaults +
-                                                            s[i].offset);
+                (const struct wr_conf_list *)(const void *)((const char *)&defaults + s[i].offset);
             for (uint32_t j = 0; j < l->n; j++) {
                 snprintf(want, sizeof want, "\n# %s.%s = %s\n", s[i].name, l->item[j].name,
                          l->item[j].value);
