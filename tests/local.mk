@@ -37,7 +37,9 @@ if HAVE_CHECK
 UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_codec \
 	tests/unit/check_xtype tests/unit/check_auth tests/unit/check_journal \
 	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
-	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl tests/unit/check_x509
+	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl \
+	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service \
+	tests/unit/check_plugins tests/unit/check_x509
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -83,10 +85,25 @@ tests_unit_check_x509_LDADD = $(UNIT_LDADD)
 tests_unit_check_defs_SOURCES = tests/unit/check_defs.c
 tests_unit_check_defs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_defs_LDADD = $(UNIT_LDADD)
+tests_unit_check_plugins_SOURCES = tests/unit/check_plugins.c
+tests_unit_check_plugins_CPPFLAGS = $(AM_CPPFLAGS) -DWR_TEST_BUILDDIR='"$(abs_top_builddir)"'
+tests_unit_check_plugins_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_plugins_LDADD = $(UNIT_LDADD)
+tests_unit_check_defslog_SOURCES = tests/unit/check_defslog.c
+tests_unit_check_defslog_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_defslog_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_ctl_SOURCES = tests/unit/check_ctl.c
 tests_unit_check_ctl_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_ctl_LDADD = $(CTL_LIBS) $(CHECK_LIBS)
+
+tests_unit_check_sdnotify_SOURCES = tests/unit/check_sdnotify.c
+tests_unit_check_sdnotify_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_sdnotify_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_service_SOURCES = tests/unit/check_service.c
+tests_unit_check_service_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_service_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
 tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)
@@ -106,7 +123,8 @@ endif
 # every file through the target (see its header). A fuzz entry point has no
 # header in the library, hence the prototype from tests/fuzz/fuzz.h.
 FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf \
-	tests/fuzz/replay_journal tests/fuzz/replay_sasl tests/fuzz/replay_defs tests/fuzz/replay_mgmt
+	tests/fuzz/replay_journal tests/fuzz/replay_sasl tests/fuzz/replay_defs tests/fuzz/replay_mgmt \
+	tests/fuzz/replay_defslog
 check_PROGRAMS += $(FUZZ_REPLAY)
 TESTS += $(FUZZ_REPLAY)
 
@@ -139,6 +157,11 @@ tests_fuzz_replay_defs_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_defs.c test
 tests_fuzz_replay_defs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
 	-DWR_FUZZ_CORPUS='"defs"'
 tests_fuzz_replay_defs_LDADD = $(WR_LIBS)
+
+tests_fuzz_replay_defslog_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_defslog.c tests/fuzz/fuzz.h
+tests_fuzz_replay_defslog_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"defslog"'
+tests_fuzz_replay_defslog_LDADD = $(WR_LIBS)
 
 tests_fuzz_replay_mgmt_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_mgmt.c tests/fuzz/fuzz.h
 tests_fuzz_replay_mgmt_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
@@ -184,6 +207,8 @@ INTEG_TESTS = \
 	tests/integ/test_diskfull.py \
 	tests/integ/test_paging.py \
 	tests/integ/test_compaction.py \
+	tests/integ/test_defslog.py \
+	tests/integ/test_plugins.py \
 	tests/integ/test_confirm_latency.py \
 	tests/integ/test_names.py \
 	tests/integ/test_definitions.py \
@@ -192,6 +217,10 @@ INTEG_TESTS = \
 	tests/integ/test_mgmt_node.py \
 	tests/integ/test_metrics.py \
 	tests/integ/test_warrenctl.py \
+	tests/integ/test_service.py \
+	tests/integ/test_service_limits.py \
+	tests/integ/test_install.py \
+	tests/integ/test_man_examples.py \
 	tests/integ/test_tls.py \
 	tests/integ/test_listen.py
 TESTS += $(INTEG_TESTS)

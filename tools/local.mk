@@ -6,6 +6,7 @@
 #   make format          clang-format the C sources (generated code excluded)
 #   make check-unit      unit tests only (defined in tests/local.mk)
 #   make check-sanitizers  the whole suite under ASan+UBSan, in build-san/
+#   make deb             the Debian package (debian/), built in deb-build/
 
 EXTRA_DIST += tools/gen_codec.py tools/bootstrap.sh tools/fuzz.sh .clang-format
 
@@ -18,7 +19,7 @@ regen gen:
 # library and the sanitizers see all of it. Objects and binaries go to
 # fuzz-build/; crashes are written to fuzz-build/artifacts/<target>/.
 FUZZ_SECONDS = 60
-FUZZ_TARGETS = frame table conf journal sasl defs mgmt
+FUZZ_TARGETS = frame table conf journal sasl defs defslog mgmt
 fuzz:
 	@test -n "$(CLANG)" || { echo "make fuzz needs clang (Debian: apt-get install clang)" >&2; exit 1; }
 	CLANG='$(CLANG)' FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TARGETS='$(FUZZ_TARGETS)' \
@@ -44,11 +45,35 @@ check-sanitizers:
 	cd build-san/build && { test -f Makefile || ../src/configure --enable-sanitizers; } \
 		&& $(MAKE) $(AM_MAKEFLAGS) check
 
+# ---- the Debian package ----
+# dpkg-buildpackage cleans and reconfigures the tree it runs in, so it runs
+# on a copy: `make distdir` into deb-build/warren-VERSION/ with debian/
+# beside the sources. The .deb, its -dbgsym, .buildinfo and .changes land
+# in deb-build/. Needs dpkg-dev and debhelper (not in tools/bootstrap.sh:
+# the test suite does not build the package).
+DEB_BUILD = deb-build
+# dh runs autoreconf on the copy, and aclocal wants the m4 directory.
+EXTRA_DIST += m4/.gitkeep
+deb:
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || { \
+		echo "make deb needs dpkg-dev and debhelper (Debian: apt-get install dpkg-dev debhelper)" >&2; \
+		exit 1; }
+	@v=`cd $(srcdir) && dpkg-parsechangelog -S Version`; case "$$v" in \
+		$(VERSION)-*) ;; \
+		*) echo "debian/changelog is at $$v, configure.ac at $(VERSION): add a changelog entry (dch -v $(VERSION)-1)" >&2; \
+			exit 1;; esac
+	rm -rf $(DEB_BUILD) && $(MKDIR_P) $(DEB_BUILD)
+	$(MAKE) $(AM_MAKEFLAGS) distdir distdir=$(DEB_BUILD)/$(PACKAGE)-$(VERSION)
+	cp -R $(srcdir)/debian $(DEB_BUILD)/$(PACKAGE)-$(VERSION)/
+	cd $(DEB_BUILD)/$(PACKAGE)-$(VERSION) && \
+		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc -b
+	@ls -l $(DEB_BUILD)/*.deb
+
 clean-local: clean-local-tools
 clean-local-tools:
 	rm -rf fuzz-build
 distclean-local: distclean-local-tools
 distclean-local-tools:
-	rm -rf build-san
+	rm -rf build-san $(DEB_BUILD)
 
-.PHONY: regen gen fuzz format check-sanitizers clean-local-tools distclean-local-tools
+.PHONY: regen gen fuzz format check-sanitizers deb clean-local-tools distclean-local-tools

@@ -21,6 +21,7 @@ struct wr_vperm {
     struct wr_hnode node; /* user->perms, key = vhost name */
     char *vhost;
     struct wr_perm_re *re[3]; /* configure, write, read */
+    const struct wr_user *ext; /* a backend's user: ask its backend instead */
 };
 
 struct topic_perm {
@@ -41,6 +42,9 @@ struct wr_user {
     uint32_t tags_len;
     struct wr_hmap perms;
     struct wr_hmap topics;
+    /* NULL: a user of the table. Else a user a backend let in, owned by
+     * its connection; perms then caches the vhosts the backend allowed. */
+    const struct wr_auth_backend *backend;
 };
 
 struct wr_users {
@@ -295,21 +299,54 @@ int wr_users_clear_permissions(struct wr_users *u, struct wr_str user, struct wr
     return 0;
 }
 
+/* A backend's user: the vhost is asked once, and the answer kept until
+ * the backend says its answers changed (wr_user_external_forget). */
+static const struct wr_vperm *external_vperm(const struct wr_user *x, struct wr_str vhost)
+{
+    struct wr_user *mx = (struct wr_user *)(uintptr_t)x; /* the cache only */
+    struct wr_vperm *p;
+    struct wr_str name = {x->name, x->name_len};
+    if (!x->backend->vhost(x->backend->ctx, name, vhost))
+        return NULL;
+    if (!(p = calloc(1, sizeof(*p))) || !(p->vhost = malloc((size_t)vhost.len + 1))) {
+        free(p);
+        return NULL;
+    }
+    memcpy(p->vhost, vhost.ptr, vhost.len);
+    p->vhost[vhost.len] = '\0';
+    p->node.key = (struct wr_str){p->vhost, vhost.len};
+    p->ext = x;
+    if (wr_hmap_put(&mx->perms, &p->node) < 0) {
+        vperm_free(p);
+        return NULL;
+    }
+    return p;
+}
+
 const struct wr_vperm *wr_user_vperm(const struct wr_user *x, struct wr_str vhost)
 {
     struct wr_hnode *n = wr_hmap_get((struct wr_hmap *)&x->perms, vhost);
+    if (!n && x->backend)
+        return external_vperm(x, vhost);
     return n ? wr_container_of(n, struct wr_vperm, node) : NULL;
 }
 
-bool wr_vperm_allows(const struct wr_vperm *p, enum wr_perm_op op, struct wr_str name)
+bool wr_vperm_allows(const struct wr_vperm *p, enum wr_perm_op op, const char *kind,
+                     struct wr_str name)
 {
+    if (p->ext) {
+        const struct wr_user *x = p->ext;
+        return x->backend->resource(x->backend->ctx, (struct wr_str){x->name, x->name_len},
+                                    (struct wr_str){p->vhost, (uint32_t)strlen(p->vhost)}, kind,
+                                    name, op);
+    }
     return wr_perm_re_match(p->re[op], name.ptr, name.len);
 }
 
 struct wr_str wr_vperm_pattern(const struct wr_vperm *p, enum wr_perm_op op)
 {
-    size_t len;
-    const char *s = wr_perm_re_pattern(p->re[op], &len);
+    size_t len = 0;
+    const char *s = p->re[op] ? wr_perm_re_pattern(p->re[op], &len) : "";
     return (struct wr_str){s, (uint32_t)len};
 }
 
@@ -403,6 +440,9 @@ bool wr_user_topic_allows(const struct wr_user *x, struct wr_str vhost, struct w
     struct wr_hnode *n;
     const struct topic_perm *t;
 
+    if (x->backend)
+        return x->backend->topic(x->backend->ctx, (struct wr_str){x->name, x->name_len}, vhost,
+                                 exchange, routing_key, op);
     if (!x->topics.n || !(klen = topic_key(key, vhost, exchange)))
         return true;
     n = wr_hmap_get((struct wr_hmap *)&x->topics, (struct wr_str){key, (uint32_t)klen});
@@ -482,6 +522,93 @@ int wr_users_login(struct wr_users *u, struct wr_str user, struct wr_str pass,
     if (x && wr_passwd_check(x->algo, x->hash, x->hash_len, pass.ptr, pass.len)) {
         *out = x;
         return 0;
+    }
+    return wr_fail(err, WR_EACCESS_REFUSED,
+                   "Login was refused using authentication mechanism PLAIN. For details see the "
+                   "broker logfile.");
+}
+
+/* ---- users from an authentication backend ---- */
+
+struct wr_user *wr_user_external_new(const struct wr_auth_backend *be, struct wr_str name,
+                                     struct wr_str tags)
+{
+    struct wr_user *x = calloc(1, sizeof(*x));
+    if (!x || !(x->name = malloc((size_t)name.len + 1)) ||
+        !(x->tags = malloc((size_t)tags.len + 1)) || !(x->hash = strdup(""))) {
+        if (x) {
+            free(x->name);
+            free(x->tags);
+        }
+        free(x);
+        return NULL;
+    }
+    memcpy(x->name, name.ptr, name.len);
+    x->name[name.len] = '\0';
+    x->name_len = name.len;
+    memcpy(x->tags, tags.ptr, tags.len);
+    x->tags[tags.len] = '\0';
+    x->tags_len = tags.len;
+    x->backend = be;
+    wr_hmap_init(&x->perms);
+    wr_hmap_init(&x->topics);
+    return x;
+}
+
+void wr_user_external_free(struct wr_user *x)
+{
+    if (x && x->backend)
+        user_free(x);
+}
+
+bool wr_user_is_external(const struct wr_user *x)
+{
+    return x && x->backend;
+}
+
+void wr_user_external_forget(struct wr_user *x)
+{
+    struct wr_hnode *n, *nx;
+    size_t it;
+    if (!x || !x->backend)
+        return;
+    for (n = wr_hmap_first(&x->perms, &it); n; n = nx) {
+        nx = wr_hmap_next(&x->perms, &it, n);
+        wr_hmap_del(&x->perms, n);
+        vperm_free(wr_container_of(n, struct wr_vperm, node));
+    }
+}
+
+void wr_users_touch(struct wr_users *u)
+{
+    u->gen++;
+}
+
+int wr_auth_login(struct wr_users *u, const struct wr_auth_backend *const *order, size_t n,
+                  struct wr_str user, struct wr_str pass, struct wr_user **out,
+                  struct wr_errbuf *err)
+{
+    static const struct wr_auth_backend *const internal_only[] = {NULL};
+    if (!order || n == 0) {
+        order = internal_only;
+        n = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char tags[512];
+        const struct wr_auth_backend *be = order[i];
+        if (!be) {
+            if (wr_users_login(u, user, pass, out, err) == 0)
+                return 0;
+            continue;
+        }
+        tags[0] = '\0';
+        if (be->login(be->ctx, user, pass, tags, sizeof tags) == 1) {
+            tags[sizeof tags - 1] = '\0';
+            *out = wr_user_external_new(be, user, wr_str_c(tags));
+            if (*out)
+                return 0;
+            return wr_fail(err, WR_EINTERNAL, "out of memory");
+        }
     }
     return wr_fail(err, WR_EACCESS_REFUSED,
                    "Login was refused using authentication mechanism PLAIN. For details see the "

@@ -79,7 +79,9 @@ int wr_users_clear_permissions(struct wr_users *u, struct wr_str user, struct wr
 /* The user's entry on a vhost, NULL when it has none (no access). Valid
  * until the next change (see wr_users_generation). */
 const struct wr_vperm *wr_user_vperm(const struct wr_user *x, struct wr_str vhost);
-bool wr_vperm_allows(const struct wr_vperm *p, enum wr_perm_op op, struct wr_str name);
+/* op on the resource of `kind` ("queue" or "exchange") named `name`. */
+bool wr_vperm_allows(const struct wr_vperm *p, enum wr_perm_op op, const char *kind,
+                     struct wr_str name);
 /* The pattern as set, for export. */
 struct wr_str wr_vperm_pattern(const struct wr_vperm *p, enum wr_perm_op op);
 
@@ -118,5 +120,42 @@ int wr_sasl_parse(struct wr_str mech, struct wr_str resp, struct wr_str *user,
  * constant time). Returns 0 with *out, or WR_EACCESS_REFUSED with text. */
 int wr_users_login(struct wr_users *u, struct wr_str user, struct wr_str pass,
                    struct wr_user **out, struct wr_errbuf *err);
+
+/* ---- authentication backends (auth_backends.N; plugins provide them) ----
+ *
+ * A backend decides logins and access for users it knows. A user it let
+ * in is a struct wr_user of its own (not in the table, owned by the
+ * connection that logged in): wr_user_vperm asks the backend about a vhost
+ * once and keeps the answer; wr_vperm_allows and wr_user_topic_allows ask
+ * it for every decision the caller does not cache (channels cache the
+ * last exchange and routing key, and drop that when the generation moves:
+ * a backend whose answers changed calls wr_users_touch). */
+struct wr_auth_backend {
+    const char *name;
+    void *ctx;
+    /* 1: let in (*tags: comma list, may stay ""); 0: refused; -1: not a
+     * user of this backend. The next backend is asked unless 1. */
+    int (*login)(void *ctx, struct wr_str user, struct wr_str pass, char *tags, size_t cap);
+    bool (*vhost)(void *ctx, struct wr_str user, struct wr_str vhost);
+    bool (*resource)(void *ctx, struct wr_str user, struct wr_str vhost, const char *kind,
+                     struct wr_str name, enum wr_perm_op op);
+    bool (*topic)(void *ctx, struct wr_str user, struct wr_str vhost, struct wr_str exchange,
+                  struct wr_str routing_key, enum wr_perm_op op);
+};
+
+/* Log in through the backends in order (a NULL entry is the internal
+ * table; no order at all means the table alone). *out is a table user, or
+ * a backend's (free it with wr_user_external_free). */
+int wr_auth_login(struct wr_users *u, const struct wr_auth_backend *const *order, size_t n,
+                  struct wr_str user, struct wr_str pass, struct wr_user **out,
+                  struct wr_errbuf *err);
+struct wr_user *wr_user_external_new(const struct wr_auth_backend *be, struct wr_str name,
+                                     struct wr_str tags);
+void wr_user_external_free(struct wr_user *x);
+bool wr_user_is_external(const struct wr_user *x);
+/* Forget the vhosts the backend allowed (its answers changed). */
+void wr_user_external_forget(struct wr_user *x);
+/* Move the generation: every cached decision is dropped. */
+void wr_users_touch(struct wr_users *u);
 
 #endif

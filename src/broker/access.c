@@ -46,7 +46,7 @@ int wr_access_check(struct wr_principal *who, enum wr_perm_op op, const char *ki
         return 0;
     if (kind[0] == 'e' && name.len == 0)
         subject = WR_STR("amq.default");
-    if (!who->vperm || !wr_vperm_allows(who->vperm, op, subject))
+    if (!who->vperm || !wr_vperm_allows(who->vperm, op, kind, subject))
         return refused(who, kind, subject, err);
     if (cacheable && name.len <= sizeof(who->write_x)) {
         memcpy(who->write_x, name.ptr, name.len);

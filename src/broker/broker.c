@@ -98,6 +98,7 @@ void wr_broker_free(struct wr_broker *b)
     wr_msgs_fini(&b->msgs);
     wr_users_free(b->users);
     free(b->defs_kept);
+    free(b->auth_order);
     free(b);
 }
 

@@ -24,7 +24,9 @@
 
 struct event_base;
 struct wr_conf;
+struct wr_auth_backend;
 struct wr_persist;
+struct wr_plugins;
 struct wr_users;
 struct wr_vhost;
 
@@ -62,6 +64,13 @@ struct wr_broker {
     struct wr_churn churn;
     /* Every message of every vhost (their bytes, their interned keys). */
     struct wr_msgs msgs;
+
+    /* The loaded plugins (plugin/plugin.h); NULL when none. */
+    struct wr_plugins *plugins;
+    /* auth_backends.N in order, a NULL entry for the internal table
+     * (auth/auth.h); none: the table alone. */
+    const struct wr_auth_backend **auth_order;
+    size_t nauth;
 
     void (*alarm_cleared)(void *arg);
     void (*synced)(void *arg, uint64_t pos, bool failed);

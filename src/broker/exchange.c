@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "broker/exchange.h"
+#include "broker/msg.h"
+#include "broker/persist.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
 
@@ -83,6 +85,10 @@ static void route_emit(struct wr_binding *b, void *ctx)
     struct route_ctx *rc = ctx;
 
     rc->matched++;
+    if (!b) {
+        rc->res->taken = true; /* the type took the message itself */
+        return;
+    }
     if (b->kind == WR_DEST_QUEUE) {
         struct wr_queue *q = b->dest;
         if (q->route_mark != rc->vh->route_gen) {
@@ -104,10 +110,12 @@ static void route_exchange(struct route_ctx *rc, struct wr_exchange *x)
 
     x->publish_in.n++;
     rc->matched = 0;
-    if (!wr_list_empty(&x->bindings)) {
+    if (!wr_list_empty(&x->bindings) || (x->type->flags & WR_XTYPE_ROUTE_UNBOUND)) {
         /* The CC/BCC keys are routed like the message's own. */
         for (uint32_t k = 0; k <= rc->m->ncc; k++) {
             struct wr_route_msg one = *rc->m;
+            one.first = k == 0;
+            one.res = rc->res;
             if (k)
                 one.routing_key = rc->m->cc[k - 1];
             x->type->route(x, &one, route_emit, rc);
@@ -129,6 +137,9 @@ int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_r
     struct route_ctx rc = {vh, m, res, 0, 0};
 
     res->n = 0;
+    res->taken = false;
+    res->held_pos = 0;
+    res->held_failed = false;
     if (++vh->route_gen == 0) {
         /* Wrapped: clear every mark so a stale one cannot match. */
         size_t it;
@@ -331,4 +342,66 @@ void wr_exchange_free(struct wr_exchange *x)
     free(x->name);
     free((void *)x->args.ptr);
     free(x);
+}
+
+/* ---- what an exchange type keeps (a delayed exchange's messages) ---- */
+
+uint64_t wr_exchange_holder_id(const struct wr_exchange *x)
+{
+    /* FNV-1a over vhost, a separator no name can make ambiguous (the
+     * vhost's length), and name; then mixed, top bit set. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    struct wr_str n = wr_exchange_name(x);
+    size_t vl = strlen(x->vhost->name);
+    for (size_t i = 0; i < vl; i++)
+        h = (h ^ (uint8_t)x->vhost->name[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++)
+        h = (h ^ (uint8_t)(vl >> (8 * i))) * 0x100000001b3ull;
+    for (uint32_t i = 0; i < n.len; i++)
+        h = (h ^ (uint8_t)n.ptr[i]) * 0x100000001b3ull;
+    h ^= h >> 31;
+    h *= 0x7fb5d329728ea185ull;
+    h ^= h >> 27;
+    return h | (1ull << 63);
+}
+
+int wr_exchange_hold(struct wr_exchange *x, struct wr_msg *m, struct wr_route_result *res)
+{
+    const struct wr_persist *p = x->vhost->persist;
+    uint64_t pos;
+    if (!x->durable || !wr_msg_persistent(m) || !p || !wr_msg_ext(m))
+        return 0; /* kept in memory only */
+    pos = p->hold(p->ctx, m, wr_exchange_holder_id(x));
+    if (!pos) {
+        if (res)
+            res->held_failed = true;
+        return -1;
+    }
+    m->flags |= WR_MSG_HELD;
+    if (res && pos > res->held_pos)
+        res->held_pos = pos;
+    return 0;
+}
+
+uint64_t wr_exchange_unhold(struct wr_msg *m)
+{
+    uint64_t id;
+    if (!(m->flags & WR_MSG_HELD))
+        return 0;
+    m->flags &= (uint8_t)~WR_MSG_HELD;
+    id = wr_msg_store_id(m);
+    wr_msg_ext(m)->store_id = 0;
+    return id;
+}
+
+void wr_exchange_release_id(struct wr_exchange *x, uint64_t id)
+{
+    const struct wr_persist *p = x->vhost->persist;
+    if (id && p)
+        p->release(p->ctx, id, wr_exchange_holder_id(x));
+}
+
+void wr_exchange_release(struct wr_exchange *x, struct wr_msg *m)
+{
+    wr_exchange_release_id(x, wr_exchange_unhold(m));
 }

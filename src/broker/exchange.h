@@ -19,11 +19,13 @@
 #include <stdint.h>
 
 #include "broker/stats.h"
+#include "core/errbuf.h"
 #include "core/hmap.h"
 #include "core/list.h"
 #include "wire/buf.h"
 
 struct wr_exchange;
+struct wr_msg;
 struct wr_queue;
 struct wr_vhost;
 
@@ -50,12 +52,26 @@ struct wr_route_msg {
      * routes by each of them too, each queue still collected once. */
     const struct wr_str *cc;
     uint32_t ncc;
+    /* The message itself (NULL when routing only looks: tests, dry runs),
+     * and whether routing_key is its own key rather than a CC/BCC one. */
+    struct wr_msg *msg;
+    bool first;
+    /* The routing pass's result, for a type that keeps the message
+     * (wr_exchange_hold). */
+    struct wr_route_result *res;
 };
 
+/* emit(b) for every binding that matched; emit(NULL) when the type took
+ * the message itself (a delayed exchange keeps it to route later): it
+ * counts as routed, so it does not go to the alternate exchange. */
 typedef void (*wr_route_emit_fn)(struct wr_binding *b, void *ctx);
+
+/* Flags of an exchange type. */
+#define WR_XTYPE_ROUTE_UNBOUND 0x1u /* route is called even with no bindings */
 
 struct wr_xtype {
     const char *name;
+    unsigned flags;
     /* Set up / tear down x->type_state. */
     int (*init)(struct wr_exchange *x);
     void (*destroy)(struct wr_exchange *x);
@@ -68,6 +84,16 @@ struct wr_xtype {
     /* Call emit once for every binding that matches. */
     void (*route)(struct wr_exchange *x, const struct wr_route_msg *m, wr_route_emit_fn emit,
                   void *ctx);
+    /* Types from plugins (plugin/xtype.c); NULL for the built-in ones.
+     * declare: check a new exchange's arguments once its flags are set
+     * (406/503 with err filled refuse it). validate_binding: validate's
+     * job with the exchange at hand and the refusal's own text. */
+    int (*declare)(struct wr_exchange *x, struct wr_errbuf *err);
+    /* A message this exchange held durably (wr_exchange_hold) before the
+     * broker stopped, given back at recovery (a reference to take). */
+    void (*recover)(struct wr_exchange *x, struct wr_msg *m);
+    int (*validate_binding)(struct wr_exchange *x, struct wr_str key, struct wr_str args,
+                            struct wr_errbuf *err);
 };
 
 extern const struct wr_xtype wr_xtype_direct;
@@ -77,8 +103,35 @@ extern const struct wr_xtype wr_xtype_headers;
 
 /* Type by name ("direct"...), NULL when unknown. */
 const struct wr_xtype *wr_xtype_find(struct wr_str name);
-/* The i-th known type, sorted by name; NULL past the last (a walk). */
+/* The i-th known type, the built-in ones sorted by name, then those of
+ * plugins; NULL past the last (a walk). */
 const struct wr_xtype *wr_xtype_at(size_t i);
+/* A durable exchange's identity in the journal, for what its type holds
+ * (a delayed exchange's messages): a hash of vhost and name, with the top
+ * bit set so it is never a queue's. */
+uint64_t wr_exchange_holder_id(const struct wr_exchange *x);
+
+/* Keep m for later on behalf of exchange x, from within x's route. When x
+ * is durable and m persistent, m is journaled as held by x (flag
+ * WR_MSG_HELD; the publisher's confirm waits for it) and comes back to x's
+ * type at recovery; res->held_failed when that failed. Returns 0 or -1. */
+struct wr_route_result;
+int wr_exchange_hold(struct wr_exchange *x, struct wr_msg *m, struct wr_route_result *res);
+/* m, held by x, is done with: the journal forgets it. */
+void wr_exchange_release(struct wr_exchange *x, struct wr_msg *m);
+/* The same in two steps, for routing a held message on: unhold makes m an
+ * ordinary message again (returns the held record's id, 0 when m was not
+ * held), and once m is routed (and journaled for its queues),
+ * release_id lets the record go. A crash between the two delivers it
+ * twice, never not at all. */
+uint64_t wr_exchange_unhold(struct wr_msg *m);
+void wr_exchange_release_id(struct wr_exchange *x, uint64_t id);
+
+/* Add a type (a plugin's). The table is the process's, like the code it
+ * points to. Returns 0, WR_EEXISTS when the name is taken, or WR_ENOMEM. */
+int wr_xtype_register(const struct wr_xtype *t);
+/* Remove it again (no exchange of the type may remain). */
+void wr_xtype_unregister(const struct wr_xtype *t);
 
 struct wr_exchange {
     struct wr_hnode node; /* in vhost->exchanges, key = name */

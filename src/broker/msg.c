@@ -237,9 +237,7 @@ uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h
     return buf;
 }
 
-/* A copy of m with the headers entry `key` set to *val, or removed when
- * val is NULL. */
-static struct wr_msg *with_header(const struct wr_msg *m, const char *key, const struct wr_fv *val)
+struct wr_msg *wr_msg_with_header(const struct wr_msg *m, const char *key, const struct wr_fv *val)
 {
     struct wr_basic_props p;
     struct wr_table h = {0};
@@ -277,12 +275,12 @@ struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, i
     struct wr_fv v;
     v.type = 'l';
     v.v.l = val;
-    return with_header(m, key, &v);
+    return wr_msg_with_header(m, key, &v);
 }
 
 struct wr_msg *wr_msg_without_header(const struct wr_msg *m, const char *key)
 {
-    return with_header(m, key, NULL);
+    return wr_msg_with_header(m, key, NULL);
 }
 
 bool wr_msg_parse_expiration(struct wr_str s, int64_t *ms)

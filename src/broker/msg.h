@@ -66,6 +66,7 @@ struct wr_msg_ext {
 
 #define WR_MSG_PERSISTENT 1u /* delivery_mode 2 */
 #define WR_MSG_EXT 2u        /* has a struct wr_msg_ext */
+#define WR_MSG_HELD 4u       /* journaled as held by an exchange (store_id is that record) */
 
 struct wr_msg {
     uint32_t refs;
@@ -197,6 +198,12 @@ struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_prop
  * on failure. */
 struct wr_table;
 uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h);
+
+/* A copy of m with the headers entry `key` set to *val (an existing entry
+ * of that name is replaced in place), or removed when val is NULL. NULL
+ * on failure. */
+struct wr_fv;
+struct wr_msg *wr_msg_with_header(const struct wr_msg *m, const char *key, const struct wr_fv *val);
 
 /* A copy of m whose headers table has `key` set to the long `val` (an
  * existing entry of that name is replaced). NULL on failure. */

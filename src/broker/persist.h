@@ -13,6 +13,8 @@
 
 #include "core/histo.h"
 
+struct wr_binding;
+struct wr_exchange;
 struct wr_msg;
 struct wr_queue;
 
@@ -24,8 +26,14 @@ struct wr_persist_stats {
 
 struct wr_persist {
     void *ctx;
-    /* A durable exchange, queue or binding appeared or went. */
+    /* Vhosts, users, permissions or the kept parts of the definitions
+     * changed: the store rewrites the whole definitions file. */
     void (*defs_changed)(void *ctx);
+    /* One durable exchange, queue or binding appeared, or is about to go
+     * (`gone`: it is still whole): the store logs that one change. */
+    void (*defs_exchange)(void *ctx, struct wr_exchange *x, bool gone);
+    void (*defs_queue)(void *ctx, struct wr_queue *q, bool gone);
+    void (*defs_binding)(void *ctx, struct wr_binding *bd, bool gone);
     /* A persistent message is about to enter these durable queues. Returns
      * the journal position that must be durable before it is confirmed, or
      * 0 when it cannot be made durable (the publish is then nacked). */
@@ -33,6 +41,14 @@ struct wr_persist {
     /* A journaled message left a durable queue for good (ack, drop, expiry,
      * dead-lettering, purge, delete). */
     void (*remove)(void *ctx, struct wr_queue *q, struct wr_msg *m);
+    /* A persistent message an exchange type keeps to route later (a
+     * delayed exchange), journaled as held by `holder` (the durable
+     * exchange's identity, wr_exchange_holder_id): recovered to the
+     * exchange's type. Returns the position to confirm after, 0 when it
+     * cannot be made durable. */
+    uint64_t (*hold)(void *ctx, struct wr_msg *m, uint64_t holder);
+    /* The record `id` held by `holder` is done with (routed or dropped). */
+    void (*release)(void *ctx, uint64_t id, uint64_t holder);
     /* A journaled message went back to a durable queue after `deliveries`
      * deliveries. */
     void (*requeue)(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries);

@@ -36,6 +36,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
     res->journal_pos = 0;
     res->journal_failed = res->rejected = false;
     rm.routing_key = wr_msg_routing_key(m);
+    rm.msg = m;
     rm.headers = o && o->headers_known ? o->headers : wr_msg_headers(m);
     if (o) {
         rm.cc = o->keys;
@@ -60,6 +61,12 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         res->journal_failed = true;
         return 0;
     }
+    /* An exchange type kept a copy durably (a delayed exchange): confirm
+     * once that is on disk too; nack when it could not be. */
+    if (r->held_pos > res->journal_pos)
+        res->journal_pos = r->held_pos;
+    if (r->held_failed)
+        res->rejected = true;
     for (uint32_t i = 0; i < r->n; i++) {
         int qrc = wr_queue_push(r->q[i], m);
         if (qrc == WR_QUEUE_REJECTED)

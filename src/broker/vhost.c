@@ -118,6 +118,25 @@ void wr_vhost_defs_changed(struct wr_vhost *vh)
         vh->persist->defs_changed(vh->persist->ctx);
 }
 
+/* One durable object came or is about to go: the store logs it. */
+static void defs_exchange(struct wr_vhost *vh, struct wr_exchange *x, bool gone)
+{
+    if (vh->persist && x->durable)
+        vh->persist->defs_exchange(vh->persist->ctx, x, gone);
+}
+
+static void defs_queue(struct wr_vhost *vh, struct wr_queue *q, bool gone)
+{
+    if (vh->persist && q->store_id)
+        vh->persist->defs_queue(vh->persist->ctx, q, gone);
+}
+
+static void defs_binding(struct wr_vhost *vh, struct wr_binding *b, bool gone)
+{
+    if (vh->persist && b && b->src->durable)
+        vh->persist->defs_binding(vh->persist->ctx, b, gone);
+}
+
 uint64_t wr_vhost_journal(struct wr_vhost *vh, struct wr_msg *m, struct wr_queue *const *qs,
                           uint32_t n)
 {
@@ -227,12 +246,18 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
             x->alternate_len = ae.v.str.len;
         }
     }
+    if (type->declare) {
+        int rc = type->declare(x, err); /* a plugin's type checks its arguments */
+        if (rc < 0) {
+            wr_exchange_free(x);
+            return rc;
+        }
+    }
     if (wr_hmap_put(&vh->exchanges, &x->node) < 0) {
         wr_exchange_free(x);
         return wr_fail(err, WR_EINTERNAL, "out of memory");
     }
-    if (x->durable)
-        wr_vhost_defs_changed(vh);
+    defs_exchange(vh, x, false);
     *out = x;
     return 0;
 }
@@ -260,8 +285,7 @@ int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_un
 void wr_vhost_exchange_remove(struct wr_vhost *vh, struct wr_exchange *x)
 {
     wr_hmap_del(&vh->exchanges, &x->node);
-    if (x->durable)
-        wr_vhost_defs_changed(vh);
+    defs_exchange(vh, x, true);
     wr_exchange_free(x);
 }
 
@@ -344,7 +368,7 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
      * name is done in wr_vhost_route, no binding object needed. */
     if (q->durable && !q->exclusive) {
         q->store_id = ++vh->last_queue_id;
-        wr_vhost_defs_changed(vh);
+        defs_queue(vh, q, false);
     }
     *created = true;
     if (vh->churn)
@@ -372,8 +396,7 @@ void wr_vhost_queue_delete(struct wr_vhost *vh, struct wr_queue *q)
     wr_hmap_del(&vh->queues, &q->node);
     if (vh->churn)
         vh->churn->queues_deleted++;
-    if (q->store_id)
-        wr_vhost_defs_changed(vh);
+    defs_queue(vh, q, true);
     wr_queue_delete(q);
     wr_queue_unref(q); /* the vhost's reference */
 }
@@ -443,6 +466,8 @@ int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest, bo
     int rc = bind_lookup(vh, src, dest, dest_is_exchange, owner, &xs, &dp, &dl, err);
     if (rc < 0)
         return rc;
+    if (xs->type->validate_binding && (rc = xs->type->validate_binding(xs, key, args, err)) < 0)
+        return rc;
     if (xs->type->validate && (rc = xs->type->validate(key, args)) < 0)
         return wr_fail(err, rc, "invalid binding arguments for exchange '%s" VH "%s", xs->name,
                        vh->name,
@@ -452,7 +477,7 @@ int wr_vhost_bind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest, bo
     if (rc < 0)
         return wr_fail(err, rc == WR_ENOMEM ? WR_EINTERNAL : rc, "cannot bind");
     if (xs->durable)
-        wr_vhost_defs_changed(vh);
+        defs_binding(vh, wr_exchange_binding_find(xs, dp, key, args), false);
     return 0;
 }
 
@@ -474,11 +499,9 @@ int wr_vhost_unbind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
         return rc;
     b = wr_exchange_binding_find(xs, dp, key, args);
     if (b) {
-        /* Removing its last binding may auto-delete xs: read it first. */
-        bool durable = xs->durable;
+        /* Logged first: removing its last binding may auto-delete xs. */
+        defs_binding(vh, b, true);
         wr_binding_remove(b);
-        if (durable)
-            wr_vhost_defs_changed(vh);
     }
     return 0; /* unbinding what is not bound succeeds, as in RabbitMQ */
 }

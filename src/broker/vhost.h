@@ -111,6 +111,13 @@ int wr_vhost_unbind(struct wr_vhost *vh, struct wr_str src, struct wr_str dest,
 struct wr_route_result {
     struct wr_queue **q;
     uint32_t n, cap;
+    /* An exchange type kept the message to route it later (a delayed
+     * exchange): not unroutable, though no queue has it yet. */
+    bool taken;
+    /* What keeping it durably took: confirm after held_pos; held_failed
+     * (it could not be made durable) makes the publish a nack. */
+    uint64_t held_pos;
+    bool held_failed;
 };
 
 /* Route a message from exchange x (alternate exchanges and

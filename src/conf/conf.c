@@ -21,10 +21,14 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "conf/unknown.h"
 #include "core/err.h"
 
 #ifndef WR_LOCALSTATEDIR
 #define WR_LOCALSTATEDIR "/var"
+#endif
+#ifndef WR_PLUGINDIR
+#define WR_PLUGINDIR "/usr/local/lib/warren/plugins"
 #endif
 
 #define F(field)                                                                                   \
@@ -41,6 +45,7 @@ static const char *check_mechanism(const char *v);
 static const char *check_cert_login(const char *v);
 static const char *check_user(const char *v);
 static const char *check_user_list(const char *v);
+static const char *check_log_file(const char *v);
 
 /* The order of rows is the order wr_conf_print lists them in. */
 static const struct wr_conf_setting settings[] = {
@@ -155,18 +160,21 @@ static const struct wr_conf_setting settings[] = {
      .def = "5000",
      .imin = 100,
      .imax = 3600000,
+     .flags = WR_CONF_RELOAD,
      .help = "milliseconds a client has to complete the TLS handshake"},
     {.name = "auth_mechanisms",
      .type = WR_CONF_LIST,
      F(auth_mechanisms),
      .def = "PLAIN AMQPLAIN",
      .check = check_mechanism,
+     .flags = WR_CONF_RELOAD,
      .help = "SASL mechanisms offered: auth_mechanisms.N = PLAIN, AMQPLAIN or EXTERNAL"},
     {.name = "ssl_cert_login_from",
      .type = WR_CONF_STRING,
      F(ssl_cert_login_from),
      .def = "distinguished_name",
      .check = check_cert_login,
+     .flags = WR_CONF_RELOAD,
      .help = "EXTERNAL logins: the user is the certificate's distinguished_name or common_name"},
     {.name = "connection_max",
      .type = WR_CONF_INT,
@@ -174,7 +182,7 @@ static const struct wr_conf_setting settings[] = {
      .def = "infinity",
      .imin = 0,
      .imax = 10000000,
-     .flags = WR_CONF_INFINITY,
+     .flags = WR_CONF_INFINITY | WR_CONF_RELOAD,
      .help = "most client connections at once; one more is accepted and closed at once"},
     {.name = "management.ssl.port",
      .type = WR_CONF_INT,
@@ -258,6 +266,7 @@ static const struct wr_conf_setting settings[] = {
      .type = WR_CONF_LOGLEVEL,
      F(log_level),
      .def = "info",
+     .flags = WR_CONF_RELOAD,
      .help = "least severe level logged: error, warning, info or debug"},
     {.name = "channel_max",
      .type = WR_CONF_INT,
@@ -265,6 +274,7 @@ static const struct wr_conf_setting settings[] = {
      .def = "2047",
      .imin = 0,
      .imax = 65535,
+     .flags = WR_CONF_RELOAD,
      .help = "most channels per connection offered in connection.tune; 0 means 65535"},
     {.name = "frame_max",
      .type = WR_CONF_INT,
@@ -272,6 +282,7 @@ static const struct wr_conf_setting settings[] = {
      .def = "131072",
      .imin = 4096,
      .imax = 134217728,
+     .flags = WR_CONF_RELOAD,
      .help = "largest frame in bytes offered in connection.tune"},
     {.name = "heartbeat",
      .type = WR_CONF_INT,
@@ -279,6 +290,7 @@ static const struct wr_conf_setting settings[] = {
      .def = "60",
      .imin = 0,
      .imax = 65535,
+     .flags = WR_CONF_RELOAD,
      .help = "heartbeat interval in seconds offered in connection.tune; 0 disables them"},
     {.name = "handshake_timeout",
      .type = WR_CONF_INT,
@@ -286,6 +298,7 @@ static const struct wr_conf_setting settings[] = {
      .def = "10000",
      .imin = 100,
      .imax = 3600000,
+     .flags = WR_CONF_RELOAD,
      .help = "milliseconds a client has to complete the AMQP handshake"},
     {.name = "vm_memory_high_watermark.relative",
      .type = WR_CONF_DOUBLE,
@@ -307,6 +320,7 @@ static const struct wr_conf_setting settings[] = {
      .def = "50MB",
      .imin = 0,
      .imax = INT64_C(1) << 60,
+     .flags = WR_CONF_RELOAD,
      .help = "free disk space below which publishers are blocked (kB MB GB, KiB MiB GiB)"},
     {.name = "journal.fsync_interval",
      .type = WR_CONF_INT,
@@ -387,6 +401,7 @@ static const struct wr_conf_setting settings[] = {
      .type = WR_CONF_STRING,
      F(loopback_users),
      .def = "guest",
+     .flags = WR_CONF_RELOAD,
      .check = check_user_list,
      .help = "comma-separated users that may connect only from loopback, or none"},
     {.name = "load_definitions",
@@ -395,6 +410,83 @@ static const struct wr_conf_setting settings[] = {
      .def = "",
      .flags = WR_CONF_EMPTY_OK,
      .help = "definitions file (RabbitMQ's JSON) imported at every start; empty: none"},
+    /* ---- service: logging, shutdown, limits ---- */
+    {.name = "log.dir",
+     .type = WR_CONF_STRING,
+     F(log_dir),
+     .def = WR_LOCALSTATEDIR "/log/warren",
+     .flags = WR_CONF_RELOAD,
+     .check = check_nonempty,
+     .help = "directory of a log.file given as a relative name"},
+    {.name = "log.file",
+     .type = WR_CONF_STRING,
+     F(log_file),
+     .def = "false",
+     .flags = WR_CONF_RELOAD,
+     .check = check_log_file,
+     .help = "log file (relative: under log.dir), reopened on SIGHUP; false for none"},
+    {.name = "log.file.level",
+     .type = WR_CONF_LOGLEVEL,
+     F(log_file_level),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK | WR_CONF_RELOAD,
+     .help = "least severe level written to log.file; empty: log.level"},
+    {.name = "log.console",
+     .type = WR_CONF_BOOL,
+     F(log_console),
+     .def = "true",
+     .flags = WR_CONF_RELOAD,
+     .help = "whether log lines go to standard error (the journal under systemd)"},
+    {.name = "log.console.level",
+     .type = WR_CONF_LOGLEVEL,
+     F(log_console_level),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK | WR_CONF_RELOAD,
+     .help = "least severe level written to standard error; empty: log.level"},
+    {.name = "log.syslog",
+     .type = WR_CONF_BOOL,
+     F(log_syslog),
+     .def = "false",
+     .flags = WR_CONF_RELOAD,
+     .help = "whether log lines also go to syslog(3), facility daemon"},
+    {.name = "log.syslog.level",
+     .type = WR_CONF_LOGLEVEL,
+     F(log_syslog_level),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK | WR_CONF_RELOAD,
+     .help = "least severe level sent to syslog; empty: log.level"},
+    {.name = "shutdown_timeout",
+     .type = WR_CONF_INT,
+     F(shutdown_timeout_ms),
+     .def = "10000",
+     .imin = 0,
+     .imax = 3600000,
+     .flags = WR_CONF_RELOAD,
+     .help = "milliseconds clients get to answer connection.close at shutdown"},
+    {.name = "max_message_size",
+     .type = WR_CONF_SIZE,
+     F(max_message_size),
+     .def = "128MiB",
+     .imin = 1,
+     .imax = 512 * 1024 * 1024,
+     .flags = WR_CONF_RELOAD,
+     .help = "largest message body accepted; a larger one is refused with 406"},
+    {.name = "consumer_max_per_channel",
+     .type = WR_CONF_INT,
+     F(consumer_max_per_channel),
+     .def = "0",
+     .imin = 0,
+     .imax = INT32_MAX,
+     .flags = WR_CONF_RELOAD,
+     .help = "most consumers on one channel, refused beyond with 530; 0 means no limit"},
+    /* plugins (src/plugin); plugins.enabled.N and plugin.NAME.KEY are
+     * lists, parsed by apply_plugin_key */
+    {.name = "plugins.directory",
+     .type = WR_CONF_STRING,
+     F(plugins_dir),
+     .def = WR_PLUGINDIR,
+     .check = check_nonempty,
+     .help = "directory the enabled plugins are loaded from (NAME.so)"},
 };
 
 #undef F
@@ -672,6 +764,17 @@ static const char *check_user_list(const char *v)
     }
 }
 
+/* RabbitMQ's log.file: a file name or false ("true" is a mistake, not a
+ * file name). */
+static const char *check_log_file(const char *v)
+{
+    if (!*v)
+        return "must not be empty (false for no file)";
+    if (strcmp(v, "true") == 0)
+        return "not a file name or false";
+    return NULL;
+}
+
 /* ---- value parsers, one per type ---- */
 
 static const char *parse_int(const char *v, int64_t min, int64_t max, int64_t *out)
@@ -787,13 +890,17 @@ static const char *apply(struct wr_conf *c, const struct wr_conf_setting *s, con
     case WR_CONF_SIZE: {
         uint64_t n;
         why = parse_size(v, (uint64_t)s->imax, &n);
+        if (!why && n < (uint64_t)s->imin)
+            why = "out of range";
         if (!why)
             memcpy(field, &n, sizeof n);
         break;
     }
     case WR_CONF_LOGLEVEL: {
-        enum wr_log_level l;
-        if (wr_log_level_parse(v, &l) < 0)
+        enum wr_log_level l = WR_LOG_UNSET;
+        if (*v == '\0' && (s->flags & WR_CONF_EMPTY_OK))
+            memcpy(field, &l, sizeof l);
+        else if (wr_log_level_parse(v, &l) < 0)
             why = "not a log level (error, warning, info, debug)";
         else
             memcpy(field, &l, sizeof l);
@@ -877,88 +984,263 @@ static const char *apply_listener(struct wr_conf *c, const char *value)
     return apply(c, wr_conf_find("listeners.tcp.default"), colon + 1);
 }
 
+static bool is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+static bool is_key_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-';
+}
+
+/* ---- reporting ---- */
+
+/* Where a value comes from: a file's line, a file, or (origin NULL) the
+ * command line; and the report that collects the problems. */
+struct where {
+    const char *origin;
+    unsigned line;
+    struct wr_conf_report *r;
+};
+
+static void report(struct where *w, bool warning, const char *fmt, ...) WR_PRINTF(3, 4);
+
+static void report(struct where *w, bool warning, const char *fmt, ...)
+{
+    struct wr_conf_error e = {.line = w->line, .warning = warning};
+    int n = 0;
+    va_list ap;
+
+    if (w->origin && w->line)
+        n = snprintf(e.msg, sizeof e.msg, "%s:%u: ", w->origin, w->line);
+    else if (w->origin)
+        n = snprintf(e.msg, sizeof e.msg, "%s: ", w->origin);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof e.msg)
+        n = (int)sizeof e.msg - 1;
+    va_start(ap, fmt);
+    vsnprintf(e.msg + n, sizeof e.msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (warning)
+        w->r->warnings++;
+    else if (w->r->errors++ == 0)
+        w->r->first = e;
+    if (w->r->fn)
+        w->r->fn(w->r->arg, &e);
+}
+
+/* ---- keys with a name in them ---- */
+
+/* Add `item` to, or remove it from, a comma-separated list (blanks around
+ * an item do not count when comparing); a new item goes last. Returns NULL
+ * or why not. */
+static const char *list_toggle(char *list, size_t cap, const char *item, bool on)
+{
+    size_t il = strlen(item), ll = strlen(list);
+    char *p = list;
+
+    for (;;) {
+        char *comma = strchr(p, ',');
+        char *end = comma ? comma : p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && is_blank(*a))
+            a++;
+        while (b > a && is_blank(b[-1]))
+            b--;
+        if ((size_t)(b - a) == il && memcmp(a, item, il) == 0) {
+            if (on)
+                return NULL;
+            if (comma)
+                memmove(p, comma + 1, strlen(comma + 1) + 1);
+            else if (p > list)
+                p[-1] = '\0'; /* the last one: drop the comma before it */
+            else
+                *p = '\0';
+            return NULL;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    if (!on)
+        return NULL;
+    if (ll + (ll ? 1 : 0) + il >= cap)
+        return "list too long";
+    if (ll)
+        list[ll++] = ',';
+    memcpy(list + ll, item, il + 1);
+    return NULL;
+}
+
+/* The name after the prefix of a NAME-in-the-key setting: a word without
+ * blanks, control characters or commas. */
+static const char *check_key_name(const char *v)
+{
+    if (!*v || strchr(v, ','))
+        return "not a name";
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x21 || *v == 0x7f)
+            return "not a name";
+    return NULL;
+}
+
+static const char *parse_bool(const char *v, bool *on)
+{
+    *on = strcmp(v, "true") == 0;
+    return *on || strcmp(v, "false") == 0 ? NULL : "not true or false";
+}
+
 #define TAGS_PREFIX "default_user_tags."
+#define LOOPBACK_PREFIX "loopback_users."
 
 /* default_user_tags.<tag> for a tag without a row of its own (RabbitMQ
  * takes any word as a tag): kept in a comma list, in the order first set. */
 static const char *apply_other_tag(struct wr_conf *c, const char *tag, const char *value)
 {
-    char *list = c->default_user_tags_other;
-    size_t tl = strlen(tag), ll = strlen(list);
-    char *p = list, *at = NULL;
-    bool on = strcmp(value, "true") == 0;
-
-    if (!on && strcmp(value, "false") != 0)
-        return "not true or false";
-    if (tl == 0 || strchr(tag, ','))
-        return "not a tag";
-    for (size_t i = 0; i < tl; i++)
-        if ((unsigned char)tag[i] < 0x21 || tag[i] == 0x7f)
-            return "not a tag";
-    while (*p) {
-        char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == tl && memcmp(p, tag, tl) == 0) {
-            at = p;
-            break;
-        }
-        p += n + (comma ? 1 : 0);
-    }
-    if (on && !at) {
-        if (ll + (ll ? 1 : 0) + tl >= sizeof c->default_user_tags_other)
-            return "too many tags";
-        if (ll)
-            list[ll++] = ',';
-        memcpy(list + ll, tag, tl + 1);
-    } else if (!on && at) {
-        char *end = at + tl;
-        if (*end == ',')
-            end++;
-        else if (at > list)
-            at--; /* the last one: drop the comma before it */
-        memmove(at, end, strlen(end) + 1);
-    }
-    return NULL;
+    bool on;
+    const char *why = parse_bool(value, &on);
+    if (why || (why = check_key_name(tag)) != NULL)
+        return why;
+    return list_toggle(c->default_user_tags_other, sizeof c->default_user_tags_other, tag, on);
 }
 
-static int set_at(struct wr_conf *c, const char *name, const char *value, const char *origin,
-                  unsigned line, struct wr_conf_error *err)
+/* rabbitmq.conf's loopback_users.<user> = true|false: the user joins or
+ * leaves the loopback_users list ("none" when it empties). */
+static const char *apply_loopback_user(struct wr_conf *c, const char *user, const char *value)
+{
+    char *list = c->loopback_users;
+    bool on;
+    const char *why = parse_bool(value, &on);
+
+    if (why || (why = check_key_name(user)) != NULL)
+        return why;
+    if (strcmp(list, "none") == 0)
+        list[0] = '\0';
+    why = list_toggle(list, sizeof c->loopback_users, user, on);
+    if (!list[0])
+        strcpy(list, "none");
+    return why;
+}
+
+/* A key without a row: a typo of a known key (error, with the hint), a
+ * RabbitMQ key Warren does not implement (warning, ignored), or nothing
+ * known (error). A near key wins over a family of RabbitMQ keys only at
+ * one edit: management.tcp.prot is a typo, prometheus.tcp.ip is not. */
+static int unknown_key(const char *name, struct where *w)
+{
+    char qn[64];
+    const char *near = wr_conf_closest(name);
+    bool rabbit = wr_conf_rabbit_only(name);
+
+    quote_value(name, qn, sizeof qn);
+    if (near && (!rabbit || wr_conf_edit_distance(name, near, 1) <= 1)) {
+        report(w, false, "%s: unknown setting; did you mean '%s'?", qn, near);
+        return WR_ESYNTAX;
+    }
+    if (rabbit) {
+        report(w, true, "%s: a RabbitMQ setting that Warren does not implement; ignored", qn);
+        return 0;
+    }
+    report(w, false, "%s: unknown setting", qn);
+    return WR_ESYNTAX;
+}
+
+#define ENABLED_PREFIX "plugins.enabled."
+#define PLUGIN_PREFIX "plugin."
+#define BACKENDS_PREFIX "auth_backends."
+
+/* A plugin's name: what its file is called (NAME.so). */
+static bool plugin_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* auth_backends.N = NAME, as rabbitmq.conf: "internal" (also RabbitMQ's
+ * rabbit_auth_backend_internal) or a backend a plugin registers. Kept as
+ * a comma list in the order given. */
+static const char *apply_backend(struct wr_conf *c, const char *value)
+{
+    if (!strcmp(value, "rabbit_auth_backend_internal"))
+        value = "internal";
+    if (!plugin_name_ok(value, strlen(value)))
+        return "not a backend name (a-z, 0-9, _ and -)";
+    return list_toggle(c->auth_backends, sizeof c->auth_backends, value, true);
+}
+
+/* plugins.enabled.N = NAME (a comma list, each name once) and
+ * plugin.NAME.KEY = VALUE (kept as "NAME.KEY=VALUE" lines for the plugin
+ * to read; a later line for the same key replaces the value). */
+static const char *apply_plugin_key(struct wr_conf *c, const char *name, const char *value)
+{
+    if (strncmp(name, BACKENDS_PREFIX, strlen(BACKENDS_PREFIX)) == 0)
+        return apply_backend(c, value);
+    if (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0) {
+        if (!plugin_name_ok(value, strlen(value)))
+            return "not a plugin name (a-z, 0-9, _ and -)";
+        return list_toggle(c->plugins_enabled, sizeof c->plugins_enabled, value, true);
+    }
+    {
+        const char *key = name + strlen(PLUGIN_PREFIX), *dot = strchr(key, '.');
+        char *kv = c->plugin_settings, *p;
+        size_t kl, vl = strlen(value), total = strlen(kv);
+        if (!dot || !plugin_name_ok(key, (size_t)(dot - key)) || !dot[1])
+            return "not plugin.NAME.KEY";
+        kl = strlen(key);
+        if (strchr(value, '\n'))
+            return "not one line";
+        /* drop an earlier value of the same key */
+        for (p = kv; *p;) {
+            char *nl = strchr(p, '\n');
+            size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+            if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+                memmove(p, p + n, strlen(p + n) + 1);
+                total -= n;
+                continue;
+            }
+            p += n;
+        }
+        if (total + kl + vl + 2 >= sizeof c->plugin_settings)
+            return "too many plugin settings";
+        snprintf(kv + total, sizeof c->plugin_settings - total, "%s=%s\n", key, value);
+        return NULL;
+    }
+}
+
+static int set_at(struct wr_conf *c, const char *name, const char *value, struct where *w)
 {
     const struct wr_conf_setting *s = wr_conf_find(name);
     char q[64], qn[64];
+    const char *why;
 
-    if (!s && strncmp(name, TAGS_PREFIX, strlen(TAGS_PREFIX)) == 0) {
-        const char *why = apply_other_tag(c, name + strlen(TAGS_PREFIX), value);
-        if (!why)
-            return 0;
-        if (origin)
-            set_error(err, line, "%s:%u: invalid value '%s' for %s: %s", origin, line,
-                      quote_value(value, q, sizeof q), quote_value(name, qn, sizeof qn), why);
-        else
-            set_error(err, line, "invalid value '%s' for %s: %s", quote_value(value, q, sizeof q),
-                      quote_value(name, qn, sizeof qn), why);
-        return WR_ESYNTAX;
-    }
-    const char *why = NULL, *item = NULL;
-    if (!s && (s = find_list_row(name, &item)) != NULL) {
-        why =
-            list_apply_item((struct wr_conf_list *)(void *)((char *)c + s->offset), s, item, value);
-        if (!why)
-            return 0;
-        if (origin)
-            set_error(err, line, "%s:%u: invalid value '%s' for %s: %s", origin, line,
-                      quote_value(value, q, sizeof q), quote_value(name, qn, sizeof qn), why);
-        else
-            set_error(err, line, "invalid value '%s' for %s: %s", quote_value(value, q, sizeof q),
-                      quote_value(name, qn, sizeof qn), why);
-        return WR_ESYNTAX;
-    }
     if (!s) {
-        if (origin)
-            set_error(err, line, "%s:%u: unknown setting '%s'", origin, line,
-                      quote_value(name, qn, sizeof qn));
+        const struct wr_conf_setting *ls;
+        const char *item;
+        if (strncmp(name, TAGS_PREFIX, strlen(TAGS_PREFIX)) == 0)
+            why = apply_other_tag(c, name + strlen(TAGS_PREFIX), value);
+        else if ((ls = find_list_row(name, &item)) != NULL)
+            why = list_apply_item((struct wr_conf_list *)(void *)((char *)c + ls->offset), ls, item,
+                                  value);
+        else if (strncmp(name, LOOPBACK_PREFIX, strlen(LOOPBACK_PREFIX)) == 0)
+            why = apply_loopback_user(c, name + strlen(LOOPBACK_PREFIX), value);
+        else if (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0 ||
+                 strncmp(name, BACKENDS_PREFIX, strlen(BACKENDS_PREFIX)) == 0 ||
+                 strncmp(name, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
+            why = apply_plugin_key(c, name, value);
         else
-            set_error(err, line, "unknown setting '%s'", quote_value(name, qn, sizeof qn));
+            return unknown_key(name, w);
+        if (!why)
+            return 0;
+        report(w, false, "%s: invalid value '%s': %s", quote_value(name, qn, sizeof qn),
+               quote_value(value, q, sizeof q), why);
         return WR_ESYNTAX;
     }
     if (strcmp(s->name, "listeners.tcp.default") == 0 && strchr(value, ':'))
@@ -980,34 +1262,26 @@ static int set_at(struct wr_conf *c, const char *name, const char *value, const 
         snprintf(range, sizeof range, " (%lld..%lld)", (long long)s->imin, (long long)s->imax);
     else if (s->type == WR_CONF_DOUBLE && strcmp(why, "out of range") == 0)
         snprintf(range, sizeof range, " (%g..%g)", s->dmin, s->dmax);
-    if (origin)
-        set_error(err, line, "%s:%u: invalid value '%s' for %s: %s%s", origin, line,
-                  quote_value(value, q, sizeof q), s->name, why, range);
-    else
-        set_error(err, line, "invalid value '%s' for %s: %s%s", quote_value(value, q, sizeof q),
-                  s->name, why, range);
+    report(w, false, "%s: invalid value '%s': %s%s", s->name, quote_value(value, q, sizeof q), why,
+           range);
     return WR_ESYNTAX;
 }
 
 int wr_conf_set(struct wr_conf *c, const char *name, const char *value, struct wr_conf_error *err)
 {
-    return set_at(c, name, value, NULL, 0, err);
-}
+    struct wr_conf_report r;
+    struct where w = {NULL, 0, &r};
+    int rc;
 
-static bool is_blank(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
-}
-
-static bool is_key_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '.' || ch == '_' || ch == '-';
+    memset(&r, 0, sizeof r);
+    rc = set_at(c, name, value, &w);
+    if (rc < 0 && err)
+        *err = r.first;
+    return rc;
 }
 
 /* One line, already copied and NUL-terminated, without its newline. */
-static int parse_line(struct wr_conf *c, char *s, const char *origin, unsigned lineno,
-                      struct wr_conf_error *err)
+static int parse_line(struct wr_conf *c, char *s, struct where *w)
 {
     size_t n = strlen(s);
 
@@ -1025,7 +1299,7 @@ static int parse_line(struct wr_conf *c, char *s, const char *origin, unsigned l
     while (is_blank(*s))
         s++;
     if (key_end == key || *s != '=') {
-        set_error(err, lineno, "%s:%u: expected 'key = value'", origin, lineno);
+        report(w, false, "expected 'key = value'");
         return WR_ESYNTAX;
     }
     *key_end = '\0';
@@ -1035,24 +1309,26 @@ static int parse_line(struct wr_conf *c, char *s, const char *origin, unsigned l
     if (*s == '\0') {
         const struct wr_conf_setting *row = wr_conf_find(key);
         if (row && (row->flags & WR_CONF_EMPTY_OK))
-            return set_at(c, key, s, origin, lineno, err);
-        set_error(err, lineno, "%s:%u: missing value for %s", origin, lineno, key);
+            return set_at(c, key, s, w);
+        if (!row && wr_conf_rabbit_only(key))
+            return unknown_key(key, w);
+        report(w, false, "%s: missing value", key);
         return WR_ESYNTAX;
     }
-    return set_at(c, key, s, origin, lineno, err);
+    return set_at(c, key, s, w);
 }
 
-int wr_conf_parse(struct wr_conf *c, const char *buf, size_t len, const char *origin,
-                  struct wr_conf_error *err)
+int wr_conf_parse_report(struct wr_conf *c, const char *buf, size_t len, const char *origin,
+                         struct wr_conf_report *r)
 {
     char line[WR_CONF_LINE_MAX + 1];
+    struct where w = {origin ? origin : "<config>", 0, r};
     size_t pos = 0;
-    unsigned lineno = 0;
 
-    if (!origin)
-        origin = "<config>";
+    r->errors = r->warnings = 0;
+    memset(&r->first, 0, sizeof r->first);
     if (len > WR_CONF_FILE_MAX) {
-        set_error(err, 0, "%s: file too large (more than %d bytes)", origin, WR_CONF_FILE_MAX);
+        report(&w, false, "file too large (more than %d bytes)", WR_CONF_FILE_MAX);
         return WR_ESYNTAX;
     }
     /* A UTF-8 byte order mark, as some editors write, is not part of a key. */
@@ -1065,78 +1341,103 @@ int wr_conf_parse(struct wr_conf *c, const char *buf, size_t len, const char *or
         const char *nl = memchr(start, '\n', left);
         size_t n = nl ? (size_t)(nl - start) : left;
 
-        lineno++;
+        w.line++;
         pos += n + (nl ? 1 : 0);
         if (n > WR_CONF_LINE_MAX) {
-            set_error(err, lineno, "%s:%u: line too long (more than %d bytes)", origin, lineno,
-                      WR_CONF_LINE_MAX);
-            return WR_ESYNTAX;
+            report(&w, false, "line too long (more than %d bytes)", WR_CONF_LINE_MAX);
+            continue;
         }
         if (memchr(start, '\0', n)) {
-            set_error(err, lineno, "%s:%u: NUL byte in line", origin, lineno);
-            return WR_ESYNTAX;
+            report(&w, false, "NUL byte in line");
+            continue;
         }
         memcpy(line, start, n);
         line[n] = '\0';
-        int rc = parse_line(c, line, origin, lineno, err);
-        if (rc < 0)
-            return rc;
+        (void)parse_line(c, line, &w);
     }
-    return 0;
+    return r->errors ? WR_ESYNTAX : 0;
 }
 
-int wr_conf_load_file(struct wr_conf *c, const char *path, struct wr_conf_error *err)
+int wr_conf_parse(struct wr_conf *c, const char *buf, size_t len, const char *origin,
+                  struct wr_conf_error *err)
+{
+    struct wr_conf_report r;
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    rc = wr_conf_parse_report(c, buf, len, origin, &r);
+    if (rc < 0 && err)
+        *err = r.first;
+    return rc;
+}
+
+int wr_conf_load_file_report(struct wr_conf *c, const char *path, struct wr_conf_report *r)
 {
     struct stat st;
+    struct where w = {path, 0, r};
     char *buf = NULL;
     size_t got = 0;
     int rc = WR_EIO;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
+    r->errors = r->warnings = 0;
+    memset(&r->first, 0, sizeof r->first);
     if (fd < 0) {
-        set_error(err, 0, "%s: cannot open: %s", path, strerror(errno));
+        report(&w, false, "cannot open: %s", strerror(errno));
         return WR_EIO;
     }
     if (fstat(fd, &st) < 0) {
-        set_error(err, 0, "%s: cannot stat: %s", path, strerror(errno));
+        report(&w, false, "cannot stat: %s", strerror(errno));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_error(err, 0, "%s: not a regular file", path);
+        report(&w, false, "not a regular file");
         goto out;
     }
     if (st.st_size > WR_CONF_FILE_MAX) {
-        set_error(err, 0, "%s: file too large (more than %d bytes)", path, WR_CONF_FILE_MAX);
+        report(&w, false, "file too large (more than %d bytes)", WR_CONF_FILE_MAX);
         rc = WR_ESYNTAX;
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
-        set_error(err, 0, "%s: out of memory", path);
+        report(&w, false, "out of memory");
         rc = WR_ENOMEM;
         goto out;
     }
     /* Read until EOF rather than trusting st_size: the file may change. */
     for (;;) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-        if (r < 0 && errno == EINTR)
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size + 1 - got);
+        if (n < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            set_error(err, 0, "%s: read error: %s", path, strerror(errno));
+        if (n < 0) {
+            report(&w, false, "read error: %s", strerror(errno));
             goto out;
         }
-        if (r == 0)
+        if (n == 0)
             break;
-        got += (size_t)r;
+        got += (size_t)n;
         if (got > (size_t)st.st_size) {
-            set_error(err, 0, "%s: file changed while being read", path);
+            report(&w, false, "file changed while being read");
             goto out;
         }
     }
-    rc = wr_conf_parse(c, buf, got, path, err);
+    rc = wr_conf_parse_report(c, buf, got, path, r);
 out:
     free(buf);
     close(fd);
+    return rc;
+}
+
+int wr_conf_load_file(struct wr_conf *c, const char *path, struct wr_conf_error *err)
+{
+    struct wr_conf_report r;
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    rc = wr_conf_load_file_report(c, path, &r);
+    if (rc < 0 && err)
+        *err = r.first;
     return rc;
 }
 
@@ -1245,7 +1546,7 @@ int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, cha
     case WR_CONF_LOGLEVEL: {
         enum wr_log_level l;
         memcpy(&l, field, sizeof l);
-        w = snprintf(out, cap, "%s", wr_log_level_name(l));
+        w = snprintf(out, cap, "%s", l == WR_LOG_UNSET ? "" : wr_log_level_name(l));
         break;
     }
     case WR_CONF_BOOL: {
@@ -1302,6 +1603,33 @@ void wr_conf_print(const struct wr_conf *c, FILE *f)
         fprintf(f, TAGS_PREFIX "%.*s = true\n", n, p);
         p += n + (comma ? 1 : 0);
     }
+    {
+        unsigned k = 0;
+        for (const char *p = c->plugins_enabled; *p;) {
+            const char *comma = strchr(p, ',');
+            int n = comma ? (int)(comma - p) : (int)strlen(p);
+            fprintf(f, ENABLED_PREFIX "%u = %.*s\n", ++k, n, p);
+            p += n + (comma ? 1 : 0);
+        }
+    }
+    {
+        unsigned k = 0;
+        for (const char *p = c->auth_backends; *p;) {
+            const char *comma = strchr(p, ',');
+            int n = comma ? (int)(comma - p) : (int)strlen(p);
+            fprintf(f, BACKENDS_PREFIX "%u = %.*s\n", ++k, n, p);
+            p += n + (comma ? 1 : 0);
+        }
+    }
+    /* A plugin's settings may be secrets (a password of its backend):
+     * the keys are shown, the values not. */
+    for (const char *p = c->plugin_settings; *p;) {
+        const char *eq = strchr(p, '='), *nl = strchr(p, '\n');
+        if (!eq || !nl)
+            break;
+        fprintf(f, PLUGIN_PREFIX "%.*s = ********\n", (int)(eq - p), p);
+        p = nl + 1;
+    }
 }
 
 void wr_conf_default_tags(const struct wr_conf *c, char *out, size_t cap)
@@ -1352,4 +1680,57 @@ bool wr_conf_is_loopback_user(const struct wr_conf *c, const char *user)
             return false;
         p = comma + 1;
     }
+}
+
+void wr_conf_log_path(const struct wr_conf *c, char *out, size_t cap)
+{
+    if (strcmp(c->log_file, "false") == 0)
+        snprintf(out, cap, "%s", "");
+    else if (c->log_file[0] == '/')
+        snprintf(out, cap, "%s", c->log_file);
+    else
+        snprintf(out, cap, "%s/%s", c->log_dir, c->log_file);
+}
+
+/* One setting's value for a log line about a change. */
+static const char *shown(const struct wr_conf *c, const struct wr_conf_setting *s, char *out,
+                         size_t cap)
+{
+    if (s->flags & WR_CONF_SECRET)
+        snprintf(out, cap, "********");
+    else if (wr_conf_format(c, s, out, cap) < 0)
+        snprintf(out, cap, "(too long to show)");
+    return out;
+}
+
+unsigned wr_conf_reload(struct wr_conf *live, const struct wr_conf *fresh, unsigned *restart)
+{
+    char a[1100], b[1100];
+    unsigned applied = 0;
+
+    *restart = 0;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct wr_conf_setting *s = &settings[i];
+        if (wr_conf_format(live, s, a, sizeof a) == 0 &&
+            wr_conf_format(fresh, s, b, sizeof b) == 0 && strcmp(a, b) == 0)
+            continue;
+        if (s->flags & WR_CONF_RELOAD) {
+            wr_log(WR_LOG_INFO, "configuration: %s changed from '%s' to '%s'", s->name,
+                   shown(live, s, a, sizeof a), shown(fresh, s, b, sizeof b));
+            memcpy((char *)live + s->offset, (const char *)fresh + s->offset, s->size);
+            applied++;
+        } else {
+            wr_log(WR_LOG_WARNING,
+                   "configuration: %s changed from '%s' to '%s', which needs a restart: "
+                   "not applied",
+                   s->name, shown(live, s, a, sizeof a), shown(fresh, s, b, sizeof b));
+            (*restart)++;
+        }
+    }
+    if (strcmp(live->default_user_tags_other, fresh->default_user_tags_other) != 0) {
+        wr_log(WR_LOG_WARNING, "configuration: default_user_tags changed, which needs a restart "
+                               "(and applies only to a first start)");
+        (*restart)++;
+    }
+    return applied;
 }

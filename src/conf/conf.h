@@ -9,6 +9,10 @@
  * configuration, and the unit tests walk the rows so a new setting is tested
  * (and checked against etc/warren.conf and the man page) without new code.
  *
+ * A row may be reloadable (WR_CONF_RELOAD): SIGHUP applies a new value of
+ * it to the running broker; a change to any other is logged as needing a
+ * restart (warrend.c).
+ *
  * The file format is that of rabbitmq.conf: one `key = value` per line,
  * blank lines and lines starting with `#` ignored. A `#` later in a line is
  * part of the value (passwords may contain one). Parsing works on a memory
@@ -110,6 +114,22 @@ struct wr_conf {
     char loopback_users[1024]; /* loopback_users: comma list or "none" */
     /* definitions imported at every start; "" = none */
     char load_definitions[1024]; /* load_definitions */
+    /* service: logging outputs, shutdown, limits */
+    char log_dir[1024];                  /* log.dir: where a relative log.file goes */
+    char log_file[1024];                 /* log.file: a path, or "false" for none */
+    enum wr_log_level log_file_level;    /* log.file.level, WR_LOG_UNSET = log.level */
+    bool log_console;                    /* log.console: standard error */
+    enum wr_log_level log_console_level; /* log.console.level */
+    bool log_syslog;                     /* log.syslog: syslog(3), facility daemon */
+    enum wr_log_level log_syslog_level;  /* log.syslog.level */
+    int64_t shutdown_timeout_ms;         /* shutdown_timeout */
+    uint64_t max_message_size;           /* max_message_size, bytes */
+    int64_t consumer_max_per_channel;    /* consumer_max_per_channel, 0 = no limit */
+    /* plugins */
+    char plugins_dir[1024];     /* plugins.directory */
+    char plugins_enabled[1024]; /* plugins.enabled.N, as a comma list; not a row */
+    char plugin_settings[8192]; /* plugin.NAME.KEY = V as "NAME.KEY=V\n" lines; not a row */
+    char auth_backends[512];    /* auth_backends.N as a comma list; "" = internal; not a row */
 };
 
 enum wr_conf_type {
@@ -117,7 +137,7 @@ enum wr_conf_type {
     WR_CONF_DOUBLE,   /* double within [dmin, dmax] */
     WR_CONF_SIZE,     /* uint64_t byte count, units such as 50MB or 1GiB */
     WR_CONF_STRING,   /* char[size], no control characters */
-    WR_CONF_LOGLEVEL, /* enum wr_log_level */
+    WR_CONF_LOGLEVEL, /* enum wr_log_level; with WR_CONF_EMPTY_OK "" is WR_LOG_UNSET */
     WR_CONF_BOOL,     /* bool: true or false */
     WR_CONF_LIST,     /* struct wr_conf_list; `check` vets each value */
 };
@@ -125,7 +145,10 @@ enum wr_conf_type {
 /* Flags of a setting. */
 #define WR_CONF_SECRET 0x1u /* masked by wr_conf_print */
 #define WR_CONF_EMPTY_OK 0x2u /* a string that may be set to "" ("key =") */
-#define WR_CONF_INFINITY 0x4u /* an INT that also takes "infinity" (stored as -1) */
+/* Applied by SIGHUP (warrend re-reads its file); any other setting needs a
+ * restart, and a change to it is logged as such. */
+#define WR_CONF_RELOAD 0x4u
+#define WR_CONF_INFINITY 0x8u /* an INT that also takes "infinity" (stored as -1) */
 
 struct wr_conf_setting {
     const char *name;
@@ -141,11 +164,22 @@ struct wr_conf_setting {
     const char *help;
 };
 
-/* Where parsing stopped: `msg` is the whole one-line report, already
- * prefixed with "origin:line: " when a line is involved. */
+/* A problem: `msg` is the whole one-line report, "origin:line: key:
+ * reason" (without "origin:line: " when no file or line is involved). */
 struct wr_conf_error {
     unsigned line; /* 1-based; 0 when not tied to a line */
+    bool warning;  /* a RabbitMQ setting Warren does not implement: ignored */
     char msg[512];
+};
+
+/* Every problem of a file, for --check-config and the start: the parser
+ * goes on after an error, so one run reports them all. */
+struct wr_conf_report {
+    /* Called for each problem in file order; may be NULL. */
+    void (*fn)(void *arg, const struct wr_conf_error *e);
+    void *arg;
+    unsigned errors, warnings;  /* counted by the parser */
+    struct wr_conf_error first; /* the first error */
 };
 
 /* The table, for printing, tests and documentation checks. */
@@ -160,13 +194,22 @@ void wr_conf_init(struct wr_conf *c);
 int wr_conf_set(struct wr_conf *c, const char *name, const char *value, struct wr_conf_error *err);
 
 /* Parse `len` bytes of configuration text. `origin` (a file name) prefixes
- * error messages. On error the struct may hold some of the file's values:
- * callers treat a failed parse as fatal. Returns 0 or WR_ESYNTAX. */
+ * the messages. Every line is looked at: each problem goes to r->fn and is
+ * counted (r is zeroed first, except fn and arg). A key with no row is an
+ * error, with a "did you mean" when it is close to one; a RabbitMQ key that
+ * Warren does not implement is a warning and is ignored (conf/unknown.h).
+ * With errors the struct may hold some of the file's values: callers treat
+ * that as fatal. Returns 0 (warnings at most) or WR_ESYNTAX. */
+int wr_conf_parse_report(struct wr_conf *c, const char *buf, size_t len, const char *origin,
+                         struct wr_conf_report *r);
+
+/* Read and parse a file, as wr_conf_parse_report. Returns 0, WR_ESYNTAX,
+ * WR_EIO or WR_ENOMEM (the file could not be read: one error reported). */
+int wr_conf_load_file_report(struct wr_conf *c, const char *path, struct wr_conf_report *r);
+
+/* The same without a report: `err` gets the first error (may be NULL). */
 int wr_conf_parse(struct wr_conf *c, const char *buf, size_t len, const char *origin,
                   struct wr_conf_error *err);
-
-/* Read and parse a file. Returns 0, WR_ESYNTAX, WR_EIO or WR_ENOMEM (err->msg
- * set). */
 int wr_conf_load_file(struct wr_conf *c, const char *path, struct wr_conf_error *err);
 
 /* Checks that involve more than one setting; run after all sources were
@@ -179,6 +222,17 @@ int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, cha
 
 /* Write "name = value" lines for every setting, secrets masked. */
 void wr_conf_print(const struct wr_conf *c, FILE *f);
+
+/* SIGHUP: for each setting whose value differs in `fresh` (the file read
+ * again), a reloadable one is copied into `live` and logged as changed; any
+ * other stays as it is and is logged as needing a restart (secrets masked
+ * in both). Returns how many were applied; *restart gets how many were
+ * not. */
+unsigned wr_conf_reload(struct wr_conf *live, const struct wr_conf *fresh, unsigned *restart);
+
+/* The log file's path: log.file, under log.dir when relative; "" when
+ * log.file is false. */
+void wr_conf_log_path(const struct wr_conf *c, char *out, size_t cap);
 
 /* The default user's tags (default_user_tags.*) as a comma-separated list,
  * RabbitMQ's five in a fixed order, then the others as set. */

@@ -41,6 +41,7 @@
  * (501) with RabbitMQ's own text, kept apart from WR_EFRAME's "cannot
  * decode" so the connection can say which. */
 #define WR_EUTF8 (-1005)
+#define WR_EEXISTS (-1006) /* a name already taken (a registry) */
 
 /* Reply code to send for an error value (541 for the non-AMQP ones). */
 static inline int wr_err_reply_code(int err)

@@ -10,5 +10,6 @@ src_libwarren_a_SOURCES += \
 	src/core/heap.c src/core/heap.h \
 	src/core/randname.c src/core/randname.h \
 	src/core/utf8.c src/core/utf8.h \
+	src/core/pidfile.c src/core/pidfile.h \
 	src/core/histo.h \
 	src/core/list.h

@@ -1,14 +1,19 @@
 /*
- * log.h - leveled, timestamped log lines on stderr.
+ * log.h - leveled, timestamped log lines on standard error, a log file
+ * and syslog.
  *
- * One line per call, written with a single write so lines from different
- * sources never interleave mid-line. A line carries its context: the
+ * One line per call, written with a single write to each output so lines
+ * from different sources never interleave mid-line. A line carries its context: the
  * wr_log_ctx variant takes a prefix such as a connection name
  * ("127.0.0.1:50432 -> 127.0.0.1:5672") so a reader can follow one client
  * through the log, in the spirit of nginx's "while reading client request".
  *
- * The level is global: set once from the configuration or the command line.
- * Messages above it cost one comparison. Logging preserves errno.
+ * The outputs are rabbitmq.conf's (log.file, log.console, log.syslog), each
+ * with its own level that defaults to log.level. Until wr_log_configure
+ * runs, lines go to standard error at level info. Messages above every
+ * output's level cost one comparison. Logging preserves errno, and may be
+ * called from any thread (the journal's writer logs its failures); the
+ * outputs are changed only from the loop's thread.
  *
  * Anything a client chose goes through wr_log_esc (names with control
  * characters, NUL bytes or invalid UTF-8 come out as \xNN); a control
@@ -21,6 +26,7 @@
 #include <stdbool.h>
 
 enum wr_log_level {
+    WR_LOG_UNSET = -1, /* an output's level not set: the default level applies */
     WR_LOG_ERROR = 0,
     WR_LOG_WARNING = 1,
     WR_LOG_INFO = 2,
@@ -37,9 +43,37 @@ enum wr_log_level {
  * and end in "...". */
 #define WR_LOG_LINE_MAX 2048
 
+/* Set the default level (and so every output's that is not set). */
 void wr_log_set_level(enum wr_log_level level);
 enum wr_log_level wr_log_get_level(void);
+/* Whether some output takes lines of this level. */
 bool wr_log_enabled(enum wr_log_level level);
+
+/* Where lines go, as the log.* settings say. */
+struct wr_log_outputs {
+    enum wr_log_level level;         /* log.level: the default of the three below */
+    const char *file;                /* log.file's path; NULL or "" for none */
+    enum wr_log_level file_level;    /* WR_LOG_UNSET: level */
+    bool console;                    /* standard error */
+    enum wr_log_level console_level; /* WR_LOG_UNSET: level */
+    bool syslog;                     /* syslog(3): ident warrend, facility daemon */
+    enum wr_log_level syslog_level;  /* WR_LOG_UNSET: level */
+};
+
+/* Switch to these outputs (at start, and on SIGHUP with the new settings).
+ * A file is opened for appending (created 0640 if missing); when another
+ * file was open, the new one takes its descriptor. Returns 0, or WR_EIO
+ * when the file cannot be opened: then nothing changed and `why` (cap
+ * bytes) says why. */
+int wr_log_configure(const struct wr_log_outputs *o, char *why, size_t cap);
+
+/* Open the log file again by its name (SIGHUP, after logrotate renamed
+ * it), in place of the open one. Returns 0 (also when there is no file),
+ * or WR_EIO with `why`: the old file stays in use. */
+int wr_log_reopen(char *why, size_t cap);
+
+/* The log file's path ("" when none). */
+const char *wr_log_file(void);
 
 /* "error", "warning", "info", "debug"; parse also accepts "warn".
  * Returns 0, or WR_ESYNTAX for an unknown name. */

@@ -109,6 +109,7 @@ static const struct wr_ctl_cmd commands[] = {
     {"list", "vhosts", LIST_FLAGS, NULL, "virtual hosts", wr_ctl_cmd_list},
     {"list", "permissions", LIST_FLAGS, NULL, "every user's permissions", wr_ctl_cmd_list},
     {"list", "topic-permissions", LIST_FLAGS, NULL, "every topic permission", wr_ctl_cmd_list},
+    {"list", "plugins", LIST_FLAGS, NULL, "the plugins the broker loaded", wr_ctl_cmd_list},
     {"declare", "queue", "name! durable auto-delete type arg*", NULL, "declare a queue",
      wr_ctl_cmd_declare},
     {"declare", "exchange", "name! type! durable auto-delete internal arg*", NULL,

@@ -73,6 +73,7 @@ static const struct listing listings[] = {
     {"vhosts", "/api/vhosts", "name,messages,messages_ready,messages_unacknowledged"},
     {"permissions", "/api/permissions", "user,vhost,configure,write,read"},
     {"topic-permissions", "/api/topic-permissions", "user,vhost,exchange,write,read"},
+    {"plugins", "/api/plugins", "name,version,abi,exchange_types,description"},
     {NULL, NULL, NULL},
 };
 

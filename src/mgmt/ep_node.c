@@ -49,6 +49,7 @@
 #include "net/conn.h"
 #include "net/listen.h"
 #include "net/server.h"
+#include "plugin/plugin.h"
 
 /* What RabbitMQ's tools read as the management plugin's version: the API
  * level Warren follows. Warren's own is "product_version". */
@@ -612,6 +613,36 @@ static void extensions(struct wr_mgmt_req *rq)
     wr_mgmt_reply_json(rq, json_array());
 }
 
+/* ---- /api/plugins (Warren's): what is loaded ---- */
+
+static void plugins(struct wr_mgmt_req *rq)
+{
+    json_t *a = json_array();
+    const struct wr_plugins *s = rq->b->plugins;
+    for (size_t i = 0; a && s && i < s->n; i++) {
+        const warren_host *h = s->v[i];
+        json_t *o = json_object(), *types = json_array();
+        bool ok = o && types;
+        for (const struct wr_xtype_adapter *t = h->types; ok && t; t = wr_plugin_xtype_next(t))
+            ok = json_array_append_new(types, json_string(wr_plugin_xtype_name(t))) == 0;
+        ok = ok && wr_json_set(o, "name", json_string(h->desc->name));
+        ok = ok && wr_json_set(o, "version", json_string(h->desc->version ? h->desc->version : ""));
+        ok = ok && wr_json_set(o, "description",
+                               json_string(h->desc->description ? h->desc->description : ""));
+        ok = ok && wr_json_set(o, "path", json_string(h->path));
+        ok = ok && wr_json_set(o, "abi", json_sprintf("%u.%u", h->desc->abi_major,
+                                                      h->desc->abi_minor));
+        ok = ok && wr_json_set(o, "exchange_types", json_incref(types));
+        json_decref(types);
+        if (!ok || json_array_append_new(a, o) < 0) {
+            json_decref(o);
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    wr_mgmt_reply_json(rq, a);
+}
+
 /* ---- health checks ---- */
 
 static void health_ok(struct wr_mgmt_req *rq, json_t *extra)
@@ -833,6 +864,7 @@ const struct wr_mgmt_route wr_mgmt_routes_node[] = {
     {"/api/cluster-name", WR_M_GET, WR_LV_MANAGEMENT, cluster_name_get},
     {"/api/cluster-name", WR_M_PUT, WR_LV_ADMIN, cluster_name_put},
     {"/api/extensions", WR_M_GET, WR_LV_MANAGEMENT, extensions},
+    {"/api/plugins", WR_M_GET, WR_LV_MANAGEMENT, plugins},
     {"/api/health/checks/alarms", WR_M_GET, WR_LV_MANAGEMENT, health_alarms},
     {"/api/health/checks/local-alarms", WR_M_GET, WR_LV_MANAGEMENT, health_local_alarms},
     {"/api/health/checks/port-listener/:", WR_M_GET, WR_LV_MANAGEMENT, health_port},

@@ -897,10 +897,10 @@ static void exchange_publish(struct wr_mgmt_req *rq)
         goto out;
     }
     wr_stat_inc(&vh->st, WR_ST_PUBLISH);
-    if (!res.route.n)
+    if (!res.route.n && !res.route.taken)
         wr_stat_inc(&vh->st, WR_ST_DROP_UNROUTABLE);
     json_t *o = json_object();
-    if (o && !wr_json_set(o, "routed", json_boolean(res.route.n > 0))) {
+    if (o && !wr_json_set(o, "routed", json_boolean(res.route.n > 0 || res.route.taken))) {
         json_decref(o);
         o = NULL;
     }

@@ -25,6 +25,7 @@
 #include "broker/publish.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
+#include "conf/conf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/randname.h"
@@ -34,8 +35,6 @@
 #include "net/server.h"
 #include "wire/field.h"
 #include "wire/frame.h"
-
-#define MAX_MESSAGE_SIZE (128ull * 1024 * 1024) /* RabbitMQ's max_message_size default */
 
 struct chan_consumer {
     struct wr_consumer base;
@@ -807,10 +806,10 @@ static void route_message(struct wr_chan *ch, struct wr_msg *m, bool mandatory, 
     count(ch, NULL, WR_ST_PUBLISH);
     if (seq)
         count(ch, NULL, WR_ST_PUBLISH_CONFIRM);
-    if (res->route.n == 0 && mandatory) {
+    if (res->route.n == 0 && !res->route.taken && mandatory) {
         count(ch, NULL, WR_ST_RETURN_UNROUTABLE);
         send_return(ch, m, 312, "NO_ROUTE");
-    } else if (res->route.n == 0) {
+    } else if (res->route.n == 0 && !res->route.taken) {
         count(ch, NULL, WR_ST_DROP_UNROUTABLE);
     }
     /* A queue that refused it (x-overflow reject-publish) makes it a nack. */
@@ -910,10 +909,12 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
                           "cannot decode content header");
         return;
     }
-    if (h.body_size > MAX_MESSAGE_SIZE) {
+    /* max_message_size: refused on the header, before any body is read. */
+    if (h.body_size > ch->c->srv->conf->max_message_size) {
         chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
                     "message size %llu is larger than configured max size %llu",
-                    (unsigned long long)h.body_size, MAX_MESSAGE_SIZE);
+                    (unsigned long long)h.body_size,
+                    (unsigned long long)ch->c->srv->conf->max_message_size);
         return;
     }
     /* user_id is checked with the other publish checks (broker/publish.c,
@@ -1026,6 +1027,16 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
 
     if (!queue_name(ch, &qname, WR_BASIC_CONSUME))
         return;
+    /* consumer_max_per_channel, as RabbitMQ 3.12.14+ checks it: before the
+     * queue, and a reused tag gets its own error below. */
+    if (ch->c->srv->conf->consumer_max_per_channel &&
+        ch->nconsumers >= (uint64_t)ch->c->srv->conf->consumer_max_per_channel &&
+        !(a->consumer_tag.len && wr_hmap_get(&ch->consumers, a->consumer_tag))) {
+        wr_conn_error(ch->c, 530, WR_BASIC_CONSUME,
+                      "reached maximum (%lld) of consumers per channel",
+                      (long long)ch->c->srv->conf->consumer_max_per_channel);
+        return;
+    }
     if (wr_str_eqc(qname, REPLY_TO)) {
         if (open_reply_queue(ch, a, &q) < 0)
             return;

@@ -391,6 +391,14 @@ static void conn_close_logged(struct wr_conn *c, int code, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A user a backend let in belongs to its connection. */
+static void drop_principal(struct wr_conn *c)
+{
+    if (wr_user_is_external(c->principal))
+        wr_user_external_free(c->principal);
+    c->principal = NULL;
+}
+
 void wr_conn_force_close(struct wr_conn *c, int code, const char *text)
 {
     if (c->state < WR_CS_CLOSING)
@@ -399,7 +407,7 @@ void wr_conn_force_close(struct wr_conn *c, int code, const char *text)
         free_channels(c);
     flow_release(c);
     c->vh = NULL;
-    c->principal = NULL;
+    drop_principal(c);
     c->vperm = NULL;
 }
 
@@ -552,6 +560,7 @@ void wr_conn_free(struct wr_conn *c)
 {
     struct wr_list *it, *tmp;
     free_channels(c);
+    drop_principal(c);
     /* Exclusive queues go with their connection. */
     wr_list_each_safe(it, tmp, &c->exclusive_queues)
     {
@@ -770,7 +779,7 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     c->cap_cancel = client_cap(a->client_properties, "consumer_cancel_notify");
     c->cap_auth_close = client_cap(a->client_properties, "authentication_failure_close");
     keep_client_props(c, a);
-    c->principal = NULL;
+    drop_principal(c);
     {
         /* RabbitMQ: a mechanism it does not know is "unknown", one it knows
          * but does not offer here "invalid" (both 503). */
@@ -791,7 +800,8 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     } else {
         rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
         if (rc < 0 || user.len >= sizeof(c->user) ||
-            wr_users_login(c->srv->broker->users, user, pass, &c->principal, &err) < 0) {
+            wr_auth_login(c->srv->broker->users, c->srv->broker->auth_order,
+                          c->srv->broker->nauth, user, pass, &c->principal, &err) < 0) {
             login_refused(c, a->mechanism, rc < 0 ? WR_STR_NULL : user,
                           rc < 0 ? "malformed response" : "invalid credentials");
             return;
@@ -875,7 +885,10 @@ const struct wr_vperm *wr_conn_access(struct wr_conn *c, struct wr_user **user)
 
     if (c->access_gen != gen) {
         c->access_gen = gen;
-        c->principal = wr_users_get(u, (struct wr_str){c->user, c->user_len});
+        if (wr_user_is_external(c->principal))
+            wr_user_external_forget(c->principal); /* its backend is asked again */
+        else
+            c->principal = wr_users_get(u, (struct wr_str){c->user, c->user_len});
         c->vperm =
             c->principal && c->vh ? wr_user_vperm(c->principal, wr_str_c(c->vh->name)) : NULL;
         if (!c->principal && c->state == WR_CS_RUNNING)

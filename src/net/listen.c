@@ -276,9 +276,11 @@ static void accept_resume(struct wr_listeners *ls)
 
 static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct wr_listeners *ls = arg;
     (void)fd;
     (void)what;
-    accept_resume(arg);
+    if (!ls->srv->stopping)
+        accept_resume(ls);
 }
 
 void wr_listeners_fd_released(struct wr_server *s)
@@ -289,8 +291,11 @@ void wr_listeners_fd_released(struct wr_server *s)
 
 void wr_listeners_stop(struct wr_server *s)
 {
-    if (s->listeners)
-        pause_all(s->listeners, true);
+    if (!s->listeners)
+        return;
+    pause_all(s->listeners, true);
+    event_del(s->listeners->retry_ev);
+    s->listeners->paused = false;
 }
 
 /* A connection was accepted: an episode of failures, if any, is over. */

@@ -259,17 +259,7 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
         hooks->stop(&s, hooks->arg);
     hooked = false;
     /* Orderly stop: close every connection. */
-    {
-        struct wr_list *it, *tmp;
-        wr_list_each_safe(it, tmp, &s.conns)
-        {
-            struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
-            wr_conn_error(c, 320, 0, "broker shutdown");
-            wr_conn_flush(c); /* the close reaches the client if it can */
-            wr_conn_abort(c, "broker shutdown");
-        }
-        turn_end(&s);
-    }
+    wr_server_close_all(&s);
 out:
     if (hooked && hooks && hooks->stop)
         hooks->stop(&s, hooks->arg);
@@ -286,4 +276,60 @@ out:
     auth_fails_expire(&s, 0, true);
     wr_hmap_free(&s.auth_fails);
     return rc;
+}
+
+/* ---- shutdown ----
+ *
+ * SIGTERM or SIGINT: stop accepting, send every connection
+ * connection.close 320 with RabbitMQ's text, and keep the loop turning
+ * until each client has answered and closed its socket, or until
+ * shutdown_timeout; what is left is cut then. The tick keeps waking the
+ * loop, so the deadline is met within a quarter of a second. */
+#define SHUTDOWN_TEXT "broker forced connection closure with reason 'shutdown'"
+
+void wr_server_close_all(struct wr_server *s)
+{
+    struct wr_list *it, *tmp;
+    uint64_t t0, deadline;
+    unsigned asked = 0, cut = 0;
+
+    s->stopping = true;
+    wr_listeners_stop(s); /* no back-off timer may enable them again either */
+    wr_clock_update();
+    t0 = wr_now_ms();
+    deadline = t0 + (uint64_t)s->conf->shutdown_timeout_ms;
+    wr_list_each_safe(it, tmp, &s->conns)
+    {
+        struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
+        if (c->state < WR_CS_CLOSING) {
+            wr_conn_error(c, 320, 0, SHUTDOWN_TEXT);
+            asked++;
+        }
+    }
+    if (asked)
+        wr_log(WR_LOG_INFO,
+               "shutdown: connection.close sent to %u connections, waiting up to %lld ms", asked,
+               (long long)s->conf->shutdown_timeout_ms);
+    turn_end(s);
+    while (!wr_list_empty(&s->conns) && wr_now_ms() < deadline) {
+        if (event_base_loop(s->base, EVLOOP_ONCE) < 0)
+            break;
+        turn_end(s);
+        wr_clock_update();
+    }
+    wr_list_each_safe(it, tmp, &s->conns)
+    {
+        struct wr_conn *c = wr_container_of(it, struct wr_conn, node);
+        wr_conn_flush(c); /* what is queued reaches the client if it can */
+        wr_conn_abort(c, "shutdown_timeout passed");
+        cut++;
+    }
+    turn_end(s);
+    wr_clock_update();
+    if (cut)
+        wr_log(WR_LOG_WARNING, "shutdown: %u connections cut after %lld ms (shutdown_timeout)", cut,
+               (long long)(wr_now_ms() - t0));
+    else if (asked)
+        wr_log(WR_LOG_INFO, "shutdown: every connection closed in %llu ms",
+               (unsigned long long)(wr_now_ms() - t0));
 }

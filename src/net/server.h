@@ -69,4 +69,10 @@ uint32_t wr_server_login_failed(struct wr_server *s, const uint8_t *addr, size_t
 /* A connection's socket was closed: a descriptor is free again. */
 void wr_server_fd_released(struct wr_server *s);
 
+/* Shutdown: stop accepting, close every connection with 320
+ * CONNECTION_FORCED (RabbitMQ's text), and turn the loop until all of
+ * them are closed or conf->shutdown_timeout passed, then cut the rest.
+ * wr_server_run calls it once its loop is asked to stop. */
+void wr_server_close_all(struct wr_server *s);
+
 #endif

@@ -68,6 +68,7 @@
 #include "core/utf8.h"
 #include "core/version.h"
 #include "store/defs.h"
+#include "store/defslog.h"
 #include "store/jsonfield.h"
 #include "wire/field.h"
 
@@ -1623,64 +1624,115 @@ fail:
     return -1;
 }
 
+int wr_defs_exchange_entry(struct wr_exchange *x, json_t **out)
+{
+    json_t *o;
+    *out = NULL;
+    if (!x->durable || predeclared(x))
+        return 0;
+    o = json_object();
+    if (!o || add_name(o, "name", wr_exchange_name(x)) < 0 ||
+        add_name(o, "vhost", wr_str_c(x->vhost->name)) < 0 ||
+        set_new(o, "type", json_string(x->type->name)) < 0 ||
+        set_new(o, "durable", json_true()) < 0 ||
+        set_new(o, "auto_delete", json_boolean(x->auto_delete)) < 0 ||
+        set_new(o, "internal", json_boolean(x->internal)) < 0 || add_args(o, x->args) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    *out = o;
+    return 0;
+}
+
+/* A binding is kept when both ends are: its source durable, its
+ * destination a journaled queue or a durable exchange. */
+static bool binding_kept(const struct wr_binding *bd)
+{
+    if (!bd->src->durable)
+        return false;
+    if (bd->kind == WR_DEST_QUEUE)
+        return ((const struct wr_queue *)bd->dest)->store_id != 0;
+    return ((const struct wr_exchange *)bd->dest)->durable;
+}
+
+int wr_defs_binding_entry(struct wr_binding *bd, json_t **out)
+{
+    struct wr_str dname = bd->kind == WR_DEST_QUEUE
+                              ? wr_queue_name((struct wr_queue *)bd->dest)
+                              : wr_exchange_name((struct wr_exchange *)bd->dest);
+    json_t *o;
+    *out = NULL;
+    if (!binding_kept(bd))
+        return 0;
+    o = json_object();
+    if (!o || add_name(o, "source", wr_exchange_name(bd->src)) < 0 ||
+        add_name(o, "vhost", wr_str_c(bd->src->vhost->name)) < 0 ||
+        add_name(o, "destination", dname) < 0 ||
+        set_new(o, "destination_type",
+                json_string(bd->kind == WR_DEST_QUEUE ? "queue" : "exchange")) < 0 ||
+        add_name(o, "routing_key", bd->key) < 0 || add_args(o, bd->args) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    *out = o;
+    return 0;
+}
+
+int wr_defs_queue_entry(struct wr_queue *q, json_t **out)
+{
+    json_t *o;
+    *out = NULL;
+    if (!q->store_id)
+        return 0;
+    o = json_object();
+    if (!o || add_name(o, "name", wr_queue_name(q)) < 0 ||
+        add_name(o, "vhost", wr_str_c(q->vhost->name)) < 0 ||
+        set_new(o, "durable", json_true()) < 0 ||
+        set_new(o, "auto_delete", json_boolean(q->auto_delete)) < 0 ||
+        set_new(o, "type", json_string("classic")) < 0 || add_args(o, q->args) < 0 ||
+        set_new(o, "warren_id", json_integer((json_int_t)q->store_id)) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    *out = o;
+    return 0;
+}
+
+/* Append an object's entry, if it is kept. */
+static int append_entry(json_t *a, int rc, json_t *o)
+{
+    if (rc < 0)
+        return -1;
+    return o ? json_array_append_new(a, o) : 0;
+}
+
 static int export_vhost_objects(struct wr_vhost *vh, json_t *jx, json_t *jq, json_t *jb)
 {
     struct wr_hnode *n;
     size_t it;
-    struct wr_str vname = wr_str_c(vh->name);
 
     for (n = wr_hmap_first(&vh->exchanges, &it); n; n = wr_hmap_next(&vh->exchanges, &it, n)) {
         struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
         struct wr_list *l;
         if (!x->durable)
             continue;
-        if (!predeclared(x)) {
-            json_t *o = json_object();
-            if (!o || json_array_append_new(jx, o) < 0 ||
-                add_name(o, "name", wr_exchange_name(x)) < 0 || add_name(o, "vhost", vname) < 0 ||
-                set_new(o, "type", json_string(x->type->name)) < 0 ||
-                set_new(o, "durable", json_true()) < 0 ||
-                set_new(o, "auto_delete", json_boolean(x->auto_delete)) < 0 ||
-                set_new(o, "internal", json_boolean(x->internal)) < 0 || add_args(o, x->args) < 0)
-                return -1;
-        }
+        json_t *o;
+        int rc = wr_defs_exchange_entry(x, &o);
+        if (append_entry(jx, rc, o) < 0)
+            return -1;
         wr_list_each(l, &x->bindings)
         {
             struct wr_binding *bd = wr_container_of(l, struct wr_binding, src_node);
-            struct wr_str dname;
-            json_t *o;
-            if (bd->kind == WR_DEST_QUEUE) {
-                struct wr_queue *q = bd->dest;
-                if (!q->store_id)
-                    continue;
-                dname = wr_queue_name(q);
-            } else {
-                struct wr_exchange *dx = bd->dest;
-                if (!dx->durable)
-                    continue;
-                dname = wr_exchange_name(dx);
-            }
-            o = json_object();
-            if (!o || json_array_append_new(jb, o) < 0 ||
-                add_name(o, "source", wr_exchange_name(x)) < 0 || add_name(o, "vhost", vname) < 0 ||
-                add_name(o, "destination", dname) < 0 ||
-                set_new(o, "destination_type",
-                        json_string(bd->kind == WR_DEST_QUEUE ? "queue" : "exchange")) < 0 ||
-                add_name(o, "routing_key", bd->key) < 0 || add_args(o, bd->args) < 0)
+            rc = wr_defs_binding_entry(bd, &o);
+            if (append_entry(jb, rc, o) < 0)
                 return -1;
         }
     }
     for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
         struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
         json_t *o;
-        if (!q->store_id)
-            continue;
-        o = json_object();
-        if (!o || json_array_append_new(jq, o) < 0 || add_name(o, "name", wr_queue_name(q)) < 0 ||
-            add_name(o, "vhost", vname) < 0 || set_new(o, "durable", json_true()) < 0 ||
-            set_new(o, "auto_delete", json_boolean(q->auto_delete)) < 0 ||
-            set_new(o, "type", json_string("classic")) < 0 || add_args(o, q->args) < 0 ||
-            set_new(o, "warren_id", json_integer((json_int_t)q->store_id)) < 0)
+        int rc = wr_defs_queue_entry(q, &o);
+        if (append_entry(jq, rc, o) < 0)
             return -1;
     }
     return 0;
@@ -1766,25 +1818,36 @@ fail:
     return NULL;
 }
 
-char *wr_defs_export(struct wr_broker *b)
+/* Keys sorted, as RabbitMQ writes them. The data directory's copy also
+ * says up to which line of the definitions log it holds. */
+static char *dump(struct wr_broker *b, bool with_seq, uint64_t seq)
 {
     json_t *doc = export_doc(b);
     char *text;
     if (!doc)
         return NULL;
-    /* Keys sorted, as RabbitMQ writes them. */
+    if (with_seq && set_new(doc, "warren_defs_seq", json_integer((json_int_t)seq)) < 0) {
+        json_decref(doc);
+        return NULL;
+    }
     text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(doc);
     return text;
 }
 
+char *wr_defs_export(struct wr_broker *b)
+{
+    return dump(b, false, 0);
+}
+
 /* ---- the data directory's file ---- */
 
-int wr_defs_save(const char *path, struct wr_broker *b, struct wr_errbuf *err)
+int wr_defs_save(const char *path, struct wr_broker *b, uint64_t seq, uint64_t *bytes,
+                 struct wr_errbuf *err)
 {
     char tmp[4200], dir[4200];
     int fd, dfd, rc = 0;
-    char *text = wr_defs_export(b);
+    char *text = dump(b, true, seq);
 
     if (!text)
         return wr_fail(err, WR_EINTERNAL, "out of memory writing definitions");
@@ -1807,6 +1870,8 @@ int wr_defs_save(const char *path, struct wr_broker *b, struct wr_errbuf *err)
             }
             off += (size_t)w;
         }
+        if (bytes)
+            *bytes = len;
     }
     if (rc == 0 && fsync(fd) < 0)
         rc = wr_fail(err, WR_EIO, "cannot sync %s: %s", tmp, strerror(errno));
@@ -1828,19 +1893,77 @@ out:
     return rc;
 }
 
-int wr_defs_load(const char *path, struct wr_broker *b, struct wr_errbuf *err)
+/* The log's whole text, or NULL with *len 0 when there is none. */
+static int read_log(const char *path, char **text, size_t *len, struct wr_errbuf *err)
+{
+    struct stat st;
+    size_t got = 0;
+    int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *text = NULL;
+    *len = 0;
+    if (fd < 0)
+        return errno == ENOENT ? 0 : wr_fail(err, WR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0)
+        rc = wr_fail(err, WR_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = wr_fail(err, WR_EIO, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size >= SIZE_MAX || !(*text = malloc((size_t)st.st_size + 1)))
+        rc = wr_fail(err, WR_EIO, "%s: out of memory", path);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, *text + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *len = got;
+    return 0;
+}
+
+int wr_defs_load(const char *path, const char *log_path, struct wr_broker *b,
+                 struct wr_defs_recovered *out, struct wr_errbuf *err)
 {
     struct wr_defs_err e;
     struct wr_defs *d;
+    char *log = NULL;
+    size_t log_len = 0, good = 0;
     int rc;
 
-    if (access(path, F_OK) != 0 && errno == ENOENT)
-        return 0;
-    /* Our own file has no size limit: it is as large as the broker made it. */
-    d = read_doc(path, UINT64_MAX, &e);
-    if (!d)
+    memset(out, 0, sizeof(*out));
+    if ((rc = read_log(log_path, &log, &log_len, err)) < 0)
+        return rc;
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        /* No snapshot: a data directory never written to, or a log whose
+         * snapshot is gone (its lines then name vhosts nobody knows, and
+         * the import below says so). */
+        d = wr_defs_parse("{}", 2, path, &e);
+    } else {
+        /* Our own file has no size limit: it is as large as the broker made it. */
+        d = read_doc(path, UINT64_MAX, &e);
+    }
+    if (!d) {
+        free(log);
         return wr_fail(err, WR_EIO, "%s", e.msg);
-    rc = wr_defs_import(b, d, WR_DEFS_RECOVER, &e);
+    }
+    rc = wr_defslog_fold(d->root, log ? log : "", log_len, &out->seq, &good, &out->lines, &e);
+    free(log);
+    out->log_good = good;
+    out->torn = good < log_len;
+    if (rc < 0) {
+        wr_defs_free(d);
+        return wr_fail(err, WR_EIO, "%s", e.msg);
+    }
+    if (out->lines == 0 && json_object_size(d->root) == 0)
+        rc = 0; /* nothing at all: a new data directory */
+    else
+        rc = wr_defs_import(b, d, WR_DEFS_RECOVER, &e);
     wr_defs_free(d);
     if (rc < 0)
         return wr_fail(err, WR_EIO, "%s: %s", path, e.msg);

@@ -38,13 +38,19 @@
 #ifndef WR_STORE_DEFS_H
 #define WR_STORE_DEFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/errbuf.h"
 #include "wire/buf.h"
 
+struct json_t;
+struct wr_binding;
 struct wr_broker;
 struct wr_defs;
+struct wr_exchange;
+struct wr_queue;
 
 /* A definitions file to import may hold at most this much. */
 #define WR_DEFS_FILE_MAX (256u << 20)
@@ -87,14 +93,35 @@ int wr_defs_import(struct wr_broker *b, const struct wr_defs *d, enum wr_defs_mo
  * or NULL when out of memory. */
 char *wr_defs_export(struct wr_broker *b);
 
-/* Write the export to `path` atomically. */
-int wr_defs_save(const char *path, struct wr_broker *b, struct wr_errbuf *err);
+/* Write the export to `path` atomically (the data directory's snapshot),
+ * noting that it holds the definitions log up to line `seq`
+ * ("warren_defs_seq"; see defslog.h). *bytes (may be NULL) gets its size. */
+int wr_defs_save(const char *path, struct wr_broker *b, uint64_t seq, uint64_t *bytes,
+                 struct wr_errbuf *err);
 
-/* Load the data directory's file into an empty broker (a missing file is
- * an empty broker). Returns 0, or an error for a file that cannot be read
- * or checked: the broker then refuses to start rather than run without
- * its definitions. */
-int wr_defs_load(const char *path, struct wr_broker *b, struct wr_errbuf *err);
+/* What wr_defs_load found in the definitions log. */
+struct wr_defs_recovered {
+    uint64_t seq;      /* last sequence number in use */
+    uint64_t log_good; /* bytes of the log that are intact */
+    size_t lines;      /* lines applied on top of the snapshot */
+    bool torn;         /* the log ended in lines never synced (cut off) */
+};
+
+/* Load the data directory's snapshot, fold the definitions log into it,
+ * and import the result into an empty broker (nothing at all is an empty
+ * broker). Returns 0, or an error for a file that cannot be read or
+ * checked: the broker then refuses to start rather than run without its
+ * definitions. */
+int wr_defs_load(const char *path, const char *log_path, struct wr_broker *b,
+                 struct wr_defs_recovered *out, struct wr_errbuf *err);
+
+/* One object's entry as definitions.json holds it, for the definitions
+ * log: *out is a new reference, or NULL when the object is not kept
+ * (transient, exclusive, amq.*, a binding with a transient end). Returns 0,
+ * or -1 when out of memory. */
+int wr_defs_exchange_entry(struct wr_exchange *x, struct json_t **out);
+int wr_defs_queue_entry(struct wr_queue *q, struct json_t **out);
+int wr_defs_binding_entry(struct wr_binding *bd, struct json_t **out);
 
 /* ---- what Warren keeps without applying, for the management API ----
  *
@@ -102,7 +129,6 @@ int wr_defs_load(const char *path, struct wr_broker *b, struct wr_errbuf *err);
  * "vhosts": {name: {"metadata": {"description", "tags"}, "limits": ..}},
  * "parameters": [..], "global_parameters": [..], "policies": [..]}; the
  * export merges a user's or vhost's entry into its own. */
-struct json_t;
 /* A new reference ({} when nothing is kept); NULL when out of memory. */
 struct json_t *wr_defs_kept_get(struct wr_broker *b);
 /* Replace it (the reference stays the caller's); the store is told. 0, or

@@ -3,5 +3,6 @@ src_libwarren_a_SOURCES += \
 	src/store/crc32c.c src/store/crc32c.h \
 	src/store/journal.c src/store/journal.h \
 	src/store/defs.c src/store/defs.h \
+	src/store/defslog.c src/store/defslog.h \
 	src/store/jsonfield.c src/store/jsonfield.h \
 	src/store/store.c src/store/store.h

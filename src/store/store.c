@@ -26,6 +26,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -38,22 +39,28 @@
 
 #include "auth/auth.h"
 #include "broker/broker.h"
+#include "broker/exchange.h"
 #include "broker/persist.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/defs.h"
+#include "store/defslog.h"
 #include "store/journal.h"
 #include "store/store.h"
 #include "wire/methods.gen.h"
 
 struct wr_store {
     char *data_dir;
-    char *defs_path;
+    char *defs_path;       /* definitions.json: the snapshot */
+    char *log_path;
+    struct wr_defslog *log; /* definitions.log: changes since the snapshot */
+    struct wr_defs_recovered defs_rec; /* what recovery found in it */
+    uint64_t snap_bytes;   /* the snapshot's size, for when to write the next */
     struct wr_journal *j;
     bool flush_pending;
-    bool defs_dirty;
+    bool defs_dirty;  /* more than logged objects changed: write a snapshot */
     bool defs_failed; /* the last save failed: retried, publishes nacked */
     uint64_t defs_tried_ms;
     struct wr_broker *b; /* its vhosts, users and kept definitions */
@@ -90,6 +97,35 @@ static void schedule(struct wr_store *s)
     s->flush_pending = true;
 }
 
+/* A snapshot holding everything, which makes the log's lines redundant. */
+static int save_snapshot(struct wr_store *s, struct wr_errbuf *err)
+{
+    uint64_t bytes = 0;
+    int rc = wr_defs_save(s->defs_path, s->b, wr_defslog_seq(s->log), &bytes, err);
+    if (rc < 0)
+        return rc;
+    s->snap_bytes = bytes;
+    return wr_defslog_reset(s->log, err);
+}
+
+/* The turn's definitions: a line per durable object that came or went,
+ * appended to the log; a whole snapshot instead when more than those
+ * changed, when the log has grown as large as the snapshot (so a change is
+ * written a bounded number of times, however many objects there are), or
+ * when appending failed (the log may end in a partial line). */
+static int save_defs(struct wr_store *s, struct wr_errbuf *err)
+{
+    uint64_t limit = s->snap_bytes > WR_DEFSLOG_MIN_SNAPSHOT ? s->snap_bytes
+                                                             : WR_DEFSLOG_MIN_SNAPSHOT;
+    if (s->defs_dirty || wr_defslog_size(s->log) > limit)
+        return save_snapshot(s, err);
+    if (wr_defslog_write(s->log, err) < 0) {
+        s->defs_dirty = true;
+        return WR_EIO;
+    }
+    return 0;
+}
+
 /* The end of a loop turn (server.c calls it before the sockets are
  * written): definitions first, then the journal, so a queue's definition
  * is on disk before any record naming it. */
@@ -107,9 +143,10 @@ void wr_store_flush(struct wr_store *s)
     if (!s->flush_pending)
         return;
     s->flush_pending = false;
-    if (s->defs_dirty && (!s->defs_failed || wr_now_ms() - s->defs_tried_ms >= 1000)) {
+    if ((s->defs_dirty || wr_defslog_pending(s->log)) &&
+        (!s->defs_failed || wr_now_ms() - s->defs_tried_ms >= 1000)) {
         s->defs_tried_ms = wr_now_ms();
-        if (wr_defs_save(s->defs_path, s->b, &err) < 0) {
+        if (save_defs(s, &err) < 0) {
             /* Keep it dirty; until it is saved, persistent publishes are
              * refused (nacked) so nothing is confirmed into a queue whose
              * definition might not survive a restart. */
@@ -119,6 +156,7 @@ void wr_store_flush(struct wr_store *s)
                        "persistent publishes refused meanwhile",
                        err.text);
             s->defs_failed = true;
+            s->defs_dirty = true;
         } else {
             if (s->defs_failed)
                 wr_log(WR_LOG_INFO, "definitions saved again");
@@ -445,9 +483,41 @@ static void p_defs_changed(void *ctx)
     schedule(s);
 }
 
-static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *qs, uint32_t n)
+/* One durable object's change, as a line of the definitions log. A
+ * change that could not be queued for want of memory breaks the log,
+ * which then falls back to a snapshot. */
+static void log_change(struct wr_store *s, const char *kind, bool gone, int rc, json_t *entry)
 {
-    struct wr_store *s = ctx;
+    if (rc < 0 || entry)
+        wr_defslog_add(s->log, kind, gone, entry);
+    schedule(s);
+}
+
+static void p_defs_exchange(void *ctx, struct wr_exchange *x, bool gone)
+{
+    json_t *e;
+    int rc = wr_defs_exchange_entry(x, &e);
+    log_change(ctx, "exchange", gone, rc, e);
+}
+
+static void p_defs_queue(void *ctx, struct wr_queue *q, bool gone)
+{
+    json_t *e;
+    int rc = wr_defs_queue_entry(q, &e);
+    log_change(ctx, "queue", gone, rc, e);
+}
+
+static void p_defs_binding(void *ctx, struct wr_binding *bd, bool gone)
+{
+    json_t *e;
+    int rc = wr_defs_binding_entry(bd, &e);
+    log_change(ctx, "binding", gone, rc, e);
+}
+
+/* One 'P' record naming the queue ids (or a holding exchange's). */
+static uint64_t journal_publish(struct wr_store *s, struct wr_msg *m, struct wr_queue *const *qs,
+                                const uint64_t *held, uint32_t n)
+{
     uint8_t head[18], xl, rl, pl[4], bl[4];
     uint64_t ids[64], *qid = ids;
     struct wr_iov iov[10];
@@ -464,7 +534,7 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     wr_store64(head + 8, wall_ms() - (wr_now_ms() - m->published_ms));
     wr_store16(head + 16, (uint16_t)n);
     for (uint32_t i = 0; i < n; i++)
-        wr_store64((uint8_t *)&qid[i], qs[i]->store_id);
+        wr_store64((uint8_t *)&qid[i], qs ? qs[i]->store_id : held[i]);
     xl = m->rkey->xlen;
     rl = m->rkey->rklen;
     wr_store32(pl, m->props_len);
@@ -492,7 +562,7 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
         return 0;
     }
     for (uint32_t i = 0; i < n; i++)
-        e->qids[i] = qs[i]->store_id;
+        e->qids[i] = qs ? qs[i]->store_id : held[i];
     if (qid != ids)
         free(qid);
     e->nlive = (uint16_t)n;
@@ -509,21 +579,31 @@ static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *q
     return pos;
 }
 
-static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
+static uint64_t p_publish(void *ctx, struct wr_msg *m, struct wr_queue *const *qs, uint32_t n)
 {
-    struct wr_store *s = ctx;
+    return journal_publish(ctx, m, qs, NULL, n);
+}
+
+static uint64_t p_hold(void *ctx, struct wr_msg *m, uint64_t holder)
+{
+    return journal_publish(ctx, m, NULL, &holder, 1);
+}
+
+/* An 'A' record: message `id` left queue (or holder) `qid` for good. */
+static void remove_id(struct wr_store *s, uint64_t id, uint64_t qid)
+{
     uint8_t rec[16];
     struct wr_iov iov = {rec, sizeof(rec)};
-    struct sent *e = sent_get(s, wr_msg_store_id(m));
+    struct sent *e = sent_get(s, id);
 
-    wr_store64(rec, wr_msg_store_id(m));
-    wr_store64(rec + 8, q->store_id);
+    wr_store64(rec, id);
+    wr_store64(rec + 8, qid);
     wr_journal_append(s->j, 'A', &iov, 1, NULL);
     schedule(s);
     if (!e)
         return;
     for (uint16_t i = 0; i < e->nq; i++) {
-        if (e->qids[i] == q->store_id) {
+        if (e->qids[i] == qid) {
             e->qids[i] = 0;
             e->nlive--;
             e->ss->live--;
@@ -536,6 +616,16 @@ static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
         if (ss->live == 0)
             segs_prune(s);
     }
+}
+
+static void p_remove(void *ctx, struct wr_queue *q, struct wr_msg *m)
+{
+    remove_id(ctx, wr_msg_store_id(m), q->store_id);
+}
+
+static void p_release(void *ctx, uint64_t id, uint64_t holder)
+{
+    remove_id(ctx, id, holder);
 }
 
 static void p_requeue(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t deliveries)
@@ -564,7 +654,70 @@ struct replay {
     uint64_t max_id;
     uint64_t now_wall, now_mono;
     uint64_t acks, requeues, unknown, copies;
+    /* progress: bytes of the segments before the current one (as far as
+     * their last record), the current one's, and the total on disk */
+    const struct wr_store_progress *pg;
+    uint64_t pg_next_ms, pg_before, pg_total;
+    uint32_t pg_seg, pg_end, pg_count;
 };
+
+/* Time for a progress report? Asked every so many items, so the clock is
+ * read rarely; true at most about once a second. */
+static bool progress_due(struct replay *r)
+{
+    uint64_t now;
+    if (!r->pg || ++r->pg_count % 1024)
+        return false;
+    wr_clock_update();
+    now = wr_now_ms();
+    if (now < r->pg_next_ms)
+        return false;
+    r->pg_next_ms = now + 1000;
+    return true;
+}
+
+/* A phase starts: said at once; the next periodic report stays due a
+ * second after the previous one (or the start of the recovery). */
+static void progress_start(struct replay *r, enum wr_store_phase phase, uint64_t total)
+{
+    if (!r->pg || !total)
+        return;
+    r->pg_count = 0;
+    r->pg->fn(r->pg->arg, phase, 0, total);
+}
+
+/* Bytes of segment files in the journal directory, the total that reading
+ * it is measured against. */
+static uint64_t journal_size(const char *jdir)
+{
+    DIR *d = opendir(jdir);
+    struct dirent *de;
+    uint64_t total = 0;
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        struct stat st;
+        size_t n = strlen(de->d_name);
+        if (n == 12 && strcmp(de->d_name + 8, ".wjl") == 0 &&
+            fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+static void replay_progress(struct replay *r, uint32_t seg, uint32_t end)
+{
+    if (!r->pg)
+        return;
+    if (seg != r->pg_seg) {
+        r->pg_before += r->pg_end;
+        r->pg_seg = seg;
+    }
+    r->pg_end = end;
+    if (progress_due(r))
+        r->pg->fn(r->pg->arg, WR_RECOVER_JOURNAL, r->pg_before + end, r->pg_total);
+}
 
 static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const uint8_t *p,
                            uint32_t len)
@@ -650,6 +803,7 @@ static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const
     struct replay *r = arg;
     struct sent *e;
     uint64_t id, qid;
+    replay_progress(r, seg, off + len);
     if (type == 'P') {
         on_publish_rec(r, seg, off, p, len);
         return;
@@ -700,35 +854,77 @@ static struct wr_queue *qfind(struct wr_queue **qs, size_t n, uint64_t id)
     return NULL;
 }
 
+/* Durable exchanges whose type keeps messages, by holder id. */
+struct holder {
+    uint64_t id;
+    struct wr_exchange *x;
+};
+
+static int hcmp(const void *a, const void *b)
+{
+    const struct holder *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct wr_exchange *hfind(const struct holder *h, size_t n, uint64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h[mid].id == id)
+            return h[mid].x;
+        if (h[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 static int ecmp(const void *a, const void *b)
 {
     const struct sent *x = *(struct sent *const *)a, *y = *(struct sent *const *)b;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg)
+static int recover(struct wr_store *s, const struct wr_store_progress *pg, struct wr_errbuf *err,
+                   uint32_t *next_seg)
 {
     struct replay r;
     struct wr_replay_stats st;
     char jdir[4200];
     struct wr_queue **qs = NULL;
     struct sent **all = NULL;
-    size_t nqs = 0, cap = 0, nall = 0;
+    struct holder *hs = NULL;
+    size_t nqs = 0, cap = 0, nall = 0, nhs = 0, caphs = 0;
     struct wr_hnode *vn, *n;
     size_t vit, it;
-    uint64_t t0, restored = 0, orphaned = 0;
+    uint64_t t0, restored = 0, orphaned = 0, held = 0;
     int rc;
 
     wr_clock_update();
     t0 = wr_now_us();
-    if ((rc = wr_defs_load(s->defs_path, s->b, err)) < 0)
+    if ((rc = wr_defs_load(s->defs_path, s->log_path, s->b, &s->defs_rec, err)) < 0)
         return rc;
+    if (s->defs_rec.torn)
+        wr_log(WR_LOG_WARNING,
+               "definitions.log ends in a change that was never synced (the broker stopped "
+               "while writing it, before confirming it to anyone): cut off");
+    if (s->defs_rec.lines)
+        wr_log(WR_LOG_INFO, "definitions: %zu changes from definitions.log applied",
+               s->defs_rec.lines);
     s->users_gen = wr_users_generation(s->b->users);
     memset(&r, 0, sizeof(r));
     r.s = s;
     r.now_wall = wall_ms();
     r.now_mono = wr_now_ms();
     snprintf(jdir, sizeof(jdir), "%s/journal", s->data_dir);
+    r.pg = pg;
+    if (pg) {
+        r.pg_next_ms = wr_now_ms() + 1000;
+        r.pg_total = journal_size(jdir);
+        progress_start(&r, WR_RECOVER_JOURNAL, r.pg_total);
+    }
     if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0)
         return rc;
 
@@ -748,9 +944,27 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
             }
             qs[nqs++] = q;
         }
+        for (n = wr_hmap_first(&vh->exchanges, &it); n; n = wr_hmap_next(&vh->exchanges, &it, n)) {
+            struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
+            if (!x->durable || !x->type->recover)
+                continue;
+            if (nhs == caphs) {
+                struct holder *a = realloc(hs, (caphs = caphs ? caphs * 2 : 8) * sizeof(*a));
+                if (!a) {
+                    free(hs);
+                    free(qs);
+                    return wr_fail(err, WR_EINTERNAL, "out of memory");
+                }
+                hs = a;
+            }
+            hs[nhs].id = wr_exchange_holder_id(x);
+            hs[nhs++].x = x;
+        }
     }
     if (nqs)
         qsort(qs, nqs, sizeof(*qs), qcmp);
+    if (nhs)
+        qsort(hs, nhs, sizeof(*hs), hcmp);
     /* Messages go back in publish order (id order: a compaction copy keeps
      * its id). */
     if (s->sent.n && !(all = malloc(s->sent.n * sizeof(*all)))) {
@@ -761,11 +975,23 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
         all[nall++] = wr_container_of(n, struct sent, node);
     if (nall)
         qsort(all, nall, sizeof(*all), ecmp);
+    progress_start(&r, WR_RECOVER_MESSAGES, nall);
     for (size_t i = 0; i < nall; i++) {
         struct sent *e = all[i];
+        if (progress_due(&r))
+            pg->fn(pg->arg, WR_RECOVER_MESSAGES, i, nall);
         e->nlive = 0;
         for (uint16_t k = 0; k < e->nq; k++) {
             struct wr_queue *q = e->qids[k] ? qfind(qs, nqs, e->qids[k]) : NULL;
+            struct wr_exchange *hx = !q && (e->qids[k] >> 63) ? hfind(hs, nhs, e->qids[k]) : NULL;
+            if (hx) {
+                /* Held by an exchange's type (a delayed message): back to it. */
+                e->m->flags |= WR_MSG_HELD;
+                hx->type->recover(hx, e->m);
+                e->nlive++;
+                held++;
+                continue;
+            }
             if (!q) {
                 orphaned += e->qids[k] != 0;
                 e->qids[k] = 0;
@@ -788,6 +1014,10 @@ static int recover(struct wr_store *s, struct wr_errbuf *err, uint32_t *next_seg
     }
     free(all);
     free(qs);
+    free(hs);
+    if (held)
+        wr_log(WR_LOG_INFO, "recovery: %llu messages held by exchanges (delayed) given back to them",
+               (unsigned long long)held);
     if (orphaned)
         wr_log(WR_LOG_WARNING,
                "recovery: %llu journaled messages name durable queues that are "
@@ -817,7 +1047,8 @@ static void p_stats(void *ctx, struct wr_persist_stats *out);
 
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
                                uint32_t fsync_interval_ms, uint32_t segment_size,
-                               struct wr_broker *b, struct wr_errbuf *err)
+                               struct wr_broker *b, const struct wr_store_progress *progress,
+                               struct wr_errbuf *err)
 {
     struct wr_store *s = calloc(1, sizeof(*s));
     char path[4200];
@@ -835,19 +1066,38 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->data_dir = strdup(data_dir);
     snprintf(path, sizeof(path), "%s/definitions.json", data_dir);
     s->defs_path = strdup(path);
-    if (!s->data_dir || !s->defs_path) {
+    snprintf(path, sizeof(path), "%s/definitions.log", data_dir);
+    s->log_path = strdup(path);
+    if (!s->data_dir || !s->defs_path || !s->log_path) {
         wr_fail(err, WR_EINTERNAL, "out of memory");
         goto fail;
     }
-    if (recover(s, err, &next_seg) < 0)
+    if (recover(s, progress, err, &next_seg) < 0)
         goto fail;
+    s->log = wr_defslog_open(s->log_path, s->defs_rec.log_good, s->defs_rec.seq, err);
+    if (!s->log)
+        goto fail;
+    {
+        struct stat st;
+        s->snap_bytes = stat(s->defs_path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    }
+    if (s->defs_rec.lines) {
+        /* Start from a snapshot that holds them. */
+        s->defs_dirty = true;
+        schedule(s);
+    }
     snprintf(path, sizeof(path), "%s/journal", data_dir);
     s->j = wr_journal_open(path, next_seg, segment_size, base, fsync_interval_ms, synced, s, err);
     if (!s->j)
         goto fail;
     s->ops.ctx = s;
     s->ops.defs_changed = p_defs_changed;
+    s->ops.defs_exchange = p_defs_exchange;
+    s->ops.defs_queue = p_defs_queue;
+    s->ops.defs_binding = p_defs_binding;
     s->ops.publish = p_publish;
+    s->ops.hold = p_hold;
+    s->ops.release = p_release;
     s->ops.remove = p_remove;
     s->ops.requeue = p_requeue;
     s->ops.page_out = p_page_out;
@@ -864,6 +1114,8 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
 fail:
     if (s->j)
         wr_journal_close(s->j);
+    wr_defslog_close(s->log);
+    free(s->log_path);
     free(s->defs_path);
     free(s->data_dir);
     free(s);
@@ -877,8 +1129,10 @@ void wr_store_close(struct wr_store *s)
         return;
     if (wr_users_generation(s->b->users) != s->users_gen)
         s->defs_dirty = true;
-    if (s->defs_dirty && wr_defs_save(s->defs_path, s->b, &err) < 0)
+    /* A clean stop leaves a whole definitions.json and an empty log. */
+    if ((s->defs_dirty || wr_defslog_size(s->log) > 0) && save_snapshot(s, &err) < 0)
         wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
+    wr_defslog_close(s->log);
     wr_journal_close(s->j);
     for (size_t i = 0; i < s->npageq; i++)
         wr_msg_unref(s->pageq[i]);
@@ -904,6 +1158,7 @@ void wr_store_close(struct wr_store *s)
             free(wr_container_of(l, struct segstat, node));
         }
     }
+    free(s->log_path);
     free(s->defs_path);
     free(s->data_dir);
     free(s);

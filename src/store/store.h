@@ -24,12 +24,24 @@ struct wr_broker;
 struct wr_store;
 struct wr_persist;
 
+/* How far a recovery is, for a status line during a long start (systemd's
+ * STATUS=): called as each phase starts (done = 0) and then at most about
+ * once a second. Reading the journal counts bytes of its segment files;
+ * restoring counts messages put back in their queues. */
+enum wr_store_phase { WR_RECOVER_JOURNAL, WR_RECOVER_MESSAGES };
+struct wr_store_progress {
+    void (*fn)(void *arg, enum wr_store_phase phase, uint64_t done, uint64_t total);
+    void *arg;
+};
+
 /* Open the data directory and recover into `b`, which must be empty: the
  * definitions (vhosts, users, permissions, durable exchanges, queues and
- * bindings of every vhost) from definitions.json, then the messages. */
+ * bindings of every vhost) from definitions.json, then the messages.
+ * `progress` may be NULL. */
 struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
                                uint32_t fsync_interval_ms, uint32_t segment_size,
-                               struct wr_broker *b, struct wr_errbuf *err);
+                               struct wr_broker *b, const struct wr_store_progress *progress,
+                               struct wr_errbuf *err);
 void wr_store_close(struct wr_store *s);
 
 const struct wr_persist *wr_store_persist(struct wr_store *s);

@@ -9,6 +9,9 @@ test_corruption.py, test_diskfull.py).
   so that a broker killed mid-frame is just an OSError.
 * `read_segment` / `crc32c`: the journal's record format, for the tests that
   cut and damage segment files on purpose.
+* `read_definitions`: what the data directory holds of the definitions
+  while warrend runs: definitions.json with definitions.log folded in (an
+  implementation of its own, so the broker's fold is checked, not reused).
 * `recovered_count`: the "messages restored" figure of the last recovery
   line in a warrend log.
 
@@ -464,6 +467,53 @@ def segments(data_dir):
 # ---- logs -------------------------------------------------------------------
 
 RECOVERY_RE = re.compile(r"recovery: .*?(\d+) messages restored")
+
+
+def read_definitions(data_dir):
+    """definitions.json with the intact lines of definitions.log applied:
+    puts and deletions in order, a deleted queue or exchange taking the
+    bindings written before its deletion with it."""
+    import json
+    with open(os.path.join(data_dir, "definitions.json")) as f:
+        doc = json.load(f)
+    try:
+        with open(os.path.join(data_dir, "definitions.log"), "rb") as f:
+            lines = f.read().split(b"\n")[:-1]
+    except FileNotFoundError:
+        lines = []
+
+    def key(e, fields):
+        return tuple(e.get(k + "_raw", e.get(k)) for k in fields)
+    qid, bid = ("vhost", "name"), ("vhost", "source", "destination_type", "destination",
+                                    "routing_key", "arguments_raw")
+    objs = {"queue": {key(e, qid): (e, 0) for e in doc.get("queues", [])},
+            "exchange": {key(e, qid): (e, 0) for e in doc.get("exchanges", [])},
+            "binding": {key(e, bid): (e, 0) for e in doc.get("bindings", [])}}
+    deleted = {"queue": {}, "exchange": {}}
+    for raw in lines:
+        crc, _, text = raw.partition(b" ")
+        if int(crc, 16) != crc32c(text):
+            break  # a torn tail
+        line = json.loads(text)
+        if line["seq"] <= doc.get("warren_defs_seq", 0):
+            continue
+        kind, e = line["kind"], line["entry"]
+        k = key(e, bid if kind == "binding" else qid)
+        if line["op"] == "put":
+            objs[kind][k] = (e, line["seq"])
+        else:
+            objs[kind].pop(k, None)
+            if kind != "binding":
+                deleted[kind][k] = line["seq"]
+
+    def alive(e, seq):
+        dst = "exchange" if e["destination_type"] == "exchange" else "queue"
+        return (deleted["exchange"].get(key(e, ("vhost", "source")), -1) < seq and
+                deleted[dst].get(key(e, ("vhost", "destination")), -1) < seq)
+    doc["queues"] = [e for e, _ in objs["queue"].values()]
+    doc["exchanges"] = [e for e, _ in objs["exchange"].values()]
+    doc["bindings"] = [e for e, s in objs["binding"].values() if alive(e, s)]
+    return doc
 
 
 def recovered_count(log_text):

@@ -66,7 +66,7 @@ import pika
 import pika.exceptions as pex
 
 import harness
-from durability import Client, Closed, Confirms, recovered_count, warrend_only
+from durability import Client, Closed, Confirms, read_definitions, recovered_count, warrend_only
 
 EXCHANGE = "crash.topic"
 QUEUES = {
@@ -271,9 +271,9 @@ class CrashTest(unittest.TestCase):
                          lambda c, q=q: c.queue_declare(q, durable=True,
                                                         arguments=OTHER_ARGS[q]))
         conn.close()
-        # The file itself: whole JSON with every durable object.
-        with open(os.path.join(b.data_dir, "definitions.json")) as f:
-            defs = json.load(f)
+        # The files themselves: every durable object, in definitions.json or
+        # in the definitions log beside it.
+        defs = read_definitions(b.data_dir)
         self.assertIn(EXCHANGE, [x["name"] for x in defs["exchanges"]])
         self.assertEqual({q["name"]: q["arguments"] for q in defs["queues"]}, QUEUES)
         self.assertEqual(sorted((d["destination"], d["routing_key"]) for d in defs["bindings"]
@@ -606,8 +606,13 @@ class ConfirmAfterSyncTest(unittest.TestCase):
                 p.wait(20)
 
         ev = strace_events(trace)
-        journal_fds = {fd for name, fd, _, _, _, rc in ev if name == "fdatasync"}
-        self.assertTrue(journal_fds, "warrend calls fdatasync")
+        # The journal: files synced with fdatasync whose writes are records
+        # (the definitions log is synced too; its lines start otherwise).
+        synced = {fd for name, fd, _, _, _, rc in ev if name == "fdatasync"}
+        journal_fds = {fd for name, fd, _, _, data, rc in ev
+                       if fd in synced and name.startswith(("write", "pwrite")) and
+                       data and data.startswith(b"WJRL")}
+        self.assertTrue(journal_fds, "warrend calls fdatasync on the journal")
         syncs = [(a, b) for name, fd, a, b, _, rc in ev
                  if name == "fdatasync" and fd in journal_fds and rc == 0]
         # The journal byte stream: which syscall completes the k-th record.

@@ -51,7 +51,7 @@ t.check(err == "", "log.level = warning silences info lines")
 with open(conf, "w") as f:
     f.write("heartbeat = 5\n\nfrobnicate = yes\n")
 rc, out, err = run_warrend("-c", conf, *base_args())
-t.check(rc == 1 and err.strip() == "warrend: %s:3: unknown setting 'frobnicate'" % conf,
+t.check(rc == 1 and err.strip() == "warrend: %s:3: frobnicate: unknown setting" % conf,
         "a bad setting fails with file:line (%r)" % err)
 t.check(len(err.strip().splitlines()) == 1, "the reason is one line")
 rc, out, err = run_warrend("-c", os.path.join(d, "missing.conf"), *base_args())

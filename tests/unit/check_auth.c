@@ -178,17 +178,17 @@ START_TEST(permissions)
                                               WR_STR("^jobs\\."), WR_STR("mid"), &e), 0);
     p = wr_user_vperm(x, WR_STR("/"));
     ck_assert_ptr_nonnull(p);
-    ck_assert(!wr_vperm_allows(p, WR_PERM_CONFIGURE, WR_STR("anything")));
-    ck_assert(wr_vperm_allows(p, WR_PERM_WRITE, WR_STR("jobs.x")));
-    ck_assert(!wr_vperm_allows(p, WR_PERM_WRITE, WR_STR("myjobs.x")));
-    ck_assert(wr_vperm_allows(p, WR_PERM_READ, WR_STR("amid.x")));
+    ck_assert(!wr_vperm_allows(p, WR_PERM_CONFIGURE, "queue", WR_STR("anything")));
+    ck_assert(wr_vperm_allows(p, WR_PERM_WRITE, "queue", WR_STR("jobs.x")));
+    ck_assert(!wr_vperm_allows(p, WR_PERM_WRITE, "queue", WR_STR("myjobs.x")));
+    ck_assert(wr_vperm_allows(p, WR_PERM_READ, "queue", WR_STR("amid.x")));
     ck_assert(wr_str_eqc(wr_vperm_pattern(p, WR_PERM_WRITE), "^jobs\\."));
     /* a pattern that does not compile changes nothing */
     ck_assert_int_eq(wr_users_set_permissions(us, WR_STR("w"), WR_STR("/"), WR_STR("("),
                                               WR_STR(".*"), WR_STR(".*"), &e),
                      WR_EPRECONDITION_FAILED);
     p = wr_user_vperm(x, WR_STR("/"));
-    ck_assert(!wr_vperm_allows(p, WR_PERM_WRITE, WR_STR("other")));
+    ck_assert(!wr_vperm_allows(p, WR_PERM_WRITE, "queue", WR_STR("other")));
     ck_assert_int_eq(wr_users_clear_permissions(us, WR_STR("w"), WR_STR("/")), 0);
     ck_assert_ptr_null(wr_user_vperm(x, WR_STR("/")));
     ck_assert_int_eq(wr_users_clear_permissions(us, WR_STR("w"), WR_STR("/")), WR_ENOT_FOUND);

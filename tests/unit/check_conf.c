@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "conf/unknown.h"
 #include "core/err.h"
 
 #ifndef WR_TEST_SRCDIR
@@ -167,7 +168,7 @@ START_TEST(test_unknown_setting)
 {
     ck_assert_ptr_null(wr_conf_find("no.such.setting"));
     ck_assert_int_eq(wr_conf_set(&conf, "no.such.setting", "1", &err), WR_ESYNTAX);
-    ck_assert_str_eq(err.msg, "unknown setting 'no.such.setting'");
+    ck_assert_str_eq(err.msg, "no.such.setting: unknown setting");
 }
 END_TEST
 
@@ -334,11 +335,11 @@ START_TEST(test_default_user_settings)
     }
 
     ck_assert_int_eq(parse("default_user_tags.monitoring = yes\n"), WR_ESYNTAX);
-    ck_assert_str_eq(err.msg, "test.conf:1: invalid value 'yes' for "
-                              "default_user_tags.monitoring: not true or false");
+    ck_assert_str_eq(err.msg, "test.conf:1: default_user_tags.monitoring: invalid value 'yes': "
+                              "not true or false");
     ck_assert_int_eq(parse("default_user_tags.custom = 1\n"), WR_ESYNTAX);
     ck_assert_str_eq(err.msg,
-                     "test.conf:1: invalid value '1' for default_user_tags.custom: not true or false");
+                     "test.conf:1: default_user_tags.custom: invalid value '1': not true or false");
     ck_assert_int_eq(parse("default_user_tags. = true\n"), WR_ESYNTAX);
 
     /* Empty values: allowed where "" means something, refused elsewhere. */
@@ -347,7 +348,7 @@ START_TEST(test_default_user_settings)
     ck_assert_int_eq(parse("default_permissions.read =   \n"), 0);
     ck_assert_str_eq(conf.default_perm_read, "");
     ck_assert_int_eq(parse("default_vhost =\n"), WR_ESYNTAX);
-    ck_assert_str_eq(err.msg, "test.conf:1: missing value for default_vhost");
+    ck_assert_str_eq(err.msg, "test.conf:1: default_vhost: missing value");
     ck_assert_int_eq(parse("default_vhost = prod\nload_definitions = /etc/warren/defs.json\n"), 0);
     ck_assert_str_eq(conf.default_vhost, "prod");
     ck_assert_str_eq(conf.load_definitions, "/etc/warren/defs.json");
@@ -424,7 +425,7 @@ START_TEST(test_lists)
     ck_assert_str_eq(conf.auth_mechanisms.item[0].value, "AMQPLAIN");
     ck_assert_str_eq(conf.auth_mechanisms.item[1].value, "PLAIN");
     ck_assert_int_ne(parse("auth_mechanisms.3 = CRAM-MD5\n"), 0);
-    ck_assert_msg(strstr(err.msg, "test.conf:1: invalid value 'CRAM-MD5' for auth_mechanisms.3") ==
+    ck_assert_msg(strstr(err.msg, "test.conf:1: auth_mechanisms.3: invalid value 'CRAM-MD5'") ==
                       err.msg,
                   "%s", err.msg);
     ck_assert_uint_eq(conf.auth_mechanisms.n, 2);
@@ -581,17 +582,20 @@ START_TEST(test_parse_errors)
         unsigned line;
         const char *msg;
     } cases[] = {
-        {"heartbeat = 1\nfoo = 1\n", 2, "test.conf:2: unknown setting 'foo'"},
+        {"heartbeat = 1\nfoo = 1\n", 2, "test.conf:2: foo: unknown setting"},
+        {"hearbeat = 1\n", 1, "test.conf:1: hearbeat: unknown setting; did you mean 'heartbeat'?"},
+        {"log.levle = info\n", 1,
+         "test.conf:1: log.levle: unknown setting; did you mean 'log.level'?"},
         {"\n\nheartbeat 10\n", 3, "test.conf:3: expected 'key = value'"},
         {"= 10\n", 1, "test.conf:1: expected 'key = value'"},
-        {"heartbeat =\n", 1, "test.conf:1: missing value for heartbeat"},
-        {"heartbeat = ten\n", 1, "test.conf:1: invalid value 'ten' for heartbeat: not an integer"},
+        {"heartbeat =\n", 1, "test.conf:1: heartbeat: missing value"},
+        {"heartbeat = ten\n", 1, "test.conf:1: heartbeat: invalid value 'ten': not an integer"},
         {"heartbeat = 70000\n", 1,
-         "test.conf:1: invalid value '70000' for heartbeat: out of range (0..65535)"},
+         "test.conf:1: heartbeat: invalid value '70000': out of range (0..65535)"},
         {"heartbeat = 60 # seconds\n", 1,
-         "test.conf:1: invalid value '60 # seconds' for heartbeat: not an integer"},
+         "test.conf:1: heartbeat: invalid value '60 # seconds': not an integer"},
         {"vm_memory_high_watermark.relative = 2\n", 1,
-         "test.conf:1: invalid value '2' for vm_memory_high_watermark.relative: out of range "
+         "test.conf:1: vm_memory_high_watermark.relative: invalid value '2': out of range "
          "(0..1)"},
         {"key with spaces = 1\n", 1, "test.conf:1: expected 'key = value'"},
         {"heartbeat: 10\n", 1, "test.conf:1: expected 'key = value'"},
@@ -771,18 +775,347 @@ START_TEST(test_sample_file)
 }
 END_TEST
 
+/* The text of a .It entry: after the run of .It lines that share it (the
+ * one found at `at` included), up to the next .It, .El or .Sh. */
+static char *entry_text(const char *at)
+{
+    const char *p = at, *end;
+    while (strncmp(p, ".It ", 4) == 0) {
+        const char *nl = strchr(p, '\n');
+        if (!nl)
+            return strdup("");
+        p = nl + 1;
+    }
+    end = p;
+    while (*end && strncmp(end, ".It ", 4) != 0 && strncmp(end, ".El", 3) != 0 &&
+           strncmp(end, ".Sh ", 4) != 0) {
+        const char *nl = strchr(end, '\n');
+        end = nl ? nl + 1 : end + strlen(end);
+    }
+    return strndup(p, (size_t)(end - p));
+}
+
+/* warren.conf(5) against the table: every setting has an entry that says
+ * "Reloaded by SIGHUP" exactly when it is reloadable, every entry of
+ * SETTINGS is a setting the parser takes, and every RabbitMQ key the
+ * parser recognises as not implemented is listed in RABBITMQ SETTINGS. */
 START_TEST(test_man_page)
 {
-    size_t n;
+    size_t n, nr;
     const struct wr_conf_setting *s = wr_conf_settings(&n);
+    const char *const *rk = wr_conf_rabbit_keys(&nr);
     char *text = slurp(WR_TEST_SRCDIR "/man/warren.conf.5", NULL);
+    char *settings = strstr(text, "\n.Sh SETTINGS\n");
+    char *rabbit = strstr(text, "\n.Sh RABBITMQ SETTINGS\n");
+
+    ck_assert_ptr_nonnull(settings);
+    ck_assert_ptr_nonnull(rabbit);
     for (size_t i = 0; i < n; i++) {
         char want[256];
         snprintf(want, sizeof want,
                  s[i].type == WR_CONF_LIST ? "\n.It Cm %s. Ns Ar " : "\n.It Cm %s\n", s[i].name);
-        ck_assert_msg(strstr(text, want) != NULL, "warren.conf.5 does not document %s", s[i].name);
+        char *at = strstr(settings, want);
+        ck_assert_msg(at != NULL, "warren.conf.5 does not document %s", s[i].name);
+        char *body = entry_text(at + 1);
+        bool says = strstr(body, "Reloaded by SIGHUP") != NULL;
+        ck_assert_msg(says == ((s[i].flags & WR_CONF_RELOAD) != 0),
+                      "warren.conf.5: %s %s 'Reloaded by SIGHUP'", s[i].name,
+                      says ? "says" : "does not say");
+        free(body);
+    }
+    /* Nothing documented that the parser refuses. */
+    char *end = strstr(settings + 1, "\n.Sh ");
+    for (char *p = strstr(settings, "\n.It Cm "); p && (!end || p < end);
+         p = strstr(p + 1, "\n.It Cm ")) {
+        char name[256];
+        ck_assert_int_eq(sscanf(p, "\n.It Cm %255[^\n]", name), 1);
+        if (strcmp(name, "default_user_tags. Ns Ar tag") == 0)
+            ck_assert_int_eq(wr_conf_set(&conf, "default_user_tags.x", "true", &err), 0);
+        else if (strcmp(name, "loopback_users. Ns Ar user") == 0)
+            ck_assert_int_eq(wr_conf_set(&conf, "loopback_users.x", "true", &err), 0);
+        else if (strcmp(name, "plugins.enabled. Ns Ar N") == 0)
+            ck_assert_int_eq(wr_conf_set(&conf, "plugins.enabled.1", "x", &err), 0);
+        else if (strcmp(name, "plugin. Ns Ar NAME . Ns Ar KEY") == 0)
+            ck_assert_int_eq(wr_conf_set(&conf, "plugin.x.key", "v", &err), 0);
+        else if (strcmp(name, "auth_backends. Ns Ar N") == 0)
+            ck_assert_int_eq(wr_conf_set(&conf, "auth_backends.1", "internal", &err), 0);
+        else if (strstr(name, ". Ns Ar ")) {
+            /* a list: PREFIX.NAME lines */
+            const struct wr_conf_setting *ls;
+            *strstr(name, ". Ns Ar ") = '\0';
+            ls = wr_conf_find(name);
+            ck_assert_msg(ls && ls->type == WR_CONF_LIST,
+                          "warren.conf.5 documents '%s.N', which is not a list", name);
+        } else
+            ck_assert_msg(wr_conf_find(name) != NULL,
+                          "warren.conf.5 documents '%s', which is not a setting", name);
+    }
+    for (size_t i = 0; i < nr; i++) {
+        char *p = rabbit;
+        size_t l = strlen(rk[i]);
+        bool found = false;
+        while ((p = strstr(p + 1, rk[i])) != NULL) {
+            if ((p[-1] == ' ' || p[-1] == '\n') && (p[l] == ' ' || p[l] == ',' || p[l] == '\n')) {
+                found = true;
+                break;
+            }
+        }
+        ck_assert_msg(found, "warren.conf.5 RABBITMQ SETTINGS does not list %s", rk[i]);
     }
     free(text);
+}
+END_TEST
+
+/* ---- every problem of a file, hints, RabbitMQ's keys ---- */
+
+struct collected {
+    unsigned n;
+    struct wr_conf_error e[16];
+};
+
+static void collect(void *arg, const struct wr_conf_error *e)
+{
+    struct collected *c = arg;
+    ck_assert_msg(e->msg[0] != '\0', "empty message");
+    ck_assert_ptr_null(strchr(e->msg, '\n'));
+    if (c->n < 16)
+        c->e[c->n] = *e;
+    c->n++;
+}
+
+START_TEST(test_report_every_problem)
+{
+    struct collected got = {0};
+    struct wr_conf_report r = {.fn = collect, .arg = &got};
+    const char *text = "heartbeat = 30\n"
+                       "hearbeat = 5\n"                                 /* 2: typo */
+                       "num_acceptors.tcp = 10\n"                       /* 3: RabbitMQ's */
+                       "channel_max = lots\n"                           /* 4: bad value */
+                       "cluster_formation.peer_discovery_backend = x\n" /* 5 */
+                       "frobnicate = 1\n"                               /* 6: unknown */
+                       "frame_max =\n"                                  /* 7: missing */
+                       "log.console.level = debug\n";
+    ck_assert_int_eq(wr_conf_parse_report(&conf, text, strlen(text), "w.conf", &r), WR_ESYNTAX);
+    ck_assert_uint_eq(r.errors, 4);
+    ck_assert_uint_eq(r.warnings, 2);
+    ck_assert_uint_eq(got.n, 6);
+    ck_assert_str_eq(got.e[0].msg,
+                     "w.conf:2: hearbeat: unknown setting; did you mean 'heartbeat'?");
+    ck_assert(!got.e[0].warning);
+    ck_assert_str_eq(got.e[1].msg, "w.conf:3: num_acceptors.tcp: a RabbitMQ setting that Warren "
+                                   "does not implement; ignored");
+    ck_assert(got.e[1].warning);
+    ck_assert_uint_eq(got.e[1].line, 3);
+    ck_assert_str_eq(got.e[2].msg, "w.conf:4: channel_max: invalid value 'lots': not an integer");
+    ck_assert(got.e[3].warning);
+    ck_assert_uint_eq(got.e[3].line, 5);
+    ck_assert_str_eq(got.e[4].msg, "w.conf:6: frobnicate: unknown setting");
+    ck_assert_str_eq(got.e[5].msg, "w.conf:7: frame_max: missing value");
+    ck_assert_str_eq(r.first.msg, got.e[0].msg);
+    /* Lines after the errors were applied. */
+    ck_assert_int_eq(conf.heartbeat, 30);
+    ck_assert_int_eq(conf.log_console_level, WR_LOG_DEBUG);
+
+    /* Warnings alone: the parse succeeds. */
+    got.n = 0;
+    text =
+        "prometheus.tcp.ip = 0.0.0.0\nmanagement.rates_mode = basic\nlog.file.rotation.count = 5\n"
+        "loopback_users.guest = false\n";
+    ck_assert_int_eq(wr_conf_parse_report(&conf, text, strlen(text), "w.conf", &r), 0);
+    ck_assert_uint_eq(r.errors, 0);
+    ck_assert_uint_eq(r.warnings, 3);
+    ck_assert_str_eq(conf.loopback_users, "none");
+    /* The plain parse ignores the warnings. */
+    ck_assert_int_eq(parse(text), 0);
+}
+END_TEST
+
+START_TEST(test_hints)
+{
+    static const struct {
+        const char *key, *near; /* near NULL: no hint */
+        bool warning;
+    } cases[] = {
+        {"listenrs.tcp.default", "listeners.tcp.default", false},
+        {"management.tcp.prot", "management.tcp.port", false}, /* one edit beats management.* */
+        {"log.syslog.levle", "log.syslog.level", false},
+        {"Heartbeat", "heartbeat", false},
+        {"data-dir", "data_dir", false},
+        {"max_mesage_size", "max_message_size", false},
+        {"prometheus.tcp.ip", NULL, true}, /* RabbitMQ's, three edits from .port */
+        {"management.tcp.idle_timeout", NULL, true},
+        {"disk_free_limit.relative", NULL, true},
+        {"num_acceptors.ssl", NULL, true},
+        {"password_hashing_module", NULL, true},
+        {"mqtt", NULL, true},
+        {"mqttx.vhost", NULL, false},
+        {"x", NULL, false},
+        {"zzzzzzzzzzzzzzzzzzzzzzzzzzzzz", NULL, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct collected got = {0};
+        struct wr_conf_report r = {.fn = collect, .arg = &got};
+        char line[256];
+        snprintf(line, sizeof line, "%s = 1\n", cases[i].key);
+        (void)wr_conf_parse_report(&conf, line, strlen(line), "h.conf", &r);
+        ck_assert_msg(got.n == 1, "%s: %u problems", cases[i].key, got.n);
+        ck_assert_msg(got.e[0].warning == cases[i].warning, "%s: %s", cases[i].key, got.e[0].msg);
+        if (cases[i].near) {
+            char want[128];
+            snprintf(want, sizeof want, "did you mean '%s'?", cases[i].near);
+            ck_assert_msg(strstr(got.e[0].msg, want) != NULL, "%s", got.e[0].msg);
+        } else {
+            ck_assert_msg(strstr(got.e[0].msg, "did you mean") == NULL, "%s", got.e[0].msg);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_edit_distance)
+{
+    ck_assert_uint_eq(wr_conf_edit_distance("", "", 3), 0);
+    ck_assert_uint_eq(wr_conf_edit_distance("abc", "abc", 3), 0);
+    ck_assert_uint_eq(wr_conf_edit_distance("abc", "acb", 3), 1); /* swap */
+    ck_assert_uint_eq(wr_conf_edit_distance("abc", "ab", 3), 1);
+    ck_assert_uint_eq(wr_conf_edit_distance("", "abcd", 3), 4); /* over max: max + 1 */
+    ck_assert_uint_eq(wr_conf_edit_distance("kitten", "sitting", 5), 3);
+    ck_assert_uint_eq(wr_conf_edit_distance("sitting", "kitten", 5), 3);
+    ck_assert_uint_eq(wr_conf_edit_distance("kitten", "sitting", 2), 3);
+    /* Oversized strings are never compared. */
+    char big[200];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ck_assert_uint_eq(wr_conf_edit_distance(big, big, 3), 4);
+    ck_assert_ptr_null(wr_conf_closest(big));
+    big[128] = '\0';
+    ck_assert_uint_eq(wr_conf_edit_distance(big, big, 3), 0);
+    /* Garbage keys: never a crash; a hint is a real row near enough. */
+    uint32_t x = 88172645u;
+    for (int round = 0; round < 5000; round++) {
+        char k[40];
+        size_t len = 1 + round % (sizeof k - 1);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            k[i] = "abcdefghilmnoprstu._-0123"[x % 25];
+        }
+        k[len] = '\0';
+        const char *near = wr_conf_closest(k);
+        if (near) {
+            ck_assert_ptr_nonnull(wr_conf_find(near));
+            ck_assert_uint_le(wr_conf_edit_distance(k, near, 3), 3);
+        }
+        (void)wr_conf_rabbit_only(k);
+    }
+    /* A key as long as a line: reported, quoted short. */
+    char *line = malloc(WR_CONF_LINE_MAX + 1);
+    ck_assert_ptr_nonnull(line);
+    memset(line, 'k', WR_CONF_LINE_MAX - 4);
+    memcpy(line + WR_CONF_LINE_MAX - 4, " = 1", 4);
+    ck_assert_int_eq(wr_conf_parse(&conf, line, WR_CONF_LINE_MAX, "k.conf", &err), WR_ESYNTAX);
+    ck_assert_msg(strstr(err.msg, "...: unknown setting") != NULL, "%s", err.msg);
+    free(line);
+}
+END_TEST
+
+START_TEST(test_loopback_user_keys)
+{
+    ck_assert_int_eq(parse("loopback_users.alice = true\n"), 0);
+    ck_assert_str_eq(conf.loopback_users, "guest,alice");
+    ck_assert(wr_conf_is_loopback_user(&conf, "alice"));
+    ck_assert_int_eq(parse("loopback_users.guest = false\nloopback_users.alice = false\n"), 0);
+    ck_assert_str_eq(conf.loopback_users, "none");
+    ck_assert(!wr_conf_is_loopback_user(&conf, "guest"));
+    ck_assert_int_eq(parse("loopback_users.bob = true\nloopback_users.bob = true\n"), 0);
+    ck_assert_str_eq(conf.loopback_users, "bob");
+    ck_assert_int_eq(parse("loopback_users = a, bob ,c\nloopback_users.bob = false\n"), 0);
+    ck_assert_str_eq(conf.loopback_users, "a,c");
+    ck_assert_int_eq(parse("loopback_users.c = false\n"), 0);
+    ck_assert_str_eq(conf.loopback_users, "a");
+    ck_assert_int_eq(parse("loopback_users.a = yes\n"), WR_ESYNTAX);
+    ck_assert_str_eq(err.msg, "test.conf:1: loopback_users.a: invalid value 'yes': not true or "
+                              "false");
+    ck_assert_int_eq(parse("loopback_users. = true\n"), WR_ESYNTAX);
+    ck_assert_str_eq(conf.loopback_users, "a");
+}
+END_TEST
+
+START_TEST(test_service_settings)
+{
+    char v[64], path[256];
+
+    ck_assert_str_eq(conf.log_file, "false");
+    ck_assert_int_eq(conf.log_file_level, WR_LOG_UNSET);
+    ck_assert(conf.log_console);
+    ck_assert(!conf.log_syslog);
+    ck_assert_int_eq(conf.shutdown_timeout_ms, 10000);
+    ck_assert_uint_eq(conf.max_message_size, 128u * 1024 * 1024);
+    ck_assert_int_eq(conf.consumer_max_per_channel, 0);
+    wr_conf_log_path(&conf, path, sizeof path);
+    ck_assert_str_eq(path, "");
+
+    ck_assert_int_eq(parse("log.dir = /var/log/w\nlog.file = w.log\nlog.file.level = debug\n"), 0);
+    wr_conf_log_path(&conf, path, sizeof path);
+    ck_assert_str_eq(path, "/var/log/w/w.log");
+    ck_assert_int_eq(conf.log_file_level, WR_LOG_DEBUG);
+    ck_assert_int_eq(parse("log.file = /tmp/x.log\nlog.file.level =\n"), 0);
+    wr_conf_log_path(&conf, path, sizeof path);
+    ck_assert_str_eq(path, "/tmp/x.log");
+    ck_assert_int_eq(conf.log_file_level, WR_LOG_UNSET);
+    fmt(&conf, "log.file.level", v, sizeof v);
+    ck_assert_str_eq(v, "");
+    ck_assert_int_eq(parse("log.file = true\n"), WR_ESYNTAX);
+    ck_assert_int_eq(parse("log.file =\n"), WR_ESYNTAX);
+    ck_assert_int_eq(parse("log.console = 1\n"), WR_ESYNTAX);
+    ck_assert_int_eq(parse("log.level =\n"), WR_ESYNTAX); /* only the outputs' may be empty */
+
+    ck_assert_int_eq(parse("max_message_size = 0\n"), WR_ESYNTAX);
+    ck_assert_msg(strstr(err.msg, "out of range (1..536870912)") != NULL, "%s", err.msg);
+    ck_assert_int_eq(parse("max_message_size = 513MiB\n"), WR_ESYNTAX);
+    ck_assert_int_eq(parse("max_message_size = 1MB\n"), 0);
+    ck_assert_uint_eq(conf.max_message_size, 1000000u);
+    /* A size's minimum holds for every size row (journal.segment_size too). */
+    ck_assert_int_eq(parse("journal.segment_size = 1KiB\n"), WR_ESYNTAX);
+}
+END_TEST
+
+/* Which settings SIGHUP applies: a decision, written down here so that a
+ * change to it is one on purpose (and warren.conf(5) says the same, see
+ * test_man_page). */
+START_TEST(test_reloadable)
+{
+    static const char *const want[] = {
+        "log.level",
+        "channel_max",
+        "frame_max",
+        "heartbeat",
+        "handshake_timeout",
+        "disk_free_limit.absolute",
+        "loopback_users",
+        "log.dir",
+        "log.file",
+        "log.file.level",
+        "log.console",
+        "log.console.level",
+        "log.syslog",
+        "log.syslog.level",
+        "shutdown_timeout",
+        "max_message_size",
+        "consumer_max_per_channel",
+        "ssl_handshake_timeout",
+        "auth_mechanisms",
+        "ssl_cert_login_from",
+        "connection_max",
+    };
+    size_t n, count = 0;
+    const struct wr_conf_setting *s = wr_conf_settings(&n);
+    for (size_t i = 0; i < n; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < sizeof want / sizeof want[0]; j++)
+            listed |= strcmp(want[j], s[i].name) == 0;
+        ck_assert_msg(listed == ((s[i].flags & WR_CONF_RELOAD) != 0), "%s", s[i].name);
+        count += listed;
+    }
+    ck_assert_uint_eq(count, sizeof want / sizeof want[0]);
 }
 END_TEST
 
@@ -805,6 +1138,9 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_loopback_users);
     tcase_add_test(tc, test_default_user_settings);
     tcase_add_test(tc, test_check_ports);
+    tcase_add_test(tc, test_loopback_user_keys);
+    tcase_add_test(tc, test_service_settings);
+    tcase_add_test(tc, test_reloadable);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parser");
@@ -818,6 +1154,9 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_parse_truncated);
     tcase_add_test(tc, test_parse_garbage);
     tcase_add_test(tc, test_load_file_errors);
+    tcase_add_test(tc, test_report_every_problem);
+    tcase_add_test(tc, test_hints);
+    tcase_add_test(tc, test_edit_distance);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("docs");

@@ -505,8 +505,8 @@ START_TEST(ten_thousand_users)
         struct wr_user *u = wr_users_get(b->users, WR_STR("user04242"));
         const struct wr_vperm *p = wr_user_vperm(u, WR_STR("/"));
         ck_assert_ptr_nonnull(p);
-        ck_assert(wr_vperm_allows(p, WR_PERM_CONFIGURE, WR_STR("user04242.q")));
-        ck_assert(!wr_vperm_allows(p, WR_PERM_CONFIGURE, WR_STR("user04243.q")));
+        ck_assert(wr_vperm_allows(p, WR_PERM_CONFIGURE, "queue", WR_STR("user04242.q")));
+        ck_assert(!wr_vperm_allows(p, WR_PERM_CONFIGURE, "queue", WR_STR("user04243.q")));
     }
     free(doc);
     /* And the export holds them all. */
