@@ -53,6 +53,18 @@ static void put(struct out *w, const char *s, size_t n)
     w->o += n;
 }
 
+/* NUL-terminated if it fit: 0, or WR_ENOSPC with "" (when cap allows). */
+static int out_end(struct out *w)
+{
+    if (w->o >= w->cap) {
+        if (w->cap)
+            w->p[0] = '\0';
+        return WR_ENOSPC;
+    }
+    w->p[w->o] = '\0';
+    return 0;
+}
+
 static void put_escaped(struct out *w, const unsigned char *v, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -141,13 +153,7 @@ int wr_x509_name_format(const X509_NAME *name, char *out, size_t cap)
         }
         end = start;
     }
-    if (w.o >= cap) {
-        if (cap)
-            out[0] = '\0';
-        return WR_ENOSPC;
-    }
-    out[w.o] = '\0';
-    return 0;
+    return out_end(&w);
 }
 
 int wr_x509_login_name(const X509 *cert, bool common_name, char *out, size_t cap)
@@ -174,13 +180,5 @@ int wr_x509_login_name(const X509 *cert, bool common_name, char *out, size_t cap
         put(&w, (const char *)v, (size_t)n);
         OPENSSL_free(v);
     }
-    if (!found)
-        return WR_ENOT_FOUND;
-    if (w.o >= cap) {
-        if (cap)
-            out[0] = '\0';
-        return WR_ENOSPC;
-    }
-    out[w.o] = '\0';
-    return 0;
+    return found ? out_end(&w) : WR_ENOT_FOUND;
 }

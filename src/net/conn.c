@@ -120,24 +120,21 @@ static bool conn_input_held(const struct wr_conn *c)
  * for: input it wants, output the socket could not take, and what a TLS
  * read or write needs first (the other direction). For a plain socket the
  * last two are never set, so this is the read and write events as before. */
+static void event_want(struct event *ev, bool *on, bool want)
+{
+    if (want == *on)
+        return;
+    *on = want;
+    if (want)
+        event_add(ev, NULL);
+    else
+        event_del(ev);
+}
+
 static void conn_events(struct wr_conn *c)
 {
-    bool r = c->reading || (c->writing && c->wr_wants_read);
-    bool w = (c->writing && !c->wr_wants_read) || c->rd_wants_write;
-    if (r != c->rev_on) {
-        c->rev_on = r;
-        if (r)
-            event_add(c->rev, NULL);
-        else
-            event_del(c->rev);
-    }
-    if (w != c->wev_on) {
-        c->wev_on = w;
-        if (w)
-            event_add(c->wev, NULL);
-        else
-            event_del(c->wev);
-    }
+    event_want(c->rev, &c->rev_on, c->reading || (c->writing && c->wr_wants_read));
+    event_want(c->wev, &c->wev_on, (c->writing && !c->wr_wants_read) || c->rd_wants_write);
 }
 
 static void conn_update_read(struct wr_conn *c)

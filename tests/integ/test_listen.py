@@ -30,14 +30,7 @@ import pika  # noqa: E402
 SANITIZERS = bool(os.environ.get("WARREN_SANITIZERS"))
 
 
-def wait_for(cond, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+wait_for = harness.wait_for
 
 
 def port_free_both():

@@ -41,14 +41,7 @@ import rawamqp as r
 HOST = harness.HOST
 
 
-def wait_for(cond, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+wait_for = harness.wait_for
 
 
 class Notify:

@@ -61,14 +61,7 @@ def definitions(path, *users):
 SANITIZERS = bool(os.environ.get("WARREN_SANITIZERS"))
 
 
-def wait_for(cond, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+wait_for = harness.wait_for
 
 
 def client_ctx(cert=None, key=None, ca=None):
