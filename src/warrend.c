@@ -258,7 +258,14 @@ static int check_config(const struct daemon *d)
     struct wr_conf_report r = {.fn = print_problem};
     const char *what = d->config_path ? d->config_path : "built-in defaults";
     unsigned errors = load_config(&conf, d, &r);
+    char why[512];
 
+    /* TLS helper: the certificates and keys load and match (no port is
+     * bound: the broker may be running). */
+    if (!errors && wr_listeners_check_tls(&conf, why, sizeof why) < 0) {
+        fprintf(stderr, "%s: %s\n", what, why);
+        errors++;
+    }
     if (errors)
         printf("%s: %u error(s), %u warning(s): warrend would not start\n", what, errors,
                r.warnings);

@@ -213,11 +213,31 @@ static bool v6_missing(const struct spec *sp, int err)
     return sp->optional && (err == EAFNOSUPPORT || err == EADDRNOTAVAIL || err == EPROTONOSUPPORT);
 }
 
+int wr_listeners_check_tls(const struct wr_conf *conf, char *why, size_t cap)
+{
+    const struct {
+        const struct wr_conf_tls *t;
+        const char *prefix;
+        bool used;
+    } tls[] = {
+        {&conf->ssl, "ssl_options", conf->ssl_listeners.n > 0},
+        {&conf->mgmt_ssl, "management.ssl", conf->mgmt_ssl_port != 0},
+    };
+    for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++) {
+        SSL_CTX *ctx;
+        if (!tls[i].used)
+            continue;
+        if (!(ctx = wr_tls_ctx_new(tls[i].t, tls[i].prefix, why, cap)))
+            return -1;
+        SSL_CTX_free(ctx);
+    }
+    return 0;
+}
+
 int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap)
 {
     unsigned n;
     struct spec *sp = plan(conf, &n);
-    bool tls = false;
     int rc = 0;
 
     if (!sp) {
@@ -226,29 +246,22 @@ int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap)
     }
     for (unsigned i = 0; i < n && rc == 0; i++) {
         int fd = bind_spec(&sp[i], why, cap);
-        tls |= sp[i].tls;
         if (fd >= 0)
             close(fd);
         else if (!v6_missing(&sp[i], errno))
             rc = -1;
     }
-    if (rc == 0 && tls) {
-        SSL_CTX *ctx = wr_tls_ctx_new(&conf->ssl, "ssl_options", why, cap);
-        if (!ctx)
-            rc = -1;
-        SSL_CTX_free(ctx);
-    }
     if (rc == 0 && conf->mgmt_ssl_port) { /* the HTTPS management listener (mgmt/http.c) */
         struct spec m = {.tls = true, .what = "HTTPS management", .port = (int)conf->mgmt_ssl_port};
-        SSL_CTX *ctx = wr_tls_ctx_new(&conf->mgmt_ssl, "management.ssl", why, cap);
-        int fd = -1;
+        int fd;
         snprintf(m.ip, sizeof(m.ip), "%s", conf->mgmt_ssl_ip);
-        if (!ctx || (fd = bind_spec(&m, why, cap)) < 0)
+        if ((fd = bind_spec(&m, why, cap)) < 0)
             rc = -1;
-        if (fd >= 0)
+        else
             close(fd);
-        SSL_CTX_free(ctx);
     }
+    if (rc == 0)
+        rc = wr_listeners_check_tls(conf, why, cap);
     free(sp);
     return rc;
 }

@@ -30,6 +30,10 @@ struct wr_listen_info {
  * /etc/k.pem: ..."). Nothing stays open. */
 int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap);
 
+/* Only the TLS part of that: the files of every TLS listener (AMQPS, HTTPS
+ * management) load and the keys match their certificates. */
+int wr_listeners_check_tls(const struct wr_conf *conf, char *why, size_t cap);
+
 /* Open the listeners on the server's loop (logged). Returns 0, or a
  * negative error (logged) when one could not be bound. */
 int wr_listeners_open(struct wr_server *s);

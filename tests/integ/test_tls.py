@@ -21,11 +21,13 @@ raw sockets for the bad cases. What is checked:
   new file keeps the old one and the log says why.
 """
 import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -471,6 +473,52 @@ class ExternalDN(External):
         self.assertEqual(CLIENT_DN, "CN=tls-client,OU=TLS\\, tests,O=Warren Test,C=GB")
 
     test_no_such_user = None
+
+
+class StartChecks(unittest.TestCase):
+    """A certificate or key that does not load stops the start with one line,
+    and --check-config says so too."""
+
+    def run_warrend(self, conf_path, *extra):
+        d = tempfile.mkdtemp(prefix="warren-tls-start-")
+        try:
+            return subprocess.run([harness.find_warrend(), "-c", conf_path, "--port",
+                                   str(harness.free_port()), "--bind", HOST, "--mgmt-port", "0",
+                                   "--data-dir", os.path.join(d, "data"), *extra],
+                                  capture_output=True, text=True, timeout=30,
+                                  stdin=subprocess.DEVNULL)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_bad_material(self):
+        junk = os.path.join(CERTS.dir, "junk.pem")
+        with open(junk, "w") as f:
+            f.write("not a certificate\n")
+        port = "listeners.ssl.default = %s:%d" % (HOST, harness.free_port())
+        cases = [
+            (CERTS.conf(port, server=(CERTS.server, CERTS.client_key)),
+             "ssl_options.keyfile %s is not the key of ssl_options.certfile %s"
+             % (CERTS.client_key, CERTS.server)),
+            (CERTS.conf(port, server=(junk, CERTS.server_key)),
+             "ssl_options.certfile %s: cannot load the certificate: no start line" % junk),
+            (CERTS.conf(port, server=(CERTS.server + ".missing", CERTS.server_key)),
+             "ssl_options.certfile %s.missing: No such file or directory" % CERTS.server),
+            (CERTS.conf(port, "ssl_options.ciphers.1 = NO-SUCH-CIPHER"),
+             "ssl_options.ciphers.1: OpenSSL does not know the cipher suite 'NO-SUCH-CIPHER'"),
+            (CERTS.conf(port, "ssl_options.verify = verify_peer", "ssl_options.cacertfile = " + junk),
+             "ssl_options.cacertfile %s: cannot load the CA certificates" % junk),
+        ]
+        for conf, want in cases:
+            p = self.run_warrend(conf)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            lines = [x for x in p.stderr.splitlines() if x.startswith("warrend:")]
+            self.assertEqual(len(lines), 1, p.stderr)
+            self.assertIn(want, lines[0])
+            p = self.run_warrend(conf, "--check-config")
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn(want, p.stderr)
+        p = self.run_warrend(CERTS.conf(port), "--check-config")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 def curl(*args):
