@@ -25,6 +25,10 @@ import pika
 
 import harness
 
+# This file configures the plugins itself: the extra arguments
+# check-with-plugins gives every other test would override them.
+os.environ.pop("WARREN_TEST_ARGS", None)
+
 BUILD = os.path.dirname(os.path.dirname(harness.find_warrend()))
 PLUGINS = os.path.join(BUILD, "plugins", ".libs")
 TEST_PLUGINS = os.path.join(BUILD, "tests", "plugins", ".libs")
