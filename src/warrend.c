@@ -48,6 +48,7 @@
 #include "core/version.h"
 #include "gitdescribe.h"
 #include "mgmt/mgmt.h"
+#include "net/listen.h"
 #include "net/server.h"
 #include "plugin/plugin.h"
 #include "store/defs.h"
@@ -65,7 +66,8 @@ static const char usage_text[] =
     "  -c, --config FILE      read settings from FILE (rabbitmq.conf style:\n"
     "                         key = value); without it built-in defaults apply\n"
     "  -p, --port N           AMQP port (listeners.tcp.default, default 5672)\n"
-    "      --bind ADDR        address to listen on (listeners.tcp.ip, default 127.0.0.1)\n"
+    "      --bind ADDR        address to listen on (listeners.tcp.ip, default 127.0.0.1\n"
+    "                         and ::1)\n"
     "      --data-dir DIR     data directory, created if missing (data_dir)\n"
     "      --mgmt-port N      management HTTP API and /metrics port, 0 disables\n"
     "                         it (management.tcp.port, default 15672)\n"
@@ -256,7 +258,14 @@ static int check_config(const struct daemon *d)
     struct wr_conf_report r = {.fn = print_problem};
     const char *what = d->config_path ? d->config_path : "built-in defaults";
     unsigned errors = load_config(&conf, d, &r);
+    char why[512];
 
+    /* TLS helper: the certificates and keys load and match (no port is
+     * bound: the broker may be running). */
+    if (!errors && wr_listeners_check_tls(&conf, why, sizeof why) < 0) {
+        fprintf(stderr, "%s: %s\n", what, why);
+        errors++;
+    }
     if (errors)
         printf("%s: %u error(s), %u warning(s): warrend would not start\n", what, errors,
                r.warnings);
@@ -498,7 +507,7 @@ static int service_start(struct wr_server *s, void *arg)
     struct event_base *base = s->base;
 
     d->server = s;
-    if (conf->mgmt_port || conf->prom_port) {
+    if (conf->mgmt_port || conf->prom_port || conf->mgmt_ssl_port) { /* TLS helper: HTTPS */
         if (!(d->mgmt = wr_mgmt_start(s, conf)))
             return WR_EIO;
     }
@@ -816,7 +825,13 @@ int main(int argc, char **argv)
         wr_log(WR_LOG_WARNING, "configuration: %u more RabbitMQ settings ignored",
                warnings.nwarn - 32);
     check_data_dir(conf.data_dir);
-    check_port(conf.bind_ip, conf.amqp_port, "AMQP");
+    {
+        /* TLS helper: every AMQP and AMQPS address binds and the TLS files
+         * load (net/listen.c), before anything else starts. */
+        char lwhy[512];
+        if (wr_listeners_check(&conf, lwhy, sizeof lwhy) < 0)
+            fail("%s", lwhy);
+    }
     if (conf.mgmt_port != 0)
         check_port(conf.mgmt_ip, conf.mgmt_port, "management");
     if (conf.prom_port != 0)

@@ -39,7 +39,7 @@ UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_code
 	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
 	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl \
 	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service \
-	tests/unit/check_plugins
+	tests/unit/check_plugins tests/unit/check_x509
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -77,6 +77,10 @@ tests_unit_check_passwd_LDADD = $(UNIT_LDADD)
 tests_unit_check_perm_SOURCES = tests/unit/check_perm.c
 tests_unit_check_perm_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_perm_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_x509_SOURCES = tests/unit/check_x509.c
+tests_unit_check_x509_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_x509_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_defs_SOURCES = tests/unit/check_defs.c
 tests_unit_check_defs_CFLAGS = $(UNIT_CFLAGS)
@@ -216,12 +220,15 @@ INTEG_TESTS = \
 	tests/integ/test_service.py \
 	tests/integ/test_service_limits.py \
 	tests/integ/test_install.py \
-	tests/integ/test_man_examples.py
+	tests/integ/test_man_examples.py \
+	tests/integ/test_tls.py \
+	tests/integ/test_listen.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
 	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md \
-	tests/integ/durability.py tests/integ/fixtures tests/integ/mgmtcase.py
+	tests/integ/durability.py tests/integ/fixtures tests/integ/mgmtcase.py \
+	tests/integ/tlscerts.py
 
 # `make check-unit`: the fast loop, unit tests only.
 check-unit:

@@ -35,7 +35,14 @@
     .offset = offsetof(struct wr_conf, field), .size = sizeof(((struct wr_conf *)0)->field)
 
 static const char *check_ip(const char *v);
+static const char *check_ip_or_empty(const char *v);
 static const char *check_nonempty(const char *v);
+static const char *check_listener(const char *v);
+static const char *check_tls_version(const char *v);
+static const char *check_cipher(const char *v);
+static const char *check_verify(const char *v);
+static const char *check_mechanism(const char *v);
+static const char *check_cert_login(const char *v);
 static const char *check_user(const char *v);
 static const char *check_user_list(const char *v);
 static const char *check_log_file(const char *v);
@@ -52,9 +59,10 @@ static const struct wr_conf_setting settings[] = {
     {.name = "listeners.tcp.ip",
      .type = WR_CONF_STRING,
      F(bind_ip),
-     .def = "127.0.0.1",
-     .check = check_ip,
-     .help = "IPv4 or IPv6 address the AMQP listener binds"},
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK,
+     .check = check_ip_or_empty,
+     .help = "IPv4 or IPv6 address listeners given as a port bind; empty: 127.0.0.1 and ::1"},
     {.name = "management.tcp.port",
      .type = WR_CONF_INT,
      F(mgmt_port),
@@ -75,6 +83,179 @@ static const struct wr_conf_setting settings[] = {
      .imin = 0,
      .imax = 65535,
      .help = "TCP port of a second listener serving only /metrics; 0 means none"},
+    {.name = "listeners.tcp",
+     .type = WR_CONF_LIST,
+     F(tcp_listeners),
+     .def = "",
+     .check = check_listener,
+     .help = "more AMQP listeners: listeners.tcp.NAME = PORT or IP:PORT; none: only .default"},
+    {.name = "listeners.ssl",
+     .type = WR_CONF_LIST,
+     F(ssl_listeners),
+     .def = "",
+     .check = check_listener,
+     .help = "AMQPS (TLS) listeners: listeners.ssl.NAME = PORT or IP:PORT"},
+    {.name = "ssl_options.certfile",
+     .type = WR_CONF_STRING,
+     F(ssl.certfile),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "PEM file with the server's certificate, then its intermediate CAs"},
+    {.name = "ssl_options.keyfile",
+     .type = WR_CONF_STRING,
+     F(ssl.keyfile),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "PEM file with the private key of ssl_options.certfile"},
+    {.name = "ssl_options.cacertfile",
+     .type = WR_CONF_STRING,
+     F(ssl.cacertfile),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "PEM file of the CAs client certificates must chain to"},
+    {.name = "ssl_options.password",
+     .type = WR_CONF_STRING,
+     F(ssl.password),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK | WR_CONF_SECRET,
+     .help = "password of an encrypted ssl_options.keyfile"},
+    {.name = "ssl_options.verify",
+     .type = WR_CONF_STRING,
+     F(ssl.verify),
+     .def = "verify_none",
+     .check = check_verify,
+     .help = "verify_peer: ask for a client certificate and check it; verify_none: do not"},
+    {.name = "ssl_options.fail_if_no_peer_cert",
+     .type = WR_CONF_BOOL,
+     F(ssl.fail_if_no_peer_cert),
+     .def = "false",
+     .help = "with verify_peer, refuse a client that sends no certificate"},
+    {.name = "ssl_options.depth",
+     .type = WR_CONF_INT,
+     F(ssl.depth),
+     .def = "10",
+     .imin = 0,
+     .imax = 255,
+     .help = "most intermediate CAs between a client certificate and a trusted CA"},
+    {.name = "ssl_options.honor_cipher_order",
+     .type = WR_CONF_BOOL,
+     F(ssl.honor_cipher_order),
+     .def = "false",
+     .help = "choose the cipher by the server's order of preference, not the client's"},
+    {.name = "ssl_options.versions",
+     .type = WR_CONF_LIST,
+     F(ssl.versions),
+     .def = "tlsv1.2 tlsv1.3",
+     .check = check_tls_version,
+     .help = "TLS versions accepted: ssl_options.versions.N = tlsv1.2 or tlsv1.3"},
+    {.name = "ssl_options.ciphers",
+     .type = WR_CONF_LIST,
+     F(ssl.ciphers),
+     .def = "",
+     .check = check_cipher,
+     .help = "cipher suites in OpenSSL's names, in order; none given: OpenSSL's defaults"},
+    {.name = "ssl_handshake_timeout",
+     .type = WR_CONF_INT,
+     F(ssl_handshake_timeout_ms),
+     .def = "5000",
+     .imin = 100,
+     .imax = 3600000,
+     .flags = WR_CONF_RELOAD,
+     .help = "milliseconds a client has to complete the TLS handshake"},
+    {.name = "auth_mechanisms",
+     .type = WR_CONF_LIST,
+     F(auth_mechanisms),
+     .def = "PLAIN AMQPLAIN",
+     .check = check_mechanism,
+     .flags = WR_CONF_RELOAD,
+     .help = "SASL mechanisms offered: auth_mechanisms.N = PLAIN, AMQPLAIN or EXTERNAL"},
+    {.name = "ssl_cert_login_from",
+     .type = WR_CONF_STRING,
+     F(ssl_cert_login_from),
+     .def = "distinguished_name",
+     .check = check_cert_login,
+     .flags = WR_CONF_RELOAD,
+     .help = "EXTERNAL logins: the user is the certificate's distinguished_name or common_name"},
+    {.name = "connection_max",
+     .type = WR_CONF_INT,
+     F(connection_max),
+     .def = "infinity",
+     .imin = 0,
+     .imax = 10000000,
+     .flags = WR_CONF_INFINITY | WR_CONF_RELOAD,
+     .help = "most client connections at once; one more is accepted and closed at once"},
+    {.name = "management.ssl.port",
+     .type = WR_CONF_INT,
+     F(mgmt_ssl_port),
+     .def = "0",
+     .imin = 0,
+     .imax = 65535,
+     .help = "TCP port of the management API over HTTPS; 0 means none"},
+    {.name = "management.ssl.ip",
+     .type = WR_CONF_STRING,
+     F(mgmt_ssl_ip),
+     .def = "127.0.0.1",
+     .check = check_ip,
+     .help = "IPv4 or IPv6 address the HTTPS management listener binds"},
+    {.name = "management.ssl.certfile",
+     .type = WR_CONF_STRING,
+     F(mgmt_ssl.certfile),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "PEM file with the HTTPS listener's certificate, then its intermediate CAs"},
+    {.name = "management.ssl.keyfile",
+     .type = WR_CONF_STRING,
+     F(mgmt_ssl.keyfile),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "PEM file with the private key of management.ssl.certfile"},
+    {.name = "management.ssl.cacertfile",
+     .type = WR_CONF_STRING,
+     F(mgmt_ssl.cacertfile),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK,
+     .help = "PEM file of the CAs client certificates must chain to"},
+    {.name = "management.ssl.password",
+     .type = WR_CONF_STRING,
+     F(mgmt_ssl.password),
+     .def = "",
+     .flags = WR_CONF_EMPTY_OK | WR_CONF_SECRET,
+     .help = "password of an encrypted management.ssl.keyfile"},
+    {.name = "management.ssl.verify",
+     .type = WR_CONF_STRING,
+     F(mgmt_ssl.verify),
+     .def = "verify_none",
+     .check = check_verify,
+     .help = "verify_peer: ask for a client certificate and check it; verify_none: do not"},
+    {.name = "management.ssl.fail_if_no_peer_cert",
+     .type = WR_CONF_BOOL,
+     F(mgmt_ssl.fail_if_no_peer_cert),
+     .def = "false",
+     .help = "with verify_peer, refuse a client that sends no certificate"},
+    {.name = "management.ssl.depth",
+     .type = WR_CONF_INT,
+     F(mgmt_ssl.depth),
+     .def = "10",
+     .imin = 0,
+     .imax = 255,
+     .help = "most intermediate CAs between a client certificate and a trusted CA"},
+    {.name = "management.ssl.honor_cipher_order",
+     .type = WR_CONF_BOOL,
+     F(mgmt_ssl.honor_cipher_order),
+     .def = "false",
+     .help = "choose the cipher by the server's order of preference, not the client's"},
+    {.name = "management.ssl.versions",
+     .type = WR_CONF_LIST,
+     F(mgmt_ssl.versions),
+     .def = "tlsv1.2 tlsv1.3",
+     .check = check_tls_version,
+     .help = "TLS versions accepted: management.ssl.versions.N = tlsv1.2 or tlsv1.3"},
+    {.name = "management.ssl.ciphers",
+     .type = WR_CONF_LIST,
+     F(mgmt_ssl.ciphers),
+     .def = "",
+     .check = check_cipher,
+     .help = "cipher suites in OpenSSL's names, in order; none given: OpenSSL's defaults"},
     {.name = "data_dir",
      .type = WR_CONF_STRING,
      F(data_dir),
@@ -351,9 +532,207 @@ static const char *check_ip(const char *v)
     return "not an IPv4 or IPv6 address";
 }
 
+static const char *check_ip_or_empty(const char *v)
+{
+    return *v ? check_ip(v) : NULL;
+}
+
 static const char *check_nonempty(const char *v)
 {
     return *v ? NULL : "must not be empty";
+}
+
+const char *wr_conf_parse_listener(const char *v, char ip[64], int *port)
+{
+    const char *colon = strrchr(v, ':');
+    const char *p = colon ? colon + 1 : v;
+    size_t n = colon ? (size_t)(colon - v) : 0;
+    long val = 0;
+
+    ip[0] = '\0';
+    if (*p < '0' || *p > '9')
+        return "not PORT or IP:PORT";
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || val > 65535)
+            return "not PORT or IP:PORT";
+        val = val * 10 + (*p - '0');
+    }
+    if (val < 1 || val > 65535)
+        return "port out of range (1..65535)";
+    *port = (int)val;
+    if (!colon)
+        return NULL;
+    if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
+        v++;
+        n -= 2;
+    }
+    if (n == 0 || n >= 64)
+        return "not PORT or IP:PORT";
+    memcpy(ip, v, n);
+    ip[n] = '\0';
+    return check_ip(ip);
+}
+
+static const char *check_listener(const char *v)
+{
+    char ip[64];
+    int port;
+    return wr_conf_parse_listener(v, ip, &port);
+}
+
+static const char *check_tls_version(const char *v)
+{
+    if (!strcmp(v, "tlsv1.2") || !strcmp(v, "tlsv1.3"))
+        return NULL;
+    if (!strcmp(v, "tlsv1") || !strcmp(v, "tlsv1.1") || !strcmp(v, "sslv3"))
+        return "not supported: TLS 1.1 and older are insecure (use tlsv1.2, tlsv1.3)";
+    return "not a TLS version (tlsv1.2, tlsv1.3)";
+}
+
+/* OpenSSL checks the names when the listener starts; here only that a
+ * value is one word of the characters cipher names use. */
+static const char *check_cipher(const char *v)
+{
+    if (!*v)
+        return "must not be empty";
+    for (; *v; v++)
+        if (!((*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9') ||
+              strchr("-_+!@=.:", *v)))
+            return "not a cipher suite name";
+    return NULL;
+}
+
+static const char *check_verify(const char *v)
+{
+    return !strcmp(v, "verify_peer") || !strcmp(v, "verify_none")
+               ? NULL
+               : "not verify_peer or verify_none";
+}
+
+static const char *check_mechanism(const char *v)
+{
+    return !strcmp(v, "PLAIN") || !strcmp(v, "AMQPLAIN") || !strcmp(v, "EXTERNAL")
+               ? NULL
+               : "not a mechanism Warren has (PLAIN, AMQPLAIN, EXTERNAL)";
+}
+
+static const char *check_cert_login(const char *v)
+{
+    return !strcmp(v, "distinguished_name") || !strcmp(v, "common_name")
+               ? NULL
+               : "not distinguished_name or common_name";
+}
+
+bool wr_conf_list_has(const struct wr_conf_list *l, const char *value)
+{
+    for (uint32_t i = 0; i < l->n; i++)
+        if (!strcmp(l->item[i].value, value))
+            return true;
+    return false;
+}
+
+/* ---- lists ---- */
+
+static const char *list_value_ok(const struct wr_conf_setting *s, const char *v)
+{
+    size_t n = strlen(v);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return "contains a control character";
+    }
+    if (n >= sizeof(((struct wr_conf_list *)0)->item[0].value))
+        return "too long";
+    return s->check ? s->check(v) : NULL;
+}
+
+/* The whole list as VALUEs separated by spaces ("none" or "": empty);
+ * entries are named 1, 2, ... Nothing changes on an error. */
+static const char *list_apply(struct wr_conf_list *l, const struct wr_conf_setting *s,
+                              const char *v)
+{
+    struct wr_conf_list *tmp = calloc(1, sizeof(*tmp));
+    const char *why = NULL;
+
+    if (!tmp)
+        return "out of memory";
+    if (strcmp(v, "none") != 0) {
+        while (*v && !why) {
+            char word[sizeof(tmp->item[0].value) + 1];
+            size_t n = strcspn(v, " \t");
+            if (n == 0) {
+                v++;
+                continue;
+            }
+            if (n >= sizeof(word))
+                why = "too long";
+            else if (tmp->n == WR_CONF_LIST_MAX)
+                why = "too many entries";
+            if (why)
+                break;
+            memcpy(word, v, n);
+            word[n] = '\0';
+            if (!(why = list_value_ok(s, word))) {
+                snprintf(tmp->item[tmp->n].name, sizeof(tmp->item[0].name), "%u", tmp->n + 1);
+                memcpy(tmp->item[tmp->n].value, word, n + 1);
+                tmp->n++;
+            }
+            v += n;
+        }
+    }
+    if (!why) {
+        tmp->set = l->set;
+        *l = *tmp;
+    }
+    free(tmp);
+    return why;
+}
+
+/* One `PREFIX.NAME = VALUE` line. */
+static const char *list_apply_item(struct wr_conf_list *l, const struct wr_conf_setting *s,
+                                   const char *name, const char *v)
+{
+    size_t nl = strlen(name);
+    const char *why;
+    uint32_t i;
+
+    if (nl == 0 || nl >= sizeof(l->item[0].name))
+        return "name after the prefix is empty or too long";
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return "name after the prefix is not a word";
+    if ((why = list_value_ok(s, v)) != NULL)
+        return why;
+    if (!l->set) {
+        l->n = 0; /* the configuration replaces the built-in list */
+        l->set = true;
+    }
+    for (i = 0; i < l->n; i++)
+        if (!strcmp(l->item[i].name, name))
+            break;
+    if (i == l->n) {
+        if (l->n == WR_CONF_LIST_MAX)
+            return "too many entries";
+        l->n++;
+        memcpy(l->item[i].name, name, nl + 1);
+    }
+    snprintf(l->item[i].value, sizeof(l->item[i].value), "%s", v);
+    return NULL;
+}
+
+/* The list row `PREFIX` of a `PREFIX.NAME` key, with *name pointing at NAME. */
+static const struct wr_conf_setting *find_list_row(const char *key, const char **name)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        size_t n = strlen(settings[i].name);
+        if (settings[i].type == WR_CONF_LIST && !strncmp(key, settings[i].name, n) &&
+            key[n] == '.') {
+            *name = key + n + 1;
+            return &settings[i];
+        }
+    }
+    return NULL;
 }
 
 static const char *check_user(const char *v)
@@ -491,12 +870,16 @@ static const char *apply(struct wr_conf *c, const struct wr_conf_setting *s, con
 
     switch (s->type) {
     case WR_CONF_INT: {
-        int64_t n;
-        why = parse_int(v, s->imin, s->imax, &n);
+        int64_t n = -1;
+        if (!((s->flags & WR_CONF_INFINITY) && strcmp(v, "infinity") == 0))
+            why = parse_int(v, s->imin, s->imax, &n);
         if (!why)
             memcpy(field, &n, sizeof n);
         break;
     }
+    case WR_CONF_LIST:
+        why = list_apply((struct wr_conf_list *)(void *)field, s, v);
+        break;
     case WR_CONF_DOUBLE: {
         double d;
         why = parse_double(v, s->dmin, s->dmax, &d);
@@ -839,8 +1222,13 @@ static int set_at(struct wr_conf *c, const char *name, const char *value, struct
     const char *why;
 
     if (!s) {
+        const struct wr_conf_setting *ls;
+        const char *item;
         if (strncmp(name, TAGS_PREFIX, strlen(TAGS_PREFIX)) == 0)
             why = apply_other_tag(c, name + strlen(TAGS_PREFIX), value);
+        else if ((ls = find_list_row(name, &item)) != NULL)
+            why = list_apply_item((struct wr_conf_list *)(void *)((char *)c + ls->offset), ls, item,
+                                  value);
         else if (strncmp(name, LOOPBACK_PREFIX, strlen(LOOPBACK_PREFIX)) == 0)
             why = apply_loopback_user(c, name + strlen(LOOPBACK_PREFIX), value);
         else if (strncmp(name, ENABLED_PREFIX, strlen(ENABLED_PREFIX)) == 0 ||
@@ -859,8 +1247,15 @@ static int set_at(struct wr_conf *c, const char *name, const char *value, struct
         why = apply_listener(c, value);
     else
         why = apply(c, s, value);
-    if (!why)
+    if (!why) {
+        /* Given, so the built-in listener or list is not the default any more
+         * (listeners.tcp.default = IP:PORT sets listeners.tcp.ip too). */
+        if (!strcmp(s->name, "listeners.tcp.default"))
+            c->amqp_default_set = true;
+        if (s->type == WR_CONF_LIST)
+            ((struct wr_conf_list *)(void *)((char *)c + s->offset))->set = true;
         return 0;
+    }
 
     char range[96] = "";
     if ((s->type == WR_CONF_INT || s->type == WR_CONF_SIZE) && strcmp(why, "out of range") == 0)
@@ -1046,6 +1441,30 @@ int wr_conf_load_file(struct wr_conf *c, const char *path, struct wr_conf_error 
     return rc;
 }
 
+/* A TLS listener needs a certificate and its key; checking clients needs
+ * the CAs to check them against. */
+static int check_tls(const struct wr_conf_tls *t, const char *prefix, bool used,
+                     const char *listener, struct wr_conf_error *err)
+{
+    if (!used)
+        return 0;
+    if (!t->certfile[0] || !t->keyfile[0]) {
+        set_error(err, 0, "%s is set but %s.%s is not", listener, prefix,
+                  t->certfile[0] ? "keyfile" : "certfile");
+        return WR_ESYNTAX;
+    }
+    if (!strcmp(t->verify, "verify_peer") && !t->cacertfile[0]) {
+        set_error(err, 0, "%s.verify = verify_peer needs %s.cacertfile", prefix, prefix);
+        return WR_ESYNTAX;
+    }
+    if (t->fail_if_no_peer_cert && strcmp(t->verify, "verify_peer") != 0) {
+        set_error(err, 0, "%s.fail_if_no_peer_cert = true needs %s.verify = verify_peer", prefix,
+                  prefix);
+        return WR_ESYNTAX;
+    }
+    return 0;
+}
+
 int wr_conf_check(const struct wr_conf *c, struct wr_conf_error *err)
 {
     if (c->mgmt_port != 0 && c->mgmt_port == c->amqp_port) {
@@ -1058,6 +1477,17 @@ int wr_conf_check(const struct wr_conf *c, struct wr_conf_error *err)
                   (long long)c->prom_port, c->prom_port == c->amqp_port ? "AMQP" : "management");
         return WR_ESYNTAX;
     }
+    if (c->mgmt_ssl_port != 0 &&
+        (c->mgmt_ssl_port == c->mgmt_port || c->mgmt_ssl_port == c->prom_port ||
+         c->mgmt_ssl_port == c->amqp_port)) {
+        set_error(err, 0, "management.ssl.port %lld is already another listener's port",
+                  (long long)c->mgmt_ssl_port);
+        return WR_ESYNTAX;
+    }
+    if (check_tls(&c->ssl, "ssl_options", c->ssl_listeners.n > 0, "listeners.ssl", err) < 0 ||
+        check_tls(&c->mgmt_ssl, "management.ssl", c->mgmt_ssl_port != 0, "management.ssl.port",
+                  err) < 0)
+        return WR_ESYNTAX;
     return 0;
 }
 
@@ -1093,7 +1523,10 @@ int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, cha
     case WR_CONF_INT: {
         int64_t n;
         memcpy(&n, field, sizeof n);
-        w = snprintf(out, cap, "%lld", (long long)n);
+        if (n < 0 && (s->flags & WR_CONF_INFINITY))
+            w = snprintf(out, cap, "infinity");
+        else
+            w = snprintf(out, cap, "%lld", (long long)n);
         break;
     }
     case WR_CONF_DOUBLE: {
@@ -1125,6 +1558,20 @@ int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, cha
     case WR_CONF_STRING:
         w = snprintf(out, cap, "%s", field);
         break;
+    case WR_CONF_LIST: {
+        const struct wr_conf_list *l = (const struct wr_conf_list *)(const void *)field;
+        size_t o = 0;
+        if (cap)
+            out[0] = '\0';
+        for (uint32_t i = 0; i < l->n; i++) {
+            w = snprintf(out + o, cap - o, "%s%s", i ? " " : "", l->item[i].value);
+            if (w < 0 || (size_t)w >= cap - o)
+                return WR_ENOSPC;
+            o += (size_t)w;
+        }
+        w = (int)o;
+        break;
+    }
     }
     return (w < 0 || (size_t)w >= cap) ? WR_ENOSPC : 0;
 }
@@ -1134,6 +1581,16 @@ void wr_conf_print(const struct wr_conf *c, FILE *f)
     char v[1100];
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct wr_conf_setting *s = &settings[i];
+        if (s->type == WR_CONF_LIST) {
+            /* rabbitmq.conf's form: one line per entry. */
+            const struct wr_conf_list *l =
+                (const struct wr_conf_list *)(const void *)((const char *)c + s->offset);
+            for (uint32_t j = 0; j < l->n; j++)
+                fprintf(f, "%s.%s = %s\n", s->name, l->item[j].name, l->item[j].value);
+            if (!l->n && l->set)
+                fprintf(f, "%s = none\n", s->name);
+            continue;
+        }
         if (s->flags & WR_CONF_SECRET)
             snprintf(v, sizeof v, "********");
         else if (wr_conf_format(c, s, v, sizeof v) < 0)

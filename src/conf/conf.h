@@ -34,6 +34,38 @@
 #define WR_CONF_LINE_MAX 4096          /* longest accepted line, in bytes */
 #define WR_CONF_FILE_MAX (1024 * 1024) /* largest accepted file */
 
+/* A list in rabbitmq.conf's form: `PREFIX.NAME = VALUE` lines
+ * (auth_mechanisms.1, listeners.ssl.default, ssl_options.ciphers.3), kept
+ * in the order first given; a later line with the same NAME replaces that
+ * entry. As in RabbitMQ the configuration replaces the built-in list rather
+ * than adding to it: the first line drops the default entries, and
+ * `PREFIX = none` empties the list. The row itself also takes the whole
+ * list as VALUEs separated by spaces (the default text, --print-config). */
+#define WR_CONF_LIST_MAX 64
+struct wr_conf_list {
+    uint32_t n;
+    bool set; /* given by the configuration, not the built-in default */
+    struct {
+        char name[24];
+        char value[72];
+    } item[WR_CONF_LIST_MAX];
+};
+
+/* The TLS options of a listener: ssl_options.* for AMQPS,
+ * management.ssl.* for HTTPS (net/tls_ctx.c turns them into a context). */
+struct wr_conf_tls {
+    char certfile[1024];   /* .certfile: PEM, the certificate then its chain */
+    char keyfile[1024];    /* .keyfile: PEM private key */
+    char cacertfile[1024]; /* .cacertfile: CAs that client certificates must chain to */
+    char password[256];    /* .password: of an encrypted keyfile */
+    char verify[16];       /* .verify: verify_none or verify_peer */
+    bool fail_if_no_peer_cert;
+    bool honor_cipher_order;
+    int64_t depth;                /* .depth: intermediate CAs allowed */
+    struct wr_conf_list versions; /* .versions.N: tlsv1.2, tlsv1.3 */
+    struct wr_conf_list ciphers;  /* .ciphers.N: OpenSSL names; empty: OpenSSL's default */
+};
+
 struct wr_conf {
     /* listeners */
     int64_t amqp_port; /* listeners.tcp.default */
@@ -41,6 +73,18 @@ struct wr_conf {
     int64_t mgmt_port; /* management.tcp.port, 0 = no management listener */
     char mgmt_ip[64];  /* management.tcp.ip */
     int64_t prom_port; /* prometheus.tcp.port, 0 = /metrics on the management port only */
+    /* more listeners, TLS and logins by certificate (net/listen.c, net/tls*.c) */
+    struct wr_conf_list tcp_listeners;   /* listeners.tcp.NAME (but .default) */
+    bool amqp_default_set;               /* listeners.tcp.default (--port) given; not a row */
+    struct wr_conf_list ssl_listeners;   /* listeners.ssl.NAME */
+    struct wr_conf_tls ssl;              /* ssl_options.* */
+    int64_t ssl_handshake_timeout_ms;    /* ssl_handshake_timeout */
+    struct wr_conf_list auth_mechanisms; /* auth_mechanisms.N */
+    char ssl_cert_login_from[32];        /* ssl_cert_login_from */
+    int64_t connection_max;              /* connection_max, -1 = infinity */
+    int64_t mgmt_ssl_port;               /* management.ssl.port, 0 = none */
+    char mgmt_ssl_ip[64];                /* management.ssl.ip */
+    struct wr_conf_tls mgmt_ssl;         /* management.ssl.* */
     /* files and logging */
     char data_dir[1024];         /* data_dir */
     enum wr_log_level log_level; /* log.level */
@@ -95,6 +139,7 @@ enum wr_conf_type {
     WR_CONF_STRING,   /* char[size], no control characters */
     WR_CONF_LOGLEVEL, /* enum wr_log_level; with WR_CONF_EMPTY_OK "" is WR_LOG_UNSET */
     WR_CONF_BOOL,     /* bool: true or false */
+    WR_CONF_LIST,     /* struct wr_conf_list; `check` vets each value */
 };
 
 /* Flags of a setting. */
@@ -103,6 +148,7 @@ enum wr_conf_type {
 /* Applied by SIGHUP (warrend re-reads its file); any other setting needs a
  * restart, and a change to it is logged as such. */
 #define WR_CONF_RELOAD 0x4u
+#define WR_CONF_INFINITY 0x8u /* an INT that also takes "infinity" (stored as -1) */
 
 struct wr_conf_setting {
     const char *name;
@@ -194,5 +240,13 @@ void wr_conf_default_tags(const struct wr_conf *c, char *out, size_t cap);
 
 /* Whether `user` is restricted to loopback connections. */
 bool wr_conf_is_loopback_user(const struct wr_conf *c, const char *user);
+
+/* A listener as rabbitmq.conf writes it: PORT, IP:PORT, [IPv6]:PORT or
+ * IPv6:PORT (the port after the last colon). `ip` is "" for PORT alone.
+ * Returns NULL, or why it is not one. */
+const char *wr_conf_parse_listener(const char *v, char ip[64], int *port);
+
+/* Whether `value` is in the list. */
+bool wr_conf_list_has(const struct wr_conf_list *l, const char *value);
 
 #endif

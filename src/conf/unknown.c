@@ -3,10 +3,10 @@
  * nearest known key to a typo (see unknown.h).
  *
  * The list follows RabbitMQ 3.10's configuration guide and its
- * rabbitmq.conf.example: core keys with no counterpart here, whole plugin
- * namespaces (`mqtt.*`), and the TLS keys, which are warnings until the TLS
- * listener implements them. A key that has a row in conf.c is never looked
- * up here: the table is asked first.
+ * rabbitmq.conf.example: core keys with no counterpart here and whole
+ * plugin namespaces (`mqtt.*`). A key that has a row in conf.c (or is an
+ * entry of one of its lists, such as listeners.ssl.NAME) is never looked up
+ * here: the table is asked first.
  */
 #include <string.h>
 
@@ -15,7 +15,6 @@
 
 static const char *const rabbit_keys[] = {
     /* networking */
-    "listeners.ssl.*",
     "num_acceptors.*",
     "socket_writer.gc_threshold",
     "reverse_dns_lookups",
@@ -24,11 +23,7 @@ static const char *const rabbit_keys[] = {
     "initial_frame_max",
     "channel_max_per_node",
     "channel_operation_timeout",
-    /* TLS and authentication */
-    "ssl_options.*",
-    "ssl_handshake_timeout",
-    "ssl_cert_login_from",
-    "auth_mechanisms.*",
+    /* authentication */
     "password_hashing_module",
     "credential_validator.*",
     "anonymous_login_user",

@@ -32,8 +32,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <event2/listener.h>
-
 #include "auth/auth.h"
 #include "broker/broker.h"
 #include "broker/exchange.h"
@@ -49,6 +47,7 @@
 #include "mgmt/http.h"
 #include "net/chan.h"
 #include "net/conn.h"
+#include "net/listen.h"
 #include "net/server.h"
 #include "plugin/plugin.h"
 
@@ -196,14 +195,10 @@ static int64_t disk_free(const struct wr_conf *conf)
     return (int64_t)((uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize);
 }
 
-static unsigned listener_count(const struct wr_conf *conf)
-{
-    return 1u + (conf->mgmt_port ? 1u : 0u) + (conf->prom_port ? 1u : 0u);
-}
-
 static int64_t sockets_used(struct wr_server *srv, const struct wr_conf *conf)
 {
-    return (int64_t)srv->nconns + listener_count(conf);
+    return (int64_t)srv->nconns + wr_listeners_info(srv, NULL, 0) + (conf->mgmt_port ? 1 : 0) +
+           (conf->mgmt_ssl_port ? 1 : 0) + (conf->prom_port ? 1 : 0);
 }
 
 /* RabbitMQ counts Erlang processes; Warren has one: its figure is the
@@ -271,54 +266,51 @@ static json_t *exchange_types(void)
     return a;
 }
 
-static json_t *auth_mechanisms(void)
+/* RabbitMQ's names and descriptions; enabled: in auth_mechanisms. */
+static json_t *auth_mechanisms(const struct wr_conf *conf)
 {
-    return json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN", "description",
-                     "SASL PLAIN authentication mechanism", "enabled", 1, "name", "AMQPLAIN",
-                     "description", "QPid AMQPLAIN mechanism", "enabled", 1);
-}
-
-/* The AMQP listener's address as bound (the configured one when the
- * socket cannot say). */
-static void amqp_address(struct wr_mgmt_req *rq, char *ip, size_t iplen, int64_t *port)
-{
-    const struct wr_conf *conf = rq->m->conf;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    snprintf(ip, iplen, "%s", conf->bind_ip);
-    *port = conf->amqp_port;
-    if (!rq->srv->listener ||
-        getsockname(evconnlistener_get_fd(rq->srv->listener), (struct sockaddr *)&ss, &len) < 0)
-        return;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)iplen);
-        *port = ntohs(a->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)iplen);
-        *port = ntohs(a->sin6_port);
-    }
+    const struct wr_conf_list *l = &conf->auth_mechanisms;
+    return json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN",
+                     "description", "SASL PLAIN authentication mechanism", "enabled",
+                     wr_conf_list_has(l, "PLAIN"), "name", "AMQPLAIN", "description",
+                     "QPid AMQPLAIN mechanism", "enabled", wr_conf_list_has(l, "AMQPLAIN"), "name",
+                     "EXTERNAL", "description",
+                     "TLS peer verification-based authentication plugin. Used in combination "
+                     "with the EXTERNAL SASL mechanism.",
+                     "enabled", wr_conf_list_has(l, "EXTERNAL"));
 }
 
 /* Warren's listeners: protocol, ip, port. */
+#define LISTENERS_MAX 136
 struct listener {
     const char *protocol;
     char ip[64];
     int64_t port;
 };
 
-static unsigned listeners(struct wr_mgmt_req *rq, struct listener out[3])
+/* The AMQP and AMQPS sockets as bound, then the HTTP ones. */
+static unsigned listeners(struct wr_mgmt_req *rq, struct listener out[LISTENERS_MAX])
 {
     const struct wr_conf *conf = rq->m->conf;
-    unsigned n = 0;
-    out[n].protocol = "amqp";
-    amqp_address(rq, out[n].ip, sizeof(out[n].ip), &out[n].port);
-    n++;
+    struct wr_listen_info info[LISTENERS_MAX - 3];
+    unsigned n = wr_listeners_info(rq->srv, info, LISTENERS_MAX - 3);
+    if (n > LISTENERS_MAX - 3)
+        n = LISTENERS_MAX - 3;
+    for (unsigned i = 0; i < n; i++) {
+        out[i].protocol = info[i].protocol;
+        snprintf(out[i].ip, sizeof(out[i].ip), "%s", info[i].ip);
+        out[i].port = info[i].port;
+    }
     if (conf->mgmt_port) {
         out[n].protocol = "http";
         snprintf(out[n].ip, sizeof(out[n].ip), "%s", conf->mgmt_ip);
         out[n].port = conf->mgmt_port;
+        n++;
+    }
+    if (conf->mgmt_ssl_port) {
+        out[n].protocol = "https";
+        snprintf(out[n].ip, sizeof(out[n].ip), "%s", conf->mgmt_ssl_ip);
+        out[n].port = conf->mgmt_ssl_port;
         n++;
     }
     if (conf->prom_port) {
@@ -332,7 +324,7 @@ static unsigned listeners(struct wr_mgmt_req *rq, struct listener out[3])
 
 static json_t *listeners_json(struct wr_mgmt_req *rq)
 {
-    struct listener l[3];
+    struct listener l[LISTENERS_MAX];
     unsigned n = listeners(rq, l);
     json_t *a = json_array();
     for (unsigned i = 0; a && i < n; i++)
@@ -355,6 +347,14 @@ static json_t *contexts_json(struct wr_mgmt_req *rq, bool with_node)
         snprintf(port, sizeof(port), "%lld", (long long)conf->mgmt_port);
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "description", "RabbitMQ Management", "path",
                               "/", "ip", conf->mgmt_ip, "port", port);
+        if (o && with_node)
+            wr_json_set(o, "node", json_string(wr_node_name()));
+        json_array_append_new(a, o);
+    }
+    if (conf->mgmt_ssl_port) {
+        snprintf(port, sizeof(port), "%lld", (long long)conf->mgmt_ssl_port);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "description", "RabbitMQ Management",
+                              "path", "/", "ip", conf->mgmt_ssl_ip, "port", port, "ssl", "true");
         if (o && with_node)
             wr_json_set(o, "node", json_string(wr_node_name()));
         json_array_append_new(a, o);
@@ -536,7 +536,7 @@ static json_t *node_json(struct wr_mgmt_req *rq)
     wr_json_set(o, "cluster_links", json_array());
     wr_json_set(o, "applications", json_array());
     wr_json_set(o, "exchange_types", exchange_types());
-    wr_json_set(o, "auth_mechanisms", auth_mechanisms());
+    wr_json_set(o, "auth_mechanisms", auth_mechanisms(conf));
     wr_json_set(o, "contexts", contexts_json(rq, false));
     wr_json_set(o, "config_files", json_array());
     wr_json_set(o, "log_files", json_array());
@@ -708,7 +708,7 @@ static void health_local_alarms(struct wr_mgmt_req *rq)
 
 static void health_port(struct wr_mgmt_req *rq)
 {
-    struct listener l[3];
+    struct listener l[LISTENERS_MAX];
     unsigned n = listeners(rq, l);
     const char *s = rq->arg[0].ptr;
     char *end;
@@ -763,7 +763,7 @@ static void protocol_normalize(const char *in, size_t len, char *out, size_t cap
 
 static void health_protocol(struct wr_mgmt_req *rq)
 {
-    struct listener l[3];
+    struct listener l[LISTENERS_MAX];
     unsigned n = listeners(rq, l);
     char proto[64];
     json_t *protos;

@@ -22,10 +22,12 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "auth/auth.h"
 #include "broker/broker.h"
@@ -40,7 +42,9 @@
 #include "mgmt/path.h"
 #include "net/chan.h"
 #include "net/conn.h"
+#include "net/listen.h"
 #include "net/server.h"
+#include "net/tls_ctx.h"
 
 #define WR_MGMT_TIMEOUT_S 30
 #define WR_MGMT_HEADERS_MAX (64 * 1024)
@@ -321,12 +325,39 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- start and stop ---- */
 
+/* HTTPS: each accepted connection's bufferevent is an OpenSSL one, with
+ * the slot's current context (a new one after SIGHUP). */
+static struct bufferevent *https_bev_cb(struct event_base *base, void *arg)
+{
+    struct wr_mgmt *m = arg;
+    SSL *ssl = SSL_new(m->tls->ctx);
+    struct bufferevent *bev;
+    if (!ssl)
+        return NULL;
+    /* No read-ahead here: libevent 2.1's OpenSSL bufferevent does not look
+     * at records OpenSSL already holds when the handshake ends, so a
+     * request that came with the client's Finished would wait forever. */
+    SSL_set_read_ahead(ssl, 0);
+    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* A client that goes without close_notify (curl does) is not an error. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
 static struct evhttp *listen_http(struct wr_mgmt *m, const char *ip, int64_t port,
-                                  void (*cb)(struct evhttp_request *, void *), const char *what)
+                                  void (*cb)(struct evhttp_request *, void *), const char *what,
+                                  bool tls)
 {
     struct evhttp *h = evhttp_new(m->srv->base);
     if (!h)
         return NULL;
+    if (tls)
+        evhttp_set_bevcb(h, https_bev_cb, m);
     evhttp_set_max_body_size(h, WR_MGMT_BODY_MAX);
     evhttp_set_max_headers_size(h, WR_MGMT_HEADERS_MAX);
     evhttp_set_timeout(h, WR_MGMT_TIMEOUT_S);
@@ -353,11 +384,25 @@ struct wr_mgmt *wr_mgmt_start(struct wr_server *srv, const struct wr_conf *conf)
     m->b = srv->broker;
     m->conf = conf;
     m->started_ms = wr_now_ms();
-    if (conf->mgmt_port &&
-        !(m->http = listen_http(m, conf->mgmt_ip, conf->mgmt_port, mgmt_cb, "management API")))
+    if (conf->mgmt_port && !(m->http = listen_http(m, conf->mgmt_ip, conf->mgmt_port, mgmt_cb,
+                                                   "management API", false)))
         goto fail;
+    if (conf->mgmt_ssl_port) {
+        char why[512];
+        if (!(m->tls = calloc(1, sizeof(*m->tls))) ||
+            wr_tls_slot_open(m->tls, &conf->mgmt_ssl, "management.ssl", "HTTPS management", why,
+                             sizeof(why)) < 0) {
+            wr_log(WR_LOG_ERROR, "cannot start the HTTPS management listener: %s",
+                   m->tls ? why : "out of memory");
+            goto fail;
+        }
+        wr_listeners_add_tls(srv, m->tls); /* reloaded with the others */
+        if (!(m->https = listen_http(m, conf->mgmt_ssl_ip, conf->mgmt_ssl_port, mgmt_cb,
+                                     "management API (HTTPS)", true)))
+            goto fail;
+    }
     if (conf->prom_port &&
-        !(m->prom = listen_http(m, conf->mgmt_ip, conf->prom_port, prom_cb, "Prometheus")))
+        !(m->prom = listen_http(m, conf->mgmt_ip, conf->prom_port, prom_cb, "Prometheus", false)))
         goto fail;
     if (!(m->sample_ev = event_new(srv->base, -1, EV_PERSIST, sample_cb, m)))
         goto fail;
@@ -377,6 +422,13 @@ void wr_mgmt_stop(struct wr_mgmt *m)
         evhttp_free(m->http);
     if (m->prom)
         evhttp_free(m->prom);
+    if (m->https)
+        evhttp_free(m->https);
+    if (m->tls) {
+        /* Connections still open keep their own reference to the context. */
+        wr_tls_slot_close(m->tls);
+        free(m->tls);
+    }
     if (m->sample_ev)
         event_free(m->sample_ev);
     free(m);

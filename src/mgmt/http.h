@@ -13,6 +13,7 @@ struct evhttp;
 struct wr_broker;
 struct wr_conf;
 struct wr_server;
+struct wr_tls_slot;
 
 /* Largest request body read (RabbitMQ's management.http.max_body_size
  * default is 20 MB too); a larger one is refused with 413 unread. */
@@ -22,7 +23,8 @@ struct wr_mgmt {
     struct wr_server *srv;
     struct wr_broker *b;
     const struct wr_conf *conf;
-    struct evhttp *http, *prom;
+    struct evhttp *http, *prom, *https;
+    struct wr_tls_slot *tls; /* management.ssl.*: the HTTPS listener's context */
     struct event *sample_ev;
     uint64_t last_sample_ms;
     uint64_t started_ms;

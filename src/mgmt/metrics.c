@@ -46,6 +46,7 @@
 #include "mgmt/http.h"
 #include "net/chan.h"
 #include "net/conn.h"
+#include "net/listen.h"
 #include "net/server.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -323,7 +324,7 @@ static void node_metrics(struct wr_mgmt_req *rq, struct out *o)
           b->disk_alarm ? 1 : 0);
     one_u(o, "rabbitmq_alarms_file_descriptor_limit", "gauge",
           "1 while accepting connections is paused for want of file descriptors",
-          rq->srv->accept_paused ? 1 : 0);
+          wr_listeners_fd_paused(rq->srv) ? 1 : 0);
 }
 
 /* ---- counters ---- */

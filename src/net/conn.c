@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "auth/x509name.h"
 #include "broker/broker.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
@@ -115,16 +116,34 @@ static bool conn_input_held(const struct wr_conn *c)
     return c->read_paused || c->flow_q || c->out_full || c->refuse_at_ms;
 }
 
+/* Add or remove the socket's events to match what the connection waits
+ * for: input it wants, output the socket could not take, and what a TLS
+ * read or write needs first (the other direction). For a plain socket the
+ * last two are never set, so this is the read and write events as before. */
+static void event_want(struct event *ev, bool *on, bool want)
+{
+    if (want == *on)
+        return;
+    *on = want;
+    if (want)
+        event_add(ev, NULL);
+    else
+        event_del(ev);
+}
+
+static void conn_events(struct wr_conn *c)
+{
+    event_want(c->rev, &c->rev_on, c->reading || (c->writing && c->wr_wants_read));
+    event_want(c->wev, &c->wev_on, (c->writing && !c->wr_wants_read) || c->rd_wants_write);
+}
+
 static void conn_update_read(struct wr_conn *c)
 {
     bool want = c->state >= WR_CS_CLOSED ? !c->peer_eof : !conn_input_held(c);
     if (want == c->reading)
         return;
     c->reading = want;
-    if (want)
-        event_add(c->rev, NULL);
-    else
-        event_del(c->rev);
+    conn_events(c);
 }
 
 /* Input was held and is not any more: frames already read may be waiting
@@ -133,7 +152,7 @@ static void conn_update_read(struct wr_conn *c)
 static void conn_resume_read(struct wr_conn *c)
 {
     conn_update_read(c);
-    if (c->reading && evbuffer_get_length(c->in))
+    if (c->reading && (evbuffer_get_length(c->in) || c->xp.ops->has_pending(&c->xp)))
         event_active(c->rev, EV_READ, 1);
 }
 
@@ -176,33 +195,38 @@ static void output_drained(struct wr_conn *c)
     }
 }
 
+/* Write what the transport takes now; when it cannot take everything, wait
+ * for the event it names (writable, or for TLS possibly readable). False
+ * when the connection was aborted. */
+static bool conn_write(struct wr_conn *c)
+{
+    size_t sent;
+    enum wr_xp_status st = c->xp.ops->write(&c->xp, c->out, &sent);
+    if (sent) {
+        c->send_oct.n += (uint64_t)sent;
+        c->send_cnt++;
+    }
+    if (st == WR_XP_ERROR) {
+        wr_conn_abort(c, wr_xport_why(&c->xp));
+        return false;
+    }
+    c->writing = st != WR_XP_OK;
+    c->wr_wants_read = st == WR_XP_WANT_READ;
+    conn_events(c);
+    return true;
+}
+
 /* Writes go out here, once per loop turn, straight from the output buffer:
  * no epoll registration for a socket that can take the data at once. Only
  * when the kernel refuses part of it does libevent watch for writability
  * (EV_WRITE), and conn_write_cb takes over until the buffer is empty. */
 void wr_conn_flush(struct wr_conn *c)
 {
-    int n;
     wr_list_del(&c->dirty_node);
     if (c->writing || c->state == WR_CS_DEAD || !evbuffer_get_length(c->out))
         return;
-    errno = 0;
-    n = evbuffer_write(c->out, c->fd);
-    if (n > 0) {
-        c->send_oct.n += (uint64_t)n;
-        c->send_cnt++;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        char why[96];
-        snprintf(why, sizeof(why), "socket write failed: %s", strerror(errno));
-        wr_conn_abort(c, why);
-        return;
-    }
-    if (evbuffer_get_length(c->out)) {
-        c->writing = true;
-        event_add(c->wev, NULL);
-    }
-    output_drained(c);
+    if (conn_write(c))
+        output_drained(c);
 }
 
 void wr_conn_send(struct wr_conn *c, uint16_t channel, const struct wr_method *m)
@@ -253,7 +277,7 @@ static void linger_start(struct wr_conn *c)
     c->freed_when_flushed = false;
     c->lingering = true;
     c->linger_since_ms = wr_now_ms();
-    if (c->peer_eof || shutdown(c->fd, SHUT_WR) < 0) {
+    if (c->peer_eof || !c->xp.ops->shutdown(&c->xp)) {
         to_dead_list(c);
         return;
     }
@@ -274,8 +298,11 @@ static void conn_finish(struct wr_conn *c)
         linger_start(c);
     } else {
         c->freed_when_flushed = true;
-        c->writing = true;
-        event_add(c->wev, NULL);
+        if (!c->writing) {
+            c->writing = true;
+            c->wr_wants_read = false;
+        }
+        conn_events(c);
     }
 }
 
@@ -299,18 +326,19 @@ void wr_conn_abort(struct wr_conn *c, const char *why)
     }
     /* Nothing more will be written or read. */
     evbuffer_drain(c->out, evbuffer_get_length(c->out));
-    event_del(c->wev);
-    event_del(c->rev);
     c->reading = c->writing = c->freed_when_flushed = false;
+    c->rd_wants_write = c->wr_wants_read = false;
+    conn_events(c);
     wr_list_del(&c->dirty_node);
     to_dead_list(c);
 }
 
-void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *fmt, ...)
+/* connection.close(code, text); `logged`: the caller has said why already. */
+static void conn_close_with(struct wr_conn *c, int code, uint32_t method_id, bool logged,
+                            const char *fmt, va_list ap)
 {
     struct wr_method m;
     char text[256], esc[WR_LOG_ESC_MAX];
-    va_list ap;
     int n;
 
     if (c->state >= WR_CS_CLOSING)
@@ -318,12 +346,11 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
     n = snprintf(text, sizeof(text), "%s - ",
                  wr_reply_code_name((uint16_t)code) ? wr_reply_code_name((uint16_t)code)
                                                     : "INTERNAL_ERROR");
-    va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
-    va_end(ap);
     /* The text may quote names the client chose. */
-    wr_log_ctx(WR_LOG_WARNING, c->name, "connection error %d: %s", code,
-               wr_log_esc(esc, sizeof(esc), text, strlen(text)));
+    if (!logged)
+        wr_log_ctx(WR_LOG_WARNING, c->name, "connection error %d: %s", code,
+                   wr_log_esc(esc, sizeof(esc), text, strlen(text)));
 
     wr_method_init(&m, WR_CONNECTION_CLOSE);
     m.u.connection_close.reply_code = (uint16_t)code;
@@ -340,6 +367,25 @@ void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *
     c->state = WR_CS_CLOSING;
     c->closing_since_ms = wr_now_ms();
     conn_update_read(c);
+}
+
+void wr_conn_error(struct wr_conn *c, int code, uint32_t method_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_close_with(c, code, method_id, false, fmt, ap);
+    va_end(ap);
+}
+
+/* As wr_conn_error, when the reason has been logged already. */
+static void conn_close_logged(struct wr_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conn_close_logged(struct wr_conn *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_close_with(c, code, 0, true, fmt, ap);
+    va_end(ap);
 }
 
 /* A user a backend let in belongs to its connection. */
@@ -428,7 +474,8 @@ bool wr_sockaddr_is_loopback(const struct sockaddr *sa)
     return false;
 }
 
-struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr *peer, int peerlen)
+struct wr_conn *wr_conn_new(struct wr_server *srv, const struct wr_xport *xp,
+                            const struct sockaddr *peer, int peerlen)
 {
     struct wr_conn *c = calloc(1, sizeof(*c));
     char host[INET6_ADDRSTRLEN] = "?", lhost[INET6_ADDRSTRLEN] = "?";
@@ -441,7 +488,9 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr
         return NULL;
     if (!srv->server_props_len)
         build_server_props(srv);
-    c->fd = fd;
+    int fd = xp->fd;
+    c->xp = *xp;
+    c->tls_seen = xp->handshake_done; /* a plain socket has none to wait for */
     c->in = evbuffer_new();
     c->out = evbuffer_new();
     c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
@@ -525,7 +574,7 @@ void wr_conn_free(struct wr_conn *c)
     evbuffer_free(c->in);
     evbuffer_free(c->out); /* releases shared bodies (deliver.c), which uses c */
     c->srv->broker->out_bytes -= c->out_counted;
-    evutil_closesocket(c->fd);
+    c->xp.ops->close(&c->xp);
     wr_server_fd_released(c->srv);
     free(c->chans);
     free(c->client_props);
@@ -579,14 +628,39 @@ void wr_conn_flow_check(struct wr_conn *c)
 
 /* ---- the handshake ---- */
 
+/* Whether connection.start offers `mech` here: it is in auth_mechanisms,
+ * and EXTERNAL only on a TLS connection (as RabbitMQ's
+ * rabbit_auth_mechanism_ssl, which offers it even without a client
+ * certificate, so that the refusal says why). */
+static bool mech_offered(const struct wr_conn *c, const char *mech)
+{
+    if (!wr_conf_list_has(&c->srv->conf->auth_mechanisms, mech))
+        return false;
+    return strcmp(mech, "EXTERNAL") != 0 || c->xp.ops->protocol(&c->xp) != NULL;
+}
+
 static void send_start(struct wr_conn *c)
 {
+    const struct wr_conf_list *l = &c->srv->conf->auth_mechanisms;
+    char mechs[128];
+    size_t o = 0;
     struct wr_method m;
+
+    mechs[0] = '\0';
+    for (uint32_t i = 0; i < l->n; i++) {
+        const char *mech = l->item[i].value;
+        bool again = false;
+        for (uint32_t j = 0; j < i; j++)
+            again |= !strcmp(l->item[j].value, mech);
+        if (again || !mech_offered(c, mech) || o + strlen(mech) + 2 > sizeof(mechs))
+            continue;
+        o += (size_t)snprintf(mechs + o, sizeof(mechs) - o, "%s%s", o ? " " : "", mech);
+    }
     wr_method_init(&m, WR_CONNECTION_START);
     /* wr_table_encode wrote the length prefix too; the method wants the body. */
     m.u.connection_start.server_properties =
         (struct wr_str){(const char *)c->srv->server_props + 4, c->srv->server_props_len - 4};
-    m.u.connection_start.mechanisms = WR_STR("PLAIN AMQPLAIN");
+    m.u.connection_start.mechanisms = (struct wr_str){mechs, (uint32_t)o};
     m.u.connection_start.locales = WR_STR("en_US");
     wr_conn_send(c, 0, &m);
     c->state = WR_CS_START_OK;
@@ -607,10 +681,11 @@ static void refuse_login(struct wr_conn *c)
 {
     c->refuse_at_ms = 0;
     if (c->cap_auth_close) {
-        wr_conn_error(c, 403, 0,
-                      "Login was refused using authentication mechanism %s. For details see "
-                      "the broker logfile.",
-                      c->refused_mech);
+        /* login_refused logged the reason: one line per refusal. */
+        conn_close_logged(c, 403,
+                          "Login was refused using authentication mechanism %s. For details "
+                          "see the broker logfile.",
+                          c->refused_mech);
         return;
     }
     conn_finish(c);
@@ -653,9 +728,45 @@ static void keep_client_props(struct wr_conn *c, const struct wr_connection_star
              a->mechanism.ptr);
 }
 
+/* SASL EXTERNAL: the user is named by the client's certificate, which the
+ * TLS handshake verified; it must exist, and its password is not asked
+ * for. The refusals are RabbitMQ's reasons. The name is written to
+ * `name` (of sizeof(c->user) bytes), which *user then points into.
+ * Returns 0, or -1 when refused. */
+static int external_login(struct wr_conn *c, char *name, struct wr_str *user)
+{
+    const struct wr_conf *conf = c->srv->conf;
+    struct x509_st *cert = c->xp.ops->peer_cert(&c->xp);
+    const struct wr_str mech = WR_STR("EXTERNAL");
+    const char *why = NULL;
+    int rc;
+
+    if (strcmp(conf->ssl.verify, "verify_peer") != 0)
+        why = "TLS configuration is unsafe (ssl_options.verify is not verify_peer)";
+    else if (!cert)
+        why = "connection peer presented no TLS (x.509) certificate";
+    else if ((rc = wr_x509_login_name(cert, !strcmp(conf->ssl_cert_login_from, "common_name"), name,
+                                      sizeof(c->user))) < 0)
+        why = rc == WR_ENOSPC       ? "the name in the certificate is too long (255 bytes at most)"
+              : rc == WR_ENOT_FOUND ? "no name found"
+                                    : "the certificate's CN is not a name";
+    if (why) {
+        login_refused(c, mech, WR_STR_NULL, why);
+        return -1;
+    }
+    *user = wr_str_c(name);
+    c->principal = wr_users_get(c->srv->broker->users, *user);
+    if (!c->principal) {
+        login_refused(c, mech, *user, "no such user (named by the client certificate)");
+        return -1;
+    }
+    return 0;
+}
+
 static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *a)
 {
     const struct wr_conf *conf = c->srv->conf;
+    char ext_name[sizeof(c->user)];
     struct wr_str user, pass;
     struct wr_errbuf err;
     struct wr_method m;
@@ -665,19 +776,33 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     c->cap_cancel = client_cap(a->client_properties, "consumer_cancel_notify");
     c->cap_auth_close = client_cap(a->client_properties, "authentication_failure_close");
     keep_client_props(c, a);
-    rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
     drop_principal(c);
-    if (rc == WR_ENOT_IMPLEMENTED) {
-        wr_conn_error(c, 503, WR_CONNECTION_START_OK, "unknown authentication mechanism '%.*s'",
-                      (int)a->mechanism.len, a->mechanism.ptr);
-        return;
+    {
+        /* RabbitMQ: a mechanism it does not know is "unknown", one it knows
+         * but does not offer here "invalid" (both 503). */
+        char mech[16];
+        bool known = wr_str_eqc(a->mechanism, "PLAIN") || wr_str_eqc(a->mechanism, "AMQPLAIN") ||
+                     wr_str_eqc(a->mechanism, "EXTERNAL");
+        if (known)
+            snprintf(mech, sizeof(mech), "%.*s", (int)a->mechanism.len, a->mechanism.ptr);
+        if (!known || !mech_offered(c, mech)) {
+            wr_conn_error(c, 503, WR_CONNECTION_START_OK, "%s authentication mechanism '%.*s'",
+                          known ? "invalid" : "unknown", (int)a->mechanism.len, a->mechanism.ptr);
+            return;
+        }
     }
-    if (rc < 0 || user.len >= sizeof(c->user) ||
-        wr_auth_login(c->srv->broker->users, c->srv->broker->auth_order,
-                      c->srv->broker->nauth, user, pass, &c->principal, &err) < 0) {
-        login_refused(c, a->mechanism, rc < 0 ? WR_STR_NULL : user,
-                      rc < 0 ? "malformed response" : "invalid credentials");
-        return;
+    if (wr_str_eqc(a->mechanism, "EXTERNAL")) {
+        if (external_login(c, ext_name, &user) < 0)
+            return;
+    } else {
+        rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
+        if (rc < 0 || user.len >= sizeof(c->user) ||
+            wr_auth_login(c->srv->broker->users, c->srv->broker->auth_order,
+                          c->srv->broker->nauth, user, pass, &c->principal, &err) < 0) {
+            login_refused(c, a->mechanism, rc < 0 ? WR_STR_NULL : user,
+                          rc < 0 ? "malformed response" : "invalid credentials");
+            return;
+        }
     }
     memcpy(c->user, user.ptr, user.len);
     c->user[user.len] = '\0';
@@ -1057,7 +1182,7 @@ static void discard_input(struct wr_conn *c)
 {
     static char sink[16384];
     for (int i = 0; i < 16; i++) {
-        ssize_t n = read(c->fd, sink, sizeof(sink));
+        ssize_t n = read(c->xp.fd, sink, sizeof(sink));
         if (n > 0)
             continue;
         if (n < 0 && errno == EINTR)
@@ -1068,40 +1193,40 @@ static void discard_input(struct wr_conn *c)
     }
 }
 
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+/* The TLS handshake just finished: the AMQP handshake's timer starts now
+ * (RabbitMQ's handshake_timeout counts after the TLS handshake). */
+static void tls_established(struct wr_conn *c)
 {
-    struct wr_conn *c = arg;
-    size_t got = 0;
-    (void)what;
+    const char *proto = c->xp.ops->protocol(&c->xp), *cipher = c->xp.ops->cipher(&c->xp);
+    c->tls_seen = true;
+    c->opened_ms = wr_now_ms();
+    wr_log_ctx(WR_LOG_DEBUG, c->name, "TLS handshake done: %s, %s", proto ? proto : "?",
+               cipher ? cipher : "?");
+}
 
-    wr_clock_update();
-    if (c->state == WR_CS_DEAD) {
-        discard_input(c);
-        return;
-    }
+/* Read what the transport has, up to READ_BUDGET, then handle it. */
+static void conn_read(struct wr_conn *c)
+{
+    size_t got = 0;
+
     while (got < READ_BUDGET) {
-        struct evbuffer_iovec v[2];
-        int nv = evbuffer_reserve_space(c->in, READ_CHUNK, v, 2);
-        ssize_t n;
-        if (nv < 1) {
-            wr_conn_abort(c, "out of memory reading");
-            return;
+        size_t n;
+        enum wr_xp_status st = c->xp.ops->read(&c->xp, c->in, READ_CHUNK, &n);
+        if (n) {
+            got += n;
+            c->recv_oct.n += (uint64_t)n;
+            c->recv_cnt++;
         }
-        n = readv(fd, (struct iovec *)v, nv);
-        if (n < 0) {
-            evbuffer_commit_space(c->in, v, 0);
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            if (c->state >= WR_CS_CLOSED)
-                peer_gone(c);
-            else
-                wr_conn_abort(c, "socket error");
-            return;
+        if (st == WR_XP_OK)
+            continue;
+        if (st == WR_XP_WANT_READ)
+            break; /* the socket is drained */
+        if (st == WR_XP_WANT_WRITE) {
+            c->rd_wants_write = true; /* TLS: a handshake message to send first */
+            conn_events(c);
+            break;
         }
-        if (n == 0) {
-            evbuffer_commit_space(c->in, v, 0);
+        if (st == WR_XP_EOF) {
             /* Frames already read still count (a close-ok, say). */
             process_input(c);
             if (c->state >= WR_CS_CLOSED)
@@ -1110,23 +1235,56 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
                 wr_conn_abort(c, "client closed the socket without connection.close");
             return;
         }
-        {
-            size_t left = (size_t)n;
-            for (int i = 0; i < nv; i++) {
-                if (v[i].iov_len > left)
-                    v[i].iov_len = left;
-                left -= v[i].iov_len;
-            }
-        }
-        evbuffer_commit_space(c->in, v, nv);
-        got += (size_t)n;
-        c->recv_oct.n += (uint64_t)n;
-        c->recv_cnt++;
-        if ((size_t)n < READ_CHUNK)
-            break; /* the socket is drained */
+        if (c->state >= WR_CS_CLOSED)
+            peer_gone(c);
+        else
+            wr_conn_abort(c, wr_xport_why(&c->xp));
+        return;
     }
+    if (!c->tls_seen && c->xp.handshake_done)
+        tls_established(c);
     c->last_recv_ms = wr_now_ms();
     process_input(c);
+    /* Out of budget: TLS may hold decrypted or read-ahead records that the
+     * socket will not signal again. (Not when the socket was drained: a
+     * partial record would wake us for nothing.) */
+    if (got >= READ_BUDGET && c->reading && c->state != WR_CS_DEAD &&
+        c->xp.ops->has_pending(&c->xp))
+        event_active(c->rev, EV_READ, 1);
+}
+
+/* After an output step: the rest of what conn_write_cb used to do. */
+static void conn_wrote(struct wr_conn *c)
+{
+    if (c->freed_when_flushed) {
+        out_account(c);
+        if (!c->writing)
+            linger_start(c);
+        return;
+    }
+    output_drained(c);
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_conn *c = arg;
+    (void)fd;
+    (void)what;
+
+    wr_clock_update();
+    if (c->wr_wants_read && c->writing) {
+        /* A TLS write waited for this. */
+        if (!conn_write(c))
+            return;
+        conn_wrote(c);
+        if (!c->reading)
+            return;
+    }
+    if (c->state == WR_CS_DEAD) {
+        discard_input(c);
+        return;
+    }
+    conn_read(c);
 }
 
 static void process_input(struct wr_conn *c)
@@ -1149,7 +1307,10 @@ static void process_input(struct wr_conn *c)
             return;
         if (rc < 0) {
             /* Tell the peer what we speak, then close. */
-            wr_log_ctx(WR_LOG_INFO, c->name, "bad protocol header, replying with ours");
+            wr_log_ctx(WR_LOG_INFO, c->name, "bad protocol header, replying with ours%s",
+                       h[0] == 0x16 && !c->xp.ops->protocol(&c->xp)
+                           ? " (a TLS handshake on a plain AMQP port?)"
+                           : "");
             evbuffer_add(c->out, wr_protocol_header, sizeof(wr_protocol_header));
             evbuffer_drain(in, evbuffer_get_length(in));
             conn_finish(c);
@@ -1187,32 +1348,20 @@ static void process_input(struct wr_conn *c)
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_conn *c = arg;
+    (void)fd;
     (void)what;
-    int n;
     wr_clock_update();
-    n = evbuffer_write(c->out, fd);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        wr_conn_abort(c, "socket write failed");
+    if (c->rd_wants_write) {
+        /* A TLS read waited for this. */
+        c->rd_wants_write = false;
+        conn_events(c);
+        if (c->reading && c->state != WR_CS_DEAD)
+            conn_read(c);
+    }
+    if (!c->writing || c->wr_wants_read)
         return;
-    }
-    if (n > 0) {
-        c->send_oct.n += (uint64_t)n;
-        c->send_cnt++;
-    }
-    if (c->freed_when_flushed) {
-        out_account(c);
-        if (evbuffer_get_length(c->out) == 0) {
-            event_del(c->wev);
-            c->writing = false;
-            linger_start(c);
-        }
-        return;
-    }
-    if (!evbuffer_get_length(c->out)) {
-        c->writing = false;
-        event_del(c->wev);
-    }
-    output_drained(c);
+    if (conn_write(c))
+        conn_wrote(c);
 }
 
 void wr_conn_tick(struct wr_conn *c, uint64_t now)
@@ -1226,6 +1375,11 @@ void wr_conn_tick(struct wr_conn *c, uint64_t now)
         if (c->refuse_at_ms) {
             if (now >= c->refuse_at_ms)
                 refuse_login(c);
+            return;
+        }
+        if (!c->tls_seen) {
+            if (now - c->opened_ms > (uint64_t)conf->ssl_handshake_timeout_ms)
+                wr_conn_abort(c, "TLS handshake timed out (ssl_handshake_timeout)");
             return;
         }
         if (now - c->opened_ms > (uint64_t)conf->handshake_timeout_ms)

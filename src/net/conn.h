@@ -1,5 +1,6 @@
 /*
- * conn.h - one AMQP connection: the socket (a bufferevent), the handshake
+ * conn.h - one AMQP connection: its transport (plain TCP or TLS, through
+ * net/transport.h; this file does not know which), the handshake
  * (protocol header, start/start-ok, tune/tune-ok, open), heartbeats,
  * connection.close both ways, blocked/unblocked, and the table of channels.
  *
@@ -18,6 +19,7 @@
 
 #include "broker/stats.h"
 #include "core/list.h"
+#include "net/transport.h"
 #include "wire/buf.h"
 
 struct event;
@@ -48,8 +50,12 @@ enum wr_conn_state {
 
 struct wr_conn {
     struct wr_server *srv;
-    int fd;
+    struct wr_xport xp;      /* the socket, plain or TLS */
     struct event *rev, *wev; /* read (always, unless paused); write (while the kernel is full) */
+    bool rev_on, wev_on;     /* rev, wev added to the loop */
+    bool rd_wants_write;     /* a TLS read waits for the socket to be writable */
+    bool wr_wants_read;      /* a TLS write waits for the socket to be readable */
+    bool tls_seen;           /* the TLS handshake's end was noticed (timer reset, logged) */
     struct evbuffer *in, *out;
     struct wr_list node; /* srv->conns or srv->dead */
     char name[112];      /* "127.0.0.1:5555 -> 127.0.0.1:5672", for log lines */
@@ -92,8 +98,8 @@ struct wr_conn {
     struct wr_list exclusive_queues; /* struct wr_queue.owner_node */
     struct wr_list consumers_waiting; /* chan consumers idled by out_full */
     struct wr_list dirty_node; /* srv->dirty: output to write at the end of the turn */
-    bool writing;              /* EV_WRITE enabled: the socket was full */
-    bool reading;              /* EV_READ enabled (see conn_update_read) */
+    bool writing;              /* output waits for the transport (socket full) */
+    bool reading;              /* input wanted (see conn_update_read) */
     /* For the management API: bytes read and written (counted per read
      * and per write, with rates from wr_conn_sample), the reads and
      * writes, the SASL mechanism, and the client's properties as sent in
@@ -114,9 +120,10 @@ void wr_conn_sample(struct wr_conn *c, double dt_s);
  * loopback_users (guest by default) may only connect from there. */
 bool wr_sockaddr_is_loopback(const struct sockaddr *sa);
 
-/* Take over an accepted socket. */
-struct wr_conn *wr_conn_new(struct wr_server *srv, int fd, const struct sockaddr *peer,
-                            int peerlen);
+/* Take over an accepted socket and its transport (copied; on failure the
+ * caller still owns it and closes it). */
+struct wr_conn *wr_conn_new(struct wr_server *srv, const struct wr_xport *xp,
+                            const struct sockaddr *peer, int peerlen);
 /* Free a dead connection (the reaper calls this). */
 void wr_conn_free(struct wr_conn *c);
 

@@ -1,11 +1,11 @@
 /*
  * server.c - the broker's network side; see server.h.
  *
- * Owns the event loop's turn and everything that is one connection's or
- * the listener's: accepting (with a back-off when out of descriptors), the
- * quarter-second tick that drives heartbeats and timeouts, the end of a
- * loop turn (the broker's writes, then every socket once, then the dead
- * connections freed), signals. The broker (broker/broker.c) tells it when
+ * Owns the event loop's turn and everything that is one connection's: the
+ * listeners (opened and closed here, net/listen.c), the quarter-second
+ * tick that drives heartbeats and timeouts, the end of a loop turn (the
+ * broker's writes, then every socket once, then the dead connections
+ * freed), signals. The broker (broker/broker.c) tells it when
  * the alarms clear and when the journal synced.
  */
 #include "config.h"
@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "core/log.h"
 #include "net/chan.h"
 #include "net/conn.h"
+#include "net/listen.h"
 #include "net/server.h"
 
 /* ---- what the broker tells the server ---- */
@@ -128,21 +128,44 @@ static void reap(struct wr_server *s)
         wr_conn_free(wr_container_of(s->dead.next, struct wr_conn, node));
 }
 
+/* Publishers paused by flow control whose queue has drained go on;
+ * returns how many did. */
+static unsigned flow_check(struct wr_server *s)
+{
+    struct wr_list *it, *tmp;
+    unsigned n = 0;
+    wr_list_each_safe(it, tmp, &s->flow_paused)
+    {
+        struct wr_conn *c = wr_container_of(it, struct wr_conn, flow_node);
+        wr_conn_flow_check(c);
+        n += !wr_list_linked(&c->flow_node);
+    }
+    return n;
+}
+
+/* At most this many rounds of the turn's end when publishers go on. */
+#define FLOW_ROUNDS 8
+
 /* The end of a loop turn (redis's beforeSleep): everything the turn's
  * callbacks produced goes out at once. The broker's writes first
  * (definitions, then journal records), so no reply leaves before what it
  * confirms is written; then one write per connection with output; then
- * dead connections are freed, outside any of their own callbacks. */
+ * dead connections are freed, outside any of their own callbacks.
+ *
+ * Writing can itself drain a queue (output below its low mark lets the
+ * consumers take more): a publisher paused for that queue goes on at once,
+ * not when some socket next wakes the loop, which may be much later (a
+ * consumer whose socket takes everything never does). */
 static void turn_end(struct wr_server *s)
 {
-    struct wr_list *it, *tmp;
-    wr_list_each_safe(it, tmp, &s->flow_paused)
-    {
-        wr_conn_flow_check(wr_container_of(it, struct wr_conn, flow_node));
+    flow_check(s);
+    for (int round = 0;; round++) {
+        wr_broker_turn_end(s->broker);
+        while (!wr_list_empty(&s->dirty))
+            wr_conn_flush(wr_container_of(s->dirty.next, struct wr_conn, dirty_node));
+        if (round == FLOW_ROUNDS || wr_list_empty(&s->flow_paused) || !flow_check(s))
+            break;
     }
-    wr_broker_turn_end(s->broker);
-    while (!wr_list_empty(&s->dirty))
-        wr_conn_flush(wr_container_of(s->dirty.next, struct wr_conn, dirty_node));
     reap(s);
 }
 
@@ -169,93 +192,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         auth_fails_expire(s, now, false);
 }
 
-/* ---- accept back-off ----
- *
- * Out of descriptors (EMFILE, ENFILE) or kernel memory, accept fails at
- * once and the listening socket stays readable: retrying would spin the
- * loop. So stop accepting for a while (100 ms, doubling up to 1 s, or
- * until one of our connections closes), say so once per episode, and go
- * on serving the open connections; the waiting peers stay in the backlog. */
-#define ACCEPT_BACKOFF_MIN_MS 100
-#define ACCEPT_BACKOFF_MAX_MS 1000
-
-static void accept_resume(struct wr_server *s)
-{
-    if (!s->accept_paused)
-        return;
-    s->accept_paused = false;
-    event_del(s->accept_ev);
-    evconnlistener_enable(s->listener);
-}
-
-static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    accept_resume(arg);
-}
-
 void wr_server_fd_released(struct wr_server *s)
 {
-    if (!s->stopping)
-        accept_resume(s);
-}
-
-/* A connection was accepted: an episode of failures, if any, is over. */
-static void accept_ok(struct wr_server *s)
-{
-    if (!s->accept_failures)
-        return;
-    wr_clock_update();
-    wr_log(WR_LOG_INFO, "accepting connections again after %llu failed accepts in %.1f s",
-           (unsigned long long)s->accept_failures,
-           (double)(wr_now_ms() - s->accept_episode_ms) / 1000.0);
-    s->accept_failures = 0;
-    s->accept_backoff_ms = 0;
-}
-
-static void accept_error_cb(struct evconnlistener *l, void *arg)
-{
-    struct wr_server *s = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    struct timeval tv;
-
-    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
-        wr_log(WR_LOG_WARNING, "accept failed: %s", evutil_socket_error_to_string(err));
-        return;
-    }
-    wr_clock_update();
-    if (!s->accept_failures) {
-        s->accept_episode_ms = wr_now_ms();
-        wr_log(WR_LOG_WARNING,
-               "accept failed: %s (%u connections open); not accepting for a while, "
-               "retrying with back-off",
-               evutil_socket_error_to_string(err), s->nconns);
-    }
-    s->accept_failures++;
-    s->accept_backoff_ms = s->accept_backoff_ms ? s->accept_backoff_ms * 2 : ACCEPT_BACKOFF_MIN_MS;
-    if (s->accept_backoff_ms > ACCEPT_BACKOFF_MAX_MS)
-        s->accept_backoff_ms = ACCEPT_BACKOFF_MAX_MS;
-    evconnlistener_disable(l);
-    s->accept_paused = true;
-    tv.tv_sec = s->accept_backoff_ms / 1000;
-    tv.tv_usec = (suseconds_t)(s->accept_backoff_ms % 1000) * 1000;
-    event_add(s->accept_ev, &tv);
-}
-
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int socklen, void *arg)
-{
-    struct wr_server *s = arg;
-    (void)l;
-    wr_clock_update();
-    if (s->stopping || !wr_conn_new(s, fd, sa, socklen)) {
-        evutil_closesocket(fd);
-        if (!s->stopping)
-            wr_log(WR_LOG_ERROR, "cannot accept a connection: out of memory");
-        return;
-    }
-    accept_ok(s);
+    wr_listeners_fd_released(s);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -264,34 +203,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     wr_log(WR_LOG_INFO, "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     s->stopping = true;
+    wr_listeners_stop(s);
     event_base_loopexit(s->base, NULL);
-}
-
-static int listen_on(struct wr_server *s)
-{
-    const struct wr_conf *conf = s->conf;
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    char addr[128];
-
-    snprintf(addr, sizeof(addr), strchr(conf->bind_ip, ':') ? "[%s]:%lld" : "%s:%lld",
-             conf->bind_ip, (long long)conf->amqp_port);
-    memset(&ss, 0, sizeof(ss));
-    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &len) < 0) {
-        wr_log(WR_LOG_ERROR, "cannot parse listen address %s", addr);
-        return WR_EIO;
-    }
-    s->listener = evconnlistener_new_bind(
-        s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-        1024, (struct sockaddr *)&ss, len);
-    if (!s->listener) {
-        wr_log(WR_LOG_ERROR, "cannot listen on %s: %s", addr,
-               evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        return WR_EIO;
-    }
-    evconnlistener_set_error_cb(s->listener, accept_error_cb);
-    wr_log(WR_LOG_INFO, "AMQP 0-9-1 listener on %s", addr);
-    return 0;
 }
 
 int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr_broker *broker,
@@ -317,13 +230,12 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
     broker->synced = synced_cb;
     broker->listener = &s;
 
-    if ((rc = listen_on(&s)) < 0)
+    if ((rc = wr_listeners_open(&s)) < 0)
         goto out;
     s.tick_ev = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
-    s.accept_ev = evtimer_new(s.base, accept_retry_cb, &s);
     s.sigterm_ev = evsignal_new(s.base, SIGTERM, signal_cb, &s);
     s.sigint_ev = evsignal_new(s.base, SIGINT, signal_cb, &s);
-    if (!s.tick_ev || !s.accept_ev || !s.sigterm_ev || !s.sigint_ev) {
+    if (!s.tick_ev || !s.sigterm_ev || !s.sigint_ev) {
         rc = WR_ENOMEM;
         goto out;
     }
@@ -354,12 +266,9 @@ out:
     broker->alarm_cleared = NULL;
     broker->synced = NULL;
     broker->listener = NULL;
-    if (s.listener)
-        evconnlistener_free(s.listener);
+    wr_listeners_close(&s);
     if (s.tick_ev)
         event_free(s.tick_ev);
-    if (s.accept_ev)
-        event_free(s.accept_ev);
     if (s.sigterm_ev)
         event_free(s.sigterm_ev);
     if (s.sigint_ev)
@@ -385,10 +294,7 @@ void wr_server_close_all(struct wr_server *s)
     unsigned asked = 0, cut = 0;
 
     s->stopping = true;
-    if (s->listener)
-        evconnlistener_disable(s->listener);
-    if (s->accept_ev)
-        event_del(s->accept_ev); /* no back-off timer may enable it again */
+    wr_listeners_stop(s); /* no back-off timer may enable them again either */
     wr_clock_update();
     t0 = wr_now_ms();
     deadline = t0 + (uint64_t)s->conf->shutdown_timeout_ms;

@@ -1,6 +1,6 @@
 /*
- * server.h - the broker's network side: the event loop, the listener, the
- * list of connections, the periodic tick (heartbeats, handshake timeouts)
+ * server.h - the broker's network side: the event loop, the listeners
+ * (net/listen.c), the list of connections, the periodic tick (heartbeats, handshake timeouts)
  * and the end of each loop turn. The broker's own state (vhosts, users,
  * the store, the alarms) is broker/broker.h's.
  */
@@ -15,22 +15,16 @@
 
 struct event_base;
 struct event;
-struct evconnlistener;
 struct wr_conf;
+struct wr_listeners;
 struct wr_broker;
 
 struct wr_server {
     struct event_base *base;
     const struct wr_conf *conf;
     struct wr_broker *broker;
-    struct evconnlistener *listener;
+    struct wr_listeners *listeners; /* AMQP and AMQPS (net/listen.h) */
     struct event *tick_ev, *sigterm_ev, *sigint_ev;
-    /* Accepting paused after EMFILE/ENFILE: resumes after a back-off that
-     * doubles up to a second, or when a connection closes. */
-    struct event *accept_ev;
-    bool accept_paused;
-    uint32_t accept_backoff_ms;
-    uint64_t accept_failures, accept_episode_ms;
     struct wr_list conns;       /* struct wr_conn.node */
     struct wr_list dead;        /* connections to free at the end of the loop turn */
     struct wr_list dirty;       /* connections with output to write at the end of the turn */
@@ -46,7 +40,7 @@ struct wr_server {
 };
 
 /* What runs beside the AMQP side on the same loop (the management API):
- * started once the listener is up (a negative return stops the server
+ * started once the listeners are up (a negative return stops the server
  * before it serves), stopped before the connections are closed. */
 struct wr_server_hooks {
     int (*start)(struct wr_server *s, void *arg);

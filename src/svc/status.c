@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "net/conn.h"
+#include "net/listen.h"
 #include "net/server.h"
 #include "svc/status.h"
 
@@ -115,7 +116,7 @@ static void log_connections(struct wr_server *s)
            wr_svc_group(a, sizeof a, open), (unsigned long long)handshake,
            (unsigned long long)closing, (unsigned long long)blocked,
            wr_svc_group(b, sizeof b, chans), wr_svc_bytes(u, sizeof u, unsent),
-           s->accept_paused ? "; accepting paused (out of descriptors)" : "");
+           wr_listeners_fd_paused(s) ? "; accepting paused (out of descriptors)" : "");
 }
 
 static void log_queues(struct wr_server *s)

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/tls.h"
+#include "net/transport.h"
 #include "wire/field.h"
 #include "wire/frame.h"
 
@@ -46,6 +48,9 @@ enum pc_state {
 struct pc_conn {
     struct event_base *base;
     evutil_socket_t fd;
+    struct wr_xport xp;     /* plain or TLS, on fd */
+    bool r_wants_w;         /* a TLS read waits for writability */
+    bool w_wants_r;         /* a TLS write waits for readability */
     struct event *rev;      /* readable: sock_read_cb */
     struct event *wev;      /* writable: connect done, room for output, or the producer's turn */
     struct event *flush_ev; /* activated when output is added: write at the end of the turn */
@@ -137,9 +142,10 @@ static void release_now(struct pc_conn *c)
     if (c->fd >= 0) {
         /* A last close or close-ok may still be queued: one best-effort
          * write before the socket goes. */
+        size_t sent;
         if (evbuffer_get_length(c->out))
-            evbuffer_write(c->out, c->fd);
-        evutil_closesocket(c->fd);
+            (void)c->xp.ops->write(&c->xp, c->out, &sent);
+        c->xp.ops->close(&c->xp);
         c->fd = -1;
     }
 }
@@ -513,62 +519,52 @@ static void leave_cb(struct pc_conn *c)
         release_now(c);
 }
 
+static void flush_output(struct pc_conn *c);
+static void update_wev(struct pc_conn *c);
+
 /* Reading is our own, not evbuffer_read's: libevent 2.1's evbuffer_read
  * takes at most 4096 bytes per call (EVBUFFER_MAX_READ, which
  * bufferevent_set_max_single_read does not lift), which would cost a
- * readv, an FIONREAD ioctl and an epoll_wait per 4 KiB. Here one readv
- * fills up to READ_RESERVE bytes of reserved buffer space. */
+ * readv, an FIONREAD ioctl and an epoll_wait per 4 KiB. Here one read of
+ * the transport (one readv for plain TCP) fills up to READ_RESERVE bytes of
+ * reserved buffer space. */
 static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pc_conn *c = arg;
     size_t total = 0;
+    (void)fd;
     (void)what;
 
     c->in_cb++;
-    while (total < READ_BUDGET && c->state != PC_CLOSED) {
-        struct evbuffer_iovec v[2];
-        struct iovec iov[2];
-        int n = evbuffer_reserve_space(c->in, READ_RESERVE, v, 2);
-        ssize_t got;
-
-        if (n < 1) {
-            finish(c, -1, "out of memory for the input buffer");
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = v[i].iov_len;
-        }
-        got = readv(fd, iov, n);
-        if (got <= 0) {
-            int err = errno;
-            evbuffer_commit_space(c->in, v, 0);
-            if (got < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
-                break;
-            if (got == 0) {
-                finish(c, -1, "the broker closed the socket");
-            } else {
-                char why[256];
-                snprintf(why, sizeof(why), "socket error: %s", strerror(err));
-                finish(c, -1, why);
-            }
-            break;
-        }
-        total += (size_t)got;
-        if ((size_t)got <= v[0].iov_len) {
-            v[0].iov_len = (size_t)got;
-            n = 1;
-        } else {
-            v[1].iov_len = (size_t)got - v[0].iov_len;
-        }
-        evbuffer_commit_space(c->in, v, n);
-        c->batch_ns = pc_now_ns();
-        if (parse_input(c, c->in) && c->h->read_done)
-            c->h->read_done(c);
-        /* A short read means the socket is empty for now. */
-        if ((size_t)got < READ_RESERVE)
-            break;
+    if (c->w_wants_r) { /* a TLS write waited for this */
+        c->w_wants_r = false;
+        flush_output(c);
     }
+    while (total < READ_BUDGET && c->state != PC_CLOSED) {
+        size_t got = 0;
+        enum wr_xp_status st = c->xp.ops->read(&c->xp, c->in, READ_RESERVE, &got);
+        if (got) {
+            total += got;
+            c->batch_ns = pc_now_ns();
+            if (parse_input(c, c->in) && c->h->read_done)
+                c->h->read_done(c);
+        }
+        if (st == WR_XP_OK)
+            continue;
+        if (st == WR_XP_WANT_READ) /* the socket is empty for now */
+            break;
+        if (st == WR_XP_WANT_WRITE) {
+            c->r_wants_w = true;
+            update_wev(c);
+            break;
+        }
+        if (c->state != PC_CLOSED)
+            finish(c, -1, st == WR_XP_EOF ? "the broker closed the socket" : wr_xport_why(&c->xp));
+        break;
+    }
+    /* TLS may hold records the socket will not announce again. */
+    if (total >= READ_BUDGET && c->state != PC_CLOSED && c->xp.ops->has_pending(&c->xp))
+        event_active(c->rev, EV_READ, 1);
     leave_cb(c);
 }
 
@@ -580,7 +576,8 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 static void update_wev(struct pc_conn *c)
 {
     bool need = c->fd >= 0 && c->state != PC_CLOSED &&
-                (c->state == PC_CONNECTING || evbuffer_get_length(c->out) > 0 || c->want_writable);
+                (c->state == PC_CONNECTING || c->r_wants_w ||
+                 (evbuffer_get_length(c->out) > 0 && !c->w_wants_r) || c->want_writable);
     if (need && !c->wev_added) {
         event_add(c->wev, NULL);
         c->wev_added = true;
@@ -593,19 +590,22 @@ static void update_wev(struct pc_conn *c)
 /* Write what the kernel takes now. */
 static void flush_output(struct pc_conn *c)
 {
-    while (c->state != PC_CLOSED && evbuffer_get_length(c->out) > 0) {
-        int n = evbuffer_write(c->out, c->fd);
-        if (n < 0) {
-            int err = EVUTIL_SOCKET_ERROR();
-            char why[256];
-            if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
-                break;
-            snprintf(why, sizeof(why), "socket error: %s", evutil_socket_error_to_string(err));
-            finish(c, -1, why);
-            return;
-        }
-        if (n == 0)
+    while (c->state != PC_CLOSED && evbuffer_get_length(c->out) > 0 && !c->w_wants_r) {
+        size_t sent = 0;
+        enum wr_xp_status st = c->xp.ops->write(&c->xp, c->out, &sent);
+        if (st == WR_XP_OK)
             break;
+        if (st == WR_XP_WANT_READ) {
+            c->w_wants_r = true;
+            break;
+        }
+        if (st == WR_XP_WANT_WRITE) {
+            if (sent)
+                continue; /* evbuffer_write takes at most so many chunks */
+            break;
+        }
+        finish(c, -1, wr_xport_why(&c->xp));
+        return;
     }
     update_wev(c);
 }
@@ -656,6 +656,10 @@ static void connected(struct pc_conn *c)
         return;
     }
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (c->p->tls && wr_tls_xport_connect(&c->xp, c->fd, c->p->tls, "localhost") < 0) {
+        finish(c, -1, wr_xport_why(&c->xp));
+        return;
+    }
     if (event_add(c->rev, NULL) < 0) {
         finish(c, -1, "cannot watch the socket");
         return;
@@ -674,6 +678,11 @@ static void sock_write_cb(evutil_socket_t fd, short what, void *arg)
     if (c->state == PC_CONNECTING) {
         connected(c);
     } else {
+        if (c->r_wants_w) { /* a TLS read waited for this */
+            c->r_wants_w = false;
+            update_wev(c);
+            sock_read_cb(fd, EV_READ, c);
+        }
         flush_output(c);
         if (c->want_writable && c->state == PC_READY &&
             evbuffer_get_length(c->out) <= c->p->write_lowmark && c->h->writable)
@@ -696,6 +705,7 @@ struct pc_conn *pc_conn_new(struct event_base *base, const struct pc_params *p,
     c->frame_max = PRE_TUNE_FRAME_MAX;
     c->state = PC_CONNECTING;
     c->fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    wr_xport_plain_init(&c->xp, c->fd); /* TLS starts once connected */
     c->in = evbuffer_new();
     c->out = evbuffer_new();
     if (c->fd < 0 || !c->in || !c->out)

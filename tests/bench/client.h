@@ -4,6 +4,9 @@
  * (wire/frame.h, wire/methods.gen.h) for every frame, a non-blocking socket
  * with a read and a write event on the caller's event_base.
  *
+ * The socket is Warren's own transport (net/transport.h): plain TCP, or TLS
+ * with --tls (the client side of net/tls.c).
+ *
  * Not a bufferevent, on purpose (both costs were measured): libevent 2.1's
  * evbuffer_read reads at most 4 KiB per syscall, and a bufferevent adds and
  * removes its write event (two epoll_ctl) every time its output goes from
@@ -63,9 +66,12 @@ struct pc_handler {
     void (*closed)(struct pc_conn *c, int err, const char *why);
 };
 
+struct ssl_ctx_st;
+
 struct pc_params {
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    struct ssl_ctx_st *tls; /* a client context: AMQP over TLS; NULL: plain */
     const char *user, *pass, *vhost;
     uint32_t frame_max;   /* what we ask for; the broker's may be lower */
     size_t write_lowmark; /* `writable` fires at or below this many bytes */

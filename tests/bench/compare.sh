@@ -14,6 +14,8 @@
 #   BENCH_REPS=3            repetitions per scenario and broker
 #   BENCH_SECONDS=4         length of each time-bounded scenario
 #   BENCH_SCENARIOS="h g i a b c c8 d e f1 f2 j"   which ones, in this order
+#                           (and ta, te, hs: a and e over TLS, TLS handshakes
+#                           per second; not in the default list)
 #   BENCH_BROKERS="warren rabbitmq"             or just one of them
 #   BENCH_OUT=FILE          the table and raw results (tests/bench/bench-results.txt)
 #   top_builddir, top_srcdir                    set by `make bench`
@@ -74,14 +76,43 @@ wait_port() { # PORT SECONDS
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
+# ---- TLS (scenarios ta, te, hs) ----
+
+# Both brokers get a TLS listener with the same throw-away certificate
+# (RSA 2048, signed by a throw-away CA) when a TLS scenario is asked for.
+tls_wanted() { case " $SCENARIOS " in *" ta "* | *" te "* | *" hs "*) return 0 ;; esac; return 1; }
+
+make_certs() {
+    local d=$tmp/tls
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench CA" \
+        -keyout "$d/ca.key" -out "$d/ca.pem" >/dev/null 2>&1 &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 &&
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -out "$d/server.pem" >/dev/null 2>&1 || die "cannot make the TLS certificates"
+}
+
+tls_conf() { # PORT: the TLS lines of a rabbitmq.conf or warren.conf
+    printf '%s\n' "listeners.ssl.default = 127.0.0.1:$1" \
+        "ssl_options.certfile = $tmp/tls/server.pem" "ssl_options.keyfile = $tmp/tls/server.key" \
+        "ssl_options.cacertfile = $tmp/tls/ca.pem" "ssl_options.verify = verify_none" \
+        "ssl_options.fail_if_no_peer_cert = false"
+}
+
 # ---- Warren ----
 
 start_warren() {
     [ -x "$WARREND" ] || die "$WARREND is not built (run make)"
     WPORT=$(free_port) || die "no free port"
     mkdir -p "$tmp/warren"
-    "$WARREND" --port "$WPORT" --bind 127.0.0.1 --data-dir "$tmp/warren" --mgmt-port 0 \
-        --log-level warning >"$tmp/warren.log" 2>&1 &
+    : > "$tmp/warren.conf"
+    if tls_wanted; then
+        WTPORT=$(free_port) || die "no free port"
+        tls_conf "$WTPORT" > "$tmp/warren.conf"
+    fi
+    "$WARREND" -c "$tmp/warren.conf" --port "$WPORT" --bind 127.0.0.1 --data-dir "$tmp/warren" \
+        --mgmt-port 0 --log-level warning >"$tmp/warren.log" 2>&1 &
     warren_pid=$!
     wait_port "$WPORT" 10 || { tail "$tmp/warren.log" >&2; die "warrend did not start"; }
     log "warrend pid $warren_pid on 127.0.0.1:$WPORT"
@@ -152,6 +183,10 @@ loopback_users.guest = true
 log.console = false
 log.file.level = warning
 EOF
+    if tls_wanted; then
+        RTPORT=$(free_port) || die "no free port"
+        tls_conf "$RTPORT" >> "$base/rabbitmq.conf"
+    fi
     epmd -names >/dev/null 2>&1 && epmd_was_running=yes
     ( rmq_env; exec setsid "$RMQ_BIN/rabbitmq-server" >"$base/log/startup.out" 2>&1 </dev/null ) &
     rmq_wrapper_pid=$!
@@ -226,14 +261,42 @@ scenario_args() {
     h) echo "--idle-connections 1000 -z 2" ;;
     i) echo "$q --queues 10000 -y 10 -x 1 -r 10000 -s 16 -a -z $SECS $(reuse "$2" 0)" ;;
     j) echo "$q -e bench-topic -t topic -k perf.key -x 1 -y 1 -s 16 -a -z $SECS $(reuse "$2" 100000)" ;;
+    ta) echo "$q -x 1 -y 1 -s 16 -a -z $SECS --tls" ;;
+    te) echo "$q -x 1 -y 1 -s 4096 -a -z $SECS --tls" ;;
+    hs) echo "openssl s_time -new -time $SECS" ;;
     *) return 1 ;;
     esac
+}
+
+# hs: full TLS handshakes per second against the broker's TLS port
+# (openssl s_time -new: connect, handshake, close, one after another).
+# s_time rounds its own wall time to whole seconds: timed here instead.
+run_handshakes() { # PORT
+    local out n t0 t1
+    t0=$(date +%s.%N)
+    out=$(timeout $((SECS + 30)) openssl s_time -connect "127.0.0.1:$1" -new -time "$SECS" 2>&1)
+    t1=$(date +%s.%N)
+    n=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) connections in [0-9.]* real seconds.*/\1/p' | head -1)
+    if [ -z "$n" ]; then
+        echo '{"error":"openssl s_time printed no result"}'
+        return
+    fi
+    awk -v n="$n" -v t0="$t0" -v t1="$t1" \
+        'BEGIN { printf "{\"handshakes\":%d,\"real_s\":%.3f,\"handshakes_per_s\":%.1f}\n", n, t1 - t0, n / (t1 - t0) }'
 }
 
 run_one() { # SCENARIO BROKER REP
     local s=$1 b=$2 r=$3 port pid args line
     if [ "$b" = warren ]; then port=$WPORT pid=$warren_pid; else port=$RPORT pid=$rmq_pid; fi
     args=$(scenario_args "$s" "$r") || die "unknown scenario $s"
+    case "$s" in ta | te | hs) if [ "$b" = warren ]; then port=$WTPORT; else port=$RTPORT; fi ;; esac
+    if [ "$s" = hs ]; then
+        log "$s rep $r $b: $args -connect 127.0.0.1:$port"
+        line=$(run_handshakes "$port")
+        printf '%s\n' "$line" | sed "s/^{/{\"scenario\":\"$s\",\"broker\":\"$b\",\"rep\":$r,/" >>"$results"
+        sleep 1
+        return
+    fi
     log "$s rep $r $b: warren-perf $args"
     # shellcheck disable=SC2086
     line=$(timeout 300 "$PERF" --host 127.0.0.1 --port "$port" --broker-pid "$pid" -j --quiet $args \
@@ -249,6 +312,7 @@ run_one() { # SCENARIO BROKER REP
 [ -x "$PERF" ] || die "$PERF is not built (run make)"
 command -v python3 >/dev/null || die "python3 is needed for the table"
 start_time=$(date +%s)
+if tls_wanted; then make_certs; fi
 for b in $BROKERS; do
     case $b in
     warren) start_warren ;;
@@ -348,6 +412,10 @@ table = [
  ("f2", "10,000 msg/s latency", "p99 us", "us", g("latency_us", "p99"), False, "<= 1/3", tgt_ratio(1/3, False)),
  ("f2", "", "p50 us", "us", g("latency_us", "p50"), False, "", None),
  ("j", "topic, 100k bindings", "deliveries/s", "msg/s", g("recv_rate"), True, "W: >= 1/2 of a", lambda w, r, q: None if (w is None or A is None) else w >= A / 2),
+ ("ta", "a over TLS (16 B)", "deliveries/s", "msg/s", g("recv_rate"), True, "", None),
+ ("te", "e over TLS (4 KiB)", "deliveries/s", "msg/s", g("recv_rate"), True, "", None),
+ ("te", "", "GiB/s", "GiB/s", g("recv_bytes_per_s"), True, "", None),
+ ("hs", "TLS handshakes (s_time -new)", "conn/s", "msg/s", g("handshakes_per_s"), True, "", None),
 ]
 present = {r.get("scenario") for r in rows}
 hdr = f"{'':3} {'scenario':33} {'metric':14} {'Warren':>12} {'RabbitMQ':>12} {'W/R':>8}  {'target':18} {'met':4}"
@@ -371,7 +439,7 @@ for s, label, metric, unit, f, higher, ttext, check in table:
 lines.append("")
 lines.append("warren-perf's own CPU per message handled (sent + received), median ns:")
 tl = []
-for s in ["a", "b", "c", "c8", "d", "e", "f1", "f2", "g", "i", "j"]:
+for s in ["a", "b", "c", "c8", "d", "e", "f1", "f2", "g", "i", "j", "ta", "te"]:
     if s in present:
         tl.append(f"{s} {fmt(med(s, 'warren', g('tool_cpu_ns_per_msg')), 'ns')}/{fmt(med(s, 'rabbitmq', g('tool_cpu_ns_per_msg')), 'ns')}")
 lines.append("  (Warren/RabbitMQ) " + ", ".join(tl))

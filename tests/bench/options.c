@@ -49,6 +49,7 @@ static void usage(FILE *f)
           "      --keep                at the end purge the queues instead of deleting the\n"
           "                            queues and the exchange (reuse them next run)\n"
           "      --frame-max BYTES     frame_max to ask for (131072)\n"
+          "      --tls                 AMQP over TLS (amqps; the certificate is not checked)\n"
           "  -j, --json                one JSON result line on stdout (text goes to stderr)\n"
           "      --quiet               no per-second progress lines\n"
           "      --help                this help\n",
@@ -159,6 +160,7 @@ enum {
     OPT_IDLE,
     OPT_BPID,
     OPT_KEEP,
+    OPT_TLS,
     OPT_QUIET,
     OPT_FRAMEMAX,
     OPT_HELP,
@@ -194,6 +196,7 @@ void perf_parse_args(struct opts *o, int argc, char **argv)
         {"idle-connections", required_argument, NULL, OPT_IDLE},
         {"broker-pid", required_argument, NULL, OPT_BPID},
         {"keep", no_argument, NULL, OPT_KEEP},
+        {"tls", no_argument, NULL, OPT_TLS},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"frame-max", required_argument, NULL, OPT_FRAMEMAX},
         {"help", no_argument, NULL, OPT_HELP},
@@ -262,6 +265,7 @@ void perf_parse_args(struct opts *o, int argc, char **argv)
         case OPT_IDLE: o->idle = parse_num("--idle-connections", optarg, 1, 1000000); break;
         case OPT_BPID: o->broker_pid = parse_num("--broker-pid", optarg, 1, INT_MAX); break;
         case OPT_KEEP: o->keep = true; break;
+        case OPT_TLS: o->tls = true; break;
         case OPT_QUIET: o->quiet = true; break;
         case OPT_FRAMEMAX:
             o->frame_max = (uint32_t)parse_num("--frame-max", optarg, 4096, 1L << 30);

@@ -44,6 +44,7 @@ struct opts {
     long idle;
     long broker_pid;
     bool keep;
+    bool tls;
     bool json;
     bool quiet;
     uint32_t frame_max;

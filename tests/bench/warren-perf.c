@@ -34,6 +34,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1146,6 +1147,16 @@ int main(int argc, char **argv)
     p->params.vhost = p->o.vhost;
     p->params.frame_max = p->o.frame_max;
     p->params.write_lowmark = WRITE_LOWMARK;
+    if (p->o.tls) {
+        /* A benchmark measures the broker's side: no verification here. */
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        if (!ctx)
+            return 1;
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_CTX_set_read_ahead(ctx, 1);
+        p->params.tls = ctx;
+    }
     if (hist_init(&p->lat) < 0 || hist_init(&p->clat) < 0)
         return 1;
 
@@ -1206,5 +1217,6 @@ int main(int argc, char **argv)
 
     event_base_dispatch(p->base);
     perf_report(p);
+    SSL_CTX_free(p->params.tls);
     return p->exit_code;
 }

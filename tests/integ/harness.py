@@ -64,6 +64,18 @@ def non_loopback_address():
         return None
 
 
+def wait_for(cond, timeout=10.0, what="condition"):
+    """Poll cond() until it returns something true (returned), or fail
+    after timeout seconds: a deadline, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
 def wait_port(port, proc=None, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -41,14 +41,7 @@ import rawamqp as r
 HOST = harness.HOST
 
 
-def wait_for(cond, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+wait_for = harness.wait_for
 
 
 class Notify:
@@ -403,7 +396,7 @@ class ServiceTest(unittest.TestCase):
         with open(w.conf_path, "w") as f:
             f.write(base.replace("info", "debug").replace("60", "7")
                     + "journal.fsync_interval = 50\nmax_message_size = 1MiB\n"
-                    + "ssl_options.certfile = /etc/x.pem\n")
+                    + "num_acceptors.tcp = 10\n")
         w.send(signal.SIGHUP)
         wait_for(lambda: "configuration reloaded" in read_file(log))
         text = read_file(log)
@@ -412,7 +405,7 @@ class ServiceTest(unittest.TestCase):
         self.assertIn("configuration: max_message_size changed from '128MiB' to '1MiB'", text)
         self.assertIn("configuration: journal.fsync_interval changed from '200' to '50', which "
                       "needs a restart: not applied", text)
-        self.assertIn("ssl_options.certfile: a RabbitMQ setting that Warren does not "
+        self.assertIn("num_acceptors.tcp: a RabbitMQ setting that Warren does not "
                       "implement; ignored", text)
         self.assertIn("configuration reloaded: 3 setting(s) changed, 1 need a restart", text)
         # The debug level applies: a connection is logged now; heartbeat 7
@@ -573,7 +566,7 @@ print(json.dumps({"rc": rc, "pid": p.pid, "got": got}))
             f.write("# reused from RabbitMQ, with mistakes\n"
                     "listeners.tcp.default = 5672\n"
                     "hearbeat = 30\n"
-                    "ssl_options.verify = verify_peer\n"
+                    "num_acceptors.ssl = 10\n"
                     "channel_max = lots\n"
                     "loopback_users.guest = false\n"
                     "cluster_formation.peer_discovery_backend = classic_config\n"
@@ -586,7 +579,7 @@ print(json.dumps({"rc": rc, "pid": p.pid, "got": got}))
         self.assertEqual(p.returncode, 1, p)
         self.assertEqual(p.stderr.splitlines(), [
             conf + ":3: hearbeat: unknown setting; did you mean 'heartbeat'?",
-            conf + ":4: ssl_options.verify: a RabbitMQ setting that Warren does not implement; "
+            conf + ":4: num_acceptors.ssl: a RabbitMQ setting that Warren does not implement; "
                    "ignored",
             conf + ":5: channel_max: invalid value 'lots': not an integer",
             conf + ":7: cluster_formation.peer_discovery_backend: a RabbitMQ setting that Warren "
@@ -602,7 +595,7 @@ print(json.dumps({"rc": rc, "pid": p.pid, "got": got}))
         self.assertEqual(p.stdout, conf + ": 6 error(s), 2 warning(s): warrend would not start\n")
         # Fixed: only the warnings stay, and the check passes.
         with open(conf, "w") as f:
-            f.write("heartbeat = 30\nssl_options.verify = verify_peer\nmqtt.vhost = /\n")
+            f.write("heartbeat = 30\nnum_acceptors.ssl = 10\nmqtt.vhost = /\n")
         p = subprocess.run([harness.find_warrend(), "-c", conf, "--check-config"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p)
@@ -614,9 +607,9 @@ print(json.dumps({"rc": rc, "pid": p.pid, "got": got}))
         self.assertEqual(p.returncode, 1)
         self.assertIn("--port: listeners.tcp.default: invalid value '0': out of range", p.stderr)
         # A normal start with those RabbitMQ keys starts, one warning each.
-        w = self.start(conf="heartbeat = 30\nssl_options.verify = verify_peer\nmqtt.vhost = /\n")
+        w = self.start(conf="heartbeat = 30\nnum_acceptors.ssl = 10\nmqtt.vhost = /\n")
         out = w.output()
-        self.assertIn("warning configuration: %s:2: ssl_options.verify: a RabbitMQ setting that "
+        self.assertIn("warning configuration: %s:2: num_acceptors.ssl: a RabbitMQ setting that "
                       "Warren does not implement; ignored" % w.conf_path, out)
         self.assertEqual(out.count("does not implement"), 2)
         self.assertEqual(w.stop(), 0)
