@@ -328,7 +328,9 @@ struct warren_api {
     /* The backend's answers changed (its users were re-read): every
      * connection asks again before its next decision. */
     void (*auth_changed)(warren_host *h);
-    /* Call cb(arg) when the broker reloads (SIGHUP). 0 or -1. */
+    /* Call cb(arg) when the broker reloads (SIGHUP), after its own
+     * configuration and certificates. One hook per plugin: 0, or -1 when
+     * it has one already. */
     int (*on_reload)(warren_host *h, void (*cb)(void *arg), void *arg);
     /* A permission pattern as RabbitMQ's (PCRE2, anchored as written).
      * NULL with `why` filled when it does not compile. */

@@ -81,10 +81,6 @@ struct wr_listeners {
     uint64_t failures, episode_ms;
     /* connection_max: refusals of the current episode */
     uint64_t refused;
-    /* lead: fold into warrend's SIGHUP handler (it should call
-     * wr_listeners_reload_tls); registered here so that reloading can be
-     * used and tested before that handler exists. */
-    struct event *hup_ev;
 };
 
 /* ---- what to listen on ---- */
@@ -418,15 +414,6 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 
 /* ---- opening and closing ---- */
 
-static void hup_cb(evutil_socket_t sig, short what, void *arg)
-{
-    struct wr_server *s = arg;
-    (void)sig;
-    (void)what;
-    wr_log(WR_LOG_INFO, "received SIGHUP, reloading TLS certificates");
-    wr_listeners_reload_tls(s);
-}
-
 static int open_one(struct wr_listeners *ls, const struct spec *sp)
 {
     struct listener *l = &ls->l[ls->n];
@@ -472,8 +459,7 @@ int wr_listeners_open(struct wr_server *s)
     int rc = 0;
 
     if (!ls || !(sp = plan(s->conf, &n)) || !(ls->l = calloc(n ? n : 1, sizeof(*ls->l))) ||
-        !(ls->retry_ev = evtimer_new(s->base, accept_retry_cb, ls)) ||
-        !(ls->hup_ev = evsignal_new(s->base, SIGHUP, hup_cb, s))) {
+        !(ls->retry_ev = evtimer_new(s->base, accept_retry_cb, ls))) {
         rc = WR_ENOMEM;
         goto out;
     }
@@ -499,14 +485,11 @@ int wr_listeners_open(struct wr_server *s)
         rc = WR_EIO; /* only an unavailable ::1: cannot happen without 127.0.0.1 */
     if (rc == 0 && n == 0)
         wr_log(WR_LOG_WARNING, "no AMQP listener (listeners.tcp = none and no listeners.ssl)");
-    event_add(ls->hup_ev, NULL);
 out:
     free(sp);
     if (rc < 0 && !s->listeners && ls) {
         if (ls->retry_ev)
             event_free(ls->retry_ev);
-        if (ls->hup_ev)
-            event_free(ls->hup_ev);
         free(ls->l);
         free(ls);
     }
@@ -526,7 +509,6 @@ void wr_listeners_close(struct wr_server *s)
     while (!wr_list_empty(&ls->slots))
         wr_list_del(ls->slots.next);
     event_free(ls->retry_ev);
-    event_free(ls->hup_ev);
     free(ls->l);
     free(ls);
     s->listeners = NULL;

@@ -5,8 +5,7 @@
  */
 #include "config.h"
 
-#include <event2/event.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,10 +106,7 @@ void wr_plugin_auths_free(warren_host *h)
         free(a->name);
         free(a);
     }
-    if (h->reload) {
-        event_free(h->reload);
-        h->reload = NULL;
-    }
+    h->reload_fn = NULL;
 }
 
 void wr_plugin_auth_changed(warren_host *h)
@@ -118,30 +114,22 @@ void wr_plugin_auth_changed(warren_host *h)
     wr_users_touch(h->set->b->users);
 }
 
-/* Reload: SIGHUP, seen through the loop. (The broker's own SIGHUP handling
- * lives in warrend.c; libevent lets several events watch one signal.) */
-static void reload_cb(evutil_socket_t sig, short what, void *arg)
-{
-    warren_host *h = arg;
-    (void)sig;
-    (void)what;
-    h->reload_fn(h->reload_arg);
-}
-
+/* Reload: warrend's SIGHUP handler calls wr_plugins_reload, which calls
+ * each plugin's hook on the loop thread. */
 int wr_plugin_on_reload(warren_host *h, void (*cb)(void *arg), void *arg)
 {
-    if (h->reload || !h->set->b->base)
+    if (h->reload_fn || !cb)
         return -1;
     h->reload_fn = cb;
     h->reload_arg = arg;
-    h->reload = evsignal_new(h->set->b->base, SIGHUP, reload_cb, h);
-    if (!h->reload || evsignal_add(h->reload, NULL) < 0) {
-        if (h->reload)
-            event_free(h->reload);
-        h->reload = NULL;
-        return -1;
-    }
     return 0;
+}
+
+void wr_plugins_reload(struct wr_plugins *s)
+{
+    for (size_t i = 0; s && i < s->n; i++)
+        if (s->v[i]->reload_fn)
+            s->v[i]->reload_fn(s->v[i]->reload_arg);
 }
 
 warren_pattern *wr_plugin_pattern_new(const char *re, char *why, size_t cap)

@@ -16,7 +16,6 @@
 
 #include "warren/plugin.h"
 
-struct event;
 struct wr_auth_backend;
 struct wr_broker;
 struct wr_exchange;
@@ -34,8 +33,7 @@ struct warren_host {
     char *config_value;             /* the last config_get answer */
     struct wr_publish_result *pub;  /* exchange_publish's, reused */
     struct wr_auth_adapter *auths;  /* auth backends it registered */
-    struct event *reload;           /* on_reload's SIGHUP event */
-    void (*reload_fn)(void *arg);
+    void (*reload_fn)(void *arg);  /* on_reload's hook (SIGHUP) */
     void *reload_arg;
 };
 
@@ -54,6 +52,8 @@ struct wr_plugins *wr_plugins_load(struct wr_broker *b, const char *dir, const c
                                    const char *settings);
 /* fini, unregister, unload; after the broker's exchanges are gone. */
 void wr_plugins_free(struct wr_plugins *s);
+/* The broker reloads (SIGHUP): every plugin's on_reload hook. */
+void wr_plugins_reload(struct wr_plugins *s);
 
 /* The backend a plugin registered under `name` (auth_backends.N), or
  * NULL. */
