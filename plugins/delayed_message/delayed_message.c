@@ -260,7 +260,8 @@ static void dx_route(warren_exchange *x, warren_route *r)
             api->message_unref(copy);
             return; /* not durable: the publisher gets a nack */
         }
-        push(d, copy, api->message_published_ms(m) + (uint64_t)v.i);
+        /* due from now, read fresh: the loop's cached clock may be a turn old */
+        push(d, copy, api->now_ms() + (uint64_t)v.i);
     }
 }
 

@@ -299,3 +299,18 @@ bool wr_msg_parse_expiration(struct wr_str s, int64_t *ms)
     *ms = v;
     return true;
 }
+
+const struct wr_prop_string wr_prop_strings[WR_PROP_STRINGS] = {
+    {"content_type", WR_BASIC_CONTENT_TYPE_FLAG, offsetof(struct wr_basic_props, content_type)},
+    {"content_encoding", WR_BASIC_CONTENT_ENCODING_FLAG,
+     offsetof(struct wr_basic_props, content_encoding)},
+    {"correlation_id", WR_BASIC_CORRELATION_ID_FLAG,
+     offsetof(struct wr_basic_props, correlation_id)},
+    {"reply_to", WR_BASIC_REPLY_TO_FLAG, offsetof(struct wr_basic_props, reply_to)},
+    {"expiration", WR_BASIC_EXPIRATION_FLAG, offsetof(struct wr_basic_props, expiration)},
+    {"message_id", WR_BASIC_MESSAGE_ID_FLAG, offsetof(struct wr_basic_props, message_id)},
+    {"type", WR_BASIC_TYPE_FLAG, offsetof(struct wr_basic_props, type)},
+    {"user_id", WR_BASIC_USER_ID_FLAG, offsetof(struct wr_basic_props, user_id)},
+    {"app_id", WR_BASIC_APP_ID_FLAG, offsetof(struct wr_basic_props, app_id)},
+    {"cluster_id", WR_BASIC_CLUSTER_ID_FLAG, offsetof(struct wr_basic_props, cluster_id)},
+};

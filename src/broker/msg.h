@@ -199,6 +199,17 @@ struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_prop
 struct wr_table;
 uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h);
 
+/* The basic properties that are strings, by the names RabbitMQ's HTTP API
+ * and plugins use: their flag and where they sit in struct wr_basic_props
+ * (a struct wr_str at that offset). */
+struct wr_prop_string {
+    const char *name;
+    uint16_t flag;
+    size_t off;
+};
+#define WR_PROP_STRINGS 10
+extern const struct wr_prop_string wr_prop_strings[WR_PROP_STRINGS];
+
 /* A copy of m with the headers entry `key` set to *val (an existing entry
  * of that name is replaced in place), or removed when val is NULL. NULL
  * on failure. */

@@ -37,9 +37,9 @@
 #include "broker/queue.h"
 #include "broker/stats.h"
 #include "broker/vhost.h"
-#include "core/log.h"
 #include "core/clock.h"
 #include "core/list.h"
+#include "core/log.h"
 #include "core/utf8.h"
 #include "mgmt/api.h"
 #include "mgmt/argshash.h"
@@ -714,25 +714,6 @@ static void exchange_bindings_destination(struct wr_mgmt_req *rq)
 
 /* ---- publish ---- */
 
-static const struct {
-    const char *key;
-    uint16_t flag;
-    size_t off;
-} str_props[] = {
-    {"content_type", WR_BASIC_CONTENT_TYPE_FLAG, offsetof(struct wr_basic_props, content_type)},
-    {"content_encoding", WR_BASIC_CONTENT_ENCODING_FLAG,
-     offsetof(struct wr_basic_props, content_encoding)},
-    {"correlation_id", WR_BASIC_CORRELATION_ID_FLAG,
-     offsetof(struct wr_basic_props, correlation_id)},
-    {"reply_to", WR_BASIC_REPLY_TO_FLAG, offsetof(struct wr_basic_props, reply_to)},
-    {"expiration", WR_BASIC_EXPIRATION_FLAG, offsetof(struct wr_basic_props, expiration)},
-    {"message_id", WR_BASIC_MESSAGE_ID_FLAG, offsetof(struct wr_basic_props, message_id)},
-    {"type", WR_BASIC_TYPE_FLAG, offsetof(struct wr_basic_props, type)},
-    {"user_id", WR_BASIC_USER_ID_FLAG, offsetof(struct wr_basic_props, user_id)},
-    {"app_id", WR_BASIC_APP_ID_FLAG, offsetof(struct wr_basic_props, app_id)},
-    {"cluster_id", WR_BASIC_CLUSTER_ID_FLAG, offsetof(struct wr_basic_props, cluster_id)},
-};
-
 static bool prop_u8(struct wr_mgmt_req *rq, json_t *o, const char *key, uint16_t flag, uint8_t *out,
                     struct wr_basic_props *p)
 {
@@ -763,18 +744,18 @@ static bool props_from_json(struct wr_mgmt_req *rq, json_t *o, struct wr_basic_p
         wr_mgmt_error(rq, 400, "bad_request", "properties: not an object");
         return false;
     }
-    for (size_t i = 0; i < sizeof(str_props) / sizeof(str_props[0]); i++) {
-        v = json_object_get(o, str_props[i].key);
+    for (size_t i = 0; i < WR_PROP_STRINGS; i++) {
+        v = json_object_get(o, wr_prop_strings[i].name);
         if (!v || json_is_null(v))
             continue;
         if (!json_is_string(v) || json_string_length(v) > NAME_MAX_BYTES) {
             wr_mgmt_errorf(rq, 400, "bad_request", "%s: not a string of at most 255 bytes",
-                           str_props[i].key);
+                           wr_prop_strings[i].name);
             return false;
         }
-        struct wr_str *s = (struct wr_str *)(void *)((char *)p + str_props[i].off);
+        struct wr_str *s = (struct wr_str *)(void *)((char *)p + wr_prop_strings[i].off);
         *s = (struct wr_str){json_string_value(v), (uint32_t)json_string_length(v)};
-        p->flags |= str_props[i].flag;
+        p->flags |= wr_prop_strings[i].flag;
     }
     if (!prop_u8(rq, o, "delivery_mode", WR_BASIC_DELIVERY_MODE_FLAG, &p->delivery_mode, p) ||
         !prop_u8(rq, o, "priority", WR_BASIC_PRIORITY_FLAG, &p->priority, p))
@@ -934,11 +915,12 @@ static json_t *props_json(const struct wr_msg *m)
     bool ok = o != NULL;
     if (!ok || !m->props_len || wr_basic_props_decode(&r, &p) < 0)
         return o;
-    for (size_t i = 0; ok && i < sizeof(str_props) / sizeof(str_props[0]); i++)
-        if (p.flags & str_props[i].flag)
-            ok = wr_json_set(o, str_props[i].key,
-                             wr_json_str(*(const struct wr_str *)(const void *)((const char *)&p +
-                                                                                str_props[i].off)));
+    for (size_t i = 0; ok && i < WR_PROP_STRINGS; i++)
+        if (p.flags & wr_prop_strings[i].flag)
+            ok = wr_json_set(
+                o, wr_prop_strings[i].name,
+                wr_json_str(*(const struct wr_str *)(const void *)((const char *)&p +
+                                                                   wr_prop_strings[i].off)));
     if (ok && (p.flags & WR_BASIC_DELIVERY_MODE_FLAG))
         ok = wr_json_set(o, "delivery_mode", json_integer(p.delivery_mode));
     if (ok && (p.flags & WR_BASIC_PRIORITY_FLAG))
@@ -1478,8 +1460,8 @@ static bool action_count(struct wr_mgmt_req *rq, json_t *body, int64_t def, uint
     return true;
 }
 
-static bool action_may(struct wr_mgmt_req *rq, struct wr_vhost *vh, enum wr_perm_op op, const char *kind,
-                struct wr_str name)
+static bool action_may(struct wr_mgmt_req *rq, struct wr_vhost *vh, enum wr_perm_op op,
+                       const char *kind, struct wr_str name)
 {
     struct wr_principal who;
     struct wr_errbuf err;
@@ -1534,8 +1516,7 @@ static void move_reply(struct wr_mgmt_req *rq, const char *done_key, const struc
                        const struct wr_move_result *r, json_t *messages)
 {
     json_t *o = json_object();
-    bool ok = o && set_int(o, done_key, r->moved) &&
-              set_int(o, "remaining", wr_queue_ready(src)) &&
+    bool ok = o && set_int(o, done_key, r->moved) && set_int(o, "remaining", wr_queue_ready(src)) &&
               wr_json_set(o, "stopped", r->stopped ? json_string(r->why) : json_null());
     if (ok && messages) {
         ok = set_int(o, "skipped", r->skipped) && wr_json_set(o, "messages", messages);
@@ -1570,8 +1551,8 @@ static void action_move(struct wr_mgmt_req *rq, struct wr_vhost *vh, struct wr_q
         return;
     if (!(dst = wr_vhost_queue(vh, dname))) {
         char esc[WR_LOG_ESC_MAX];
-        wr_mgmt_errorf(rq, 404, "not_found", "no queue '%s' in vhost '%s'",
-                       WR_LOG_ESC(esc, dname), vh->name);
+        wr_mgmt_errorf(rq, 404, "not_found", "no queue '%s' in vhost '%s'", WR_LOG_ESC(esc, dname),
+                       vh->name);
         return;
     }
     if (dst == q) {

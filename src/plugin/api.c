@@ -412,26 +412,14 @@ static struct warren_value api_message_header(const warren_message *m, const cha
 
 static struct warren_value api_message_property(const warren_message *m, const char *name)
 {
+    /* the three that are numbers; the strings are wr_prop_strings */
     static const struct {
         const char *name;
         unsigned flag;
-        size_t off; /* of the wr_str, or (size_t)-1 for a number */
-    } props[] = {
-        {"content_type", WR_BASIC_CONTENT_TYPE_FLAG, offsetof(struct wr_basic_props, content_type)},
-        {"content_encoding", WR_BASIC_CONTENT_ENCODING_FLAG,
-         offsetof(struct wr_basic_props, content_encoding)},
-        {"correlation_id", WR_BASIC_CORRELATION_ID_FLAG,
-         offsetof(struct wr_basic_props, correlation_id)},
-        {"reply_to", WR_BASIC_REPLY_TO_FLAG, offsetof(struct wr_basic_props, reply_to)},
-        {"expiration", WR_BASIC_EXPIRATION_FLAG, offsetof(struct wr_basic_props, expiration)},
-        {"message_id", WR_BASIC_MESSAGE_ID_FLAG, offsetof(struct wr_basic_props, message_id)},
-        {"type", WR_BASIC_TYPE_FLAG, offsetof(struct wr_basic_props, type)},
-        {"user_id", WR_BASIC_USER_ID_FLAG, offsetof(struct wr_basic_props, user_id)},
-        {"app_id", WR_BASIC_APP_ID_FLAG, offsetof(struct wr_basic_props, app_id)},
-        {"cluster_id", WR_BASIC_CLUSTER_ID_FLAG, offsetof(struct wr_basic_props, cluster_id)},
-        {"timestamp", WR_BASIC_TIMESTAMP_FLAG, (size_t)-1},
-        {"delivery_mode", WR_BASIC_DELIVERY_MODE_FLAG, (size_t)-1},
-        {"priority", WR_BASIC_PRIORITY_FLAG, (size_t)-1},
+    } nums[] = {
+        {"timestamp", WR_BASIC_TIMESTAMP_FLAG},
+        {"delivery_mode", WR_BASIC_DELIVERY_MODE_FLAG},
+        {"priority", WR_BASIC_PRIORITY_FLAG},
     };
     struct warren_value out = {WARREN_VALUE_NONE, 0, {NULL, 0}};
     struct wr_basic_props p;
@@ -440,19 +428,24 @@ static struct warren_value api_message_property(const warren_message *m, const c
     memset(&p, 0, sizeof p);
     if (!CM(m)->props_len || wr_basic_props_decode(&r, &p) < 0)
         return out;
-    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
-        if (strcmp(props[i].name, name) != 0)
+    for (size_t i = 0; i < WR_PROP_STRINGS; i++) {
+        const struct wr_prop_string *ps = &wr_prop_strings[i];
+        if (strcmp(ps->name, name) != 0)
             continue;
-        if (!(p.flags & props[i].flag))
-            return out;
-        if (props[i].off != (size_t)-1) {
+        if (p.flags & ps->flag) {
             out.type = WARREN_VALUE_STRING;
-            out.s = bytes(*(const struct wr_str *)(const void *)((const char *)&p + props[i].off));
-        } else {
+            out.s = bytes(*(const struct wr_str *)(const void *)((const char *)&p + ps->off));
+        }
+        return out;
+    }
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (strcmp(nums[i].name, name) != 0)
+            continue;
+        if (p.flags & nums[i].flag) {
             out.type = WARREN_VALUE_INT;
-            out.i = props[i].flag == WR_BASIC_TIMESTAMP_FLAG       ? (int64_t)p.timestamp
-                    : props[i].flag == WR_BASIC_DELIVERY_MODE_FLAG ? p.delivery_mode
-                                                                   : p.priority;
+            out.i = nums[i].flag == WR_BASIC_TIMESTAMP_FLAG       ? (int64_t)p.timestamp
+                    : nums[i].flag == WR_BASIC_DELIVERY_MODE_FLAG ? p.delivery_mode
+                                                                  : p.priority;
         }
         return out;
     }
