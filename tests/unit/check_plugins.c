@@ -352,7 +352,10 @@ START_TEST(auth_file_backend)
     ck_assert(be->topic(be->ctx, WR_STR("ann"), WR_STR("/"), WR_STR("other"), WR_STR("bob.k"),
                         WR_PERM_WRITE)); /* no topic line: any key */
     unlink(path);
-    /* a bad file refuses the plugin at start */
+    /* a bad file refuses the plugin at start (the first copy unloaded
+     * first: a plugin is loaded once per process, its statics are one) */
+    wr_plugins_free(b->plugins);
+    b->plugins = NULL;
     f = fopen(path, "w");
     fputs("user ann nopassword\n", f);
     fclose(f);
