@@ -158,6 +158,16 @@ struct warren_exchange_type {
     void *reserved[8];
 };
 
+/* What a plugin may read of a queue (queue_info). */
+struct warren_queue_info {
+    size_t size;      /* set by the caller: sizeof(struct warren_queue_info) */
+    uint64_t ready;   /* messages ready for delivery */
+    uint64_t unacked; /* delivered, not yet acknowledged */
+    uint32_t consumers;
+    bool durable, exclusive, auto_delete;
+    void *reserved[4];
+};
+
 /* ---- authentication and authorization backends ---- */
 
 enum { WARREN_AUTH_UNKNOWN = -1, WARREN_AUTH_DENY = 0, WARREN_AUTH_ALLOW = 1 };
@@ -269,6 +279,10 @@ struct warren_api {
     int (*exchange_publish)(warren_exchange *x, warren_message *m);
     /* A message x held is not wanted any more (the journal forgets it). */
     void (*message_release)(warren_exchange *x, warren_message *m);
+    /* A queue's figures, by vhost and name: 0 with *out filled (up to
+     * out->size), or -1 when there is no such queue. */
+    int (*queue_info)(warren_host *h, struct warren_bytes vhost, struct warren_bytes name,
+                      struct warren_queue_info *out);
 
     struct warren_bytes (*binding_key)(const warren_binding *b);
     struct warren_value (*binding_arg)(const warren_binding *b, const char *name);

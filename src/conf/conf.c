@@ -1217,7 +1217,12 @@ static const char *apply_plugin_key(struct wr_conf *c, const char *name, const c
 
 static int set_at(struct wr_conf *c, const char *name, const char *value, struct where *w)
 {
-    const struct wr_conf_setting *s = wr_conf_find(name);
+    const struct wr_conf_setting *s;
+    /* the name the issue tracker and other brokers use for RabbitMQ's
+     * connection_max */
+    if (strcmp(name, "max_connections") == 0)
+        name = "connection_max";
+    s = wr_conf_find(name);
     char q[64], qn[64];
     const char *why;
 

@@ -296,6 +296,29 @@ static void api_message_release(warren_exchange *x, warren_message *m)
     wr_exchange_release(X(x), M(m));
 }
 
+static int api_queue_info(warren_host *h, struct warren_bytes vhost, struct warren_bytes name,
+                          struct warren_queue_info *out)
+{
+    struct wr_vhost *vh = wr_broker_vhost(h->set->b, str(vhost));
+    struct wr_queue *q = vh ? wr_vhost_queue(vh, str(name)) : NULL;
+    struct warren_queue_info i;
+    size_t n;
+    if (!q || !out)
+        return -1;
+    memset(&i, 0, sizeof i);
+    i.size = sizeof i;
+    i.ready = wr_queue_ready(q);
+    i.unacked = q->unacked;
+    i.consumers = q->nconsumers;
+    i.durable = q->durable;
+    i.exclusive = q->exclusive;
+    i.auto_delete = q->auto_delete;
+    n = out->size < sizeof i ? out->size : sizeof i;
+    memcpy(out, &i, n);
+    out->size = n;
+    return 0;
+}
+
 static struct warren_bytes api_binding_key(const warren_binding *b)
 {
     return bytes(CB(b)->key);
@@ -501,6 +524,7 @@ static const struct warren_api api = {
     .exchange_type_exists = api_exchange_type_exists,
     .exchange_publish = api_exchange_publish,
     .message_release = api_message_release,
+    .queue_info = api_queue_info,
     .binding_key = api_binding_key,
     .binding_arg = api_binding_arg,
     .binding_destination = api_binding_destination,

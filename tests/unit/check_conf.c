@@ -562,6 +562,8 @@ START_TEST(test_check_tls)
     ck_assert_int_eq(conf.connection_max, -1);
     ck_assert_int_ne(parse("connection_max = -1\n"), 0);
     ck_assert_int_ne(parse("connection_max = infinite\n"), 0);
+    ck_assert_int_eq(parse("max_connections = 7\n"), 0); /* the other name */
+    ck_assert_int_eq(conf.connection_max, 7);
     ck_assert_int_ne(parse("ssl_cert_login_from = subject_alternative_name\n"), 0);
 }
 END_TEST

@@ -165,6 +165,22 @@ START_TEST(consistent_hash_routes_by_weight)
         }
     }
     ck_assert_msg(moved > 20000 * 0.47 && moved < 20000 * 0.53, "moved %u", moved);
+    /* a plugin reads a queue's figures through queue_info */
+    {
+        const struct warren_api *api = wr_plugin_api();
+        struct warren_queue_info qi = {.size = sizeof qi};
+        warren_host *h = b->plugins->v[0];
+        ck_assert_int_eq(
+            api->queue_info(h, (struct warren_bytes){"/", 1}, (struct warren_bytes){"a", 1}, &qi),
+            0);
+        ck_assert_uint_eq(qi.ready, 0);
+        ck_assert_uint_eq(qi.consumers, 0);
+        ck_assert(!qi.durable);
+        ck_assert_uint_eq(qi.size, sizeof qi);
+        ck_assert_int_eq(api->queue_info(h, (struct warren_bytes){"/", 1},
+                                         (struct warren_bytes){"nope", 4}, &qi),
+                         -1);
+    }
     /* removing it puts every key back */
     ck_assert_int_eq(wr_vhost_unbind(vh, WR_STR("chx"), WR_STR("d"), false, WR_STR("6"),
                                      WR_STR_NULL, NULL, &err),
