@@ -54,22 +54,12 @@ static enum wr_log_level level_of(enum warren_log_level l)
                                      : WR_LOG_DEBUG;
 }
 
-static void api_log(warren_host *h, enum warren_log_level level, const char *fmt, ...)
+void wr_plugin_log(warren_host *h, enum warren_log_level level, const char *fmt, ...)
 {
     char ctx[160];
     va_list ap;
     if (!wr_log_enabled(level_of(level)))
         return;
-    snprintf(ctx, sizeof ctx, "plugin %s", h->desc ? h->desc->name : "?");
-    va_start(ap, fmt);
-    wr_logv(level_of(level), ctx, fmt, ap);
-    va_end(ap);
-}
-
-void wr_plugin_log(warren_host *h, enum warren_log_level level, const char *fmt, ...)
-{
-    char ctx[160];
-    va_list ap;
     snprintf(ctx, sizeof ctx, "plugin %s", h->desc ? h->desc->name : "?");
     va_start(ap, fmt);
     wr_logv(level_of(level), ctx, fmt, ap);
@@ -503,7 +493,7 @@ static const struct warren_api api = {
     .abi_major = WARREN_PLUGIN_ABI_MAJOR,
     .abi_minor = WARREN_PLUGIN_ABI_MINOR,
     .size = sizeof(struct warren_api),
-    .log = api_log,
+    .log = wr_plugin_log,
     .config_get = api_config_get,
     .set_data = api_set_data,
     .get_data = api_get_data,

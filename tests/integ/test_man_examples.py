@@ -26,7 +26,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 import harness
@@ -81,13 +80,7 @@ class Env:
             return None
 
     def wait(self, cond, what, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            v = cond()
-            if v:
-                return v
-            time.sleep(0.05)
-        raise AssertionError("timed out waiting for " + what)
+        return harness.wait_for(cond, timeout, what)
 
     def consumers(self):
         return len(self.api("consumers"))
