@@ -224,9 +224,10 @@ static bool not_a_cycle(void *ctx, struct wr_queue *q)
     return false;
 }
 
-void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
+bool wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 {
     static int depth;
+    bool taken = false;
     struct wr_vhost *vh = q->vhost;
     struct wr_exchange *x = wr_vhost_exchange(vh, (struct wr_str){q->s.dlx, q->s.dlx_len});
     struct wr_basic_props p;
@@ -252,7 +253,7 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
                    WR_LOG_ESC(qn, wr_queue_name(q)));
         }
         wr_msg_unref(m);
-        return;
+        return false;
     }
     depth++;
     if (m->props_len) {
@@ -316,10 +317,14 @@ void wr_dlx_publish(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
      * own result. Cycle targets are dropped before the journal. */
     o.keep = not_a_cycle;
     o.keep_ctx = &h;
-    if (wr_vhost_publish(vh, x, nm, &o, &res) == 0 && res.journal_failed) {
-        char qn[WR_LOG_ESC_MAX];
-        wr_log(WR_LOG_ERROR, "dead letter from queue '%s' could not be journaled: dropped",
-               WR_LOG_ESC(qn, wr_queue_name(q)));
+    if (wr_vhost_publish(vh, x, nm, &o, &res) == 0) {
+        if (res.journal_failed) {
+            char qn[WR_LOG_ESC_MAX];
+            wr_log(WR_LOG_ERROR, "dead letter from queue '%s' could not be journaled%s",
+                   WR_LOG_ESC(qn, wr_queue_name(q)),
+                   q->s.dl_at_least_once ? ": kept to try again" : ": dropped");
+        }
+        taken = res.route.n > 0 && !res.journal_failed && !res.rejected;
     }
 out:
     wr_publish_result_free(&res);
@@ -330,4 +335,5 @@ out:
     wr_table_free(&h);
     wr_msg_unref(m);
     depth--;
+    return taken;
 }

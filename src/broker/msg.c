@@ -217,6 +217,20 @@ struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_prop
     return nm;
 }
 
+struct wr_msg *wr_msg_with_ext(const struct wr_msg *m)
+{
+    struct wr_msg *nm =
+        wr_msg_new(m->rkey->pool, wr_msg_exchange(m), wr_msg_routing_key(m), wr_msg_props(m),
+                   m->props_len, m->body_len, m->flags | WR_MSG_EXT);
+    if (!nm)
+        return NULL;
+    /* Without an extension the body is inline, so always in memory. */
+    memcpy(wr_msg_body(nm), wr_msg_props(m) + m->props_len, (size_t)m->body_len);
+    nm->published_ms = m->published_ms;
+    nm->priority = m->priority;
+    return nm;
+}
+
 uint8_t *wr_props_set_headers(struct wr_basic_props *p, const struct wr_table *h)
 {
     size_t hlen = wr_table_encoded_size(h);

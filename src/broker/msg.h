@@ -193,6 +193,10 @@ bool wr_msg_parse_expiration(struct wr_str s, int64_t *ms);
  * x-delivery-count). NULL on allocation failure. */
 struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_props *p);
 
+/* A copy of m (no extension) with one, so that it can be journaled: a
+ * transient message routed to a quorum queue. NULL on failure. */
+struct wr_msg *wr_msg_with_ext(const struct wr_msg *m);
+
 /* Encode `h` as the headers property of `p` (flag set). Returns the buffer
  * p->headers now points into (the caller frees it after using p), or NULL
  * on failure. */

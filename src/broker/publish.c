@@ -31,6 +31,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
 {
     struct wr_route_msg rm = {0};
     struct wr_route_result *r = &res->route;
+    struct wr_msg *ext = NULL;
     int rc;
 
     res->journal_pos = 0;
@@ -53,12 +54,27 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
                 r->q[k++] = r->q[i];
         r->n = k;
     }
+    /* A quorum queue journals a transient message too: it needs the
+     * extension that holds a journal identity (a copy; rare). */
+    if (!(m->flags & WR_MSG_EXT) && vh->persist) {
+        for (uint32_t i = 0; i < r->n; i++) {
+            if (r->q[i]->s.type == WR_QTYPE_QUORUM) {
+                if (!(ext = wr_msg_with_ext(m))) {
+                    res->journal_failed = true;
+                    return 0;
+                }
+                m = ext;
+                break;
+            }
+        }
+    }
     /* Journal once, for every durable target, before any queue can
      * deliver, drop or ack it. */
     res->journal_pos = wr_vhost_journal(vh, m, r->q, r->n);
     if (res->journal_pos == WR_JOURNAL_FAILED) {
         res->journal_pos = 0;
         res->journal_failed = true;
+        wr_msg_unref(ext);
         return 0;
     }
     /* An exchange type kept a copy durably (a delayed exchange): confirm
@@ -74,6 +90,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         else if (qrc < 0)
             wr_log(WR_LOG_ERROR, "out of memory queueing a message");
     }
+    wr_msg_unref(ext);
     return 0;
 }
 
@@ -136,8 +153,8 @@ int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_principal *who, stru
                        name.ptr, vh->name);
     if (x->internal)
         return wr_fail(err, WR_EACCESS_REFUSED,
-                       "cannot publish to internal exchange '%.*s' in vhost '%s'",
-                       (int)name.len, name.ptr, vh->name);
+                       "cannot publish to internal exchange '%.*s' in vhost '%s'", (int)name.len,
+                       name.ptr, vh->name);
     if (wr_access_topic(who, x, WR_PERM_WRITE, wr_msg_routing_key(m), err) < 0 ||
         wr_access_user_id(who, m, err) < 0)
         return err->code;

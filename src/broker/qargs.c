@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,42 +15,75 @@
 
 enum qarg_kind { QA_NONNEG, QA_POS, QA_STR, QA_BOOL, QA_PRIO, QA_ENUM };
 
+/* Which queue types take an argument (RabbitMQ 3.10 refuses the others'
+ * with "... of queue type rabbit_X_queue"). */
+#define T_CLASSIC (1u << WR_QTYPE_CLASSIC)
+#define T_QUORUM (1u << WR_QTYPE_QUORUM)
+#define T_ALL (T_CLASSIC | T_QUORUM)
+
 struct qarg {
     const char *name;
     enum qarg_kind kind;
     const char *values; /* QA_ENUM: '|' separated */
+    /* QA_ENUM: RabbitMQ's reason for a value not in the list: the text as
+     * it is, or, starting with '"', "TEXT 'VALUE'" with the value given */
+    const char *bad_value;
+    unsigned types;
 };
 
+/* x-delivery-limit is a quorum queue's in RabbitMQ; Warren's classic queues
+ * have it too (docs/ARCHITECTURE.md, "Queues"). */
 static const struct qarg qargs[] = {
-    {"x-message-ttl", QA_NONNEG, NULL},
-    {"x-expires", QA_POS, NULL},
-    {"x-max-length", QA_NONNEG, NULL},
-    {"x-max-length-bytes", QA_NONNEG, NULL},
-    {"x-max-priority", QA_PRIO, NULL},
-    {"x-dead-letter-exchange", QA_STR, NULL},
-    {"x-dead-letter-routing-key", QA_STR, NULL},
-    {"x-overflow", QA_ENUM, "drop-head|reject-publish|reject-publish-dlx"},
-    {"x-queue-mode", QA_ENUM, "default|lazy"},
-    {"x-queue-type", QA_ENUM, "classic|quorum"},
-    {"x-single-active-consumer", QA_BOOL, NULL},
-    {"x-delivery-limit", QA_NONNEG, NULL},
-    {"x-queue-master-locator", QA_STR, NULL},
+    {"x-queue-type", QA_ENUM, "classic|quorum", "\"unsupported queue type", T_ALL},
+    {"x-message-ttl", QA_NONNEG, NULL, NULL, T_ALL},
+    {"x-expires", QA_POS, NULL, NULL, T_ALL},
+    {"x-max-length", QA_NONNEG, NULL, NULL, T_ALL},
+    {"x-max-length-bytes", QA_NONNEG, NULL, NULL, T_ALL},
+    {"x-max-priority", QA_PRIO, NULL, NULL, T_CLASSIC},
+    {"x-dead-letter-exchange", QA_STR, NULL, NULL, T_ALL},
+    {"x-dead-letter-routing-key", QA_STR, NULL, NULL, T_ALL},
+    {"x-overflow", QA_ENUM, "drop-head|reject-publish|reject-publish-dlx", "invalid_overflow",
+     T_ALL},
+    {"x-queue-mode", QA_ENUM, "default|lazy", "\"unsupported queue mode", T_CLASSIC},
+    {"x-single-active-consumer", QA_BOOL, NULL, NULL, T_ALL},
+    {"x-delivery-limit", QA_NONNEG, NULL, NULL, T_ALL},
+    {"x-queue-master-locator", QA_STR, NULL, NULL, T_CLASSIC},
+    {"x-quorum-initial-group-size", QA_POS, NULL, NULL, T_QUORUM},
+    {"x-dead-letter-strategy", QA_ENUM, "at-most-once|at-least-once", "invalid_dlx_strategy",
+     T_QUORUM},
+    {"x-queue-leader-locator", QA_ENUM, "client-local|balanced", "invalid_queue_locator_arg",
+     T_QUORUM},
+    {"x-max-in-memory-length", QA_NONNEG, NULL, NULL, T_QUORUM},
+    {"x-max-in-memory-bytes", QA_NONNEG, NULL, NULL, T_QUORUM},
 };
 
 static const char *type_name(uint8_t t)
 {
     switch (t) {
-    case 'S': return "longstr";
-    case 't': return "bool";
-    case 'F': return "table";
-    case 'A': return "array";
-    case 'f': return "float";
-    case 'd': return "double";
-    case 'D': return "decimal";
-    case 'V': return "void";
-    case 'x': return "binary";
-    case 'T': return "timestamp";
-    default: return "signedint";
+    case 'S':
+        return "longstr";
+    case 't':
+        return "bool";
+    case 'F':
+        return "table";
+    case 'A':
+        return "array";
+    case 'f':
+        return "float";
+    case 'd':
+        return "double";
+    case 'D':
+        return "decimal";
+    case 'V':
+        return "void";
+    case 'x':
+        return "binary";
+    case 'T':
+        return "timestamp";
+    case 'l':
+        return "long";
+    default:
+        return "signedint";
     }
 }
 
@@ -68,63 +102,115 @@ static bool enum_has(const char *values, struct wr_str v)
     return false;
 }
 
+static const char *qtype_module(enum wr_qtype t)
+{
+    return t == WR_QTYPE_QUORUM ? "rabbit_quorum_queue" : "rabbit_classic_queue";
+}
+
+enum wr_qtype wr_qargs_type(struct wr_str args)
+{
+    struct wr_fv v;
+    if (wr_table_get(args, "x-queue-type", &v) == 1 && v.type == 'S' &&
+        wr_str_eqc(v.v.str, "quorum"))
+        return WR_QTYPE_QUORUM;
+    return WR_QTYPE_CLASSIC;
+}
+
+const char *wr_qtype_name(enum wr_qtype t)
+{
+    return t == WR_QTYPE_QUORUM ? "quorum" : "classic";
+}
+
+static void bad_value(char *why, size_t cap, const struct qarg *a, struct wr_str v)
+{
+    if (a->bad_value[0] == '"')
+        snprintf(why, cap, "%s '%.*s'\"", a->bad_value, (int)(v.len > 200 ? 200 : v.len), v.ptr);
+    else
+        snprintf(why, cap, "%s", a->bad_value);
+}
+
+/* 406 for one argument: RabbitMQ's text, with its reason. */
+static int bad_arg(struct wr_errbuf *err, const char *name, struct wr_str qname, const char *vhost,
+                   const char *why)
+{
+    return wr_fail(err, WR_EPRECONDITION_FAILED,
+                   "invalid arg '%s' for queue '%.*s' in vhost '%s': %s", name, (int)qname.len,
+                   qname.ptr, vhost, why);
+}
+
 int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost,
                       struct wr_errbuf *err)
 {
     struct wr_fv v;
     int64_t i;
     bool has_dlx = false, has_dlrk = false;
+    enum wr_qtype type;
+    char why[320];
 
+    /* The type first (its own value), then the arguments the type does not
+     * take, then each argument's value: RabbitMQ's order. */
+    if (wr_table_get(args, "x-queue-type", &v) == 1) {
+        if (v.type != 'S') {
+            snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+            return bad_arg(err, "x-queue-type", qname, vhost, why);
+        }
+        if (!enum_has(qargs[0].values, v.v.str)) {
+            bad_value(why, sizeof(why), &qargs[0], v.v.str);
+            return bad_arg(err, "x-queue-type", qname, vhost, why);
+        }
+    }
+    type = wr_qargs_type(args);
     for (size_t k = 0; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
+        if (!(qargs[k].types & (1u << type)) && wr_table_get(args, qargs[k].name, &v) == 1)
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "invalid arg '%s' for queue '%.*s' in vhost '%s' of queue type %s",
+                           qargs[k].name, (int)qname.len, qname.ptr, vhost, qtype_module(type));
+    }
+    for (size_t k = 1; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
         const struct qarg *a = &qargs[k];
         if (wr_table_get(args, a->name, &v) != 1)
             continue;
-        bool ok = true;
-        const char *why = "unacceptable_type";
+        why[0] = '\0';
         switch (a->kind) {
         case QA_NONNEG:
         case QA_POS:
         case QA_PRIO:
-            if (!wr_fv_int(&v, &i) || v.type == 'T') {
-                ok = false;
-            } else if (i < 0 || (a->kind == QA_POS && i == 0)) {
-                ok = false;
-                why = i < 0 ? "value_negative" : "value_zero";
-            } else if (a->kind == QA_PRIO && i > 255) {
-                ok = false;
-                why = "value_too_large";
-            }
+            if (!wr_fv_int(&v, &i) || v.type == 'T')
+                snprintf(why, sizeof(why), "\"expected integer, got %s\"", type_name(v.type));
+            else if (i < 0)
+                snprintf(why, sizeof(why), "{value_negative,%lld}", (long long)i);
+            else if (a->kind == QA_POS && i == 0)
+                snprintf(why, sizeof(why), "{value_zero,0}");
+            else if (a->kind == QA_PRIO && i > 255)
+                snprintf(why, sizeof(why), "{max_value_exceeded,%lld}", (long long)i);
             break;
         case QA_STR:
-            ok = v.type == 'S';
+            if (v.type != 'S')
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
             if (strcmp(a->name, "x-dead-letter-exchange") == 0)
                 has_dlx = true;
             if (strcmp(a->name, "x-dead-letter-routing-key") == 0)
                 has_dlrk = true;
             break;
         case QA_BOOL:
-            ok = v.type == 't';
+            if (v.type != 't')
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
             break;
         case QA_ENUM:
             if (v.type != 'S') {
-                ok = false;
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
             } else if (!enum_has(a->values, v.v.str)) {
-                ok = false;
-                why = "invalid_value";
+                bad_value(why, sizeof(why), a, v.v.str);
             }
             break;
         }
-        if (!ok)
-            return wr_fail(err, WR_EPRECONDITION_FAILED,
-                           "invalid arg '%s' for queue '%.*s' in vhost '%s': {%s,%s}", a->name,
-                           (int)qname.len, qname.ptr, vhost, why, type_name(v.type));
+        if (why[0])
+            return bad_arg(err, a->name, qname, vhost, why);
     }
     if (has_dlrk && !has_dlx)
-        return wr_fail(err, WR_EPRECONDITION_FAILED,
-                       "invalid arg 'x-dead-letter-routing-key' for queue '%.*s' in vhost '%s': "
+        return bad_arg(err, "x-dead-letter-routing-key", qname, vhost,
                        "Key x-dead-letter-routing-key should be specified together with "
-                       "x-dead-letter-exchange",
-                       (int)qname.len, qname.ptr, vhost);
+                       "x-dead-letter-exchange");
     return 0;
 }
 
@@ -148,17 +234,52 @@ static bool fv_equal(const struct wr_fv *a, const struct wr_fv *b)
     }
 }
 
-int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname,
-                        const char *vhost, struct wr_errbuf *err)
+/* A value as RabbitMQ writes it in an equivalence failure: the bare value
+ * when both sides have one ('4'), else "the value '4' of type 'long'", or
+ * "none" when absent. */
+static void fv_describe(char *out, size_t cap, const struct wr_fv *v, bool typed)
+{
+    char val[224];
+    int64_t i;
+    if (!v) {
+        snprintf(out, cap, "none");
+        return;
+    }
+    if (v->type == 'S' || v->type == 'x')
+        snprintf(val, sizeof(val), "%.*s", (int)(v->v.str.len > 200 ? 200 : v->v.str.len),
+                 v->v.str.ptr);
+    else if (v->type == 't')
+        snprintf(val, sizeof(val), "%s", v->v.t ? "true" : "false");
+    else if (wr_fv_int(v, &i))
+        snprintf(val, sizeof(val), "%lld", (long long)i);
+    else
+        snprintf(val, sizeof(val), "...");
+    if (typed)
+        snprintf(out, cap, "the value '%s' of type '%s'", val, type_name(v->type));
+    else
+        snprintf(out, cap, "'%s'", val);
+}
+
+int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname, const char *vhost,
+                        struct wr_errbuf *err)
 {
     for (size_t k = 0; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
         struct wr_fv a, b;
         int ha = wr_table_get(cur, qargs[k].name, &a) == 1;
         int hb = wr_table_get(req, qargs[k].name, &b) == 1;
-        if (ha != hb || (ha && !fv_equal(&a, &b)))
-            return wr_fail(err, WR_EPRECONDITION_FAILED,
-                           "inequivalent arg '%s' for queue '%s' in vhost '%s'", qargs[k].name,
-                           qname, vhost);
+        char got[256], had[256];
+        if (ha == hb && (!ha || fv_equal(&a, &b)))
+            continue;
+        /* No type is the classic type: the same queue as x-queue-type
+         * classic (RabbitMQ 3.10 takes either for the other). */
+        if (k == 0 && wr_qargs_type(cur) == wr_qargs_type(req))
+            continue;
+        fv_describe(got, sizeof(got), hb ? &b : NULL, !(ha && hb));
+        fv_describe(had, sizeof(had), ha ? &a : NULL, !(ha && hb));
+        return wr_fail(err, WR_EPRECONDITION_FAILED,
+                       "inequivalent arg '%s' for queue '%s' in vhost '%s': received %s but "
+                       "current is %s",
+                       qargs[k].name, qname, vhost, got, had);
     }
     return 0;
 }
@@ -210,9 +331,14 @@ int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s)
         else if (wr_str_eqc(v.v.str, "reject-publish-dlx"))
             s->overflow = WR_OVERFLOW_REJECT_DLX;
     }
-    s->single_active = wr_table_get(args, "x-single-active-consumer", &v) == 1 &&
-                       v.type == 't' && v.v.t;
+    s->single_active =
+        wr_table_get(args, "x-single-active-consumer", &v) == 1 && v.type == 't' && v.v.t;
+    s->type = wr_qargs_type(args);
     s->dlx = arg_str(args, "x-dead-letter-exchange", &s->dlx_len, &oom);
+    s->dl_at_least_once = s->type == WR_QTYPE_QUORUM && s->dlx &&
+                          s->overflow == WR_OVERFLOW_REJECT &&
+                          wr_table_get(args, "x-dead-letter-strategy", &v) == 1 && v.type == 'S' &&
+                          wr_str_eqc(v.v.str, "at-least-once");
     s->dlrk = arg_str(args, "x-dead-letter-routing-key", &s->dlrk_len, &oom);
     if (oom) {
         wr_qsettings_free(s);

@@ -17,12 +17,21 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
 
 /* 406 when a redeclaration differs from the existing queue in an argument
  * RabbitMQ compares (the known x- arguments; others are ignored). */
-int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname,
-                        const char *vhost, struct wr_errbuf *err);
-
-
+int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname, const char *vhost,
+                        struct wr_errbuf *err);
 
 enum wr_overflow { WR_OVERFLOW_DROP_HEAD, WR_OVERFLOW_REJECT, WR_OVERFLOW_REJECT_DLX };
+
+/* x-queue-type. A quorum queue is, on one node, a classic queue that is
+ * always durable (never exclusive, auto-delete or server-named), journals
+ * every message whatever its delivery mode, counts deliveries
+ * (x-delivery-count) and takes quorum-only arguments. */
+enum wr_qtype { WR_QTYPE_CLASSIC, WR_QTYPE_QUORUM };
+
+/* The type the arguments ask for (none is classic). */
+enum wr_qtype wr_qargs_type(struct wr_str args);
+/* "classic" or "quorum", as /api/queues shows it. */
+const char *wr_qtype_name(enum wr_qtype t);
 
 /* The arguments a queue acts on, parsed once at declare. -1 means unset. */
 struct wr_qsettings {
@@ -32,6 +41,11 @@ struct wr_qsettings {
     int64_t max_length_bytes;
     int64_t delivery_limit;
     enum wr_overflow overflow;
+    enum wr_qtype type;
+    /* x-dead-letter-strategy at-least-once, in effect (it needs a quorum
+     * queue with a dead-letter exchange and x-overflow reject-publish, as
+     * in RabbitMQ; otherwise dead-lettering is at-most-once) */
+    bool dl_at_least_once;
     uint8_t max_priority; /* 0: not a priority queue */
     bool single_active;
     char *dlx;  /* owned; NULL when no dead-letter exchange ("" is the default one) */

@@ -226,6 +226,8 @@ void wr_queue_unref(struct wr_queue *q)
         event_free(q->ttl_ev);
     if (q->expires_ev)
         event_free(q->expires_ev);
+    if (q->dlx_ev)
+        event_free(q->dlx_ev);
     wr_qsettings_free(&q->s);
     free(q->name);
     free((void *)q->args.ptr);
@@ -234,10 +236,19 @@ void wr_queue_unref(struct wr_queue *q)
 
 /* ---- leaving the queue without a consumer ---- */
 
+/* Is m journaled for this queue? Persistent messages in durable queues,
+ * and every message in a quorum queue (a transient message that also went
+ * to a classic queue has a journal identity there, but no record for it). */
+static inline bool journaled_here(const struct wr_queue *q, const struct wr_msg *m)
+{
+    return q->durable && q->vhost->persist && wr_msg_store_id(m) &&
+           (wr_msg_persistent(m) || q->s.type == WR_QTYPE_QUORUM);
+}
+
 static inline void persist_remove(struct wr_queue *q, struct wr_msg *m)
 {
     const struct wr_persist *p = q->vhost->persist;
-    if (q->durable && p && wr_msg_store_id(m))
+    if (journaled_here(q, m))
         p->remove(p->ctx, q, m);
 }
 
@@ -253,8 +264,85 @@ _Static_assert(WR_ST_DL_EXPIRED - WR_ST_DL_REJECTED == WR_DL_EXPIRED &&
                "dead-letter counters follow enum wr_dl_reason");
 
 /* Take a live entry out of the accounting and dead-letter (or drop) it. */
+static void dlx_retry_arm(struct wr_queue *q);
+
+/* At-least-once: the dead letter is published (its record written) before
+ * the original's removal record, so the journal never holds neither; one
+ * that no queue took stays here, journaled, and is tried again. */
+static void dead_letter_at_least_once(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
+{
+    if (wr_dlx_publish(q, wr_msg_ref(m), why)) {
+        wr_stat_inc(&q->vhost->st, (enum wr_stat)(WR_ST_DL_REJECTED + (int)why));
+        persist_remove(q, m);
+        wr_msg_unref(m);
+        return;
+    }
+    if (q->ndlpend == q->dlpend_cap) {
+        uint32_t cap = q->dlpend_cap ? q->dlpend_cap * 2 : 8;
+        struct wr_dlpend *a = realloc(q->dlpend, cap * sizeof(*a));
+        if (!a) {
+            wr_log(WR_LOG_ERROR, "out of memory keeping a dead letter: dropped");
+            persist_remove(q, m);
+            wr_msg_unref(m);
+            return;
+        }
+        q->dlpend = a;
+        q->dlpend_cap = cap;
+    }
+    q->dlpend[q->ndlpend++] = (struct wr_dlpend){m, why};
+    dlx_retry_arm(q);
+}
+
+static void dlx_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_queue *q = arg;
+    uint32_t n = q->ndlpend, k = 0;
+    struct wr_dlpend *a = q->dlpend;
+    (void)fd;
+    (void)what;
+    /* Take the list: what fails again is appended to a fresh one. */
+    q->dlpend = NULL;
+    q->ndlpend = q->dlpend_cap = 0;
+    for (; k < n && !q->deleted; k++)
+        dead_letter_at_least_once(q, a[k].m, a[k].why);
+    for (; k < n; k++) {
+        persist_remove(q, a[k].m);
+        wr_msg_unref(a[k].m);
+    }
+    free(a);
+}
+
+static void dlx_retry_arm(struct wr_queue *q)
+{
+    struct timeval tv = {1, 0};
+    if (!q->vhost->base || q->deleted)
+        return;
+    if (!q->dlx_ev && !(q->dlx_ev = evtimer_new(q->vhost->base, dlx_retry_cb, q)))
+        return;
+    if (!evtimer_pending(q->dlx_ev, NULL))
+        evtimer_add(q->dlx_ev, &tv);
+}
+
+/* Drop the dead letters still waiting (the queue is purged or deleted). */
+static void dlpend_drop(struct wr_queue *q)
+{
+    for (uint32_t i = 0; i < q->ndlpend; i++) {
+        persist_remove(q, q->dlpend[i].m);
+        wr_msg_unref(q->dlpend[i].m);
+    }
+    free(q->dlpend);
+    q->dlpend = NULL;
+    q->ndlpend = q->dlpend_cap = 0;
+    if (q->dlx_ev)
+        evtimer_del(q->dlx_ev);
+}
+
 static void dead_letter(struct wr_queue *q, struct wr_msg *m, enum wr_dl_reason why)
 {
+    if (q->s.dl_at_least_once) {
+        dead_letter_at_least_once(q, m, why);
+        return;
+    }
     persist_remove(q, m);
     if (q->s.dlx) {
         wr_stat_inc(&q->vhost->st, (enum wr_stat)(WR_ST_DL_REJECTED + (int)why));
@@ -343,9 +431,9 @@ static bool pop_head(struct wr_queue *q, struct wr_qent *out)
 /* Enforce x-max-length / x-max-length-bytes by dropping from the head. */
 static void drop_head_to_fit(struct wr_queue *q)
 {
-    while (q->ready && ((q->s.max_length >= 0 && q->ready > (uint64_t)q->s.max_length) ||
-                        (q->s.max_length_bytes >= 0 &&
-                         q->ready_bytes > (uint64_t)q->s.max_length_bytes))) {
+    while (q->ready &&
+           ((q->s.max_length >= 0 && q->ready > (uint64_t)q->s.max_length) ||
+            (q->s.max_length_bytes >= 0 && q->ready_bytes > (uint64_t)q->s.max_length_bytes))) {
         struct wr_qent e;
         if (!pop_head(q, &e))
             break;
@@ -367,7 +455,9 @@ static void tidy_tail(struct wr_queue *q, uint8_t l)
 
 static bool full_for(const struct wr_queue *q, const struct wr_msg *m)
 {
-    return (q->s.max_length >= 0 && q->ready >= (uint64_t)q->s.max_length) ||
+    /* Dead letters waiting for a target count (RabbitMQ's at-least-once:
+     * the source fills up and refuses publishes meanwhile). */
+    return (q->s.max_length >= 0 && (uint64_t)q->ready + q->ndlpend >= (uint64_t)q->s.max_length) ||
            (q->s.max_length_bytes >= 0 &&
             q->ready_bytes + m->body_len > (uint64_t)q->s.max_length_bytes);
 }
@@ -405,7 +495,7 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
         return rc;
     wr_msg_ref(m);
     wr_stat_inc(&q->st, WR_ST_PUBLISH);
-    if (q->durable && q->ready > WR_PAGE_AFTER && q->vhost->persist && wr_msg_store_id(m))
+    if (q->ready > WR_PAGE_AFTER && journaled_here(q, m))
         q->vhost->persist->page_out(q->vhost->persist->ctx, m);
     if (!wr_list_empty(&q->groups))
         wr_queue_dispatch(q);
@@ -529,7 +619,7 @@ bool wr_queue_get(struct wr_queue *q, struct wr_qent *e)
 /* Put one entry back near the head of its level, in sequence order among
  * the other requeued entries (everything never delivered has a higher
  * sequence number, so it stops at the first of those). */
-static void requeue_entry(struct wr_queue *q, const struct wr_qent *e)
+static void requeue_entry(struct wr_queue *q, const struct wr_qent *e, bool back)
 {
     struct wr_deque *d;
     if (q->deleted) {
@@ -541,12 +631,26 @@ static void requeue_entry(struct wr_queue *q, const struct wr_qent *e)
         dead_letter(q, e->m, WR_DL_DELIVERY_LIMIT);
         return;
     }
+    if (back) {
+        /* At the tail, as a new message: it takes a new sequence number,
+         * so a later requeue near the head still sorts it after those. */
+        struct wr_qent t = *e;
+        t.seq = q->next_seq++;
+        if (enqueue(q, &t, false) < 0) {
+            persist_remove(q, e->m);
+            wr_msg_unref(e->m);
+            return;
+        }
+        if (journaled_here(q, e->m))
+            q->vhost->persist->requeue(q->vhost->persist->ctx, q, e->m, e->deliveries);
+        return;
+    }
     if (enqueue(q, e, true) < 0) {
         persist_remove(q, e->m);
         wr_msg_unref(e->m);
         return;
     }
-    if (q->durable && q->vhost->persist && wr_msg_store_id(e->m))
+    if (journaled_here(q, e->m))
         q->vhost->persist->requeue(q->vhost->persist->ctx, q, e->m, e->deliveries);
     d = &q->levels[e->level];
     for (uint32_t i = 0; i + 1 < d->n; i++) {
@@ -584,13 +688,26 @@ void wr_queue_requeue(struct wr_queue *q, struct wr_qent *e, uint32_t n)
     /* Highest sequence first, so each push to the front lands in place. */
     qsort(e, n, sizeof(*e), qent_seq_desc);
     for (uint32_t i = 0; i < n; i++)
-        requeue_entry(q, &e[i]);
+        requeue_entry(q, &e[i], false);
     after_requeue(q);
 }
 
 void wr_queue_requeue_one(struct wr_queue *q, const struct wr_qent *e)
 {
-    requeue_entry(q, e);
+    requeue_entry(q, e, false);
+    after_requeue(q);
+}
+
+void wr_queue_return(struct wr_queue *q, struct wr_qent *e, uint32_t n)
+{
+    if (q->s.type != WR_QTYPE_QUORUM) {
+        wr_queue_requeue(q, e, n);
+        return;
+    }
+    /* In delivery order (lowest sequence first) to the tail. */
+    qsort(e, n, sizeof(*e), qent_seq_desc);
+    for (uint32_t i = n; i-- > 0;)
+        requeue_entry(q, &e[i], true);
     after_requeue(q);
 }
 
@@ -853,6 +970,7 @@ uint32_t wr_queue_delete(struct wr_queue *q)
         c->ops->cancelled(c);
     }
     wr_queue_purge(q);
+    dlpend_drop(q);
     wr_list_each_safe(it, tmp, &q->bound_to_me)
     {
         wr_binding_remove(wr_container_of(it, struct wr_binding, dst_node));

@@ -77,14 +77,19 @@ struct wr_consumer {
     struct wr_list qnode;    /* in its group's members, or q->idle */
     struct wr_list linenode; /* single active consumer: q->line */
     struct wr_cgroup *group;
-    bool active;  /* in a group (not idle) */
-    bool parked;  /* single active consumer: waiting its turn */
+    bool active; /* in a group (not idle) */
+    bool parked; /* single active consumer: waiting its turn */
     bool exclusive;
     int priority;
 };
 
 /* Reasons a message leaves a queue other than delivery. */
 enum wr_dl_reason { WR_DL_REJECTED, WR_DL_EXPIRED, WR_DL_MAXLEN, WR_DL_DELIVERY_LIMIT };
+
+struct wr_dlpend {
+    struct wr_msg *m;
+    enum wr_dl_reason why;
+};
 
 struct wr_queue {
     struct wr_hnode node; /* in vhost->queues, key = name */
@@ -103,21 +108,28 @@ struct wr_queue {
     uint64_t nonempty[4];    /* bit per level holding entries */
     uint32_t ready;          /* live messages */
     uint32_t tombstones;
-    uint64_t ready_bytes;    /* body bytes of live messages */
+    uint64_t ready_bytes; /* body bytes of live messages */
     uint32_t next_seq;
-    uint32_t refs;           /* holders that may outlive deletion (unacked deliveries) */
+    uint32_t refs; /* holders that may outlive deletion (unacked deliveries) */
 
-    struct wr_heap expiry;   /* (deadline ms, level << 32 | seq) */
+    struct wr_heap expiry; /* (deadline ms, level << 32 | seq) */
     struct event *ttl_ev;
-    uint64_t ttl_armed_at;   /* deadline the timer is set for, 0 = none */
+    uint64_t ttl_armed_at; /* deadline the timer is set for, 0 = none */
     struct event *expires_ev;
     uint64_t last_used_ms;
 
-    struct wr_list groups;   /* struct wr_cgroup, highest priority first */
+    struct wr_list groups; /* struct wr_cgroup, highest priority first */
     struct wr_list idle;
-    struct wr_list line;     /* single active consumer: every consumer, in order */
+    struct wr_list line; /* single active consumer: every consumer, in order */
     uint32_t nconsumers;
     struct wr_consumer *exclusive_consumer;
+
+    /* At-least-once dead-lettering: dead letters no queue took yet. Each
+     * holds a reference and stays journaled in this queue until a target
+     * took it; retried once a second by dlx_ev. */
+    struct wr_dlpend *dlpend;
+    uint32_t ndlpend, dlpend_cap;
+    struct event *dlx_ev;
 
     struct wr_list bound_to_me; /* struct wr_binding.dst_node */
     uint32_t route_mark;
@@ -141,6 +153,13 @@ struct wr_queue {
 static inline bool wr_queue_flow_worth_pausing(const struct wr_queue *q)
 {
     return q->nconsumers && !(q->flow_stalled && q->stat_delivered == q->flow_stall_delivered);
+}
+
+/* Deliveries carry x-delivery-count: quorum queues, and Warren's classic
+ * queues with x-delivery-limit. */
+static inline bool wr_queue_counts_deliveries(const struct wr_queue *q)
+{
+    return q->s.delivery_limit >= 0 || q->s.type == WR_QTYPE_QUORUM;
 }
 
 /* The name as declared, every byte of it (a name may hold NUL bytes, so
@@ -177,6 +196,12 @@ bool wr_queue_get(struct wr_queue *q, struct wr_qent *e);
  * dead-lettered instead. Order of the array does not matter. */
 void wr_queue_requeue(struct wr_queue *q, struct wr_qent *e, uint32_t n);
 void wr_queue_requeue_one(struct wr_queue *q, const struct wr_qent *e);
+
+/* A consumer gave deliveries back (basic.nack or basic.reject with
+ * requeue): a quorum queue puts them at its tail, in delivery order (as
+ * RabbitMQ 3.10's do; a channel closing or basic.recover requeues near
+ * the head, wr_queue_requeue), a classic queue near the head. */
+void wr_queue_return(struct wr_queue *q, struct wr_qent *e, uint32_t n);
 
 /* A delivery rejected without requeue: dead-letter it (reason rejected)
  * or drop it. Takes the caller's reference. */

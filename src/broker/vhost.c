@@ -144,18 +144,24 @@ uint64_t wr_vhost_journal(struct wr_vhost *vh, struct wr_msg *m, struct wr_queue
     uint32_t nd = 0;
     uint64_t pos;
 
-    if (!wr_msg_persistent(m) || !vh->persist)
+    bool persistent = wr_msg_persistent(m);
+
+    /* Persistent messages for durable queues; every message for a quorum
+     * queue (always durable), whatever its delivery mode. */
+#define JOURNALS(q) ((q)->durable && (persistent || (q)->s.type == WR_QTYPE_QUORUM))
+    if (!vh->persist || !(m->flags & WR_MSG_EXT))
         return 0;
     for (uint32_t i = 0; i < n; i++)
-        nd += qs[i]->durable;
+        nd += JOURNALS(qs[i]);
     if (!nd)
         return 0;
     if (nd > 64 && !(dq = malloc(nd * sizeof(*dq))))
         return WR_JOURNAL_FAILED;
     nd = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (qs[i]->durable)
+        if (JOURNALS(qs[i]))
             dq[nd++] = qs[i];
+#undef JOURNALS
     pos = vh->persist->publish(vh->persist->ctx, m, dq, nd);
     if (dq != durable)
         free(dq);
@@ -352,6 +358,19 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
         wr_queue_touch(q); /* a redeclare counts as use for x-expires */
         *out = q;
         return 0;
+    }
+    if (wr_qargs_type(d->args) == WR_QTYPE_QUORUM) {
+        /* RabbitMQ 3.10's refusals for a new quorum queue, in its order. */
+        const char *bad = d->exclusive     ? "exclusive-owner"
+                          : !d->durable    ? "non-durable"
+                          : d->auto_delete ? "auto-delete"
+                                           : NULL;
+        if (d->server_named || d->name.len == 0)
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "Cannot declare a server-named queue for type rabbit_quorum_queue");
+        if (bad)
+            return wr_fail(err, WR_EPRECONDITION_FAILED, "invalid property '%s' for queue '%.*s" VH,
+                           bad, (int)name.len, name.ptr, vh->name);
     }
     q = wr_queue_new(vh, name, d->args);
     if (!q)

@@ -82,8 +82,9 @@ void wr_vhost_exchange_remove(struct wr_vhost *vh, struct wr_exchange *x);
 struct wr_queue_decl {
     struct wr_str name, args;
     bool passive, durable, exclusive, auto_delete;
-    void *owner;   /* the declaring connection */
-    bool internal; /* the broker's own (direct reply-to): "amq." allowed */
+    void *owner;       /* the declaring connection */
+    bool internal;     /* the broker's own (direct reply-to): "amq." allowed */
+    bool server_named; /* the client asked for a name (declared with "") */
 };
 
 /* On success *out is the queue (new or existing); *created says which. */

@@ -978,7 +978,13 @@ static json_t *queue_json(const struct wr_queue *q)
     ok = ok && wr_json_set(o, "arguments", wr_json_from_table(q->args));
     ok = ok && wr_json_set(o, "node", json_string(wr_node_name()));
     ok = ok && wr_json_set(o, "state", json_string("running"));
-    ok = ok && wr_json_set(o, "type", json_string("classic"));
+    ok = ok && wr_json_set(o, "type", json_string(wr_qtype_name(q->s.type)));
+    if (q->s.type == WR_QTYPE_QUORUM) {
+        /* One node: it leads and is the only member (RabbitMQ's fields). */
+        ok = ok && wr_json_set(o, "leader", json_string(wr_node_name()));
+        ok = ok && wr_json_set(o, "members", json_pack("[s]", wr_node_name()));
+        ok = ok && wr_json_set(o, "online", json_pack("[s]", wr_node_name()));
+    }
 
     ok = ok && set_int(o, "messages", (uint64_t)q->ready + q->unacked);
     ok = ok && set_int(o, "messages_ready", q->ready);
@@ -1292,7 +1298,7 @@ static json_t *got_json(struct wr_queue *q, const struct wr_qent *e, bool b64, i
     bool ok = o != NULL && body != NULL;
 
     /* As a delivery shows it: the count of earlier deliveries. */
-    if (ok && q->s.delivery_limit >= 0)
+    if (ok && wr_queue_counts_deliveries(q))
         shown = wr_msg_with_int_header(m, "x-delivery-count", e->deliveries);
     props = ok ? props_json(shown ? shown : m) : NULL;
     wr_msg_unref(shown);

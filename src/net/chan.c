@@ -412,8 +412,9 @@ static int requeue_cmp(const void *x, const void *y)
     return 0;
 }
 
-/* Requeue a batch, grouped by queue; drops each entry's queue reference. */
-static void requeue_batch(struct requeue *r, uint32_t n)
+/* Requeue a batch, grouped by queue; drops each entry's queue reference.
+ * `returned`: the client gave them back (nack/reject), not a close. */
+static void requeue_batch(struct requeue *r, uint32_t n, bool returned)
 {
     uint32_t i = 0;
     qsort(r, n, sizeof(*r), requeue_cmp);
@@ -426,7 +427,10 @@ static void requeue_batch(struct requeue *r, uint32_t n)
         if (tmp) {
             for (uint32_t k = i; k < j; k++)
                 tmp[k - i] = r[k].e;
-            wr_queue_requeue(r[i].q, tmp, j - i);
+            if (returned)
+                wr_queue_return(r[i].q, tmp, j - i);
+            else
+                wr_queue_requeue(r[i].q, tmp, j - i);
             free(tmp);
         } else {
             for (uint32_t k = i; k < j; k++)
@@ -477,7 +481,7 @@ static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool
     }
     ua_trim(ch);
     if (nr)
-        requeue_batch(r, nr);
+        requeue_batch(r, nr, reject);
     free(r);
 }
 
@@ -499,14 +503,15 @@ static bool cons_can_take(struct wr_consumer *base)
     return true;
 }
 
-/* Write a delivery; a redelivery from a queue with x-delivery-limit
- * carries x-delivery-count, the number of earlier deliveries. */
+/* Write a delivery; a redelivery from a queue that counts deliveries
+ * (quorum, or x-delivery-limit) carries x-delivery-count, the number of
+ * earlier deliveries. */
 static void deliver_counted(struct wr_chan *ch, struct wr_queue *q, const struct wr_qent *e,
                             const struct wr_method *m)
 {
     struct wr_msg *tmp = NULL;
     /* RabbitMQ's basic.get shows the count on a first delivery too (0). */
-    if (q->s.delivery_limit >= 0 && (e->deliveries > 0 || m->id == WR_BASIC_GET_OK))
+    if (wr_queue_counts_deliveries(q) && (e->deliveries > 0 || m->id == WR_BASIC_GET_OK))
         tmp = wr_msg_with_int_header(e->m, "x-delivery-count", e->deliveries);
     wr_deliver_content(ch->c, ch->id, m, tmp ? tmp : e->m);
     wr_msg_unref(tmp);
@@ -1050,6 +1055,13 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
                       (int)a->consumer_tag.len, a->consumer_tag.ptr);
         return;
     }
+    /* RabbitMQ 3.10: a quorum queue has no channel-wide prefetch. */
+    if (q->s.type == WR_QTYPE_QUORUM && ch->prefetch_global) {
+        wr_conn_error(ch->c, 540, WR_BASIC_CONSUME,
+                      "queue '%s' in vhost '%s' does not support global qos", q->name,
+                      ch->c->vh->name);
+        return;
+    }
     if (q->exclusive_consumer || (a->exclusive && q->nconsumers))
         return chan_errorf(ch, WR_EACCESS_REFUSED, WR_BASIC_CONSUME,
                            "queue '%s' in vhost '%s' in exclusive use", q->name, ch->c->vh->name);
@@ -1327,7 +1339,8 @@ static void on_exchange_declare(struct wr_chan *ch, const struct wr_exchange_dec
 static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *a)
 {
     struct wr_queue_decl d = {a->queue,     a->arguments,   a->passive, a->durable,
-                              a->exclusive, a->auto_delete, ch->c,      false};
+                              a->exclusive, a->auto_delete, ch->c,      false,
+                              false};
     struct wr_errbuf err;
     struct wr_queue *q;
     struct wr_method m;
@@ -1352,6 +1365,7 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
             while (wr_vhost_queue(ch->c->vh, wr_str_c(gen)));
             d.name = wr_str_c(gen);
             d.internal = true; /* its "amq." prefix is ours */
+            d.server_named = true;
         }
         if (!may(ch, WR_PERM_CONFIGURE, "queue", d.name, WR_QUEUE_DECLARE))
             return;

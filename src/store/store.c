@@ -53,11 +53,11 @@
 
 struct wr_store {
     char *data_dir;
-    char *defs_path;       /* definitions.json: the snapshot */
+    char *defs_path; /* definitions.json: the snapshot */
     char *log_path;
-    struct wr_defslog *log; /* definitions.log: changes since the snapshot */
+    struct wr_defslog *log;            /* definitions.log: changes since the snapshot */
     struct wr_defs_recovered defs_rec; /* what recovery found in it */
-    uint64_t snap_bytes;   /* the snapshot's size, for when to write the next */
+    uint64_t snap_bytes;               /* the snapshot's size, for when to write the next */
     struct wr_journal *j;
     bool flush_pending;
     bool defs_dirty;  /* more than logged objects changed: write a snapshot */
@@ -115,8 +115,8 @@ static int save_snapshot(struct wr_store *s, struct wr_errbuf *err)
  * when appending failed (the log may end in a partial line). */
 static int save_defs(struct wr_store *s, struct wr_errbuf *err)
 {
-    uint64_t limit = s->snap_bytes > WR_DEFSLOG_MIN_SNAPSHOT ? s->snap_bytes
-                                                             : WR_DEFSLOG_MIN_SNAPSHOT;
+    uint64_t limit =
+        s->snap_bytes > WR_DEFSLOG_MIN_SNAPSHOT ? s->snap_bytes : WR_DEFSLOG_MIN_SNAPSHOT;
     if (s->defs_dirty || wr_defslog_size(s->log) > limit)
         return save_snapshot(s, err);
     if (wr_defslog_write(s->log, err) < 0) {
@@ -769,7 +769,13 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
                 ? r->now_mono
                 : (r->now_mono > r->now_wall - wall ? r->now_mono - (r->now_wall - wall) : 0);
         rd = wr_rd_init(pp, plen);
+        /* A quorum queue journals transient messages too: they stay
+         * transient (dead-lettered to a classic queue, say). */
+        if (!plen)
+            m->flags &= (uint8_t)~WR_MSG_PERSISTENT;
         if (plen && wr_basic_props_decode(&rd, &props) == 0) {
+            if (!(props.flags & WR_BASIC_DELIVERY_MODE_FLAG) || props.delivery_mode != 2)
+                m->flags &= (uint8_t)~WR_MSG_PERSISTENT;
             if (props.flags & WR_BASIC_PRIORITY_FLAG)
                 m->priority = props.priority;
             if (props.flags & WR_BASIC_EXPIRATION_FLAG)
@@ -1016,7 +1022,8 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     free(qs);
     free(hs);
     if (held)
-        wr_log(WR_LOG_INFO, "recovery: %llu messages held by exchanges (delayed) given back to them",
+        wr_log(WR_LOG_INFO,
+               "recovery: %llu messages held by exchanges (delayed) given back to them",
                (unsigned long long)held);
     if (orphaned)
         wr_log(WR_LOG_WARNING,
