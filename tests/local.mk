@@ -201,6 +201,8 @@ INTEG_TESTS = \
 	tests/integ/test_priority.py \
 	tests/integ/test_dlx.py \
 	tests/integ/test_delivery_limit.py \
+	tests/integ/test_quorum.py \
+	tests/integ/test_quorum_clients.py \
 	tests/integ/test_consumers.py \
 	tests/integ/test_crash.py \
 	tests/integ/test_corruption.py \

@@ -457,7 +457,14 @@ static bool full_for(const struct wr_queue *q, const struct wr_msg *m)
 {
     /* Dead letters waiting for a target count (RabbitMQ's at-least-once:
      * the source fills up and refuses publishes meanwhile). */
-    return (q->s.max_length >= 0 && (uint64_t)q->ready + q->ndlpend >= (uint64_t)q->s.max_length) ||
+    uint64_t n = (uint64_t)q->ready + q->ndlpend;
+    if (q->s.type == WR_QTYPE_QUORUM)
+        /* RabbitMQ 3.10's quorum queue refuses once it is over its limit,
+         * so it takes one message past it (measured: x-max-length 2 takes
+         * a third publish and refuses the fourth). */
+        return (q->s.max_length >= 0 && n > (uint64_t)q->s.max_length) ||
+               (q->s.max_length_bytes >= 0 && q->ready_bytes > (uint64_t)q->s.max_length_bytes);
+    return (q->s.max_length >= 0 && n >= (uint64_t)q->s.max_length) ||
            (q->s.max_length_bytes >= 0 &&
             q->ready_bytes + m->body_len > (uint64_t)q->s.max_length_bytes);
 }
@@ -509,7 +516,9 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
             tidy_tail(q, e.level);
         }
     }
-    if (q->s.max_length >= 0 || q->s.max_length_bytes >= 0)
+    /* (A quorum queue with reject-publish may hold one past its limit.) */
+    if (q->s.overflow == WR_OVERFLOW_DROP_HEAD &&
+        (q->s.max_length >= 0 || q->s.max_length_bytes >= 0))
         drop_head_to_fit(q);
     return 0;
 }

@@ -54,8 +54,8 @@ static json_t *kv_flags(struct wr_ctl *c, const char *flag, bool typed)
 static int finish(struct wr_ctl *c, const char *method, struct wr_ctl_buf *path, json_t *body,
                   struct wr_ctl_buf *what, const char *missing, const char *done)
 {
-    int rc = wr_ctl_call(c, method, wr_ctl_buf_str(path), body, NULL, wr_ctl_buf_str(what),
-                         missing, NULL);
+    int rc = wr_ctl_call(c, method, wr_ctl_buf_str(path), body, NULL, wr_ctl_buf_str(what), missing,
+                         NULL);
     if (!rc && done)
         wr_ctl_done(c, "%s %s", done, wr_ctl_buf_str(what));
     json_decref(body);
@@ -77,14 +77,15 @@ static int declare_queue(struct wr_ctl *c, struct wr_ctl_buf *path, struct wr_ct
     json_t *body, *args;
 
     if (type && strcmp(type, "classic") && strcmp(type, "quorum") && strcmp(type, "stream"))
-        return wr_ctl_fail(WR_CTL_EXIT_USAGE, "--type: classic, quorum or stream, not '%s'",
-                           type);
+        return wr_ctl_fail(WR_CTL_EXIT_USAGE, "--type: classic, quorum or stream, not '%s'", type);
     if (!(args = kv_flags(c, "arg", true)))
         return WR_CTL_EXIT_USAGE;
     if (type)
         set(args, "x-queue-type", json_string(type));
     body = obj();
-    set(body, "durable", json_boolean(wr_ctl_has(c, "durable")));
+    /* A quorum queue is always durable: --type quorum says so. */
+    set(body, "durable",
+        json_boolean(wr_ctl_has(c, "durable") || (type && !strcmp(type, "quorum"))));
     set(body, "auto_delete", json_boolean(wr_ctl_has(c, "auto-delete")));
     set(body, "arguments", args);
     wr_ctl_path(path, "/api/queues/%s/%s", c->conn.vhost, name);
@@ -247,8 +248,8 @@ int wr_ctl_cmd_declare(struct wr_ctl *c)
 
 /* The binding's properties_key, looked up among those between the two;
  * NULL (message printed, *rc set) if none matches. */
-static char *binding_key(struct wr_ctl *c, const char *kind, const char *what,
-                         const char *missing, int *rc)
+static char *binding_key(struct wr_ctl *c, const char *kind, const char *what, const char *missing,
+                         int *rc)
 {
     const char *key = wr_ctl_arg(c, "routing-key");
     struct wr_ctl_buf path = {0};
@@ -273,10 +274,10 @@ static char *binding_key(struct wr_ctl *c, const char *kind, const char *what,
     {
         json_t *rk = json_object_get(b, "routing_key"), *pk = json_object_get(b, "properties_key");
         json_t *ba = json_object_get(b, "arguments");
-        bool args_match = json_object_size(args) == 0 ? json_object_size(ba) == 0 || !ba
-                                                      : json_equal(args, ba);
-        if (json_is_string(rk) && json_is_string(pk) && !strcmp(json_string_value(rk), key ? key : "") &&
-            args_match) {
+        bool args_match =
+            json_object_size(args) == 0 ? json_object_size(ba) == 0 || !ba : json_equal(args, ba);
+        if (json_is_string(rk) && json_is_string(pk) &&
+            !strcmp(json_string_value(rk), key ? key : "") && args_match) {
             found = wr_ctl_xstrdup(json_string_value(pk));
             break;
         }
@@ -474,8 +475,7 @@ int wr_ctl_cmd_publish(struct wr_ctl *c)
         else if (c->out.fmt == WR_CTL_TSV)
             fprintf(c->out.f, "routed\t%s\n", routed ? "true" : "false");
         else
-            fputs(routed ? "published, routed\n"
-                         : "published, but not routed: no queue matched\n",
+            fputs(routed ? "published, routed\n" : "published, but not routed: no queue matched\n",
                   c->out.f);
     }
     json_decref(doc);
@@ -487,7 +487,7 @@ int wr_ctl_cmd_publish(struct wr_ctl *c)
 
 int wr_ctl_cmd_get(struct wr_ctl *c)
 {
-    static const char *const cols[] = {"exchange", "routing_key", "redelivered",
+    static const char *const cols[] = {"exchange",      "routing_key",   "redelivered",
                                        "message_count", "payload_bytes", "payload_encoding",
                                        "payload"};
     const char *q = wr_ctl_arg(c, "queue"), *count = wr_ctl_arg(c, "count");

@@ -200,8 +200,8 @@ static struct wr_defs *read_doc(const char *path, uint64_t max, struct wr_defs_e
         goto out;
     }
     if ((uint64_t)st.st_size > max || (uint64_t)st.st_size >= SIZE_MAX) {
-        snprintf(err->msg, sizeof(err->msg), "%s: file too large (%lld bytes; at most %llu)",
-                 path, (long long)st.st_size, (unsigned long long)max);
+        snprintf(err->msg, sizeof(err->msg), "%s: file too large (%lld bytes; at most %llu)", path,
+                 (long long)st.st_size, (unsigned long long)max);
         goto out;
     }
     if (!(buf = malloc((size_t)st.st_size + 1))) {
@@ -256,7 +256,7 @@ struct p_vhost {
 };
 
 struct p_user {
-    struct wr_hnode node; /* plan.users, key = name */
+    struct wr_hnode node;             /* plan.users, key = name */
     struct wr_str name, secret, tags; /* secret: the hash, or the password */
     enum wr_passwd_algo algo;
     bool clear; /* secret is a clear password ("password") */
@@ -481,8 +481,7 @@ static int get_uint(struct plan *p, json_t *o, const char *key, uint64_t max, bo
     *out = 0;
     if (!j)
         return 0;
-    if (!json_is_integer(j) || json_integer_value(j) < 0 ||
-        (uint64_t)json_integer_value(j) > max)
+    if (!json_is_integer(j) || json_integer_value(j) < 0 || (uint64_t)json_integer_value(j) > max)
         return bad(p, key, "not an integer from 0 to %llu", (unsigned long long)max);
     *has = true;
     *out = (uint64_t)json_integer_value(j);
@@ -657,8 +656,8 @@ static bool queue_after(struct plan *p, struct wr_str vhost, struct wr_str name,
 
 static void skip_log(struct plan *p, const char *why)
 {
-    wr_log(WR_LOG_WARNING, "definitions: %s[%zu] (%s) skipped: %s", p->section, p->index,
-           p->ident, why);
+    wr_log(WR_LOG_WARNING, "definitions: %s[%zu] (%s) skipped: %s", p->section, p->index, p->ident,
+           why);
 }
 
 /* ---- checking, section by section ---- */
@@ -715,8 +714,8 @@ static int check_vhosts(struct plan *p, json_t *root)
             return bad(p, "name", "empty");
         if (memchr(v->name.ptr, '\0', v->name.len))
             return bad(p, "name", "holds a NUL byte");
-        if ((rc = get_uint(p, o, "warren_last_queue_id", UINT64_MAX, &v->has_last,
-                           &v->last_id)) < 0)
+        if ((rc = get_uint(p, o, "warren_last_queue_id", UINT64_MAX, &v->has_last, &v->last_id)) <
+            0)
             return rc;
         if ((rc = get_kept(p, o, known, &v->kept)) < 0)
             return rc;
@@ -777,8 +776,8 @@ static int get_tags(struct plan *p, json_t *o, struct wr_str *out)
 
 static int check_users(struct plan *p, json_t *root)
 {
-    static const char *const known[] = {"name",           "password_hash", "password",
-                                        "hashing_algorithm", "tags",      NULL};
+    static const char *const known[] = {
+        "name", "password_hash", "password", "hashing_algorithm", "tags", NULL};
     size_t n;
     int rc;
     json_t *a = section(p, root, "users", &n, &rc);
@@ -911,8 +910,8 @@ static int check_topic_permissions(struct plan *p, json_t *root)
             /* The user table compiles it with {username} and {vhost}
              * expanded: that must compile too. */
             if (memchr(pats[k].ptr, '{', pats[k].len)) {
-                re = wr_perm_re_compile_expanded(pats[k].ptr, pats[k].len, t->user.ptr,
-                                                 t->user.len, t->vhost.ptr, t->vhost.len, &e);
+                re = wr_perm_re_compile_expanded(pats[k].ptr, pats[k].len, t->user.ptr, t->user.len,
+                                                 t->vhost.ptr, t->vhost.len, &e);
                 if (!re)
                     return e.code == WR_ENOMEM ? oom(p) : bad(p, ops[k], "%s", errtext(&e));
                 wr_perm_re_free(re);
@@ -976,8 +975,7 @@ static int check_exchanges(struct plan *p, json_t *root)
                 t.len = NAME_MAX_LEN;
             return bad(p, "type", "unknown exchange type '%s'", WR_LOG_ESC(esc, t));
         }
-        if (x->args.len && wr_table_get(x->args, "alternate-exchange", &ae) == 1 &&
-            ae.type != 'S')
+        if (x->args.len && wr_table_get(x->args, "alternate-exchange", &ae) == 1 && ae.type != 'S')
             return bad(p, "arguments", "alternate-exchange is not a string");
         p->nxs++;
         if (transient) {
@@ -1110,9 +1108,9 @@ static int check_bindings(struct plan *p, json_t *root)
         else
             found = queue_after(p, bd->vhost, bd->dest, &locked);
         if (!st || !found) {
-            skip_log(p, !st ? "no such source exchange" : bd->to_exchange
-                                                           ? "no such destination exchange"
-                                                           : "no such destination queue");
+            skip_log(p, !st               ? "no such source exchange"
+                        : bd->to_exchange ? "no such destination exchange"
+                                          : "no such destination queue");
             continue;
         }
         if (locked) {
@@ -1381,8 +1379,8 @@ static int apply(struct plan *p)
     }
     for (size_t i = 0; i < p->npm; i++) {
         struct p_perm *m = &p->pm[i];
-        if (wr_users_set_permissions(b->users, m->user, m->vhost, m->pat[0], m->pat[1],
-                                     m->pat[2], &e) < 0)
+        if (wr_users_set_permissions(b->users, m->user, m->vhost, m->pat[0], m->pat[1], m->pat[2],
+                                     &e) < 0)
             return apply_fail(p, "permission of user", m->user, errtext(&e));
     }
     for (size_t i = 0; i < p->ntp; i++) {
@@ -1393,8 +1391,11 @@ static int apply(struct plan *p)
     }
     for (size_t i = 0; i < p->nxs; i++) {
         struct p_exchange *x = &p->xs[i];
-        struct wr_exchange_decl d = {.name = x->name, .type = x->type, .args = x->args,
-                                     .durable = true, .auto_delete = x->auto_delete,
+        struct wr_exchange_decl d = {.name = x->name,
+                                     .type = x->type,
+                                     .args = x->args,
+                                     .durable = true,
+                                     .auto_delete = x->auto_delete,
                                      .internal = x->internal};
         struct wr_exchange *out;
         if (!x->apply)
@@ -1407,8 +1408,11 @@ static int apply(struct plan *p)
         struct p_queue *q = &p->qs[i];
         struct wr_vhost *vh = wr_broker_vhost(b, q->vhost);
         /* internal: server-named amq.gen- queues come back too */
-        struct wr_queue_decl d = {.name = q->name, .args = q->args, .durable = true,
-                                  .auto_delete = q->auto_delete, .internal = true};
+        struct wr_queue_decl d = {.name = q->name,
+                                  .args = q->args,
+                                  .durable = true,
+                                  .auto_delete = q->auto_delete,
+                                  .internal = true};
         struct wr_queue *out;
         uint64_t last = vh->last_queue_id;
         bool created;
@@ -1458,10 +1462,11 @@ static int apply(struct plan *p)
                    "users, limits of %u vhosts",
                    npo, np, ng, lu, lv);
     } else {
-        wr_log(WR_LOG_INFO,
-               "definitions: %u exchanges, %u queues, %u bindings recovered (%zu vhosts, %zu users, "
-               "%zu permissions, %zu topic permissions)",
-               nx, nq, nb, p->nvh, p->users.n, p->npm, p->ntp);
+        wr_log(
+            WR_LOG_INFO,
+            "definitions: %u exchanges, %u queues, %u bindings recovered (%zu vhosts, %zu users, "
+            "%zu permissions, %zu topic permissions)",
+            nx, nq, nb, p->nvh, p->users.n, p->npm, p->ntp);
     }
     return 0;
 }
@@ -1523,8 +1528,7 @@ static json_t *sorted(json_t *a, const char *const *keys)
         return a;
     if (!(v = malloc(n * sizeof(*v))))
         return a;
-    json_array_foreach(a, i, e)
-        v[i] = e;
+    json_array_foreach(a, i, e) v[i] = e;
     sort_keys = keys;
     qsort(v, n, sizeof(*v), entry_cmp);
     out = json_array();
@@ -1607,14 +1611,13 @@ static int export_users(struct wr_broker *b, json_t *root, json_t *kept)
         json_t *v;
         if (!o || json_array_append_new(ju, o) < 0)
             goto fail;
-        json_object_foreach(k, key, v)
-            json_object_set(o, key, v);
+        json_object_foreach(k, key, v) json_object_set(o, key, v);
         if (!json_object_get(o, "limits"))
             set_new(o, "limits", json_object());
         if (add_name(o, "name", name) < 0 ||
             set_new(o, "password_hash", json_stringn(hash.ptr ? hash.ptr : "", hash.len)) < 0 ||
-            set_new(o, "hashing_algorithm", json_string(wr_passwd_algo_name(wr_user_hash_algo(x)))) <
-                0 ||
+            set_new(o, "hashing_algorithm",
+                    json_string(wr_passwd_algo_name(wr_user_hash_algo(x)))) < 0 ||
             set_new(o, "tags", tags_json(wr_user_tags(x))) < 0)
             goto fail;
     }
@@ -1689,7 +1692,7 @@ int wr_defs_queue_entry(struct wr_queue *q, json_t **out)
         add_name(o, "vhost", wr_str_c(q->vhost->name)) < 0 ||
         set_new(o, "durable", json_true()) < 0 ||
         set_new(o, "auto_delete", json_boolean(q->auto_delete)) < 0 ||
-        set_new(o, "type", json_string("classic")) < 0 || add_args(o, q->args) < 0 ||
+        set_new(o, "type", json_string(wr_qtype_name(q->s.type))) < 0 || add_args(o, q->args) < 0 ||
         set_new(o, "warren_id", json_integer((json_int_t)q->store_id)) < 0) {
         json_decref(o);
         return -1;
@@ -1744,9 +1747,8 @@ static json_t *export_doc(struct wr_broker *b)
     static const char *const by_perm[] = {"user", "vhost", NULL};
     static const char *const by_topic[] = {"user", "vhost", "exchange", NULL};
     static const char *const by_obj[] = {"vhost", "name", NULL};
-    static const char *const by_binding[] = {"vhost", "source", "destination_type",
-                                             "destination", "routing_key", "arguments_raw",
-                                             NULL};
+    static const char *const by_binding[] = {
+        "vhost", "source", "destination_type", "destination", "routing_key", "arguments_raw", NULL};
     json_t *root = json_object(), *kept = kept_load(b), *jv = json_array(), *jx = json_array(),
            *jq = json_array(), *jb = json_array(), *kv = json_object_get(kept, "vhosts");
     struct perm_walk w = {json_array(), json_array(), false};
@@ -1769,8 +1771,7 @@ static json_t *export_doc(struct wr_broker *b)
         json_t *val;
         if (!v || json_array_append_new(jv, v) < 0)
             goto fail;
-        json_object_foreach(k, key, val)
-            json_object_set(v, key, val);
+        json_object_foreach(k, key, val) json_object_set(v, key, val);
         if (!json_object_get(v, "limits"))
             set_new(v, "limits", json_array());
         if (!json_object_get(v, "metadata")) {
@@ -1903,7 +1904,8 @@ static int read_log(const char *path, char **text, size_t *len, struct wr_errbuf
     *text = NULL;
     *len = 0;
     if (fd < 0)
-        return errno == ENOENT ? 0 : wr_fail(err, WR_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return errno == ENOENT ? 0
+                               : wr_fail(err, WR_EIO, "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fd, &st) < 0)
         rc = wr_fail(err, WR_EIO, "%s: cannot stat: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode))

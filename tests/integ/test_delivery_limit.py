@@ -24,11 +24,13 @@ from amqpcase import SemanticsCase
 
 
 class DeliveryLimitCase(SemanticsCase):
+    quorum = False  # declare quorum queues on warrend too
+
     def limited_queue(self, limit, dlx=None):
         name = self.unique("dl")
         args = {"x-delivery-limit": limit}
         args.update(dlx or {})
-        if self.is_rabbitmq:
+        if self.is_rabbitmq or self.quorum:
             args["x-queue-type"] = "quorum"
             return self.queue(name, durable=True, arguments=args)
         return self.queue(name, arguments=args)
@@ -193,6 +195,11 @@ class TestDeliveryLimit(DeliveryLimitCase):
         self.wait_ready(dlq, 1)
         self.assertEqual([m.body for m in self.get_all(dlq)], ["a"])
         self.assertEqual(len(acked), 1)
+
+
+class TestDeliveryLimitQuorum(TestDeliveryLimit):
+    """The same on warrend's quorum queues (issue 15)."""
+    quorum = True
 
 
 if __name__ == "__main__":

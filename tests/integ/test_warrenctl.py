@@ -224,6 +224,15 @@ class Objects(CtlCase):
         self.cleanup_queue(name)
         self.ok("declare", "queue", "--name", name, "--type", "classic")
         self.assertEqual(self.queue(name)["arguments"], {"x-queue-type": "classic"})
+        self.assertEqual(self.queue(name)["type"], "classic")
+        # a quorum queue is durable without --durable, and shows its type
+        qq = self.unique("qq")
+        self.cleanup_queue(qq)
+        self.ok("declare", "queue", "--name", qq, "--type", "quorum")
+        info = self.queue(qq)
+        self.assertEqual((info["type"], info["durable"], info["arguments"]),
+                         ("quorum", True, {"x-queue-type": "quorum"}))
+        self.assertEqual(info["members"], [info["leader"]])
 
     def test_exchange_binding_publish_get(self):
         x, qn = self.unique("x"), self.unique("q")
