@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/dedup.h"
 #include "broker/qargs.h"
 #include "wire/field.h"
 
@@ -34,6 +35,12 @@ static const struct qarg qargs[] = {
     {"x-single-active-consumer", QA_BOOL, NULL},
     {"x-delivery-limit", QA_NONNEG, NULL},
     {"x-queue-master-locator", QA_STR, NULL},
+    /* deduplication (dedup.h) */
+    {"x-message-deduplication", QA_BOOL, NULL},
+    {"x-cache-size", QA_POS, NULL},
+    {"x-cache-ttl", QA_POS, NULL},
+    {"x-deduplication-header", QA_STR, NULL},
+    {"x-deduplication-key", QA_ENUM, "header|message-id"},
 };
 
 static const char *type_name(uint8_t t)
@@ -212,6 +219,8 @@ int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s)
     }
     s->single_active = wr_table_get(args, "x-single-active-consumer", &v) == 1 &&
                        v.type == 't' && v.v.t;
+    s->dedup = wr_dedup_args_on(args);
+    s->dedup_cache = NULL; /* made on first use (wr_dedup_of_queue) */
     s->dlx = arg_str(args, "x-dead-letter-exchange", &s->dlx_len, &oom);
     s->dlrk = arg_str(args, "x-dead-letter-routing-key", &s->dlrk_len, &oom);
     if (oom) {
@@ -226,4 +235,6 @@ void wr_qsettings_free(struct wr_qsettings *s)
     free(s->dlx);
     free(s->dlrk);
     s->dlx = s->dlrk = NULL;
+    wr_dedup_free(s->dedup_cache);
+    s->dedup_cache = NULL;
 }
