@@ -369,16 +369,21 @@ struct wr_dedup *wr_dedup_of_exchange(struct wr_exchange *x)
 
 /* ---- a message's key ---- */
 
-bool wr_dedup_key(const struct wr_dedup *d, const struct wr_msg *m, struct wr_str headers,
-                  struct wr_str *key, int64_t *ttl_ms)
+int64_t wr_dedup_ttl(const struct wr_dedup *d, struct wr_str headers)
 {
     struct wr_fv v;
     int64_t i;
-
-    *ttl_ms = d->ttl_ms;
     if (headers.len && wr_table_get(headers, "x-cache-ttl", &v) == 1 && wr_fv_int(&v, &i) &&
         v.type != 'T' && i > 0)
-        *ttl_ms = i;
+        return i;
+    return d->ttl_ms;
+}
+
+bool wr_dedup_key(const struct wr_dedup *d, const struct wr_msg *m, struct wr_str headers,
+                  struct wr_str *key)
+{
+    struct wr_fv v;
+
     if (d->by_message_id)
         return wr_msg_message_id(m, key) && key->len <= WR_DEDUP_MAX_KEY;
     if (!headers.len || wr_table_get(headers, d->header, &v) != 1)

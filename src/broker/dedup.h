@@ -88,10 +88,13 @@ void wr_dedup_free(struct wr_dedup *d);
 struct wr_dedup *wr_dedup_of_queue(struct wr_queue *q);
 struct wr_dedup *wr_dedup_of_exchange(struct wr_exchange *x);
 
-/* The key of m for d, from its headers (already found) or message_id, and
- * the TTL for it (-1: none). False when m carries no usable key. */
+/* The key of m for d, from its headers (already found) or message_id.
+ * False when m carries no usable key. */
 bool wr_dedup_key(const struct wr_dedup *d, const struct wr_msg *m, struct wr_str headers,
-                  struct wr_str *key, int64_t *ttl_ms);
+                  struct wr_str *key);
+/* How long a new key is remembered: the message's x-cache-ttl header, else
+ * the cache's x-cache-ttl (-1: until evicted). Asked only for new keys. */
+int64_t wr_dedup_ttl(const struct wr_dedup *d, struct wr_str headers);
 
 /* Whether key is remembered and unexpired at `now` (ms, monotonic); a hit
  * counts as use (LRU). An expired entry found is removed. */

@@ -48,13 +48,14 @@ static int dedup_check(struct wr_publish_result *res, uint32_t *nd, struct wr_de
     int64_t ttl;
     uint64_t now = wr_now_ms();
 
-    if (!d || !wr_dedup_key(d, m, headers, &key, &ttl))
+    if (!d || !wr_dedup_key(d, m, headers, &key))
         return 0;
     if (wr_dedup_seen(d, key, now)) {
         d->deduplicated++;
         res->deduplicated = true;
         return 1;
     }
+    ttl = wr_dedup_ttl(d, headers);
     if (*nd == res->dd_cap) {
         uint32_t cap = res->dd_cap ? res->dd_cap * 2 : 4;
         struct wr_dedup **a = realloc(res->dd, (size_t)cap * sizeof(*a));
@@ -109,8 +110,7 @@ static void dedup_unnote(struct wr_queue *q, const struct wr_msg *m, struct wr_s
 {
     struct wr_dedup *d = wr_dedup_of_queue(q);
     struct wr_str key;
-    int64_t ttl;
-    if (d && wr_dedup_key(d, m, headers, &key, &ttl))
+    if (d && wr_dedup_key(d, m, headers, &key))
         wr_dedup_remove_key(d, key);
 }
 
