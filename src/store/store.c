@@ -285,7 +285,7 @@ struct segstat {
     struct wr_list node; /* s->segs, oldest first */
     uint32_t seg;
     uint32_t live, total; /* (message, queue) pairs and dedup keys */
-    uint32_t klive;       /* of which dedup keys */
+    uint32_t klive, ktotal; /* of which dedup keys */
     struct wr_list msgs; /* struct sent.seg_node */
 };
 
@@ -463,7 +463,11 @@ static void compact_step(struct wr_store *s)
     if (wr_list_empty(&s->segs) || wr_journal_failed(s->j) || s->low_disk)
         return;
     old = wr_container_of(s->segs.next, struct segstat, node);
-    if (old->seg >= cur || !old->live || (uint64_t)old->live * 4 > old->total)
+    /* A key's record is small: it weighs an eighth of a message's, so live
+     * keys alone do not keep a segment of acked messages from compaction. */
+    if (old->seg >= cur || !old->live ||
+        ((uint64_t)(old->live - old->klive) * 8 + old->klive) * 4 >
+            (uint64_t)(old->total - old->ktotal) * 8 + old->ktotal)
         return;
     /* 1. Append copies of the live publish records (nothing changes yet). */
     for (it = old->msgs.next; it != &old->msgs && n < COMPACT_BUDGET && bytes < COMPACT_BYTES;
@@ -633,8 +637,10 @@ static void key_live(struct wr_store *s, uint32_t seg, bool counted_total)
         return;
     ss->live++;
     ss->klive++;
-    if (!counted_total)
+    if (!counted_total) {
         ss->total++;
+        ss->ktotal++;
+    }
 }
 
 static void p_dedup_stage(void *ctx, struct wr_dedup_stage *ks, uint32_t n)
@@ -1000,6 +1006,7 @@ static void on_key_rec(struct replay *r, uint32_t seg, const uint8_t *p, uint32_
         return;
     }
     ss->total++;
+    ss->ktotal++;
     r->keys_read++;
     if (r->nkeys + need > r->capkeys) {
         size_t cap = r->capkeys ? r->capkeys * 2 : 4096;

@@ -15,7 +15,9 @@ queue's keys survive a clean restart and kill -9, and a publisher retrying
 after kill -9 does not make a second message.
 """
 import os
+import shutil
 import signal
+import tempfile
 import time
 import unittest
 
@@ -312,6 +314,63 @@ class DedupDurableTest(harness.BrokerTestCase):
         self.pub(ch, name, "t", persistent=False)
         c.close()
         self.assertEqual(self.count(name), 1)
+
+
+_DIR = tempfile.mkdtemp(prefix="warren-dedup-")
+_CONF = os.path.join(_DIR, "warren.conf")
+with open(_CONF, "w") as f:
+    f.write("journal.segment_size = 256KiB\njournal.fsync_interval = 20\n")
+
+
+@skip_external()
+class DedupCompactionTest(harness.BrokerTestCase):
+    """Keys outlive their acked messages: their segments stay until
+    compaction copies the live keys forward, after which the journal
+    shrinks and the keys still survive kill -9."""
+    broker_args = ("-c", _CONF)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(_DIR, ignore_errors=True)
+
+    def files(self):
+        d = os.path.join(self.broker.data_dir, "journal")
+        return [n for n in os.listdir(d) if n.endswith(".wjl") and
+                os.path.getsize(os.path.join(d, n)) > 0]
+
+    def test_keys_compacted_and_kept(self):
+        name = self.unique("cq")
+        c = self.connect()
+        ch = c.channel()
+        ch.confirm_delivery()
+        ch.queue_declare(name, durable=True, arguments={"x-message-deduplication": True,
+                                                        "x-cache-size": 10000})
+        keys = ["job-%d" % i for i in range(3000)]
+        for k in keys:
+            ch.basic_publish("", name, b"w" * 1024,
+                             pika.BasicProperties(delivery_mode=2, headers={HDR: k}))
+        peak = len(self.files())
+        while ch.basic_get(name, auto_ack=True)[0] is not None:
+            pass
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(self.files()) > 3:
+            ch.queue_declare(name, durable=True, passive=True)
+            time.sleep(0.05)
+        self.assertGreaterEqual(peak, 10)
+        self.assertLessEqual(len(self.files()), 3)
+        self.assertIn("dedup keys out of segment", self.broker.log_text())
+        c.close()
+        harness.restart(self.broker, signal.SIGKILL)
+        self.assertIn("3000 live ones restored", self.broker.log_text())
+        c = self.connect()
+        ch = c.channel()
+        ch.confirm_delivery()
+        for k in keys[::10]:
+            ch.basic_publish("", name, b"again",
+                             pika.BasicProperties(delivery_mode=2, headers={HDR: k}))
+        self.assertEqual(ch.queue_declare(name, passive=True).method.message_count, 0)
+        c.close()
 
 
 if __name__ == "__main__":
