@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/dedup.h"
 #include "broker/exchange.h"
 #include "broker/msg.h"
 #include "broker/persist.h"
@@ -312,6 +313,7 @@ struct wr_exchange *wr_exchange_new(struct wr_vhost *vh, struct wr_str name,
     x->node.key = (struct wr_str){x->name, name.len};
     x->vhost = vh;
     x->type = type;
+    x->dedup_on = wr_dedup_args_on(args);
     wr_list_init(&x->bindings);
     wr_list_init(&x->bound_to_me);
     if (type->init(x) < 0)
@@ -338,6 +340,7 @@ void wr_exchange_free(struct wr_exchange *x)
     }
     x->type->destroy(x);
     wr_hmap_free(&x->bindex);
+    wr_dedup_free(x->dedup);
     free(x->alternate_name);
     free(x->name);
     free((void *)x->args.ptr);

@@ -133,6 +133,8 @@ int wr_xtype_register(const struct wr_xtype *t);
 /* Remove it again (no exchange of the type may remain). */
 void wr_xtype_unregister(const struct wr_xtype *t);
 
+struct wr_dedup;
+
 struct wr_exchange {
     struct wr_hnode node; /* in vhost->exchanges, key = name */
     struct wr_vhost *vhost;
@@ -152,6 +154,8 @@ struct wr_exchange {
     struct wr_counter publish_in, publish_out; /* see route_exchange in exchange.c */
     bool doomed;                /* on vhost->doomed: about to be auto-deleted */
     struct wr_exchange *doomed_next; /* next on vhost->doomed */
+    bool dedup_on;                   /* x-message-deduplication: true */
+    struct wr_dedup *dedup;          /* owned; made on first use (dedup.h) */
 };
 
 /* The name as declared, every byte of it (it may hold NUL bytes). */

@@ -182,6 +182,18 @@ bool wr_msg_user_id(const struct wr_msg *m, struct wr_str *out)
     return true;
 }
 
+bool wr_msg_message_id(const struct wr_msg *m, struct wr_str *out)
+{
+    struct wr_basic_props p;
+    struct wr_rd r = wr_rd_init(wr_msg_props(m), m->props_len);
+    if (m->props_len < 2 || !(wr_load16(wr_msg_props(m)) & WR_BASIC_MESSAGE_ID_FLAG))
+        return false;
+    if (wr_basic_props_decode(&r, &p) < 0 || !(p.flags & WR_BASIC_MESSAGE_ID_FLAG))
+        return false;
+    *out = p.message_id;
+    return true;
+}
+
 struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_props *p)
 {
     size_t plen = wr_basic_props_size(p);

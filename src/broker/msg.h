@@ -226,6 +226,8 @@ struct wr_msg *wr_msg_with_int_header(const struct wr_msg *m, const char *key, i
 /* The user_id property, if the message has one (*out set, true). Costs a
  * look at the flags unless it is there. */
 bool wr_msg_user_id(const struct wr_msg *m, struct wr_str *out);
+/* The message_id property, when set (points into m's properties). */
+bool wr_msg_message_id(const struct wr_msg *m, struct wr_str *out);
 
 /* A copy of m without the header `key` (every entry of that name; the
  * headers property stays, possibly empty, as RabbitMQ leaves it). NULL on

@@ -14,9 +14,22 @@
 #include "core/histo.h"
 
 struct wr_binding;
+struct wr_dedup;
 struct wr_exchange;
 struct wr_msg;
 struct wr_queue;
+
+/* A deduplication key of a durable owner to journal with the next
+ * publish (dedup.h): its 'K' record goes just before the message's 'P'
+ * record and names it, so recovery restores the key only with the message.
+ * The store fills in `seg`, the record's segment (0: not written). */
+struct wr_dedup_stage {
+    uint64_t owner;   /* the queue's store_id, or the exchange's holder id */
+    const char *key;
+    uint16_t len;
+    uint64_t expires; /* monotonic ms; 0: never */
+    uint32_t seg;     /* out */
+};
 
 /* What /metrics reports of the persistence layer. */
 struct wr_persist_stats {
@@ -55,6 +68,16 @@ struct wr_persist {
     /* A journaled message sits deep in a long durable queue: its body may
      * leave memory once its record is written. */
     void (*page_out)(void *ctx, struct wr_msg *m);
+
+    /* Keys to journal with the next publish (NULL, 0: none; the array
+     * stays the caller's and must live until `publish` returns). */
+    void (*dedup_stage)(void *ctx, struct wr_dedup_stage *ks, uint32_t n);
+    /* A journaled key (its record in segment `seg`) is forgotten: evicted,
+     * expired, replaced, or its owner is gone. */
+    void (*dedup_forget)(void *ctx, uint32_t seg);
+    /* A cache starts or stops journaling keys: the store walks the caches
+     * that do when it compacts a segment holding their records. */
+    void (*dedup_attach)(void *ctx, struct wr_dedup *d, bool attach);
 
     /* The loop turn ends: write the definitions if they changed, then the
      * turn's records (before any reply to the turn leaves). */

@@ -12,10 +12,13 @@
 #include <string.h>
 
 #include "broker/access.h"
+#include "broker/dedup.h"
+#include "broker/exchange.h"
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "wire/field.h"
 
@@ -23,7 +26,92 @@ void wr_publish_result_free(struct wr_publish_result *r)
 {
     free(r->route.q);
     free(r->keys);
+    free(r->dd);
+    free(r->dd_st);
     memset(r, 0, sizeof(*r));
+}
+
+/* ---- deduplication (dedup.h) ----
+ *
+ * Each cache on the way (the exchange's, before routing; each target
+ * queue's, after) is asked once. A key not seen is noted in res->dd and
+ * remembered only once the message is in (a publish that could not be made
+ * durable is nacked and its retry must not count as a duplicate). Keys of
+ * durable owners are staged with the store, which journals them just
+ * before the message's publish record when it writes one. */
+
+/* 1: a duplicate for d; 0: not (its key noted at *nd when it has one). */
+static int dedup_check(struct wr_publish_result *res, uint32_t *nd, struct wr_dedup *d,
+                       uint64_t owner, const struct wr_msg *m, struct wr_str headers)
+{
+    struct wr_str key;
+    int64_t ttl;
+    uint64_t now = wr_now_ms();
+
+    if (!d || !wr_dedup_key(d, m, headers, &key))
+        return 0;
+    if (wr_dedup_seen(d, key, now)) {
+        d->deduplicated++;
+        res->deduplicated = true;
+        return 1;
+    }
+    ttl = wr_dedup_ttl(d, headers);
+    if (*nd == res->dd_cap) {
+        uint32_t cap = res->dd_cap ? res->dd_cap * 2 : 4;
+        struct wr_dedup **a = realloc(res->dd, (size_t)cap * sizeof(*a));
+        struct wr_dedup_stage *b;
+        if (!a)
+            return 0; /* out of memory: the key is not remembered */
+        res->dd = a;
+        if (!(b = realloc(res->dd_st, (size_t)cap * sizeof(*b))))
+            return 0;
+        res->dd_st = b;
+        res->dd_cap = cap;
+    }
+    res->dd[*nd] = d;
+    res->dd_st[*nd] = (struct wr_dedup_stage){owner, key.ptr, (uint16_t)key.len,
+                                              ttl > 0 ? now + (uint64_t)ttl : 0, 0};
+    (*nd)++;
+    return 0;
+}
+
+/* The owner id that journals d's keys (0: none), attaching d to the store
+ * on first use. */
+static uint64_t dedup_owner(struct wr_vhost *vh, struct wr_dedup *d, bool durable,
+                            uint64_t (*id)(const void *), const void *obj)
+{
+    if (!d || !durable || !vh->persist)
+        return 0;
+    if (d->persist != vh->persist)
+        wr_dedup_journal(d, id(obj), vh->persist);
+    return d->owner;
+}
+
+static uint64_t xid(const void *x)
+{
+    return wr_exchange_holder_id(x);
+}
+
+static uint64_t qid(const void *q)
+{
+    return ((const struct wr_queue *)q)->store_id;
+}
+
+/* The message is in: remember its new keys (with their records' segments). */
+static void dedup_commit(struct wr_publish_result *res, uint32_t nd)
+{
+    for (uint32_t i = 0; i < nd; i++) {
+        const struct wr_dedup_stage *st = &res->dd_st[i];
+        (void)wr_dedup_add(res->dd[i], (struct wr_str){st->key, st->len}, st->expires, st->seg);
+    }
+}
+
+static void dedup_unnote(struct wr_queue *q, const struct wr_msg *m, struct wr_str headers)
+{
+    struct wr_dedup *d = wr_dedup_of_queue(q);
+    struct wr_str key;
+    if (d && wr_dedup_key(d, m, headers, &key))
+        wr_dedup_remove_key(d, key);
 }
 
 int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *m,
@@ -32,10 +120,12 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
     struct wr_route_msg rm = {0};
     struct wr_route_result *r = &res->route;
     struct wr_msg *ext = NULL;
+    const struct wr_persist *p = vh->persist;
+    uint32_t nd = 0;
     int rc;
 
     res->journal_pos = 0;
-    res->journal_failed = res->rejected = false;
+    res->journal_failed = res->rejected = res->deduplicated = false;
     rm.routing_key = wr_msg_routing_key(m);
     rm.msg = m;
     rm.headers = o && o->headers_known ? o->headers : wr_msg_headers(m);
@@ -43,16 +133,38 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         rm.cc = o->keys;
         rm.ncc = o->nkeys;
     }
+    if (x->dedup_on) {
+        struct wr_dedup *d = wr_dedup_of_exchange(x);
+        if (dedup_check(res, &nd, d, dedup_owner(vh, d, x->durable, xid, x), m, rm.headers)) {
+            /* A duplicate for the exchange goes nowhere; not unroutable. */
+            r->n = 0;
+            r->taken = true;
+            r->held_pos = 0;
+            r->held_failed = false;
+            return 0;
+        }
+    }
     if ((rc = wr_vhost_route(vh, x, &rm, r)) < 0) {
         r->n = 0;
         return rc;
     }
-    if (o && o->keep) {
+    {
         uint32_t k = 0;
-        for (uint32_t i = 0; i < r->n; i++)
-            if (o->keep(o->keep_ctx, r->q[i]))
-                r->q[k++] = r->q[i];
+        for (uint32_t i = 0; i < r->n; i++) {
+            struct wr_queue *q = r->q[i];
+            if (o && o->keep && !o->keep(o->keep_ctx, q))
+                continue;
+            if (q->s.dedup) {
+                struct wr_dedup *d = wr_dedup_of_queue(q);
+                uint64_t own = dedup_owner(vh, d, q->durable && q->store_id, qid, q);
+                if (dedup_check(res, &nd, d, own, m, rm.headers))
+                    continue; /* a duplicate for this queue only */
+            }
+            r->q[k++] = q;
+        }
         r->n = k;
+        if (!k && res->deduplicated)
+            r->taken = true;
     }
     /* A quorum queue journals a transient message too: it needs the
      * extension that holds a journal identity (a copy; rare). */
@@ -69,14 +181,19 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         }
     }
     /* Journal once, for every durable target, before any queue can
-     * deliver, drop or ack it. */
+     * deliver, drop or ack it; the new keys of durable owners go with it. */
+    if (nd && p)
+        p->dedup_stage(p->ctx, res->dd_st, nd);
     res->journal_pos = wr_vhost_journal(vh, m, r->q, r->n);
+    if (nd && p)
+        p->dedup_stage(p->ctx, NULL, 0);
     if (res->journal_pos == WR_JOURNAL_FAILED) {
         res->journal_pos = 0;
         res->journal_failed = true;
         wr_msg_unref(ext);
         return 0;
     }
+    dedup_commit(res, nd);
     /* An exchange type kept a copy durably (a delayed exchange): confirm
      * once that is on disk too; nack when it could not be. */
     if (r->held_pos > res->journal_pos)
@@ -85,9 +202,12 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         res->rejected = true;
     for (uint32_t i = 0; i < r->n; i++) {
         int qrc = wr_queue_push(r->q[i], m);
-        if (qrc == WR_QUEUE_REJECTED)
+        if (qrc == WR_QUEUE_REJECTED) {
             res->rejected = true;
-        else if (qrc < 0)
+            /* Refused (nacked): its retry is not a duplicate there. */
+            if (r->q[i]->s.dedup)
+                dedup_unnote(r->q[i], m, rm.headers);
+        } else if (qrc < 0)
             wr_log(WR_LOG_ERROR, "out of memory queueing a message");
     }
     wr_msg_unref(ext);

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/persist.h"
 #include "broker/vhost.h"
 #include "core/errbuf.h"
 
@@ -34,6 +35,14 @@ struct wr_publish_result {
     uint64_t journal_pos; /* confirm after this journal position (0: at once) */
     bool journal_failed;  /* could not be made durable: queued nowhere, nack */
     bool rejected;        /* a queue refused it (x-overflow reject-publish): nack */
+    /* A duplicate (dedup.h) for the exchange or for some target queue:
+     * dropped there, still confirmed. When nothing else took it, route.n is
+     * 0 and route.taken is set (it is not unroutable: no basic.return). */
+    bool deduplicated;
+    /* Keys of the last publish to remember once it is in (scratch). */
+    struct wr_dedup **dd;
+    struct wr_dedup_stage *dd_st;
+    uint32_t dd_cap;
 };
 
 void wr_publish_result_free(struct wr_publish_result *r);

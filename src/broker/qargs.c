@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/dedup.h"
 #include "broker/qargs.h"
 #include "wire/field.h"
 
@@ -55,6 +56,12 @@ static const struct qarg qargs[] = {
      T_QUORUM},
     {"x-max-in-memory-length", QA_NONNEG, NULL, NULL, T_QUORUM},
     {"x-max-in-memory-bytes", QA_NONNEG, NULL, NULL, T_QUORUM},
+    /* deduplication (dedup.h) */
+    {"x-message-deduplication", QA_BOOL, NULL, NULL, T_ALL},
+    {"x-cache-size", QA_POS, NULL, NULL, T_ALL},
+    {"x-cache-ttl", QA_POS, NULL, NULL, T_ALL},
+    {"x-deduplication-header", QA_STR, NULL, NULL, T_ALL},
+    {"x-deduplication-key", QA_ENUM, "header|message-id", "invalid_value", T_ALL},
 };
 
 static const char *type_name(uint8_t t)
@@ -334,6 +341,8 @@ int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s)
     s->single_active =
         wr_table_get(args, "x-single-active-consumer", &v) == 1 && v.type == 't' && v.v.t;
     s->type = wr_qargs_type(args);
+    s->dedup = wr_dedup_args_on(args);
+    s->dedup_cache = NULL; /* made on first use (wr_dedup_of_queue) */
     s->dlx = arg_str(args, "x-dead-letter-exchange", &s->dlx_len, &oom);
     s->dl_at_least_once = s->type == WR_QTYPE_QUORUM && s->dlx &&
                           s->overflow == WR_OVERFLOW_REJECT &&
@@ -352,4 +361,6 @@ void wr_qsettings_free(struct wr_qsettings *s)
     free(s->dlx);
     free(s->dlrk);
     s->dlx = s->dlrk = NULL;
+    wr_dedup_free(s->dedup_cache);
+    s->dedup_cache = NULL;
 }

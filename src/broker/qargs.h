@@ -20,6 +20,8 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
 int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname, const char *vhost,
                         struct wr_errbuf *err);
 
+struct wr_dedup;
+
 enum wr_overflow { WR_OVERFLOW_DROP_HEAD, WR_OVERFLOW_REJECT, WR_OVERFLOW_REJECT_DLX };
 
 /* x-queue-type. A quorum queue is, on one node, a classic queue that is
@@ -51,6 +53,8 @@ struct wr_qsettings {
     char *dlx;  /* owned; NULL when no dead-letter exchange ("" is the default one) */
     char *dlrk; /* owned; NULL: keep the message's routing key */
     uint32_t dlx_len, dlrk_len; /* the names may hold NUL bytes */
+    bool dedup;                      /* x-message-deduplication: true */
+    struct wr_dedup *dedup_cache;    /* owned; made on first use (dedup.h) */
 };
 
 /* Fill from validated arguments. Returns 0 or WR_ENOMEM. */

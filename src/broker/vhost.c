@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/dedup.h"
 #include "broker/qargs.h"
 #include "broker/vhost.h"
 #include "core/log.h"
@@ -238,6 +239,8 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
                        "invalid arg 'alternate-exchange' for exchange '%.*s" VH
                        ": {unacceptable_type,%c}",
                        (int)d->name.len, d->name.ptr, vh->name, ae.type);
+    if (wr_dedup_args_check(d->args, "exchange", d->name, vh->name, err) < 0)
+        return err->code;
     x = wr_exchange_new(vh, d->name, type, d->args);
     if (!x)
         return wr_fail(err, WR_EINTERNAL, "out of memory");

@@ -28,6 +28,7 @@
 #include <event2/http.h>
 
 #include "auth/auth.h"
+#include "broker/dedup.h"
 #include "broker/access.h"
 #include "broker/broker.h"
 #include "broker/exchange.h"
@@ -474,6 +475,15 @@ static bool builtin_exchange(const struct wr_exchange *x)
     return n.len == 0 || (n.len >= 4 && !memcmp(n.ptr, "amq.", 4));
 }
 
+/* A deduplicating queue's or exchange's figures (d NULL: nothing yet). */
+static bool set_dedup(json_t *o, const struct wr_dedup *d)
+{
+    return wr_json_set(o, "messages_deduplicated", json_integer(d ? (json_int_t)d->deduplicated : 0)) &&
+           wr_json_set(o, "deduplication_cache_size", json_integer(d ? (json_int_t)d->n : 0)) &&
+           wr_json_set(o, "deduplication_cache_bytes",
+                       json_integer(d ? (json_int_t)wr_dedup_bytes(d) : 0));
+}
+
 static json_t *exchange_json(const struct wr_exchange *x)
 {
     json_t *o = json_object();
@@ -488,6 +498,8 @@ static json_t *exchange_json(const struct wr_exchange *x)
     /* Warren does not record who declared an exchange. */
     ok = ok && wr_json_set(o, "user_who_performed_action",
                            json_string(builtin_exchange(x) ? "rmq-internal" : ""));
+    if (ok && x->dedup_on) /* x-message-deduplication (dedup.h) */
+        ok = set_dedup(o, x->dedup);
     if (ok && (x->publish_in.n || x->publish_out.n)) {
         /* Counts only: exchanges have no rate sampler. */
         json_t *ms = json_object();
@@ -986,6 +998,8 @@ static json_t *queue_json(const struct wr_queue *q)
         ok = ok && wr_json_set(o, "online", json_pack("[s]", wr_node_name()));
     }
 
+    if (ok && q->s.dedup) /* x-message-deduplication (dedup.h) */
+        ok = set_dedup(o, q->s.dedup_cache);
     ok = ok && set_int(o, "messages", (uint64_t)q->ready + q->unacked);
     ok = ok && set_int(o, "messages_ready", q->ready);
     ok = ok && set_int(o, "messages_unacknowledged", q->unacked);

@@ -33,6 +33,8 @@
 #include <openssl/evp.h>
 
 #include "broker/broker.h"
+#include "broker/dedup.h"
+#include "broker/exchange.h"
 #include "broker/persist.h"
 #include "broker/queue.h"
 #include "broker/stats.h"
@@ -731,6 +733,59 @@ static void warren_metrics(struct wr_mgmt_req *rq, struct out *o)
     sample_u(o, "warren_journal_fsync_seconds_count", NULL, ps.fsync.count);
 }
 
+/* Deduplication (dedup.h): one sample per queue or exchange that
+ * deduplicates (few), and what their caches hold. */
+static void dedup_sample(struct out *o, const char *name, const char *kind,
+                         const struct wr_vhost *vh, struct wr_str obj, uint64_t v)
+{
+    puts_(o, name);
+    puts_(o, "{vhost=\"");
+    label_value(o, wr_str_c(vh->name));
+    putf(o, "\",%s=\"", kind);
+    label_value(o, obj);
+    putf(o, "\"} %llu\n", (unsigned long long)v);
+}
+
+static void dedup_metrics(struct wr_mgmt_req *rq, struct out *o)
+{
+    static const char *const qn = "warren_queue_messages_deduplicated_total",
+                             *const xn = "warren_exchange_messages_deduplicated_total";
+    uint64_t keys = 0, bytes = 0;
+    struct wr_hnode *vn, *n;
+    size_t vit, it;
+
+    family(o, qn, "counter", "Duplicates a queue with x-message-deduplication dropped");
+    for (vn = wr_hmap_first(&rq->b->vhosts, &vit); vn; vn = wr_hmap_next(&rq->b->vhosts, &vit, vn)) {
+        struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
+        for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
+            struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
+            const struct wr_dedup *d = q->s.dedup_cache;
+            if (!q->s.dedup)
+                continue;
+            dedup_sample(o, qn, "queue", vh, wr_queue_name(q), d ? d->deduplicated : 0);
+            keys += d ? d->n : 0;
+            bytes += d ? wr_dedup_bytes(d) : 0;
+        }
+    }
+    family(o, xn, "counter", "Duplicates an exchange with x-message-deduplication dropped");
+    for (vn = wr_hmap_first(&rq->b->vhosts, &vit); vn; vn = wr_hmap_next(&rq->b->vhosts, &vit, vn)) {
+        struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
+        for (n = wr_hmap_first(&vh->exchanges, &it); n; n = wr_hmap_next(&vh->exchanges, &it, n)) {
+            struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
+            if (!x->dedup_on)
+                continue;
+            dedup_sample(o, xn, "exchange", vh, wr_exchange_name(x),
+                         x->dedup ? x->dedup->deduplicated : 0);
+            keys += x->dedup ? x->dedup->n : 0;
+            bytes += x->dedup ? wr_dedup_bytes(x->dedup) : 0;
+        }
+    }
+    one_u(o, "warren_dedup_cache_keys", "gauge",
+          "Keys remembered by every deduplication cache", keys);
+    one_u(o, "warren_dedup_cache_bytes", "gauge",
+          "Memory of every deduplication cache (entries and tables)", bytes);
+}
+
 /* ---- the endpoints ---- */
 
 static void serve(struct wr_mgmt_req *rq, bool per_object)
@@ -751,6 +806,7 @@ static void serve(struct wr_mgmt_req *rq, bool per_object)
         channel_figures_total(&o, &t);
     }
     warren_metrics(rq, &o);
+    dedup_metrics(rq, &o);
     if (o.oom) {
         free(o.p);
         wr_mgmt_error(rq, 500, "internal_error", "out of memory");

@@ -7,6 +7,9 @@
  *                properties (u32 len, bytes), body (u32 len, bytes)
  *   'A' removed: id u64, queue id u64      (acked, dropped, expired, ...)
  *   'R' requeued: id u64, queue id u64, deliveries u16
+ *   'K' dedup key: flags u8 (1: a compaction copy), message id u64, owner
+ *                u64 (a queue id, or an exchange's holder id), expiry wall
+ *                ms u64 (0: never), key (the rest)
  * A message routed to several durable queues is written once. Queue ids
  * (struct wr_queue.store_id) are unique in the broker, across vhosts: each
  * vhost gives ids from a range of its own (broker.h), and definitions.json
@@ -17,6 +20,16 @@
  * segment holding the publish record. Segments are deleted oldest first,
  * only when they and every older one hold nothing live, so a removal
  * record can never outlive the publish it cancels.
+ *
+ * Deduplication keys (broker/dedup.h): a new key of a durable queue or
+ * exchange whose message is journaled is a 'K' record written just before
+ * the message's 'P' record, naming its id. Recovery takes an original 'K'
+ * only when the 'P' with its id was read too (a torn or corrupt write loses
+ * both, never just the message), a copy always. A live key counts on its
+ * record's segment like a message does, so the segment stays until the key
+ * is evicted, expires or is replaced; compaction copies the live keys of a
+ * mostly dead segment forward (flag 1: already checked, its message may be
+ * long gone).
  *
  * Recovery marks every recovered message redelivered: deliveries are not
  * journaled (that would cost a write per delivery), so a message that was
@@ -39,6 +52,7 @@
 
 #include "auth/auth.h"
 #include "broker/broker.h"
+#include "broker/dedup.h"
 #include "broker/exchange.h"
 #include "broker/persist.h"
 #include "broker/queue.h"
@@ -79,6 +93,10 @@ struct wr_store {
     unsigned rfd_next;
     void (*synced_cb)(void *arg, uint64_t pos);
     void *synced_arg;
+    struct wr_list dcaches;          /* struct wr_dedup.pnode: caches journaling keys */
+    struct wr_dedup_stage *stage;    /* keys to write with the next publish */
+    uint32_t nstage;
+    bool no_prune;                   /* compaction holds a segment: do not free it */
 };
 
 static void compact_step(struct wr_store *s);
@@ -266,7 +284,8 @@ static void rfd_forget_before(struct wr_store *s, uint32_t first_live)
 struct segstat {
     struct wr_list node; /* s->segs, oldest first */
     uint32_t seg;
-    uint32_t live, total;
+    uint32_t live, total; /* (message, queue) pairs and dedup keys */
+    uint32_t klive, ktotal; /* of which dedup keys */
     struct wr_list msgs; /* struct sent.seg_node */
 };
 
@@ -283,6 +302,7 @@ struct sent {
     uint64_t qids[]; /* 0: removed */
 };
 
+#define KEY_HEAD 25 /* a 'K' record's flags, id, owner, expiry */
 #define COMPACT_BUDGET 256       /* messages moved per loop turn... */
 #define COMPACT_BYTES (1u << 20) /* ...or this many bytes: a turn stays short */
 
@@ -357,7 +377,10 @@ static void sent_place(struct sent *e, struct segstat *ss)
 /* Delete the oldest segments while nothing in them is live. */
 static void segs_prune(struct wr_store *s)
 {
-    uint32_t cur = wr_journal_segment(s->j);
+    uint32_t cur;
+    if (!s->j || s->no_prune)
+        return; /* recovery prunes once at its end; compaction after its step */
+    cur = wr_journal_segment(s->j);
     while (!wr_list_empty(&s->segs)) {
         struct segstat *ss = wr_container_of(s->segs.next, struct segstat, node);
         if (ss->live || ss->seg >= cur)
@@ -367,6 +390,57 @@ static void segs_prune(struct wr_store *s)
         wr_list_del(&ss->node);
         free(ss);
     }
+}
+
+static uint64_t key_append(struct wr_store *s, uint8_t flags, uint64_t id, uint64_t owner,
+                           uint64_t expires_mono, const char *key, uint16_t len, uint32_t *seg);
+static void key_live(struct wr_store *s, uint32_t seg, bool counted_total);
+
+struct key_move {
+    struct wr_dedup_ent *e;
+    uint32_t seg;
+};
+
+/* Append copies of the live dedup keys whose records are in `old` (up to
+ * `budget` bytes), walking each cache from its least recently used end,
+ * where old keys gather; expired ones are dropped instead. Returns how
+ * many were copied (*out, to point at their copies once synced). */
+static uint32_t keys_copy(struct wr_store *s, struct segstat *old, struct key_move **out,
+                          uint64_t budget)
+{
+    uint32_t nk = 0, cap = 0;
+    uint64_t now = wr_now_ms(), bytes = 0;
+    struct wr_list *it;
+
+    s->no_prune = true; /* dropping an expired key must not free `old` */
+    for (it = s->dcaches.next; it != &s->dcaches && bytes < budget; it = it->next) {
+        struct wr_dedup *d = wr_container_of(it, struct wr_dedup, pnode);
+        struct wr_dedup_ent *e, *prev;
+        for (e = d->tail; e && bytes < budget; e = prev) {
+            prev = e->prev;
+            if (e->seg != old->seg)
+                continue;
+            if (e->expires && e->expires <= now) {
+                wr_dedup_remove(d, e);
+                continue;
+            }
+            if (nk == cap) {
+                uint32_t ncap = cap ? cap * 2 : 256;
+                struct key_move *a = realloc(*out, ncap * sizeof(*a));
+                if (!a)
+                    goto done;
+                *out = a;
+                cap = ncap;
+            }
+            if (!key_append(s, 1, 0, d->owner, e->expires, e->key, e->len, &(*out)[nk].seg))
+                goto done;
+            (*out)[nk++].e = e;
+            bytes += 33 + KEY_HEAD + e->len;
+        }
+    }
+done:
+    s->no_prune = false;
+    return nk;
 }
 
 /* Move up to COMPACT_BUDGET live messages out of the oldest segment when
@@ -379,7 +453,8 @@ static void compact_step(struct wr_store *s)
         uint32_t len, seg;
     } mv[COMPACT_BUDGET];
     struct segstat *old;
-    uint32_t cur = wr_journal_segment(s->j), n = 0;
+    uint32_t cur = wr_journal_segment(s->j), n = 0, nk = 0;
+    struct key_move *kmv = NULL;
     uint64_t bytes = 0;
     uint8_t *buf = NULL;
     size_t cap = 0;
@@ -388,7 +463,11 @@ static void compact_step(struct wr_store *s)
     if (wr_list_empty(&s->segs) || wr_journal_failed(s->j) || s->low_disk)
         return;
     old = wr_container_of(s->segs.next, struct segstat, node);
-    if (old->seg >= cur || !old->live || (uint64_t)old->live * 4 > old->total)
+    /* A key's record is small: it weighs an eighth of a message's, so live
+     * keys alone do not keep a segment of acked messages from compaction. */
+    if (old->seg >= cur || !old->live ||
+        ((uint64_t)(old->live - old->klive) * 8 + old->klive) * 4 >
+            (uint64_t)(old->total - old->ktotal) * 8 + old->ktotal)
         return;
     /* 1. Append copies of the live publish records (nothing changes yet). */
     for (it = old->msgs.next; it != &old->msgs && n < COMPACT_BUDGET && bytes < COMPACT_BYTES;
@@ -441,13 +520,26 @@ static void compact_step(struct wr_store *s)
         bytes += e->rec_len;
     }
     free(buf);
-    if (!n)
+    if (n < COMPACT_BUDGET && bytes < COMPACT_BYTES && old->klive)
+        nk = keys_copy(s, old, &kmv, COMPACT_BYTES - bytes);
+    if (!n && !nk) {
+        free(kmv);
         return;
+    }
     /* 2. The copies must be on disk before anything points at them and the
      *    old segment can go (one fdatasync per batch, on the loop). If that
      *    fails, nothing moves: the originals stay authoritative. */
-    if (wr_journal_sync_now(s->j) < 0)
+    if (wr_journal_sync_now(s->j) < 0) {
+        free(kmv);
         return;
+    }
+    for (uint32_t i = 0; i < nk; i++) {
+        kmv[i].e->seg = kmv[i].seg;
+        old->live--;
+        old->klive--;
+        key_live(s, kmv[i].seg, false);
+    }
+    free(kmv);
     /* 3. Move the entries and their messages' body locations. */
     for (uint32_t i = 0; i < n; i++) {
         struct sent *e = mv[i].e;
@@ -466,9 +558,9 @@ static void compact_step(struct wr_store *s)
         }
     }
     wr_log(WR_LOG_DEBUG,
-           "journal: compaction moved %u messages out of segment %08u (%u pairs "
-           "still live there)",
-           n, old->seg, old->live);
+           "journal: compaction moved %u messages and %u dedup keys out of segment %08u (%u "
+           "pairs and keys still live there)",
+           n, nk, old->seg, old->live);
     if (old->live)
         schedule(s); /* more next turn */
     segs_prune(s);   /* may free `old` */
@@ -514,6 +606,106 @@ static void p_defs_binding(void *ctx, struct wr_binding *bd, bool gone)
     log_change(ctx, "binding", gone, rc, e);
 }
 
+/* ---- deduplication keys ---- */
+
+/* Monotonic ms (the broker's clock) to wall ms and back. */
+static uint64_t mono_to_wall(uint64_t mono)
+{
+    return (uint64_t)((int64_t)wall_ms() + ((int64_t)mono - (int64_t)wr_now_ms()));
+}
+
+/* Append one 'K' record; returns its position (0: not written). */
+static uint64_t key_append(struct wr_store *s, uint8_t flags, uint64_t id, uint64_t owner,
+                           uint64_t expires_mono, const char *key, uint16_t len, uint32_t *seg)
+{
+    uint8_t head[25];
+    struct wr_iov iov[2];
+    head[0] = flags;
+    wr_store64(head + 1, id);
+    wr_store64(head + 9, owner);
+    wr_store64(head + 17, expires_mono ? mono_to_wall(expires_mono) : 0);
+    iov[0] = (struct wr_iov){head, sizeof(head)};
+    iov[1] = (struct wr_iov){key, len};
+    return wr_journal_append(s->j, 'K', iov, 2, seg);
+}
+
+/* A live key's record is in `seg`. */
+static void key_live(struct wr_store *s, uint32_t seg, bool counted_total)
+{
+    struct segstat *ss = segstat_get(s, seg);
+    if (!ss)
+        return;
+    ss->live++;
+    ss->klive++;
+    if (!counted_total) {
+        ss->total++;
+        ss->ktotal++;
+    }
+}
+
+static void p_dedup_stage(void *ctx, struct wr_dedup_stage *ks, uint32_t n)
+{
+    struct wr_store *s = ctx;
+    s->stage = ks;
+    s->nstage = n;
+}
+
+static void p_dedup_forget(void *ctx, uint32_t seg)
+{
+    struct wr_store *s = ctx;
+    struct wr_list *it;
+    for (it = s->segs.prev; it != &s->segs; it = it->prev) {
+        struct segstat *ss = wr_container_of(it, struct segstat, node);
+        if (ss->seg == seg) {
+            if (ss->live && ss->klive) {
+                ss->live--;
+                ss->klive--;
+            }
+            if (!ss->live)
+                segs_prune(s);
+            return;
+        }
+        if (ss->seg < seg)
+            return;
+    }
+}
+
+static void p_dedup_attach(void *ctx, struct wr_dedup *d, bool attach)
+{
+    struct wr_store *s = ctx;
+    wr_list_del(&d->pnode);
+    if (attach)
+        wr_list_add_tail(&s->dcaches, &d->pnode);
+}
+
+/* The staged keys of the publish about to get id s->next_id: written before
+ * its record. Returns false when one could not be. */
+static bool keys_write(struct wr_store *s)
+{
+    for (uint32_t i = 0; i < s->nstage; i++) {
+        struct wr_dedup_stage *k = &s->stage[i];
+        k->seg = 0;
+        if (k->owner &&
+            !key_append(s, 0, s->next_id, k->owner, k->expires, k->key, k->len, &k->seg))
+            return false;
+    }
+    return true;
+}
+
+/* The publish is written: its keys are live. */
+static void keys_done(struct wr_store *s, bool ok)
+{
+    for (uint32_t i = 0; i < s->nstage; i++) {
+        struct wr_dedup_stage *k = &s->stage[i];
+        if (k->seg && ok)
+            key_live(s, k->seg, false);
+        else
+            k->seg = 0;
+    }
+    s->stage = NULL;
+    s->nstage = 0;
+}
+
 /* One 'P' record naming the queue ids (or a holding exchange's). */
 static uint64_t journal_publish(struct wr_store *s, struct wr_msg *m, struct wr_queue *const *qs,
                                 const uint64_t *held, uint32_t n)
@@ -552,8 +744,10 @@ static uint64_t journal_publish(struct wr_store *s, struct wr_msg *m, struct wr_
     for (int i = 0; i < 10; i++)
         len += (uint32_t)iov[i].len;
     e = sent_new(s, s->next_id, (uint16_t)n, false);
-    pos = e ? wr_journal_append(s->j, 'P', iov, 10, &seg) : 0;
+    pos = e && (!qs || keys_write(s)) ? wr_journal_append(s->j, 'P', iov, 10, &seg) : 0;
     ss = pos ? segstat_get(s, seg) : NULL;
+    if (qs)
+        keys_done(s, pos && ss);
     if (!pos || !ss) {
         if (qid != ids)
             free(qid);
@@ -654,6 +848,11 @@ struct replay {
     uint64_t max_id;
     uint64_t now_wall, now_mono;
     uint64_t acks, requeues, unknown, copies;
+    /* 'K' records as read (seg u32, len u32, payload), applied once every
+     * 'P' is known */
+    uint8_t *keys;
+    size_t nkeys, capkeys;
+    uint64_t keys_read, keys_restored;
     /* progress: bytes of the segments before the current one (as far as
      * their last record), the current one's, and the total on disk */
     const struct wr_store_progress *pg;
@@ -803,6 +1002,34 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
         r->max_id = id;
 }
 
+
+static void on_key_rec(struct replay *r, uint32_t seg, const uint8_t *p, uint32_t len)
+{
+    struct segstat *ss = segstat_get(r->s, seg);
+    size_t need = 8 + (size_t)len;
+    if (len < KEY_HEAD || len - KEY_HEAD > WR_DEDUP_MAX_KEY || !ss) {
+        r->unknown++;
+        return;
+    }
+    ss->total++;
+    ss->ktotal++;
+    r->keys_read++;
+    if (r->nkeys + need > r->capkeys) {
+        size_t cap = r->capkeys ? r->capkeys * 2 : 4096;
+        uint8_t *a;
+        while (cap < r->nkeys + need)
+            cap *= 2;
+        if (!(a = realloc(r->keys, cap)))
+            return; /* the key is lost, not the start */
+        r->keys = a;
+        r->capkeys = cap;
+    }
+    wr_store32(r->keys + r->nkeys, seg);
+    wr_store32(r->keys + r->nkeys + 4, len);
+    memcpy(r->keys + r->nkeys + 8, p, len);
+    r->nkeys += need;
+}
+
 static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const uint8_t *p,
                       uint32_t len)
 {
@@ -815,6 +1042,10 @@ static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const
         return;
     }
     segstat_get(r->s, seg); /* every segment with records is known, so it can go */
+    if (type == 'K') {
+        on_key_rec(r, seg, p, len);
+        return;
+    }
     if ((type != 'A' && type != 'R') || len < 16) {
         r->unknown++;
         return;
@@ -893,6 +1124,48 @@ static int ecmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The keys read, in journal order, into their owners' caches: an original
+ * only when its message's 'P' was read too, a copy always; not when
+ * expired. Before the messages are restored (which forgets the publishes
+ * of acked messages). */
+static void keys_apply(struct wr_store *s, struct replay *r, struct wr_queue **qs, size_t nqs,
+                       const struct holder *hs, size_t nhs)
+{
+    for (size_t o = 0; o < r->nkeys;) {
+        uint32_t seg = wr_load32(r->keys + o), len = wr_load32(r->keys + o + 4);
+        const uint8_t *p = r->keys + o + 8;
+        uint64_t id = wr_load64(p + 1), owner = wr_load64(p + 9), exp = wr_load64(p + 17);
+        struct wr_dedup *d = NULL;
+        struct wr_queue *q;
+        struct wr_exchange *x;
+        uint64_t mono = 0;
+
+        o += 8 + (size_t)len;
+        if (!(p[0] & 1) && !sent_get(s, id))
+            continue; /* its message never made it: neither does the key */
+        if (exp && exp <= r->now_wall)
+            continue;
+        if (exp)
+            mono = r->now_mono + (exp - r->now_wall);
+        if ((q = qfind(qs, nqs, owner)))
+            d = wr_dedup_of_queue(q);
+        else if ((owner >> 63) && (x = hfind(hs, nhs, owner)))
+            d = wr_dedup_of_exchange(x);
+        if (!d)
+            continue; /* the owner is gone, or no longer deduplicates */
+        if (d->persist != &s->ops)
+            wr_dedup_journal(d, owner, &s->ops);
+        if (wr_dedup_add(d, (struct wr_str){(const char *)p + KEY_HEAD, len - KEY_HEAD}, mono,
+                         seg) == 0) {
+            key_live(s, seg, true);
+            r->keys_restored++;
+        }
+    }
+    free(r->keys);
+    r->keys = NULL;
+    r->nkeys = r->capkeys = 0;
+}
+
 static int recover(struct wr_store *s, const struct wr_store_progress *pg, struct wr_errbuf *err,
                    uint32_t *next_seg)
 {
@@ -931,8 +1204,10 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         r.pg_total = journal_size(jdir);
         progress_start(&r, WR_RECOVER_JOURNAL, r.pg_total);
     }
-    if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0)
+    if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0) {
+        free(r.keys);
         return rc;
+    }
 
     for (vn = wr_hmap_first(&s->b->vhosts, &vit); vn; vn = wr_hmap_next(&s->b->vhosts, &vit, vn)) {
         struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
@@ -952,7 +1227,7 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         }
         for (n = wr_hmap_first(&vh->exchanges, &it); n; n = wr_hmap_next(&vh->exchanges, &it, n)) {
             struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
-            if (!x->durable || !x->type->recover)
+            if (!x->durable || (!x->type->recover && !x->dedup_on))
                 continue;
             if (nhs == caphs) {
                 struct holder *a = realloc(hs, (caphs = caphs ? caphs * 2 : 8) * sizeof(*a));
@@ -971,6 +1246,7 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         qsort(qs, nqs, sizeof(*qs), qcmp);
     if (nhs)
         qsort(hs, nhs, sizeof(*hs), hcmp);
+    keys_apply(s, &r, qs, nqs, hs, nhs);
     /* Messages go back in publish order (id order: a compaction copy keeps
      * its id). */
     if (s->sent.n && !(all = malloc(s->sent.n * sizeof(*all)))) {
@@ -990,7 +1266,7 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         for (uint16_t k = 0; k < e->nq; k++) {
             struct wr_queue *q = e->qids[k] ? qfind(qs, nqs, e->qids[k]) : NULL;
             struct wr_exchange *hx = !q && (e->qids[k] >> 63) ? hfind(hs, nhs, e->qids[k]) : NULL;
-            if (hx) {
+            if (hx && hx->type->recover) {
                 /* Held by an exchange's type (a delayed message): back to it. */
                 e->m->flags |= WR_MSG_HELD;
                 hx->type->recover(hx, e->m);
@@ -1021,6 +1297,9 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     free(all);
     free(qs);
     free(hs);
+    if (r.keys_read)
+        wr_log(WR_LOG_INFO, "recovery: %llu deduplication keys read, %llu live ones restored",
+               (unsigned long long)r.keys_read, (unsigned long long)r.keys_restored);
     if (held)
         wr_log(WR_LOG_INFO,
                "recovery: %llu messages held by exchanges (delayed) given back to them",
@@ -1046,6 +1325,21 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     return 0;
 }
 
+/* The store goes (before the broker): caches keep their keys in memory
+ * only from now on. */
+static void dedup_detach_all(struct wr_store *s)
+{
+    while (!wr_list_empty(&s->dcaches)) {
+        struct wr_dedup *d = wr_container_of(s->dcaches.next, struct wr_dedup, pnode);
+        wr_list_del(&d->pnode);
+        wr_list_init(&d->pnode);
+        d->persist = NULL;
+        d->owner = 0;
+        for (struct wr_dedup_ent *e = d->head; e; e = e->next)
+            e->seg = 0;
+    }
+}
+
 static void p_flush(void *ctx);
 static void p_want_sync(void *ctx);
 static bool p_failed(void *ctx);
@@ -1069,6 +1363,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
         s->rfd[k].fd = -1;
     wr_hmap_init(&s->sent);
     wr_list_init(&s->segs);
+    wr_list_init(&s->dcaches);
     s->b = b;
     s->data_dir = strdup(data_dir);
     snprintf(path, sizeof(path), "%s/definitions.json", data_dir);
@@ -1079,6 +1374,26 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
         wr_fail(err, WR_EINTERNAL, "out of memory");
         goto fail;
     }
+    s->ops.ctx = s;
+    s->ops.defs_changed = p_defs_changed;
+    s->ops.defs_exchange = p_defs_exchange;
+    s->ops.defs_queue = p_defs_queue;
+    s->ops.defs_binding = p_defs_binding;
+    s->ops.publish = p_publish;
+    s->ops.hold = p_hold;
+    s->ops.release = p_release;
+    s->ops.remove = p_remove;
+    s->ops.requeue = p_requeue;
+    s->ops.page_out = p_page_out;
+    s->ops.flush = p_flush;
+    s->ops.want_sync = p_want_sync;
+    s->ops.failed = p_failed;
+    s->ops.low_disk = p_low_disk;
+    s->ops.stats = p_stats;
+    s->ops.dedup_stage = p_dedup_stage;
+    s->ops.dedup_forget = p_dedup_forget;
+    s->ops.dedup_attach = p_dedup_attach;
+    /* (recovery rebuilds dedup caches attached to these ops) */
     if (recover(s, progress, err, &next_seg) < 0)
         goto fail;
     s->log = wr_defslog_open(s->log_path, s->defs_rec.log_good, s->defs_rec.seq, err);
@@ -1097,28 +1412,13 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->j = wr_journal_open(path, next_seg, segment_size, base, fsync_interval_ms, synced, s, err);
     if (!s->j)
         goto fail;
-    s->ops.ctx = s;
-    s->ops.defs_changed = p_defs_changed;
-    s->ops.defs_exchange = p_defs_exchange;
-    s->ops.defs_queue = p_defs_queue;
-    s->ops.defs_binding = p_defs_binding;
-    s->ops.publish = p_publish;
-    s->ops.hold = p_hold;
-    s->ops.release = p_release;
-    s->ops.remove = p_remove;
-    s->ops.requeue = p_requeue;
-    s->ops.page_out = p_page_out;
-    s->ops.flush = p_flush;
-    s->ops.want_sync = p_want_sync;
-    s->ops.failed = p_failed;
-    s->ops.low_disk = p_low_disk;
-    s->ops.stats = p_stats;
     s->b->msgs.load = load_body;
     s->b->msgs.load_ctx = s;
     /* Segments before the oldest live one are garbage now. */
     segs_prune(s);
     return s;
 fail:
+    dedup_detach_all(s);
     if (s->j)
         wr_journal_close(s->j);
     wr_defslog_close(s->log);
@@ -1141,6 +1441,7 @@ void wr_store_close(struct wr_store *s)
         wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
     wr_defslog_close(s->log);
     wr_journal_close(s->j);
+    dedup_detach_all(s);
     for (size_t i = 0; i < s->npageq; i++)
         wr_msg_unref(s->pageq[i]);
     free(s->pageq);
