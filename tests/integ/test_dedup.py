@@ -315,6 +315,24 @@ class DedupDurableTest(harness.BrokerTestCase):
         c.close()
         self.assertEqual(self.count(name), 1)
 
+    def test_quorum_transient_key_kept(self):
+        """A quorum queue journals a transient message, and its key with it."""
+        name = self.unique("qq")
+        c, ch = self.publish_conn()
+        ch.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum",
+                                                         "x-message-deduplication": True})
+        self.pub(ch, name, "t", persistent=False)
+        self.pub(ch, name, "t", persistent=False)
+        c.close()
+        self.assertEqual(self.count(name), 1)
+        harness.restart(self.broker, signal.SIGKILL)
+        self.assertEqual(self.count(name), 1)
+        c, ch = self.publish_conn()
+        self.pub(ch, name, "t", persistent=False)
+        self.pub(ch, name, "u", persistent=False)
+        c.close()
+        self.assertEqual(self.count(name), 2)
+
 
 _DIR = tempfile.mkdtemp(prefix="warren-dedup-")
 _CONF = os.path.join(_DIR, "warren.conf")
