@@ -128,7 +128,7 @@ endif
 # header in the library, hence the prototype from tests/fuzz/fuzz.h.
 FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf \
 	tests/fuzz/replay_journal tests/fuzz/replay_sasl tests/fuzz/replay_defs tests/fuzz/replay_mgmt \
-	tests/fuzz/replay_defslog
+	tests/fuzz/replay_defslog tests/fuzz/replay_recover
 check_PROGRAMS += $(FUZZ_REPLAY)
 TESTS += $(FUZZ_REPLAY)
 
@@ -172,7 +172,12 @@ tests_fuzz_replay_mgmt_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
 	-DWR_FUZZ_CORPUS='"mgmt"'
 tests_fuzz_replay_mgmt_LDADD = $(WR_LIBS)
 
-EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make_frame_seeds.py
+tests_fuzz_replay_recover_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_recover.c tests/fuzz/fuzz.h
+tests_fuzz_replay_recover_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"recover"'
+tests_fuzz_replay_recover_LDADD = $(WR_LIBS)
+
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make_frame_seeds.py tests/fuzz/make_recover_seeds.py
 
 # ---- script tests ----
 SCRIPT_TESTS = \
