@@ -936,7 +936,10 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
     if (wr_rd_u64(&rd, &id) || wr_rd_u64(&rd, &wall) || wr_rd_u16(&rd, &nq) ||
         wr_rd_bytes(&rd, (size_t)nq * 8, &qb) || wr_rd_u8(&rd, &xl) || wr_rd_bytes(&rd, xl, &xp) ||
         wr_rd_u8(&rd, &rl) || wr_rd_bytes(&rd, rl, &rp) || wr_rd_u32(&rd, &plen) ||
-        wr_rd_bytes(&rd, plen, &pp) || wr_rd_u32(&rd, &blen) || wr_rd_bytes(&rd, blen, &bp)) {
+        wr_rd_bytes(&rd, plen, &pp) || wr_rd_u32(&rd, &blen) || wr_rd_bytes(&rd, blen, &bp) ||
+        !id) {
+        /* (ids start at 1: a message with store id 0 is not journaled for
+         * its queues, which would never report its removal) */
         r->unknown++;
         return;
     }
@@ -1052,6 +1055,10 @@ static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const
     }
     id = wr_load64(p);
     qid = wr_load64(p + 8);
+    if (!qid) {
+        r->unknown++; /* no queue has id 0 (it marks a removed one) */
+        return;
+    }
     e = sent_get(r->s, id);
     if (!e)
         return; /* its publish was in a segment already deleted */
@@ -1145,8 +1152,8 @@ static void keys_apply(struct wr_store *s, struct replay *r, struct wr_queue **q
             continue; /* its message never made it: neither does the key */
         if (exp && exp <= r->now_wall)
             continue;
-        if (exp)
-            mono = r->now_mono + (exp - r->now_wall);
+        if (exp && exp - r->now_wall < UINT64_MAX - r->now_mono)
+            mono = r->now_mono + (exp - r->now_wall); /* (further: never) */
         if ((q = qfind(qs, nqs, owner)))
             d = wr_dedup_of_queue(q);
         else if ((owner >> 63) && (x = hfind(hs, nhs, owner)))
@@ -1178,7 +1185,7 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     size_t nqs = 0, cap = 0, nall = 0, nhs = 0, caphs = 0;
     struct wr_hnode *vn, *n;
     size_t vit, it;
-    uint64_t t0, restored = 0, orphaned = 0, held = 0;
+    uint64_t t0, restored = 0, orphaned = 0, held = 0, transient = 0;
     int rc;
 
     wr_clock_update();
@@ -1204,10 +1211,8 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         r.pg_total = journal_size(jdir);
         progress_start(&r, WR_RECOVER_JOURNAL, r.pg_total);
     }
-    if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0) {
-        free(r.keys);
-        return rc;
-    }
+    if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0)
+        goto fail;
 
     for (vn = wr_hmap_first(&s->b->vhosts, &vit); vn; vn = wr_hmap_next(&s->b->vhosts, &vit, vn)) {
         struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
@@ -1217,10 +1222,8 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
                 continue;
             if (nqs == cap) {
                 struct wr_queue **a = realloc(qs, (cap = cap ? cap * 2 : 64) * sizeof(*a));
-                if (!a) {
-                    free(qs);
-                    return wr_fail(err, WR_EINTERNAL, "out of memory");
-                }
+                if (!a)
+                    goto oom;
                 qs = a;
             }
             qs[nqs++] = q;
@@ -1231,11 +1234,8 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
                 continue;
             if (nhs == caphs) {
                 struct holder *a = realloc(hs, (caphs = caphs ? caphs * 2 : 8) * sizeof(*a));
-                if (!a) {
-                    free(hs);
-                    free(qs);
-                    return wr_fail(err, WR_EINTERNAL, "out of memory");
-                }
+                if (!a)
+                    goto oom;
                 hs = a;
             }
             hs[nhs].id = wr_exchange_holder_id(x);
@@ -1246,13 +1246,11 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         qsort(qs, nqs, sizeof(*qs), qcmp);
     if (nhs)
         qsort(hs, nhs, sizeof(*hs), hcmp);
-    keys_apply(s, &r, qs, nqs, hs, nhs);
     /* Messages go back in publish order (id order: a compaction copy keeps
      * its id). */
-    if (s->sent.n && !(all = malloc(s->sent.n * sizeof(*all)))) {
-        free(qs);
-        return wr_fail(err, WR_EINTERNAL, "out of memory");
-    }
+    if (s->sent.n && !(all = malloc(s->sent.n * sizeof(*all))))
+        goto oom;
+    keys_apply(s, &r, qs, nqs, hs, nhs);
     for (n = wr_hmap_first(&s->sent, &it); n; n = wr_hmap_next(&s->sent, &it, n))
         all[nall++] = wr_container_of(n, struct sent, node);
     if (nall)
@@ -1277,6 +1275,13 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
             if (!q) {
                 orphaned += e->qids[k] != 0;
                 e->qids[k] = 0;
+                continue;
+            }
+            if (!wr_msg_persistent(e->m) && q->s.type != WR_QTYPE_QUORUM) {
+                /* Only a quorum queue journals transient messages; a
+                 * classic queue would never report its removal. */
+                e->qids[k] = 0;
+                transient++;
                 continue;
             }
             /* Deliveries are not journaled: every recovered message may
@@ -1309,6 +1314,11 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
                "recovery: %llu journaled messages name durable queues that are "
                "not in %s (deleted, or the definitions were lost): not restored",
                (unsigned long long)orphaned, s->defs_path);
+    if (transient)
+        wr_log(WR_LOG_WARNING,
+               "recovery: %llu journaled transient messages name classic queues (only a "
+               "quorum queue journals those): not restored there",
+               (unsigned long long)transient);
     s->next_id = r.max_id + 1;
     /* A restart writes into a new segment, unless the last one is empty
      * (then it is reused, so restarts do not leave empty files behind). */
@@ -1317,12 +1327,29 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     wr_log(WR_LOG_INFO,
            "recovery: %u journal segments, %llu records (%llu MB) read in %.3f s; %llu messages "
            "restored to queues; %llu removals, %llu requeues applied; %llu compaction copies; "
-           "%llu corrupt records skipped, %llu bytes dropped, %u torn tails truncated",
+           "%llu corrupt records skipped, %llu records not understood (short, or of an unknown "
+           "type) skipped, %llu bytes dropped, %u torn tails truncated",
            st.segments, (unsigned long long)st.records, (unsigned long long)(st.bytes >> 20),
            (double)(wr_now_us() - t0) / 1e6, (unsigned long long)restored,
            (unsigned long long)r.acks, (unsigned long long)r.requeues, (unsigned long long)r.copies,
-           (unsigned long long)st.bad_records, (unsigned long long)st.skipped_bytes, st.truncated);
+           (unsigned long long)st.bad_records, (unsigned long long)r.unknown,
+           (unsigned long long)st.skipped_bytes, st.truncated);
     return 0;
+oom:
+    rc = wr_fail(err, WR_EINTERNAL, "out of memory");
+fail:
+    /* Nothing was restored yet: the entries still own their messages. */
+    for (n = wr_hmap_first(&s->sent, &it); n; n = wr_hmap_next(&s->sent, &it, n)) {
+        struct sent *e = wr_container_of(n, struct sent, node);
+        if (e->m)
+            wr_msg_unref(e->m);
+        e->m = NULL;
+    }
+    free(r.keys);
+    free(all);
+    free(qs);
+    free(hs);
+    return rc;
 }
 
 /* The store goes (before the broker): caches keep their keys in memory
@@ -1337,6 +1364,24 @@ static void dedup_detach_all(struct wr_store *s)
         d->owner = 0;
         for (struct wr_dedup_ent *e = d->head; e; e = e->next)
             e->seg = 0;
+    }
+}
+
+/* The journaled messages' entries (the queues hold the messages) and the
+ * segments' counts. */
+static void entries_free(struct wr_store *s)
+{
+    struct wr_hnode *n, *nx;
+    size_t it;
+    for (n = wr_hmap_first(&s->sent, &it); n; n = nx) {
+        nx = wr_hmap_next(&s->sent, &it, n);
+        free(wr_container_of(n, struct sent, node));
+    }
+    wr_hmap_free(&s->sent);
+    while (!wr_list_empty(&s->segs)) {
+        struct wr_list *l = s->segs.next;
+        wr_list_del(l);
+        free(wr_container_of(l, struct segstat, node));
     }
 }
 
@@ -1422,6 +1467,7 @@ fail:
     if (s->j)
         wr_journal_close(s->j);
     wr_defslog_close(s->log);
+    entries_free(s);
     free(s->log_path);
     free(s->defs_path);
     free(s->data_dir);
@@ -1452,20 +1498,7 @@ void wr_store_close(struct wr_store *s)
         s->b->msgs.load = NULL;
         s->b->msgs.load_ctx = NULL;
     }
-    {
-        struct wr_hnode *n, *nx;
-        size_t it;
-        for (n = wr_hmap_first(&s->sent, &it); n; n = nx) {
-            nx = wr_hmap_next(&s->sent, &it, n);
-            free(wr_container_of(n, struct sent, node));
-        }
-        wr_hmap_free(&s->sent);
-        while (!wr_list_empty(&s->segs)) {
-            struct wr_list *l = s->segs.next;
-            wr_list_del(l);
-            free(wr_container_of(l, struct segstat, node));
-        }
-    }
+    entries_free(s);
     free(s->log_path);
     free(s->defs_path);
     free(s->data_dir);

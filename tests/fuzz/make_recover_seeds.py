@@ -9,7 +9,8 @@ CRC. The target's definitions.json has queues 1 (q1, classic, priorities),
 exchange xd and an exchange xh whose type holds messages; their holder ids
 (the owners of 'K' records and of held 'P' records) are computed here as
 src/broker/exchange.c's wr_exchange_holder_id does. Run by hand when the
-seeds should change; the seeds themselves are committed.
+seeds should change; the seeds themselves are committed (with crash-*
+files: inputs the fuzzer found, kept as they were).
 """
 import os
 import struct
@@ -116,6 +117,13 @@ def main():
         "p-future-wall": P(1, [Q1], wall=M64) + P(2, [Q1], wall=0),
         "p-duplicate-id": P(5, [Q1]) + P(5, [QD, QQ]) + P(5, []),
         "p-held-by-dedup-exchange": P(1, [XD]),
+        # store id 0 (never written: ids start at 1) and a transient message
+        # named for a classic queue (only quorum queues journal those): a
+        # queue would never report their removal, so compaction read freed
+        # messages (found by fuzz_recover; crash-p-id-zero-purged is the
+        # fuzzer's reproducer, kept by hand)
+        "p-id-zero": K(0, QD, b"zero") + P(0, [QD]) + P(1, [Q1]),
+        "p-transient-in-classic": P(1, [Q1, QQ], pr=b"") + P(2, [Q1], pr=props(persistent=False)),
         "a-r-short": rec("A", b"\x00" * 15) + rec("R", b"\x00" * 16) + P(1, [Q1]) + R(1, Q1, 0) + A(1, 99),
         "zero-length": rec("P", b"") + rec("A", b"") + rec("R", b"") + rec("K", b"") + rec("Z", b""),
         "unknown-types": rec("Z", b"hello") + rec("\xff", b"") + chunk(2, b"x"),
