@@ -39,7 +39,8 @@ UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_code
 	tests/unit/check_names tests/unit/check_route tests/unit/check_passwd \
 	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl \
 	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service \
-	tests/unit/check_plugins tests/unit/check_x509 tests/unit/check_dedup
+	tests/unit/check_plugins tests/unit/check_x509 tests/unit/check_dedup \
+	tests/unit/check_recover
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -108,6 +109,10 @@ tests_unit_check_service_LDADD = $(UNIT_LDADD)
 tests_unit_check_dedup_SOURCES = tests/unit/check_dedup.c
 tests_unit_check_dedup_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_dedup_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_recover_SOURCES = tests/unit/check_recover.c
+tests_unit_check_recover_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_recover_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
 tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)
