@@ -267,7 +267,8 @@ START_TEST(good_record_after_garbage)
     struct seg s = {0};
     struct env e;
     uint8_t bad[20] = {0};
-    put(&s, "\xde\xad\xbe\xef garbage, no record", 25); /* unframed */
+    static const char junk[] = "\xde\xad\xbe\xef garbage, no record";
+    put(&s, junk, sizeof junk - 1); /* unframed */
     rec_p(&s, 1, q1, 1, false);
     wr_store16(bad + 16, 60000); /* queue count past the record */
     rec(&s, 'P', bad, sizeof bad);
