@@ -611,7 +611,7 @@ static void p_defs_binding(void *ctx, struct wr_binding *bd, bool gone)
 /* Monotonic ms (the broker's clock) to wall ms and back. */
 static uint64_t mono_to_wall(uint64_t mono)
 {
-    return (uint64_t)((int64_t)wall_ms() + ((int64_t)mono - (int64_t)wr_now_ms()));
+    return wall_ms() + (mono - wr_now_ms()); /* (modulo 2^64: earlier works too) */
 }
 
 /* Append one 'K' record; returns its position (0: not written). */
@@ -1152,7 +1152,7 @@ static void keys_apply(struct wr_store *s, struct replay *r, struct wr_queue **q
             continue; /* its message never made it: neither does the key */
         if (exp && exp <= r->now_wall)
             continue;
-        if (exp && exp - r->now_wall < UINT64_MAX - r->now_mono)
+        if (exp && exp - r->now_wall < (UINT64_MAX >> 2))
             mono = r->now_mono + (exp - r->now_wall); /* (further: never) */
         if ((q = qfind(qs, nqs, owner)))
             d = wr_dedup_of_queue(q);
