@@ -31,6 +31,7 @@ struct wr_qsettings {
     int64_t max_length;
     int64_t max_length_bytes;
     int64_t delivery_limit;
+    int64_t consumer_timeout; /* x-consumer-timeout, ms; 0: none; -1: consumer_timeout applies */
     enum wr_overflow overflow;
     uint8_t max_priority; /* 0: not a priority queue */
     bool single_active;
