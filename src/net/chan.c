@@ -63,7 +63,7 @@ struct unacked {
                        * e.deliveries counts this delivery */
     struct wr_queue *q;
     struct chan_consumer *cons; /* NULL for basic.get or a cancelled consumer */
-    uint64_t at;                /* delivered at (wr_now_ms), for consumer_timeout */
+    uint64_t at; /* delivered at (wr_now_ms), for consumer_timeout; 0: none applied */
 };
 
 struct requeue {
@@ -383,21 +383,28 @@ static struct unacked *ua_find(struct wr_chan *ch, uint64_t tag)
 /* The acknowledgement timeout of deliveries from q, in ms (0: none): the
  * queue's x-consumer-timeout, else consumer_timeout, read now (a SIGHUP
  * reload applies to deliveries already made). */
-static uint64_t ack_timeout(const struct wr_chan *ch, const struct wr_queue *q)
+static inline uint64_t ack_timeout(const struct wr_chan *ch, const struct wr_queue *q)
 {
     int64_t t =
         q->s.consumer_timeout >= 0 ? q->s.consumer_timeout : ch->c->srv->conf->consumer_timeout_ms;
     return t > 0 ? (uint64_t)t : 0;
 }
 
+/* When a delivery from q is made: 0 when no timeout applies to it, so a
+ * broker without one reads no clock per delivery. */
+static inline uint64_t ack_clock(const struct wr_chan *ch, const struct wr_queue *q)
+{
+    return ack_timeout(ch, q) ? wr_now_ms() : 0;
+}
+
 static uint64_t ua_deadline(const struct wr_chan *ch, const struct unacked *u)
 {
     uint64_t t = ack_timeout(ch, u->q);
-    return t && t <= UINT64_MAX - u->at ? u->at + t : UINT64_MAX;
+    return t && u->at && t <= UINT64_MAX - u->at ? u->at + t : UINT64_MAX;
 }
 
 /* A live entry from q was just pushed (before unacked_live counts it). */
-static void ua_timed(struct wr_chan *ch, struct wr_queue *q, uint64_t at)
+static void ua_timed_slow(struct wr_chan *ch, struct wr_queue *q, uint64_t at)
 {
     uint64_t t = ack_timeout(ch, q);
     if (ch->unacked_live == 0) {
@@ -411,6 +418,15 @@ static void ua_timed(struct wr_chan *ch, struct wr_queue *q, uint64_t at)
     }
     if (t && at + t < ch->ua_check)
         ch->ua_check = at + t;
+}
+
+static inline void ua_timed(struct wr_chan *ch, struct wr_queue *q, uint64_t at)
+{
+    /* The usual case, a few loads: every live entry has this one's
+     * setting, so it expires after all of them and ua_check stands. */
+    if (ch->unacked_live && !ch->ua_mixed && q->s.consumer_timeout == ch->ua_qto)
+        return;
+    ua_timed_slow(ch, q, at);
 }
 
 /* The index of the live entry that expires first (ua_n when none has a
@@ -631,7 +647,7 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
             u.e.deliveries++;
         u.q = q;
         u.cons = cc;
-        u.at = wr_now_ms();
+        u.at = ack_clock(ch, q);
         if (ua_push(ch, tag, &u) == 0) {
             ua_timed(ch, q, u.at);
             wr_queue_ref(q);
@@ -782,6 +798,21 @@ static void ack_timed_out(struct wr_chan *ch, uint32_t i)
     chan_close(ch, 406, 0, text);
 }
 
+/* consumer_timeout changed: deliveries made while no timeout applied to
+ * them count from now if one does now; what was known of the deadlines is
+ * forgotten. Once
+ * per SIGHUP that changed it, over the channels with unacked deliveries. */
+static void ua_recheck(struct wr_chan *ch, uint64_t now)
+{
+    for (uint32_t i = 0; i < ch->ua_n; i++) {
+        struct unacked *u = ua_at(ch, i);
+        if (u->e.m && !u->at && ack_timeout(ch, u->q))
+            u->at = now;
+    }
+    ch->ua_mixed = true; /* one scan finds out */
+    ch->ua_check = 0;
+}
+
 void wr_chan_ack_tick(struct wr_chan *ch, uint64_t now, bool recheck)
 {
     uint64_t due;
@@ -792,7 +823,7 @@ void wr_chan_ack_tick(struct wr_chan *ch, uint64_t now, bool recheck)
         return;
     }
     if (recheck)
-        ch->ua_check = 0;
+        ua_recheck(ch, now);
     if (now <= ch->ua_check)
         return;
     i = ua_first_due(ch, &due);
@@ -1307,7 +1338,7 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
         if (u.e.deliveries < UINT16_MAX)
             u.e.deliveries++;
         u.q = q;
-        u.at = wr_now_ms();
+        u.at = ack_clock(ch, q);
         if (ua_push(ch, ch->last_tag, &u) < 0) {
             wr_queue_requeue_one(q, &e);
             return;
