@@ -798,10 +798,9 @@ static void ack_timed_out(struct wr_chan *ch, uint32_t i)
     chan_close(ch, 406, 0, text);
 }
 
-/* consumer_timeout changed: deliveries made while no timeout applied to
- * them count from now if one does now; what was known of the deadlines is
- * forgotten. Once
- * per SIGHUP that changed it, over the channels with unacked deliveries. */
+/* consumer_timeout changed (SIGHUP): deliveries made while no timeout
+ * applied to them count from now if one does now, and what was known of
+ * the deadlines is forgotten. Once per reload that changed the value. */
 static void ua_recheck(struct wr_chan *ch, uint64_t now)
 {
     for (uint32_t i = 0; i < ch->ua_n; i++) {
