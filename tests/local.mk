@@ -239,7 +239,8 @@ INTEG_TESTS = \
 	tests/integ/test_man_examples.py \
 	tests/integ/test_tls.py \
 	tests/integ/test_listen.py \
-	tests/integ/test_dedup.py
+	tests/integ/test_dedup.py \
+	tests/integ/test_consumer_timeout.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

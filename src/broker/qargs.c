@@ -62,6 +62,8 @@ static const struct qarg qargs[] = {
     {"x-cache-ttl", QA_POS, NULL, NULL, T_ALL},
     {"x-deduplication-header", QA_STR, NULL, NULL, T_ALL},
     {"x-deduplication-key", QA_ENUM, "header|message-id", "invalid_value", T_ALL},
+    /* x-consumer-timeout has no row: RabbitMQ 3.12 neither checks it at
+     * declare nor compares it on redeclaration (wr_qsettings_parse). */
 };
 
 static const char *type_name(uint8_t t)
@@ -329,6 +331,12 @@ int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s)
     s->max_length = arg_int(args, "x-max-length");
     s->max_length_bytes = arg_int(args, "x-max-length-bytes");
     s->delivery_limit = arg_int(args, "x-delivery-limit");
+    /* As RabbitMQ 3.12 reads it: an integer is the timeout (a negative one
+     * expires at the first check, 1 ms here), anything else means none. 0
+     * means none too (consumer_timeout's 0; RabbitMQ expires it at once). */
+    s->consumer_timeout = -1;
+    if (wr_table_get(args, "x-consumer-timeout", &v) == 1)
+        s->consumer_timeout = !wr_fv_int(&v, &p) ? 0 : p < 0 ? 1 : p;
     p = arg_int(args, "x-max-priority");
     s->max_priority = p > 0 ? (uint8_t)(p > 255 ? 255 : p) : 0;
     s->overflow = WR_OVERFLOW_DROP_HEAD;

@@ -42,6 +42,7 @@ struct wr_qsettings {
     int64_t max_length;
     int64_t max_length_bytes;
     int64_t delivery_limit;
+    int64_t consumer_timeout; /* x-consumer-timeout, ms; 0: none; -1: consumer_timeout applies */
     enum wr_overflow overflow;
     enum wr_qtype type;
     /* x-dead-letter-strategy at-least-once, in effect (it needs a quorum

@@ -85,6 +85,7 @@ struct wr_churn {
     uint64_t queues_declared; /* queue.declare (not passive) that succeeded */
     /* recovered durable queues count as created */
     uint64_t queues_created, queues_deleted;
+    uint64_t consumer_timeouts; /* channels closed by consumer_timeout (net/chan.c) */
 };
 
 #endif

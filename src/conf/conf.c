@@ -479,6 +479,15 @@ static const struct wr_conf_setting settings[] = {
      .imax = INT32_MAX,
      .flags = WR_CONF_RELOAD,
      .help = "most consumers on one channel, refused beyond with 530; 0 means no limit"},
+    {.name = "consumer_timeout",
+     .type = WR_CONF_INT,
+     F(consumer_timeout_ms),
+     .def = "1800000",
+     .imin = 0,
+     .imax = 1000000000000000, /* 10^15 ms: 31,000 years */
+     .flags = WR_CONF_FALSE | WR_CONF_RELOAD,
+     .help = "milliseconds a delivery may stay unacknowledged before its channel is closed "
+             "with 406; 0 or false: no limit"},
     /* plugins (src/plugin); plugins.enabled.N and plugin.NAME.KEY are
      * lists, parsed by apply_plugin_key */
     {.name = "plugins.directory",
@@ -871,7 +880,9 @@ static const char *apply(struct wr_conf *c, const struct wr_conf_setting *s, con
     switch (s->type) {
     case WR_CONF_INT: {
         int64_t n = -1;
-        if (!((s->flags & WR_CONF_INFINITY) && strcmp(v, "infinity") == 0))
+        if ((s->flags & WR_CONF_FALSE) && strcmp(v, "false") == 0)
+            n = 0;
+        else if (!((s->flags & WR_CONF_INFINITY) && strcmp(v, "infinity") == 0))
             why = parse_int(v, s->imin, s->imax, &n);
         if (!why)
             memcpy(field, &n, sizeof n);

@@ -125,6 +125,7 @@ struct wr_conf {
     int64_t shutdown_timeout_ms;         /* shutdown_timeout */
     uint64_t max_message_size;           /* max_message_size, bytes */
     int64_t consumer_max_per_channel;    /* consumer_max_per_channel, 0 = no limit */
+    int64_t consumer_timeout_ms;         /* consumer_timeout, 0 = no limit */
     /* plugins */
     char plugins_dir[1024];     /* plugins.directory */
     char plugins_enabled[1024]; /* plugins.enabled.N, as a comma list; not a row */
@@ -149,6 +150,7 @@ enum wr_conf_type {
  * restart, and a change to it is logged as such. */
 #define WR_CONF_RELOAD 0x4u
 #define WR_CONF_INFINITY 0x8u /* an INT that also takes "infinity" (stored as -1) */
+#define WR_CONF_FALSE 0x10u   /* an INT that also takes "false" (stored as 0) */
 
 struct wr_conf_setting {
     const char *name;

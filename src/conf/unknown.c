@@ -56,7 +56,6 @@ static const char *const rabbit_keys[] = {
     "mirroring_sync_batch_size",
     "mirroring_sync_max_throughput",
     "mirroring_flow_control",
-    "consumer_timeout",
     /* clustering and the Erlang runtime */
     "cluster_name",
     "cluster_tags.*",

@@ -419,6 +419,9 @@ static void churn_metrics(struct out *o, const struct totals *t, const struct wr
     one_u(o, "rabbitmq_queues_created_total", "counter",
           "Queues created (durable queues recovered at start included)", ch->queues_created);
     one_u(o, "rabbitmq_queues_deleted_total", "counter", "Queues deleted", ch->queues_deleted);
+    one_u(o, "warren_consumer_timeouts_total", "counter",
+          "Channels closed because a delivery was not acknowledged within its timeout",
+          ch->consumer_timeouts);
 }
 
 static void global_metrics(struct out *o, const struct totals *t)

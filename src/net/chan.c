@@ -11,6 +11,16 @@
  * `tag - first_tag`. An ack finds its entry in O(1); settled entries stay as
  * holes until they reach the front. No-ack deliveries take a tag too and
  * leave a hole, so the index stays exact.
+ *
+ * consumer_timeout: each live entry records when it was delivered (the
+ * loop's cached clock). A channel with live entries is on the server's
+ * unacked_chans list, and the server's tick calls wr_chan_ack_tick for each
+ * such channel only: one comparison against `ua_check`, a time before which
+ * no delivery of the channel can expire. Entries from queues with the same
+ * timeout setting expire in tag order, so while every live entry shares
+ * one (`!ua_mixed`, the usual case) the head of the ring is the one to
+ * look at; with several, the ring is scanned, only when `ua_check` has
+ * passed, and `ua_check` is then exact again.
  */
 #include "config.h"
 
@@ -53,6 +63,7 @@ struct unacked {
                        * e.deliveries counts this delivery */
     struct wr_queue *q;
     struct chan_consumer *cons; /* NULL for basic.get or a cancelled consumer */
+    uint64_t at; /* delivered at (wr_now_ms), for consumer_timeout; 0: none applied */
 };
 
 struct requeue {
@@ -105,6 +116,11 @@ struct wr_chan {
     uint32_t ua_cap, ua_head, ua_n;
     uint64_t ua_first_tag; /* tag of ua[ua_head] */
     uint64_t last_tag;
+    /* consumer_timeout (see the top of the file and wr_chan_ack_tick) */
+    struct wr_list ua_node; /* srv->unacked_chans while unacked_live > 0 */
+    uint64_t ua_check;      /* no live entry expires at or before this (ms) */
+    int64_t ua_qto;         /* the queues' x-consumer-timeout of every live entry */
+    bool ua_mixed;          /* ... unless live entries come from queues that differ */
 
     /* publisher confirms; those that wait for the journal queue up in
      * order behind `pc` (a ring), so acks never overtake one another */
@@ -154,9 +170,24 @@ static const struct wr_consumer_ops chan_consumer_ops;
 
 static void chan_release(struct wr_chan *ch);
 
-static void chan_error(struct wr_chan *ch, int err, uint32_t method_id, const char *text)
+/* Send channel.close (a soft error, already logged) and give everything
+ * back; the channel waits for close-ok. */
+static void chan_close(struct wr_chan *ch, int code, uint32_t method_id, const char *text)
 {
     struct wr_method m;
+
+    wr_method_init(&m, WR_CHANNEL_CLOSE);
+    m.u.channel_close.reply_code = (uint16_t)code;
+    m.u.channel_close.reply_text = wr_str_c(text);
+    m.u.channel_close.class_id = (uint16_t)(method_id >> 16);
+    m.u.channel_close.method_id = (uint16_t)method_id;
+    wr_conn_send(ch->c, ch->id, &m);
+    ch->closing = true;
+    chan_release(ch);
+}
+
+static void chan_error(struct wr_chan *ch, int err, uint32_t method_id, const char *text)
+{
     int code = wr_err_reply_code(err);
 
     if (wr_reply_code_is_hard((uint16_t)code)) {
@@ -168,14 +199,7 @@ static void chan_error(struct wr_chan *ch, int err, uint32_t method_id, const ch
     char esc[WR_LOG_ESC_MAX]; /* the text quotes names the client chose */
     wr_log_ctx(WR_LOG_WARNING, ch->c->name, "channel %u error: %s", ch->id,
                wr_log_esc(esc, sizeof(esc), text, strlen(text)));
-    wr_method_init(&m, WR_CHANNEL_CLOSE);
-    m.u.channel_close.reply_code = (uint16_t)code;
-    m.u.channel_close.reply_text = wr_str_c(text);
-    m.u.channel_close.class_id = (uint16_t)(method_id >> 16);
-    m.u.channel_close.method_id = (uint16_t)method_id;
-    wr_conn_send(ch->c, ch->id, &m);
-    ch->closing = true;
-    chan_release(ch);
+    chan_close(ch, code, method_id, text);
 }
 
 static void chan_errorf(struct wr_chan *ch, int err, uint32_t method_id, const char *fmt, ...)
@@ -352,6 +376,90 @@ static struct unacked *ua_find(struct wr_chan *ch, uint64_t tag)
     if (i >= ch->ua_n)
         return NULL;
     return ua_at(ch, (uint32_t)i)->e.m ? ua_at(ch, (uint32_t)i) : NULL;
+}
+
+/* ---- consumer_timeout ---- */
+
+/* The acknowledgement timeout of deliveries from q, in ms (0: none): the
+ * queue's x-consumer-timeout, else consumer_timeout, read now (a SIGHUP
+ * reload applies to deliveries already made). */
+static inline uint64_t ack_timeout(const struct wr_chan *ch, const struct wr_queue *q)
+{
+    int64_t t =
+        q->s.consumer_timeout >= 0 ? q->s.consumer_timeout : ch->c->srv->conf->consumer_timeout_ms;
+    return t > 0 ? (uint64_t)t : 0;
+}
+
+/* When a delivery from q is made: 0 when no timeout applies to it, so a
+ * broker without one reads no clock per delivery. */
+static inline uint64_t ack_clock(const struct wr_chan *ch, const struct wr_queue *q)
+{
+    return ack_timeout(ch, q) ? wr_now_ms() : 0;
+}
+
+static uint64_t ua_deadline(const struct wr_chan *ch, const struct unacked *u)
+{
+    uint64_t t = ack_timeout(ch, u->q);
+    return t && u->at && t <= UINT64_MAX - u->at ? u->at + t : UINT64_MAX;
+}
+
+/* A live entry from q was just pushed (before unacked_live counts it). */
+static void ua_timed_slow(struct wr_chan *ch, struct wr_queue *q, uint64_t at)
+{
+    uint64_t t = ack_timeout(ch, q);
+    if (ch->unacked_live == 0) {
+        ch->ua_mixed = false;
+        ch->ua_qto = q->s.consumer_timeout;
+        ch->ua_check = UINT64_MAX;
+        if (!wr_list_linked(&ch->ua_node))
+            wr_list_add_tail(&ch->c->srv->unacked_chans, &ch->ua_node);
+    } else if (q->s.consumer_timeout != ch->ua_qto) {
+        ch->ua_mixed = true;
+    }
+    if (t && at + t < ch->ua_check)
+        ch->ua_check = at + t;
+}
+
+static inline void ua_timed(struct wr_chan *ch, struct wr_queue *q, uint64_t at)
+{
+    /* The usual case, a few loads: every live entry has this one's
+     * setting, so it expires after all of them and ua_check stands. */
+    if (ch->unacked_live && !ch->ua_mixed && q->s.consumer_timeout == ch->ua_qto)
+        return;
+    ua_timed_slow(ch, q, at);
+}
+
+/* The index of the live entry that expires first (ua_n when none has a
+ * timeout). Scans the ring only when its entries come from queues with
+ * different settings, and then finds out whether they still do. */
+static uint32_t ua_first_due(struct wr_chan *ch, uint64_t *due)
+{
+    uint32_t best = ch->ua_n;
+    bool seen = false, mixed = false;
+    int64_t qto = 0;
+
+    *due = UINT64_MAX;
+    if (!ch->ua_mixed && ch->ua_n && ua_at(ch, 0)->e.m) {
+        *due = ua_deadline(ch, ua_at(ch, 0));
+        return *due == UINT64_MAX ? ch->ua_n : 0;
+    }
+    for (uint32_t i = 0; i < ch->ua_n; i++) {
+        const struct unacked *u = ua_at(ch, i);
+        uint64_t d;
+        if (!u->e.m)
+            continue;
+        if (!seen)
+            qto = u->q->s.consumer_timeout;
+        seen = true;
+        mixed |= u->q->s.consumer_timeout != qto;
+        if ((d = ua_deadline(ch, u)) < *due) {
+            *due = d;
+            best = i;
+        }
+    }
+    ch->ua_mixed = mixed;
+    ch->ua_qto = qto;
+    return best;
 }
 
 /* Settle one entry: it leaves the prefetch accounting. A consumer that
@@ -544,7 +652,9 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
             u.e.deliveries++;
         u.q = q;
         u.cons = cc;
+        u.at = ack_clock(ch, q);
         if (ua_push(ch, tag, &u) == 0) {
+            ua_timed(ch, q, u.at);
             wr_queue_ref(q);
             q->unacked++;
             q->unacked_bytes += e->m->body_len;
@@ -616,6 +726,7 @@ struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id)
     wr_hmap_init(&ch->consumers);
     wr_list_init(&ch->wait_node);
     wr_list_init(&ch->wake);
+    wr_list_init(&ch->ua_node);
     return ch;
 }
 
@@ -653,12 +764,84 @@ void wr_chan_free(struct wr_chan *ch)
 {
     chan_release(ch);
     wr_list_del(&ch->wait_node);
+    wr_list_del(&ch->ua_node);
     free(ch->pc);
     wr_hmap_free(&ch->consumers);
     free(ch->ua);
     free(ch->txo);
     wr_publish_result_free(&ch->pub);
     free(ch);
+}
+
+/* The text RabbitMQ closes the channel with (rabbit_channel.erl). */
+#define ACK_TIMEOUT_TEXT                                                                           \
+    "PRECONDITION_FAILED - delivery acknowledgement on channel %u timed out. Timeout value "       \
+    "used: %llu ms. This timeout value can be configured, see consumers doc guide to learn more"
+
+/* Entry i waited longer than its timeout: one warning line, then the
+ * channel is closed with 406 and its unacked messages requeued as at any
+ * channel close. */
+static void ack_timed_out(struct wr_chan *ch, uint32_t i)
+{
+    const struct unacked *u = ua_at(ch, i);
+    char tag[WR_LOG_ESC_MAX], qn[WR_LOG_ESC_MAX], text[256];
+    struct wr_str name = wr_queue_name(u->q);
+    unsigned long long t = (unsigned long long)ack_timeout(ch, u->q);
+
+    if (u->cons)
+        wr_log_esc(tag, sizeof(tag), u->cons->tag, strlen(u->cons->tag));
+    wr_log_ctx(WR_LOG_WARNING, ch->c->name,
+               "channel %u: delivery tag %llu from queue '%s' in vhost '%s' (%s%s%s) not "
+               "acknowledged within %llu ms (consumer_timeout): closing the channel with 406, "
+               "%u unacked messages requeued",
+               ch->id, (unsigned long long)(ch->ua_first_tag + i),
+               wr_log_esc(qn, sizeof(qn), name.ptr, name.len), u->q->vhost->name,
+               u->cons ? "consumer '" : "basic.get", u->cons ? tag : "", u->cons ? "'" : "", t,
+               ch->unacked_live);
+    ch->c->srv->broker->churn.consumer_timeouts++;
+    snprintf(text, sizeof(text), ACK_TIMEOUT_TEXT, ch->id, t);
+    chan_close(ch, 406, 0, text);
+}
+
+/* consumer_timeout changed (SIGHUP): deliveries made while no timeout
+ * applied to them count from now if one does now, and what was known of
+ * the deadlines is forgotten. Once per reload that changed the value. */
+static void ua_recheck(struct wr_chan *ch, uint64_t now)
+{
+    for (uint32_t i = 0; i < ch->ua_n; i++) {
+        struct unacked *u = ua_at(ch, i);
+        if (u->e.m && !u->at && ack_timeout(ch, u->q))
+            u->at = now;
+    }
+    ch->ua_mixed = true; /* one scan finds out */
+    ch->ua_check = 0;
+}
+
+void wr_chan_ack_tick(struct wr_chan *ch, uint64_t now, bool recheck)
+{
+    uint64_t due;
+    uint32_t i;
+
+    if (ch->closing || !ch->unacked_live || ch->c->state >= WR_CS_CLOSING) {
+        wr_list_del(&ch->ua_node); /* linked again by its next delivery */
+        return;
+    }
+    if (recheck)
+        ua_recheck(ch, now);
+    if (now <= ch->ua_check)
+        return;
+    i = ua_first_due(ch, &due);
+    if (i == ch->ua_n || now <= due) {
+        ch->ua_check = due; /* exact now, until the next delivery lowers it */
+        return;
+    }
+    wr_list_del(&ch->ua_node);
+    ack_timed_out(ch, i);
+}
+
+struct wr_chan *wr_chan_of_unacked_node(struct wr_list *n)
+{
+    return wr_container_of(n, struct wr_chan, ua_node);
 }
 
 bool wr_chan_closing(const struct wr_chan *ch)
@@ -1166,10 +1349,12 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
         if (u.e.deliveries < UINT16_MAX)
             u.e.deliveries++;
         u.q = q;
+        u.at = ack_clock(ch, q);
         if (ua_push(ch, ch->last_tag, &u) < 0) {
             wr_queue_requeue_one(q, &e);
             return;
         }
+        ua_timed(ch, q, u.at);
         wr_queue_ref(q);
         q->unacked++;
         q->unacked_bytes += e.m->body_len;

@@ -20,6 +20,7 @@ struct wr_method;
 struct wr_frame;
 struct evbuffer;
 struct wr_queue;
+struct wr_list;
 
 struct wr_chan *wr_chan_new(struct wr_conn *c, uint16_t id);
 /* Release everything: cancel consumers, requeue unacked, drop a half
@@ -43,6 +44,16 @@ bool wr_chan_expects_content(const struct wr_chan *ch);
 void wr_chan_output_ready(struct wr_chan *ch);
 /* End of a read batch: flush coalesced confirms. */
 void wr_chan_flush(struct wr_chan *ch);
+
+/* consumer_timeout, from the server's tick, for each channel on its
+ * unacked_chans list (a channel links itself there when it hands out a
+ * delivery to acknowledge, and leaves when it has none): when a delivery
+ * has waited longer than its timeout (x-consumer-timeout of its queue, else
+ * consumer_timeout) at `now`, the channel is closed with 406. `recheck`:
+ * consumer_timeout changed (SIGHUP), forget what was known of the
+ * deadlines. Costs a comparison unless a deadline may have passed. */
+void wr_chan_ack_tick(struct wr_chan *ch, uint64_t now, bool recheck);
+struct wr_chan *wr_chan_of_unacked_node(struct wr_list *n);
 
 /* The journal is durable up to `pos`: send the confirms that waited. */
 void wr_chan_store_synced(struct wr_chan *ch, uint64_t pos, bool failed);

@@ -174,6 +174,21 @@ void wr_server_conn_dirty(struct wr_server *s, struct wr_list *node)
     wr_list_add_tail(&s->dirty, node);
 }
 
+/* consumer_timeout: only the channels with deliveries to acknowledge are
+ * looked at, each with one comparison unless a deadline may have passed
+ * (chan.c). A closed channel's requeue can hand its messages to a channel
+ * that joins the list meanwhile: the walk is safe against that. */
+static void ack_timeouts(struct wr_server *s, uint64_t now)
+{
+    struct wr_list *it, *tmp;
+    bool recheck = s->consumer_timeout_ms != s->conf->consumer_timeout_ms;
+    s->consumer_timeout_ms = s->conf->consumer_timeout_ms;
+    wr_list_each_safe(it, tmp, &s->unacked_chans)
+    {
+        wr_chan_ack_tick(wr_chan_of_unacked_node(it), now, recheck);
+    }
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_server *s = arg;
@@ -187,6 +202,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     {
         wr_conn_tick(wr_container_of(it, struct wr_conn, node), now);
     }
+    ack_timeouts(s, now);
     wr_broker_tick(s->broker);
     if (s->auth_fails.n)
         auth_fails_expire(s, now, false);
@@ -222,6 +238,8 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
     wr_list_init(&s.conns);
     wr_list_init(&s.dead);
     wr_list_init(&s.store_waiters);
+    wr_list_init(&s.unacked_chans);
+    s.consumer_timeout_ms = conf->consumer_timeout_ms;
     wr_list_init(&s.dirty);
     wr_list_init(&s.flow_paused);
     wr_hmap_init(&s.auth_fails);

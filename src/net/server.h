@@ -31,6 +31,8 @@ struct wr_server {
     struct wr_list flow_paused; /* publishers waiting for a queue to drain */
     uint32_t nconns;
     struct wr_list store_waiters; /* channels with confirms waiting for the journal */
+    struct wr_list unacked_chans; /* channels with deliveries to acknowledge (consumer_timeout) */
+    int64_t consumer_timeout_ms;  /* conf->consumer_timeout_ms the tick last saw */
     struct wr_hmap auth_fails;    /* refused logins by peer address (throttle) */
     bool stopping;
     /* connection.start's server-properties, encoded once by the first

@@ -565,6 +565,17 @@ START_TEST(test_check_tls)
     ck_assert_int_eq(parse("max_connections = 7\n"), 0); /* the other name */
     ck_assert_int_eq(conf.connection_max, 7);
     ck_assert_int_ne(parse("ssl_cert_login_from = subject_alternative_name\n"), 0);
+    /* consumer_timeout: milliseconds, RabbitMQ's 30 min by default; 0 or
+     * false is no limit */
+    setup();
+    ck_assert_int_eq(conf.consumer_timeout_ms, 1800000);
+    ck_assert_int_eq(parse("consumer_timeout = 1000\n"), 0);
+    ck_assert_int_eq(conf.consumer_timeout_ms, 1000);
+    ck_assert_int_eq(parse("consumer_timeout = false\n"), 0);
+    ck_assert_int_eq(conf.consumer_timeout_ms, 0);
+    ck_assert_int_ne(parse("consumer_timeout = true\n"), 0);
+    ck_assert_int_ne(parse("consumer_timeout = -1\n"), 0);
+    ck_assert_int_ne(parse("connection_max = false\n"), 0); /* only where the row says */
 }
 END_TEST
 
@@ -1103,6 +1114,7 @@ START_TEST(test_reloadable)
         "shutdown_timeout",
         "max_message_size",
         "consumer_max_per_channel",
+        "consumer_timeout",
         "ssl_handshake_timeout",
         "auth_mechanisms",
         "ssl_cert_login_from",
