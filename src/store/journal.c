@@ -57,9 +57,9 @@ struct wr_journal {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    uint64_t req_pos;     /* position to sync */
+    uint64_t req_pos; /* position to sync */
     int req_fd;
-    uint64_t synced_pos;  /* durable */
+    uint64_t synced_pos; /* durable */
     int sync_errno;
     bool busy, quit;
     struct wr_histo fsync; /* how long each fdatasync of a segment took */
@@ -95,8 +95,10 @@ static void fail(struct wr_journal *j, const char *what, int e)
 {
     if (j->failed)
         return;
-    wr_log(WR_LOG_ERROR, "journal: %s failed: %s; persistent publishes are refused until "
-           "restart", what, strerror(e));
+    wr_log(WR_LOG_ERROR,
+           "journal: %s failed: %s; persistent publishes are refused until "
+           "restart",
+           what, strerror(e));
     j->failed = true;
     pthread_mutex_lock(&j->mu);
     if (!j->sync_errno)
@@ -226,8 +228,7 @@ static uint64_t segments_bytes(int dirfd)
 
 struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment, uint32_t segment_max,
                                    struct event_base *base, uint32_t fsync_interval_ms,
-                                   wr_journal_synced_fn synced, void *arg,
-                                   struct wr_errbuf *err)
+                                   wr_journal_synced_fn synced, void *arg, struct wr_errbuf *err)
 {
     struct wr_journal *j = calloc(1, sizeof(*j));
     struct timeval tv;
@@ -292,6 +293,34 @@ fail:
     return NULL;
 }
 
+static void writer_hold(struct wr_journal *j);
+static void writer_release(struct wr_journal *j);
+
+/* A write failed (ENOSPC, EIO, EFBIG). Nothing that is not durable yet
+ * will be confirmed now: not this batch, and not what earlier batches of
+ * this segment wrote that no sync has covered (their publishes are
+ * nacked). Take all of it back out of the file, so that none of it comes
+ * back at recovery as a message its publisher was told was refused. The
+ * writer is held first: a sync it is doing may still make more durable,
+ * and what it covers stays (those confirms go out). */
+static void take_back(struct wr_journal *j, int e)
+{
+    uint64_t synced;
+    off_t keep;
+    writer_hold(j);
+    pthread_mutex_lock(&j->mu);
+    synced = j->synced_pos;
+    pthread_mutex_unlock(&j->mu);
+    keep = (uint32_t)(synced >> 32) == j->seg ? (off_t)(uint32_t)synced : 0;
+    if (ftruncate(j->fd, keep) < 0)
+        wr_log(WR_LOG_ERROR, "journal: cannot truncate after a failed write: %s", strerror(errno));
+    else if ((uint64_t)keep <= (uint32_t)j->written)
+        j->disk_bytes -= (uint32_t)j->written - (uint64_t)keep;
+    fail(j, "write", e); /* before the release: the writer starts no other sync */
+    writer_release(j);
+    j->len = 0;
+}
+
 static void write_buffer(struct wr_journal *j)
 {
     size_t off = 0;
@@ -303,13 +332,7 @@ static void write_buffer(struct wr_journal *j)
             int e = errno;
             if (e == EINTR)
                 continue;
-            /* Take back what part of the batch reached the file: none of it
-             * will be confirmed, so none of it may come back at recovery. */
-            if (ftruncate(j->fd, (off_t)(uint32_t)j->written) < 0)
-                wr_log(WR_LOG_ERROR, "journal: cannot truncate after a failed write: %s",
-                       strerror(errno));
-            fail(j, "write", e);
-            j->len = 0;
+            take_back(j, e);
             return;
         }
         off += (size_t)n;
@@ -386,8 +409,8 @@ static int rotate(struct wr_journal *j)
     return 0;
 }
 
-uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_iov *parts,
-                           int n, uint32_t *seg)
+uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_iov *parts, int n,
+                           uint32_t *seg)
 {
     size_t plen = 1, need;
     uint32_t crc;
@@ -400,8 +423,7 @@ uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_i
     need = 12 + plen;
     if (plen > UINT32_MAX / 2)
         return 0;
-    if ((uint64_t)j->seg_size + need > j->seg_max && j->seg_size > 0 &&
-        rotate(j) < 0)
+    if ((uint64_t)j->seg_size + need > j->seg_max && j->seg_size > 0 && rotate(j) < 0)
         return 0;
     if (j->len + need > j->cap) {
         size_t cap = j->cap ? j->cap : 65536;
@@ -571,8 +593,8 @@ size_t wr_journal_scan(const uint8_t *buf, size_t size, uint32_t seg, wr_replay_
             st->skipped_bytes += size - off;
             return off; /* a torn or corrupt tail */
         }
-        wr_log(WR_LOG_WARNING, "journal: %s: corrupt record at offset %zu, %zu bytes skipped",
-               name, off, next - off);
+        wr_log(WR_LOG_WARNING, "journal: %s: corrupt record at offset %zu, %zu bytes skipped", name,
+               off, next - off);
         st->bad_records++;
         st->skipped_bytes += next - off;
         off = next;
@@ -615,8 +637,10 @@ static int replay_segment(const char *dir, uint32_t seg, bool last, wr_replay_fn
     off = wr_journal_scan(buf, size, seg, fn, arg, st, path);
     if (off < size) {
         /* Nothing valid after `off`: a torn or corrupt tail. */
-        wr_log(WR_LOG_WARNING, "journal: %s: %zu bytes at offset %zu are not a complete "
-               "record; truncating", path, size - off, off);
+        wr_log(WR_LOG_WARNING,
+               "journal: %s: %zu bytes at offset %zu are not a complete "
+               "record; truncating",
+               path, size - off, off);
         st->truncated++;
         if (ftruncate(fd, (off_t)off) < 0 || fsync(fd) < 0)
             wr_log(WR_LOG_ERROR, "journal: cannot truncate %s: %s", path, strerror(errno));
@@ -639,8 +663,8 @@ int wr_journal_replay(const char *dir, wr_replay_fn fn, void *arg, struct wr_rep
 
     memset(st, 0, sizeof(*st));
     if (!d)
-        return errno == ENOENT ? 0 : wr_fail(err, WR_EIO, "cannot open %s: %s", dir,
-                                             strerror(errno));
+        return errno == ENOENT ? 0
+                               : wr_fail(err, WR_EIO, "cannot open %s: %s", dir, strerror(errno));
     while ((de = readdir(d))) {
         unsigned long v;
         char tail[8];
@@ -663,8 +687,10 @@ int wr_journal_replay(const char *dir, wr_replay_fn fn, void *arg, struct wr_rep
         qsort(segs, n, sizeof(*segs), seg_cmp);
     for (size_t i = 1; i < n; i++)
         if (segs[i] != segs[i - 1] + 1)
-            wr_log(WR_LOG_ERROR, "journal: segment files %08u.wjl to %08u.wjl are missing; "
-                   "the messages they held are lost", segs[i - 1] + 1, segs[i] - 1);
+            wr_log(WR_LOG_ERROR,
+                   "journal: segment files %08u.wjl to %08u.wjl are missing; "
+                   "the messages they held are lost",
+                   segs[i - 1] + 1, segs[i] - 1);
     for (size_t i = 0; i < n && rc != WR_EINTERNAL; i++) {
         /* An unreadable segment is reported and skipped: it never stops the
          * broker from starting. */

@@ -9,9 +9,11 @@
 #include <check.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,6 +143,70 @@ START_TEST(stats_size_and_fsyncs)
 }
 END_TEST
 
+/* A write that fails (here EFBIG past RLIMIT_FSIZE, as ENOSPC on a full
+ * disk) takes back everything no sync covered: the failed batch, and an
+ * earlier batch written but not yet synced (its publishes are nacked, so it
+ * must not come back at recovery). What a sync covered stays. */
+static void failed_write_case(bool sync_first)
+{
+    char *dir = tmpdir();
+    struct event_base *base = event_base_new();
+    struct wr_errbuf err;
+    struct wr_journal *j = wr_journal_open(dir, 1, 0, base, 0, on_synced, NULL, &err);
+    struct rlimit old, lim;
+    uint8_t payload[4096];
+    struct wr_iov iov = {payload, 100};
+    struct seen s = {0};
+    struct wr_replay_stats st;
+    uint64_t bytes;
+    struct wr_histo h;
+    off_t first;
+    ck_assert_msg(j != NULL, "%s", err.text);
+    for (size_t k = 0; k < sizeof(payload); k++)
+        payload[k] = (uint8_t)k;
+    ck_assert_uint_gt(wr_journal_append(j, 'a', &iov, 1, NULL), 0);
+    if (sync_first)
+        ck_assert_int_eq(wr_journal_sync_now(j), 0);
+    else
+        wr_journal_flush(j); /* written, no sync asked for */
+    first = seg_size(dir);
+    ck_assert_int_eq(first, WR_JOURNAL_HEADER + 100);
+    /* The next batch reaches the file in part, then fails. */
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)first + 50;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    iov.len = sizeof(payload);
+    ck_assert_uint_gt(wr_journal_append(j, 'b', &iov, 1, NULL), 0);
+    wr_journal_flush(j);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    ck_assert(wr_journal_failed(j));
+    ck_assert_uint_eq(wr_journal_append(j, 'c', &iov, 1, NULL), 0); /* nothing more taken */
+    wr_journal_stats(j, &bytes, &h);
+    ck_assert_uint_eq(bytes, sync_first ? (uint64_t)first : 0);
+    wr_journal_close(j);
+    event_base_free(base);
+    ck_assert_int_eq(seg_size(dir), sync_first ? first : 0);
+    ck_assert_int_eq(wr_journal_replay(dir, collect, &s, &st, &err), 0);
+    ck_assert_uint_eq(s.n, sync_first ? 1 : 0);
+    ck_assert_uint_eq(st.bad_records, 0);
+    ck_assert_uint_eq(st.truncated, 0);
+    cleanup(dir);
+}
+
+START_TEST(failed_write_takes_back_unsynced)
+{
+    failed_write_case(false);
+}
+END_TEST
+
+START_TEST(failed_write_keeps_synced)
+{
+    failed_write_case(true);
+}
+END_TEST
+
 START_TEST(crc32c_vector)
 {
     ck_assert_uint_eq(wr_crc32c(0, "123456789", 9), 0xE3069283u);
@@ -266,6 +332,8 @@ int main(void)
     tcase_add_test(t, torn_tail_at_every_offset);
     tcase_add_test(t, flipped_byte_drops_one_record);
     tcase_add_test(t, garbage_never_crashes);
+    tcase_add_test(t, failed_write_takes_back_unsynced);
+    tcase_add_test(t, failed_write_keeps_synced);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
