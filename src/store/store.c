@@ -93,10 +93,10 @@ struct wr_store {
     unsigned rfd_next;
     void (*synced_cb)(void *arg, uint64_t pos);
     void *synced_arg;
-    struct wr_list dcaches;          /* struct wr_dedup.pnode: caches journaling keys */
-    struct wr_dedup_stage *stage;    /* keys to write with the next publish */
+    struct wr_list dcaches;       /* struct wr_dedup.pnode: caches journaling keys */
+    struct wr_dedup_stage *stage; /* keys to write with the next publish */
     uint32_t nstage;
-    bool no_prune;                   /* compaction holds a segment: do not free it */
+    bool no_prune; /* compaction holds a segment: do not free it */
 };
 
 static void compact_step(struct wr_store *s);
@@ -284,9 +284,9 @@ static void rfd_forget_before(struct wr_store *s, uint32_t first_live)
 struct segstat {
     struct wr_list node; /* s->segs, oldest first */
     uint32_t seg;
-    uint32_t live, total; /* (message, queue) pairs and dedup keys */
+    uint32_t live, total;   /* (message, queue) pairs and dedup keys */
     uint32_t klive, ktotal; /* of which dedup keys */
-    struct wr_list msgs; /* struct sent.seg_node */
+    struct wr_list msgs;    /* struct sent.seg_node */
 };
 
 struct sent {
@@ -302,7 +302,7 @@ struct sent {
     uint64_t qids[]; /* 0: removed */
 };
 
-#define KEY_HEAD 25 /* a 'K' record's flags, id, owner, expiry */
+#define KEY_HEAD 25              /* a 'K' record's flags, id, owner, expiry */
 #define COMPACT_BUDGET 256       /* messages moved per loop turn... */
 #define COMPACT_BYTES (1u << 20) /* ...or this many bytes: a turn stays short */
 
@@ -1005,7 +1005,6 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
         r->max_id = id;
 }
 
-
 static void on_key_rec(struct replay *r, uint32_t seg, const uint8_t *p, uint32_t len)
 {
     struct segstat *ss = segstat_get(r->s, seg);
@@ -1277,9 +1276,10 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
                 e->qids[k] = 0;
                 continue;
             }
-            if (!wr_msg_persistent(e->m) && q->s.type != WR_QTYPE_QUORUM) {
-                /* Only a quorum queue journals transient messages; a
-                 * classic queue would never report its removal. */
+            if (!wr_msg_persistent(e->m) && !wr_qtype_journals_all(q->s.type)) {
+                /* Only quorum queues and streams journal transient
+                 * messages; a classic queue would never report its
+                 * removal. */
                 e->qids[k] = 0;
                 transient++;
                 continue;

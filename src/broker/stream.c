@@ -1,0 +1,364 @@
+/*
+ * stream.c - streams; see stream.h.
+ *
+ * Neighbours: publish.c stamps and appends (wr_stream_stamp,
+ * wr_stream_append); queue.c sends a stream queue's push, consumers and
+ * deletion here; net/chan.c resolves x-stream-offset at basic.consume and
+ * refuses what a stream does not do; the store recovers messages through
+ * wr_queue_push_recovered.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/msg.h"
+#include "broker/persist.h"
+#include "broker/qargs.h"
+#include "broker/queue.h"
+#include "broker/stream.h"
+#include "broker/vhost.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "wire/field.h"
+
+struct wr_stream *wr_stream_new(int64_t segment_max)
+{
+    struct wr_stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->segment_max = segment_max > 0 ? (uint64_t)segment_max : WR_STREAM_DEFAULT_SEGMENT;
+    return st;
+}
+
+static inline struct wr_msg **slot(const struct wr_stream *st, uint64_t off)
+{
+    return &st->ring[off & (st->cap - 1)];
+}
+
+void wr_stream_free(struct wr_stream *st)
+{
+    if (!st)
+        return;
+    for (uint64_t o = st->first; o < st->next; o++)
+        wr_msg_unref(*slot(st, o));
+    free(st->ring);
+    free(st->segs);
+    free(st);
+}
+
+static uint64_t msg_bytes(const struct wr_msg *m)
+{
+    return (uint64_t)m->props_len + m->body_len;
+}
+
+/* Wall-clock ms minus the loop's monotonic ms: converts publish times
+ * (monotonic) to and from the wall clock. One clock read per call. */
+static int64_t wall_minus_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)wr_now_ms();
+}
+
+/* ---- the publish side ---- */
+
+struct wr_msg *wr_stream_stamp(struct wr_queue *q, const struct wr_msg *m)
+{
+    struct wr_msg *nm = wr_msg_with_int_header(m, "x-stream-offset", (int64_t)q->stream->next);
+    struct wr_msg_ext *e;
+    if (!nm)
+        return NULL;
+    if (!(nm->flags & WR_MSG_EXT)) {
+        struct wr_msg *x = wr_msg_with_ext(nm);
+        wr_msg_unref(nm);
+        if (!(nm = x))
+            return NULL;
+    }
+    /* Its own journal identity (the original may have one already, for
+     * the other queues it went to), and no TTL: a stream ignores the
+     * expiration property. */
+    e = wr_msg_ext(nm);
+    e->store_id = 0;
+    e->store_seg = 0;
+    e->body_off = 0;
+    e->ttl_ms = -1;
+    return nm;
+}
+
+static int ring_room(struct wr_stream *st)
+{
+    uint64_t n = st->next - st->first, cap;
+    struct wr_msg **a;
+    if (n < st->cap)
+        return 0;
+    cap = st->cap ? st->cap * 2 : 64;
+    if (!(a = calloc(cap, sizeof(*a))))
+        return WR_ENOMEM;
+    for (uint64_t o = st->first; o < st->next; o++)
+        a[o & (cap - 1)] = *slot(st, o);
+    free(st->ring);
+    st->ring = a;
+    st->cap = cap;
+    return 0;
+}
+
+static struct wr_stream_seg *seg_open(struct wr_stream *st, uint64_t first)
+{
+    if (st->nsegs == st->segs_cap) {
+        uint32_t cap = st->segs_cap ? st->segs_cap * 2 : 4;
+        struct wr_stream_seg *a = realloc(st->segs, (size_t)cap * sizeof(*a));
+        if (!a)
+            return NULL;
+        st->segs = a;
+        st->segs_cap = cap;
+    }
+    st->segs[st->nsegs] = (struct wr_stream_seg){first, 0, 0};
+    return &st->segs[st->nsegs++];
+}
+
+static inline bool journaled(const struct wr_queue *q, const struct wr_msg *m)
+{
+    return q->durable && q->vhost->persist && wr_msg_store_id(m);
+}
+
+/* Drop the oldest segment: its messages leave (journaled removals). */
+static void seg_drop_head(struct wr_queue *q)
+{
+    struct wr_stream *st = q->stream;
+    uint64_t end = st->nsegs > 1 ? st->segs[1].first : st->next;
+    const struct wr_persist *p = q->vhost->persist;
+    for (uint64_t o = st->first; o < end; o++) {
+        struct wr_msg **s = slot(st, o);
+        if (!*s)
+            continue;
+        st->bytes -= msg_bytes(*s);
+        if (journaled(q, *s))
+            p->remove(p->ctx, q, *s);
+        wr_msg_unref(*s);
+        *s = NULL;
+    }
+    st->first = end;
+    memmove(st->segs, st->segs + 1, (size_t)(st->nsegs - 1) * sizeof(*st->segs));
+    st->nsegs--;
+}
+
+/* Retention: whole segments from the head, never the active one. */
+static void retention(struct wr_queue *q)
+{
+    struct wr_stream *st = q->stream;
+    uint64_t now = wr_now_ms();
+    while (st->nsegs > 1) {
+        bool too_big = q->s.max_length_bytes > 0 && st->bytes > (uint64_t)q->s.max_length_bytes;
+        bool too_old = q->s.max_age_ms > 0 && now - st->segs[0].last_ms > (uint64_t)q->s.max_age_ms;
+        if (!too_big && !too_old)
+            break;
+        seg_drop_head(q);
+    }
+}
+
+static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off)
+{
+    struct wr_stream *st = q->stream;
+    struct wr_stream_seg *sg = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
+    uint64_t b = msg_bytes(m);
+    bool rolled = false;
+
+    if (st->first == st->next)
+        st->first = st->next = off; /* empty: starts where it is */
+    while (st->next < off) {        /* a hole (recovery only): keep offsets */
+        if (ring_room(st) < 0)
+            return WR_ENOMEM;
+        *slot(st, st->next++) = NULL;
+    }
+    if (ring_room(st) < 0)
+        return WR_ENOMEM;
+    if (!sg || (sg->bytes && sg->bytes + b > st->segment_max)) {
+        if (!(sg = seg_open(st, off)))
+            return WR_ENOMEM;
+        rolled = st->nsegs > 1;
+    }
+    *slot(st, off) = wr_msg_ref(m);
+    st->next = off + 1;
+    st->bytes += b;
+    sg->bytes += b;
+    sg->last_ms = m->published_ms;
+    if (rolled)
+        retention(q);
+    return 0;
+}
+
+int wr_stream_append(struct wr_queue *q, struct wr_msg *m)
+{
+    struct wr_stream *st = q->stream;
+    uint64_t off = st->next;
+    int rc;
+    if ((rc = append(q, m, off)) < 0)
+        return rc;
+    if (st->chunk_us != wr_now_us() || st->chunk_first < st->first) {
+        st->chunk_us = wr_now_us();
+        st->chunk_first = off;
+    }
+    wr_stat_inc(&q->st, WR_ST_PUBLISH);
+    /* Bodies deep in the log leave memory once journaled. */
+    if (off - st->first >= WR_PAGE_AFTER) {
+        struct wr_msg *old = *slot(st, off - WR_PAGE_AFTER);
+        if (old && journaled(q, old))
+            q->vhost->persist->page_out(q->vhost->persist->ctx, old);
+    }
+    wr_stream_dispatch(q);
+    return 0;
+}
+
+int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m)
+{
+    struct wr_stream *st = q->stream;
+    struct wr_fv v;
+    int64_t off;
+    int rc;
+    if (wr_table_get(wr_msg_headers(m), "x-stream-offset", &v) != 1 || !wr_fv_int(&v, &off) ||
+        off < 0 || (st->next > st->first && (uint64_t)off < st->next)) {
+        wr_log(WR_LOG_WARNING,
+               "stream '%s': a recovered message without a usable x-stream-offset is dropped",
+               q->name);
+        return WR_EPRECONDITION_FAILED;
+    }
+    if ((uint64_t)off - st->next > (1u << 20) && st->next > st->first) {
+        wr_log(WR_LOG_WARNING, "stream '%s': recovered offset %lld is far past %llu: dropped",
+               q->name, (long long)off, (unsigned long long)st->next);
+        return WR_EPRECONDITION_FAILED;
+    }
+    if ((rc = append(q, m, (uint64_t)off)) < 0)
+        return rc;
+    st->chunk_first = (uint64_t)off;
+    if (st->next - st->first > WR_PAGE_AFTER) {
+        struct wr_msg *old = *slot(st, st->next - 1 - WR_PAGE_AFTER);
+        if (old && journaled(q, old))
+            q->vhost->persist->page_out(q->vhost->persist->ctx, old);
+    }
+    return 0;
+}
+
+/* ---- consumers ---- */
+
+void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
+{
+    struct wr_stream *st = q->stream;
+    if (c->stream_next < st->first)
+        c->stream_next = st->first; /* retention went past it */
+    while (c->q == q && c->stream_next < st->next && c->ops->can_take(c)) {
+        struct wr_msg *m = *slot(st, c->stream_next++);
+        struct wr_qent e = {0};
+        if (!m)
+            continue;
+        e.m = wr_msg_ref(m);
+        q->stat_delivered++;
+        c->ops->deliver(c, q, &e);
+    }
+}
+
+static void dispatch_list(struct wr_queue *q, struct wr_list *l)
+{
+    struct wr_list *it, *tmp;
+    wr_list_each_safe(it, tmp, l)
+    {
+        wr_stream_dispatch_one(q, wr_container_of(it, struct wr_consumer, qnode));
+    }
+}
+
+void wr_stream_dispatch(struct wr_queue *q)
+{
+    struct wr_list *g;
+    if (q->dispatching || q->deleted)
+        return;
+    q->dispatching = true;
+    for (g = q->groups.next; g != &q->groups; g = g->next)
+        dispatch_list(q, &wr_container_of(g, struct wr_cgroup, node)->members);
+    dispatch_list(q, &q->idle);
+    q->dispatching = false;
+}
+
+/* ---- x-stream-offset ---- */
+
+/* The first offset whose message was published at or after wall-clock
+ * `wall_ms` (next when none). */
+static uint64_t offset_at(const struct wr_stream *st, int64_t wall_ms)
+{
+    int64_t mono = wall_ms - wall_minus_mono();
+    uint64_t lo = st->first, hi = st->next;
+    /* Publish times only grow along the log (a recovered message keeps
+     * its own); binary search over the present entries. */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2, o = mid;
+        const struct wr_msg *m = NULL;
+        while (o < hi && !(m = *slot(st, o)))
+            o++;
+        if (!m) {
+            hi = mid;
+            continue;
+        }
+        if ((int64_t)m->published_ms < mono)
+            lo = o + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int wr_stream_start(struct wr_queue *q, const struct wr_fv *v, uint64_t *out, struct wr_errbuf *err)
+{
+    struct wr_stream *st = q->stream;
+    int64_t i, age;
+
+    if (!v) {
+        *out = st->next;
+        return 0;
+    }
+    if (v->type == 'S') {
+        if (wr_str_eqc(v->v.str, "first")) {
+            *out = st->first;
+            return 0;
+        }
+        if (wr_str_eqc(v->v.str, "last")) {
+            *out = st->next > st->first ? st->chunk_first : st->next;
+            return 0;
+        }
+        if (wr_str_eqc(v->v.str, "next")) {
+            *out = st->next;
+            return 0;
+        }
+        /* An interval ("1h", as x-max-age): from that long ago. */
+        if (wr_qargs_parse_age(v->v.str, &age)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            *out = offset_at(st, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - age);
+            return 0;
+        }
+    } else if (v->type == 'T') {
+        *out = offset_at(st, (int64_t)v->v.T * 1000);
+        return 0;
+    } else if (wr_fv_int(v, &i) && i >= 0) {
+        *out = (uint64_t)i < st->first ? st->first : (uint64_t)i;
+        return 0;
+    }
+    return wr_fail(err, WR_EPRECONDITION_FAILED, "Invalid value for  x-stream-offset");
+}
+
+void wr_stream_clear(struct wr_queue *q)
+{
+    struct wr_stream *st = q->stream;
+    const struct wr_persist *p = q->vhost->persist;
+    for (uint64_t o = st->first; o < st->next; o++) {
+        struct wr_msg **s = slot(st, o);
+        if (!*s)
+            continue;
+        if (journaled(q, *s))
+            p->remove(p->ctx, q, *s);
+        wr_msg_unref(*s);
+        *s = NULL;
+    }
+    st->first = st->next;
+    st->bytes = 0;
+    st->nsegs = 0;
+}
