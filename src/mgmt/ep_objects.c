@@ -36,6 +36,7 @@
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
+#include "broker/stream.h"
 #include "broker/stats.h"
 #include "broker/vhost.h"
 #include "core/clock.h"
@@ -991,7 +992,7 @@ static json_t *queue_json(const struct wr_queue *q)
     ok = ok && wr_json_set(o, "node", json_string(wr_node_name()));
     ok = ok && wr_json_set(o, "state", json_string("running"));
     ok = ok && wr_json_set(o, "type", json_string(wr_qtype_name(q->s.type)));
-    if (q->s.type == WR_QTYPE_QUORUM) {
+    if (q->s.type != WR_QTYPE_CLASSIC) {
         /* One node: it leads and is the only member (RabbitMQ's fields). */
         ok = ok && wr_json_set(o, "leader", json_string(wr_node_name()));
         ok = ok && wr_json_set(o, "members", json_pack("[s]", wr_node_name()));
@@ -1000,7 +1001,16 @@ static json_t *queue_json(const struct wr_queue *q)
 
     if (ok && q->s.dedup) /* x-message-deduplication (dedup.h) */
         ok = set_dedup(o, q->s.dedup_cache);
-    ok = ok && set_int(o, "messages", (uint64_t)q->ready + q->unacked);
+    if (q->stream) {
+        /* A stream's log: what it holds, from which offset to which. */
+        ok = ok && set_int(o, "messages", wr_stream_count(q->stream));
+        ok = ok && set_int(o, "stream_first_offset", q->stream->first);
+        ok = ok && set_int(o, "stream_next_offset", q->stream->next);
+        ok = ok && set_int(o, "stream_bytes", q->stream->bytes);
+        ok = ok && set_int(o, "stream_segments", q->stream->nsegs);
+    } else {
+        ok = ok && set_int(o, "messages", (uint64_t)q->ready + q->unacked);
+    }
     ok = ok && set_int(o, "messages_ready", q->ready);
     ok = ok && set_int(o, "messages_unacknowledged", q->unacked);
     ok = ok && set_int(o, "messages_ram", (uint64_t)q->ready + q->unacked);

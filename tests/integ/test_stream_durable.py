@@ -1,0 +1,222 @@
+"""test_stream_durable - streams across restarts and kill -9 (issue 16).
+
+warrend only (skipped when WARREN_TEST_PORT is set): the tests restart the
+broker on its data directory. The behaviour seen through AMQP, which
+RabbitMQ 3.10 shares, is in test_stream.py.
+
+  * test_kill9_during_append: a raw pipelined publisher (confirm mode, at
+    most 200 unconfirmed, persistent and transient messages alternating:
+    a stream keeps both) is cut off by SIGKILL; after the restart a
+    consumer from "first" finds every confirmed message, bodies intact,
+    offsets contiguous from 0 and each message at the offset its header
+    names; a new publish takes the next offset (offsets are never reused).
+  * test_offsets_continue_after_restart: 5 messages, a clean restart, 5
+    more: offsets 0..9.
+  * test_retention_by_size_survives_restart: x-max-length-bytes 20000 with
+    4096-byte segments and 1 KiB messages: the head is cut (first offset >
+    0, the newest kept); after a clean restart the stream starts at the
+    same offset and ends at the same one.
+  * test_retention_by_age: x-max-age "1s": segments whose newest message
+    is older than a second go when a new segment starts; the active
+    segment stays.
+  * test_many_streams: 1,000 streams, one message each, survive a restart;
+    the broker's RSS for them is reported.
+  * test_management_shows_the_log: /api/queues shows type stream, the
+    message count and the offsets.
+"""
+import json
+import signal
+import time
+import urllib.request
+
+import pika
+
+import harness
+from durability import Client, Confirms, warrend_only
+
+
+def stream_args(**kw):
+    a = {"x-queue-type": "stream"}
+    for k, v in kw.items():
+        a["x-" + k.replace("_", "-")] = v
+    return a
+
+
+class StreamDurableCase(harness.BrokerTestCase):
+    mgmt_port = harness.free_port()
+    broker_args = ("--mgmt-port", str(mgmt_port))
+
+    def setUp(self):
+        reason = warrend_only()
+        if reason:
+            self.skipTest(reason)
+
+    def declare(self, name, **kw):
+        conn = self.connect()
+        try:
+            conn.channel().queue_declare(name, durable=True, arguments=stream_args(**kw))
+        finally:
+            conn.close()
+
+    def publish(self, name, bodies, persistent=True):
+        conn = self.connect()
+        try:
+            ch = conn.channel()
+            ch.confirm_delivery()
+            for b in bodies:
+                ch.basic_publish("", name, b, pika.BasicProperties(
+                    delivery_mode=2 if persistent else 1))
+        finally:
+            conn.close()
+
+    def read(self, name, offset="first", want=None, timeout=10.0, prefetch=500):
+        """(offset, body) of what a consumer from `offset` gets, until `want`
+        messages came or nothing more arrives for a second."""
+        conn = self.connect()
+        got = []
+        try:
+            ch = conn.channel()
+            ch.basic_qos(prefetch_count=prefetch)
+
+            def on(chan, m, p, body):
+                got.append((p.headers["x-stream-offset"], body))
+                chan.basic_ack(m.delivery_tag)
+            ch.basic_consume(name, on, arguments={"x-stream-offset": offset})
+            deadline = time.monotonic() + timeout
+            last = (time.monotonic(), 0)
+            while time.monotonic() < deadline:
+                conn.process_data_events(0.1)
+                if want is not None and len(got) >= want:
+                    break
+                if len(got) != last[1]:
+                    last = (time.monotonic(), len(got))
+                elif want is None and time.monotonic() - last[0] > 1.0:
+                    break
+        finally:
+            conn.close()
+        return got
+
+    def restart(self, sig=signal.SIGTERM):
+        harness.restart(self.broker, sig)
+
+
+class TestStreamDurable(StreamDurableCase):
+    def test_kill9_during_append(self):
+        name = self.unique("s-kill")
+        self.declare(name)
+        c = Client(harness.HOST, self.broker.port)
+        c.channel(1)
+        c.confirm_select(1)
+        conf = Confirms()
+        sent = 0
+        start = time.monotonic()
+        kill_at = start + 0.3
+        try:
+            while time.monotonic() < kill_at and sent < 20000:
+                if len(conf.out) < 200:
+                    mid = "m%06d" % sent
+                    c.send(c.publish_bytes(1, "", name, (mid + "|" + "x" * 100).encode(),
+                                           delivery_mode=2 if sent % 2 else 1, message_id=mid))
+                    conf.sent(mid)
+                    sent += 1
+                    wait = 0
+                else:
+                    wait = 0.01
+                for e in c.pump(wait):
+                    conf.on_event(e)
+            self.restart(signal.SIGKILL)
+        finally:
+            c.close()
+        confirmed = set(conf.acked)
+        self.assertGreater(len(confirmed), 0, "something was confirmed before the kill")
+        got = self.read(name)
+        offsets = [o for o, _ in got]
+        self.assertEqual(offsets, list(range(len(got))), "offsets contiguous from 0")
+        ids = [b.split(b"|", 1)[0].decode() for _, b in got]
+        for _, b in got:
+            self.assertEqual(b.split(b"|", 1)[1], b"x" * 100, "body intact")
+        self.assertEqual(ids, sorted(ids), "in publish order")
+        missing = confirmed - set(ids)
+        self.assertFalse(missing, "confirmed but lost: %s" % sorted(missing)[:10])
+        # the next publish takes the next offset
+        self.publish(name, [b"after"])
+        tail = self.read(name, offset=len(got), want=1)
+        self.assertEqual(tail, [(len(got), b"after")])
+        print("kill -9 during append: %d sent, %d confirmed, %d recovered"
+              % (sent, len(confirmed), len(got)))
+
+    def test_offsets_continue_after_restart(self):
+        name = self.unique("s-cont")
+        self.declare(name)
+        self.publish(name, [b"a%d" % i for i in range(5)], persistent=False)
+        self.restart()
+        self.publish(name, [b"b%d" % i for i in range(5)])
+        got = self.read(name, want=10)
+        self.assertEqual([o for o, _ in got], list(range(10)))
+        self.assertEqual([b for _, b in got], [b"a%d" % i for i in range(5)] +
+                         [b"b%d" % i for i in range(5)])
+
+    def test_retention_by_size_survives_restart(self):
+        name = self.unique("s-size")
+        self.declare(name, max_length_bytes=20000, stream_max_segment_size_bytes=4096)
+        self.publish(name, [(b"%04d" % i) * 256 for i in range(100)])
+        before = self.read(name)
+        self.assertGreater(before[0][0], 0, "the head was cut")
+        self.assertEqual(before[-1][0], 99, "the newest is kept")
+        self.assertLess(len(before), 40)
+        for o, b in before:
+            self.assertEqual(b, (b"%04d" % o) * 256)
+        self.restart()
+        after = self.read(name)
+        self.assertEqual([o for o, _ in after], [o for o, _ in before])
+
+    def test_retention_by_age(self):
+        name = self.unique("s-age")
+        self.declare(name, max_age="1s", stream_max_segment_size_bytes=4096)
+        self.publish(name, [b"o" * 1024 for _ in range(10)])
+        time.sleep(1.2)  # the age itself is what is tested
+        self.publish(name, [b"n" * 1024 for _ in range(10)])
+        got = self.read(name)
+        self.assertEqual(got[-1][0], 19)
+        self.assertGreater(got[0][0], 0, "old segments went")
+        self.assertLessEqual(got[0][0], 10, "the segments of the new messages stay")
+
+    def test_many_streams(self):
+        names = [self.unique("s-many") + "-%d" % i for i in range(1000)]
+        rss0 = self.broker.rss_kib()
+        conn = self.connect()
+        ch = conn.channel()
+        for n in names:
+            ch.queue_declare(n, durable=True, arguments=stream_args())
+        ch.confirm_delivery()
+        for i, n in enumerate(names):
+            ch.basic_publish("", n, b"one-%d" % i)
+        conn.close()
+        rss1 = self.broker.rss_kib()
+        self.restart()
+        for i in (0, 499, 999):
+            self.assertEqual(self.read(names[i], want=1), [(0, b"one-%d" % i)])
+        conn = self.connect()
+        ch = conn.channel()
+        for n in names:
+            ch.queue_declare(n, durable=True, passive=True)
+        for n in names:
+            ch.queue_delete(n)
+        conn.close()
+        print("1,000 streams of one message: RSS %d -> %d KiB" % (rss0, rss1))
+
+    def test_management_shows_the_log(self):
+        name = self.unique("s-mgmt")
+        self.declare(name)
+        self.publish(name, [b"x"] * 3)
+        req = urllib.request.Request("http://%s:%d/api/queues/%%2F/%s"
+                                     % (harness.HOST, self.mgmt_port, name))
+        req.add_header("Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q=")
+        q = json.load(urllib.request.urlopen(req, timeout=10))
+        self.assertEqual(q["type"], "stream")
+        self.assertEqual(q["messages"], 3)
+        self.assertEqual((q["stream_first_offset"], q["stream_next_offset"]), (0, 3))
+
+
+if __name__ == "__main__":
+    harness.main()
