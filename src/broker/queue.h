@@ -88,7 +88,8 @@ struct wr_consumer {
     bool parked; /* single active consumer: waiting its turn */
     bool exclusive;
     int priority;
-    uint64_t stream_next; /* a stream's consumer: the next offset it gets */
+    uint64_t stream_next;               /* a stream's consumer: the next offset it gets */
+    struct wr_stream_name *stream_name; /* x-stream-consumer-name, or NULL */
 };
 
 /* Reasons a message leaves a queue other than delivery. */

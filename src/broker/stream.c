@@ -43,6 +43,11 @@ void wr_stream_free(struct wr_stream *st)
         return;
     for (uint64_t o = st->first; o < st->next; o++)
         wr_msg_unref(*slot(st, o));
+    for (uint32_t i = 0; i < st->nnames; i++) {
+        wr_list_del(&st->names[i]->dnode); /* off the store's list */
+        free(st->names[i]);
+    }
+    free(st->names);
     free(st->ring);
     free(st->segs);
     free(st);
@@ -253,6 +258,7 @@ void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
         if (!m)
             continue;
         e.m = wr_msg_ref(m);
+        e.seq = (uint32_t)(c->stream_next - 1); /* the offset, for wr_stream_acked */
         q->stat_delivered++;
         c->ops->deliver(c, q, &e);
     }
@@ -361,4 +367,87 @@ void wr_stream_clear(struct wr_queue *q)
     st->first = st->next;
     st->bytes = 0;
     st->nsegs = 0;
+}
+
+/* ---- named consumers ---- */
+
+static struct wr_stream_name *name_find(struct wr_stream *st, const char *name, uint8_t len)
+{
+    for (uint32_t i = 0; i < st->nnames; i++)
+        if (st->names[i]->len == len && memcmp(st->names[i]->name, name, len) == 0)
+            return st->names[i];
+    return NULL;
+}
+
+static struct wr_stream_name *name_add(struct wr_queue *q, const char *name, uint8_t len)
+{
+    struct wr_stream *st = q->stream;
+    struct wr_stream_name *n;
+    if (st->nnames == st->names_cap) {
+        uint32_t cap = st->names_cap ? st->names_cap * 2 : 4;
+        struct wr_stream_name **a = realloc(st->names, (size_t)cap * sizeof(*a));
+        if (!a)
+            return NULL;
+        st->names = a;
+        st->names_cap = cap;
+    }
+    if (!(n = calloc(1, sizeof(*n))))
+        return NULL;
+    wr_list_init(&n->dnode);
+    n->qid = q->store_id;
+    n->next = UINT64_MAX;
+    n->len = len;
+    memcpy(n->name, name, len);
+    st->names[st->nnames++] = n;
+    return n;
+}
+
+struct wr_stream_name *wr_stream_name_get(struct wr_queue *q, const struct wr_fv *v,
+                                          struct wr_errbuf *err)
+{
+    struct wr_stream_name *n;
+    if (v->type != 'S' || v->v.str.len == 0 || v->v.str.len > 255) {
+        wr_fail(err, WR_EPRECONDITION_FAILED,
+                "x-stream-consumer-name must be a string of 1 to 255 bytes");
+        return NULL;
+    }
+    /* Looked up once per basic.consume; a stream has few names. */
+    n = name_find(q->stream, v->v.str.ptr, (uint8_t)v->v.str.len);
+    if (!n && !(n = name_add(q, v->v.str.ptr, (uint8_t)v->v.str.len)))
+        wr_fail(err, WR_EINTERNAL, "out of memory");
+    return n;
+}
+
+void wr_stream_name_restore(struct wr_queue *q, const char *name, uint8_t len, uint64_t next)
+{
+    struct wr_stream_name *n = name_find(q->stream, name, len);
+    if (!n && !(n = name_add(q, name, len)))
+        return;
+    n->next = next;
+}
+
+void wr_stream_acked(struct wr_queue *q, struct wr_stream_name *n, uint32_t seq)
+{
+    struct wr_stream *st = q->stream;
+    const struct wr_persist *p = q->vhost->persist;
+    /* The offset whose low 32 bits are seq, at or below the tail. */
+    uint64_t off = st->next - 1 - (uint32_t)((uint32_t)(st->next - 1) - seq);
+    if (n->next != UINT64_MAX && off + 1 <= n->next)
+        return;
+    n->next = off + 1;
+    if (!n->dirty && p && q->durable && q->store_id) {
+        n->dirty = true;
+        p->stream_offset(p->ctx, n);
+    }
+}
+
+uint64_t wr_stream_bytes_after(const struct wr_stream *st, uint64_t from)
+{
+    uint64_t b = 0;
+    if (from < st->first)
+        from = st->first;
+    for (uint64_t o = from; o < st->next; o++)
+        if (*slot(st, o))
+            b += msg_bytes(*slot(st, o));
+    return b;
 }

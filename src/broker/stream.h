@@ -35,6 +35,8 @@
 #include <stdint.h>
 
 #include "core/errbuf.h"
+#include "core/list.h"
+#include "wire/buf.h"
 
 struct wr_consumer;
 struct wr_fv;
@@ -47,6 +49,18 @@ struct wr_stream_seg {
     uint64_t last_ms; /* monotonic publish time of its newest message */
 };
 
+/* A named consumer's position (x-stream-consumer-name): where a consumer
+ * of that name resumes when it gives no x-stream-offset. Saved by the
+ * store (store/offsets.h) at most once per loop turn. */
+struct wr_stream_name {
+    struct wr_list dnode; /* the store's names to save this turn */
+    uint64_t qid;         /* the stream's store id */
+    uint64_t next;        /* the offset after the last one acknowledged */
+    bool dirty;           /* on the store's list */
+    uint8_t len;
+    char name[255];
+};
+
 struct wr_stream {
     struct wr_msg **ring; /* ring[offset & (cap - 1)] for first <= offset < next */
     uint64_t cap;
@@ -57,6 +71,8 @@ struct wr_stream {
     uint64_t segment_max;
     uint64_t chunk_first; /* "last" */
     uint64_t chunk_us;    /* the loop turn that chunk was appended in */
+    struct wr_stream_name **names;
+    uint32_t nnames, names_cap;
 };
 
 /* For a new stream queue. NULL on allocation failure. */
@@ -91,6 +107,19 @@ void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c);
  * not one of its forms. */
 int wr_stream_start(struct wr_queue *q, const struct wr_fv *spec, uint64_t *out,
                     struct wr_errbuf *err);
+
+/* The consumer argument x-stream-consumer-name: the name's record
+ * (created; next unset = UINT64_MAX). NULL with err filled (406) when the
+ * value is not a string of 1 to 255 bytes, or out of memory. */
+struct wr_stream_name *wr_stream_name_get(struct wr_queue *q, const struct wr_fv *v,
+                                          struct wr_errbuf *err);
+/* Recovery: a saved position. */
+void wr_stream_name_restore(struct wr_queue *q, const char *name, uint8_t len, uint64_t next);
+/* A named consumer acknowledged the delivery whose entry had `seq` (the
+ * offset's low 32 bits, as wr_stream_dispatch_one sets it). */
+void wr_stream_acked(struct wr_queue *q, struct wr_stream_name *n, uint32_t seq);
+/* Bytes from offset `from` to the tail (a named consumer's lag). O(lag). */
+uint64_t wr_stream_bytes_after(const struct wr_stream *st, uint64_t from);
 
 /* The queue is deleted: every message leaves (journaled removals). */
 void wr_stream_clear(struct wr_queue *q);

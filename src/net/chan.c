@@ -577,6 +577,8 @@ static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool
                 count(ch, q, WR_ST_ACK);
                 if (u->cons)
                     u->cons->acked.n++;
+                if (q->stream && u->cons && u->cons->base.stream_name)
+                    wr_stream_acked(q, u->cons->base.stream_name, e.seq);
             }
             ua_settle(ch, u);
             if (requeue)
@@ -1214,6 +1216,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     struct wr_str qname = a->queue;
     int64_t prio = 0;
     uint64_t stream_start = 0;
+    struct wr_stream_name *stream_name = NULL;
 
     if (!queue_name(ch, &qname, WR_BASIC_CONSUME))
         return;
@@ -1263,10 +1266,19 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
                                "consumer prefetch count is not set for stream queue queue '%s' in "
                                "vhost '%s'",
                                q->name, ch->c->vh->name);
-        if (wr_stream_start(q,
-                            wr_table_get(a->arguments, "x-stream-offset", &off) == 1 ? &off : NULL,
-                            &stream_start, &err) < 0)
+        bool has_off = wr_table_get(a->arguments, "x-stream-offset", &off) == 1;
+        if (wr_stream_start(q, has_off ? &off : NULL, &stream_start, &err) < 0)
             return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
+        /* A named consumer without an offset resumes after the last one
+         * it acknowledged under that name (Warren's; RabbitMQ keeps such
+         * offsets only through its stream protocol). */
+        if (wr_table_get(a->arguments, "x-stream-consumer-name", &off) == 1) {
+            if (!(stream_name = wr_stream_name_get(q, &off, &err)))
+                return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
+            if (!has_off && stream_name->next != UINT64_MAX)
+                stream_start =
+                    stream_name->next < q->stream->first ? q->stream->first : stream_name->next;
+        }
     } else if (wr_table_get(a->arguments, "x-stream-offset", &v) == 1) {
         return chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
                            "queue '%s' in vhost '%s' does not support x-stream-offset", q->name,
@@ -1303,6 +1315,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     cc->base.exclusive = a->exclusive;
     cc->base.priority = (int)prio;
     cc->base.stream_next = stream_start;
+    cc->base.stream_name = stream_name;
     if (wr_hmap_put(&ch->consumers, &cc->node) < 0) {
         free(cc);
         return chan_errorf(ch, WR_EINTERNAL, WR_BASIC_CONSUME, "out of memory");
