@@ -26,7 +26,8 @@ RabbitMQ 3.10 shares, is in test_stream.py.
     offset it acknowledged, across a clean restart and kill -9; names are
     independent; an explicit offset wins.
   * test_management_shows_the_log: /api/queues shows type stream, the
-    message count and the offsets.
+    message count, the offsets and each named consumer's position and lag
+    (messages and bytes); /metrics has the same as warren_stream_* gauges.
 """
 import json
 import signal
@@ -265,6 +266,19 @@ class TestStreamDurable(StreamDurableCase):
         self.assertEqual(q["type"], "stream")
         self.assertEqual(q["messages"], 3)
         self.assertEqual((q["stream_first_offset"], q["stream_next_offset"]), (0, 3))
+        self.assertEqual(q["stream_consumers"], [])
+        # a named consumer that acknowledged offset 0 is two messages behind
+        self.assertEqual(self.read_named(name, "lagger", 1, offset="first")[:2], [0, 1])
+        q = json.load(urllib.request.urlopen(req, timeout=10))
+        self.assertEqual(q["stream_consumers"], [
+            {"name": "lagger", "offset": 1, "lag_messages": 2, "lag_bytes": q["stream_bytes"] -
+             q["stream_bytes"] // 3}])
+        req = urllib.request.Request("http://%s:%d/metrics" % (harness.HOST, self.mgmt_port))
+        text = urllib.request.urlopen(req, timeout=10).read().decode()
+        labels = '{vhost="/",queue="%s",consumer="lagger"}' % name
+        self.assertIn("warren_stream_consumer_lag_messages%s 2\n" % labels, text)
+        self.assertIn("warren_stream_consumer_offset%s 1\n" % labels, text)
+        self.assertIn('warren_stream_next_offset{vhost="/",queue="%s"} 3\n' % name, text)
 
 
 if __name__ == "__main__":
