@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -316,6 +317,7 @@ int wr_stream_start(struct wr_queue *q, const struct wr_fv *v, uint64_t *out, st
 {
     struct wr_stream *st = q->stream;
     int64_t i, age;
+    char why[160];
 
     if (!v) {
         *out = st->next;
@@ -342,13 +344,25 @@ int wr_stream_start(struct wr_queue *q, const struct wr_fv *v, uint64_t *out, st
             return 0;
         }
     } else if (v->type == 'T') {
-        *out = offset_at(st, (int64_t)v->v.T * 1000);
+        *out =
+            offset_at(st, (int64_t)(v->v.T > INT64_MAX / 1000 ? INT64_MAX / 1000 : v->v.T) * 1000);
         return 0;
-    } else if (wr_fv_int(v, &i) && i >= 0) {
-        *out = (uint64_t)i < st->first ? st->first : (uint64_t)i;
+    } else if (wr_fv_int(v, &i)) {
+        /* Before the head (negative included): from the head. */
+        *out = i < 0 || (uint64_t)i < st->first ? st->first : (uint64_t)i;
         return 0;
     }
-    return wr_fail(err, WR_EPRECONDITION_FAILED, "Invalid value for  x-stream-offset");
+    /* RabbitMQ 3.10's reason for "3"; it crashes the channel (541) on the
+     * other forms, which Warren refuses the same way. */
+    if (v->type == 'S')
+        snprintf(why, sizeof(why), "{invalid_stream_offset_arg,{longstr,<<\"%.*s\">>}}",
+                 (int)(v->v.str.len > 100 ? 100 : v->v.str.len), v->v.str.ptr);
+    else
+        snprintf(why, sizeof(why), "{invalid_stream_offset_arg,{%s,...}}",
+                 wr_field_type_name(v->type));
+    return wr_fail(err, WR_EPRECONDITION_FAILED,
+                   "invalid arg 'x-stream-offset' for queue '%s' in vhost '%s': %s", q->name,
+                   q->vhost->name, why);
 }
 
 void wr_stream_clear(struct wr_queue *q)

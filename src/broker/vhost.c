@@ -339,7 +339,13 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
         return wr_fail(err, WR_EACCESS_REFUSED,
                        "queue name '%.*s' contains reserved prefix 'amq.*'", (int)name.len,
                        name.ptr);
-    if ((rc = wr_qargs_validate(d->args, name, vh->name, err)) < 0)
+    /* RabbitMQ 3.10 refuses a server-named stream before anything else,
+     * and compares a stream's redeclaration without checking its
+     * arguments (x-max-priority on a redeclare goes unnoticed there). */
+    if (wr_qargs_type(d->args) == WR_QTYPE_STREAM && !q && (d->server_named || d->name.len == 0))
+        return wr_fail(err, WR_EPRECONDITION_FAILED,
+                       "Cannot declare a server-named queue for type rabbit_stream_queue");
+    if (!(q && q->stream) && (rc = wr_qargs_validate(d->args, name, vh->name, err)) < 0)
         return rc;
     if (q) {
         if (q->exclusive && q->owner != d->owner)
@@ -369,6 +375,11 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
                           : !d->durable    ? "non-durable"
                           : d->auto_delete ? "auto-delete"
                                            : NULL;
+        if (wr_qargs_type(d->args) == WR_QTYPE_STREAM) /* a stream's order */
+            bad = d->auto_delete ? "auto-delete"
+                  : d->exclusive ? "exclusive-owner"
+                  : !d->durable  ? "non-durable"
+                                 : NULL;
         if (d->server_named || d->name.len == 0)
             return wr_fail(err, WR_EPRECONDITION_FAILED,
                            "Cannot declare a server-named queue for type %s",

@@ -1254,6 +1254,11 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
         /* RabbitMQ 3.10's answers: no automatic acknowledgement, a
          * per-consumer prefetch, then the offset. */
         struct wr_fv off;
+        if (!ch->prefetch_next)
+            return chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
+                               "consumer prefetch count is not set for 'queue '%s' in vhost "
+                               "'%s''",
+                               q->name, ch->c->vh->name);
         if (a->no_ack) {
             wr_conn_error(ch->c, 540, WR_BASIC_CONSUME,
                           "automatic acknowledgement not supported by stream queues queue '%s' in "
@@ -1261,11 +1266,6 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
                           q->name, ch->c->vh->name);
             return;
         }
-        if (!ch->prefetch_next)
-            return chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
-                               "consumer prefetch count is not set for stream queue queue '%s' in "
-                               "vhost '%s'",
-                               q->name, ch->c->vh->name);
         bool has_off = wr_table_get(a->arguments, "x-stream-offset", &off) == 1;
         if (wr_stream_start(q, has_off ? &off : NULL, &stream_start, &err) < 0)
             return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
@@ -1281,8 +1281,9 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
         }
     } else if (wr_table_get(a->arguments, "x-stream-offset", &v) == 1) {
         return chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
-                           "queue '%s' in vhost '%s' does not support x-stream-offset", q->name,
-                           ch->c->vh->name);
+                           "invalid arg 'x-stream-offset' for queue '%s' in vhost '%s' of queue "
+                           "type %s",
+                           q->name, ch->c->vh->name, wr_qtype_module(q->s.type));
     }
     if (q->exclusive_consumer || (a->exclusive && q->nconsumers))
         return chan_errorf(ch, WR_EACCESS_REFUSED, WR_BASIC_CONSUME,
@@ -1439,7 +1440,7 @@ static void settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bo
 {
     struct unacked *u;
     uint32_t idx;
-    const char *what = kind == TX_NACK ? "basic.nack" : "basic.reject";
+    const char *what = "basic.nack and basic.reject";
 
     if (multiple && tag == 0) {
         if (kind != TX_ACK && ch->ua_n && stream_refuses(ch, 0, ch->ua_n - 1, method_id, what))
@@ -1650,7 +1651,8 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     wr_method_init(&m, WR_QUEUE_DECLARE_OK);
     m.u.queue_declare_ok.queue = wr_queue_name(q);
     m.u.queue_declare_ok.message_count = wr_queue_ready(q);
-    m.u.queue_declare_ok.consumer_count = q->nconsumers;
+    /* (RabbitMQ 3.10 counts a stream's consumers as 0) */
+    m.u.queue_declare_ok.consumer_count = q->stream ? 0 : q->nconsumers;
     wr_conn_send(ch->c, ch->id, &m);
 }
 
