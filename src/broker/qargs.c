@@ -62,6 +62,10 @@ static const struct qarg qargs[] = {
     {"x-max-age", QA_AGE, NULL, NULL, T_STREAM},
     {"x-stream-max-segment-size-bytes", QA_POS, NULL, NULL, T_STREAM},
     {"x-initial-cluster-size", QA_POS, NULL, NULL, T_STREAM},
+    /* key compaction (Warren's; stream.h) */
+    {"x-stream-compaction", QA_ENUM, "key|none", "invalid_stream_compaction", T_STREAM},
+    {"x-stream-compaction-key-header", QA_STR, NULL, NULL, T_STREAM},
+    {"x-stream-tombstone-retention", QA_NONNEG, NULL, NULL, T_STREAM},
     /* deduplication (dedup.h) */
     {"x-message-deduplication", QA_BOOL, NULL, NULL, T_CQ},
     {"x-cache-size", QA_POS, NULL, NULL, T_CQ},
@@ -345,7 +349,8 @@ int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname,
     /* RabbitMQ 3.10 compares these of a stream, and no other. */
     static const char *const stream_compared =
         "x-queue-type|x-max-length-bytes|x-max-age|x-stream-max-segment-size-bytes|"
-        "x-initial-cluster-size|x-queue-leader-locator";
+        "x-initial-cluster-size|x-queue-leader-locator|x-stream-compaction|"
+        "x-stream-compaction-key-header|x-stream-tombstone-retention";
     bool stream = wr_qargs_type(cur) == WR_QTYPE_STREAM;
     for (size_t k = 0; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
         struct wr_fv a, b;
@@ -432,6 +437,13 @@ int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s)
         !wr_qargs_parse_age(v.v.str, &s->max_age_ms))
         s->max_age_ms = -1;
     s->segment_max = arg_int(args, "x-stream-max-segment-size-bytes");
+    s->compact = s->type == WR_QTYPE_STREAM && wr_table_get(args, "x-stream-compaction", &v) == 1 &&
+                 v.type == 'S' && wr_str_eqc(v.v.str, "key");
+    s->compact_header =
+        arg_str(args, "x-stream-compaction-key-header", &s->compact_header_len, &oom);
+    s->tombstone_ms = arg_int(args, "x-stream-tombstone-retention");
+    if (s->tombstone_ms < 0)
+        s->tombstone_ms = 86400000; /* a day */
     s->dedup = wr_dedup_args_on(args);
     s->dedup_cache = NULL; /* made on first use (wr_dedup_of_queue) */
     s->dlx = arg_str(args, "x-dead-letter-exchange", &s->dlx_len, &oom);
@@ -451,7 +463,8 @@ void wr_qsettings_free(struct wr_qsettings *s)
 {
     free(s->dlx);
     free(s->dlrk);
-    s->dlx = s->dlrk = NULL;
+    free(s->compact_header);
+    s->dlx = s->dlrk = s->compact_header = NULL;
     wr_dedup_free(s->dedup_cache);
     s->dedup_cache = NULL;
 }

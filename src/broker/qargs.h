@@ -60,8 +60,12 @@ struct wr_qsettings {
     int64_t max_length;
     int64_t max_length_bytes;
     int64_t delivery_limit;
-    int64_t max_age_ms;       /* stream: x-max-age; -1: none */
-    int64_t segment_max;      /* stream: x-stream-max-segment-size-bytes; -1: default */
+    int64_t max_age_ms;   /* stream: x-max-age; -1: none */
+    int64_t segment_max;  /* stream: x-stream-max-segment-size-bytes; -1: default */
+    bool compact;         /* stream: x-stream-compaction key */
+    char *compact_header; /* owned: x-stream-compaction-key-header; NULL: the routing key */
+    uint32_t compact_header_len;
+    int64_t tombstone_ms;     /* x-stream-tombstone-retention (default a day) */
     int64_t consumer_timeout; /* x-consumer-timeout, ms; 0: none; -1: consumer_timeout applies */
     enum wr_overflow overflow;
     enum wr_qtype type;

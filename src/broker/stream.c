@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,27 @@ struct wr_stream *wr_stream_new(int64_t segment_max)
     if (!st)
         return NULL;
     st->segment_max = segment_max > 0 ? (uint64_t)segment_max : WR_STREAM_DEFAULT_SEGMENT;
+    wr_hmap_init(&st->keys);
     return st;
+}
+
+/* A compacted stream's key: the newest offset of a key. */
+struct ckey {
+    struct wr_hnode node; /* st->keys, key = k */
+    uint64_t off;
+    char k[];
+};
+
+static void keys_free(struct wr_stream *st)
+{
+    struct wr_hnode *n, *next;
+    size_t it;
+    for (n = wr_hmap_first(&st->keys, &it); n; n = next) {
+        next = wr_hmap_next(&st->keys, &it, n);
+        wr_hmap_del(&st->keys, n);
+        free(wr_container_of(n, struct ckey, node));
+    }
+    wr_hmap_free(&st->keys);
 }
 
 static inline struct wr_msg **slot(const struct wr_stream *st, uint64_t off)
@@ -49,6 +70,10 @@ void wr_stream_free(struct wr_stream *st)
         free(st->names[i]);
     }
     free(st->names);
+    keys_free(st);
+    free(st->tombs);
+    if (st->compact_ev)
+        event_free(st->compact_ev);
     free(st->ring);
     free(st->segs);
     free(st);
@@ -129,6 +154,196 @@ static inline bool journaled(const struct wr_queue *q, const struct wr_msg *m)
     return q->durable && q->vhost->persist && wr_msg_store_id(m);
 }
 
+/* ---- key compaction ---- */
+
+#define COMPACT_BUDGET 4096 /* messages a walk looks at per loop turn */
+
+static bool msg_key(const struct wr_queue *q, const struct wr_msg *m, struct wr_str *key)
+{
+    struct wr_fv v;
+    if (!q->s.compact_header) {
+        *key = wr_msg_routing_key(m);
+        return true;
+    }
+    if (wr_table_get(wr_msg_headers(m), q->s.compact_header, &v) != 1 || v.type != 'S')
+        return false; /* no key: never compacted away */
+    *key = v.v.str;
+    return true;
+}
+
+static bool is_tombstone(const struct wr_msg *m)
+{
+    struct wr_fv v;
+    return m->body_len == 0 && wr_table_get(wr_msg_headers(m), "x-tombstone", &v) == 1 &&
+           v.type == 't' && v.v.t;
+}
+
+static struct ckey *key_find(struct wr_stream *st, struct wr_str k)
+{
+    struct wr_hnode *n = wr_hmap_get(&st->keys, k);
+    return n ? wr_container_of(n, struct ckey, node) : NULL;
+}
+
+static void key_del(struct wr_stream *st, struct ckey *e)
+{
+    wr_hmap_del(&st->keys, &e->node);
+    free(e);
+}
+
+/* The message at `off` leaves the log: its key forgets it when it was
+ * the newest. */
+static void key_forget(struct wr_queue *q, const struct wr_msg *m, uint64_t off)
+{
+    struct wr_str k;
+    struct ckey *e;
+    if (msg_key(q, m, &k) && (e = key_find(q->stream, k)) && e->off == off)
+        key_del(q->stream, e);
+}
+
+static uint64_t active_first(const struct wr_stream *st)
+{
+    return st->nsegs ? st->segs[st->nsegs - 1].first : st->next;
+}
+
+static struct wr_stream_seg *seg_of(struct wr_stream *st, uint64_t off)
+{
+    uint32_t lo = 0, hi = st->nsegs;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (st->segs[mid].first <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return st->nsegs ? &st->segs[lo] : NULL;
+}
+
+/* Compaction removes the message at `off` (a hole stays). */
+static void drop_at(struct wr_queue *q, uint64_t off)
+{
+    struct wr_stream *st = q->stream;
+    struct wr_msg **s = slot(st, off);
+    struct wr_stream_seg *sg;
+    const struct wr_persist *p = q->vhost->persist;
+    if (off < st->first || off >= st->next || !*s)
+        return;
+    if ((sg = seg_of(st, off)))
+        sg->bytes -= msg_bytes(*s);
+    st->bytes -= msg_bytes(*s);
+    if (journaled(q, *s))
+        p->remove(p->ctx, q, *s);
+    wr_msg_unref(*s);
+    *s = NULL;
+    st->compacted++;
+}
+
+static void compact_cb(evutil_socket_t fd, short what, void *arg);
+
+static void compact_arm(struct wr_queue *q)
+{
+    struct wr_stream *st = q->stream;
+    struct timeval now = {0, 0}, later = {1, 0};
+    if (!q->vhost->base || q->deleted)
+        return;
+    if (!st->compact_ev && !(st->compact_ev = evtimer_new(q->vhost->base, compact_cb, q)))
+        return;
+    if (st->walk_all || st->walk_next < st->walk_end)
+        evtimer_add(st->compact_ev, &now);
+    else if (st->ntombs && !evtimer_pending(st->compact_ev, NULL))
+        evtimer_add(st->compact_ev, &later);
+}
+
+static void tomb_push(struct wr_stream *st, uint64_t off)
+{
+    if (st->ntombs == st->tombs_cap) {
+        uint32_t cap = st->tombs_cap ? st->tombs_cap * 2 : 16;
+        uint64_t *a = malloc((size_t)cap * sizeof(*a));
+        if (!a)
+            return; /* this tombstone stays (and its key) */
+        for (uint32_t i = 0; i < st->ntombs; i++)
+            a[i] = st->tombs[(st->tomb_head + i) & (st->tombs_cap - 1)];
+        free(st->tombs);
+        st->tombs = a;
+        st->tombs_cap = cap;
+        st->tomb_head = 0;
+    }
+    st->tombs[(st->tomb_head + st->ntombs++) & (st->tombs_cap - 1)] = off;
+}
+
+/* A message appended (or recovered) at `off`: it is its key's newest. The
+ * one it supersedes goes now when its segment is closed (not while
+ * recovering: the store is still reading; a walk follows). */
+static void key_note(struct wr_queue *q, struct wr_msg *m, uint64_t off, bool recovering)
+{
+    struct wr_stream *st = q->stream;
+    struct wr_str k;
+    struct ckey *e;
+    if (!msg_key(q, m, &k))
+        return;
+    if ((e = key_find(st, k))) {
+        uint64_t old = e->off;
+        e->off = off;
+        if (!recovering && old < active_first(st))
+            drop_at(q, old);
+    } else if ((e = malloc(sizeof(*e) + (k.len ? k.len : 1)))) {
+        memcpy(e->k, k.ptr, k.len);
+        e->node.key = (struct wr_str){e->k, k.len};
+        e->off = off;
+        if (wr_hmap_put(&st->keys, &e->node) < 0)
+            free(e); /* not compacted: kept */
+    }
+    if (is_tombstone(m))
+        tomb_push(st, off);
+}
+
+static void compact_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_queue *q = arg;
+    struct wr_stream *st = q->stream;
+    uint64_t now = wr_now_ms(), af = active_first(st);
+    uint32_t n = 0;
+    (void)fd;
+    (void)what;
+    if (q->deleted)
+        return;
+    if (st->walk_all) {
+        st->walk_all = false;
+        st->walk_next = st->first;
+        st->walk_end = af;
+    }
+    for (; st->walk_next < st->walk_end && n < COMPACT_BUDGET; st->walk_next++, n++) {
+        struct wr_msg *m;
+        struct wr_str k;
+        struct ckey *e;
+        if (st->walk_next < st->first)
+            st->walk_next = st->first;
+        if (st->walk_next >= st->walk_end)
+            break;
+        m = *slot(st, st->walk_next);
+        if (m && msg_key(q, m, &k) && (e = key_find(st, k)) && e->off != st->walk_next)
+            drop_at(q, st->walk_next);
+    }
+    /* Tombstones older than the retention, in closed segments: the key
+     * goes with them. */
+    while (st->ntombs && n++ < COMPACT_BUDGET) {
+        uint64_t off = st->tombs[st->tomb_head];
+        struct wr_msg *m = off >= st->first && off < st->next ? *slot(st, off) : NULL;
+        if (m && (off >= af || now - m->published_ms < (uint64_t)q->s.tombstone_ms))
+            break;
+        st->tomb_head = (st->tomb_head + 1) & (st->tombs_cap - 1);
+        st->ntombs--;
+        if (m) {
+            struct wr_str k;
+            struct ckey *e;
+            if (msg_key(q, m, &k) && (e = key_find(st, k)) && e->off == off) {
+                key_del(st, e);
+                drop_at(q, off);
+            }
+        }
+    }
+    compact_arm(q);
+}
+
 /* Drop the oldest segment: its messages leave (journaled removals). */
 static void seg_drop_head(struct wr_queue *q)
 {
@@ -140,6 +355,8 @@ static void seg_drop_head(struct wr_queue *q)
         if (!*s)
             continue;
         st->bytes -= msg_bytes(*s);
+        if (q->s.compact)
+            key_forget(q, *s, o);
         if (journaled(q, *s))
             p->remove(p->ctx, q, *s);
         wr_msg_unref(*s);
@@ -164,7 +381,7 @@ static void retention(struct wr_queue *q)
     }
 }
 
-static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off)
+static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off, bool recovering)
 {
     struct wr_stream *st = q->stream;
     struct wr_stream_seg *sg = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
@@ -192,6 +409,16 @@ static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off)
     sg->last_ms = m->published_ms;
     if (rolled)
         retention(q);
+    if (q->s.compact) {
+        if (rolled) { /* the segment before this one closed: walk it */
+            uint64_t from = st->segs[st->nsegs - 2].first;
+            if (st->walk_next >= st->walk_end)
+                st->walk_next = from;
+            st->walk_end = off;
+        }
+        key_note(q, m, off, recovering);
+        compact_arm(q);
+    }
     return 0;
 }
 
@@ -200,7 +427,7 @@ int wr_stream_append(struct wr_queue *q, struct wr_msg *m)
     struct wr_stream *st = q->stream;
     uint64_t off = st->next;
     int rc;
-    if ((rc = append(q, m, off)) < 0)
+    if ((rc = append(q, m, off, false)) < 0)
         return rc;
     if (st->chunk_us != wr_now_us() || st->chunk_first < st->first) {
         st->chunk_us = wr_now_us();
@@ -235,8 +462,12 @@ int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m)
                q->name, (long long)off, (unsigned long long)st->next);
         return WR_EPRECONDITION_FAILED;
     }
-    if ((rc = append(q, m, (uint64_t)off)) < 0)
+    if ((rc = append(q, m, (uint64_t)off, true)) < 0)
         return rc;
+    if (q->s.compact && !st->walk_all) { /* once the store is open */
+        st->walk_all = true;
+        compact_arm(q);
+    }
     st->chunk_first = (uint64_t)off;
     if (st->next - st->first > WR_PAGE_AFTER) {
         struct wr_msg *old = *slot(st, st->next - 1 - WR_PAGE_AFTER);

@@ -24,6 +24,16 @@
  * a segment's newest message is older than x-max-age. The active segment
  * always stays, so the last offset is never lost and never reused.
  *
+ * Key compaction (Warren's, x-stream-compaction key): closed segments keep
+ * only the newest message of each key (the routing key, or the header
+ * x-stream-compaction-key-header names); a message with an empty body and
+ * `x-tombstone: true` removes its key once it is older than
+ * x-stream-tombstone-retention and its segment is closed. Removed
+ * messages leave holes: the kept ones keep their offsets, consumers skip
+ * the holes. A message superseded while its segment is closed goes at
+ * once; the rest are found by a walk of each segment when it closes, a
+ * bounded number of messages per loop turn, so publishers never wait.
+ *
  * "last" is the first offset of the last chunk, a chunk being what was
  * appended to the stream in one loop turn (RabbitMQ's chunks are its write
  * batches).
@@ -35,9 +45,11 @@
 #include <stdint.h>
 
 #include "core/errbuf.h"
+#include "core/hmap.h"
 #include "core/list.h"
 #include "wire/buf.h"
 
+struct event;
 struct wr_consumer;
 struct wr_fv;
 struct wr_msg;
@@ -73,6 +85,17 @@ struct wr_stream {
     uint64_t chunk_us;    /* the loop turn that chunk was appended in */
     struct wr_stream_name **names;
     uint32_t nnames, names_cap;
+    /* Key compaction (x-stream-compaction key): the newest offset of each
+     * key, the closed segments' offsets still to look at (a walk of a
+     * bounded number of messages per loop turn), tombstones in offset
+     * order, and what compaction removed. */
+    struct wr_hmap keys;
+    uint64_t walk_next, walk_end;
+    bool walk_all; /* after recovery: every closed segment */
+    uint64_t *tombs;
+    uint32_t tomb_head, ntombs, tombs_cap; /* a ring, power-of-two capacity */
+    struct event *compact_ev;
+    uint64_t compacted;
 };
 
 /* For a new stream queue. NULL on allocation failure. */

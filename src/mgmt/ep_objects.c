@@ -1039,6 +1039,10 @@ static json_t *queue_json(const struct wr_queue *q)
         ok = ok && set_int(o, "stream_next_offset", q->stream->next);
         ok = ok && set_int(o, "stream_bytes", q->stream->bytes);
         ok = ok && set_int(o, "stream_segments", q->stream->nsegs);
+        ok = ok && set_int(o, "stream_active_segment_first",
+                           q->stream->nsegs ? q->stream->segs[q->stream->nsegs - 1].first
+                                            : q->stream->next);
+        ok = ok && set_int(o, "stream_compacted", q->stream->compacted);
         ok = ok && stream_consumers_json(o, q->stream);
     } else {
         ok = ok && set_int(o, "messages", (uint64_t)q->ready + q->unacked);

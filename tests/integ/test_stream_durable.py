@@ -25,6 +25,13 @@ RabbitMQ 3.10 shares, is in test_stream.py.
     consumer of that name without x-stream-offset resumes after the last
     offset it acknowledged, across a clean restart and kill -9; names are
     independent; an explicit offset wins.
+  * test_compaction_keeps_the_newest_per_key: x-stream-compaction key
+    (Warren's) with tiny segments, keys by routing key: once the closed
+    segments are walked, they hold only each key's newest message; kept
+    messages keep their offsets; the same after kill -9.
+  * test_compaction_by_header_and_tombstones: keys from a header
+    (x-stream-compaction-key-header); an empty message with x-tombstone
+    true removes its key (and itself) past x-stream-tombstone-retention.
   * test_management_shows_the_log: /api/queues shows type stream, the
     message count, the offsets and each named consumer's position and lag
     (messages and bytes); /metrics has the same as warren_stream_* gauges.
@@ -254,6 +261,103 @@ class TestStreamDurable(StreamDurableCase):
         self.assertEqual(self.read_named(name, "other", 0)[:1], [11])
         # an explicit offset wins over the saved one
         self.assertEqual(self.read_named(name, "worker", 0, offset="first")[:1], [0])
+
+    def api_queue(self, name):
+        req = urllib.request.Request("http://%s:%d/api/queues/%%2F/%s"
+                                     % (harness.HOST, self.mgmt_port, name))
+        req.add_header("Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q=")
+        return json.load(urllib.request.urlopen(req, timeout=10))
+
+    def publish_keyed(self, name, items):
+        """items: (routing key, body, headers) published with confirms."""
+        conn = self.connect()
+        try:
+            ch = conn.channel()
+            ch.confirm_delivery()
+            for key, body, headers in items:
+                ch.basic_publish("sx", key, body, pika.BasicProperties(headers=headers))
+        finally:
+            conn.close()
+
+    def check_compacted(self, name, published, key_of):
+        """Wait until the closed segments hold one message per key (the
+        key's newest: none when that one is in the active segment), then
+        check what a consumer from "first" reads: each message at the
+        offset it was published at, nothing older of a key in a closed
+        segment, every key's newest there."""
+        def settled():
+            q = self.api_queue(name)
+            got = self.read(name)
+            af = q["stream_active_segment_first"]
+            newest = {}
+            for o, b in got:
+                newest[key_of(o)] = o
+            stale = [o for o, b in got if o < af and newest[key_of(o)] != o]
+            return stale == [] and q["stream_compacted"] > 0, got, q
+        harness.wait_for(lambda: settled()[0], 10, "compaction of the closed segments")
+        _, got, q = settled()
+        for o, b in got:
+            self.assertEqual(b, published[o], "offset %d keeps its message" % o)
+        newest = {}
+        for o in range(len(published)):
+            newest[key_of(o)] = o
+        present = {o for o, _ in got}
+        for k, o in newest.items():
+            if published[o]:  # (a tombstone may be gone)
+                self.assertIn(o, present, "the newest of key %s" % k)
+        return got, q
+
+    def test_compaction_keeps_the_newest_per_key(self):
+        name = self.unique("s-compact")
+        self.declare(name, stream_compaction="key", stream_max_segment_size_bytes=4096)
+        conn = self.connect()
+        ch = conn.channel()
+        ch.exchange_declare("sx", "direct", durable=True)
+        for k in range(5):
+            ch.queue_bind(name, "sx", "k%d" % k)
+        conn.close()
+        published = [b"k%d:%03d:" % (i % 5, i) + b"x" * 200 for i in range(100)]
+        self.publish_keyed(name, [("k%d" % (i % 5), published[i], None) for i in range(100)])
+        got, q = self.check_compacted(name, published, lambda o: o % 5)
+        self.assertLess(len(got), 100)
+        print("compaction: 100 published in %d segments, %d kept, %d removed"
+              % (q["stream_segments"], len(got), q["stream_compacted"]))
+        # the same after kill -9
+        self.restart(signal.SIGKILL)
+        after = self.read(name)
+        self.assertEqual([o for o, _ in after], [o for o, _ in got])
+        # and appending goes on at the next offset
+        self.publish_keyed(name, [("k1", b"new", None)])
+        self.assertEqual(self.read(name, offset=100, want=1), [(100, b"new")])
+
+    def test_compaction_by_header_and_tombstones(self):
+        name = self.unique("s-tomb")
+        self.declare(name, stream_compaction="key", stream_compaction_key_header="id",
+                     stream_tombstone_retention=300, stream_max_segment_size_bytes=4096)
+        conn = self.connect()
+        ch = conn.channel()
+        ch.exchange_declare("sx", "direct", durable=True)
+        ch.queue_bind(name, "sx", "any")
+        conn.close()
+        items, published = [], []
+        for i in range(60):
+            key = "a" if i < 3 else "b%d" % (i % 4)
+            if i == 3:  # a's tombstone
+                items.append(("any", b"", {"id": "a", "x-tombstone": True}))
+                published.append(b"")
+                continue
+            body = b"%s:%03d:" % (key.encode(), i) + b"y" * 300
+            items.append(("any", body, {"id": key}))
+            published.append(body)
+        self.publish_keyed(name, items)
+
+        def key_of(o):
+            return "a" if o <= 3 else "b%d" % (o % 4)
+        time.sleep(0.4)  # past the tombstone retention (what is tested)
+        got, q = self.check_compacted(name, published, key_of)
+        harness.wait_for(lambda: all(o > 3 for o, _ in self.read(name)), 5,
+                         "the tombstone and key a gone")
+        print("tombstones: %d kept of 60" % len(self.read(name)))
 
     def test_management_shows_the_log(self):
         name = self.unique("s-mgmt")
