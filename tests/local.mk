@@ -250,7 +250,8 @@ INTEG_TESTS = \
 	tests/integ/test_listen.py \
 	tests/integ/test_dedup.py \
 	tests/integ/test_consumer_timeout.py \
-	tests/integ/test_stream_durable.py
+	tests/integ/test_stream_durable.py \
+	tests/integ/test_stream.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
