@@ -40,7 +40,7 @@ UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_code
 	tests/unit/check_perm tests/unit/check_defs tests/unit/check_ctl \
 	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service \
 	tests/unit/check_plugins tests/unit/check_x509 tests/unit/check_dedup \
-	tests/unit/check_recover
+	tests/unit/check_recover tests/unit/check_offsets
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -114,6 +114,10 @@ tests_unit_check_recover_SOURCES = tests/unit/check_recover.c
 tests_unit_check_recover_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_recover_LDADD = $(UNIT_LDADD)
 
+tests_unit_check_offsets_SOURCES = tests/unit/check_offsets.c
+tests_unit_check_offsets_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_offsets_LDADD = $(UNIT_LDADD)
+
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c
 tests_unit_check_journal_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_journal_LDADD = $(UNIT_LDADD)
@@ -133,7 +137,7 @@ endif
 # header in the library, hence the prototype from tests/fuzz/fuzz.h.
 FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf \
 	tests/fuzz/replay_journal tests/fuzz/replay_sasl tests/fuzz/replay_defs tests/fuzz/replay_mgmt \
-	tests/fuzz/replay_defslog tests/fuzz/replay_recover
+	tests/fuzz/replay_defslog tests/fuzz/replay_recover tests/fuzz/replay_offsets
 check_PROGRAMS += $(FUZZ_REPLAY)
 TESTS += $(FUZZ_REPLAY)
 
@@ -181,6 +185,11 @@ tests_fuzz_replay_recover_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_recover.
 tests_fuzz_replay_recover_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
 	-DWR_FUZZ_CORPUS='"recover"'
 tests_fuzz_replay_recover_LDADD = $(WR_LIBS)
+
+tests_fuzz_replay_offsets_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_offsets.c tests/fuzz/fuzz.h
+tests_fuzz_replay_offsets_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"offsets"'
+tests_fuzz_replay_offsets_LDADD = $(WR_LIBS)
 
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make_frame_seeds.py tests/fuzz/make_recover_seeds.py
 
@@ -240,7 +249,9 @@ INTEG_TESTS = \
 	tests/integ/test_tls.py \
 	tests/integ/test_listen.py \
 	tests/integ/test_dedup.py \
-	tests/integ/test_consumer_timeout.py
+	tests/integ/test_consumer_timeout.py \
+	tests/integ/test_stream_durable.py \
+	tests/integ/test_stream.py
 TESTS += $(INTEG_TESTS)
 # Helper modules the tests import.
 EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \

@@ -13,5 +13,6 @@ src_libwarren_a_SOURCES += \
 	src/broker/broker.c src/broker/broker.h \
 	src/broker/publish.c src/broker/publish.h \
 	src/broker/dedup.c src/broker/dedup.h \
+	src/broker/stream.c src/broker/stream.h \
 	src/broker/access.c src/broker/access.h \
 	src/broker/stats.c src/broker/stats.h

@@ -18,13 +18,14 @@ struct wr_dedup;
 struct wr_exchange;
 struct wr_msg;
 struct wr_queue;
+struct wr_stream_name;
 
 /* A deduplication key of a durable owner to journal with the next
  * publish (dedup.h): its 'K' record goes just before the message's 'P'
  * record and names it, so recovery restores the key only with the message.
  * The store fills in `seg`, the record's segment (0: not written). */
 struct wr_dedup_stage {
-    uint64_t owner;   /* the queue's store_id, or the exchange's holder id */
+    uint64_t owner; /* the queue's store_id, or the exchange's holder id */
     const char *key;
     uint16_t len;
     uint64_t expires; /* monotonic ms; 0: never */
@@ -78,6 +79,10 @@ struct wr_persist {
     /* A cache starts or stops journaling keys: the store walks the caches
      * that do when it compacts a segment holding their records. */
     void (*dedup_attach)(void *ctx, struct wr_dedup *d, bool attach);
+
+    /* A named stream consumer's position moved (stream.h): save it with
+     * the turn (once per turn: n->dirty is set until the store wrote it). */
+    void (*stream_offset)(void *ctx, struct wr_stream_name *n);
 
     /* The loop turn ends: write the definitions if they changed, then the
      * turn's records (before any reply to the turn leaves). */

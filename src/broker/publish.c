@@ -17,6 +17,7 @@
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
+#include "broker/stream.h"
 #include "broker/vhost.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -121,7 +122,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
     struct wr_route_result *r = &res->route;
     struct wr_msg *ext = NULL;
     const struct wr_persist *p = vh->persist;
-    uint32_t nd = 0;
+    uint32_t nd = 0, nq;
     int rc;
 
     res->journal_pos = 0;
@@ -166,10 +167,21 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         if (!k && res->deduplicated)
             r->taken = true;
     }
+    /* Streams last (r->q[nq..]): each takes its own stamped copy. */
+    nq = r->n;
+    for (uint32_t i = 0; i < nq;) {
+        if (r->q[i]->stream) {
+            struct wr_queue *t = r->q[i];
+            r->q[i] = r->q[--nq];
+            r->q[nq] = t;
+        } else {
+            i++;
+        }
+    }
     /* A quorum queue journals a transient message too: it needs the
      * extension that holds a journal identity (a copy; rare). */
     if (!(m->flags & WR_MSG_EXT) && vh->persist) {
-        for (uint32_t i = 0; i < r->n; i++) {
+        for (uint32_t i = 0; i < nq; i++) {
             if (r->q[i]->s.type == WR_QTYPE_QUORUM) {
                 if (!(ext = wr_msg_with_ext(m))) {
                     res->journal_failed = true;
@@ -184,7 +196,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
      * deliver, drop or ack it; the new keys of durable owners go with it. */
     if (nd && p)
         p->dedup_stage(p->ctx, res->dd_st, nd);
-    res->journal_pos = wr_vhost_journal(vh, m, r->q, r->n);
+    res->journal_pos = wr_vhost_journal(vh, m, r->q, nq);
     if (nd && p)
         p->dedup_stage(p->ctx, NULL, 0);
     if (res->journal_pos == WR_JOURNAL_FAILED) {
@@ -193,6 +205,20 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         wr_msg_unref(ext);
         return 0;
     }
+    for (uint32_t i = nq; i < r->n; i++) {
+        struct wr_queue *q = r->q[i];
+        struct wr_msg *sm = wr_stream_stamp(q, m);
+        uint64_t pos = sm ? wr_vhost_journal(vh, sm, &q, 1) : WR_JOURNAL_FAILED;
+        if (pos == WR_JOURNAL_FAILED) {
+            res->journal_failed = true;
+        } else {
+            if (pos > res->journal_pos)
+                res->journal_pos = pos;
+            if (wr_queue_push(q, sm) < 0)
+                wr_log(WR_LOG_ERROR, "out of memory appending to a stream");
+        }
+        wr_msg_unref(sm);
+    }
     dedup_commit(res, nd);
     /* An exchange type kept a copy durably (a delayed exchange): confirm
      * once that is on disk too; nack when it could not be. */
@@ -200,7 +226,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         res->journal_pos = r->held_pos;
     if (r->held_failed)
         res->rejected = true;
-    for (uint32_t i = 0; i < r->n; i++) {
+    for (uint32_t i = 0; i < nq; i++) {
         int qrc = wr_queue_push(r->q[i], m);
         if (qrc == WR_QUEUE_REJECTED) {
             res->rejected = true;

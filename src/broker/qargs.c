@@ -14,13 +14,14 @@
 #include "broker/qargs.h"
 #include "wire/field.h"
 
-enum qarg_kind { QA_NONNEG, QA_POS, QA_STR, QA_BOOL, QA_PRIO, QA_ENUM };
+enum qarg_kind { QA_NONNEG, QA_POS, QA_STR, QA_BOOL, QA_PRIO, QA_ENUM, QA_AGE };
 
 /* Which queue types take an argument (RabbitMQ 3.10 refuses the others'
  * with "... of queue type rabbit_X_queue"). */
 #define T_CLASSIC (1u << WR_QTYPE_CLASSIC)
 #define T_QUORUM (1u << WR_QTYPE_QUORUM)
-#define T_ALL (T_CLASSIC | T_QUORUM)
+#define T_STREAM (1u << WR_QTYPE_STREAM)
+#define T_CQ (T_CLASSIC | T_QUORUM)
 
 struct qarg {
     const char *name;
@@ -35,33 +36,42 @@ struct qarg {
 /* x-delivery-limit is a quorum queue's in RabbitMQ; Warren's classic queues
  * have it too (docs/ARCHITECTURE.md, "Queues"). */
 static const struct qarg qargs[] = {
-    {"x-queue-type", QA_ENUM, "classic|quorum", "\"unsupported queue type", T_ALL},
-    {"x-message-ttl", QA_NONNEG, NULL, NULL, T_ALL},
-    {"x-expires", QA_POS, NULL, NULL, T_ALL},
-    {"x-max-length", QA_NONNEG, NULL, NULL, T_ALL},
-    {"x-max-length-bytes", QA_NONNEG, NULL, NULL, T_ALL},
+    {"x-queue-type", QA_ENUM, "classic|quorum|stream", "\"unsupported queue type", T_CQ | T_STREAM},
+    {"x-message-ttl", QA_NONNEG, NULL, NULL, T_CQ},
+    {"x-expires", QA_POS, NULL, NULL, T_CQ},
+    {"x-max-length", QA_NONNEG, NULL, NULL, T_CQ},
+    {"x-max-length-bytes", QA_NONNEG, NULL, NULL, T_CQ | T_STREAM},
     {"x-max-priority", QA_PRIO, NULL, NULL, T_CLASSIC},
-    {"x-dead-letter-exchange", QA_STR, NULL, NULL, T_ALL},
-    {"x-dead-letter-routing-key", QA_STR, NULL, NULL, T_ALL},
+    {"x-dead-letter-exchange", QA_STR, NULL, NULL, T_CQ},
+    {"x-dead-letter-routing-key", QA_STR, NULL, NULL, T_CQ},
     {"x-overflow", QA_ENUM, "drop-head|reject-publish|reject-publish-dlx", "invalid_overflow",
-     T_ALL},
+     T_CQ},
     {"x-queue-mode", QA_ENUM, "default|lazy", "\"unsupported queue mode", T_CLASSIC},
-    {"x-single-active-consumer", QA_BOOL, NULL, NULL, T_ALL},
-    {"x-delivery-limit", QA_NONNEG, NULL, NULL, T_ALL},
+    {"x-single-active-consumer", QA_BOOL, NULL, NULL, T_CQ},
+    {"x-delivery-limit", QA_NONNEG, NULL, NULL, T_CQ},
     {"x-queue-master-locator", QA_STR, NULL, NULL, T_CLASSIC},
+    {"x-queue-version", QA_POS, NULL, NULL, T_CLASSIC},
     {"x-quorum-initial-group-size", QA_POS, NULL, NULL, T_QUORUM},
     {"x-dead-letter-strategy", QA_ENUM, "at-most-once|at-least-once", "invalid_dlx_strategy",
      T_QUORUM},
     {"x-queue-leader-locator", QA_ENUM, "client-local|balanced", "invalid_queue_locator_arg",
-     T_QUORUM},
+     T_QUORUM | T_STREAM},
     {"x-max-in-memory-length", QA_NONNEG, NULL, NULL, T_QUORUM},
     {"x-max-in-memory-bytes", QA_NONNEG, NULL, NULL, T_QUORUM},
+    /* streams (stream.h) */
+    {"x-max-age", QA_AGE, NULL, NULL, T_STREAM},
+    {"x-stream-max-segment-size-bytes", QA_POS, NULL, NULL, T_STREAM},
+    {"x-initial-cluster-size", QA_POS, NULL, NULL, T_STREAM},
+    /* key compaction (Warren's; stream.h) */
+    {"x-stream-compaction", QA_ENUM, "key|none", "invalid_stream_compaction", T_STREAM},
+    {"x-stream-compaction-key-header", QA_STR, NULL, NULL, T_STREAM},
+    {"x-stream-tombstone-retention", QA_NONNEG, NULL, NULL, T_STREAM},
     /* deduplication (dedup.h) */
-    {"x-message-deduplication", QA_BOOL, NULL, NULL, T_ALL},
-    {"x-cache-size", QA_POS, NULL, NULL, T_ALL},
-    {"x-cache-ttl", QA_POS, NULL, NULL, T_ALL},
-    {"x-deduplication-header", QA_STR, NULL, NULL, T_ALL},
-    {"x-deduplication-key", QA_ENUM, "header|message-id", "invalid_value", T_ALL},
+    {"x-message-deduplication", QA_BOOL, NULL, NULL, T_CQ},
+    {"x-cache-size", QA_POS, NULL, NULL, T_CQ},
+    {"x-cache-ttl", QA_POS, NULL, NULL, T_CQ},
+    {"x-deduplication-header", QA_STR, NULL, NULL, T_CQ},
+    {"x-deduplication-key", QA_ENUM, "header|message-id", "invalid_value", T_CQ},
     /* x-consumer-timeout has no row: RabbitMQ 3.12 neither checks it at
      * declare nor compares it on redeclaration (wr_qsettings_parse). */
 };
@@ -111,23 +121,52 @@ static bool enum_has(const char *values, struct wr_str v)
     return false;
 }
 
-static const char *qtype_module(enum wr_qtype t)
+const char *wr_qtype_module(enum wr_qtype t)
 {
-    return t == WR_QTYPE_QUORUM ? "rabbit_quorum_queue" : "rabbit_classic_queue";
+    return t == WR_QTYPE_QUORUM   ? "rabbit_quorum_queue"
+           : t == WR_QTYPE_STREAM ? "rabbit_stream_queue"
+                                  : "rabbit_classic_queue";
 }
 
 enum wr_qtype wr_qargs_type(struct wr_str args)
 {
     struct wr_fv v;
-    if (wr_table_get(args, "x-queue-type", &v) == 1 && v.type == 'S' &&
-        wr_str_eqc(v.v.str, "quorum"))
-        return WR_QTYPE_QUORUM;
+    if (wr_table_get(args, "x-queue-type", &v) == 1 && v.type == 'S') {
+        if (wr_str_eqc(v.v.str, "quorum"))
+            return WR_QTYPE_QUORUM;
+        if (wr_str_eqc(v.v.str, "stream"))
+            return WR_QTYPE_STREAM;
+    }
     return WR_QTYPE_CLASSIC;
 }
 
 const char *wr_qtype_name(enum wr_qtype t)
 {
-    return t == WR_QTYPE_QUORUM ? "quorum" : "classic";
+    return t == WR_QTYPE_QUORUM ? "quorum" : t == WR_QTYPE_STREAM ? "stream" : "classic";
+}
+
+bool wr_qargs_parse_age(struct wr_str v, int64_t *ms)
+{
+    static const struct {
+        char unit;
+        int64_t ms;
+    } units[] = {{'Y', 365ll * 86400000}, {'M', 30ll * 86400000}, {'D', 86400000},
+                 {'h', 3600000},          {'m', 60000},           {'s', 1000}};
+    int64_t n = 0;
+    size_t i = 0;
+    while (i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9') {
+        if (n > INT64_MAX / 10 / 86400000 / 365)
+            return false;
+        n = n * 10 + (v.ptr[i++] - '0');
+    }
+    if (i == 0 || i + 1 != v.len || n <= 0)
+        return false;
+    for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+        if (units[k].unit == v.ptr[i]) {
+            *ms = n * units[k].ms;
+            return true;
+        }
+    return false;
 }
 
 static void bad_value(char *why, size_t cap, const struct qarg *a, struct wr_str v)
@@ -147,9 +186,24 @@ static int bad_arg(struct wr_errbuf *err, const char *name, struct wr_str qname,
                    qname.ptr, vhost, why);
 }
 
+/* 406 for an argument the queue's type does not take. */
+static int type_check(struct wr_str args, enum wr_qtype type, struct wr_str qname,
+                      const char *vhost, struct wr_errbuf *err)
+{
+    struct wr_fv v;
+    for (size_t k = 0; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
+        if (!(qargs[k].types & (1u << type)) && wr_table_get(args, qargs[k].name, &v) == 1)
+            return wr_fail(err, WR_EPRECONDITION_FAILED,
+                           "invalid arg '%s' for queue '%.*s' in vhost '%s' of queue type %s",
+                           qargs[k].name, (int)qname.len, qname.ptr, vhost, wr_qtype_module(type));
+    }
+    return 0;
+}
+
 int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost,
                       struct wr_errbuf *err)
 {
+    int rc;
     struct wr_fv v;
     int64_t i;
     bool has_dlx = false, has_dlrk = false;
@@ -169,12 +223,10 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
         }
     }
     type = wr_qargs_type(args);
-    for (size_t k = 0; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
-        if (!(qargs[k].types & (1u << type)) && wr_table_get(args, qargs[k].name, &v) == 1)
-            return wr_fail(err, WR_EPRECONDITION_FAILED,
-                           "invalid arg '%s' for queue '%.*s' in vhost '%s' of queue type %s",
-                           qargs[k].name, (int)qname.len, qname.ptr, vhost, qtype_module(type));
-    }
+    /* RabbitMQ 3.10 checks a stream's argument values before the
+     * arguments a stream does not take; a quorum queue's the other way. */
+    if (type != WR_QTYPE_STREAM && (rc = type_check(args, type, qname, vhost, err)) < 0)
+        return rc;
     for (size_t k = 1; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
         const struct qarg *a = &qargs[k];
         if (wr_table_get(args, a->name, &v) != 1)
@@ -205,6 +257,12 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
             if (v.type != 't')
                 snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
             break;
+        case QA_AGE:
+            if (v.type != 'S')
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+            else if (!wr_qargs_parse_age(v.v.str, &i))
+                snprintf(why, sizeof(why), "invalid_max_age");
+            break;
         case QA_ENUM:
             if (v.type != 'S') {
                 snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
@@ -215,6 +273,22 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
         }
         if (why[0])
             return bad_arg(err, a->name, qname, vhost, why);
+    }
+    if (type == WR_QTYPE_STREAM && (rc = type_check(args, type, qname, vhost, err)) < 0)
+        return rc;
+    /* Where RabbitMQ falls over (a 1-byte segment spins a core; a zero
+     * length limit with tiny segments crashed a node), Warren refuses. */
+    if (type == WR_QTYPE_STREAM) {
+        if (wr_table_get(args, "x-max-length-bytes", &v) == 1 && wr_fv_int(&v, &i) && i == 0)
+            return bad_arg(err, "x-max-length-bytes", qname, vhost,
+                           "a stream's retention limit must be positive (0 would remove every "
+                           "segment)");
+        if (wr_table_get(args, "x-stream-max-segment-size-bytes", &v) == 1 && wr_fv_int(&v, &i) &&
+            i < WR_STREAM_MIN_SEGMENT) {
+            snprintf(why, sizeof(why), "a stream segment must hold at least %d bytes",
+                     WR_STREAM_MIN_SEGMENT);
+            return bad_arg(err, "x-stream-max-segment-size-bytes", qname, vhost, why);
+        }
     }
     if (has_dlrk && !has_dlx)
         return bad_arg(err, "x-dead-letter-routing-key", qname, vhost,
@@ -272,10 +346,19 @@ static void fv_describe(char *out, size_t cap, const struct wr_fv *v, bool typed
 int wr_qargs_equivalent(struct wr_str cur, struct wr_str req, const char *qname, const char *vhost,
                         struct wr_errbuf *err)
 {
+    /* RabbitMQ 3.10 compares these of a stream, and no other. */
+    static const char *const stream_compared =
+        "x-queue-type|x-max-length-bytes|x-max-age|x-stream-max-segment-size-bytes|"
+        "x-initial-cluster-size|x-queue-leader-locator|x-stream-compaction|"
+        "x-stream-compaction-key-header|x-stream-tombstone-retention";
+    bool stream = wr_qargs_type(cur) == WR_QTYPE_STREAM;
     for (size_t k = 0; k < sizeof(qargs) / sizeof(qargs[0]); k++) {
         struct wr_fv a, b;
-        int ha = wr_table_get(cur, qargs[k].name, &a) == 1;
-        int hb = wr_table_get(req, qargs[k].name, &b) == 1;
+        int ha, hb;
+        if (stream && !enum_has(stream_compared, wr_str_c(qargs[k].name)))
+            continue;
+        ha = wr_table_get(cur, qargs[k].name, &a) == 1;
+        hb = wr_table_get(req, qargs[k].name, &b) == 1;
         char got[256], had[256];
         if (ha == hb && (!ha || fv_equal(&a, &b)))
             continue;
@@ -349,6 +432,18 @@ int wr_qsettings_parse(struct wr_str args, struct wr_qsettings *s)
     s->single_active =
         wr_table_get(args, "x-single-active-consumer", &v) == 1 && v.type == 't' && v.v.t;
     s->type = wr_qargs_type(args);
+    s->max_age_ms = -1;
+    if (wr_table_get(args, "x-max-age", &v) == 1 && v.type == 'S' &&
+        !wr_qargs_parse_age(v.v.str, &s->max_age_ms))
+        s->max_age_ms = -1;
+    s->segment_max = arg_int(args, "x-stream-max-segment-size-bytes");
+    s->compact = s->type == WR_QTYPE_STREAM && wr_table_get(args, "x-stream-compaction", &v) == 1 &&
+                 v.type == 'S' && wr_str_eqc(v.v.str, "key");
+    s->compact_header =
+        arg_str(args, "x-stream-compaction-key-header", &s->compact_header_len, &oom);
+    s->tombstone_ms = arg_int(args, "x-stream-tombstone-retention");
+    if (s->tombstone_ms < 0)
+        s->tombstone_ms = 86400000; /* a day */
     s->dedup = wr_dedup_args_on(args);
     s->dedup_cache = NULL; /* made on first use (wr_dedup_of_queue) */
     s->dlx = arg_str(args, "x-dead-letter-exchange", &s->dlx_len, &oom);
@@ -368,7 +463,8 @@ void wr_qsettings_free(struct wr_qsettings *s)
 {
     free(s->dlx);
     free(s->dlrk);
-    s->dlx = s->dlrk = NULL;
+    free(s->compact_header);
+    s->dlx = s->dlrk = s->compact_header = NULL;
     wr_dedup_free(s->dedup_cache);
     s->dedup_cache = NULL;
 }

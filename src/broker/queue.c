@@ -15,15 +15,10 @@
 #include "broker/dlx.h"
 #include "broker/exchange.h"
 #include "broker/queue.h"
+#include "broker/stream.h"
 #include "broker/vhost.h"
 #include "core/clock.h"
 #include "core/log.h"
-
-struct wr_cgroup {
-    struct wr_list node;    /* q->groups */
-    struct wr_list members; /* struct wr_consumer.qnode */
-    int priority;
-};
 
 static void expiry_arm(struct wr_queue *q);
 static void expires_arm(struct wr_queue *q);
@@ -189,6 +184,8 @@ struct wr_queue *wr_queue_new(struct wr_vhost *vh, struct wr_str name, struct wr
     q->levels = calloc((size_t)q->s.max_priority + 1, sizeof(*q->levels));
     if (!q->levels)
         goto fail;
+    if (q->s.type == WR_QTYPE_STREAM && !(q->stream = wr_stream_new(q->s.segment_max)))
+        goto fail;
     memcpy(q->name, name.ptr, name.len);
     q->name[name.len] = '\0';
     if (args.len)
@@ -207,6 +204,7 @@ struct wr_queue *wr_queue_new(struct wr_vhost *vh, struct wr_str name, struct wr
     expires_arm(q);
     return q;
 fail:
+    free(q->levels);
     wr_qsettings_free(&q->s);
     free(q->name);
     free((void *)q->args.ptr);
@@ -221,6 +219,7 @@ void wr_queue_unref(struct wr_queue *q)
     for (uint32_t l = 0; l <= q->s.max_priority; l++)
         free(q->levels[l].a);
     free(q->levels);
+    wr_stream_free(q->stream);
     wr_heap_free(&q->expiry);
     if (q->ttl_ev)
         event_free(q->ttl_ev);
@@ -242,7 +241,7 @@ void wr_queue_unref(struct wr_queue *q)
 static inline bool journaled_here(const struct wr_queue *q, const struct wr_msg *m)
 {
     return q->durable && q->vhost->persist && wr_msg_store_id(m) &&
-           (wr_msg_persistent(m) || q->s.type == WR_QTYPE_QUORUM);
+           (wr_msg_persistent(m) || wr_qtype_journals_all(q->s.type));
 }
 
 static inline void persist_remove(struct wr_queue *q, struct wr_msg *m)
@@ -254,7 +253,9 @@ static inline void persist_remove(struct wr_queue *q, struct wr_msg *m)
 
 void wr_queue_settled(struct wr_queue *q, struct wr_msg *m)
 {
-    persist_remove(q, m);
+    /* A stream keeps what its consumers acknowledge. */
+    if (!q->stream)
+        persist_remove(q, m);
     wr_msg_unref(m);
 }
 
@@ -492,6 +493,9 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
     uint64_t dl;
     int rc;
 
+    if (q->stream)
+        return wr_stream_append(q, m);
+
     if (q->s.overflow != WR_OVERFLOW_DROP_HEAD && full_for(q, m)) {
         persist_remove(q, m); /* journaled for this queue just before */
         if (q->s.overflow == WR_OVERFLOW_REJECT_DLX)
@@ -526,7 +530,10 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
 int wr_queue_push_recovered(struct wr_queue *q, struct wr_msg *m, uint16_t deliveries)
 {
     struct wr_qent e = {m, q->next_seq++, deliveries, msg_level(q, m), 0};
-    int rc = enqueue(q, &e, false);
+    int rc;
+    if (q->stream)
+        return wr_stream_append_recovered(q, m);
+    rc = enqueue(q, &e, false);
     if (rc == 0)
         wr_msg_ref(m);
     return rc;
@@ -631,6 +638,10 @@ bool wr_queue_get(struct wr_queue *q, struct wr_qent *e)
 static void requeue_entry(struct wr_queue *q, const struct wr_qent *e, bool back)
 {
     struct wr_deque *d;
+    if (q->stream) { /* still in the stream: the delivery only goes */
+        wr_msg_unref(e->m);
+        return;
+    }
     if (q->deleted) {
         persist_remove(q, e->m);
         wr_msg_unref(e->m);
@@ -722,7 +733,7 @@ void wr_queue_return(struct wr_queue *q, struct wr_qent *e, uint32_t n)
 
 void wr_queue_reject(struct wr_queue *q, const struct wr_qent *e)
 {
-    if (q->deleted)
+    if (q->deleted || q->stream)
         wr_queue_settled(q, e->m);
     else
         dead_letter(q, e->m, WR_DL_REJECTED);
@@ -731,6 +742,11 @@ void wr_queue_reject(struct wr_queue *q, const struct wr_qent *e)
 uint32_t wr_queue_purge(struct wr_queue *q)
 {
     uint32_t n = q->ready;
+    if (q->stream) {
+        n = (uint32_t)wr_stream_count(q->stream);
+        wr_stream_clear(q);
+        return n;
+    }
     for (uint32_t l = 0; l <= q->s.max_priority; l++) {
         struct wr_deque *d = &q->levels[l];
         for (uint32_t i = 0; i < d->n; i++) {
@@ -886,7 +902,10 @@ void wr_queue_consumer_add(struct wr_queue *q, struct wr_consumer *c)
         }
     }
     rotation_join(q, c);
-    wr_queue_dispatch(q);
+    if (q->stream)
+        wr_stream_dispatch_one(q, c);
+    else
+        wr_queue_dispatch(q);
 }
 
 bool wr_queue_consumer_remove(struct wr_queue *q, struct wr_consumer *c)
@@ -917,7 +936,7 @@ bool wr_queue_consumer_remove(struct wr_queue *q, struct wr_consumer *c)
     }
     if (q->nconsumers == 0)
         wr_queue_touch(q);
-    else
+    else if (!q->stream)
         wr_queue_dispatch(q);
     return false;
 }
@@ -931,13 +950,16 @@ void wr_queue_consumer_ready(struct wr_consumer *c)
         wr_list_del(&c->qnode);
         rotation_join(q, c);
     }
-    if (q->ready)
+    if (q->stream) {
+        if (!q->dispatching)
+            wr_stream_dispatch_one(q, c);
+    } else if (q->ready)
         wr_queue_dispatch(q);
 }
 
 uint32_t wr_queue_delete(struct wr_queue *q)
 {
-    uint32_t n = q->ready;
+    uint32_t n = q->stream ? (uint32_t)wr_stream_count(q->stream) : q->ready;
     struct wr_list *it, *tmp;
 
     if (q->deleted)

@@ -41,6 +41,7 @@
 #include "core/list.h"
 
 struct wr_queue;
+struct wr_stream;
 struct wr_vhost;
 struct event;
 
@@ -58,7 +59,13 @@ struct wr_deque {
 };
 
 struct wr_consumer;
-struct wr_cgroup;
+
+/* Consumers of one x-priority, in rotation. */
+struct wr_cgroup {
+    struct wr_list node;    /* q->groups */
+    struct wr_list members; /* struct wr_consumer.qnode */
+    int priority;
+};
 
 struct wr_consumer_ops {
     /* Room for one more message now (prefetch, socket not backed up)? */
@@ -81,6 +88,8 @@ struct wr_consumer {
     bool parked; /* single active consumer: waiting its turn */
     bool exclusive;
     int priority;
+    uint64_t stream_next;               /* a stream's consumer: the next offset it gets */
+    struct wr_stream_name *stream_name; /* x-stream-consumer-name, or NULL */
 };
 
 /* Reasons a message leaves a queue other than delivery. */
@@ -102,7 +111,8 @@ struct wr_queue {
     struct wr_list owner_node;
     struct wr_str args; /* raw declare arguments, owned */
     struct wr_qsettings s;
-    uint64_t store_id; /* durable queues: identity in the journal and definitions */
+    struct wr_stream *stream; /* x-queue-type stream: its log (stream.h); NULL otherwise */
+    uint64_t store_id;        /* durable queues: identity in the journal and definitions */
 
     struct wr_deque *levels; /* s.max_priority + 1 rings */
     uint64_t nonempty[4];    /* bit per level holding entries */

@@ -148,8 +148,8 @@ uint64_t wr_vhost_journal(struct wr_vhost *vh, struct wr_msg *m, struct wr_queue
     bool persistent = wr_msg_persistent(m);
 
     /* Persistent messages for durable queues; every message for a quorum
-     * queue (always durable), whatever its delivery mode. */
-#define JOURNALS(q) ((q)->durable && (persistent || (q)->s.type == WR_QTYPE_QUORUM))
+     * queue or a stream (always durable), whatever its delivery mode. */
+#define JOURNALS(q) ((q)->durable && (persistent || wr_qtype_journals_all((q)->s.type)))
     if (!vh->persist || !(m->flags & WR_MSG_EXT))
         return 0;
     for (uint32_t i = 0; i < n; i++)
@@ -339,7 +339,13 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
         return wr_fail(err, WR_EACCESS_REFUSED,
                        "queue name '%.*s' contains reserved prefix 'amq.*'", (int)name.len,
                        name.ptr);
-    if ((rc = wr_qargs_validate(d->args, name, vh->name, err)) < 0)
+    /* RabbitMQ 3.10 refuses a server-named stream before anything else,
+     * and compares a stream's redeclaration without checking its
+     * arguments (x-max-priority on a redeclare goes unnoticed there). */
+    if (wr_qargs_type(d->args) == WR_QTYPE_STREAM && !q && (d->server_named || d->name.len == 0))
+        return wr_fail(err, WR_EPRECONDITION_FAILED,
+                       "Cannot declare a server-named queue for type rabbit_stream_queue");
+    if (!(q && q->stream) && (rc = wr_qargs_validate(d->args, name, vh->name, err)) < 0)
         return rc;
     if (q) {
         if (q->exclusive && q->owner != d->owner)
@@ -362,15 +368,22 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
         *out = q;
         return 0;
     }
-    if (wr_qargs_type(d->args) == WR_QTYPE_QUORUM) {
-        /* RabbitMQ 3.10's refusals for a new quorum queue, in its order. */
+    if (wr_qargs_type(d->args) != WR_QTYPE_CLASSIC) {
+        /* RabbitMQ 3.10's refusals for a new quorum queue or stream, in
+         * its order. */
         const char *bad = d->exclusive     ? "exclusive-owner"
                           : !d->durable    ? "non-durable"
                           : d->auto_delete ? "auto-delete"
                                            : NULL;
+        if (wr_qargs_type(d->args) == WR_QTYPE_STREAM) /* a stream's order */
+            bad = d->auto_delete ? "auto-delete"
+                  : d->exclusive ? "exclusive-owner"
+                  : !d->durable  ? "non-durable"
+                                 : NULL;
         if (d->server_named || d->name.len == 0)
             return wr_fail(err, WR_EPRECONDITION_FAILED,
-                           "Cannot declare a server-named queue for type rabbit_quorum_queue");
+                           "Cannot declare a server-named queue for type %s",
+                           wr_qtype_module(wr_qargs_type(d->args)));
         if (bad)
             return wr_fail(err, WR_EPRECONDITION_FAILED, "invalid property '%s' for queue '%.*s" VH,
                            bad, (int)name.len, name.ptr, vh->name);

@@ -83,9 +83,9 @@ static int declare_queue(struct wr_ctl *c, struct wr_ctl_buf *path, struct wr_ct
     if (type)
         set(args, "x-queue-type", json_string(type));
     body = obj();
-    /* A quorum queue is always durable: --type quorum says so. */
+    /* Quorum queues and streams are always durable: --type says so. */
     set(body, "durable",
-        json_boolean(wr_ctl_has(c, "durable") || (type && !strcmp(type, "quorum"))));
+        json_boolean(wr_ctl_has(c, "durable") || (type && strcmp(type, "classic"))));
     set(body, "auto_delete", json_boolean(wr_ctl_has(c, "auto-delete")));
     set(body, "arguments", args);
     wr_ctl_path(path, "/api/queues/%s/%s", c->conn.vhost, name);

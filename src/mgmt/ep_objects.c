@@ -28,15 +28,16 @@
 #include <event2/http.h>
 
 #include "auth/auth.h"
-#include "broker/dedup.h"
 #include "broker/access.h"
 #include "broker/broker.h"
+#include "broker/dedup.h"
 #include "broker/exchange.h"
 #include "broker/move.h"
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
 #include "broker/stats.h"
+#include "broker/stream.h"
 #include "broker/vhost.h"
 #include "core/clock.h"
 #include "core/list.h"
@@ -478,7 +479,8 @@ static bool builtin_exchange(const struct wr_exchange *x)
 /* A deduplicating queue's or exchange's figures (d NULL: nothing yet). */
 static bool set_dedup(json_t *o, const struct wr_dedup *d)
 {
-    return wr_json_set(o, "messages_deduplicated", json_integer(d ? (json_int_t)d->deduplicated : 0)) &&
+    return wr_json_set(o, "messages_deduplicated",
+                       json_integer(d ? (json_int_t)d->deduplicated : 0)) &&
            wr_json_set(o, "deduplication_cache_size", json_integer(d ? (json_int_t)d->n : 0)) &&
            wr_json_set(o, "deduplication_cache_bytes",
                        json_integer(d ? (json_int_t)wr_dedup_bytes(d) : 0));
@@ -971,6 +973,36 @@ static bool set_int(json_t *o, const char *k, uint64_t v)
     return wr_json_set(o, k, json_integer((json_int_t)v));
 }
 
+/* A stream's named consumers (x-stream-consumer-name): position and lag.
+ * The lag in bytes walks the messages behind the tail: O(lag). */
+static bool stream_consumers_json(json_t *o, const struct wr_stream *st)
+{
+    json_t *a = json_array();
+    if (!a)
+        return false;
+    for (uint32_t i = 0; i < st->nnames; i++) {
+        const struct wr_stream_name *n = st->names[i];
+        uint64_t pos = n->next == UINT64_MAX ? st->next : n->next;
+        json_t *c = json_object();
+        if (pos < st->first)
+            pos = st->first;
+        /* (wr_json_set and json_array_append_new take their reference
+         * even when they fail) */
+        if (!c || !wr_json_set(c, "name", wr_json_str((struct wr_str){n->name, n->len})) ||
+            !set_int(c, "offset", pos) || !set_int(c, "lag_messages", st->next - pos) ||
+            !set_int(c, "lag_bytes", wr_stream_bytes_after(st, pos))) {
+            json_decref(c);
+            json_decref(a);
+            return false;
+        }
+        if (json_array_append_new(a, c) < 0) {
+            json_decref(a);
+            return false;
+        }
+    }
+    return wr_json_set(o, "stream_consumers", a);
+}
+
 /* One queue. O(1) apart from the arguments and one look at the head of
  * each priority level. */
 static json_t *queue_json(const struct wr_queue *q)
@@ -991,7 +1023,7 @@ static json_t *queue_json(const struct wr_queue *q)
     ok = ok && wr_json_set(o, "node", json_string(wr_node_name()));
     ok = ok && wr_json_set(o, "state", json_string("running"));
     ok = ok && wr_json_set(o, "type", json_string(wr_qtype_name(q->s.type)));
-    if (q->s.type == WR_QTYPE_QUORUM) {
+    if (q->s.type != WR_QTYPE_CLASSIC) {
         /* One node: it leads and is the only member (RabbitMQ's fields). */
         ok = ok && wr_json_set(o, "leader", json_string(wr_node_name()));
         ok = ok && wr_json_set(o, "members", json_pack("[s]", wr_node_name()));
@@ -1000,7 +1032,21 @@ static json_t *queue_json(const struct wr_queue *q)
 
     if (ok && q->s.dedup) /* x-message-deduplication (dedup.h) */
         ok = set_dedup(o, q->s.dedup_cache);
-    ok = ok && set_int(o, "messages", (uint64_t)q->ready + q->unacked);
+    if (q->stream) {
+        /* A stream's log: what it holds, from which offset to which. */
+        ok = ok && set_int(o, "messages", wr_stream_count(q->stream));
+        ok = ok && set_int(o, "stream_first_offset", q->stream->first);
+        ok = ok && set_int(o, "stream_next_offset", q->stream->next);
+        ok = ok && set_int(o, "stream_bytes", q->stream->bytes);
+        ok = ok && set_int(o, "stream_segments", q->stream->nsegs);
+        ok = ok && set_int(o, "stream_active_segment_first",
+                           q->stream->nsegs ? q->stream->segs[q->stream->nsegs - 1].first
+                                            : q->stream->next);
+        ok = ok && set_int(o, "stream_compacted", q->stream->compacted);
+        ok = ok && stream_consumers_json(o, q->stream);
+    } else {
+        ok = ok && set_int(o, "messages", (uint64_t)q->ready + q->unacked);
+    }
     ok = ok && set_int(o, "messages_ready", q->ready);
     ok = ok && set_int(o, "messages_unacknowledged", q->unacked);
     ok = ok && set_int(o, "messages_ram", (uint64_t)q->ready + q->unacked);

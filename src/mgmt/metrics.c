@@ -38,6 +38,7 @@
 #include "broker/persist.h"
 #include "broker/queue.h"
 #include "broker/stats.h"
+#include "broker/stream.h"
 #include "broker/vhost.h"
 #include "conf/conf.h"
 #include "core/clock.h"
@@ -758,7 +759,8 @@ static void dedup_metrics(struct wr_mgmt_req *rq, struct out *o)
     size_t vit, it;
 
     family(o, qn, "counter", "Duplicates a queue with x-message-deduplication dropped");
-    for (vn = wr_hmap_first(&rq->b->vhosts, &vit); vn; vn = wr_hmap_next(&rq->b->vhosts, &vit, vn)) {
+    for (vn = wr_hmap_first(&rq->b->vhosts, &vit); vn;
+         vn = wr_hmap_next(&rq->b->vhosts, &vit, vn)) {
         struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
         for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
             struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
@@ -771,7 +773,8 @@ static void dedup_metrics(struct wr_mgmt_req *rq, struct out *o)
         }
     }
     family(o, xn, "counter", "Duplicates an exchange with x-message-deduplication dropped");
-    for (vn = wr_hmap_first(&rq->b->vhosts, &vit); vn; vn = wr_hmap_next(&rq->b->vhosts, &vit, vn)) {
+    for (vn = wr_hmap_first(&rq->b->vhosts, &vit); vn;
+         vn = wr_hmap_next(&rq->b->vhosts, &vit, vn)) {
         struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
         for (n = wr_hmap_first(&vh->exchanges, &it); n; n = wr_hmap_next(&vh->exchanges, &it, n)) {
             struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
@@ -783,10 +786,83 @@ static void dedup_metrics(struct wr_mgmt_req *rq, struct out *o)
             bytes += x->dedup ? wr_dedup_bytes(x->dedup) : 0;
         }
     }
-    one_u(o, "warren_dedup_cache_keys", "gauge",
-          "Keys remembered by every deduplication cache", keys);
+    one_u(o, "warren_dedup_cache_keys", "gauge", "Keys remembered by every deduplication cache",
+          keys);
     one_u(o, "warren_dedup_cache_bytes", "gauge",
           "Memory of every deduplication cache (entries and tables)", bytes);
+}
+
+/* Streams (stream.h): per stream its log, per named consumer its position
+ * and lag. One pass per family (a family's samples stay together). */
+enum { SF_FIRST, SF_NEXT, SF_MESSAGES, SF_BYTES, SF_C_OFFSET, SF_C_LAG, SF_C_LAG_BYTES, SF_N };
+
+static const struct {
+    const char *name, *help;
+} stream_families[SF_N] = {
+    [SF_FIRST] = {"warren_stream_first_offset", "Offset of the oldest message a stream holds"},
+    [SF_NEXT] = {"warren_stream_next_offset", "Offset the next message appended to a stream gets"},
+    [SF_MESSAGES] = {"warren_stream_messages", "Messages a stream holds"},
+    [SF_BYTES] = {"warren_stream_bytes", "Bytes (properties and bodies) a stream holds"},
+    [SF_C_OFFSET] = {"warren_stream_consumer_offset",
+                     "Offset after the last one a named consumer acknowledged"},
+    [SF_C_LAG] = {"warren_stream_consumer_lag_messages",
+                  "Messages between a named consumer's position and the stream's tail"},
+    [SF_C_LAG_BYTES] = {"warren_stream_consumer_lag_bytes",
+                        "Bytes between a named consumer's position and the stream's tail"},
+};
+
+static void stream_sample(struct out *o, int f, const struct wr_vhost *vh, const struct wr_queue *q,
+                          const struct wr_stream_name *n, uint64_t v)
+{
+    puts_(o, stream_families[f].name);
+    puts_(o, "{vhost=\"");
+    label_value(o, wr_str_c(vh->name));
+    puts_(o, "\",queue=\"");
+    label_value(o, wr_queue_name(q));
+    if (n) {
+        puts_(o, "\",consumer=\"");
+        label_value(o, (struct wr_str){n->name, n->len});
+    }
+    putf(o, "\"} %llu\n", (unsigned long long)v);
+}
+
+static void stream_metrics(struct wr_mgmt_req *rq, struct out *o)
+{
+    for (int f = 0; f < SF_N; f++) {
+        struct wr_hnode *vn, *n;
+        size_t vit, it;
+        family(o, stream_families[f].name, "gauge", stream_families[f].help);
+        for (vn = wr_hmap_first(&rq->b->vhosts, &vit); vn;
+             vn = wr_hmap_next(&rq->b->vhosts, &vit, vn)) {
+            struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
+            for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
+                const struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
+                const struct wr_stream *st = q->stream;
+                if (!st)
+                    continue;
+                if (f == SF_FIRST)
+                    stream_sample(o, f, vh, q, NULL, st->first);
+                else if (f == SF_NEXT)
+                    stream_sample(o, f, vh, q, NULL, st->next);
+                else if (f == SF_MESSAGES)
+                    stream_sample(o, f, vh, q, NULL, wr_stream_count(st));
+                else if (f == SF_BYTES)
+                    stream_sample(o, f, vh, q, NULL, st->bytes);
+                for (uint32_t i = 0; f >= SF_C_OFFSET && i < st->nnames; i++) {
+                    const struct wr_stream_name *nm = st->names[i];
+                    uint64_t pos = nm->next == UINT64_MAX ? st->next : nm->next;
+                    if (pos < st->first)
+                        pos = st->first;
+                    if (f == SF_C_OFFSET)
+                        stream_sample(o, f, vh, q, nm, pos);
+                    else if (f == SF_C_LAG)
+                        stream_sample(o, f, vh, q, nm, st->next > pos ? st->next - pos : 0);
+                    else
+                        stream_sample(o, f, vh, q, nm, wr_stream_bytes_after(st, pos));
+                }
+            }
+        }
+    }
 }
 
 /* ---- the endpoints ---- */
@@ -810,6 +886,7 @@ static void serve(struct wr_mgmt_req *rq, bool per_object)
     }
     warren_metrics(rq, &o);
     dedup_metrics(rq, &o);
+    stream_metrics(rq, &o);
     if (o.oom) {
         free(o.p);
         wr_mgmt_error(rq, 500, "internal_error", "out of memory");

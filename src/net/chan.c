@@ -34,6 +34,7 @@
 #include "broker/msg.h"
 #include "broker/publish.h"
 #include "broker/queue.h"
+#include "broker/stream.h"
 #include "broker/vhost.h"
 #include "conf/conf.h"
 #include "core/clock.h"
@@ -576,6 +577,8 @@ static void settle_range(struct wr_chan *ch, uint32_t first, uint32_t last, bool
                 count(ch, q, WR_ST_ACK);
                 if (u->cons)
                     u->cons->acked.n++;
+                if (q->stream && u->cons && u->cons->base.stream_name)
+                    wr_stream_acked(q, u->cons->base.stream_name, e.seq);
             }
             ua_settle(ch, u);
             if (requeue)
@@ -1212,6 +1215,8 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     struct wr_fv v;
     struct wr_str qname = a->queue;
     int64_t prio = 0;
+    uint64_t stream_start = 0;
+    struct wr_stream_name *stream_name = NULL;
 
     if (!queue_name(ch, &qname, WR_BASIC_CONSUME))
         return;
@@ -1245,6 +1250,41 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
                       ch->c->vh->name);
         return;
     }
+    if (q->stream) {
+        /* RabbitMQ 3.10's answers: no automatic acknowledgement, a
+         * per-consumer prefetch, then the offset. */
+        struct wr_fv off;
+        if (!ch->prefetch_next)
+            return chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
+                               "consumer prefetch count is not set for 'queue '%s' in vhost "
+                               "'%s''",
+                               q->name, ch->c->vh->name);
+        if (a->no_ack) {
+            wr_conn_error(ch->c, 540, WR_BASIC_CONSUME,
+                          "automatic acknowledgement not supported by stream queues queue '%s' in "
+                          "vhost '%s'",
+                          q->name, ch->c->vh->name);
+            return;
+        }
+        bool has_off = wr_table_get(a->arguments, "x-stream-offset", &off) == 1;
+        if (wr_stream_start(q, has_off ? &off : NULL, &stream_start, &err) < 0)
+            return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
+        /* A named consumer without an offset resumes after the last one
+         * it acknowledged under that name (Warren's; RabbitMQ keeps such
+         * offsets only through its stream protocol). */
+        if (wr_table_get(a->arguments, "x-stream-consumer-name", &off) == 1) {
+            if (!(stream_name = wr_stream_name_get(q, &off, &err)))
+                return chan_error(ch, err.code, WR_BASIC_CONSUME, err.text);
+            if (!has_off && stream_name->next != UINT64_MAX)
+                stream_start =
+                    stream_name->next < q->stream->first ? q->stream->first : stream_name->next;
+        }
+    } else if (wr_table_get(a->arguments, "x-stream-offset", &v) == 1) {
+        return chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_CONSUME,
+                           "invalid arg 'x-stream-offset' for queue '%s' in vhost '%s' of queue "
+                           "type %s",
+                           q->name, ch->c->vh->name, wr_qtype_module(q->s.type));
+    }
     if (q->exclusive_consumer || (a->exclusive && q->nconsumers))
         return chan_errorf(ch, WR_EACCESS_REFUSED, WR_BASIC_CONSUME,
                            "queue '%s' in vhost '%s' in exclusive use", q->name, ch->c->vh->name);
@@ -1275,6 +1315,8 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     cc->reply_to = q->name == NULL ? false : strncmp(q->name, REPLY_TO ".", 22) == 0;
     cc->base.exclusive = a->exclusive;
     cc->base.priority = (int)prio;
+    cc->base.stream_next = stream_start;
+    cc->base.stream_name = stream_name;
     if (wr_hmap_put(&ch->consumers, &cc->node) < 0) {
         free(cc);
         return chan_errorf(ch, WR_EINTERNAL, WR_BASIC_CONSUME, "out of memory");
@@ -1320,6 +1362,12 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
         return;
     if (wr_vhost_queue_use(ch->c->vh, qname, ch->c, &q, &err) < 0)
         return chan_error(ch, err.code, WR_BASIC_GET, err.text);
+    if (q->stream) {
+        wr_conn_error(ch->c, 540, WR_BASIC_GET,
+                      "basic.get not supported by stream queues queue '%s' in vhost '%s'", q->name,
+                      ch->c->vh->name);
+        return;
+    }
     if (!wr_queue_get(q, &e)) {
         count(ch, q, WR_ST_GET_EMPTY);
         wr_method_init(&m, WR_BASIC_GET_EMPTY);
@@ -1362,14 +1410,41 @@ static void on_get(struct wr_chan *ch, const struct wr_basic_get *a)
     }
 }
 
+/* The first delivery from a stream among the live entries first..last
+ * (NULL: none): a stream takes no nack, reject or recover. */
+static struct wr_queue *stream_among(struct wr_chan *ch, uint32_t first, uint32_t last)
+{
+    for (uint32_t i = first; i <= last && i < ch->ua_n; i++) {
+        struct unacked *u = ua_at(ch, i);
+        if (u->e.m && u->q->stream)
+            return u->q;
+    }
+    return NULL;
+}
+
+static bool stream_refuses(struct wr_chan *ch, uint32_t first, uint32_t last, uint32_t method_id,
+                           const char *what)
+{
+    struct wr_queue *q = stream_among(ch, first, last);
+    if (!q)
+        return false;
+    wr_conn_error(ch->c, 540, method_id,
+                  "%s not supported by stream queues queue '%s' in vhost '%s'", what, q->name,
+                  ch->c->vh->name);
+    return true;
+}
+
 /* ack / reject / nack, applied now (or at tx.commit). */
 static void settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bool requeue,
                    uint32_t method_id)
 {
     struct unacked *u;
     uint32_t idx;
+    const char *what = "basic.nack and basic.reject";
 
     if (multiple && tag == 0) {
+        if (kind != TX_ACK && ch->ua_n && stream_refuses(ch, 0, ch->ua_n - 1, method_id, what))
+            return;
         if (ch->ua_n)
             settle_range(ch, 0, ch->ua_n - 1, kind != TX_ACK && requeue, kind != TX_ACK);
         wake_settled(ch);
@@ -1382,6 +1457,8 @@ static void settle(struct wr_chan *ch, int kind, uint64_t tag, bool multiple, bo
         return;
     }
     idx = (uint32_t)(tag - ch->ua_first_tag);
+    if (kind != TX_ACK && stream_refuses(ch, multiple ? 0 : idx, idx, method_id, what))
+        return;
     settle_range(ch, multiple ? 0 : idx, idx, kind != TX_ACK && requeue, kind != TX_ACK);
     wake_settled(ch);
 }
@@ -1432,6 +1509,10 @@ static void on_recover(struct wr_chan *ch, bool requeue, bool reply)
                       "requeue=false");
         return;
     }
+    if (ch->ua_n &&
+        stream_refuses(ch, 0, ch->ua_n - 1, reply ? WR_BASIC_RECOVER : WR_BASIC_RECOVER_ASYNC,
+                       "basic.recover"))
+        return;
     if (ch->ua_n)
         settle_range(ch, 0, ch->ua_n - 1, true, false);
     if (reply) {
@@ -1523,9 +1604,8 @@ static void on_exchange_declare(struct wr_chan *ch, const struct wr_exchange_dec
 
 static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *a)
 {
-    struct wr_queue_decl d = {a->queue,     a->arguments,   a->passive, a->durable,
-                              a->exclusive, a->auto_delete, ch->c,      false,
-                              false};
+    struct wr_queue_decl d = {a->queue,       a->arguments, a->passive, a->durable, a->exclusive,
+                              a->auto_delete, ch->c,        false,      false};
     struct wr_errbuf err;
     struct wr_queue *q;
     struct wr_method m;
@@ -1571,7 +1651,8 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     wr_method_init(&m, WR_QUEUE_DECLARE_OK);
     m.u.queue_declare_ok.queue = wr_queue_name(q);
     m.u.queue_declare_ok.message_count = wr_queue_ready(q);
-    m.u.queue_declare_ok.consumer_count = q->nconsumers;
+    /* (RabbitMQ 3.10 counts a stream's consumers as 0) */
+    m.u.queue_declare_ok.consumer_count = q->stream ? 0 : q->nconsumers;
     wr_conn_send(ch->c, ch->id, &m);
 }
 
@@ -1625,6 +1706,11 @@ static void on_method_q(struct wr_chan *ch, const struct wr_method *mm)
             return;
         if (wr_vhost_queue_use(vh, qname, ch->c, &q, &err) < 0)
             return chan_error(ch, err.code, mm->id, err.text);
+        if (q->stream)
+            return wr_conn_error(ch->c, 540, mm->id,
+                                 "queue.purge not supported by stream queues queue '%s' in vhost "
+                                 "'%s'",
+                                 q->name, vh->name);
         count = wr_queue_purge(q);
         if (a->nowait)
             return;

@@ -5,4 +5,5 @@ src_libwarren_a_SOURCES += \
 	src/store/defs.c src/store/defs.h \
 	src/store/defslog.c src/store/defslog.h \
 	src/store/jsonfield.c src/store/jsonfield.h \
+	src/store/offsets.c src/store/offsets.h \
 	src/store/store.c src/store/store.h

@@ -56,12 +56,14 @@
 #include "broker/exchange.h"
 #include "broker/persist.h"
 #include "broker/queue.h"
+#include "broker/stream.h"
 #include "broker/vhost.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/defs.h"
 #include "store/defslog.h"
 #include "store/journal.h"
+#include "store/offsets.h"
 #include "store/store.h"
 #include "wire/methods.gen.h"
 
@@ -93,13 +95,16 @@ struct wr_store {
     unsigned rfd_next;
     void (*synced_cb)(void *arg, uint64_t pos);
     void *synced_arg;
-    struct wr_list dcaches;          /* struct wr_dedup.pnode: caches journaling keys */
-    struct wr_dedup_stage *stage;    /* keys to write with the next publish */
+    struct wr_list dcaches;       /* struct wr_dedup.pnode: caches journaling keys */
+    struct wr_dedup_stage *stage; /* keys to write with the next publish */
     uint32_t nstage;
-    bool no_prune;                   /* compaction holds a segment: do not free it */
+    bool no_prune;           /* compaction holds a segment: do not free it */
+    struct wr_offsets *offs; /* named stream consumers' positions */
+    struct wr_list sdirty;   /* struct wr_stream_name.dnode: to save this turn */
 };
 
 static void compact_step(struct wr_store *s);
+static void offsets_flush(struct wr_store *s);
 static int seg_fd(struct wr_store *s, uint32_t seg);
 static void rfd_forget_before(struct wr_store *s, uint32_t first_live);
 
@@ -144,6 +149,136 @@ static int save_defs(struct wr_store *s, struct wr_errbuf *err)
     return 0;
 }
 
+/* ---- named stream consumers (store/offsets.h) ---- */
+
+static void p_stream_offset(void *ctx, struct wr_stream_name *n)
+{
+    struct wr_store *s = ctx;
+    wr_list_add_tail(&s->sdirty, &n->dnode);
+    schedule(s);
+}
+
+static void offsets_put_name(struct wr_store *s, struct wr_stream_name *n)
+{
+    wr_offsets_put(s->offs, n->qid, n->next, n->name, n->len);
+}
+
+/* Every name of every durable stream, once (a rewrite of the file). */
+static void offsets_rewrite(struct wr_store *s)
+{
+    struct wr_errbuf err;
+    struct wr_hnode *vn, *n;
+    size_t vit, it;
+    if (wr_offsets_rewrite_begin(s->offs, &err) < 0) {
+        wr_log(WR_LOG_WARNING, "stream offsets: %s", err.text);
+        return;
+    }
+    for (vn = wr_hmap_first(&s->b->vhosts, &vit); vn; vn = wr_hmap_next(&s->b->vhosts, &vit, vn)) {
+        struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
+        for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
+            struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
+            if (!q->stream || !q->store_id || q->deleted)
+                continue;
+            for (uint32_t i = 0; i < q->stream->nnames; i++)
+                if (q->stream->names[i]->next != UINT64_MAX)
+                    offsets_put_name(s, q->stream->names[i]);
+        }
+    }
+    if (wr_offsets_rewrite_done(s->offs, &err) < 0)
+        wr_log(WR_LOG_WARNING, "stream offsets: %s", err.text);
+}
+
+/* The turn's moved positions: one record per name. */
+static void offsets_flush(struct wr_store *s)
+{
+    if (!s->offs)
+        return;
+    while (!wr_list_empty(&s->sdirty)) {
+        struct wr_stream_name *n = wr_container_of(s->sdirty.next, struct wr_stream_name, dnode);
+        wr_list_del(&n->dnode);
+        n->dirty = false;
+        offsets_put_name(s, n);
+    }
+    wr_offsets_flush(s->offs);
+    if (wr_offsets_want_rewrite(s->offs))
+        offsets_rewrite(s);
+}
+
+struct offsets_rec {
+    uint64_t qid, next;
+    uint8_t len;
+    char name[255];
+};
+
+struct offsets_read {
+    struct offsets_rec *r;
+    size_t n, cap;
+    bool oom;
+};
+
+static void offsets_collect(void *arg, uint64_t qid, uint64_t next, const char *name, uint8_t len)
+{
+    struct offsets_read *rd = arg;
+    if (rd->n == rd->cap) {
+        size_t cap = rd->cap ? rd->cap * 2 : 64;
+        struct offsets_rec *a = realloc(rd->r, cap * sizeof(*a));
+        if (!a) {
+            rd->oom = true;
+            return;
+        }
+        rd->r = a;
+        rd->cap = cap;
+    }
+    rd->r[rd->n].qid = qid;
+    rd->r[rd->n].next = next;
+    rd->r[rd->n].len = len;
+    memcpy(rd->r[rd->n].name, name, len);
+    rd->n++;
+}
+
+/* Open stream-offsets.log: read the saved positions into the recovered
+ * streams (the last record of a name wins), then rewrite it compactly. */
+static int offsets_open(struct wr_store *s, struct event_base *base, struct wr_errbuf *err)
+{
+    char path[4200];
+    struct offsets_read rd = {0};
+    struct wr_hnode *vn, *n;
+    size_t vit, it, applied = 0;
+
+    snprintf(path, sizeof(path), "%s/stream-offsets.log", s->data_dir);
+    s->offs = wr_offsets_open(path, base, offsets_collect, &rd, err);
+    if (!s->offs) {
+        free(rd.r);
+        return err->code;
+    }
+    if (rd.oom)
+        wr_log(WR_LOG_WARNING,
+               "stream offsets: out of memory reading %s: some named consumers "
+               "start from their default offset",
+               path);
+    for (vn = wr_hmap_first(&s->b->vhosts, &vit); rd.n && vn;
+         vn = wr_hmap_next(&s->b->vhosts, &vit, vn)) {
+        struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
+        for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
+            struct wr_queue *q = wr_container_of(n, struct wr_queue, node);
+            if (!q->stream || !q->store_id)
+                continue;
+            /* Few streams have named consumers; records in file order. */
+            for (size_t i = 0; i < rd.n; i++)
+                if (rd.r[i].qid == q->store_id) {
+                    wr_stream_name_restore(q, rd.r[i].name, rd.r[i].len, rd.r[i].next);
+                    applied++;
+                }
+        }
+    }
+    if (rd.n)
+        wr_log(WR_LOG_INFO, "stream offsets: %zu records read, %zu applied to streams", rd.n,
+               applied);
+    free(rd.r);
+    offsets_rewrite(s);
+    return 0;
+}
+
 /* The end of a loop turn (server.c calls it before the sockets are
  * written): definitions first, then the journal, so a queue's definition
  * is on disk before any record naming it. */
@@ -182,6 +317,7 @@ void wr_store_flush(struct wr_store *s)
             s->defs_dirty = false;
         }
     }
+    offsets_flush(s);
     compact_step(s);
     wr_journal_flush(s->j);
     /* The records are in the file now: bodies queued for paging out can go
@@ -284,9 +420,9 @@ static void rfd_forget_before(struct wr_store *s, uint32_t first_live)
 struct segstat {
     struct wr_list node; /* s->segs, oldest first */
     uint32_t seg;
-    uint32_t live, total; /* (message, queue) pairs and dedup keys */
+    uint32_t live, total;   /* (message, queue) pairs and dedup keys */
     uint32_t klive, ktotal; /* of which dedup keys */
-    struct wr_list msgs; /* struct sent.seg_node */
+    struct wr_list msgs;    /* struct sent.seg_node */
 };
 
 struct sent {
@@ -302,7 +438,7 @@ struct sent {
     uint64_t qids[]; /* 0: removed */
 };
 
-#define KEY_HEAD 25 /* a 'K' record's flags, id, owner, expiry */
+#define KEY_HEAD 25              /* a 'K' record's flags, id, owner, expiry */
 #define COMPACT_BUDGET 256       /* messages moved per loop turn... */
 #define COMPACT_BYTES (1u << 20) /* ...or this many bytes: a turn stays short */
 
@@ -1005,7 +1141,6 @@ static void on_publish_rec(struct replay *r, uint32_t seg, uint32_t off, const u
         r->max_id = id;
 }
 
-
 static void on_key_rec(struct replay *r, uint32_t seg, const uint8_t *p, uint32_t len)
 {
     struct segstat *ss = segstat_get(r->s, seg);
@@ -1277,9 +1412,10 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
                 e->qids[k] = 0;
                 continue;
             }
-            if (!wr_msg_persistent(e->m) && q->s.type != WR_QTYPE_QUORUM) {
-                /* Only a quorum queue journals transient messages; a
-                 * classic queue would never report its removal. */
+            if (!wr_msg_persistent(e->m) && !wr_qtype_journals_all(q->s.type)) {
+                /* Only quorum queues and streams journal transient
+                 * messages; a classic queue would never report its
+                 * removal. */
                 e->qids[k] = 0;
                 transient++;
                 continue;
@@ -1409,6 +1545,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     wr_hmap_init(&s->sent);
     wr_list_init(&s->segs);
     wr_list_init(&s->dcaches);
+    wr_list_init(&s->sdirty);
     s->b = b;
     s->data_dir = strdup(data_dir);
     snprintf(path, sizeof(path), "%s/definitions.json", data_dir);
@@ -1438,6 +1575,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->ops.dedup_stage = p_dedup_stage;
     s->ops.dedup_forget = p_dedup_forget;
     s->ops.dedup_attach = p_dedup_attach;
+    s->ops.stream_offset = p_stream_offset;
     /* (recovery rebuilds dedup caches attached to these ops) */
     if (recover(s, progress, err, &next_seg) < 0)
         goto fail;
@@ -1457,6 +1595,8 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->j = wr_journal_open(path, next_seg, segment_size, base, fsync_interval_ms, synced, s, err);
     if (!s->j)
         goto fail;
+    if (offsets_open(s, base, err) < 0)
+        goto fail;
     s->b->msgs.load = load_body;
     s->b->msgs.load_ctx = s;
     /* Segments before the oldest live one are garbage now. */
@@ -1464,6 +1604,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     return s;
 fail:
     dedup_detach_all(s);
+    wr_offsets_close(s->offs);
     if (s->j)
         wr_journal_close(s->j);
     wr_defslog_close(s->log);
@@ -1486,6 +1627,8 @@ void wr_store_close(struct wr_store *s)
     if ((s->defs_dirty || wr_defslog_size(s->log) > 0) && save_snapshot(s, &err) < 0)
         wr_log(WR_LOG_ERROR, "definitions not saved: %s", err.text);
     wr_defslog_close(s->log);
+    offsets_flush(s);
+    wr_offsets_close(s->offs);
     wr_journal_close(s->j);
     dedup_detach_all(s);
     for (size_t i = 0; i < s->npageq; i++)
