@@ -17,43 +17,49 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: warren-perf [OPTION]...\n"
-          "Load an AMQP 0-9-1 broker and report throughput and latency (flags as RabbitMQ's "
-          "PerfTest).\n\n"
-          "  -h, --uri URI             amqp://user:pass@host:port/vhost (default amqp://localhost)\n"
-          "      --host HOST, --port N  instead of -h\n"
-          "  -x, --producers N         producer connections (1)\n"
-          "  -y, --consumers N         consumer connections (1)\n"
-          "  -s, --size BYTES          body size, at least 8 (12)\n"
-          "  -q, --qos N               consumer prefetch count (0: none)\n"
-          "  -a, --autoack             consume with no-ack\n"
-          "  -A, --multi-ack-every N   ack every N deliveries with multiple=true\n"
-          "  -c, --confirm N           publisher confirms, at most N outstanding per producer\n"
-          "  -f, --flag persistent     publish with delivery-mode 2\n"
-          "  -u, --queue NAME          queue name (default warren-perf-PID)\n"
-          "  -e, --exchange NAME       exchange (default: the default exchange)\n"
-          "  -t, --type TYPE           exchange type (direct)\n"
-          "  -k, --routing-key KEY     routing and binding key (default: the queue name)\n"
-          "  -r, --rate N              messages per second per producer (0: unlimited)\n"
-          "  -z, --time SECONDS        run time (0: until -C is done or SIGINT)\n"
-          "  -C, --pmessages N         messages per producer, then stop\n"
-          "      --queue-args k=v,...  queue arguments (integers when numeric)\n"
-          "      --queue-durable       declare durable queues (and exchange)\n"
-          "      --fanout-queues N     N queues bound to a fanout exchange (-e, default\n"
-          "                            warren-perf.fanout); consumers default to N\n"
-          "      --queues N            N queues, consumers spread over them, producers\n"
-          "                            publish round-robin across them\n"
-          "      --bindings N          N extra distinct bindings on the exchange\n"
-          "      --idle-connections N  open N connections with a channel each, hold -z s\n"
-          "      --broker-pid PID      sample that process's RSS and CPU at start and end\n"
-          "      --keep                at the end purge the queues instead of deleting the\n"
-          "                            queues and the exchange (reuse them next run)\n"
-          "      --frame-max BYTES     frame_max to ask for (131072)\n"
-          "      --tls                 AMQP over TLS (amqps; the certificate is not checked)\n"
-          "  -j, --json                one JSON result line on stdout (text goes to stderr)\n"
-          "      --quiet               no per-second progress lines\n"
-          "      --help                this help\n",
-          f);
+    fputs(
+        "Usage: warren-perf [OPTION]...\n"
+        "Load an AMQP 0-9-1 broker and report throughput and latency (flags as RabbitMQ's "
+        "PerfTest).\n\n"
+        "  -h, --uri URI             amqp://user:pass@host:port/vhost (default amqp://localhost)\n"
+        "      --host HOST, --port N  instead of -h\n"
+        "  -x, --producers N         producer connections (1)\n"
+        "  -y, --consumers N         consumer connections (1)\n"
+        "  -s, --size BYTES          body size, at least 8 (12)\n"
+        "  -q, --qos N               consumer prefetch count (0: none)\n"
+        "  -a, --autoack             consume with no-ack\n"
+        "  -A, --multi-ack-every N   ack every N deliveries with multiple=true\n"
+        "  -c, --confirm N           publisher confirms, at most N outstanding per producer\n"
+        "  -f, --flag persistent     publish with delivery-mode 2\n"
+        "  -u, --queue NAME          queue name (default warren-perf-PID)\n"
+        "  -e, --exchange NAME       exchange (default: the default exchange)\n"
+        "  -t, --type TYPE           exchange type (direct)\n"
+        "  -k, --routing-key KEY     routing and binding key (default: the queue name)\n"
+        "  -r, --rate N              messages per second per producer (0: unlimited)\n"
+        "  -z, --time SECONDS        run time (0: until -C is done or SIGINT)\n"
+        "  -C, --pmessages N         messages per producer, then stop\n"
+        "      --queue-args k=v,...  queue arguments (integers when numeric)\n"
+        "      --consumer-args k=v,...  basic.consume arguments (e.g. x-stream-offset=first)\n"
+        "      --cmessages N         stop once the consumers received N messages in all\n"
+        "      --no-settle           without consumers, stop once every confirm is back\n"
+        "                            (do not poll the queues: a stream counts 0)\n"
+        "      --leave               at the end delete and purge nothing\n"
+        "      --queue-durable       declare durable queues (and exchange)\n"
+        "      --fanout-queues N     N queues bound to a fanout exchange (-e, default\n"
+        "                            warren-perf.fanout); consumers default to N\n"
+        "      --queues N            N queues, consumers spread over them, producers\n"
+        "                            publish round-robin across them\n"
+        "      --bindings N          N extra distinct bindings on the exchange\n"
+        "      --idle-connections N  open N connections with a channel each, hold -z s\n"
+        "      --broker-pid PID      sample that process's RSS and CPU at start and end\n"
+        "      --keep                at the end purge the queues instead of deleting the\n"
+        "                            queues and the exchange (reuse them next run)\n"
+        "      --frame-max BYTES     frame_max to ask for (131072)\n"
+        "      --tls                 AMQP over TLS (amqps; the certificate is not checked)\n"
+        "  -j, --json                one JSON result line on stdout (text goes to stderr)\n"
+        "      --quiet               no per-second progress lines\n"
+        "      --help                this help\n",
+        f);
 }
 
 static int hexval(int ch)
@@ -120,7 +126,8 @@ static int parse_uri(struct opts *o, const char *uri)
         return -1;
     if (!o->host[0])
         strcpy(o->host, "localhost");
-    if (slash && slash[1] && pct_decode(o->vhost, sizeof(o->vhost), slash + 1, strlen(slash + 1)) < 0)
+    if (slash && slash[1] &&
+        pct_decode(o->vhost, sizeof(o->vhost), slash + 1, strlen(slash + 1)) < 0)
         return -1;
     return 0;
 }
@@ -153,6 +160,10 @@ enum {
     OPT_HOST = 256,
     OPT_PORT,
     OPT_QARGS,
+    OPT_CARGS,
+    OPT_CMSGS,
+    OPT_NOSETTLE,
+    OPT_LEAVE,
     OPT_DURABLE,
     OPT_FANOUT,
     OPT_QUEUES,
@@ -189,6 +200,10 @@ void perf_parse_args(struct opts *o, int argc, char **argv)
         {"pmessages", required_argument, NULL, 'C'},
         {"json", no_argument, NULL, 'j'},
         {"queue-args", required_argument, NULL, OPT_QARGS},
+        {"consumer-args", required_argument, NULL, OPT_CARGS},
+        {"cmessages", required_argument, NULL, OPT_CMSGS},
+        {"no-settle", no_argument, NULL, OPT_NOSETTLE},
+        {"leave", no_argument, NULL, OPT_LEAVE},
         {"queue-durable", no_argument, NULL, OPT_DURABLE},
         {"fanout-queues", required_argument, NULL, OPT_FANOUT},
         {"queues", required_argument, NULL, OPT_QUEUES},
@@ -232,16 +247,28 @@ void perf_parse_args(struct opts *o, int argc, char **argv)
             parse_num("--port", optarg, 1, 65535);
             snprintf(o->port, sizeof(o->port), "%s", optarg);
             break;
-        case 'x': o->producers = (int)parse_num("-x", optarg, 0, 10000); break;
+        case 'x':
+            o->producers = (int)parse_num("-x", optarg, 0, 10000);
+            break;
         case 'y':
             o->consumers = (int)parse_num("-y", optarg, 0, 10000);
             consumers_set = true;
             break;
-        case 's': o->size = parse_num("-s", optarg, 0, 64L << 20); break;
-        case 'q': o->prefetch = (int)parse_num("-q", optarg, 0, 65535); break;
-        case 'a': o->autoack = true; break;
-        case 'A': o->multi_ack = (int)parse_num("-A", optarg, 0, 1000000); break;
-        case 'c': o->confirm = parse_num("-c", optarg, 0, 1L << 24); break;
+        case 's':
+            o->size = parse_num("-s", optarg, 0, 64L << 20);
+            break;
+        case 'q':
+            o->prefetch = (int)parse_num("-q", optarg, 0, 65535);
+            break;
+        case 'a':
+            o->autoack = true;
+            break;
+        case 'A':
+            o->multi_ack = (int)parse_num("-A", optarg, 0, 1000000);
+            break;
+        case 'c':
+            o->confirm = parse_num("-c", optarg, 0, 1L << 24);
+            break;
         case 'f':
             if (strcmp(optarg, "persistent") != 0) {
                 fprintf(stderr, "warren-perf: -f: only 'persistent' is supported\n");
@@ -249,29 +276,81 @@ void perf_parse_args(struct opts *o, int argc, char **argv)
             }
             o->persistent = true;
             break;
-        case 'u': o->queue = optarg; break;
-        case 'e': o->exchange = optarg; break;
-        case 't': o->type = optarg; break;
-        case 'k': o->rkey = optarg; break;
-        case 'r': o->rate = parse_double("-r", optarg); break;
-        case 'z': o->seconds = parse_double("-z", optarg); break;
-        case 'C': o->count = (uint64_t)parse_num("-C", optarg, 0, LONG_MAX); break;
-        case 'j': o->json = true; break;
-        case OPT_QARGS: o->queue_args = optarg; break;
-        case OPT_DURABLE: o->durable = true; break;
-        case OPT_FANOUT: o->fanout_queues = (int)parse_num("--fanout-queues", optarg, 1, 100000); break;
-        case OPT_QUEUES: o->queues = (int)parse_num("--queues", optarg, 1, 1000000); break;
-        case OPT_BINDINGS: o->bindings = parse_num("--bindings", optarg, 0, 10000000); break;
-        case OPT_IDLE: o->idle = parse_num("--idle-connections", optarg, 1, 1000000); break;
-        case OPT_BPID: o->broker_pid = parse_num("--broker-pid", optarg, 1, INT_MAX); break;
-        case OPT_KEEP: o->keep = true; break;
-        case OPT_TLS: o->tls = true; break;
-        case OPT_QUIET: o->quiet = true; break;
+        case 'u':
+            o->queue = optarg;
+            break;
+        case 'e':
+            o->exchange = optarg;
+            break;
+        case 't':
+            o->type = optarg;
+            break;
+        case 'k':
+            o->rkey = optarg;
+            break;
+        case 'r':
+            o->rate = parse_double("-r", optarg);
+            break;
+        case 'z':
+            o->seconds = parse_double("-z", optarg);
+            break;
+        case 'C':
+            o->count = (uint64_t)parse_num("-C", optarg, 0, LONG_MAX);
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        case OPT_QARGS:
+            o->queue_args = optarg;
+            break;
+        case OPT_CARGS:
+            o->consumer_args = optarg;
+            break;
+        case OPT_CMSGS:
+            o->cmessages = strtoull(optarg, NULL, 10);
+            break;
+        case OPT_NOSETTLE:
+            o->no_settle = true;
+            break;
+        case OPT_LEAVE:
+            o->leave = true;
+            break;
+        case OPT_DURABLE:
+            o->durable = true;
+            break;
+        case OPT_FANOUT:
+            o->fanout_queues = (int)parse_num("--fanout-queues", optarg, 1, 100000);
+            break;
+        case OPT_QUEUES:
+            o->queues = (int)parse_num("--queues", optarg, 1, 1000000);
+            break;
+        case OPT_BINDINGS:
+            o->bindings = parse_num("--bindings", optarg, 0, 10000000);
+            break;
+        case OPT_IDLE:
+            o->idle = parse_num("--idle-connections", optarg, 1, 1000000);
+            break;
+        case OPT_BPID:
+            o->broker_pid = parse_num("--broker-pid", optarg, 1, INT_MAX);
+            break;
+        case OPT_KEEP:
+            o->keep = true;
+            break;
+        case OPT_TLS:
+            o->tls = true;
+            break;
+        case OPT_QUIET:
+            o->quiet = true;
+            break;
         case OPT_FRAMEMAX:
             o->frame_max = (uint32_t)parse_num("--frame-max", optarg, 4096, 1L << 30);
             break;
-        case OPT_HELP: usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        case OPT_HELP:
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
         }
     }
     if (optind < argc) {

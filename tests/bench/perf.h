@@ -37,6 +37,9 @@ struct opts {
     double seconds;
     uint64_t count;
     const char *queue_args;
+    const char *consumer_args;
+    uint64_t cmessages; /* --cmessages */
+    bool no_settle, leave;
     bool durable;
     int fanout_queues;
     int queues;
@@ -50,7 +53,6 @@ struct opts {
     uint32_t frame_max;
 };
 
-
 struct broker_sample {
     bool ok;
     long rss_kib;
@@ -58,8 +60,8 @@ struct broker_sample {
 };
 
 enum phase {
-    P_SETUP,    /* admin declares */
-    P_CONNECT,  /* producers and consumers open and set up */
+    P_SETUP,   /* admin declares */
+    P_CONNECT, /* producers and consumers open and set up */
     P_RUN,
     P_SETTLE,   /* no consumers: wait until the queues hold what was sent */
     P_STOP,     /* clients closing */

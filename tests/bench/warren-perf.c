@@ -49,11 +49,11 @@
 
 #include "perf.h"
 
-#define STEP_WINDOW 256             /* pipelined setup methods per connection */
-#define FILL_HIGH (256 * 1024)      /* unlimited producer: top the output up to this */
-#define WRITE_LOWMARK (64 * 1024)   /* ...whenever it drains below this */
-#define CHUNK_BYTES (64 * 1024)     /* one evbuffer reservation */
-#define CONNECT_WINDOW 64           /* idle mode: handshakes in flight */
+#define STEP_WINDOW 256           /* pipelined setup methods per connection */
+#define FILL_HIGH (256 * 1024)    /* unlimited producer: top the output up to this */
+#define WRITE_LOWMARK (64 * 1024) /* ...whenever it drains below this */
+#define CHUNK_BYTES (64 * 1024)   /* one evbuffer reservation */
+#define CONNECT_WINDOW 64         /* idle mode: handshakes in flight */
 #define SETTLE_POLL_MS 100
 #define SETTLE_TIMEOUT_S 120
 
@@ -158,7 +158,7 @@ static int encode_queue_args(const char *spec, uint8_t **out, uint32_t *len)
         struct wr_fv v;
         long long n;
         if (!eq) {
-            fprintf(stderr, "warren-perf: --queue-args: '%s' is not key=value\n", tok);
+            fprintf(stderr, "warren-perf: arguments: '%s' is not key=value\n", tok);
             free(copy);
             wr_table_free(&t);
             return -1;
@@ -202,6 +202,8 @@ static int encode_queue_args(const char *spec, uint8_t **out, uint32_t *len)
 
 static uint8_t *qargs_body;
 static uint32_t qargs_len;
+static uint8_t *cargs_body; /* --consumer-args */
+static uint32_t cargs_len;
 
 static bool has_exchange(const struct perf *p)
 {
@@ -234,8 +236,7 @@ static unsigned admin_setup_n(struct role *r)
            (has_exchange(p) ? (unsigned)p->o.bindings : 0u);
 }
 
-static void admin_setup_step(struct role *r, unsigned i, struct wr_method *m, char *buf,
-                             size_t cap)
+static void admin_setup_step(struct role *r, unsigned i, struct wr_method *m, char *buf, size_t cap)
 {
     struct perf *p = r->perf;
 
@@ -294,6 +295,8 @@ static void admin_settle_step(struct role *r, unsigned i, struct wr_method *m, c
  * run finds the topology (and its extra bindings) in place. */
 static unsigned admin_teardown_n(struct role *r)
 {
+    if (r->perf->o.leave)
+        return 0;
     if (r->perf->o.keep)
         return r->perf->nq;
     return r->perf->nq + (r->perf->declare_exchange ? 1u : 0u);
@@ -356,6 +359,7 @@ static void consumer_step(struct role *r, unsigned i, struct wr_method *m, char 
     wr_method_init(m, WR_BASIC_CONSUME);
     m->u.basic_consume.queue = wr_str_c(p->queues[j % p->nq]);
     m->u.basic_consume.no_ack = p->o.autoack;
+    m->u.basic_consume.arguments = (struct wr_str){(const char *)cargs_body, cargs_len};
 }
 
 static unsigned producer_n(struct role *r)
@@ -649,8 +653,8 @@ static void all_roles_ready(struct perf *p)
         evtimer_add(p->tick_timer, &tv);
     }
     if (p->o.idle) {
-        fprintf(stderr, "warren-perf: %u idle connections open after %.2f s, holding\n",
-                p->nidle, perf_secs(p->t_start - p->t0));
+        fprintf(stderr, "warren-perf: %u idle connections open after %.2f s, holding\n", p->nidle,
+                perf_secs(p->t_start - p->t0));
         return;
     }
     for (unsigned i = 0; i < p->nprod; i++)
@@ -842,6 +846,8 @@ static void on_read_done(struct pc_conn *c)
         producer_fill(r);
     if (p->o.count && p->phase == P_RUN)
         check_complete(p);
+    if (p->o.cmessages && p->phase == P_RUN && p->received >= p->o.cmessages)
+        stop_run(p);
 }
 
 static void on_writable(struct pc_conn *c)
@@ -987,6 +993,10 @@ static void check_complete(struct perf *p)
     if (p->o.confirm > 0 && p->confirmed + p->nacked < p->sent)
         return;
     if (p->ncons == 0) {
+        if (p->o.no_settle) {
+            stop_run(p);
+            return;
+        }
         p->phase = P_SETTLE;
         settle_poll_cb(-1, 0, p);
         return;
@@ -1015,7 +1025,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (p->phase != P_RUN && p->phase != P_SETTLE)
         return;
     if (p->o.idle)
-        fprintf(stderr, "time %.1f s, %u connections open\n", perf_secs(now - p->t_start), p->ready);
+        fprintf(stderr, "time %.1f s, %u connections open\n", perf_secs(now - p->t_start),
+                p->ready);
     else
         fprintf(stderr, "time %.1f s, sent %.0f msg/s, received %.0f msg/s, p99 latency %.0f us\n",
                 perf_secs(now - p->t_start), (double)(p->sent - p->last_tick_sent) / dt,
@@ -1069,7 +1080,7 @@ static int make_topology(struct perf *p)
         snprintf(name, sizeof(name), "warren-perf-%ld", (long)getpid());
         base = name;
     }
-    p->nq = p->o.queues ? (unsigned)p->o.queues
+    p->nq = p->o.queues          ? (unsigned)p->o.queues
             : p->o.fanout_queues ? (unsigned)p->o.fanout_queues
                                  : 1u;
     p->queues = calloc(p->nq, sizeof(*p->queues));
@@ -1087,6 +1098,8 @@ static int make_topology(struct perf *p)
     /* The default exchange and amq.* exist already (and may not be
      * declared with arbitrary arguments). */
     p->declare_exchange = has_exchange(p) && strncmp(p->o.exchange, "amq.", 4) != 0;
+    if (encode_queue_args(p->o.consumer_args, &cargs_body, &cargs_len) < 0)
+        return -1;
     return encode_queue_args(p->o.queue_args, &qargs_body, &qargs_len);
 }
 
