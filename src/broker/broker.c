@@ -19,6 +19,7 @@
 #include "broker/broker.h"
 #include "broker/msg.h"
 #include "broker/persist.h"
+#include "broker/stream.h"
 #include "broker/vhost.h"
 #include "conf/conf.h"
 #include "core/log.h"
@@ -62,6 +63,7 @@ struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *c
     b->conf = conf;
     wr_hmap_init(&b->vhosts);
     wr_msgs_init(&b->msgs);
+    wr_list_init(&b->stream_wait);
     if (!(b->users = wr_users_new())) {
         free(b);
         return NULL;
@@ -132,6 +134,7 @@ struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name)
     vh->persist = b->persist;
     vh->msgs = &b->msgs;
     vh->churn = &b->churn;
+    vh->stream_wait = &b->stream_wait;
     vh->last_queue_id = (uint64_t)b->queue_id_ranges++ << 40;
     wr_vhost_defs_changed(vh);
     return vh;
@@ -182,6 +185,7 @@ void wr_broker_journal_synced(void *broker, uint64_t pos)
     bool failed = b->persist && b->persist->failed(b->persist->ctx);
     if (failed)
         wr_broker_disk_check(b); /* raise the disk alarm now, not at the next tick */
+    wr_stream_synced(&b->stream_wait, pos);
     if (b->synced)
         b->synced(b->listener, pos, failed);
 }

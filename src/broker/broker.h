@@ -20,6 +20,7 @@
 #include "broker/msg.h"
 #include "broker/stats.h"
 #include "core/hmap.h"
+#include "core/list.h"
 #include "wire/buf.h"
 
 struct event_base;
@@ -62,6 +63,9 @@ struct wr_broker {
     uint64_t gone_st[WR_ST_N];
     uint64_t gone_dl_dropped[4];
     struct wr_churn churn;
+    /* Streams whose newest messages wait for the journal to sync before
+     * consumers may see them (struct wr_stream.wnode; stream.h). */
+    struct wr_list stream_wait;
     /* Every message of every vhost (their bytes, their interned keys). */
     struct wr_msgs msgs;
 

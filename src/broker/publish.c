@@ -214,7 +214,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         } else {
             if (pos > res->journal_pos)
                 res->journal_pos = pos;
-            if (wr_queue_push(q, sm) < 0)
+            if (wr_stream_append(q, sm, pos) < 0)
                 wr_log(WR_LOG_ERROR, "out of memory appending to a stream");
         }
         wr_msg_unref(sm);

@@ -184,7 +184,7 @@ struct wr_queue *wr_queue_new(struct wr_vhost *vh, struct wr_str name, struct wr
     q->levels = calloc((size_t)q->s.max_priority + 1, sizeof(*q->levels));
     if (!q->levels)
         goto fail;
-    if (q->s.type == WR_QTYPE_STREAM && !(q->stream = wr_stream_new(q->s.segment_max)))
+    if (q->s.type == WR_QTYPE_STREAM && !(q->stream = wr_stream_new(q, q->s.segment_max)))
         goto fail;
     memcpy(q->name, name.ptr, name.len);
     q->name[name.len] = '\0';
@@ -494,7 +494,7 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
     int rc;
 
     if (q->stream)
-        return wr_stream_append(q, m);
+        return wr_stream_append(q, m, 0);
 
     if (q->s.overflow != WR_OVERFLOW_DROP_HEAD && full_for(q, m)) {
         persist_remove(q, m); /* journaled for this queue just before */

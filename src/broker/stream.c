@@ -25,11 +25,13 @@
 #include "core/log.h"
 #include "wire/field.h"
 
-struct wr_stream *wr_stream_new(int64_t segment_max)
+struct wr_stream *wr_stream_new(struct wr_queue *q, int64_t segment_max)
 {
     struct wr_stream *st = calloc(1, sizeof(*st));
     if (!st)
         return NULL;
+    st->q = q;
+    wr_list_init(&st->wnode);
     st->segment_max = segment_max > 0 ? (uint64_t)segment_max : WR_STREAM_DEFAULT_SEGMENT;
     wr_hmap_init(&st->keys);
     return st;
@@ -72,6 +74,8 @@ void wr_stream_free(struct wr_stream *st)
     free(st->names);
     keys_free(st);
     free(st->tombs);
+    free(st->pend);
+    wr_list_del(&st->wnode);
     if (st->compact_ev)
         event_free(st->compact_ev);
     free(st->ring);
@@ -422,13 +426,64 @@ static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off, bool recov
     return 0;
 }
 
-int wr_stream_append(struct wr_queue *q, struct wr_msg *m)
+/* Offsets up to `off` wait for journal position `pos`. */
+static void pend_push(struct wr_queue *q, uint64_t off, uint64_t pos)
+{
+    struct wr_stream *st = q->stream;
+    if (st->npend == st->pend_cap) {
+        uint32_t cap = st->pend_cap ? st->pend_cap * 2 : 64;
+        struct wr_stream_pend *a = malloc((size_t)cap * sizeof(*a));
+        if (!a) {
+            /* Cannot remember: visible at the next sync of anything. */
+            if (st->npend)
+                st->pend[(st->pend_head + st->npend - 1) & (st->pend_cap - 1)].off = off;
+            return;
+        }
+        for (uint32_t i = 0; i < st->npend; i++)
+            a[i] = st->pend[(st->pend_head + i) & (st->pend_cap - 1)];
+        free(st->pend);
+        st->pend = a;
+        st->pend_cap = cap;
+        st->pend_head = 0;
+    }
+    st->pend[(st->pend_head + st->npend++) & (st->pend_cap - 1)] =
+        (struct wr_stream_pend){off, pos};
+    if (wr_list_empty(&st->wnode) && q->vhost->stream_wait)
+        wr_list_add_tail(q->vhost->stream_wait, &st->wnode);
+}
+
+void wr_stream_synced(struct wr_list *wait, uint64_t pos)
+{
+    struct wr_list *it, *tmp;
+    wr_list_each_safe(it, tmp, wait)
+    {
+        struct wr_stream *st = wr_container_of(it, struct wr_stream, wnode);
+        uint64_t was = st->committed;
+        while (st->npend && st->pend[st->pend_head].pos <= pos) {
+            st->committed = st->pend[st->pend_head].off + 1;
+            st->pend_head = (st->pend_head + 1) & (st->pend_cap - 1);
+            st->npend--;
+        }
+        if (!st->npend)
+            wr_list_del(&st->wnode);
+        if (st->committed != was)
+            wr_stream_dispatch(st->q);
+    }
+}
+
+int wr_stream_append(struct wr_queue *q, struct wr_msg *m, uint64_t journal_pos)
 {
     struct wr_stream *st = q->stream;
     uint64_t off = st->next;
     int rc;
     if ((rc = append(q, m, off, false)) < 0)
         return rc;
+    if (journal_pos && q->vhost->stream_wait)
+        pend_push(q, off, journal_pos);
+    else if (st->npend)
+        pend_push(q, off, 0); /* after those that wait, in order */
+    else
+        st->committed = off + 1;
     if (st->chunk_us != wr_now_us() || st->chunk_first < st->first) {
         st->chunk_us = wr_now_us();
         st->chunk_first = off;
@@ -464,6 +519,7 @@ int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m)
     }
     if ((rc = append(q, m, (uint64_t)off, true)) < 0)
         return rc;
+    st->committed = st->next;            /* on disk already */
     if (q->s.compact && !st->walk_all) { /* once the store is open */
         st->walk_all = true;
         compact_arm(q);
@@ -484,7 +540,7 @@ void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
     struct wr_stream *st = q->stream;
     if (c->stream_next < st->first)
         c->stream_next = st->first; /* retention went past it */
-    while (c->q == q && c->stream_next < st->next && c->ops->can_take(c)) {
+    while (c->q == q && c->stream_next < st->committed && c->ops->can_take(c)) {
         struct wr_msg *m = *slot(st, c->stream_next++);
         struct wr_qent e = {0};
         if (!m)

@@ -96,10 +96,22 @@ struct wr_stream {
     uint32_t tomb_head, ntombs, tombs_cap; /* a ring, power-of-two capacity */
     struct event *compact_ev;
     uint64_t compacted;
+    /* Consumers see offsets below `committed` only: a message is visible
+     * once the journal holds it durably (as RabbitMQ delivers only
+     * committed chunks), so no consumer ever sees an offset a crash could
+     * take back. Appended messages wait in `pend` (offset, journal
+     * position) while the stream is on the broker's stream_wait list. */
+    uint64_t committed;
+    struct wr_stream_pend {
+        uint64_t off, pos;
+    } * pend;
+    uint32_t pend_head, npend, pend_cap; /* a ring, power-of-two capacity */
+    struct wr_list wnode;
+    struct wr_queue *q;
 };
 
 /* For a new stream queue. NULL on allocation failure. */
-struct wr_stream *wr_stream_new(int64_t segment_max);
+struct wr_stream *wr_stream_new(struct wr_queue *q, int64_t segment_max);
 /* Drops the stream's references (nothing journaled: see wr_stream_clear). */
 void wr_stream_free(struct wr_stream *st);
 
@@ -114,10 +126,13 @@ static inline uint64_t wr_stream_count(const struct wr_stream *st)
  * allocation failure. Append it with wr_stream_append before the next
  * stamp. */
 struct wr_msg *wr_stream_stamp(struct wr_queue *q, const struct wr_msg *m);
-/* Append a stamped message (takes a new reference), hand it to the
- * consumers that have room, and apply retention when a segment starts.
- * 0 or WR_ENOMEM. */
-int wr_stream_append(struct wr_queue *q, struct wr_msg *m);
+/* Append a stamped message (takes a new reference), apply retention when
+ * a segment starts, and once the journal holds it durably (journal_pos;
+ * 0: at once) hand it to the consumers that have room. 0 or WR_ENOMEM. */
+int wr_stream_append(struct wr_queue *q, struct wr_msg *m, uint64_t journal_pos);
+/* The journal is durable up to `pos`: streams on `wait` (the broker's
+ * stream_wait) make what it covers visible and deliver it. */
+void wr_stream_synced(struct wr_list *wait, uint64_t pos);
 /* A message recovered from the journal (startup, in journal order). */
 int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m);
 

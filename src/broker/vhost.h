@@ -41,7 +41,8 @@ struct wr_vhost {
      * its own, which holds no messages): */
     struct wr_msgs *msgs;
     struct wr_churn *churn;
-    uint64_t last_queue_id; /* durable queue identities given so far */
+    struct wr_list *stream_wait; /* the broker's (stream.h); NULL: streams commit at once */
+    uint64_t last_queue_id;      /* durable queue identities given so far */
     /* What its channels counted (stats.h), kept after they close. */
     struct wr_stats st;
     /* Messages a queue without a dead-letter exchange dropped where one
