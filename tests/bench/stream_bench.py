@@ -12,8 +12,8 @@ tests/bench/warren-perf (C, one connection per role):
   replay1k   a stream prefilled with BENCH_REPLAY (200,000) messages of
              1 KiB; one consumer from "first" (prefetch 1000, multiple ack
              every 500) reads them all; MiB/s of bodies
-  replay-rss the broker's RSS growth for that prefilled stream (KiB per
-             message), from the prefill run's start and end samples
+  rss        the broker's RSS at the end of that prefill (the whole
+             process, with the earlier streams of the run deleted)
 
 Brokers: warrend from the build tree (its own temporary data directory),
 and RabbitMQ 3.10 on BENCH_RMQ_PORT when set (a running node, guest/guest),
@@ -65,6 +65,21 @@ def replay(port, name, count):
                        "--queue-args", STREAM, "-u", name])
 
 
+def low_free_port():
+    """A free port below 45536: RabbitMQ's distribution listens on PORT+20000."""
+    import random
+    import socket
+    for _ in range(200):
+        p = random.randint(21000, 39000)
+        with socket.socket() as s:
+            try:
+                s.bind((harness.HOST, p))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no free port")
+
+
 def rmq_pid(port):
     """The beam's pid from the tool's status line ("running NODE pid N ...")."""
     r = subprocess.run([RMQ_TOOL, "status", str(port)], capture_output=True, text=True)
@@ -84,7 +99,7 @@ def main():
         if port:
             brokers["rabbitmq"] = (int(port), None)
         elif os.path.exists(RMQ_TOOL):
-            p = harness.free_port()
+            p = low_free_port()
             r = subprocess.run([RMQ_TOOL, "start", str(p)], capture_output=True, text=True)
             if r.returncode == 0:
                 started_rmq = p
@@ -106,7 +121,7 @@ def main():
                 res[b]["replay1k"].append(rr["recv_bytes_per_s"] / (1 << 20))
                 bs = fill.get("broker_stats")
                 if bs:
-                    res[b]["rss"].append((bs["rss_end_kib"] - bs["rss_start_kib"]) / REPLAY)
+                    res[b]["rss"].append(bs["rss_end_kib"] / 1024)
                 print("%-8s run %d: append16 %.0f/s, append1k %.0f/s, replay1k %.1f MiB/s "
                       "(%.0f msg/s)" % (b, rep + 1, r16["confirm_rate"], r1k["confirm_rate"],
                                         rr["recv_bytes_per_s"] / (1 << 20), rr["recv_rate"]),
@@ -115,7 +130,7 @@ def main():
                                        " Warren / RabbitMQ |" if len(brokers) > 1 else ""))
         print("|---|%s" % ("---|" * (len(brokers) + (1 if len(brokers) > 1 else 0))))
         for k, unit in (("append16", "msg/s"), ("append1k", "msg/s"), ("replay1k", "MiB/s"),
-                        ("rss", "KiB/msg")):
+                        ("rss", "MiB")):
             meds = [statistics.median(res[b][k]) if res[b][k] else None for b in brokers]
             cells = ["%.2f %s" % (m, unit) if m is not None and m < 100 else
                      "%.0f %s" % (m, unit) if m is not None else "n/a" for m in meds]
