@@ -116,7 +116,7 @@ struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct w
     m->body_len = (uint32_t)body_len;
     m->priority = 0;
     m->flags = (uint8_t)flags;
-    m->pad_ = 0;
+    m->pins = 0;
     m->published_ms = 0;
     if (ext) {
         struct wr_msg_ext *e = wr_msg_ext(m);
@@ -147,7 +147,7 @@ void wr_msg_free_(struct wr_msg *m)
 void wr_msg_page_out(struct wr_msg *m)
 {
     struct wr_msg_ext *e = wr_msg_ext(m);
-    if (!e || !e->body || !e->store_id)
+    if (!e || !e->body || !e->store_id || m->pins)
         return;
     m->rkey->pool->bytes -= m->body_len;
     free(e->body);

@@ -74,7 +74,7 @@ struct wr_msg {
     uint32_t body_len;
     uint8_t priority;
     uint8_t flags;
-    uint16_t pad_;
+    uint16_t pins;         /* output buffers that reference the body (deliver.c) */
     uint64_t published_ms; /* monotonic ms at publish */
     struct wr_rkey *rkey;
     char data[]; /* [ext] props body */
@@ -129,7 +129,8 @@ static inline bool wr_msg_body_resident(const struct wr_msg *m)
     return !e || e->body;
 }
 
-/* Drop a journaled body from memory (it can be read back). */
+/* Drop a journaled body from memory (it can be read back); not while an
+ * output buffer references it (pins). */
 void wr_msg_page_out(struct wr_msg *m);
 
 static inline bool wr_msg_persistent(const struct wr_msg *m)

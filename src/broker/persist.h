@@ -69,6 +69,10 @@ struct wr_persist {
     /* A journaled message sits deep in a long durable queue: its body may
      * leave memory once its record is written. */
     void (*page_out)(void *ctx, struct wr_msg *m);
+    /* Read back the bodies of these paged-out messages, with one read per
+     * run of them close together in a segment (a stream replay). Those it
+     * cannot read stay paged out (wr_msg_body tries again, and logs). */
+    void (*load_bodies)(void *ctx, struct wr_msg *const *ms, uint32_t n);
 
     /* Keys to journal with the next publish (NULL, 0: none; the array
      * stays the caller's and must live until `publish` returns). */

@@ -535,20 +535,50 @@ int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m)
 
 /* ---- consumers ---- */
 
+#define READ_AHEAD 256 /* paged-out bodies read back together (one pread per run) */
+
+/* A replay reached a paged-out body: read back the bodies of the next
+ * messages with it, a run at a time instead of one read each. */
+static void read_ahead(struct wr_queue *q, uint64_t from)
+{
+    struct wr_stream *st = q->stream;
+    const struct wr_persist *p = q->vhost->persist;
+    struct wr_msg *ms[READ_AHEAD];
+    uint32_t n = 0;
+    for (uint64_t o = from; o < st->committed && n < READ_AHEAD; o++) {
+        struct wr_msg *m = *slot(st, o);
+        if (m && !wr_msg_body_resident(m))
+            ms[n++] = m;
+    }
+    if (n > 1)
+        p->load_bodies(p->ctx, ms, n);
+}
+
 void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
 {
     struct wr_stream *st = q->stream;
+    const struct wr_persist *p = q->vhost->persist;
     if (c->stream_next < st->first)
         c->stream_next = st->first; /* retention went past it */
     while (c->q == q && c->stream_next < st->committed && c->ops->can_take(c)) {
-        struct wr_msg *m = *slot(st, c->stream_next++);
+        uint64_t off = c->stream_next++;
+        struct wr_msg *m = *slot(st, off);
         struct wr_qent e = {0};
+        bool deep;
         if (!m)
             continue;
+        deep = st->next - off > WR_PAGE_AFTER && journaled(q, m);
+        if (deep && !wr_msg_body_resident(m))
+            read_ahead(q, off);
         e.m = wr_msg_ref(m);
-        e.seq = (uint32_t)(c->stream_next - 1); /* the offset, for wr_stream_acked */
+        e.seq = (uint32_t)off; /* the offset, for wr_stream_acked */
         q->stat_delivered++;
         c->ops->deliver(c, q, &e);
+        /* Read back for this delivery (now in the output buffer, or
+         * pinned there): out of memory again, so a replay of a long
+         * stream does not bring it all in. */
+        if (deep && wr_msg_body_resident(m))
+            p->page_out(p->ctx, m);
     }
 }
 

@@ -36,6 +36,7 @@ static void shared_done_cb(const void *data, size_t len, void *arg)
     (void)data;
     (void)len;
     sb->c->out_shared -= sb->len;
+    sb->m->pins--;
     wr_msg_unref(sb->m);
     free(sb);
 }
@@ -100,7 +101,7 @@ void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_met
 
     wr_frame_put_method(c->out, channel, m);
     wr_frame_put_header_raw(c->out, channel, msg->body_len, wr_msg_props(msg), msg->props_len);
-    if (msg->body_len <= REF_THRESHOLD) {
+    if (msg->body_len <= REF_THRESHOLD || msg->pins == UINT16_MAX) {
         wr_frame_put_body(c->out, channel, body, (size_t)msg->body_len, c->frame_max);
     } else {
         uint64_t off = 0;
@@ -108,6 +109,7 @@ void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_met
         if (!sb)
             return;
         sb->m = wr_msg_ref(msg);
+        msg->pins++; /* the body stays in memory until written */
         sb->c = c;
         sb->len = msg->body_len;
         c->out_shared += sb->len;

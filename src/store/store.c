@@ -392,6 +392,62 @@ static int load_body(void *ctx, struct wr_msg *m)
     return 0;
 }
 
+/* Several bodies with few reads: a run of messages in one segment whose
+ * bodies lie within LOAD_SPAN bytes is one pread, then copied out. */
+#define LOAD_SPAN (1u << 20)
+
+static bool paged_out(const struct wr_msg *m)
+{
+    const struct wr_msg_ext *e = wr_msg_ext(m);
+    return e && !e->body && e->store_id;
+}
+
+static void p_load_bodies(void *ctx, struct wr_msg *const *ms, uint32_t n)
+{
+    struct wr_store *s = ctx;
+    uint8_t *buf = NULL;
+    uint32_t i = 0;
+
+    if (!(buf = malloc(LOAD_SPAN)))
+        return;
+    while (i < n) {
+        const struct wr_msg_ext *e;
+        uint64_t lo, hi;
+        uint32_t j;
+        int fd;
+        if (!paged_out(ms[i]) || ms[i]->body_len > LOAD_SPAN) {
+            i++;
+            continue;
+        }
+        e = wr_msg_ext(ms[i]);
+        lo = e->body_off;
+        hi = lo + ms[i]->body_len;
+        for (j = i + 1; j < n; j++) {
+            const struct wr_msg_ext *f = wr_msg_ext(ms[j]);
+            if (!paged_out(ms[j]))
+                break;
+            if (f->store_seg != e->store_seg || f->body_off < hi ||
+                f->body_off + ms[j]->body_len - lo > LOAD_SPAN)
+                break;
+            hi = f->body_off + ms[j]->body_len;
+        }
+        fd = seg_fd(s, e->store_seg);
+        if (fd >= 0 && pread(fd, buf, (size_t)(hi - lo), (off_t)lo) == (ssize_t)(hi - lo)) {
+            for (uint32_t k = i; k < j; k++) {
+                struct wr_msg_ext *g = wr_msg_ext(ms[k]);
+                uint8_t *b = malloc(ms[k]->body_len ? ms[k]->body_len : 1);
+                if (!b)
+                    break;
+                memcpy(b, buf + (g->body_off - lo), ms[k]->body_len);
+                g->body = b;
+                ms[k]->rkey->pool->bytes += ms[k]->body_len;
+            }
+        }
+        i = j;
+    }
+    free(buf);
+}
+
 /* Segments deleted: forget their read descriptors. */
 static void rfd_forget_before(struct wr_store *s, uint32_t first_live)
 {
@@ -1567,6 +1623,7 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->ops.remove = p_remove;
     s->ops.requeue = p_requeue;
     s->ops.page_out = p_page_out;
+    s->ops.load_bodies = p_load_bodies;
     s->ops.flush = p_flush;
     s->ops.want_sync = p_want_sync;
     s->ops.failed = p_failed;
