@@ -298,6 +298,17 @@ class TestStreamDurable(StreamDurableCase):
         req.add_header("Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q=")
         return json.load(urllib.request.urlopen(req, timeout=10))
 
+    def bind(self, name, keys):
+        """Bind the stream to the durable direct exchange "sx" with each key."""
+        conn = self.connect()
+        try:
+            ch = conn.channel()
+            ch.exchange_declare("sx", "direct", durable=True)
+            for k in keys:
+                ch.queue_bind(name, "sx", k)
+        finally:
+            conn.close()
+
     def publish_keyed(self, name, items):
         """items: (routing key, body, headers) published with confirms."""
         conn = self.connect()
@@ -341,12 +352,7 @@ class TestStreamDurable(StreamDurableCase):
     def test_compaction_keeps_the_newest_per_key(self):
         name = self.unique("s-compact")
         self.declare(name, stream_compaction="key", stream_max_segment_size_bytes=4096)
-        conn = self.connect()
-        ch = conn.channel()
-        ch.exchange_declare("sx", "direct", durable=True)
-        for k in range(5):
-            ch.queue_bind(name, "sx", "k%d" % k)
-        conn.close()
+        self.bind(name, ["k%d" % k for k in range(5)])
         published = [b"k%d:%03d:" % (i % 5, i) + b"x" * 200 for i in range(100)]
         self.publish_keyed(name, [("k%d" % (i % 5), published[i], None) for i in range(100)])
         got, q = self.check_compacted(name, published, lambda o: o % 5)
@@ -365,11 +371,7 @@ class TestStreamDurable(StreamDurableCase):
         name = self.unique("s-tomb")
         self.declare(name, stream_compaction="key", stream_compaction_key_header="id",
                      stream_tombstone_retention=300, stream_max_segment_size_bytes=4096)
-        conn = self.connect()
-        ch = conn.channel()
-        ch.exchange_declare("sx", "direct", durable=True)
-        ch.queue_bind(name, "sx", "any")
-        conn.close()
+        self.bind(name, ["any"])
         items, published = [], []
         for i in range(60):
             key = "a" if i < 3 else "b%d" % (i % 4)
@@ -394,12 +396,7 @@ class TestStreamDurable(StreamDurableCase):
         name = self.unique("s-k9c")
         self.declare(name, stream_compaction="key", stream_max_segment_size_bytes=4096,
                      max_length_bytes=100000)
-        conn = self.connect()
-        ch = conn.channel()
-        ch.exchange_declare("sx", "direct", durable=True)
-        for k in range(10):
-            ch.queue_bind(name, "sx", "c%d" % k)
-        conn.close()
+        self.bind(name, ["c%d" % k for k in range(10)])
         published = [b"c%d:%04d:" % (i % 10, i) + b"z" * 300 for i in range(2000)]
         c = Client(harness.HOST, self.broker.port)
         c.channel(1)
