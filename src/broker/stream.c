@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "wire/field.h"
+#include "wire/methods.gen.h"
 
 struct wr_stream *wr_stream_new(struct wr_queue *q, int64_t segment_max)
 {
@@ -99,17 +100,104 @@ static int64_t wall_minus_mono(void)
 
 /* ---- the publish side ---- */
 
+#define OFFSET_KEY "x-stream-offset"
+#define OFFSET_ENTRY (1 + sizeof(OFFSET_KEY) - 1 + 1 + 8) /* key, 'l', value */
+
+/* m's property bytes with the entry x-stream-offset = off appended to its
+ * headers table (a headers property made when it has none), into a new
+ * buffer: the other properties are copied as they are, nothing is decoded
+ * but the two short strings before the headers. NULL when the bytes do
+ * not parse (the slow path then decodes them) or on allocation failure. */
+static uint8_t *stamp_props(const struct wr_msg *m, uint64_t off, uint32_t *len)
+{
+    const uint8_t *p = wr_msg_props(m);
+    uint32_t n = m->props_len, pos = 2, hstart, hend, hlen = 0, total;
+    uint16_t flags = n >= 2 ? wr_load16(p) : 0;
+    uint8_t *out, *w;
+
+    if (n == 0) {
+        n = 2; /* no properties at all: flags 0 */
+        p = (const uint8_t *)"\0\0";
+    } else if (n < 2) {
+        return NULL;
+    }
+    if (flags & WR_BASIC_CONTENT_TYPE_FLAG) {
+        if (pos >= n || p[pos] > n - pos - 1)
+            return NULL;
+        pos += 1u + p[pos];
+    }
+    if (flags & WR_BASIC_CONTENT_ENCODING_FLAG) {
+        if (pos >= n || p[pos] > n - pos - 1)
+            return NULL;
+        pos += 1u + p[pos];
+    }
+    hstart = hend = pos;
+    if (flags & WR_BASIC_HEADERS_FLAG) {
+        if (n - pos < 4)
+            return NULL;
+        hlen = wr_load32(p + pos);
+        if (hlen > n - pos - 4)
+            return NULL;
+        hend = pos + 4 + hlen;
+    }
+    if (hlen > UINT32_MAX - OFFSET_ENTRY - n - 4)
+        return NULL;
+    total = n + (uint32_t)OFFSET_ENTRY + ((flags & WR_BASIC_HEADERS_FLAG) ? 0u : 4u);
+    if (!(out = malloc(total)))
+        return NULL;
+    w = out;
+    wr_store16(w, (uint16_t)(flags | WR_BASIC_HEADERS_FLAG));
+    memcpy(w + 2, p + 2, hstart - 2);
+    w += hstart;
+    wr_store32(w, hlen + (uint32_t)OFFSET_ENTRY);
+    memcpy(w + 4, p + hend - hlen, hlen);
+    w += 4 + hlen;
+    *w++ = (uint8_t)(sizeof(OFFSET_KEY) - 1);
+    memcpy(w, OFFSET_KEY, sizeof(OFFSET_KEY) - 1);
+    w += sizeof(OFFSET_KEY) - 1;
+    *w++ = 'l';
+    wr_store64(w, off);
+    w += 8;
+    memcpy(w, p + hend, n - hend);
+    *len = total;
+    return out;
+}
+
 struct wr_msg *wr_stream_stamp(struct wr_queue *q, const struct wr_msg *m)
 {
-    struct wr_msg *nm = wr_msg_with_int_header(m, "x-stream-offset", (int64_t)q->stream->next);
+    uint64_t off = q->stream->next;
+    struct wr_msg *nm = NULL;
     struct wr_msg_ext *e;
-    if (!nm)
-        return NULL;
-    if (!(nm->flags & WR_MSG_EXT)) {
-        struct wr_msg *x = wr_msg_with_ext(nm);
-        wr_msg_unref(nm);
-        if (!(nm = x))
+    struct wr_fv v;
+    uint8_t *props, *body;
+    uint32_t plen;
+
+    /* Fast: one new block with the entry appended to the raw headers.
+     * Slow (a publisher's own x-stream-offset header to replace, or
+     * properties that do not parse): decode, set, encode. */
+    if (wr_table_get(wr_msg_headers(m), OFFSET_KEY, &v) != 1 &&
+        (props = stamp_props(m, off, &plen))) {
+        nm = wr_msg_new(m->rkey->pool, wr_msg_exchange(m), wr_msg_routing_key(m), props, plen,
+                        m->body_len, m->flags | WR_MSG_EXT);
+        free(props);
+        if (!nm)
             return NULL;
+        if (!(body = wr_msg_body((struct wr_msg *)m))) {
+            wr_msg_unref(nm);
+            return NULL;
+        }
+        memcpy(wr_msg_body(nm), body, m->body_len);
+        nm->published_ms = m->published_ms;
+        nm->priority = m->priority;
+    } else {
+        if (!(nm = wr_msg_with_int_header(m, OFFSET_KEY, (int64_t)off)))
+            return NULL;
+        if (!(nm->flags & WR_MSG_EXT)) {
+            struct wr_msg *x = wr_msg_with_ext(nm);
+            wr_msg_unref(nm);
+            if (!(nm = x))
+                return NULL;
+        }
     }
     /* Its own journal identity (the original may have one already, for
      * the other queues it went to), and no TTL: a stream ignores the

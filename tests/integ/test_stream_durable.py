@@ -12,6 +12,9 @@ RabbitMQ 3.10 shares, is in test_stream.py.
     names; a new publish takes the next offset (offsets are never reused).
   * test_torn_tail: the journal's last record cut short after kill -9:
     the stream comes back without that message, the rest intact.
+  * test_properties_kept_with_the_offset: the offset header joins any
+    properties (none, before, with and after the headers) and replaces a
+    publisher's own.
   * test_offsets_continue_after_restart: 5 messages, a clean restart, 5
     more: offsets 0..9.
   * test_retention_by_size_survives_restart: x-max-length-bytes 20000 with
@@ -186,6 +189,41 @@ class TestStreamDurable(StreamDurableCase):
         # holds them), and its offset is given again.
         self.publish(name, [b"again"])
         self.assertEqual(self.read(name, offset=49, want=1), [(49, b"again")])
+
+    def test_properties_kept_with_the_offset(self):
+        """The offset header is added to whatever properties came (none,
+        some before the headers, headers, some after), and replaces a
+        publisher's own x-stream-offset (the slow path)."""
+        name = self.unique("s-props")
+        self.declare(name)
+        cases = [
+            pika.BasicProperties(),
+            pika.BasicProperties(content_type="text/plain"),
+            pika.BasicProperties(content_type="a", content_encoding="b", headers={"k": 1},
+                                 message_id="m", correlation_id="c", delivery_mode=2),
+            pika.BasicProperties(headers={"x-stream-offset": 999, "z": "y"}, app_id="app"),
+            pika.BasicProperties(content_encoding="gzip", headers={}, timestamp=12345),
+        ]
+        conn = self.connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        for i, props in enumerate(cases):
+            ch.basic_publish("", name, b"p%d" % i, props)
+        ch.basic_qos(prefetch_count=10)
+        got = []
+        ch.basic_consume(name, lambda c, m, p, b: got.append((p, b)),
+                         arguments={"x-stream-offset": "first"})
+        harness.wait_for(lambda: conn.process_data_events(0.05) or len(got) == len(cases), 10,
+                         "deliveries")
+        conn.close()
+        for i, ((p, b), sent) in enumerate(zip(got, cases)):
+            self.assertEqual(b, b"p%d" % i)
+            want = dict(sent.headers or {})
+            want["x-stream-offset"] = i
+            self.assertEqual(p.headers, want, i)
+            for f in ("content_type", "content_encoding", "message_id", "correlation_id",
+                      "delivery_mode", "app_id", "timestamp"):
+                self.assertEqual(getattr(p, f), getattr(sent, f), (i, f))
 
     def test_offsets_continue_after_restart(self):
         name = self.unique("s-cont")
