@@ -14,7 +14,7 @@
 #include "broker/qargs.h"
 #include "wire/field.h"
 
-enum qarg_kind { QA_NONNEG, QA_POS, QA_STR, QA_BOOL, QA_PRIO, QA_ENUM, QA_AGE };
+enum qarg_kind { QA_NONNEG, QA_POS, QA_STR, QA_BOOL, QA_PRIO, QA_ENUM, QA_AGE, QA_VERSION };
 
 /* Which queue types take an argument (RabbitMQ 3.10 refuses the others'
  * with "... of queue type rabbit_X_queue"). */
@@ -50,7 +50,7 @@ static const struct qarg qargs[] = {
     {"x-single-active-consumer", QA_BOOL, NULL, NULL, T_CQ},
     {"x-delivery-limit", QA_NONNEG, NULL, NULL, T_CQ},
     {"x-queue-master-locator", QA_STR, NULL, NULL, T_CLASSIC},
-    {"x-queue-version", QA_POS, NULL, NULL, T_CLASSIC},
+    {"x-queue-version", QA_VERSION, NULL, NULL, T_CLASSIC},
     {"x-quorum-initial-group-size", QA_POS, NULL, NULL, T_QUORUM},
     {"x-dead-letter-strategy", QA_ENUM, "at-most-once|at-least-once", "invalid_dlx_strategy",
      T_QUORUM},
@@ -256,6 +256,12 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
         case QA_BOOL:
             if (v.type != 't')
                 snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+            break;
+        case QA_VERSION: /* RabbitMQ 3.10's classic queue versions: 1 and 2 */
+            if (!wr_fv_int(&v, &i) || v.type == 'T')
+                snprintf(why, sizeof(why), "\"expected integer, got %s\"", type_name(v.type));
+            else if (i != 1 && i != 2)
+                snprintf(why, sizeof(why), "\"unsupported queue version '%lld'\"", (long long)i);
             break;
         case QA_AGE:
             if (v.type != 'S')

@@ -23,6 +23,9 @@ Measured on RabbitMQ 3.10.8 and kept by Warren:
   * basic.nack / basic.reject with requeue put the message at the tail;
     a channel closing with unacked messages puts them back at the head in
     delivery order;
+  * x-queue-version is a classic queue's: refused on a quorum queue; on a
+    classic one 1 and 2 are accepted, anything else is "unsupported queue
+    version 'N'";
   * consuming with a global prefetch (basic.qos global=true) is a
     connection error 540 "queue 'Q' in vhost '/' does not support global
     qos".
@@ -112,6 +115,21 @@ class TestDeclare(QuorumCase):
                          ("x-max-in-memory-length", 10), ("x-max-in-memory-bytes", 10)):
             self.refused("invalid arg '%s' for queue '%s' in vhost '/' of queue type "
                          "rabbit_classic_queue" % (arg, name), name, arguments={arg: val})
+        self.assertQueueMissing(name)
+
+    def test_queue_version(self):
+        """x-queue-version is a classic queue's (RabbitMQ 3.10: 1 or 2)."""
+        name = self.unique("qq")
+        self.refused("invalid arg 'x-queue-version' for queue '%s' in vhost '/' of queue type "
+                     "rabbit_quorum_queue" % name, name, arguments=dict(Q, **{"x-queue-version": 2}))
+        for v in (1, 2):
+            q = self.queue(self.unique("cv"), durable=True, arguments={"x-queue-version": v})
+            self.assertEqual(self.ch.queue_declare(q, passive=True).method.queue, q)
+        for v, why in ((3, "\"unsupported queue version '3'\""),
+                       (0, "\"unsupported queue version '0'\""),
+                       ("x", "\"expected integer, got longstr\"")):
+            self.refused("invalid arg 'x-queue-version' for queue '%s' in vhost '/': %s"
+                         % (name, why), name, arguments={"x-queue-version": v})
         self.assertQueueMissing(name)
 
     def test_bad_values(self):
