@@ -34,34 +34,6 @@ static const struct {
     {"x-deduplication-header", DK_STR},   {"x-deduplication-key", DK_KEY},
 };
 
-static const char *type_name(uint8_t t)
-{
-    switch (t) {
-    case 'S':
-        return "longstr";
-    case 't':
-        return "bool";
-    case 'F':
-        return "table";
-    case 'A':
-        return "array";
-    case 'f':
-        return "float";
-    case 'd':
-        return "double";
-    case 'D':
-        return "decimal";
-    case 'V':
-        return "void";
-    case 'x':
-        return "binary";
-    case 'T':
-        return "timestamp";
-    default:
-        return "signedint";
-    }
-}
-
 int wr_dedup_args_check(struct wr_str args, const char *kind, struct wr_str name, const char *vhost,
                         struct wr_errbuf *err)
 {
@@ -77,11 +49,12 @@ int wr_dedup_args_check(struct wr_str args, const char *kind, struct wr_str name
         case DK_BOOL:
         case DK_STR:
             if (v.type != (dargs[k].kind == DK_BOOL ? 't' : 'S'))
-                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", wr_field_type_name(v.type));
             break;
         case DK_POS:
             if (!wr_fv_int(&v, &i) || v.type == 'T')
-                snprintf(why, sizeof(why), "\"expected integer, got %s\"", type_name(v.type));
+                snprintf(why, sizeof(why), "\"expected integer, got %s\"",
+                         wr_field_type_name(v.type));
             else if (i < 0)
                 snprintf(why, sizeof(why), "{value_negative,%lld}", (long long)i);
             else if (i == 0)
@@ -89,7 +62,7 @@ int wr_dedup_args_check(struct wr_str args, const char *kind, struct wr_str name
             break;
         case DK_KEY:
             if (v.type != 'S')
-                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", wr_field_type_name(v.type));
             else if (!wr_str_eqc(v.v.str, "message-id") && !wr_str_eqc(v.v.str, "header"))
                 snprintf(why, sizeof(why), "invalid_value");
             break;

@@ -76,36 +76,6 @@ static const struct qarg qargs[] = {
      * declare nor compares it on redeclaration (wr_qsettings_parse). */
 };
 
-static const char *type_name(uint8_t t)
-{
-    switch (t) {
-    case 'S':
-        return "longstr";
-    case 't':
-        return "bool";
-    case 'F':
-        return "table";
-    case 'A':
-        return "array";
-    case 'f':
-        return "float";
-    case 'd':
-        return "double";
-    case 'D':
-        return "decimal";
-    case 'V':
-        return "void";
-    case 'x':
-        return "binary";
-    case 'T':
-        return "timestamp";
-    case 'l':
-        return "long";
-    default:
-        return "signedint";
-    }
-}
-
 static bool enum_has(const char *values, struct wr_str v)
 {
     const char *p = values;
@@ -214,7 +184,7 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
      * take, then each argument's value: RabbitMQ's order. */
     if (wr_table_get(args, "x-queue-type", &v) == 1) {
         if (v.type != 'S') {
-            snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+            snprintf(why, sizeof(why), "{unacceptable_type,%s}", wr_field_type_name(v.type));
             return bad_arg(err, "x-queue-type", qname, vhost, why);
         }
         if (!enum_has(qargs[0].values, v.v.str)) {
@@ -237,7 +207,8 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
         case QA_POS:
         case QA_PRIO:
             if (!wr_fv_int(&v, &i) || v.type == 'T')
-                snprintf(why, sizeof(why), "\"expected integer, got %s\"", type_name(v.type));
+                snprintf(why, sizeof(why), "\"expected integer, got %s\"",
+                         wr_field_type_name(v.type));
             else if (i < 0)
                 snprintf(why, sizeof(why), "{value_negative,%lld}", (long long)i);
             else if (a->kind == QA_POS && i == 0)
@@ -247,7 +218,7 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
             break;
         case QA_STR:
             if (v.type != 'S')
-                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", wr_field_type_name(v.type));
             if (strcmp(a->name, "x-dead-letter-exchange") == 0)
                 has_dlx = true;
             if (strcmp(a->name, "x-dead-letter-routing-key") == 0)
@@ -255,23 +226,24 @@ int wr_qargs_validate(struct wr_str args, struct wr_str qname, const char *vhost
             break;
         case QA_BOOL:
             if (v.type != 't')
-                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", wr_field_type_name(v.type));
             break;
         case QA_VERSION: /* RabbitMQ 3.10's classic queue versions: 1 and 2 */
             if (!wr_fv_int(&v, &i) || v.type == 'T')
-                snprintf(why, sizeof(why), "\"expected integer, got %s\"", type_name(v.type));
+                snprintf(why, sizeof(why), "\"expected integer, got %s\"",
+                         wr_field_type_name(v.type));
             else if (i != 1 && i != 2)
                 snprintf(why, sizeof(why), "\"unsupported queue version '%lld'\"", (long long)i);
             break;
         case QA_AGE:
             if (v.type != 'S')
-                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", wr_field_type_name(v.type));
             else if (!wr_qargs_parse_age(v.v.str, &i))
                 snprintf(why, sizeof(why), "invalid_max_age");
             break;
         case QA_ENUM:
             if (v.type != 'S') {
-                snprintf(why, sizeof(why), "{unacceptable_type,%s}", type_name(v.type));
+                snprintf(why, sizeof(why), "{unacceptable_type,%s}", wr_field_type_name(v.type));
             } else if (!enum_has(a->values, v.v.str)) {
                 bad_value(why, sizeof(why), a, v.v.str);
             }
@@ -344,7 +316,7 @@ static void fv_describe(char *out, size_t cap, const struct wr_fv *v, bool typed
     else
         snprintf(val, sizeof(val), "...");
     if (typed)
-        snprintf(out, cap, "the value '%s' of type '%s'", val, type_name(v->type));
+        snprintf(out, cap, "the value '%s' of type '%s'", val, wr_field_type_name(v->type));
     else
         snprintf(out, cap, "'%s'", val);
 }

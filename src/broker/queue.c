@@ -235,10 +235,7 @@ void wr_queue_unref(struct wr_queue *q)
 
 /* ---- leaving the queue without a consumer ---- */
 
-/* Is m journaled for this queue? Persistent messages in durable queues,
- * and every message in a quorum queue (a transient message that also went
- * to a classic queue has a journal identity there, but no record for it). */
-static inline bool journaled_here(const struct wr_queue *q, const struct wr_msg *m)
+bool wr_queue_journaled(const struct wr_queue *q, const struct wr_msg *m)
 {
     return q->durable && q->vhost->persist && wr_msg_store_id(m) &&
            (wr_msg_persistent(m) || wr_qtype_journals_all(q->s.type));
@@ -247,7 +244,7 @@ static inline bool journaled_here(const struct wr_queue *q, const struct wr_msg 
 static inline void persist_remove(struct wr_queue *q, struct wr_msg *m)
 {
     const struct wr_persist *p = q->vhost->persist;
-    if (journaled_here(q, m))
+    if (wr_queue_journaled(q, m))
         p->remove(p->ctx, q, m);
 }
 
@@ -506,7 +503,7 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
         return rc;
     wr_msg_ref(m);
     wr_stat_inc(&q->st, WR_ST_PUBLISH);
-    if (q->ready > WR_PAGE_AFTER && journaled_here(q, m))
+    if (q->ready > WR_PAGE_AFTER && wr_queue_journaled(q, m))
         q->vhost->persist->page_out(q->vhost->persist->ctx, m);
     if (!wr_list_empty(&q->groups))
         wr_queue_dispatch(q);
@@ -661,7 +658,7 @@ static void requeue_entry(struct wr_queue *q, const struct wr_qent *e, bool back
             wr_msg_unref(e->m);
             return;
         }
-        if (journaled_here(q, e->m))
+        if (wr_queue_journaled(q, e->m))
             q->vhost->persist->requeue(q->vhost->persist->ctx, q, e->m, e->deliveries);
         return;
     }
@@ -670,7 +667,7 @@ static void requeue_entry(struct wr_queue *q, const struct wr_qent *e, bool back
         wr_msg_unref(e->m);
         return;
     }
-    if (journaled_here(q, e->m))
+    if (wr_queue_journaled(q, e->m))
         q->vhost->persist->requeue(q->vhost->persist->ctx, q, e->m, e->deliveries);
     d = &q->levels[e->level];
     for (uint32_t i = 0; i + 1 < d->n; i++) {

@@ -179,6 +179,12 @@ static inline struct wr_str wr_queue_name(const struct wr_queue *q)
     return q->node.key;
 }
 
+/* Is m journaled for this queue? Persistent messages in durable queues,
+ * and every message of a quorum queue or a stream (a transient message that
+ * also went to a classic queue has a journal identity there, but no record
+ * for it). */
+bool wr_queue_journaled(const struct wr_queue *q, const struct wr_msg *m);
+
 /* Parses the (validated) arguments. NULL on allocation failure. */
 struct wr_queue *wr_queue_new(struct wr_vhost *vh, struct wr_str name, struct wr_str args);
 /* Drop a reference; frees a deleted queue when none remain. */

@@ -241,11 +241,6 @@ static struct wr_stream_seg *seg_open(struct wr_stream *st, uint64_t first)
     return &st->segs[st->nsegs++];
 }
 
-static inline bool journaled(const struct wr_queue *q, const struct wr_msg *m)
-{
-    return q->durable && q->vhost->persist && wr_msg_store_id(m);
-}
-
 /* ---- key compaction ---- */
 
 #define COMPACT_BUDGET 4096 /* messages a walk looks at per loop turn */
@@ -322,7 +317,7 @@ static void drop_at(struct wr_queue *q, uint64_t off)
     if ((sg = seg_of(st, off)))
         sg->bytes -= msg_bytes(*s);
     st->bytes -= msg_bytes(*s);
-    if (journaled(q, *s))
+    if (wr_queue_journaled(q, *s))
         p->remove(p->ctx, q, *s);
     wr_msg_unref(*s);
     *s = NULL;
@@ -449,7 +444,7 @@ static void seg_drop_head(struct wr_queue *q)
         st->bytes -= msg_bytes(*s);
         if (q->s.compact)
             key_forget(q, *s, o);
-        if (journaled(q, *s))
+        if (wr_queue_journaled(q, *s))
             p->remove(p->ctx, q, *s);
         wr_msg_unref(*s);
         *s = NULL;
@@ -501,6 +496,12 @@ static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off, bool recov
     sg->last_ms = m->published_ms;
     if (rolled)
         retention(q);
+    /* Bodies deep in the log leave memory once journaled. */
+    if (off - st->first >= WR_PAGE_AFTER) {
+        struct wr_msg *old = *slot(st, off - WR_PAGE_AFTER);
+        if (old && wr_queue_journaled(q, old))
+            q->vhost->persist->page_out(q->vhost->persist->ctx, old);
+    }
     if (q->s.compact) {
         if (rolled) { /* the segment before this one closed: walk it */
             uint64_t from = st->segs[st->nsegs - 2].first;
@@ -577,12 +578,6 @@ int wr_stream_append(struct wr_queue *q, struct wr_msg *m, uint64_t journal_pos)
         st->chunk_first = off;
     }
     wr_stat_inc(&q->st, WR_ST_PUBLISH);
-    /* Bodies deep in the log leave memory once journaled. */
-    if (off - st->first >= WR_PAGE_AFTER) {
-        struct wr_msg *old = *slot(st, off - WR_PAGE_AFTER);
-        if (old && journaled(q, old))
-            q->vhost->persist->page_out(q->vhost->persist->ctx, old);
-    }
     wr_stream_dispatch(q);
     return 0;
 }
@@ -593,8 +588,8 @@ int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m)
     struct wr_fv v;
     int64_t off;
     int rc;
-    if (wr_table_get(wr_msg_headers(m), "x-stream-offset", &v) != 1 || !wr_fv_int(&v, &off) ||
-        off < 0 || (st->next > st->first && (uint64_t)off < st->next)) {
+    if (wr_table_get(wr_msg_headers(m), OFFSET_KEY, &v) != 1 || !wr_fv_int(&v, &off) || off < 0 ||
+        (st->next > st->first && (uint64_t)off < st->next)) {
         wr_log(WR_LOG_WARNING,
                "stream '%s': a recovered message without a usable x-stream-offset is dropped",
                q->name);
@@ -613,11 +608,6 @@ int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m)
         compact_arm(q);
     }
     st->chunk_first = (uint64_t)off;
-    if (st->next - st->first > WR_PAGE_AFTER) {
-        struct wr_msg *old = *slot(st, st->next - 1 - WR_PAGE_AFTER);
-        if (old && journaled(q, old))
-            q->vhost->persist->page_out(q->vhost->persist->ctx, old);
-    }
     return 0;
 }
 
@@ -655,7 +645,7 @@ void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
         bool deep;
         if (!m)
             continue;
-        deep = st->next - off > WR_PAGE_AFTER && journaled(q, m);
+        deep = st->next - off > WR_PAGE_AFTER && wr_queue_journaled(q, m);
         if (deep && !wr_msg_body_resident(m))
             read_ahead(q, off);
         e.m = wr_msg_ref(m);
@@ -778,7 +768,7 @@ void wr_stream_clear(struct wr_queue *q)
         struct wr_msg **s = slot(st, o);
         if (!*s)
             continue;
-        if (journaled(q, *s))
+        if (wr_queue_journaled(q, *s))
             p->remove(p->ctx, q, *s);
         wr_msg_unref(*s);
         *s = NULL;

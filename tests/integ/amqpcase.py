@@ -340,7 +340,7 @@ class SemanticsCase(AmqpCase):
 
     # ---- consuming ------------------------------------------------------------
     def listen(self, q, ch=None, conn=None, auto_ack=False, prefetch=None, tag=None,
-               arguments=None, on_message=None):
+               arguments=None, on_message=None, exclusive=False):
         """Start a push consumer; returns (inbox list of Msg, channel, tag).
         on_message(msg), when given, runs for each delivery (e.g. to nack)."""
         if ch is None:
@@ -355,7 +355,8 @@ class SemanticsCase(AmqpCase):
             if on_message:
                 on_message(msg)
         kw = {"consumer_tag": tag} if tag else {}
-        tag = ch.basic_consume(q, cb, auto_ack=auto_ack, arguments=arguments, **kw)
+        tag = ch.basic_consume(q, cb, auto_ack=auto_ack, arguments=arguments,
+                               exclusive=exclusive, **kw)
         return inbox, ch, tag
 
     def pump(self, pred, conns=None, timeout=5.0, what="condition"):

@@ -80,7 +80,7 @@ from pika.compat import long as amqp_long
 
 import harness
 from amqpcase import (NOT_IMPLEMENTED, PRECONDITION_FAILED, SemanticsCase, ack_args,
-                      decode_basic_properties, to_msg)
+                      decode_basic_properties)
 from rawamqp import sstr, table
 
 S = {"x-queue-type": "stream"}
@@ -138,18 +138,9 @@ class StreamCase(SemanticsCase):
                 exclusive=False):
         """A stream consumer (manual ack, per-consumer prefetch) on a new
         channel; returns (inbox of Msg, channel, consumer tag)."""
-        ch = (conn or self.conn).channel()
-        ch.basic_qos(prefetch_count=prefetch)
-        inbox = []
-
-        def cb(c, m, p, b):
-            msg = to_msg(c, m, p, b)
-            inbox.append(msg)
-            if on_message:
-                on_message(msg)
-        args = None if offset is ABSENT else {OFFSET: offset}
-        tag = ch.basic_consume(q, cb, arguments=args, exclusive=exclusive)
-        return inbox, ch, tag
+        return self.listen(q, conn=conn, prefetch=prefetch, on_message=on_message,
+                           arguments=None if offset is ABSENT else {OFFSET: offset},
+                           exclusive=exclusive)
 
     def read(self, q, offset, n, conns=None, timeout=10.0, **kw):
         """Consume from offset until n deliveries arrived (and no more);

@@ -15,6 +15,8 @@ RabbitMQ 3.10 shares, is in test_stream.py.
   * test_properties_kept_with_the_offset: the offset header joins any
     properties (none, before, with and after the headers) and replaces a
     publisher's own.
+  * test_replay_does_not_bring_the_stream_into_memory: a replay of
+    25,000 x 4 KiB leaves the broker's RSS within 30 MB of before.
   * test_offsets_continue_after_restart: 5 messages, a clean restart, 5
     more: offsets 0..9.
   * test_retention_by_size_survives_restart: x-max-length-bytes 20000 with
@@ -41,6 +43,9 @@ RabbitMQ 3.10 shares, is in test_stream.py.
     into a compacted stream with size retention, kill -9 right after the
     last confirm: after the restart the closed segments are compacted
     again, the head is cut, offsets keep their messages.
+  * TestDeliveredOnceDurable: a message reaches a stream's consumers only
+    once the journal's sync covers it (a publish without confirms waits
+    for the next one).
   * test_management_shows_the_log: /api/queues shows type stream, the
     message count, the offsets and each named consumer's position and lag
     (messages and bytes); /metrics has the same as warren_stream_* gauges.
@@ -224,6 +229,34 @@ class TestStreamDurable(StreamDurableCase):
             for f in ("content_type", "content_encoding", "message_id", "correlation_id",
                       "delivery_mode", "app_id", "timestamp"):
                 self.assertEqual(getattr(p, f), getattr(sent, f), (i, f))
+
+    def test_replay_does_not_bring_the_stream_into_memory(self):
+        """Bodies past the newest 10,000 live in the journal; a replay reads
+        them back and lets them go again after delivery."""
+        name = self.unique("s-rss")
+        self.declare(name)
+        n, body = 25000, b"r" * 4096
+        c = Client(harness.HOST, self.broker.port)
+        c.channel(1)
+        c.confirm_select(1)
+        conf = Confirms()
+        try:
+            for i in range(n):
+                c.send(c.publish_bytes(1, "", name, body))
+                conf.sent(i)
+                if len(conf.out) > 500:
+                    for e in c.pump(0.01):
+                        conf.on_event(e)
+            c.wait(lambda e: conf.on_event(e) and not conf.out, timeout=60)
+        finally:
+            c.close()
+        before = self.broker.rss_kib()
+        got = self.read(name, want=n, timeout=60, prefetch=1000)
+        after = self.broker.rss_kib()
+        self.assertEqual(len(got), n)
+        print("replay of %d x 4 KiB: RSS %d -> %d KiB" % (n, before, after))
+        # 15,000 paged-out bodies are 60 MB: they must not stay
+        self.assertLess(after - before, 30 * 1024)
 
     def test_offsets_continue_after_restart(self):
         name = self.unique("s-cont")
@@ -477,6 +510,34 @@ class TestStreamDurable(StreamDurableCase):
         self.assertIn("warren_stream_consumer_lag_messages%s 2\n" % labels, text)
         self.assertIn("warren_stream_consumer_offset%s 1\n" % labels, text)
         self.assertIn('warren_stream_next_offset{vhost="/",queue="%s"} 3\n' % name, text)
+
+
+class TestDeliveredOnceDurable(StreamDurableCase):
+    """A stream delivers a message only once the journal holds it durably.
+    With journal.fsync_interval at its maximum (60 s) nothing syncs a
+    publish without confirms; a later publish with a confirm syncs both."""
+    broker_args = StreamDurableCase.broker_args + ("-s", "journal.fsync_interval=60000")
+
+    def test_not_before_the_sync(self):
+        name = self.unique("s-sync")
+        self.declare(name)
+        conn = self.connect()
+        got = []
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=10)
+        ch.basic_consume(name, lambda c, m, p, b: got.append(b))
+        pub = conn.channel()
+        pub.basic_publish("", name, b"unsynced")  # no confirm: no sync asked for
+        deadline = time.monotonic() + 1.5  # absence is what is checked
+        while time.monotonic() < deadline:
+            conn.process_data_events(0.05)
+        self.assertEqual(got, [], "delivered before the journal synced it")
+        pub.confirm_delivery()
+        pub.basic_publish("", name, b"synced")  # waits for its confirm: a sync
+        harness.wait_for(lambda: conn.process_data_events(0.05) or len(got) == 2, 10,
+                         "both, after the sync")
+        self.assertEqual(got, [b"unsynced", b"synced"])
+        conn.close()
 
 
 if __name__ == "__main__":
