@@ -18,7 +18,20 @@ struct wr_dedup;
 struct wr_exchange;
 struct wr_msg;
 struct wr_queue;
+struct wr_sreader;
 struct wr_stream_name;
+
+/* A stream message as its journal record ('S') holds it; pointers into
+ * the reader's buffer (or the recovery's), valid until the next read. */
+struct wr_srec {
+    uint64_t off;     /* offset in the stream */
+    int64_t wall_ms;  /* publish time, wall clock */
+    uint64_t pos;     /* where the record starts in the journal */
+    const char *exchange, *routing_key;
+    uint8_t exchange_len, routing_key_len;
+    const uint8_t *props, *body;
+    uint32_t props_len, body_len;
+};
 
 /* A deduplication key of a durable owner to journal with the next
  * publish (dedup.h): its 'K' record goes just before the message's 'P'
@@ -69,10 +82,24 @@ struct wr_persist {
     /* A journaled message sits deep in a long durable queue: its body may
      * leave memory once its record is written. */
     void (*page_out)(void *ctx, struct wr_msg *m);
-    /* Read back the bodies of these paged-out messages, with one read per
-     * run of them close together in a segment (a stream replay). Those it
-     * cannot read stay paged out (wr_msg_body tries again, and logs). */
-    void (*load_bodies)(void *ctx, struct wr_msg *const *ms, uint32_t n);
+
+    /* Streams (stream.h). Journal a stamped message at offset `off` of
+     * stream q: returns the position to confirm after (0: not journaled)
+     * and sets *rec to where its record starts. */
+    uint64_t (*stream_append)(void *ctx, struct wr_queue *q, struct wr_msg *m, uint64_t off,
+                              uint64_t *rec);
+    /* Retention cut the log: it starts at `first` now (a 'T' record). */
+    void (*stream_truncate)(void *ctx, struct wr_queue *q, uint64_t first);
+    /* A stream holds (pin) or lets go of journal segment `seg`. */
+    void (*stream_pin)(void *ctx, uint32_t seg, bool pin);
+    /* A cursor for reading a stream's records back: the next record of
+     * stream `qid` at or after journal position *pos (a record's start),
+     * *pos then past it. 1: *out filled; 0: no more in that segment (or
+     * not written yet); <0: an I/O error or a corrupt record (logged). */
+    struct wr_sreader *(*sreader_new)(void *ctx);
+    void (*sreader_free)(struct wr_sreader *rd);
+    int (*sreader_next)(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64_t *pos,
+                        struct wr_srec *out);
 
     /* Keys to journal with the next publish (NULL, 0: none; the array
      * stays the caller's and must live until `publish` returns). */

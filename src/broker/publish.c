@@ -208,13 +208,15 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
     for (uint32_t i = nq; i < r->n; i++) {
         struct wr_queue *q = r->q[i];
         struct wr_msg *sm = wr_stream_stamp(q, m);
-        uint64_t pos = sm ? wr_vhost_journal(vh, sm, &q, 1) : WR_JOURNAL_FAILED;
-        if (pos == WR_JOURNAL_FAILED) {
+        uint64_t rec = 0, pos = 0;
+        if (sm && p && q->durable && q->store_id)
+            pos = p->stream_append(p->ctx, q, sm, q->stream->next, &rec);
+        if (!sm || (p && q->durable && q->store_id && !pos)) {
             res->journal_failed = true;
         } else {
             if (pos > res->journal_pos)
                 res->journal_pos = pos;
-            if (wr_stream_append(q, sm, pos) < 0)
+            if (wr_stream_append(q, sm, pos, rec) < 0)
                 wr_log(WR_LOG_ERROR, "out of memory appending to a stream");
         }
         wr_msg_unref(sm);

@@ -491,7 +491,7 @@ int wr_queue_push(struct wr_queue *q, struct wr_msg *m)
     int rc;
 
     if (q->stream)
-        return wr_stream_append(q, m, 0);
+        return wr_stream_append(q, m, 0, 0);
 
     if (q->s.overflow != WR_OVERFLOW_DROP_HEAD && full_for(q, m)) {
         persist_remove(q, m); /* journaled for this queue just before */
@@ -529,7 +529,7 @@ int wr_queue_push_recovered(struct wr_queue *q, struct wr_msg *m, uint16_t deliv
     struct wr_qent e = {m, q->next_seq++, deliveries, msg_level(q, m), 0};
     int rc;
     if (q->stream)
-        return wr_stream_append_recovered(q, m);
+        return WR_EPRECONDITION_FAILED; /* (a stream recovers its own records) */
     rc = enqueue(q, &e, false);
     if (rc == 0)
         wr_msg_ref(m);
@@ -908,6 +908,7 @@ void wr_queue_consumer_add(struct wr_queue *q, struct wr_consumer *c)
 bool wr_queue_consumer_remove(struct wr_queue *q, struct wr_consumer *c)
 {
     bool was_parked = c->parked;
+    wr_stream_consumer_gone(c);
     if (c->active)
         group_leave(c);
     else
@@ -975,6 +976,7 @@ uint32_t wr_queue_delete(struct wr_queue *q)
             wr_list_del(&c->linenode);
         c->q = NULL;
         q->nconsumers--;
+        wr_stream_consumer_gone(c);
         c->ops->cancelled(c);
     }
     wr_list_each_safe(it, tmp, &q->idle)
@@ -986,6 +988,7 @@ uint32_t wr_queue_delete(struct wr_queue *q)
         c->q = NULL;
         c->active = false;
         q->nconsumers--;
+        wr_stream_consumer_gone(c);
         c->ops->cancelled(c);
     }
     wr_list_each_safe(it, tmp, &q->line)
@@ -995,6 +998,7 @@ uint32_t wr_queue_delete(struct wr_queue *q)
         c->q = NULL;
         c->parked = false;
         q->nconsumers--;
+        wr_stream_consumer_gone(c);
         c->ops->cancelled(c);
     }
     wr_queue_purge(q);

@@ -89,6 +89,7 @@ struct wr_consumer {
     bool exclusive;
     int priority;
     uint64_t stream_next;               /* a stream's consumer: the next offset it gets */
+    struct wr_stream_cursor *stream_cur; /* ... its reader of the journal, while behind */
     struct wr_stream_name *stream_name; /* x-stream-consumer-name, or NULL */
 };
 

@@ -38,10 +38,12 @@ struct wr_stream *wr_stream_new(struct wr_queue *q, int64_t segment_max)
     return st;
 }
 
-/* A compacted stream's key: the newest offset of a key. */
+/* A compacted stream's key: its newest message. */
 struct ckey {
     struct wr_hnode node; /* st->keys, key = k */
     uint64_t off;
+    uint64_t bytes; /* that message's */
+    bool dead;      /* a tombstone past its retention: nothing of the key is seen */
     char k[];
 };
 
@@ -62,11 +64,20 @@ static inline struct wr_msg **slot(const struct wr_stream *st, uint64_t off)
     return &st->ring[off & (st->cap - 1)];
 }
 
+static void tombs_free(struct wr_stream *st)
+{
+    for (uint32_t i = 0; i < st->ntombs; i++)
+        free(st->tombs[(st->tomb_head + i) & (st->tombs_cap - 1)].key);
+    free(st->tombs);
+    st->tombs = NULL;
+    st->ntombs = st->tombs_cap = st->tomb_head = 0;
+}
+
 void wr_stream_free(struct wr_stream *st)
 {
     if (!st)
         return;
-    for (uint64_t o = st->first; o < st->next; o++)
+    for (uint64_t o = st->hot; o < st->next; o++)
         wr_msg_unref(*slot(st, o));
     for (uint32_t i = 0; i < st->nnames; i++) {
         wr_list_del(&st->names[i]->dnode); /* off the store's list */
@@ -74,13 +85,15 @@ void wr_stream_free(struct wr_stream *st)
     }
     free(st->names);
     keys_free(st);
-    free(st->tombs);
+    tombs_free(st);
     free(st->pend);
     wr_list_del(&st->wnode);
     if (st->compact_ev)
         event_free(st->compact_ev);
     free(st->ring);
     free(st->segs);
+    free(st->idx);
+    free(st->pins);
     free(st);
 }
 
@@ -212,14 +225,14 @@ struct wr_msg *wr_stream_stamp(struct wr_queue *q, const struct wr_msg *m)
 
 static int ring_room(struct wr_stream *st)
 {
-    uint64_t n = st->next - st->first, cap;
+    uint64_t n = st->next - st->hot, cap;
     struct wr_msg **a;
     if (n < st->cap)
         return 0;
     cap = st->cap ? st->cap * 2 : 64;
     if (!(a = calloc(cap, sizeof(*a))))
         return WR_ENOMEM;
-    for (uint64_t o = st->first; o < st->next; o++)
+    for (uint64_t o = st->hot; o < st->next; o++)
         a[o & (cap - 1)] = *slot(st, o);
     free(st->ring);
     st->ring = a;
@@ -241,52 +254,6 @@ static struct wr_stream_seg *seg_open(struct wr_stream *st, uint64_t first)
     return &st->segs[st->nsegs++];
 }
 
-/* ---- key compaction ---- */
-
-#define COMPACT_BUDGET 4096 /* messages a walk looks at per loop turn */
-
-static bool msg_key(const struct wr_queue *q, const struct wr_msg *m, struct wr_str *key)
-{
-    struct wr_fv v;
-    if (!q->s.compact_header) {
-        *key = wr_msg_routing_key(m);
-        return true;
-    }
-    if (wr_table_get(wr_msg_headers(m), q->s.compact_header, &v) != 1 || v.type != 'S')
-        return false; /* no key: never compacted away */
-    *key = v.v.str;
-    return true;
-}
-
-static bool is_tombstone(const struct wr_msg *m)
-{
-    struct wr_fv v;
-    return m->body_len == 0 && wr_table_get(wr_msg_headers(m), "x-tombstone", &v) == 1 &&
-           v.type == 't' && v.v.t;
-}
-
-static struct ckey *key_find(struct wr_stream *st, struct wr_str k)
-{
-    struct wr_hnode *n = wr_hmap_get(&st->keys, k);
-    return n ? wr_container_of(n, struct ckey, node) : NULL;
-}
-
-static void key_del(struct wr_stream *st, struct ckey *e)
-{
-    wr_hmap_del(&st->keys, &e->node);
-    free(e);
-}
-
-/* The message at `off` leaves the log: its key forgets it when it was
- * the newest. */
-static void key_forget(struct wr_queue *q, const struct wr_msg *m, uint64_t off)
-{
-    struct wr_str k;
-    struct ckey *e;
-    if (msg_key(q, m, &k) && (e = key_find(q->stream, k)) && e->off == off)
-        key_del(q->stream, e);
-}
-
 static uint64_t active_first(const struct wr_stream *st)
 {
     return st->nsegs ? st->segs[st->nsegs - 1].first : st->next;
@@ -305,23 +272,168 @@ static struct wr_stream_seg *seg_of(struct wr_stream *st, uint64_t off)
     return st->nsegs ? &st->segs[lo] : NULL;
 }
 
-/* Compaction removes the message at `off` (a hole stays). */
-static void drop_at(struct wr_queue *q, uint64_t off)
+/* A message of `b` bytes at `off`, published at monotonic `ms`, in the
+ * active segment, or in a new one when it is full (*opened). */
+static int seg_account(struct wr_stream *st, uint64_t off, uint64_t b, uint64_t ms, bool *opened)
+{
+    struct wr_stream_seg *sg = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
+    *opened = false;
+    if (!sg || (sg->bytes && sg->bytes + b > st->segment_max)) {
+        if (!(sg = seg_open(st, off)))
+            return WR_ENOMEM;
+        *opened = true;
+    }
+    sg->bytes += b;
+    sg->last_ms = ms;
+    st->bytes += b;
+    return 0;
+}
+
+/* ---- the sparse index and the journal segments held ---- */
+
+/* The message at `off` (b bytes, its record at journal position `pos`)
+ * was appended: an index entry when a step of the log has passed, or a
+ * journal or stream segment begins; its journal segment held. */
+static int index_note(struct wr_queue *q, uint64_t off, uint64_t pos, int64_t wall_ms, uint64_t b,
+                      bool seg_start)
 {
     struct wr_stream *st = q->stream;
-    struct wr_msg **s = slot(st, off);
-    struct wr_stream_seg *sg;
     const struct wr_persist *p = q->vhost->persist;
-    if (off < st->first || off >= st->next || !*s)
-        return;
-    if ((sg = seg_of(st, off)))
-        sg->bytes -= msg_bytes(*s);
-    st->bytes -= msg_bytes(*s);
-    if (wr_queue_journaled(q, *s))
-        p->remove(p->ctx, q, *s);
-    wr_msg_unref(*s);
-    *s = NULL;
+    uint32_t jseg = (uint32_t)(pos >> 32);
+    bool new_jseg = !st->npins || st->pins[st->npins - 1] != jseg;
+
+    if (new_jseg) {
+        if (st->npins == st->pins_cap) {
+            uint32_t cap = st->pins_cap ? st->pins_cap * 2 : 4;
+            uint32_t *a = realloc(st->pins, (size_t)cap * sizeof(*a));
+            if (!a)
+                return WR_ENOMEM;
+            st->pins = a;
+            st->pins_cap = cap;
+        }
+        st->pins[st->npins++] = jseg;
+        if (p)
+            p->stream_pin(p->ctx, jseg, true);
+    }
+    if (!st->nidx || new_jseg || seg_start || st->idx_since >= WR_STREAM_INDEX_EVERY) {
+        if (st->nidx == st->idx_cap) {
+            uint32_t cap = st->idx_cap ? st->idx_cap * 2 : 16;
+            struct wr_stream_idx *a = realloc(st->idx, (size_t)cap * sizeof(*a));
+            if (!a)
+                return WR_ENOMEM; /* (the next append tries again) */
+            st->idx = a;
+            st->idx_cap = cap;
+        }
+        st->idx[st->nidx++] = (struct wr_stream_idx){off, pos, st->appended, wall_ms};
+        st->idx_since = 0;
+    }
+    st->idx_since += b;
+    return 0;
+}
+
+/* Retention moved `first`: index entries before it go, and the journal
+ * segments only they needed. */
+static void index_drop_before(struct wr_queue *q, uint64_t first)
+{
+    struct wr_stream *st = q->stream;
+    const struct wr_persist *p = q->vhost->persist;
+    uint32_t k = 0, keep_from, n = 0;
+    while (k < st->nidx && st->idx[k].off < first)
+        k++;
+    /* An entry starts every stream segment, so one is at `first`; keep
+     * the one before otherwise (reading starts there). */
+    if (k && (k == st->nidx || st->idx[k].off > first))
+        k--;
+    memmove(st->idx, st->idx + k, (size_t)(st->nidx - k) * sizeof(*st->idx));
+    st->nidx -= k;
+    keep_from = st->nidx ? (uint32_t)(st->idx[0].pos >> 32) : UINT32_MAX;
+    if (!st->nidx && st->npins)
+        keep_from = st->pins[st->npins - 1]; /* the newest stays held until more comes */
+    while (n < st->npins && st->pins[n] < keep_from) {
+        if (p)
+            p->stream_pin(p->ctx, st->pins[n], false);
+        n++;
+    }
+    memmove(st->pins, st->pins + n, (size_t)(st->npins - n) * sizeof(*st->pins));
+    st->npins -= n;
+}
+
+/* The oldest index entry at or before `off` (the stream is not empty). */
+static uint32_t index_find(const struct wr_stream *st, uint64_t off)
+{
+    uint32_t lo = 0, hi = st->nidx;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (st->idx[mid].off <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- key compaction ---- */
+
+#define TOMB_BUDGET 4096 /* tombstones looked at per loop turn */
+
+static bool msg_key(const struct wr_queue *q, const struct wr_msg *m, struct wr_str *key)
+{
+    struct wr_fv v;
+    if (!q->s.compact_header) {
+        *key = wr_msg_routing_key(m);
+        return true;
+    }
+    if (wr_table_get(wr_msg_headers(m), q->s.compact_header, &v) != 1 || v.type != 'S')
+        return false; /* no key: never compacted away */
+    *key = v.v.str;
+    return true;
+}
+
+static bool is_tombstone(const struct wr_msg *m, uint64_t body_len)
+{
+    struct wr_fv v;
+    return body_len == 0 && wr_table_get(wr_msg_headers(m), "x-tombstone", &v) == 1 &&
+           v.type == 't' && v.v.t;
+}
+
+static struct ckey *key_find(struct wr_stream *st, struct wr_str k)
+{
+    struct wr_hnode *n = wr_hmap_get(&st->keys, k);
+    return n ? wr_container_of(n, struct ckey, node) : NULL;
+}
+
+/* Does a consumer see the message at `off`? Not one in a closed segment
+ * whose key has a newer message, or whose key a tombstone removed. */
+static bool seen(struct wr_queue *q, const struct wr_msg *m, uint64_t off)
+{
+    struct wr_stream *st = q->stream;
+    struct wr_str k;
+    struct ckey *e;
+    if (!q->s.compact || off >= active_first(st) || !msg_key(q, m, &k))
+        return true;
+    e = key_find(st, k);
+    return !e || (e->off == off && !e->dead);
+}
+
+/* The message at `off` (b bytes) left the view of consumers. */
+static void unseen(struct wr_stream *st, uint64_t off, uint64_t b)
+{
+    struct wr_stream_seg *sg = seg_of(st, off);
+    if (sg && off >= st->first) {
+        sg->bytes -= b < sg->bytes ? b : sg->bytes;
+        st->bytes -= b < st->bytes ? b : st->bytes;
+    }
     st->compacted++;
+}
+
+/* The active segment closed: what was superseded in it is unseen now. */
+static void close_active(struct wr_stream *st)
+{
+    struct wr_stream_seg *sg = &st->segs[st->nsegs - 2];
+    sg->bytes -= st->sup_bytes < sg->bytes ? st->sup_bytes : sg->bytes;
+    st->bytes -= st->sup_bytes < st->bytes ? st->sup_bytes : st->bytes;
+    st->compacted += st->sup_n;
+    st->sup_n = st->sup_bytes = 0;
 }
 
 static void compact_cb(evutil_socket_t fd, short what, void *arg);
@@ -330,23 +442,26 @@ static void compact_arm(struct wr_queue *q)
 {
     struct wr_stream *st = q->stream;
     struct timeval now = {0, 0}, later = {1, 0};
-    if (!q->vhost->base || q->deleted)
+    if (!q->vhost->base || q->deleted || !st->ntombs)
         return;
     if (!st->compact_ev && !(st->compact_ev = evtimer_new(q->vhost->base, compact_cb, q)))
         return;
-    if (st->walk_all || st->walk_next < st->walk_end)
-        evtimer_add(st->compact_ev, &now);
-    else if (st->ntombs && !evtimer_pending(st->compact_ev, NULL))
-        evtimer_add(st->compact_ev, &later);
+    if (!evtimer_pending(st->compact_ev, NULL))
+        evtimer_add(st->compact_ev, st->ntombs > TOMB_BUDGET ? &now : &later);
 }
 
-static void tomb_push(struct wr_stream *st, uint64_t off)
+static void tomb_push(struct wr_stream *st, uint64_t off, uint64_t ms, struct wr_str k)
 {
+    char *key = malloc(k.len ? k.len : 1);
+    if (!key)
+        return; /* this tombstone stays (and its key) */
     if (st->ntombs == st->tombs_cap) {
         uint32_t cap = st->tombs_cap ? st->tombs_cap * 2 : 16;
-        uint64_t *a = malloc((size_t)cap * sizeof(*a));
-        if (!a)
-            return; /* this tombstone stays (and its key) */
+        struct wr_stream_tomb *a = malloc((size_t)cap * sizeof(*a));
+        if (!a) {
+            free(key);
+            return;
+        }
         for (uint32_t i = 0; i < st->ntombs; i++)
             a[i] = st->tombs[(st->tomb_head + i) & (st->tombs_cap - 1)];
         free(st->tombs);
@@ -354,13 +469,16 @@ static void tomb_push(struct wr_stream *st, uint64_t off)
         st->tombs_cap = cap;
         st->tomb_head = 0;
     }
-    st->tombs[(st->tomb_head + st->ntombs++) & (st->tombs_cap - 1)] = off;
+    memcpy(key, k.ptr, k.len);
+    st->tombs[(st->tomb_head + st->ntombs++) & (st->tombs_cap - 1)] =
+        (struct wr_stream_tomb){off, ms, key, (uint32_t)k.len};
 }
 
-/* A message appended (or recovered) at `off`: it is its key's newest. The
- * one it supersedes goes now when its segment is closed (not while
- * recovering: the store is still reading; a walk follows). */
-static void key_note(struct wr_queue *q, struct wr_msg *m, uint64_t off, bool recovering)
+/* A message (b bytes) appended or recovered at `off`: its key's newest.
+ * The one it supersedes is unseen at once when its segment is closed, or
+ * when the active segment closes. */
+static void key_note(struct wr_queue *q, const struct wr_msg *m, uint64_t body_len, uint64_t off,
+                     uint64_t b)
 {
     struct wr_stream *st = q->stream;
     struct wr_str k;
@@ -368,97 +486,105 @@ static void key_note(struct wr_queue *q, struct wr_msg *m, uint64_t off, bool re
     if (!msg_key(q, m, &k))
         return;
     if ((e = key_find(st, k))) {
-        uint64_t old = e->off;
+        if (!e->dead) {
+            if (e->off < active_first(st)) {
+                unseen(st, e->off, e->bytes);
+            } else {
+                st->sup_n++;
+                st->sup_bytes += e->bytes;
+            }
+        }
         e->off = off;
-        if (!recovering && old < active_first(st))
-            drop_at(q, old);
+        e->bytes = b;
+        e->dead = false;
     } else if ((e = malloc(sizeof(*e) + (k.len ? k.len : 1)))) {
         memcpy(e->k, k.ptr, k.len);
         e->node.key = (struct wr_str){e->k, k.len};
         e->off = off;
+        e->bytes = b;
+        e->dead = false;
         if (wr_hmap_put(&st->keys, &e->node) < 0)
             free(e); /* not compacted: kept */
     }
-    if (is_tombstone(m))
-        tomb_push(st, off);
+    if (is_tombstone(m, body_len))
+        tomb_push(st, off, m->published_ms, k);
+}
+
+/* Retention cut the log before `first`: keys whose newest went, go. */
+static void keys_drop_before(struct wr_stream *st, uint64_t first)
+{
+    struct wr_hnode *n, *next;
+    size_t it;
+    for (n = wr_hmap_first(&st->keys, &it); n; n = next) {
+        struct ckey *e = wr_container_of(n, struct ckey, node);
+        next = wr_hmap_next(&st->keys, &it, n);
+        if (e->off < first) {
+            wr_hmap_del(&st->keys, n);
+            free(e);
+        }
+    }
+}
+
+/* Tombstones older than the retention, in closed segments: their keys
+ * are seen no more. At most `budget` looked at. */
+static void tombs_sweep(struct wr_queue *q, uint32_t budget)
+{
+    struct wr_stream *st = q->stream;
+    uint64_t now = wr_now_ms(), af = active_first(st);
+    while (st->ntombs && budget--) {
+        struct wr_stream_tomb *t = &st->tombs[st->tomb_head];
+        struct ckey *e;
+        if (t->off >= st->first && (t->off >= af || now - t->ms < (uint64_t)q->s.tombstone_ms))
+            break;
+        if (t->off >= st->first && (e = key_find(st, (struct wr_str){t->key, t->len})) &&
+            e->off == t->off && !e->dead) {
+            e->dead = true;
+            unseen(st, t->off, e->bytes);
+        }
+        free(t->key);
+        st->tomb_head = (st->tomb_head + 1) & (st->tombs_cap - 1);
+        st->ntombs--;
+    }
 }
 
 static void compact_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_queue *q = arg;
-    struct wr_stream *st = q->stream;
-    uint64_t now = wr_now_ms(), af = active_first(st);
-    uint32_t n = 0;
     (void)fd;
     (void)what;
     if (q->deleted)
         return;
-    if (st->walk_all) {
-        st->walk_all = false;
-        st->walk_next = st->first;
-        st->walk_end = af;
-    }
-    for (; st->walk_next < st->walk_end && n < COMPACT_BUDGET; st->walk_next++, n++) {
-        struct wr_msg *m;
-        struct wr_str k;
-        struct ckey *e;
-        if (st->walk_next < st->first)
-            st->walk_next = st->first;
-        if (st->walk_next >= st->walk_end)
-            break;
-        m = *slot(st, st->walk_next);
-        if (m && msg_key(q, m, &k) && (e = key_find(st, k)) && e->off != st->walk_next)
-            drop_at(q, st->walk_next);
-    }
-    /* Tombstones older than the retention, in closed segments: the key
-     * goes with them. */
-    while (st->ntombs && n++ < COMPACT_BUDGET) {
-        uint64_t off = st->tombs[st->tomb_head];
-        struct wr_msg *m = off >= st->first && off < st->next ? *slot(st, off) : NULL;
-        if (m && (off >= af || now - m->published_ms < (uint64_t)q->s.tombstone_ms))
-            break;
-        st->tomb_head = (st->tomb_head + 1) & (st->tombs_cap - 1);
-        st->ntombs--;
-        if (m) {
-            struct wr_str k;
-            struct ckey *e;
-            if (msg_key(q, m, &k) && (e = key_find(st, k)) && e->off == off) {
-                key_del(st, e);
-                drop_at(q, off);
-            }
-        }
-    }
+    tombs_sweep(q, TOMB_BUDGET);
     compact_arm(q);
 }
 
-/* Drop the oldest segment: its messages leave (journaled removals). */
+/* ---- retention ---- */
+
+/* Drop the oldest segment. */
 static void seg_drop_head(struct wr_queue *q)
 {
     struct wr_stream *st = q->stream;
     uint64_t end = st->nsegs > 1 ? st->segs[1].first : st->next;
-    const struct wr_persist *p = q->vhost->persist;
-    for (uint64_t o = st->first; o < end; o++) {
-        struct wr_msg **s = slot(st, o);
-        if (!*s)
-            continue;
-        st->bytes -= msg_bytes(*s);
-        if (q->s.compact)
-            key_forget(q, *s, o);
-        if (wr_queue_journaled(q, *s))
-            p->remove(p->ctx, q, *s);
-        wr_msg_unref(*s);
-        *s = NULL;
+    for (; st->hot < end; st->hot++) {
+        struct wr_msg *m = *slot(st, st->hot);
+        st->hot_bytes -= msg_bytes(m);
+        wr_msg_unref(m);
     }
+    st->bytes -= st->segs[0].bytes < st->bytes ? st->segs[0].bytes : st->bytes;
     st->first = end;
     memmove(st->segs, st->segs + 1, (size_t)(st->nsegs - 1) * sizeof(*st->segs));
     st->nsegs--;
+    if (q->s.compact)
+        keys_drop_before(st, end);
+    index_drop_before(q, end);
 }
 
 /* Retention: whole segments from the head, never the active one. */
 static void retention(struct wr_queue *q)
 {
     struct wr_stream *st = q->stream;
-    uint64_t now = wr_now_ms();
+    const struct wr_persist *p = q->vhost->persist;
+    uint64_t now = wr_now_ms(), was = st->first;
     while (st->nsegs > 1) {
         bool too_big = q->s.max_length_bytes > 0 && st->bytes > (uint64_t)q->s.max_length_bytes;
         bool too_old = q->s.max_age_ms > 0 && now - st->segs[0].last_ms > (uint64_t)q->s.max_age_ms;
@@ -466,52 +592,56 @@ static void retention(struct wr_queue *q)
             break;
         seg_drop_head(q);
     }
+    if (st->first != was && p && q->store_id)
+        p->stream_truncate(p->ctx, q, st->first);
 }
 
-static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off, bool recovering)
+/* ---- appending ---- */
+
+/* The tail held in memory shrinks to its bounds; what leaves is on disk
+ * (synced: consumers reach it through the index). A stream without a
+ * journal keeps everything. */
+static void hot_trim(struct wr_stream *st)
+{
+    if (st->keep_all)
+        return;
+    while (st->hot < st->committed &&
+           (st->next - st->hot > WR_STREAM_HOT_MSGS || st->hot_bytes > WR_STREAM_HOT_BYTES)) {
+        struct wr_msg *m = *slot(st, st->hot++);
+        st->hot_bytes -= msg_bytes(m);
+        wr_msg_unref(m);
+    }
+}
+
+static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off, uint64_t rec_pos)
 {
     struct wr_stream *st = q->stream;
-    struct wr_stream_seg *sg = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
     uint64_t b = msg_bytes(m);
-    bool rolled = false;
+    bool opened;
 
-    if (st->first == st->next)
-        st->first = st->next = off; /* empty: starts where it is */
-    while (st->next < off) {        /* a hole (recovery only): keep offsets */
-        if (ring_room(st) < 0)
-            return WR_ENOMEM;
-        *slot(st, st->next++) = NULL;
-    }
     if (ring_room(st) < 0)
         return WR_ENOMEM;
-    if (!sg || (sg->bytes && sg->bytes + b > st->segment_max)) {
-        if (!(sg = seg_open(st, off)))
-            return WR_ENOMEM;
-        rolled = st->nsegs > 1;
-    }
+    if (rec_pos && index_note(q, off, rec_pos, (int64_t)m->published_ms + wall_minus_mono(), b,
+                              !st->nsegs || (st->segs[st->nsegs - 1].bytes &&
+                                             st->segs[st->nsegs - 1].bytes + b > st->segment_max)) <
+                       0)
+        return WR_ENOMEM;
+    if (seg_account(st, off, b, m->published_ms, &opened) < 0)
+        return WR_ENOMEM;
+    if (!rec_pos)
+        st->keep_all = true;
     *slot(st, off) = wr_msg_ref(m);
     st->next = off + 1;
-    st->bytes += b;
-    sg->bytes += b;
-    sg->last_ms = m->published_ms;
-    if (rolled)
-        retention(q);
-    /* Bodies deep in the log leave memory once journaled. */
-    if (off - st->first >= WR_PAGE_AFTER) {
-        struct wr_msg *old = *slot(st, off - WR_PAGE_AFTER);
-        if (old && wr_queue_journaled(q, old))
-            q->vhost->persist->page_out(q->vhost->persist->ctx, old);
-    }
+    st->hot_bytes += b;
+    st->appended += b;
     if (q->s.compact) {
-        if (rolled) { /* the segment before this one closed: walk it */
-            uint64_t from = st->segs[st->nsegs - 2].first;
-            if (st->walk_next >= st->walk_end)
-                st->walk_next = from;
-            st->walk_end = off;
-        }
-        key_note(q, m, off, recovering);
+        if (opened && st->nsegs > 1)
+            close_active(st);
+        key_note(q, m, m->body_len, off, b);
         compact_arm(q);
     }
+    if (opened && st->nsegs > 1)
+        retention(q);
     return 0;
 }
 
@@ -555,17 +685,19 @@ void wr_stream_synced(struct wr_list *wait, uint64_t pos)
         }
         if (!st->npend)
             wr_list_del(&st->wnode);
-        if (st->committed != was)
+        if (st->committed != was) {
             wr_stream_dispatch(st->q);
+            hot_trim(st);
+        }
     }
 }
 
-int wr_stream_append(struct wr_queue *q, struct wr_msg *m, uint64_t journal_pos)
+int wr_stream_append(struct wr_queue *q, struct wr_msg *m, uint64_t journal_pos, uint64_t rec_pos)
 {
     struct wr_stream *st = q->stream;
     uint64_t off = st->next;
     int rc;
-    if ((rc = append(q, m, off, false)) < 0)
+    if ((rc = append(q, m, off, rec_pos)) < 0)
         return rc;
     if (journal_pos && q->vhost->stream_wait)
         pend_push(q, off, journal_pos);
@@ -579,85 +711,224 @@ int wr_stream_append(struct wr_queue *q, struct wr_msg *m, uint64_t journal_pos)
     }
     wr_stat_inc(&q->st, WR_ST_PUBLISH);
     wr_stream_dispatch(q);
+    hot_trim(st);
     return 0;
 }
 
-int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m)
+/* ---- recovery ---- */
+
+int wr_stream_recover(struct wr_queue *q, const struct wr_srec *r)
 {
     struct wr_stream *st = q->stream;
-    struct wr_fv v;
-    int64_t off;
-    int rc;
-    if (wr_table_get(wr_msg_headers(m), OFFSET_KEY, &v) != 1 || !wr_fv_int(&v, &off) || off < 0 ||
-        (st->next > st->first && (uint64_t)off < st->next)) {
-        wr_log(WR_LOG_WARNING,
-               "stream '%s': a recovered message without a usable x-stream-offset is dropped",
-               q->name);
+    uint64_t b = (uint64_t)r->props_len + r->body_len, ms;
+    int64_t delta = wall_minus_mono();
+    bool opened;
+
+    if (st->next > st->first && r->off < st->next) {
+        wr_log(WR_LOG_WARNING, "stream '%s': recovered offset %llu is below the tail %llu: dropped",
+               q->name, (unsigned long long)r->off, (unsigned long long)st->next);
         return WR_EPRECONDITION_FAILED;
     }
-    if ((uint64_t)off - st->next > (1u << 20) && st->next > st->first) {
-        wr_log(WR_LOG_WARNING, "stream '%s': recovered offset %lld is far past %llu: dropped",
-               q->name, (long long)off, (unsigned long long)st->next);
+    if (st->next > st->first && r->off - st->next > (1u << 20)) {
+        wr_log(WR_LOG_WARNING, "stream '%s': recovered offset %llu is far past %llu: dropped",
+               q->name, (unsigned long long)r->off, (unsigned long long)st->next);
         return WR_EPRECONDITION_FAILED;
     }
-    if ((rc = append(q, m, (uint64_t)off, true)) < 0)
-        return rc;
-    st->committed = st->next;            /* on disk already */
-    if (q->s.compact && !st->walk_all) { /* once the store is open */
-        st->walk_all = true;
-        compact_arm(q);
+    if (st->first == st->next)
+        st->first = st->hot = st->next = r->off; /* empty: starts where it is */
+    ms = r->wall_ms - delta > 0 ? (uint64_t)(r->wall_ms - delta) : 0;
+    if (index_note(q, r->off, r->pos, r->wall_ms, b,
+                   !st->nsegs || (st->segs[st->nsegs - 1].bytes &&
+                                  st->segs[st->nsegs - 1].bytes + b > st->segment_max)) < 0 ||
+        seg_account(st, r->off, b, ms, &opened) < 0)
+        return WR_ENOMEM;
+    st->next = st->hot = st->committed = r->off + 1;
+    st->appended += b;
+    st->chunk_first = r->off;
+    if (q->s.compact) {
+        /* The key (a routing key or a header) and the tombstone mark: a
+         * block without the body. */
+        struct wr_msg *m =
+            wr_msg_new(q->vhost->msgs, (struct wr_str){r->exchange, r->exchange_len},
+                       (struct wr_str){r->routing_key, r->routing_key_len}, r->props, r->props_len,
+                       0, 0);
+        if (opened && st->nsegs > 1)
+            close_active(st);
+        if (m) {
+            m->published_ms = ms;
+            key_note(q, m, r->body_len, r->off, b);
+            wr_msg_unref(m);
+        }
     }
-    st->chunk_first = (uint64_t)off;
+    if (opened && st->nsegs > 1)
+        retention(q);
     return 0;
+}
+
+void wr_stream_recover_truncate(struct wr_queue *q, uint64_t first)
+{
+    struct wr_stream *st = q->stream;
+    while (st->nsegs > 1 && st->segs[1].first <= first)
+        seg_drop_head(q);
+}
+
+void wr_stream_recovered(struct wr_queue *q)
+{
+    struct wr_stream *st = q->stream;
+    st->hot = st->committed = st->next;
+    tombs_sweep(q, UINT32_MAX);
+    compact_arm(q);
 }
 
 /* ---- consumers ---- */
 
-#define READ_AHEAD 256 /* paged-out bodies read back together (one pread per run) */
+/* A consumer behind the tail in memory reads the journal: where it is. */
+struct wr_stream_cursor {
+    struct wr_sreader *rd;
+    void (*rd_free)(struct wr_sreader *rd);
+    uint64_t pos; /* journal position of the next record to read */
+    uint64_t off; /* the consumer's stream_next that `pos` is right for */
+};
 
-/* A replay reached a paged-out body: read back the bodies of the next
- * messages with it, a run at a time instead of one read each. */
-static void read_ahead(struct wr_queue *q, uint64_t from)
+void wr_stream_consumer_gone(struct wr_consumer *c)
+{
+    struct wr_stream_cursor *cur = c->stream_cur;
+    if (!cur)
+        return;
+    c->stream_cur = NULL;
+    cur->rd_free(cur->rd);
+    free(cur);
+}
+
+/* The index entry that begins the journal segment after the one *pos is
+ * in: false when there is none. */
+static bool next_segment(const struct wr_stream *st, uint64_t *pos)
+{
+    uint32_t seg = (uint32_t)(*pos >> 32), lo = 0, hi = st->nidx;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if ((uint32_t)(st->idx[mid].pos >> 32) <= seg)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == st->nidx)
+        return false;
+    *pos = st->idx[lo].pos;
+    return true;
+}
+
+/* A delivery's own block for a message read from the journal. */
+static struct wr_msg *msg_from_rec(struct wr_queue *q, const struct wr_srec *r, int64_t delta)
+{
+    struct wr_msg *m =
+        wr_msg_new(q->vhost->msgs, (struct wr_str){r->exchange, r->exchange_len},
+                   (struct wr_str){r->routing_key, r->routing_key_len}, r->props, r->props_len,
+                   r->body_len, 0);
+    if (!m)
+        return NULL;
+    memcpy(wr_msg_body(m), r->body, r->body_len);
+    m->published_ms = r->wall_ms - delta > 0 ? (uint64_t)(r->wall_ms - delta) : 0;
+    return m;
+}
+
+/* Reads the next record of q at or after *pos, going on to the next
+ * journal segment at a segment's end. 1, or 0 at the end of what the
+ * index knows. */
+static int read_rec(struct wr_queue *q, struct wr_sreader *rd, uint64_t *pos, struct wr_srec *r)
+{
+    const struct wr_persist *p = q->vhost->persist;
+    for (;;) {
+        int rc = p->sreader_next(p->ctx, rd, q->store_id, pos, r);
+        if (rc > 0)
+            return 1;
+        /* The segment ends (or cannot be read: the store logged it, and
+         * what is left of it is skipped). */
+        if (!next_segment(q->stream, pos))
+            return 0;
+    }
+}
+
+/* Deliver to c from the journal while it takes and is behind the tail in
+ * memory. False when it could not go on (out of memory). */
+static bool cold_deliver(struct wr_queue *q, struct wr_consumer *c)
 {
     struct wr_stream *st = q->stream;
     const struct wr_persist *p = q->vhost->persist;
-    struct wr_msg *ms[READ_AHEAD];
-    uint32_t n = 0;
-    for (uint64_t o = from; o < st->committed && n < READ_AHEAD; o++) {
-        struct wr_msg *m = *slot(st, o);
-        if (m && !wr_msg_body_resident(m))
-            ms[n++] = m;
+    struct wr_stream_cursor *cur = c->stream_cur;
+    int64_t delta = wall_minus_mono();
+
+    if (!p || !st->nidx) {
+        c->stream_next = st->hot; /* (nothing on disk to read) */
+        return true;
     }
-    if (n > 1)
-        p->load_bodies(p->ctx, ms, n);
+    if (!cur) {
+        if (!(cur = calloc(1, sizeof(*cur))))
+            return false;
+        if (!(cur->rd = p->sreader_new(p->ctx))) {
+            free(cur);
+            return false;
+        }
+        cur->rd_free = p->sreader_free;
+        cur->off = UINT64_MAX;
+        c->stream_cur = cur;
+    }
+    if (cur->off != c->stream_next)
+        cur->pos = st->idx[index_find(st, c->stream_next)].pos;
+    while (c->q == q && c->stream_next < st->hot && c->ops->can_take(c)) {
+        struct wr_srec r;
+        struct wr_qent e = {0};
+        struct wr_msg *m;
+        if (!read_rec(q, cur->rd, &cur->pos, &r) || r.off >= st->hot) {
+            c->stream_next = st->hot; /* the rest is in memory */
+            cur->off = UINT64_MAX;
+            return true;
+        }
+        if (r.off < c->stream_next)
+            continue;
+        if (!(m = msg_from_rec(q, &r, delta))) {
+            cur->off = UINT64_MAX; /* read it again next time */
+            return false;
+        }
+        c->stream_next = cur->off = r.off + 1;
+        if (!seen(q, m, r.off)) {
+            wr_msg_unref(m);
+            continue;
+        }
+        e.m = m;
+        e.seq = (uint32_t)r.off; /* the offset, for wr_stream_acked */
+        q->stat_delivered++;
+        c->ops->deliver(c, q, &e);
+    }
+    return true;
 }
 
 void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
 {
     struct wr_stream *st = q->stream;
-    const struct wr_persist *p = q->vhost->persist;
     if (c->stream_next < st->first)
         c->stream_next = st->first; /* retention went past it */
     while (c->q == q && c->stream_next < st->committed && c->ops->can_take(c)) {
-        uint64_t off = c->stream_next++;
-        struct wr_msg *m = *slot(st, off);
+        uint64_t off = c->stream_next;
+        struct wr_msg *m;
         struct wr_qent e = {0};
-        bool deep;
-        if (!m)
+        if (off < st->hot) {
+            if (!cold_deliver(q, c))
+                break;
             continue;
-        deep = st->next - off > WR_PAGE_AFTER && wr_queue_journaled(q, m);
-        if (deep && !wr_msg_body_resident(m))
-            read_ahead(q, off);
+        }
+        c->stream_next++;
+        m = *slot(st, off);
+        if (!seen(q, m, off))
+            continue;
         e.m = wr_msg_ref(m);
         e.seq = (uint32_t)off; /* the offset, for wr_stream_acked */
         q->stat_delivered++;
         c->ops->deliver(c, q, &e);
-        /* Read back for this delivery (now in the output buffer, or
-         * pinned there): out of memory again, so a replay of a long
-         * stream does not bring it all in. */
-        if (deep && wr_msg_body_resident(m))
-            p->page_out(p->ctx, m);
     }
+    /* Caught up with the tail in memory: no more reading for now. */
+    if (c->stream_cur && c->stream_next >= st->hot)
+        wr_stream_consumer_gone(c);
 }
 
 static void dispatch_list(struct wr_queue *q, struct wr_list *l)
@@ -684,28 +955,61 @@ void wr_stream_dispatch(struct wr_queue *q)
 /* ---- x-stream-offset ---- */
 
 /* The first offset whose message was published at or after wall-clock
- * `wall_ms` (next when none). */
-static uint64_t offset_at(const struct wr_stream *st, int64_t wall_ms)
+ * `wall_ms` (next when none). Publish times only grow along the log (a
+ * recovered message keeps its own). */
+static uint64_t offset_at(struct wr_queue *q, int64_t wall_ms)
 {
-    int64_t mono = wall_ms - wall_minus_mono();
-    uint64_t lo = st->first, hi = st->next;
-    /* Publish times only grow along the log (a recovered message keeps
-     * its own); binary search over the present entries. */
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2, o = mid;
-        const struct wr_msg *m = NULL;
-        while (o < hi && !(m = *slot(st, o)))
-            o++;
-        if (!m) {
-            hi = mid;
-            continue;
+    struct wr_stream *st = q->stream;
+    const struct wr_persist *p = q->vhost->persist;
+    int64_t delta = wall_minus_mono(), mono = wall_ms - delta;
+    uint64_t lo = st->hot, hi = st->next, stop;
+    uint32_t i;
+    struct wr_sreader *rd;
+    struct wr_srec r;
+
+    if (lo < hi && (int64_t)(*slot(st, lo))->published_ms < mono) {
+        while (lo < hi) { /* in memory: a binary search */
+            uint64_t mid = lo + (hi - lo) / 2;
+            if ((int64_t)(*slot(st, mid))->published_ms < mono)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
-        if ((int64_t)m->published_ms < mono)
-            lo = o + 1;
-        else
-            hi = mid;
+        return lo;
     }
-    return lo;
+    if (st->first >= st->hot || !st->nidx || !p)
+        return st->hot;
+    /* On disk: the last index entry published before it, then a read of
+     * the records up to the next entry. */
+    {
+        uint32_t a = 0, b = st->nidx;
+        while (a < b) {
+            uint32_t mid = a + (b - a) / 2;
+            if (st->idx[mid].wall_ms < wall_ms)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        if (!a)
+            return st->first;
+        i = a - 1;
+    }
+    stop = i + 1 < st->nidx ? st->idx[i + 1].off : st->hot;
+    if (stop > st->hot)
+        stop = st->hot;
+    if (!(rd = p->sreader_new(p->ctx)))
+        return st->idx[i].off;
+    {
+        uint64_t pos = st->idx[i].pos, got = stop;
+        while (read_rec(q, rd, &pos, &r) && r.off < stop) {
+            if (r.off >= st->first && r.wall_ms >= wall_ms) {
+                got = r.off;
+                break;
+            }
+        }
+        p->sreader_free(rd);
+        return got;
+    }
 }
 
 int wr_stream_start(struct wr_queue *q, const struct wr_fv *v, uint64_t *out, struct wr_errbuf *err)
@@ -735,12 +1039,11 @@ int wr_stream_start(struct wr_queue *q, const struct wr_fv *v, uint64_t *out, st
         if (wr_qargs_parse_age(v->v.str, &age)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            *out = offset_at(st, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - age);
+            *out = offset_at(q, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - age);
             return 0;
         }
     } else if (v->type == 'T') {
-        *out =
-            offset_at(st, (int64_t)(v->v.T > INT64_MAX / 1000 ? INT64_MAX / 1000 : v->v.T) * 1000);
+        *out = offset_at(q, (int64_t)(v->v.T > INT64_MAX / 1000 ? INT64_MAX / 1000 : v->v.T) * 1000);
         return 0;
     } else if (wr_fv_int(v, &i)) {
         /* Before the head (negative included): from the head. */
@@ -764,18 +1067,19 @@ void wr_stream_clear(struct wr_queue *q)
 {
     struct wr_stream *st = q->stream;
     const struct wr_persist *p = q->vhost->persist;
-    for (uint64_t o = st->first; o < st->next; o++) {
-        struct wr_msg **s = slot(st, o);
-        if (!*s)
-            continue;
-        if (wr_queue_journaled(q, *s))
-            p->remove(p->ctx, q, *s);
-        wr_msg_unref(*s);
-        *s = NULL;
-    }
-    st->first = st->next;
-    st->bytes = 0;
+    for (uint64_t o = st->hot; o < st->next; o++)
+        wr_msg_unref(*slot(st, o));
+    st->first = st->hot = st->next;
+    st->bytes = st->hot_bytes = 0;
     st->nsegs = 0;
+    st->nidx = 0;
+    for (uint32_t i = 0; i < st->npins; i++)
+        if (p)
+            p->stream_pin(p->ctx, st->pins[i], false);
+    st->npins = 0;
+    keys_free(st);
+    wr_hmap_init(&st->keys);
+    tombs_free(st);
 }
 
 /* ---- named consumers ---- */
@@ -850,13 +1154,33 @@ void wr_stream_acked(struct wr_queue *q, struct wr_stream_name *n, uint32_t seq)
     }
 }
 
-uint64_t wr_stream_bytes_after(const struct wr_stream *st, uint64_t from)
+uint64_t wr_stream_bytes_after(const struct wr_stream *cst, uint64_t from)
 {
-    uint64_t b = 0;
+    struct wr_queue *q = cst->q;
+    struct wr_stream *st = q->stream;
+    const struct wr_persist *p = q->vhost->persist;
+    uint64_t before;
+    uint32_t i;
     if (from < st->first)
         from = st->first;
-    for (uint64_t o = from; o < st->next; o++)
-        if (*slot(st, o))
+    if (from >= st->hot || !st->nidx) {
+        uint64_t b = 0;
+        for (uint64_t o = from > st->hot ? from : st->hot; o < st->next; o++)
             b += msg_bytes(*slot(st, o));
-    return b;
+        return b;
+    }
+    /* On disk: what was appended before the index entry, and the records
+     * from there to `from` (one read of at most an index step). */
+    i = index_find(st, from);
+    before = st->idx[i].bytes;
+    if (st->idx[i].off < from && p) {
+        struct wr_sreader *rd = p->sreader_new(p->ctx);
+        uint64_t pos = st->idx[i].pos;
+        struct wr_srec r;
+        while (rd && read_rec(q, rd, &pos, &r) && r.off < from)
+            before += (uint64_t)r.props_len + r.body_len;
+        if (rd)
+            p->sreader_free(rd);
+    }
+    return st->appended > before ? st->appended - before : 0;
 }

@@ -5,13 +5,23 @@
  *
  * A stream is a queue (struct wr_queue, so routing, bindings, declare,
  * delete, permissions and the management API treat it as one) whose
- * messages live here instead of in the priority rings: a ring indexed by
- * offset, [first, next). Each message is stored once, already carrying its
- * `x-stream-offset` header (the publish path stamps a copy, so a delivery
- * writes it as it is) and journaled with the queue like a quorum queue's
- * (every message, whatever its delivery mode); recovery puts them back by
- * that header. Bodies deep in a long stream are paged out to the journal
- * and read back on delivery.
+ * messages live here instead of in the priority rings. Each message is
+ * stored once, already carrying its `x-stream-offset` header (the publish
+ * path stamps a copy, so a delivery writes it as it is), as one 'S' record
+ * of the journal (every message, whatever its delivery mode).
+ *
+ * Memory does not grow with the log. Only the tail is held: a ring of the
+ * newest messages, [hot, next), which tailing consumers are served from.
+ * Older messages are only on disk, found through a sparse index: one
+ * entry (offset, journal position, publish time, bytes before it) per
+ * WR_STREAM_INDEX_EVERY bytes of the log, and one where a journal segment
+ * or a stream segment begins. A consumer behind the tail reads the
+ * journal from the index entry before its offset, sequentially, through a
+ * cursor of its own (a buffer of large reads), and each message read is a
+ * new block that lives as long as its delivery does. A stream holds
+ * ("pins") the journal segments its records are in, so they stay until
+ * retention lets go of them. Without a data directory everything stays
+ * in the ring.
  *
  * Consumers each hold a cursor (struct wr_consumer.stream_next); an
  * acknowledgement only gives back prefetch credit. Delivery is per
@@ -21,18 +31,19 @@
  * segments of x-stream-max-segment-size-bytes (counted, not files: the
  * bytes are the journal's), and when a new segment starts, whole segments
  * are removed from the head while the stream is over x-max-length-bytes or
- * a segment's newest message is older than x-max-age. The active segment
- * always stays, so the last offset is never lost and never reused.
+ * a segment's newest message is older than x-max-age; a 'T' record says
+ * where the log now starts. The active segment always stays, so the last
+ * offset is never lost and never reused.
  *
- * Key compaction (Warren's, x-stream-compaction key): closed segments keep
- * only the newest message of each key (the routing key, or the header
- * x-stream-compaction-key-header names); a message with an empty body and
- * `x-tombstone: true` removes its key once it is older than
- * x-stream-tombstone-retention and its segment is closed. Removed
- * messages leave holes: the kept ones keep their offsets, consumers skip
- * the holes. A message superseded while its segment is closed goes at
- * once; the rest are found by a walk of each segment when it closes, a
- * bounded number of messages per loop turn, so publishers never wait.
+ * Key compaction (Warren's, x-stream-compaction key): in closed segments a
+ * consumer sees only the newest message of each key (the routing key, or
+ * the header x-stream-compaction-key-header names); a message with an
+ * empty body and `x-tombstone: true` removes its key once it is older than
+ * x-stream-tombstone-retention and its segment is closed. The map from
+ * each key to its newest offset decides what is seen, so compaction costs
+ * no work on the log and no record: the kept messages keep their offsets,
+ * consumers skip the rest, and recovery rebuilds the map by reading the
+ * log. (Disk space comes back with retention, not with compaction.)
  *
  * "last" is the first offset of the last chunk, a chunk being what was
  * appended to the stream in one loop turn (RabbitMQ's chunks are its write
@@ -57,9 +68,26 @@ struct wr_queue;
 
 struct wr_stream_seg {
     uint64_t first;   /* offset of its first message */
-    uint64_t bytes;   /* properties and bodies of its messages */
+    uint64_t bytes;   /* properties and bodies of its messages still seen */
     uint64_t last_ms; /* monotonic publish time of its newest message */
 };
+
+/* One entry of the sparse index: the message at `off` has its journal
+ * record at `pos`. */
+struct wr_stream_idx {
+    uint64_t off;
+    uint64_t pos;
+    uint64_t bytes;  /* bytes appended to the stream before it */
+    int64_t wall_ms; /* its publish time, wall clock */
+};
+
+/* Bytes of log between two index entries (at most; entries also start
+ * journal and stream segments). */
+#define WR_STREAM_INDEX_EVERY (64u << 10)
+/* The tail held in memory, in messages and in bytes (whichever is less;
+ * more while the journal has not synced it yet). */
+#define WR_STREAM_HOT_MSGS 4096u
+#define WR_STREAM_HOT_BYTES (4u << 20)
 
 /* A named consumer's position (x-stream-consumer-name): where a consumer
  * of that name resumes when it gives no x-stream-offset. Saved by the
@@ -74,25 +102,42 @@ struct wr_stream_name {
 };
 
 struct wr_stream {
-    struct wr_msg **ring; /* ring[offset & (cap - 1)] for first <= offset < next */
+    struct wr_msg **ring; /* ring[offset & (cap - 1)] for hot <= offset < next */
     uint64_t cap;
     uint64_t first, next;
-    uint64_t bytes; /* held: properties and bodies */
+    uint64_t hot;       /* the oldest offset held in memory */
+    uint64_t hot_bytes; /* ... and the bytes held there */
+    uint64_t bytes;     /* the log's, as consumers see it: properties and bodies */
+    uint64_t appended;  /* bytes ever appended */
+    bool keep_all;      /* a message is not journaled (no data directory): all stay in memory */
     struct wr_stream_seg *segs;
     uint32_t nsegs, segs_cap;
     uint64_t segment_max;
+    /* The sparse index, oldest first (entries before `first` go with
+     * retention), and how many bytes since its last entry. */
+    struct wr_stream_idx *idx;
+    uint32_t nidx, idx_cap;
+    uint64_t idx_since;
+    /* Journal segments holding its records, oldest first (the store keeps
+     * them while pinned). */
+    uint32_t *pins;
+    uint32_t npins, pins_cap;
     uint64_t chunk_first; /* "last" */
     uint64_t chunk_us;    /* the loop turn that chunk was appended in */
     struct wr_stream_name **names;
     uint32_t nnames, names_cap;
     /* Key compaction (x-stream-compaction key): the newest offset of each
-     * key, the closed segments' offsets still to look at (a walk of a
-     * bounded number of messages per loop turn), tombstones in offset
-     * order, and what compaction removed. */
+     * key, messages superseded in the active segment (unseen once it
+     * closes), tombstones in offset order, and how many messages
+     * compaction took from view. */
     struct wr_hmap keys;
-    uint64_t walk_next, walk_end;
-    bool walk_all; /* after recovery: every closed segment */
-    uint64_t *tombs;
+    uint64_t sup_n, sup_bytes;
+    struct wr_stream_tomb {
+        uint64_t off;
+        uint64_t ms; /* monotonic publish time */
+        char *key;
+        uint32_t len;
+    } * tombs;
     uint32_t tomb_head, ntombs, tombs_cap; /* a ring, power-of-two capacity */
     struct event *compact_ev;
     uint64_t compacted;
@@ -128,13 +173,23 @@ static inline uint64_t wr_stream_count(const struct wr_stream *st)
 struct wr_msg *wr_stream_stamp(struct wr_queue *q, const struct wr_msg *m);
 /* Append a stamped message (takes a new reference), apply retention when
  * a segment starts, and once the journal holds it durably (journal_pos;
- * 0: at once) hand it to the consumers that have room. 0 or WR_ENOMEM. */
-int wr_stream_append(struct wr_queue *q, struct wr_msg *m, uint64_t journal_pos);
+ * 0: at once) hand it to the consumers that have room. rec_pos is where
+ * its 'S' record starts in the journal (0: not journaled, it stays in
+ * memory). 0 or WR_ENOMEM. */
+int wr_stream_append(struct wr_queue *q, struct wr_msg *m, uint64_t journal_pos, uint64_t rec_pos);
 /* The journal is durable up to `pos`: streams on `wait` (the broker's
  * stream_wait) make what it covers visible and deliver it. */
 void wr_stream_synced(struct wr_list *wait, uint64_t pos);
-/* A message recovered from the journal (startup, in journal order). */
-int wr_stream_append_recovered(struct wr_queue *q, struct wr_msg *m);
+/* Recovery, in journal order: a message's record (its body is not kept:
+ * consumers read it from the journal), a 'T' record (the log starts at
+ * `first`), and the end of the journal. */
+struct wr_srec;
+int wr_stream_recover(struct wr_queue *q, const struct wr_srec *r);
+void wr_stream_recover_truncate(struct wr_queue *q, uint64_t first);
+void wr_stream_recovered(struct wr_queue *q);
+
+/* A consumer leaves the stream: its journal cursor goes. */
+void wr_stream_consumer_gone(struct wr_consumer *c);
 
 /* Deliver to every consumer that has room, or to one. */
 void wr_stream_dispatch(struct wr_queue *q);
@@ -156,10 +211,12 @@ void wr_stream_name_restore(struct wr_queue *q, const char *name, uint8_t len, u
 /* A named consumer acknowledged the delivery whose entry had `seq` (the
  * offset's low 32 bits, as wr_stream_dispatch_one sets it). */
 void wr_stream_acked(struct wr_queue *q, struct wr_stream_name *n, uint32_t seq);
-/* Bytes from offset `from` to the tail (a named consumer's lag). O(lag). */
+/* Bytes from offset `from` to the tail (a named consumer's lag): exact in
+ * the tail held in memory, to within an index step before it. */
 uint64_t wr_stream_bytes_after(const struct wr_stream *st, uint64_t from);
 
-/* The queue is deleted: every message leaves (journaled removals). */
+/* The queue is deleted: every message leaves, the journal segments go
+ * free. */
 void wr_stream_clear(struct wr_queue *q);
 
 #endif

@@ -573,6 +573,19 @@ static size_t record_at(const uint8_t *buf, size_t size, size_t off)
     return 12 + (size_t)len;
 }
 
+int wr_journal_peek(const uint8_t *p, size_t avail, size_t *total)
+{
+    uint32_t len;
+    *total = WR_JOURNAL_HEADER;
+    if (avail < WR_JOURNAL_HEADER)
+        return 0;
+    len = wr_load32(p + 4);
+    if (wr_load32(p) != MAGIC || len == 0 || len > (1u << 31))
+        return -1;
+    *total = 12 + (size_t)len;
+    return avail >= *total;
+}
+
 size_t wr_journal_scan(const uint8_t *buf, size_t size, uint32_t seg, wr_replay_fn fn, void *arg,
                        struct wr_replay_stats *st, const char *name)
 {

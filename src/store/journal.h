@@ -69,6 +69,12 @@ void wr_journal_stats(const struct wr_journal *j, uint64_t *disk_bytes, struct w
 void wr_journal_drop_segment(struct wr_journal *j, uint32_t seg);
 uint32_t wr_journal_segment(const struct wr_journal *j);
 
+/* Reading back records this process wrote or recovery checked (no
+ * checksum): the record at p, of which `avail` bytes are at hand. 1: it
+ * is whole there, *total its size (header included); 0: more bytes are
+ * needed (*total: how many, as far as known); -1: not a record. */
+int wr_journal_peek(const uint8_t *p, size_t avail, size_t *total);
+
 /* ---- recovery ---- */
 
 struct wr_replay_stats {

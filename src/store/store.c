@@ -10,6 +10,9 @@
  *   'K' dedup key: flags u8 (1: a compaction copy), message id u64, owner
  *                u64 (a queue id, or an exchange's holder id), expiry wall
  *                ms u64 (0: never), key (the rest)
+ *   'S' stream message: queue id u64, offset u64, wall ms u64, then as 'P'
+ *                from the exchange on
+ *   'T' stream truncated: queue id u64, first offset u64 (retention)
  * A message routed to several durable queues is written once. Queue ids
  * (struct wr_queue.store_id) are unique in the broker, across vhosts: each
  * vhost gives ids from a range of its own (broker.h), and definitions.json
@@ -30,6 +33,11 @@
  * is evicted, expires or is replaced; compaction copies the live keys of a
  * mostly dead segment forward (flag 1: already checked, its message may be
  * long gone).
+ *
+ * A stream's records are not entries of `sent`: the stream keeps a sparse
+ * index of them (broker/stream.h) and holds ("pins") the segments they are
+ * in, which are neither compacted nor deleted while held. Recovery hands
+ * each 'S' and 'T' record to its stream as it reads it.
  *
  * Recovery marks every recovered message redelivered: deliveries are not
  * journaled (that would cost a write per delivery), so a message that was
@@ -392,62 +400,6 @@ static int load_body(void *ctx, struct wr_msg *m)
     return 0;
 }
 
-/* Several bodies with few reads: a run of messages in one segment whose
- * bodies lie within LOAD_SPAN bytes is one pread, then copied out. */
-#define LOAD_SPAN (1u << 20)
-
-static bool paged_out(const struct wr_msg *m)
-{
-    const struct wr_msg_ext *e = wr_msg_ext(m);
-    return e && !e->body && e->store_id;
-}
-
-static void p_load_bodies(void *ctx, struct wr_msg *const *ms, uint32_t n)
-{
-    struct wr_store *s = ctx;
-    uint8_t *buf = NULL;
-    uint32_t i = 0;
-
-    if (!(buf = malloc(LOAD_SPAN)))
-        return;
-    while (i < n) {
-        const struct wr_msg_ext *e;
-        uint64_t lo, hi;
-        uint32_t j;
-        int fd;
-        if (!paged_out(ms[i]) || ms[i]->body_len > LOAD_SPAN) {
-            i++;
-            continue;
-        }
-        e = wr_msg_ext(ms[i]);
-        lo = e->body_off;
-        hi = lo + ms[i]->body_len;
-        for (j = i + 1; j < n; j++) {
-            const struct wr_msg_ext *f = wr_msg_ext(ms[j]);
-            if (!paged_out(ms[j]))
-                break;
-            if (f->store_seg != e->store_seg || f->body_off < hi ||
-                f->body_off + ms[j]->body_len - lo > LOAD_SPAN)
-                break;
-            hi = f->body_off + ms[j]->body_len;
-        }
-        fd = seg_fd(s, e->store_seg);
-        if (fd >= 0 && pread(fd, buf, (size_t)(hi - lo), (off_t)lo) == (ssize_t)(hi - lo)) {
-            for (uint32_t k = i; k < j; k++) {
-                struct wr_msg_ext *g = wr_msg_ext(ms[k]);
-                uint8_t *b = malloc(ms[k]->body_len ? ms[k]->body_len : 1);
-                if (!b)
-                    break;
-                memcpy(b, buf + (g->body_off - lo), ms[k]->body_len);
-                g->body = b;
-                ms[k]->rkey->pool->bytes += ms[k]->body_len;
-            }
-        }
-        i = j;
-    }
-    free(buf);
-}
-
 /* Segments deleted: forget their read descriptors. */
 static void rfd_forget_before(struct wr_store *s, uint32_t first_live)
 {
@@ -478,6 +430,7 @@ struct segstat {
     uint32_t seg;
     uint32_t live, total;   /* (message, queue) pairs and dedup keys */
     uint32_t klive, ktotal; /* of which dedup keys */
+    uint32_t spins;         /* streams holding it */
     struct wr_list msgs;    /* struct sent.seg_node */
 };
 
@@ -575,7 +528,7 @@ static void segs_prune(struct wr_store *s)
     cur = wr_journal_segment(s->j);
     while (!wr_list_empty(&s->segs)) {
         struct segstat *ss = wr_container_of(s->segs.next, struct segstat, node);
-        if (ss->live || ss->seg >= cur)
+        if (ss->live || ss->spins || ss->seg >= cur)
             break;
         wr_journal_drop_segment(s->j, ss->seg);
         rfd_forget_before(s, ss->seg + 1);
@@ -657,7 +610,7 @@ static void compact_step(struct wr_store *s)
     old = wr_container_of(s->segs.next, struct segstat, node);
     /* A key's record is small: it weighs an eighth of a message's, so live
      * keys alone do not keep a segment of acked messages from compaction. */
-    if (old->seg >= cur || !old->live ||
+    if (old->seg >= cur || !old->live || old->spins ||
         ((uint64_t)(old->live - old->klive) * 8 + old->klive) * 4 >
             (uint64_t)(old->total - old->ktotal) * 8 + old->ktotal)
         return;
@@ -1026,6 +979,177 @@ static void p_requeue(void *ctx, struct wr_queue *q, struct wr_msg *m, uint16_t 
     schedule(s);
 }
 
+/* ---- streams ---- */
+
+static uint64_t p_stream_append(void *ctx, struct wr_queue *q, struct wr_msg *m, uint64_t off,
+                                uint64_t *rec)
+{
+    struct wr_store *s = ctx;
+    uint8_t head[24], xl = m->rkey->xlen, rl = m->rkey->rklen, pl[4], bl[4];
+    struct wr_iov iov[9];
+    uint32_t len = 0;
+    uint64_t pos;
+    const uint8_t *body;
+
+    if (wr_journal_failed(s->j) || s->defs_failed || !(body = wr_msg_body(m)))
+        return 0;
+    wr_store64(head, q->store_id);
+    wr_store64(head + 8, off);
+    wr_store64(head + 16, wall_ms() - (wr_now_ms() - m->published_ms));
+    wr_store32(pl, m->props_len);
+    wr_store32(bl, (uint32_t)m->body_len);
+    iov[0] = (struct wr_iov){head, sizeof(head)};
+    iov[1] = (struct wr_iov){&xl, 1};
+    iov[2] = (struct wr_iov){m->rkey->data, xl};
+    iov[3] = (struct wr_iov){&rl, 1};
+    iov[4] = (struct wr_iov){m->rkey->data + xl, rl};
+    iov[5] = (struct wr_iov){pl, 4};
+    iov[6] = (struct wr_iov){wr_msg_props(m), m->props_len};
+    iov[7] = (struct wr_iov){bl, 4};
+    iov[8] = (struct wr_iov){body, (size_t)m->body_len};
+    for (int i = 0; i < 9; i++)
+        len += (uint32_t)iov[i].len;
+    if (!(pos = wr_journal_append(s->j, 'S', iov, 9, NULL)))
+        return 0;
+    *rec = pos - WR_JOURNAL_HEADER - len;
+    schedule(s);
+    return pos;
+}
+
+static void p_stream_truncate(void *ctx, struct wr_queue *q, uint64_t first)
+{
+    struct wr_store *s = ctx;
+    uint8_t rec[16];
+    struct wr_iov iov = {rec, sizeof(rec)};
+    wr_store64(rec, q->store_id);
+    wr_store64(rec + 8, first);
+    wr_journal_append(s->j, 'T', &iov, 1, NULL);
+    schedule(s);
+}
+
+static void p_stream_pin(void *ctx, uint32_t seg, bool pin)
+{
+    struct wr_store *s = ctx;
+    struct segstat *ss = segstat_get(s, seg);
+    if (!ss)
+        return; /* (out of memory: the segment is not held) */
+    if (pin) {
+        ss->spins++;
+    } else if (ss->spins && !--ss->spins && !ss->live) {
+        segs_prune(s);
+    }
+}
+
+/* An 'S' record's payload; false when it is not one. */
+static bool srec_parse(const uint8_t *p, uint32_t len, uint64_t *qid, struct wr_srec *out)
+{
+    struct wr_rd rd = wr_rd_init(p, len);
+    uint64_t wall;
+    const uint8_t *xp, *rp;
+    if (wr_rd_u64(&rd, qid) || wr_rd_u64(&rd, &out->off) || wr_rd_u64(&rd, &wall) ||
+        wr_rd_u8(&rd, &out->exchange_len) || wr_rd_bytes(&rd, out->exchange_len, &xp) ||
+        wr_rd_u8(&rd, &out->routing_key_len) || wr_rd_bytes(&rd, out->routing_key_len, &rp) ||
+        wr_rd_u32(&rd, &out->props_len) || wr_rd_bytes(&rd, out->props_len, &out->props) ||
+        wr_rd_u32(&rd, &out->body_len) || wr_rd_bytes(&rd, out->body_len, &out->body))
+        return false;
+    out->exchange = (const char *)xp;
+    out->routing_key = (const char *)rp;
+    out->wall_ms = (int64_t)(wall > INT64_MAX ? INT64_MAX : wall);
+    return true;
+}
+
+/* Reading a stream back: large reads of a segment into a buffer, records
+ * taken from it in order. */
+#define SREAD_SIZE (256u << 10)
+
+struct wr_sreader {
+    uint8_t *buf;
+    size_t cap, len;
+    uint32_t seg;
+    uint64_t start; /* the buffer holds [start, start + len) of segment seg */
+};
+
+static struct wr_sreader *p_sreader_new(void *ctx)
+{
+    struct wr_sreader *rd = calloc(1, sizeof(*rd));
+    (void)ctx;
+    if (rd && !(rd->buf = malloc(SREAD_SIZE))) {
+        free(rd);
+        return NULL;
+    }
+    if (rd)
+        rd->cap = SREAD_SIZE;
+    return rd;
+}
+
+static void p_sreader_free(struct wr_sreader *rd)
+{
+    if (rd)
+        free(rd->buf);
+    free(rd);
+}
+
+static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64_t *pos,
+                          struct wr_srec *out)
+{
+    struct wr_store *s = ctx;
+    for (;;) {
+        uint32_t seg = (uint32_t)(*pos >> 32);
+        uint64_t off = (uint32_t)*pos, rqid;
+        size_t total;
+        const uint8_t *p;
+        int rc;
+
+        if (rd->seg == seg && off >= rd->start && off < rd->start + rd->len) {
+            p = rd->buf + (off - rd->start);
+            rc = wr_journal_peek(p, rd->len - (off - rd->start), &total);
+        } else {
+            rc = 0;
+            total = WR_JOURNAL_HEADER;
+        }
+        if (rc == 0) {
+            /* Read from here: a buffer's worth, or the whole record. */
+            int fd = seg_fd(s, seg);
+            ssize_t n;
+            if (total > rd->cap) {
+                uint8_t *nb = realloc(rd->buf, total);
+                if (!nb)
+                    return WR_ENOMEM;
+                rd->buf = nb;
+                rd->cap = total;
+            }
+            n = fd < 0 ? -1 : pread(fd, rd->buf, rd->cap, (off_t)off);
+            if (n < 0) {
+                wr_log(WR_LOG_ERROR, "journal: cannot read segment %08u back for a stream: %s",
+                       seg, strerror(errno));
+                rd->len = 0;
+                return WR_EIO;
+            }
+            rd->seg = seg;
+            rd->start = off;
+            rd->len = (size_t)n;
+            p = rd->buf;
+            rc = wr_journal_peek(p, rd->len, &total);
+            if (rc == 0)
+                return 0; /* the segment ends (or is not written further yet) */
+        }
+        if (rc < 0) {
+            wr_log(WR_LOG_ERROR,
+                   "journal: segment %08u offset %llu is not a record: the rest of the segment "
+                   "is skipped by the stream's reader",
+                   seg, (unsigned long long)off);
+            return WR_EIO;
+        }
+        *pos += total;
+        if (p[12] != 'S' || !srec_parse(p + WR_JOURNAL_HEADER, (uint32_t)(total - WR_JOURNAL_HEADER),
+                                        &rqid, out) ||
+            rqid != qid)
+            continue;
+        out->pos = *pos - total;
+        return 1;
+    }
+}
+
 static void synced(void *arg, uint64_t pos)
 {
     struct wr_store *s = arg;
@@ -1040,6 +1164,10 @@ struct replay {
     uint64_t max_id;
     uint64_t now_wall, now_mono;
     uint64_t acks, requeues, unknown, copies;
+    /* durable queues by store id (streams take their records as read) */
+    struct wr_queue **qs;
+    size_t nqs;
+    uint64_t srecs, sgone;
     /* 'K' records as read (seg u32, len u32, payload), applied once every
      * 'P' is known */
     uint8_t *keys;
@@ -1224,6 +1352,37 @@ static void on_key_rec(struct replay *r, uint32_t seg, const uint8_t *p, uint32_
     r->nkeys += need;
 }
 
+static struct wr_queue *qfind(struct wr_queue **qs, size_t n, uint64_t id);
+
+/* A stream's record ('S' or 'T'), to its stream. */
+static void on_stream_rec(struct replay *r, uint32_t seg, uint32_t off, uint8_t type,
+                          const uint8_t *p, uint32_t len)
+{
+    struct wr_queue *q;
+    struct wr_srec rec;
+    uint64_t qid;
+    if (type == 'T') {
+        if (len < 16) {
+            r->unknown++;
+            return;
+        }
+        if ((q = qfind(r->qs, r->nqs, wr_load64(p))) && q->stream)
+            wr_stream_recover_truncate(q, wr_load64(p + 8));
+        return;
+    }
+    if (!srec_parse(p, len, &qid, &rec)) {
+        r->unknown++;
+        return;
+    }
+    if (!(q = qfind(r->qs, r->nqs, qid)) || !q->stream) {
+        r->sgone++; /* the stream was deleted */
+        return;
+    }
+    rec.pos = (uint64_t)seg << 32 | (off - WR_JOURNAL_HEADER);
+    if (wr_stream_recover(q, &rec) == 0)
+        r->srecs++;
+}
+
 static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const uint8_t *p,
                       uint32_t len)
 {
@@ -1238,6 +1397,10 @@ static void replay_cb(void *arg, uint32_t seg, uint32_t off, uint8_t type, const
     segstat_get(r->s, seg); /* every segment with records is known, so it can go */
     if (type == 'K') {
         on_key_rec(r, seg, p, len);
+        return;
+    }
+    if (type == 'S' || type == 'T') {
+        on_stream_rec(r, seg, off, type, p, len);
         return;
     }
     if ((type != 'A' && type != 'R') || len < 16) {
@@ -1376,7 +1539,7 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
     size_t nqs = 0, cap = 0, nall = 0, nhs = 0, caphs = 0;
     struct wr_hnode *vn, *n;
     size_t vit, it;
-    uint64_t t0, restored = 0, orphaned = 0, held = 0, transient = 0;
+    uint64_t t0, restored = 0, orphaned = 0, held = 0, transient = 0, oldstream = 0;
     int rc;
 
     wr_clock_update();
@@ -1402,9 +1565,6 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         r.pg_total = journal_size(jdir);
         progress_start(&r, WR_RECOVER_JOURNAL, r.pg_total);
     }
-    if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0)
-        goto fail;
-
     for (vn = wr_hmap_first(&s->b->vhosts, &vit); vn; vn = wr_hmap_next(&s->b->vhosts, &vit, vn)) {
         struct wr_vhost *vh = wr_container_of(vn, struct wr_vhost, node);
         for (n = wr_hmap_first(&vh->queues, &it); n; n = wr_hmap_next(&vh->queues, &it, n)) {
@@ -1437,6 +1597,11 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
         qsort(qs, nqs, sizeof(*qs), qcmp);
     if (nhs)
         qsort(hs, nhs, sizeof(*hs), hcmp);
+    r.qs = qs;
+    r.nqs = nqs;
+    if ((rc = wr_journal_replay(jdir, replay_cb, &r, &st, err)) < 0)
+        goto fail;
+
     /* Messages go back in publish order (id order: a compaction copy keeps
      * its id). */
     if (s->sent.n && !(all = malloc(s->sent.n * sizeof(*all))))
@@ -1478,6 +1643,13 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
             }
             /* Deliveries are not journaled: every recovered message may
              * have been delivered before (redelivered=true). */
+            if (q->stream) {
+                /* ('P' records of a stream: written before streams had
+                 * records of their own; not readable as a stream now) */
+                e->qids[k] = 0;
+                oldstream++;
+                continue;
+            }
             if (wr_queue_push_recovered(q, e->m, e->deliv[k] ? e->deliv[k] : 1) == 0) {
                 e->nlive++;
                 restored++;
@@ -1492,8 +1664,30 @@ static int recover(struct wr_store *s, const struct wr_store_progress *pg, struc
             sent_free(s, e);
     }
     free(all);
+    /* Streams: the journal segments they hold, and what their records
+     * decide once all are read (tombstones past their retention). */
+    for (size_t i = 0; i < nqs; i++) {
+        struct wr_stream *sm = qs[i]->stream;
+        if (!sm)
+            continue;
+        for (uint32_t k = 0; k < sm->npins; k++) {
+            struct segstat *ss = segstat_get(s, sm->pins[k]);
+            if (ss)
+                ss->spins++;
+        }
+        wr_stream_recovered(qs[i]);
+    }
     free(qs);
     free(hs);
+    if (r.srecs || r.sgone)
+        wr_log(WR_LOG_INFO,
+               "recovery: %llu stream messages indexed, %llu records of deleted streams skipped",
+               (unsigned long long)r.srecs, (unsigned long long)r.sgone);
+    if (oldstream)
+        wr_log(WR_LOG_WARNING,
+               "recovery: %llu messages of streams journaled by an older Warren (as queue "
+               "messages): not restored",
+               (unsigned long long)oldstream);
     if (r.keys_read)
         wr_log(WR_LOG_INFO, "recovery: %llu deduplication keys read, %llu live ones restored",
                (unsigned long long)r.keys_read, (unsigned long long)r.keys_restored);
@@ -1623,7 +1817,12 @@ struct wr_store *wr_store_open(const char *data_dir, struct event_base *base,
     s->ops.remove = p_remove;
     s->ops.requeue = p_requeue;
     s->ops.page_out = p_page_out;
-    s->ops.load_bodies = p_load_bodies;
+    s->ops.stream_append = p_stream_append;
+    s->ops.stream_truncate = p_stream_truncate;
+    s->ops.stream_pin = p_stream_pin;
+    s->ops.sreader_new = p_sreader_new;
+    s->ops.sreader_free = p_sreader_free;
+    s->ops.sreader_next = p_sreader_next;
     s->ops.flush = p_flush;
     s->ops.want_sync = p_want_sync;
     s->ops.failed = p_failed;
