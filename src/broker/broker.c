@@ -135,6 +135,7 @@ struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name)
     vh->msgs = &b->msgs;
     vh->churn = &b->churn;
     vh->stream_wait = &b->stream_wait;
+    vh->turns = &b->turns;
     vh->last_queue_id = (uint64_t)b->queue_id_ranges++ << 40;
     wr_vhost_defs_changed(vh);
     return vh;
@@ -198,6 +199,7 @@ void wr_broker_want_sync(struct wr_broker *b)
 
 void wr_broker_turn_end(struct wr_broker *b)
 {
+    b->turns++;
     if (b->persist)
         b->persist->flush(b->persist->ctx);
 }

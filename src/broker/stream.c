@@ -90,6 +90,8 @@ void wr_stream_free(struct wr_stream *st)
     wr_list_del(&st->wnode);
     if (st->compact_ev)
         event_free(st->compact_ev);
+    if (st->resume_ev)
+        event_free(st->resume_ev);
     free(st->ring);
     free(st->segs);
     free(st->idx);
@@ -630,6 +632,8 @@ static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off, uint64_t r
         return WR_ENOMEM;
     if (!rec_pos)
         st->keep_all = true;
+    if (q->vhost->turns)
+        st->append_turn = *q->vhost->turns;
     *slot(st, off) = wr_msg_ref(m);
     st->next = off + 1;
     st->hot_bytes += b;
@@ -849,8 +853,38 @@ static int read_rec(struct wr_queue *q, struct wr_sreader *rd, uint64_t *pos, st
     }
 }
 
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wr_stream_dispatch(arg);
+}
+
+/* Has this loop turn's reading of the journal been done? Then the
+ * consumers go on in the next turn. */
+static bool turn_spent(struct wr_queue *q)
+{
+    struct wr_stream *st = q->stream;
+    struct timeval now = {0, 0};
+    if (!q->vhost->base || !q->vhost->turns)
+        return false;
+    if (st->turn != *q->vhost->turns) {
+        st->turn = *q->vhost->turns;
+        st->turn_read = 0;
+    }
+    if (st->turn_read < (st->turn - st->append_turn <= 2 ? WR_STREAM_TURN_READ_BUSY
+                                                          : WR_STREAM_TURN_READ))
+        return false;
+    if (!st->resume_ev && !(st->resume_ev = evtimer_new(q->vhost->base, resume_cb, q)))
+        return false;
+    if (!evtimer_pending(st->resume_ev, NULL))
+        evtimer_add(st->resume_ev, &now);
+    return true;
+}
+
 /* Deliver to c from the journal while it takes and is behind the tail in
- * memory. False when it could not go on (out of memory). */
+ * memory. False when it could not go on (out of memory, or the turn's
+ * reading is done). */
 static bool cold_deliver(struct wr_queue *q, struct wr_consumer *c)
 {
     struct wr_stream *st = q->stream;
@@ -879,6 +913,8 @@ static bool cold_deliver(struct wr_queue *q, struct wr_consumer *c)
         struct wr_srec r;
         struct wr_qent e = {0};
         struct wr_msg *m;
+        if (turn_spent(q))
+            return false;
         if (!read_rec(q, cur->rd, &cur->pos, &r) || r.off >= st->hot) {
             c->stream_next = st->hot; /* the rest is in memory */
             cur->off = UINT64_MAX;
@@ -891,6 +927,7 @@ static bool cold_deliver(struct wr_queue *q, struct wr_consumer *c)
             return false;
         }
         c->stream_next = cur->off = r.off + 1;
+        st->turn_read += (uint64_t)r.props_len + r.body_len;
         if (!seen(q, m, r.off)) {
             wr_msg_unref(m);
             continue;

@@ -88,6 +88,13 @@ struct wr_stream_idx {
  * more while the journal has not synced it yet). */
 #define WR_STREAM_HOT_MSGS 4096u
 #define WR_STREAM_HOT_BYTES (4u << 20)
+/* Bytes a stream's consumers read from the journal per loop turn, all
+ * together: a replay goes on in the next turn, so publishers and the
+ * other connections get theirs in between. Less while the stream is
+ * being appended to: replays then leave most of each turn to the
+ * publishers (measured: tests/bench/stream_big.py, "beside"). */
+#define WR_STREAM_TURN_READ (2u << 20)
+#define WR_STREAM_TURN_READ_BUSY (256u << 10)
 
 /* A named consumer's position (x-stream-consumer-name): where a consumer
  * of that name resumes when it gives no x-stream-offset. Saved by the
@@ -147,6 +154,11 @@ struct wr_stream {
      * take back. Appended messages wait in `pend` (offset, journal
      * position) while the stream is on the broker's stream_wait list. */
     uint64_t committed;
+    /* Reading the journal this loop turn (WR_STREAM_TURN_READ), and the
+     * event that goes on with it in the next. */
+    uint64_t turn, turn_read;
+    uint64_t append_turn; /* the last turn something was appended in */
+    struct event *resume_ev;
     struct wr_stream_pend {
         uint64_t off, pos;
     } * pend;

@@ -42,6 +42,7 @@ struct wr_vhost {
     struct wr_msgs *msgs;
     struct wr_churn *churn;
     struct wr_list *stream_wait; /* the broker's (stream.h); NULL: streams commit at once */
+    const uint64_t *turns;       /* the broker's loop turn count; NULL: no loop */
     uint64_t last_queue_id;      /* durable queue identities given so far */
     /* What its channels counted (stats.h), kept after they close. */
     struct wr_stats st;
