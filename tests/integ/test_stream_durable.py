@@ -50,6 +50,7 @@ RabbitMQ 3.10 shares, is in test_stream.py.
     message count, the offsets and each named consumer's position and lag
     (messages and bytes); /metrics has the same as warren_stream_* gauges.
 """
+import datetime
 import json
 import os
 import signal
@@ -258,6 +259,78 @@ class TestStreamDurable(StreamDurableCase):
         # 15,000 paged-out bodies are 60 MB: they must not stay
         self.assertLess(after - before, 30 * 1024)
 
+    def publish_fast(self, name, bodies):
+        """Publish with confirms, 500 outstanding (a raw client: fast)."""
+        c = Client(harness.HOST, self.broker.port)
+        c.channel(1)
+        c.confirm_select(1)
+        conf = Confirms()
+        try:
+            for i, b in enumerate(bodies):
+                c.send(c.publish_bytes(1, "", name, b))
+                conf.sent(i)
+                if len(conf.out) > 500:
+                    for e in c.pump(0.01):
+                        conf.on_event(e)
+            c.wait(lambda e: conf.on_event(e) and not conf.out, timeout=120)
+        finally:
+            c.close()
+
+    def first_from(self, name, offset):
+        """(offset, body) of the first delivery to a consumer from `offset`
+        (prefetch 1, never acked: nothing else comes)."""
+        conn = self.connect()
+        got = []
+        try:
+            ch = conn.channel()
+            ch.basic_qos(prefetch_count=1)
+            ch.basic_consume(name, lambda c, m, p, b: got.append((p.headers["x-stream-offset"], b)),
+                             arguments={"x-stream-offset": offset})
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                conn.process_data_events(0.1)
+        finally:
+            conn.close()
+        self.assertTrue(got, "a delivery from %r" % (offset,))
+        return got[0]
+
+    def test_long_stream_lives_on_disk(self):
+        """150,000 messages: the broker holds the newest few thousand and a
+        sparse index, not the log; consumers read the rest from the journal:
+        from the first, from an offset, from a timestamp, before and after a
+        kill -9."""
+        name = self.unique("s-long")
+        self.declare(name, stream_max_segment_size_bytes=1000000)
+        per = 50000
+
+        def body(i):
+            return b"%07d:" % i + b"b" * 192
+        before = self.broker.rss_kib()
+        self.publish_fast(name, (body(i) for i in range(per)))
+        # a whole second after the first third was confirmed
+        t = int(time.time()) + 1
+        harness.wait_for(lambda: time.time() >= t + 0.05, 3, "the next second")
+        self.publish_fast(name, (body(i) for i in range(per, 3 * per)))
+        grown = self.broker.rss_kib() - before
+        print("150,000 x 200 B appended: RSS +%d KiB" % grown)
+        # as queue messages they held ~250 bytes each in memory (37 MB)
+        self.assertLess(grown, 12 * 1024)
+
+        def check(tag):
+            got = self.read(name, want=3 * per, timeout=60, prefetch=1000)
+            self.assertEqual([o for o, _ in got], list(range(3 * per)), tag)
+            bad = [o for o, b in got if b != body(o)]
+            self.assertEqual(bad, [], tag)
+            self.assertEqual(self.first_from(name, 77777), (77777, body(77777)), tag)
+            ts = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+            self.assertEqual(self.first_from(name, ts)[0], per, tag)
+        check("before the restart")
+        self.restart(signal.SIGKILL)
+        print("after kill -9: RSS %d KiB" % self.broker.rss_kib())
+        check("after kill -9")
+        self.publish_fast(name, [b"next"])
+        self.assertEqual(self.read(name, offset=3 * per, want=1), [(3 * per, b"next")])
+
     def test_offsets_continue_after_restart(self):
         name = self.unique("s-cont")
         self.declare(name)
@@ -437,6 +510,35 @@ class TestStreamDurable(StreamDurableCase):
         # and appending goes on at the next offset
         self.publish_keyed(name, [("k1", b"new", None)])
         self.assertEqual(self.read(name, offset=100, want=1), [(100, b"new")])
+
+    def test_compaction_of_segments_on_disk(self):
+        """10,000 messages over 7 keys in tiny segments: the closed ones,
+        read back from the journal, show only each key's newest; the same
+        after kill -9 (the key map is rebuilt from the log)."""
+        name = self.unique("s-compact-disk")
+        self.declare(name, stream_compaction="key", stream_max_segment_size_bytes=65536)
+        self.bind(name, ["k%d" % k for k in range(7)])
+        n = 10000
+        published = [b"k%d:%05d:" % (i % 7, i) + b"x" * 40 for i in range(n)]
+        c = Client(harness.HOST, self.broker.port)
+        c.channel(1)
+        c.confirm_select(1)
+        conf = Confirms()
+        try:
+            for i in range(n):
+                c.send(c.publish_bytes(1, "sx", "k%d" % (i % 7), published[i]))
+                conf.sent(i)
+                if len(conf.out) > 500:
+                    for e in c.pump(0.01):
+                        conf.on_event(e)
+            c.wait(lambda e: conf.on_event(e) and not conf.out, timeout=60)
+        finally:
+            c.close()
+        got, q = self.check_compacted(name, published, lambda o: o % 7)
+        self.assertLess(len(got), n // 4)
+        self.restart(signal.SIGKILL)
+        after = self.read(name)
+        self.assertEqual([o for o, _ in after], [o for o, _ in got])
 
     def test_compaction_by_header_and_tombstones(self):
         name = self.unique("s-tomb")
