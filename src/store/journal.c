@@ -586,6 +586,13 @@ int wr_journal_peek(const uint8_t *p, size_t avail, size_t *total)
     return avail >= *total;
 }
 
+size_t wr_journal_next_valid(const uint8_t *buf, size_t size, size_t from)
+{
+    while (from < size && !record_at(buf, size, from))
+        from++;
+    return from;
+}
+
 size_t wr_journal_scan(const uint8_t *buf, size_t size, uint32_t seg, wr_replay_fn fn, void *arg,
                        struct wr_replay_stats *st, const char *name)
 {

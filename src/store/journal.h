@@ -74,6 +74,9 @@ uint32_t wr_journal_segment(const struct wr_journal *j);
  * is whole there, *total its size (header included); 0: more bytes are
  * needed (*total: how many, as far as known); -1: not a record. */
 int wr_journal_peek(const uint8_t *p, size_t avail, size_t *total);
+/* The offset of the first valid record (checksum included) in buf at or
+ * after `from`; `size` when there is none. */
+size_t wr_journal_next_valid(const uint8_t *buf, size_t size, size_t from);
 
 /* ---- recovery ---- */
 

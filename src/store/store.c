@@ -68,6 +68,7 @@
 #include "broker/vhost.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "store/crc32c.h"
 #include "store/defs.h"
 #include "store/defslog.h"
 #include "store/journal.h"
@@ -1134,17 +1135,33 @@ static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64
                 return 0; /* the segment ends (or is not written further yet) */
         }
         if (rc < 0) {
-            wr_log(WR_LOG_ERROR,
-                   "journal: segment %08u offset %llu is not a record: the rest of the segment "
-                   "is skipped by the stream's reader",
-                   seg, (unsigned long long)off);
-            return WR_EIO;
+            /* Garbage that recovery skipped: on to the next valid record,
+             * as recovery found it (in this buffer, or the next read). */
+            size_t at = (size_t)(off - rd->start), next = wr_journal_next_valid(rd->buf, rd->len, at + 1);
+            if (next < rd->len) {
+                *pos += next - at;
+                continue;
+            }
+            if (rd->len < rd->cap)
+                return 0; /* the segment ends in it */
+            *pos += rd->len - at - (WR_JOURNAL_HEADER - 1); /* a record may start in the last bytes */
+            rd->len = 0;
+            continue;
         }
         *pos += total;
         if (p[12] != 'S' || !srec_parse(p + WR_JOURNAL_HEADER, (uint32_t)(total - WR_JOURNAL_HEADER),
                                         &rqid, out) ||
             rqid != qid)
             continue;
+        /* Its checksum (recovery skipped a record that fails it, and the
+         * disk may have changed since): not delivered when wrong. */
+        if (wr_crc32c(0, p + 12, total - 12) != wr_load32(p + 8)) {
+            wr_log(WR_LOG_ERROR,
+                   "journal: segment %08u offset %llu: a stream record fails its checksum: "
+                   "skipped",
+                   seg, (unsigned long long)off);
+            continue;
+        }
         out->pos = *pos - total;
         return 1;
     }

@@ -1,7 +1,8 @@
 /*
  * fuzz_recover.c - libFuzzer target for the payloads of the journal's
  * records as recovery parses them (store.c: 'P' publish, 'A' removal, 'R'
- * requeue, held messages, 'K' deduplication keys).
+ * requeue, held messages, 'K' deduplication keys, 'S' stream messages, 'T'
+ * stream truncations).
  *
  * fuzz_journal.c fuzzes the framing; here every record is well framed (the
  * CRC computed as journal.c does), so the input reaches the payload parsers.
@@ -14,12 +15,15 @@
  * any other op is a record of that type. The segments go into a data
  * directory whose definitions.json (DEFS below) declares vhost '/' with a
  * classic queue (id 1, x-max-priority 3), a deduplicating queue (id 2,
- * x-message-deduplication, x-cache-size 4), a quorum queue (id 3), a
- * deduplicating direct exchange and a durable exchange of a type that
- * holds messages (registered here: its recover takes them). The store is
- * opened on an empty broker (recovery), every queue purged and every held
- * message released (so the bookkeeping recovery built is used: removal
- * records, segment pruning), then everything is closed. It must not crash,
+ * x-message-deduplication, x-cache-size 4), a quorum queue (id 3), two
+ * streams (id 4 with 4 KiB segments and size retention, id 5 compacted by
+ * the header "k"), a deduplicating direct exchange and a durable exchange
+ * of a type that holds messages (registered here: its recover takes them).
+ * The store is opened on an empty broker (recovery), every queue purged,
+ * every held message released and each stream read from its first offset
+ * by a consumer (so the bookkeeping recovery built is used: removal
+ * records, segment pruning, the streams' index and reading the journal
+ * back), then everything is closed. It must not crash,
  * leak or hang. make_recover_seeds.py writes the seeds and computes the
  * exchanges' holder ids.
  */
@@ -38,6 +42,7 @@
 #include "broker/exchange.h"
 #include "broker/msg.h"
 #include "broker/queue.h"
+#include "broker/stream.h"
 #include "broker/vhost.h"
 #include "conf/conf.h"
 #include "core/clock.h"
@@ -52,7 +57,7 @@
 
 static const char DEFS[] =
     "{\"warren_version\":\"0.1.0\",\n"
-    " \"vhosts\":[{\"name\":\"/\",\"warren_last_queue_id\":3}],\n"
+    " \"vhosts\":[{\"name\":\"/\",\"warren_last_queue_id\":5}],\n"
     " \"exchanges\":[\n"
     "  {\"name\":\"xd\",\"vhost\":\"/\",\"type\":\"direct\",\"durable\":true,"
     "\"auto_delete\":false,\"internal\":false,\"arguments\":{\"x-message-deduplication\":true}},\n"
@@ -64,7 +69,14 @@ static const char DEFS[] =
     "  {\"name\":\"qd\",\"vhost\":\"/\",\"durable\":true,\"auto_delete\":false,"
     "\"arguments\":{\"x-message-deduplication\":true,\"x-cache-size\":4},\"warren_id\":2},\n"
     "  {\"name\":\"qq\",\"vhost\":\"/\",\"durable\":true,\"auto_delete\":false,"
-    "\"arguments\":{\"x-queue-type\":\"quorum\"},\"warren_id\":3}],\n"
+    "\"arguments\":{\"x-queue-type\":\"quorum\"},\"warren_id\":3},\n"
+    "  {\"name\":\"qs\",\"vhost\":\"/\",\"durable\":true,\"auto_delete\":false,"
+    "\"arguments\":{\"x-queue-type\":\"stream\",\"x-stream-max-segment-size-bytes\":4096,"
+    "\"x-max-length-bytes\":20000},\"warren_id\":4},\n"
+    "  {\"name\":\"qk\",\"vhost\":\"/\",\"durable\":true,\"auto_delete\":false,"
+    "\"arguments\":{\"x-queue-type\":\"stream\",\"x-stream-compaction\":\"key\","
+    "\"x-stream-compaction-key-header\":\"k\",\"x-stream-max-segment-size-bytes\":4096},"
+    "\"warren_id\":5}],\n"
     " \"bindings\":[]}\n";
 
 /* ---- an exchange type that holds what recovery gives back ---- */
@@ -252,8 +264,29 @@ static void reset_dir(void)
     close(fd);
 }
 
+/* A consumer that takes everything. */
+static bool fz_take(struct wr_consumer *c)
+{
+    (void)c;
+    return true;
+}
+
+static void fz_deliver(struct wr_consumer *c, struct wr_queue *q, const struct wr_qent *e)
+{
+    (void)c;
+    (void)q;
+    wr_msg_unref(e->m);
+}
+
+static void fz_cancelled(struct wr_consumer *c)
+{
+    (void)c;
+}
+
+static const struct wr_consumer_ops fz_ops = {fz_take, fz_deliver, fz_cancelled};
+
 /* Use what recovery built: every queue emptied, every held message let go
- * (removal records, the segments' counts, pruning). */
+ * (removal records, the segments' counts, pruning), every stream read. */
 static void drain(struct wr_broker *b, struct wr_store *s)
 {
     struct wr_vhost *vh = wr_broker_vhost(b, (struct wr_str){"/", 1});
@@ -267,6 +300,20 @@ static void drain(struct wr_broker *b, struct wr_store *s)
         if (!q)
             abort();
         wr_queue_purge(q);
+    }
+    for (int i = 0; i < 2; i++) {
+        static const char *const names[] = {"qs", "qk"};
+        struct wr_consumer c;
+        q = wr_vhost_queue(vh, (struct wr_str){names[i], 2});
+        if (!q || !q->stream)
+            abort();
+        memset(&c, 0, sizeof(c));
+        c.ops = &fz_ops;
+        c.stream_next = q->stream->first;
+        wr_queue_consumer_add(q, &c);
+        if (c.stream_next != q->stream->next)
+            abort(); /* everything was read */
+        wr_queue_consumer_remove(q, &c);
     }
     x = wr_vhost_exchange(vh, (struct wr_str){"xh", 2});
     if (!x)

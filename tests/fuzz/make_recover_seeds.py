@@ -33,7 +33,7 @@ def holder_id(vhost, name):
     return h | (1 << 63)
 
 
-Q1, QD, QQ = 1, 2, 3
+Q1, QD, QQ, QS, QK = 1, 2, 3, 4, 5
 XD = holder_id("/", "xd")
 XH = holder_id("/", "xh")
 
@@ -80,6 +80,28 @@ def K(mid, owner, key, flags=0, expires=0):
     return rec("K", struct.pack(">BQQQ", flags, mid, owner, expires) + key)
 
 
+def headers(**kv):
+    """Properties with only a headers table (string values; True: a bool)."""
+    t = b""
+    for k, v in kv.items():
+        k = k.replace("_", "-").encode()
+        if v is True:
+            t += bytes([len(k)]) + k + b"t\x01"
+        else:
+            t += bytes([len(k)]) + k + b"S" + struct.pack(">I", len(v)) + v.encode()
+    return struct.pack(">HI", 0x2000, len(t)) + t
+
+
+def S(qid, off, body=b"s" * 300, x="", rk="rk", pr=b"", wall=1700000000000):
+    return rec("S", struct.pack(">QQQ", qid, off, wall)
+               + bytes([len(x)]) + x.encode() + bytes([len(rk)]) + rk.encode()
+               + struct.pack(">I", len(pr)) + pr + struct.pack(">I", len(body)) + body)
+
+
+def T(qid, first):
+    return rec("T", struct.pack(">QQ", qid, first))
+
+
 def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "recover")
     os.makedirs(out, exist_ok=True)
@@ -96,6 +118,23 @@ def main():
         "key-eviction": b"".join(K(i, QD, b"key-%d" % i) + P(i, [QD]) for i in range(1, 9)),
         "key-replaced": K(1, QD, b"same") + P(1, [QD]) + K(2, QD, b"same") + P(2, [QD]),
         "two-segments": P(1, [Q1]) + chunk(0) + A(1, Q1) + P(2, [Q1]),
+        # streams: segments rolling, retention, compaction, tombstones
+        "stream-valid": b"".join(S(QS, i) for i in range(40)) + T(QS, 13),
+        "stream-two-segments": b"".join(S(QS, i) for i in range(20)) + chunk(0)
+        + b"".join(S(QS, i) for i in range(20, 30)) + P(1, [Q1]),
+        "stream-compacted": b"".join(S(QK, i, pr=headers(k="key%d" % (i % 3))) for i in range(40))
+        + S(QK, 40, body=b"", pr=headers(k="key1", x_tombstone=True), wall=1)
+        + b"".join(S(QK, i, pr=headers(k="key2")) for i in range(41, 60)),
+        "stream-no-key-header": b"".join(S(QK, i, pr=props()) for i in range(30)),
+        "stream-offsets-backwards": S(QS, 5) + S(QS, 3) + S(QS, 6) + S(QS, 6),
+        "stream-offset-jump": S(QS, 0) + S(QS, 1 << 40) + S(QS, 1) + S(QS, (1 << 64) - 1),
+        "stream-unknown-and-wrong": S(99, 0) + S(Q1, 0) + T(99, 5) + T(Q1, 1) + S(QS, 0),
+        "stream-truncated": rec("S", struct.pack(">QQ", QS, 0)) + rec("T", b"\x00" * 8)
+        + rec("S", struct.pack(">QQQ", QS, 1, 0) + b"\x05ab") + S(QS, 2),
+        "stream-huge-lengths": rec("S", struct.pack(">QQQ", QS, 0, 0) + b"\x00\x00"
+                                   + struct.pack(">I", 0xFFFFFFFF)) + S(QS, 1),
+        "stream-truncate-past-end": S(QS, 0) + S(QS, 1) + T(QS, 1000) + S(QS, 2),
+        "stream-garbage-between": S(QS, 0) + chunk(1, b"\x57\x4a\x52\x4c" + b"\xff" * 20) + S(QS, 1),
         # garbage, truncation, oversize
         "garbage-then-good": chunk(1, b"\xde\xad\xbe\xef" * 8) + P(1, [Q1]) + chunk(1, b"\x57\x4a\x52")
         + P(2, [Q1]),

@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/histo.h"
 #include "store/crc32c.h"
+#include "wire/buf.h"
 #include "store/journal.h"
 
 struct seen {
@@ -213,6 +214,64 @@ START_TEST(crc32c_vector)
     ck_assert_uint_eq(wr_crc32c(0, "", 0), 0);
     /* incremental equals one shot */
     ck_assert_uint_eq(wr_crc32c(wr_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+    /* the CPU's instruction (where used) and the tables agree */
+    ck_assert_uint_eq(wr_crc32c_sw(0, "123456789", 9), 0xE3069283u);
+    {
+        uint8_t buf[300];
+        uint32_t x = 7;
+        for (size_t i = 0; i < sizeof(buf); i++) {
+            x = x * 1103515245u + 12345u;
+            buf[i] = (uint8_t)(x >> 16);
+        }
+        for (size_t off = 0; off < 9; off++)
+            for (size_t n = 0; n + off <= sizeof(buf); n += 7)
+                ck_assert_uint_eq(wr_crc32c(5, buf + off, n), wr_crc32c_sw(5, buf + off, n));
+    }
+}
+END_TEST
+
+/* A record as journal.c frames it. */
+static size_t frame_rec(uint8_t *out, uint8_t type, const void *payload, uint32_t len)
+{
+    uint32_t crc = wr_crc32c(wr_crc32c(0, &type, 1), payload, len);
+    wr_store32(out, 0x574a524cu);
+    wr_store32(out + 4, len + 1);
+    wr_store32(out + 8, crc);
+    out[12] = type;
+    memcpy(out + 13, payload, len);
+    return 13 + (size_t)len;
+}
+
+START_TEST(peek_whole_cut_and_garbage)
+{
+    uint8_t buf[256];
+    size_t total, n = frame_rec(buf, 'S', "0123456789", 10);
+    ck_assert_int_eq(wr_journal_peek(buf, n, &total), 1);
+    ck_assert_uint_eq(total, n);
+    ck_assert_int_eq(wr_journal_peek(buf, n + 5, &total), 1);
+    /* cut: the header says how much is needed */
+    ck_assert_int_eq(wr_journal_peek(buf, n - 1, &total), 0);
+    ck_assert_uint_eq(total, n);
+    /* not even a header */
+    ck_assert_int_eq(wr_journal_peek(buf, 5, &total), 0);
+    ck_assert_uint_eq(total, 13);
+    ck_assert_int_eq(wr_journal_peek(buf, 0, &total), 0);
+    /* garbage: a wrong magic, a zero or absurd length */
+    buf[0] ^= 1;
+    ck_assert_int_eq(wr_journal_peek(buf, n, &total), -1);
+    buf[0] ^= 1;
+    wr_store32(buf + 4, 0);
+    ck_assert_int_eq(wr_journal_peek(buf, n, &total), -1);
+    wr_store32(buf + 4, 0xFFFFFFF0u);
+    ck_assert_int_eq(wr_journal_peek(buf, n, &total), -1);
+    /* the next valid record after garbage, checksum included */
+    memset(buf, 0xAB, 40);
+    memcpy(buf + 7, "WJRL", 4); /* a magic that starts no record */
+    n = frame_rec(buf + 40, 'T', "abc", 3);
+    ck_assert_uint_eq(wr_journal_next_valid(buf, 40 + n, 0), 40);
+    ck_assert_uint_eq(wr_journal_next_valid(buf, 40 + n, 41), 40 + n);
+    buf[40 + n - 1] ^= 0x10; /* its payload flipped: not valid any more */
+    ck_assert_uint_eq(wr_journal_next_valid(buf, 40 + n, 0), 40 + n);
 }
 END_TEST
 
@@ -327,6 +386,7 @@ int main(void)
     TCase *t = tcase_create("journal");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, crc32c_vector);
+    tcase_add_test(t, peek_whole_cut_and_garbage);
     tcase_add_test(t, stats_size_and_fsyncs);
     tcase_add_test(t, round_trip_and_group_commit);
     tcase_add_test(t, torn_tail_at_every_offset);
