@@ -367,6 +367,10 @@ static int seg_fd(struct wr_store *s, uint32_t seg)
         close(s->rfd[k].fd);
     snprintf(path, sizeof(path), "%s/journal/%08u.wjl", s->data_dir, seg);
     s->rfd[k].fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Streams read segments front to back: a larger read-ahead when the
+     * pages are not cached any more. */
+    if (s->rfd[k].fd >= 0)
+        (void)posix_fadvise(s->rfd[k].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     s->rfd[k].seg = seg;
     return s->rfd[k].fd;
 }
