@@ -312,7 +312,10 @@ class TestStreamDurable(StreamDurableCase):
         grown = self.broker.rss_kib() - before
         print("150,000 x 200 B appended: RSS +%d KiB" % grown)
         # as queue messages they held ~250 bytes each in memory (37 MB)
-        self.assertLess(grown, 12 * 1024)
+        if os.environ.get("WARREN_SANITIZERS"):
+            print("  (sanitizer build: ASan's quarantine holds freed memory; bound not asserted)")
+        else:
+            self.assertLess(grown, 12 * 1024)
 
         def check(tag):
             got = self.read(name, want=3 * per, timeout=60, prefetch=1000)
