@@ -24,7 +24,8 @@ AM_TESTS_ENVIRONMENT = \
 	WARREN_SANITIZERS='$(SANITIZERS_ON)'; export WARREN_SANITIZERS;
 
 # Under ASan the broker's RSS includes the allocator's quarantine of freed
-# blocks (256 MB by default): memory bounds are reported, not asserted.
+# blocks (256 MB by default), under TSan its shadow memory: memory bounds
+# are reported, not asserted.
 if SANITIZERS
 SANITIZERS_ON = yes
 else
@@ -214,6 +215,7 @@ INTEG_TESTS = \
 	tests/integ/test_access.py \
 	tests/integ/test_limits.py \
 	tests/integ/test_many_connections.py \
+	tests/integ/test_stress.py \
 	tests/integ/test_alarms.py \
 	tests/integ/test_exchange.py \
 	tests/integ/test_exchange_graph.py \

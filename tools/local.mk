@@ -39,10 +39,20 @@ format:
 # A VPATH build needs an unconfigured source tree, so the sources are first
 # copied with `make distdir` (which keeps timestamps: later runs rebuild only
 # what changed) to build-san/src, then configured once in build-san/build.
-check-sanitizers:
+# check-tsan does the same with ThreadSanitizer in build-tsan/; check-sanitizers
+# runs both.
+check-sanitizers: check-asan check-tsan
+
+check-asan:
 	$(MKDIR_P) build-san/build
 	$(MAKE) $(AM_MAKEFLAGS) distdir distdir=build-san/src
 	cd build-san/build && { test -f Makefile || ../src/configure --enable-sanitizers; } \
+		&& $(MAKE) $(AM_MAKEFLAGS) check
+
+check-tsan:
+	$(MKDIR_P) build-tsan/build
+	$(MAKE) $(AM_MAKEFLAGS) distdir distdir=build-tsan/src
+	cd build-tsan/build && { test -f Makefile || ../src/configure --enable-tsan; } \
 		&& $(MAKE) $(AM_MAKEFLAGS) check
 
 # ---- the Debian package ----
@@ -74,6 +84,6 @@ clean-local-tools:
 	rm -rf fuzz-build
 distclean-local: distclean-local-tools
 distclean-local-tools:
-	rm -rf build-san $(DEB_BUILD)
+	rm -rf build-san build-tsan $(DEB_BUILD)
 
-.PHONY: regen gen fuzz format check-sanitizers deb clean-local-tools distclean-local-tools
+.PHONY: regen gen fuzz format check-sanitizers check-asan check-tsan deb clean-local-tools distclean-local-tools

@@ -198,7 +198,8 @@ def broker(extra_args=()):
         rc = _stop(b)
         text = b.log_text()
         bad = crashed or rc != 0 or "ERROR: AddressSanitizer" in text or \
-            "runtime error:" in text or "LeakSanitizer" in text
+            "runtime error:" in text or "LeakSanitizer" in text or \
+            "WARNING: ThreadSanitizer" in text
         if bad or not ok or os.environ.get("WARREN_TEST_KEEP"):
             sys.stderr.write("---- warrend log (%s) ----\n%s\n" % (b.log_path, text[-20000:]))
         if not os.environ.get("WARREN_TEST_KEEP"):

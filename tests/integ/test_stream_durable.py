@@ -271,8 +271,11 @@ class TestStreamDurable(StreamDurableCase):
         after = self.broker.rss_kib()
         self.assertEqual(len(got), n)
         print("replay of %d x 4 KiB: RSS %d -> %d KiB" % (n, before, after))
-        # 15,000 paged-out bodies are 60 MB: they must not stay
-        self.assertLess(after - before, 30 * 1024)
+        # 21,000 bodies read back are 84 MB: they must not stay
+        if os.environ.get("WARREN_SANITIZERS"):
+            print("  (sanitizer build: freed memory is held; bound not asserted)")
+        else:
+            self.assertLess(after - before, 30 * 1024)
 
     def first_from(self, name, offset):
         """(offset, body) of the first delivery to a consumer from `offset`
@@ -313,7 +316,7 @@ class TestStreamDurable(StreamDurableCase):
         print("150,000 x 200 B appended: RSS +%d KiB" % grown)
         # as queue messages they held ~250 bytes each in memory (37 MB)
         if os.environ.get("WARREN_SANITIZERS"):
-            print("  (sanitizer build: ASan's quarantine holds freed memory; bound not asserted)")
+            print("  (sanitizer build: freed memory is held; bound not asserted)")
         else:
             self.assertLess(grown, 12 * 1024)
 
