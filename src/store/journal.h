@@ -29,6 +29,8 @@ struct wr_journal;
 
 #define WR_JOURNAL_SEGMENT_MAX (64u << 20)
 #define WR_JOURNAL_HEADER 13
+/* A segment this full has the next one prepared (journal.c). */
+#define WR_JOURNAL_PREPARE_AT (4u << 20)
 
 typedef void (*wr_journal_synced_fn)(void *arg, uint64_t pos);
 
@@ -65,6 +67,9 @@ bool wr_journal_failed(const struct wr_journal *j);
 /* For /metrics: the bytes written to the segment files in the directory,
  * and how long the fdatasyncs of segments took. */
 void wr_journal_stats(const struct wr_journal *j, uint64_t *disk_bytes, struct wr_histo *fsync);
+/* The segment after the current one is prepared (full size, zeros, synced)
+ * and will be taken at the next rotation. */
+bool wr_journal_next_ready(struct wr_journal *j);
 /* Delete segment `seg` (nothing in it is live; never the current one). */
 void wr_journal_drop_segment(struct wr_journal *j, uint32_t seg);
 uint32_t wr_journal_segment(const struct wr_journal *j);
@@ -72,7 +77,8 @@ uint32_t wr_journal_segment(const struct wr_journal *j);
 /* Reading back records this process wrote or recovery checked (no
  * checksum): the record at p, of which `avail` bytes are at hand. 1: it
  * is whole there, *total its size (header included); 0: more bytes are
- * needed (*total: how many, as far as known); -1: not a record. */
+ * needed (*total: how many, as far as known), or zeros begin there (the
+ * unwritten end of a prepared segment); -1: not a record. */
 int wr_journal_peek(const uint8_t *p, size_t avail, size_t *total);
 /* The offset of the first valid record (checksum included) in buf at or
  * after `from`; `size` when there is none. */

@@ -207,10 +207,17 @@ class TestStreamDurable(StreamDurableCase):
         self.publish(name, [b"t%03d" % i for i in range(50)])
         harness._stop(self.broker, signal.SIGKILL)
         jdir = os.path.join(self.broker.data_dir, "journal")
-        last = sorted(f for f in os.listdir(jdir) if f.endswith(".wjl"))[-1]
-        path = os.path.join(jdir, last)
-        with open(path, "r+b") as f:  # the last record loses its end
-            f.truncate(os.path.getsize(path) - 3)
+        # The newest segment with records (a prepared one after it is all
+        # zeros), up to its last record: that record loses its end.
+        for last in sorted((f for f in os.listdir(jdir) if f.endswith(".wjl")), reverse=True):
+            path = os.path.join(jdir, last)
+            with open(path, "rb") as f:
+                data = f.read()
+            end = len(data.rstrip(b"\0"))
+            if end:
+                break
+        with open(path, "r+b") as f:
+            f.truncate(end - 3)
         nb = harness._start(self.broker.extra, data_dir=self.broker.data_dir,
                             port=self.broker.port)
         self.broker.proc, self.broker.argv = nb.proc, nb.argv

@@ -295,6 +295,85 @@ START_TEST(round_trip_and_group_commit)
 }
 END_TEST
 
+static off_t file_size(const char *dir, uint32_t seg)
+{
+    char path[512];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%08u.wjl", dir, seg);
+    return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* A journal of 1 MiB segments: past half of the first, the second is
+ * prepared (full size, zeros); when the first is full, records go on in it
+ * from offset 0 and it keeps its size; replay reads them all and the
+ * zeros after them as the end (nothing torn); a prepared segment never
+ * written is empty. */
+START_TEST(prepared_segments)
+{
+    char *dir = tmpdir();
+    struct event_base *base = event_base_new();
+    struct wr_errbuf err;
+    struct wr_journal *j = wr_journal_open(dir, 1, 1u << 20, base, 0, on_synced, NULL, &err);
+    uint8_t payload[4000];
+    struct wr_iov iov = {payload, sizeof(payload)};
+    struct seen s = {0};
+    struct wr_replay_stats st;
+    uint32_t seg = 0, n = 0;
+    uint64_t pos = 0;
+    ck_assert_msg(j != NULL, "%s", err.text);
+    for (size_t k = 0; k < sizeof(payload); k++)
+        payload[k] = (uint8_t)(7 + k);
+    /* 600 KB into segment 1: segment 2 gets prepared */
+    for (; n < 150; n++)
+        ck_assert_uint_gt(wr_journal_append(j, 'p', &iov, 1, &seg), 0);
+    wr_journal_flush(j);
+    for (int spin = 0; spin < 10000 && !wr_journal_next_ready(j); spin++)
+        usleep(1000);
+    ck_assert(wr_journal_next_ready(j));
+    ck_assert_int_eq(file_size(dir, 2), 1 << 20);
+    /* segment 1 fills up; the records go on in segment 2, from its start */
+    for (; seg == 1; n++)
+        pos = wr_journal_append(j, 'p', &iov, 1, &seg);
+    ck_assert_uint_eq((uint32_t)pos, 13 + sizeof(payload));
+    for (int k = 0; k < 9; k++, n++)
+        pos = wr_journal_append(j, 'p', &iov, 1, &seg);
+    ck_assert_uint_eq(seg, 2);
+    ck_assert_uint_eq((uint32_t)pos, 10 * (13 + sizeof(payload)));
+    wr_journal_want_sync(j);
+    wr_journal_flush(j);
+    synced_at = 0;
+    for (int spin = 0; spin < 2000 && synced_at < pos; spin++)
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(1000);
+    ck_assert_uint_ge(synced_at, pos);
+    ck_assert_int_eq(file_size(dir, 2), 1 << 20); /* written in place */
+    wr_journal_close(j);
+    event_base_free(base);
+    ck_assert_int_eq(wr_journal_replay(dir, collect, &s, &st, &err), 0);
+    ck_assert_uint_eq(s.n, n);
+    ck_assert_uint_eq(st.truncated, 0);
+    ck_assert_uint_eq(st.skipped_bytes, 0);
+    ck_assert_uint_eq(st.bad_records, 0);
+    ck_assert(!st.last_empty);
+    /* a prepared segment nothing was written to is an empty one */
+    {
+        char path[600];
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/00000003.wjl", dir);
+        ck_assert_ptr_nonnull(f = fopen(path, "wb"));
+        for (int k = 0; k < 4096; k++)
+            fputc(0, f);
+        fclose(f);
+    }
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_eq(wr_journal_replay(dir, collect, &s, &st, &err), 0);
+    ck_assert_uint_eq(s.n, n);
+    ck_assert_uint_eq(st.truncated, 0);
+    ck_assert(st.last_empty);
+    ck_assert_uint_eq(st.last_segment, 3);
+    cleanup(dir);
+}
+END_TEST
+
 START_TEST(torn_tail_at_every_offset)
 {
     uint64_t pos;
@@ -387,6 +466,7 @@ int main(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, crc32c_vector);
     tcase_add_test(t, peek_whole_cut_and_garbage);
+    tcase_add_test(t, prepared_segments);
     tcase_add_test(t, stats_size_and_fsyncs);
     tcase_add_test(t, round_trip_and_group_commit);
     tcase_add_test(t, torn_tail_at_every_offset);
