@@ -554,6 +554,7 @@ static int rotate(struct wr_journal *j)
         j->seg++;
         j->seg_size = 0;
         j->seg_alloc = j->seg_max;
+        j->disk_bytes += j->seg_max; /* (the preparer's file counts from now) */
         j->prepared = true;
         rc = 0;
     } else {

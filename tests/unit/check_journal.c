@@ -346,6 +346,12 @@ START_TEST(prepared_segments)
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(1000);
     ck_assert_uint_ge(synced_at, pos);
     ck_assert_int_eq(file_size(dir, 2), 1 << 20); /* written in place */
+    {
+        uint64_t disk;
+        struct wr_histo h;
+        wr_journal_stats(j, &disk, &h);
+        ck_assert_uint_eq(disk, (uint64_t)file_size(dir, 1) + (1u << 20));
+    }
     wr_journal_close(j);
     event_base_free(base);
     ck_assert_int_eq(wr_journal_replay(dir, collect, &s, &st, &err), 0);
