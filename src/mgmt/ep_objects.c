@@ -1341,6 +1341,10 @@ static void queue_purge(struct wr_mgmt_req *rq)
         return;
     if (wr_vhost_queue_use(vh, rq->arg[1], NULL, &q, &err) < 0)
         return refused(rq, &err);
+    if (q->stream) /* (as queue.purge over AMQP: a stream only loses its head to retention) */
+        return wr_mgmt_errorf(rq, 400, "bad_request",
+                              "queue.purge not supported by stream queues queue '%s' in vhost '%s'",
+                              q->name, vh->name);
     wr_queue_purge(q);
     wr_mgmt_reply_empty(rq, 204);
 }

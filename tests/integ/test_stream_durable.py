@@ -53,6 +53,8 @@ RabbitMQ 3.10 shares, is in test_stream.py.
     into a compacted stream with size retention, kill -9 right after the
     last confirm: after the restart the closed segments are compacted
     again, the head is cut, offsets keep their messages.
+  * test_management_purge_is_refused: DELETE .../contents on a stream is
+    400 with queue.purge's reason, and the log stays whole across a restart.
   * TestDeliveredOnceDurable: a message reaches a stream's consumers only
     once the journal's sync covers it (a publish without confirms waits
     for the next one).
@@ -65,6 +67,7 @@ import json
 import os
 import signal
 import time
+import urllib.error
 import urllib.request
 
 import pika
@@ -610,6 +613,26 @@ class TestStreamDurable(StreamDurableCase):
         self.assertIn("warren_stream_consumer_lag_messages%s 2\n" % labels, text)
         self.assertIn("warren_stream_consumer_offset%s 1\n" % labels, text)
         self.assertIn('warren_stream_next_offset{vhost="/",queue="%s"} 3\n' % name, text)
+
+
+    def test_management_purge_is_refused(self):
+        """DELETE /api/queues/VHOST/NAME/contents on a stream is refused as
+        queue.purge is over AMQP, and the log stays whole, restart included
+        (emptying only the memory would bring the journal's records back
+        at the next start)."""
+        name = self.unique("s-purge")
+        self.declare(name)
+        self.publish(name, [b"p%d" % i for i in range(5)])
+        req = urllib.request.Request("http://%s:%d/api/queues/%%2F/%s/contents"
+                                     % (harness.HOST, self.mgmt_port, name), method="DELETE")
+        req.add_header("Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q=")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(cm.exception.code, 400)
+        self.assertIn("not supported by stream queues", cm.exception.read().decode())
+        self.assertEqual(len(self.read(name, want=5)), 5)
+        self.restart()
+        self.assertEqual([b for _, b in self.read(name, want=5)], [b"p%d" % i for i in range(5)])
 
 
 class TestDeliveredOnceDurable(StreamDurableCase):
