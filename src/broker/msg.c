@@ -95,6 +95,7 @@ struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct w
     uint8_t *body = NULL;
     struct wr_msg *m;
 
+    flags &= ~WR_MSG_SHARED; /* (only wr_msg_new_shared makes one: a copy has its own body) */
     if (exchange.len > 255 || routing_key.len > 255 || body_len > UINT32_MAX ||
         body_len > SIZE_MAX - fixed)
         return NULL;
@@ -125,11 +126,31 @@ struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct w
         e->store_seg = 0;
         e->body_off = 0;
         e->body = body;
+        e->chunk = NULL;
     }
     if (props_len)
         memcpy((uint8_t *)wr_msg_props(m), props, props_len);
     pool->bytes += wr_msg_mem(m);
     pool->count++;
+    return m;
+}
+
+struct wr_msg *wr_msg_new_shared(struct wr_msgs *pool, struct wr_str exchange,
+                                 struct wr_str routing_key, const void *props, uint32_t props_len,
+                                 const uint8_t *body, uint32_t body_len, struct wr_chunk *c)
+{
+    struct wr_msg *m = wr_msg_new(pool, exchange, routing_key, props, props_len, 0, WR_MSG_EXT);
+    struct wr_msg_ext *e;
+    if (!m)
+        return NULL;
+    e = wr_msg_ext(m);
+    free(e->body);
+    e->body = (uint8_t *)(uintptr_t)body;
+    e->chunk = c;
+    c->refs++;
+    m->flags |= WR_MSG_SHARED;
+    m->body_len = body_len;
+    pool->bytes += body_len;
     return m;
 }
 
@@ -139,7 +160,9 @@ void wr_msg_free_(struct wr_msg *m)
     pool->bytes -= wr_msg_mem(m);
     pool->count--;
     rkey_put(m->rkey);
-    if (wr_msg_ext(m))
+    if (m->flags & WR_MSG_SHARED)
+        wr_chunk_unref(wr_msg_ext(m)->chunk);
+    else if (wr_msg_ext(m))
         free(wr_msg_ext(m)->body);
     free(m);
 }
@@ -225,6 +248,7 @@ struct wr_msg *wr_msg_rewrite(const struct wr_msg *m, const struct wr_basic_prop
         uint8_t *b = wr_msg_ext(nm)->body;
         *wr_msg_ext(nm) = *wr_msg_ext(m);
         wr_msg_ext(nm)->body = b;
+        wr_msg_ext(nm)->chunk = NULL;
     }
     return nm;
 }

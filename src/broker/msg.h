@@ -60,13 +60,40 @@ struct wr_msg_ext {
     int64_t ttl_ms; /* expiration property; -1 when none */
     uint64_t store_id;
     uint32_t store_seg;
-    uint32_t body_off; /* offset of the body in the segment file (journaled) */
-    uint8_t *body;     /* NULL: paged out */
+    uint32_t body_off;       /* offset of the body in the segment file (journaled) */
+    uint8_t *body;           /* NULL: paged out */
+    struct wr_chunk *chunk;  /* WR_MSG_SHARED: the block the body lies in */
 };
 
 #define WR_MSG_PERSISTENT 1u /* delivery_mode 2 */
 #define WR_MSG_EXT 2u        /* has a struct wr_msg_ext */
 #define WR_MSG_HELD 4u       /* journaled as held by an exchange (store_id is that record) */
+#define WR_MSG_SHARED 8u     /* its body is in a shared chunk (wr_msg_new_shared) */
+
+/* A block that the bodies of several messages point into (a stream's
+ * records read back from the journal): freed with the last of them and
+ * its owner. Loop thread only. */
+struct wr_chunk {
+    uint32_t refs;
+    size_t cap;
+    uint8_t data[];
+};
+
+static inline struct wr_chunk *wr_chunk_new(size_t cap)
+{
+    struct wr_chunk *c = malloc(sizeof(*c) + cap);
+    if (c) {
+        c->refs = 1;
+        c->cap = cap;
+    }
+    return c;
+}
+
+static inline void wr_chunk_unref(struct wr_chunk *c)
+{
+    if (c && !--c->refs)
+        free(c);
+}
 
 struct wr_msg {
     uint32_t refs;
@@ -79,6 +106,13 @@ struct wr_msg {
     struct wr_rkey *rkey;
     char data[]; /* [ext] props body */
 };
+
+/* A message whose body is `body_len` bytes at `body` inside chunk `c`
+ * (which it holds a reference to until it is freed): no copy of the body.
+ * The properties are copied. NULL on allocation failure. */
+struct wr_msg *wr_msg_new_shared(struct wr_msgs *pool, struct wr_str exchange,
+                                 struct wr_str routing_key, const void *props, uint32_t props_len,
+                                 const uint8_t *body, uint32_t body_len, struct wr_chunk *c);
 
 /* Allocate a message for a body of body_len bytes (filled by the caller),
  * copying the properties and interning exchange and routing key. `flags`

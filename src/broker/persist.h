@@ -18,6 +18,7 @@ struct wr_dedup;
 struct wr_exchange;
 struct wr_msg;
 struct wr_queue;
+struct wr_chunk;
 struct wr_sreader;
 struct wr_stream_name;
 
@@ -31,6 +32,7 @@ struct wr_srec {
     uint8_t exchange_len, routing_key_len;
     const uint8_t *props, *body;
     uint32_t props_len, body_len;
+    struct wr_chunk *chunk; /* a reader's: the block `body` lies in (a message may hold it) */
 };
 
 /* A deduplication key of a durable owner to journal with the next

@@ -822,16 +822,20 @@ static bool next_segment(const struct wr_stream *st, uint64_t *pos)
     return true;
 }
 
-/* A delivery's own block for a message read from the journal. */
+/* A message read from the journal, for a delivery: its body stays in the
+ * reader's chunk (shared, not copied). */
 static struct wr_msg *msg_from_rec(struct wr_queue *q, const struct wr_srec *r, int64_t delta)
 {
-    struct wr_msg *m =
-        wr_msg_new(q->vhost->msgs, (struct wr_str){r->exchange, r->exchange_len},
-                   (struct wr_str){r->routing_key, r->routing_key_len}, r->props, r->props_len,
-                   r->body_len, 0);
+    struct wr_str x = {r->exchange, r->exchange_len}, rk = {r->routing_key, r->routing_key_len};
+    struct wr_msg *m;
+    if (r->chunk) {
+        m = wr_msg_new_shared(q->vhost->msgs, x, rk, r->props, r->props_len, r->body, r->body_len,
+                              r->chunk);
+    } else if ((m = wr_msg_new(q->vhost->msgs, x, rk, r->props, r->props_len, r->body_len, 0))) {
+        memcpy(wr_msg_body(m), r->body, r->body_len);
+    }
     if (!m)
         return NULL;
-    memcpy(wr_msg_body(m), r->body, r->body_len);
     m->published_ms = r->wall_ms - delta > 0 ? (uint64_t)(r->wall_ms - delta) : 0;
     return m;
 }

@@ -1059,6 +1059,7 @@ static bool srec_parse(const uint8_t *p, uint32_t len, uint64_t *qid, struct wr_
         return false;
     out->exchange = (const char *)xp;
     out->routing_key = (const char *)rp;
+    out->chunk = NULL;
     out->wall_ms = (int64_t)(wall > INT64_MAX ? INT64_MAX : wall);
     return true;
 }
@@ -1068,29 +1069,27 @@ static bool srec_parse(const uint8_t *p, uint32_t len, uint64_t *qid, struct wr_
 #define SREAD_SIZE (256u << 10)
 
 struct wr_sreader {
-    uint8_t *buf;
-    size_t cap, len;
+    struct wr_chunk *ch; /* shared with the messages made from it */
+    size_t len;
     uint32_t seg;
-    uint64_t start; /* the buffer holds [start, start + len) of segment seg */
+    uint64_t start; /* the chunk holds [start, start + len) of segment seg */
 };
 
 static struct wr_sreader *p_sreader_new(void *ctx)
 {
     struct wr_sreader *rd = calloc(1, sizeof(*rd));
     (void)ctx;
-    if (rd && !(rd->buf = malloc(SREAD_SIZE))) {
+    if (rd && !(rd->ch = wr_chunk_new(SREAD_SIZE))) {
         free(rd);
         return NULL;
     }
-    if (rd)
-        rd->cap = SREAD_SIZE;
     return rd;
 }
 
 static void p_sreader_free(struct wr_sreader *rd)
 {
     if (rd)
-        free(rd->buf);
+        wr_chunk_unref(rd->ch);
     free(rd);
 }
 
@@ -1106,7 +1105,7 @@ static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64
         int rc;
 
         if (rd->seg == seg && off >= rd->start && off < rd->start + rd->len) {
-            p = rd->buf + (off - rd->start);
+            p = rd->ch->data + (off - rd->start);
             rc = wr_journal_peek(p, rd->len - (off - rd->start), &total);
         } else {
             rc = 0;
@@ -1116,14 +1115,15 @@ static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64
             /* Read from here: a buffer's worth, or the whole record. */
             int fd = seg_fd(s, seg);
             ssize_t n;
-            if (total > rd->cap) {
-                uint8_t *nb = realloc(rd->buf, total);
-                if (!nb)
+            /* A chunk messages still point into stays theirs: a new one. */
+            if (total > rd->ch->cap || rd->ch->refs > 1) {
+                struct wr_chunk *c = wr_chunk_new(total > SREAD_SIZE ? total : SREAD_SIZE);
+                if (!c)
                     return WR_ENOMEM;
-                rd->buf = nb;
-                rd->cap = total;
+                wr_chunk_unref(rd->ch);
+                rd->ch = c;
             }
-            n = fd < 0 ? -1 : pread(fd, rd->buf, rd->cap, (off_t)off);
+            n = fd < 0 ? -1 : pread(fd, rd->ch->data, rd->ch->cap, (off_t)off);
             if (n < 0) {
                 wr_log(WR_LOG_ERROR, "journal: cannot read segment %08u back for a stream: %s",
                        seg, strerror(errno));
@@ -1133,7 +1133,7 @@ static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64
             rd->seg = seg;
             rd->start = off;
             rd->len = (size_t)n;
-            p = rd->buf;
+            p = rd->ch->data;
             rc = wr_journal_peek(p, rd->len, &total);
             if (rc == 0)
                 return 0; /* the segment ends (or is not written further yet) */
@@ -1141,12 +1141,13 @@ static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64
         if (rc < 0) {
             /* Garbage that recovery skipped: on to the next valid record,
              * as recovery found it (in this buffer, or the next read). */
-            size_t at = (size_t)(off - rd->start), next = wr_journal_next_valid(rd->buf, rd->len, at + 1);
+            size_t at = (size_t)(off - rd->start),
+                   next = wr_journal_next_valid(rd->ch->data, rd->len, at + 1);
             if (next < rd->len) {
                 *pos += next - at;
                 continue;
             }
-            if (rd->len < rd->cap)
+            if (rd->len < rd->ch->cap)
                 return 0; /* the segment ends in it */
             *pos += rd->len - at - (WR_JOURNAL_HEADER - 1); /* a record may start in the last bytes */
             rd->len = 0;
@@ -1167,6 +1168,7 @@ static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64
             continue;
         }
         out->pos = *pos - total;
+        out->chunk = rd->ch;
         return 1;
     }
 }
