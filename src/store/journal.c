@@ -379,6 +379,7 @@ struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment, uint
         wr_fail(err, WR_EINTERNAL, "out of memory");
         return NULL;
     }
+    (void)wr_crc32c(0, "", 0); /* its tables built here, before any thread of ours runs */
     j->fd = j->dirfd = j->prep_fd = -1;
     j->seg_max = segment_max ? segment_max : WR_JOURNAL_SEGMENT_MAX;
     j->notify_pipe[0] = j->notify_pipe[1] = -1;
