@@ -86,8 +86,12 @@ static void rkey_put(struct wr_rkey *k)
     free(k);
 }
 
-struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct wr_str routing_key,
-                          const void *props, uint32_t props_len, uint64_t body_len, unsigned flags)
+/* A block with its properties; the body inline (no extension), in an
+ * allocation of its own (extension, shared == NULL) or in chunk `shared`. */
+static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
+                                struct wr_str routing_key, const void *props, uint32_t props_len,
+                                uint64_t body_len, unsigned flags, struct wr_chunk *shared,
+                                const uint8_t *shared_body)
 {
     size_t ext = (flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0;
     size_t fixed = sizeof(struct wr_msg) + ext + props_len;
@@ -95,11 +99,10 @@ struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct w
     uint8_t *body = NULL;
     struct wr_msg *m;
 
-    flags &= ~WR_MSG_SHARED; /* (only wr_msg_new_shared makes one: a copy has its own body) */
     if (exchange.len > 255 || routing_key.len > 255 || body_len > UINT32_MAX ||
         body_len > SIZE_MAX - fixed)
         return NULL;
-    if (ext && !(body = malloc(body_len ? (size_t)body_len : 1)))
+    if (ext && !shared && !(body = malloc(body_len ? (size_t)body_len : 1)))
         return NULL;
     m = malloc(fixed + inline_body);
     if (!m) {
@@ -125,8 +128,12 @@ struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct w
         e->store_id = 0;
         e->store_seg = 0;
         e->body_off = 0;
-        e->body = body;
-        e->chunk = NULL;
+        e->body = shared ? (uint8_t *)(uintptr_t)shared_body : body;
+        e->chunk = shared;
+        if (shared) {
+            shared->refs++;
+            m->flags |= WR_MSG_SHARED;
+        }
     }
     if (props_len)
         memcpy((uint8_t *)wr_msg_props(m), props, props_len);
@@ -135,23 +142,19 @@ struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct w
     return m;
 }
 
+struct wr_msg *wr_msg_new(struct wr_msgs *pool, struct wr_str exchange, struct wr_str routing_key,
+                          const void *props, uint32_t props_len, uint64_t body_len, unsigned flags)
+{
+    /* (only wr_msg_new_shared makes a shared one: a copy has its own body) */
+    return msg_alloc(pool, exchange, routing_key, props, props_len, body_len,
+                     flags & ~WR_MSG_SHARED, NULL, NULL);
+}
+
 struct wr_msg *wr_msg_new_shared(struct wr_msgs *pool, struct wr_str exchange,
                                  struct wr_str routing_key, const void *props, uint32_t props_len,
                                  const uint8_t *body, uint32_t body_len, struct wr_chunk *c)
 {
-    struct wr_msg *m = wr_msg_new(pool, exchange, routing_key, props, props_len, 0, WR_MSG_EXT);
-    struct wr_msg_ext *e;
-    if (!m)
-        return NULL;
-    e = wr_msg_ext(m);
-    free(e->body);
-    e->body = (uint8_t *)(uintptr_t)body;
-    e->chunk = c;
-    c->refs++;
-    m->flags |= WR_MSG_SHARED;
-    m->body_len = body_len;
-    pool->bytes += body_len;
-    return m;
+    return msg_alloc(pool, exchange, routing_key, props, props_len, body_len, WR_MSG_EXT, c, body);
 }
 
 void wr_msg_free_(struct wr_msg *m)

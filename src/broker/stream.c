@@ -242,16 +242,27 @@ static int ring_room(struct wr_stream *st)
     return 0;
 }
 
+/* Room for one more element (of `elt` bytes) in an array of n: the array,
+ * moved or not, its capacity *cap doubled from `first`; NULL when out of
+ * memory (the array unchanged). */
+static void *room(void *a, uint32_t n, uint32_t *cap, size_t elt, uint32_t first)
+{
+    uint32_t c;
+    if (n < *cap)
+        return a;
+    c = *cap ? *cap * 2 : first;
+    if (!(a = realloc(a, (size_t)c * elt)))
+        return NULL;
+    *cap = c;
+    return a;
+}
+
 static struct wr_stream_seg *seg_open(struct wr_stream *st, uint64_t first)
 {
-    if (st->nsegs == st->segs_cap) {
-        uint32_t cap = st->segs_cap ? st->segs_cap * 2 : 4;
-        struct wr_stream_seg *a = realloc(st->segs, (size_t)cap * sizeof(*a));
-        if (!a)
-            return NULL;
-        st->segs = a;
-        st->segs_cap = cap;
-    }
+    struct wr_stream_seg *a = room(st->segs, st->nsegs, &st->segs_cap, sizeof(*a), 4);
+    if (!a)
+        return NULL;
+    st->segs = a;
     st->segs[st->nsegs] = (struct wr_stream_seg){first, 0, 0};
     return &st->segs[st->nsegs++];
 }
@@ -274,13 +285,21 @@ static struct wr_stream_seg *seg_of(struct wr_stream *st, uint64_t off)
     return st->nsegs ? &st->segs[lo] : NULL;
 }
 
+/* Does a message of `b` bytes start a new segment (none yet, or the
+ * active one is full)? */
+static bool seg_starts(const struct wr_stream *st, uint64_t b)
+{
+    const struct wr_stream_seg *sg = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
+    return !sg || (sg->bytes && sg->bytes + b > st->segment_max);
+}
+
 /* A message of `b` bytes at `off`, published at monotonic `ms`, in the
  * active segment, or in a new one when it is full (*opened). */
 static int seg_account(struct wr_stream *st, uint64_t off, uint64_t b, uint64_t ms, bool *opened)
 {
     struct wr_stream_seg *sg = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
     *opened = false;
-    if (!sg || (sg->bytes && sg->bytes + b > st->segment_max)) {
+    if (seg_starts(st, b)) {
         if (!(sg = seg_open(st, off)))
             return WR_ENOMEM;
         *opened = true;
@@ -305,27 +324,19 @@ static int index_note(struct wr_queue *q, uint64_t off, uint64_t pos, int64_t wa
     bool new_jseg = !st->npins || st->pins[st->npins - 1] != jseg;
 
     if (new_jseg) {
-        if (st->npins == st->pins_cap) {
-            uint32_t cap = st->pins_cap ? st->pins_cap * 2 : 4;
-            uint32_t *a = realloc(st->pins, (size_t)cap * sizeof(*a));
-            if (!a)
-                return WR_ENOMEM;
-            st->pins = a;
-            st->pins_cap = cap;
-        }
+        uint32_t *a = room(st->pins, st->npins, &st->pins_cap, sizeof(*a), 4);
+        if (!a)
+            return WR_ENOMEM;
+        st->pins = a;
         st->pins[st->npins++] = jseg;
         if (p)
             p->stream_pin(p->ctx, jseg, true);
     }
     if (!st->nidx || new_jseg || seg_start || st->idx_since >= WR_STREAM_INDEX_EVERY) {
-        if (st->nidx == st->idx_cap) {
-            uint32_t cap = st->idx_cap ? st->idx_cap * 2 : 16;
-            struct wr_stream_idx *a = realloc(st->idx, (size_t)cap * sizeof(*a));
-            if (!a)
-                return WR_ENOMEM; /* (the next append tries again) */
-            st->idx = a;
-            st->idx_cap = cap;
-        }
+        struct wr_stream_idx *a = room(st->idx, st->nidx, &st->idx_cap, sizeof(*a), 16);
+        if (!a)
+            return WR_ENOMEM; /* (the next append tries again) */
+        st->idx = a;
         st->idx[st->nidx++] = (struct wr_stream_idx){off, pos, st->appended, wall_ms};
         st->idx_since = 0;
     }
@@ -624,9 +635,7 @@ static int append(struct wr_queue *q, struct wr_msg *m, uint64_t off, uint64_t r
     if (ring_room(st) < 0)
         return WR_ENOMEM;
     if (rec_pos && index_note(q, off, rec_pos, (int64_t)m->published_ms + wall_minus_mono(), b,
-                              !st->nsegs || (st->segs[st->nsegs - 1].bytes &&
-                                             st->segs[st->nsegs - 1].bytes + b > st->segment_max)) <
-                       0)
+                              seg_starts(st, b)) < 0)
         return WR_ENOMEM;
     if (seg_account(st, off, b, m->published_ms, &opened) < 0)
         return WR_ENOMEM;
@@ -741,9 +750,7 @@ int wr_stream_recover(struct wr_queue *q, const struct wr_srec *r)
     if (st->first == st->next)
         st->first = st->hot = st->next = r->off; /* empty: starts where it is */
     ms = r->wall_ms - delta > 0 ? (uint64_t)(r->wall_ms - delta) : 0;
-    if (index_note(q, r->off, r->pos, r->wall_ms, b,
-                   !st->nsegs || (st->segs[st->nsegs - 1].bytes &&
-                                  st->segs[st->nsegs - 1].bytes + b > st->segment_max)) < 0 ||
+    if (index_note(q, r->off, r->pos, r->wall_ms, b, seg_starts(st, b)) < 0 ||
         seg_account(st, r->off, b, ms, &opened) < 0)
         return WR_ENOMEM;
     st->next = st->hot = st->committed = r->off + 1;
@@ -752,10 +759,9 @@ int wr_stream_recover(struct wr_queue *q, const struct wr_srec *r)
     if (q->s.compact) {
         /* The key (a routing key or a header) and the tombstone mark: a
          * block without the body. */
-        struct wr_msg *m =
-            wr_msg_new(q->vhost->msgs, (struct wr_str){r->exchange, r->exchange_len},
-                       (struct wr_str){r->routing_key, r->routing_key_len}, r->props, r->props_len,
-                       0, 0);
+        struct wr_msg *m = wr_msg_new(q->vhost->msgs, (struct wr_str){r->exchange, r->exchange_len},
+                                      (struct wr_str){r->routing_key, r->routing_key_len}, r->props,
+                                      r->props_len, 0, 0);
         if (opened && st->nsegs > 1)
             close_active(st);
         if (m) {
@@ -876,8 +882,8 @@ static bool turn_spent(struct wr_queue *q)
         st->turn = *q->vhost->turns;
         st->turn_read = 0;
     }
-    if (st->turn_read < (st->turn - st->append_turn <= 2 ? WR_STREAM_TURN_READ_BUSY
-                                                          : WR_STREAM_TURN_READ))
+    if (st->turn_read <
+        (st->turn - st->append_turn <= 2 ? WR_STREAM_TURN_READ_BUSY : WR_STREAM_TURN_READ))
         return false;
     if (!st->resume_ev && !(st->resume_ev = evtimer_new(q->vhost->base, resume_cb, q)))
         return false;
@@ -1084,7 +1090,8 @@ int wr_stream_start(struct wr_queue *q, const struct wr_fv *v, uint64_t *out, st
             return 0;
         }
     } else if (v->type == 'T') {
-        *out = offset_at(q, (int64_t)(v->v.T > INT64_MAX / 1000 ? INT64_MAX / 1000 : v->v.T) * 1000);
+        *out =
+            offset_at(q, (int64_t)(v->v.T > INT64_MAX / 1000 ? INT64_MAX / 1000 : v->v.T) * 1000);
         return 0;
     } else if (wr_fv_int(v, &i)) {
         /* Before the head (negative included): from the head. */
@@ -1136,15 +1143,10 @@ static struct wr_stream_name *name_find(struct wr_stream *st, const char *name, 
 static struct wr_stream_name *name_add(struct wr_queue *q, const char *name, uint8_t len)
 {
     struct wr_stream *st = q->stream;
-    struct wr_stream_name *n;
-    if (st->nnames == st->names_cap) {
-        uint32_t cap = st->names_cap ? st->names_cap * 2 : 4;
-        struct wr_stream_name **a = realloc(st->names, (size_t)cap * sizeof(*a));
-        if (!a)
-            return NULL;
-        st->names = a;
-        st->names_cap = cap;
-    }
+    struct wr_stream_name *n, **a = room(st->names, st->nnames, &st->names_cap, sizeof(*a), 4);
+    if (!a)
+        return NULL;
+    st->names = a;
     if (!(n = calloc(1, sizeof(*n))))
         return NULL;
     wr_list_init(&n->dnode);

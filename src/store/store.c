@@ -856,16 +856,41 @@ static void keys_done(struct wr_store *s, bool ok)
     s->nstage = 0;
 }
 
+/* The message part of a 'P' or 'S' record, from the exchange on: 8 parts
+ * into iov, the lengths' bytes in `lens` (10 bytes, kept by the caller
+ * until the append). Returns their total size. */
+static uint32_t msg_parts(const struct wr_msg *m, const uint8_t *body, uint8_t lens[10],
+                          struct wr_iov *iov)
+{
+    uint8_t xl = m->rkey->xlen, rl = m->rkey->rklen;
+    uint32_t len = 0;
+    lens[0] = xl;
+    lens[1] = rl;
+    wr_store32(lens + 2, m->props_len);
+    wr_store32(lens + 6, (uint32_t)m->body_len);
+    iov[0] = (struct wr_iov){lens, 1};
+    iov[1] = (struct wr_iov){m->rkey->data, xl};
+    iov[2] = (struct wr_iov){lens + 1, 1};
+    iov[3] = (struct wr_iov){m->rkey->data + xl, rl};
+    iov[4] = (struct wr_iov){lens + 2, 4};
+    iov[5] = (struct wr_iov){wr_msg_props(m), m->props_len};
+    iov[6] = (struct wr_iov){lens + 6, 4};
+    iov[7] = (struct wr_iov){body, (size_t)m->body_len};
+    for (int i = 0; i < 8; i++)
+        len += (uint32_t)iov[i].len;
+    return len;
+}
+
 /* One 'P' record naming the queue ids (or a holding exchange's). */
 static uint64_t journal_publish(struct wr_store *s, struct wr_msg *m, struct wr_queue *const *qs,
                                 const uint64_t *held, uint32_t n)
 {
-    uint8_t head[18], xl, rl, pl[4], bl[4];
+    uint8_t head[18], lens[10];
     uint64_t ids[64], *qid = ids;
     struct wr_iov iov[10];
     struct segstat *ss;
     struct sent *e;
-    uint32_t seg, len = 0;
+    uint32_t seg, len;
     uint64_t pos;
 
     if (wr_journal_failed(s->j) || s->defs_failed || n > UINT16_MAX || !wr_msg_ext(m))
@@ -877,22 +902,10 @@ static uint64_t journal_publish(struct wr_store *s, struct wr_msg *m, struct wr_
     wr_store16(head + 16, (uint16_t)n);
     for (uint32_t i = 0; i < n; i++)
         wr_store64((uint8_t *)&qid[i], qs ? qs[i]->store_id : held[i]);
-    xl = m->rkey->xlen;
-    rl = m->rkey->rklen;
-    wr_store32(pl, m->props_len);
-    wr_store32(bl, (uint32_t)m->body_len);
     iov[0] = (struct wr_iov){head, sizeof(head)};
     iov[1] = (struct wr_iov){qid, n * sizeof(uint64_t)};
-    iov[2] = (struct wr_iov){&xl, 1};
-    iov[3] = (struct wr_iov){m->rkey->data, xl};
-    iov[4] = (struct wr_iov){&rl, 1};
-    iov[5] = (struct wr_iov){m->rkey->data + xl, rl};
-    iov[6] = (struct wr_iov){pl, 4};
-    iov[7] = (struct wr_iov){wr_msg_props(m), m->props_len};
-    iov[8] = (struct wr_iov){bl, 4};
-    iov[9] = (struct wr_iov){wr_msg_body(m), (size_t)m->body_len};
-    for (int i = 0; i < 10; i++)
-        len += (uint32_t)iov[i].len;
+    len = (uint32_t)(sizeof(head) + n * sizeof(uint64_t)) +
+          msg_parts(m, wr_msg_body(m), lens, iov + 2);
     e = sent_new(s, s->next_id, (uint16_t)n, false);
     pos = e && (!qs || keys_write(s)) ? wr_journal_append(s->j, 'P', iov, 10, &seg) : 0;
     ss = pos ? segstat_get(s, seg) : NULL;
@@ -990,9 +1003,9 @@ static uint64_t p_stream_append(void *ctx, struct wr_queue *q, struct wr_msg *m,
                                 uint64_t *rec)
 {
     struct wr_store *s = ctx;
-    uint8_t head[24], xl = m->rkey->xlen, rl = m->rkey->rklen, pl[4], bl[4];
+    uint8_t head[24], lens[10];
     struct wr_iov iov[9];
-    uint32_t len = 0;
+    uint32_t len;
     uint64_t pos;
     const uint8_t *body;
 
@@ -1001,19 +1014,8 @@ static uint64_t p_stream_append(void *ctx, struct wr_queue *q, struct wr_msg *m,
     wr_store64(head, q->store_id);
     wr_store64(head + 8, off);
     wr_store64(head + 16, wall_ms() - (wr_now_ms() - m->published_ms));
-    wr_store32(pl, m->props_len);
-    wr_store32(bl, (uint32_t)m->body_len);
     iov[0] = (struct wr_iov){head, sizeof(head)};
-    iov[1] = (struct wr_iov){&xl, 1};
-    iov[2] = (struct wr_iov){m->rkey->data, xl};
-    iov[3] = (struct wr_iov){&rl, 1};
-    iov[4] = (struct wr_iov){m->rkey->data + xl, rl};
-    iov[5] = (struct wr_iov){pl, 4};
-    iov[6] = (struct wr_iov){wr_msg_props(m), m->props_len};
-    iov[7] = (struct wr_iov){bl, 4};
-    iov[8] = (struct wr_iov){body, (size_t)m->body_len};
-    for (int i = 0; i < 9; i++)
-        len += (uint32_t)iov[i].len;
+    len = (uint32_t)sizeof(head) + msg_parts(m, body, lens, iov + 1);
     if (!(pos = wr_journal_append(s->j, 'S', iov, 9, NULL)))
         return 0;
     *rec = pos - WR_JOURNAL_HEADER - len;
@@ -1125,8 +1127,8 @@ static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64
             }
             n = fd < 0 ? -1 : pread(fd, rd->ch->data, rd->ch->cap, (off_t)off);
             if (n < 0) {
-                wr_log(WR_LOG_ERROR, "journal: cannot read segment %08u back for a stream: %s",
-                       seg, strerror(errno));
+                wr_log(WR_LOG_ERROR, "journal: cannot read segment %08u back for a stream: %s", seg,
+                       strerror(errno));
                 rd->len = 0;
                 return WR_EIO;
             }
@@ -1149,13 +1151,14 @@ static int p_sreader_next(void *ctx, struct wr_sreader *rd, uint64_t qid, uint64
             }
             if (rd->len < rd->ch->cap)
                 return 0; /* the segment ends in it */
-            *pos += rd->len - at - (WR_JOURNAL_HEADER - 1); /* a record may start in the last bytes */
+            *pos +=
+                rd->len - at - (WR_JOURNAL_HEADER - 1); /* a record may start in the last bytes */
             rd->len = 0;
             continue;
         }
         *pos += total;
-        if (p[12] != 'S' || !srec_parse(p + WR_JOURNAL_HEADER, (uint32_t)(total - WR_JOURNAL_HEADER),
-                                        &rqid, out) ||
+        if (p[12] != 'S' ||
+            !srec_parse(p + WR_JOURNAL_HEADER, (uint32_t)(total - WR_JOURNAL_HEADER), &rqid, out) ||
             rqid != qid)
             continue;
         /* Its checksum (recovery skipped a record that fails it, and the

@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integ"))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
-from stream_bench import RMQ_TOOL, low_free_port, perf  # noqa: E402
+from stream_bench import RMQ_TOOL, perf, rabbitmq  # noqa: E402
 
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 SECS = int(os.environ.get("BENCH_SECONDS", "6"))
@@ -45,17 +45,10 @@ def main():
     w = harness._start(["--log-level", "warning"])
     brokers["warren"] = w.port
     try:
-        port = os.environ.get("BENCH_RMQ_PORT")
-        if port:
-            brokers["rabbitmq"] = int(port)
-        elif os.path.exists(RMQ_TOOL):
-            p = low_free_port()
-            r = subprocess.run([RMQ_TOOL, "start", str(p)], capture_output=True, text=True)
-            if r.returncode == 0:
-                started_rmq = p
-                brokers["rabbitmq"] = p
-            else:
-                print("RabbitMQ not started: %s" % r.stderr.strip()[-300:], file=sys.stderr)
+        rmq = rabbitmq()
+        if rmq:
+            brokers["rabbitmq"] = rmq[0]
+            started_rmq = rmq[2]
         print("| window | size | %s |%s" % (" | ".join(brokers),
                                             " Warren / RabbitMQ |" if len(brokers) > 1 else ""))
         print("|---|---|%s" % ("---|" * (len(brokers) + (1 if len(brokers) > 1 else 0))))

@@ -29,7 +29,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integ"))
@@ -89,23 +88,32 @@ def rmq_pid(port):
     return None
 
 
+def rabbitmq():
+    """RabbitMQ to run beside Warren: (port, pid or None, the port to stop it
+    on at the end or None), or None. BENCH_RMQ_PORT names a running node;
+    else one is started with rabbitmq-local.sh on a free port."""
+    port = os.environ.get("BENCH_RMQ_PORT")
+    if port:
+        return int(port), None, None
+    if os.path.exists(RMQ_TOOL):
+        p = low_free_port()
+        r = subprocess.run([RMQ_TOOL, "start", str(p)], capture_output=True, text=True)
+        if r.returncode == 0:
+            return p, rmq_pid(p), p
+        print("RabbitMQ not started: %s" % r.stderr.strip()[-300:], file=sys.stderr)
+    return None
+
+
 def main():
     brokers = {}
     started_rmq = None
     w = harness._start(["--log-level", "warning"])
     brokers["warren"] = (w.port, w.pid)
-    port = os.environ.get("BENCH_RMQ_PORT")
     try:
-        if port:
-            brokers["rabbitmq"] = (int(port), None)
-        elif os.path.exists(RMQ_TOOL):
-            p = low_free_port()
-            r = subprocess.run([RMQ_TOOL, "start", str(p)], capture_output=True, text=True)
-            if r.returncode == 0:
-                started_rmq = p
-                brokers["rabbitmq"] = (p, rmq_pid(p))
-            else:
-                print("RabbitMQ not started: %s" % r.stderr.strip()[-300:], file=sys.stderr)
+        rmq = rabbitmq()
+        if rmq:
+            brokers["rabbitmq"] = rmq[:2]
+            started_rmq = rmq[2]
         res = {b: {"append16": [], "append1k": [], "replay1k": [], "rss": []} for b in brokers}
         order = list(brokers)
         for rep in range(REPS):
