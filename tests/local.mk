@@ -4,10 +4,11 @@
 #   fuzz replay    tests/fuzz/replay_<target>  (each fuzz target over its corpus)
 #   scripts        tests/*.sh                  (generated code, man pages, docs)
 #   integration    tests/integ/*.py            (start a real warrend; python3)
+#   the same, threaded  tests/integ/*_thr.thr  (each again with io_threads = 2)
 #
 # Adding an integration test is one line: append it to INTEG_TESTS.
 
-TEST_EXTENSIONS = .sh .py
+TEST_EXTENSIONS = .sh .py .thr
 SH_LOG_COMPILER = $(SHELL)
 # Integration tests use the system interpreter on purpose: python3-pika is
 # a Debian package, installed for /usr/bin/python3 only.
@@ -258,8 +259,19 @@ INTEG_TESTS = \
 	tests/integ/test_stream_durable.py \
 	tests/integ/test_stream.py
 TESTS += $(INTEG_TESTS)
+# Every integration test runs twice: as itself, with the broker's
+# io_threads from its default (auto: 0 on a machine of 1 or 2 cores), and
+# as tests/integ/NAME_thr.thr with two I/O threads (net/io.h). A .thr file
+# only names its .py; tests/integ/threaded.sh runs that.
+INTEG_THREADED = $(INTEG_TESTS:.py=_thr.thr)
+TESTS += $(INTEG_THREADED)
+THR_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/integ/threaded.sh
+$(INTEG_THREADED):
+	$(AM_V_GEN)mkdir -p tests/integ && echo '$(srcdir)/$(@:_thr.thr=.py)' > $@
+CLEANFILES += $(INTEG_THREADED)
 # Helper modules the tests import.
-EXTRA_DIST += $(INTEG_TESTS) tests/integ/warren_test.py tests/integ/rawamqp.py \
+EXTRA_DIST += $(INTEG_TESTS) tests/integ/threaded.sh tests/integ/warren_test.py \
+	tests/integ/rawamqp.py \
 	tests/integ/harness.py tests/integ/amqpcase.py tests/integ/README.md \
 	tests/integ/durability.py tests/integ/fixtures tests/integ/mgmtcase.py \
 	tests/integ/tlscerts.py

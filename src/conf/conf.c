@@ -488,6 +488,15 @@ static const struct wr_conf_setting settings[] = {
      .flags = WR_CONF_FALSE | WR_CONF_RELOAD,
      .help = "milliseconds a delivery may stay unacknowledged before its channel is closed "
              "with 406; 0 or false: no limit"},
+    {.name = "io_threads",
+     .type = WR_CONF_INT,
+     F(io_threads),
+     .def = "auto",
+     .imin = 0,
+     .imax = 64,
+     .flags = WR_CONF_AUTO,
+     .help = "threads that read and write the AMQP sockets beside the broker's own; 0: the "
+             "broker's thread does it; auto: cores - 1, at most 16, 0 on 1 or 2 cores"},
     /* plugins (src/plugin); plugins.enabled.N and plugin.NAME.KEY are
      * lists, parsed by apply_plugin_key */
     {.name = "plugins.directory",
@@ -882,7 +891,8 @@ static const char *apply(struct wr_conf *c, const struct wr_conf_setting *s, con
         int64_t n = -1;
         if ((s->flags & WR_CONF_FALSE) && strcmp(v, "false") == 0)
             n = 0;
-        else if (!((s->flags & WR_CONF_INFINITY) && strcmp(v, "infinity") == 0))
+        else if (!((s->flags & WR_CONF_INFINITY) && strcmp(v, "infinity") == 0) &&
+                 !((s->flags & WR_CONF_AUTO) && strcmp(v, "auto") == 0))
             why = parse_int(v, s->imin, s->imax, &n);
         if (!why)
             memcpy(field, &n, sizeof n);
@@ -1541,6 +1551,8 @@ int wr_conf_format(const struct wr_conf *c, const struct wr_conf_setting *s, cha
         memcpy(&n, field, sizeof n);
         if (n < 0 && (s->flags & WR_CONF_INFINITY))
             w = snprintf(out, cap, "infinity");
+        else if (n < 0 && (s->flags & WR_CONF_AUTO))
+            w = snprintf(out, cap, "auto");
         else
             w = snprintf(out, cap, "%lld", (long long)n);
         break;

@@ -94,16 +94,16 @@ struct wr_conf {
     int64_t heartbeat;            /* heartbeat, seconds, 0 = off */
     int64_t handshake_timeout_ms; /* handshake_timeout */
     /* resource alarms */
-    double mem_high_watermark; /* vm_memory_high_watermark.relative */
+    double mem_high_watermark;            /* vm_memory_high_watermark.relative */
     uint64_t mem_high_watermark_absolute; /* vm_memory_high_watermark.absolute, 0 = unset */
-    uint64_t disk_free_limit;  /* disk_free_limit.absolute, bytes */
+    uint64_t disk_free_limit;             /* disk_free_limit.absolute, bytes */
     /* persistence */
     int64_t fsync_interval_ms; /* journal.fsync_interval */
     uint64_t segment_size;     /* journal.segment_size, bytes */
     /* first-start user and its restriction */
-    char default_user[256];    /* default_user */
-    char default_pass[256];    /* default_pass */
-    char default_vhost[256];   /* default_vhost */
+    char default_user[256];  /* default_user */
+    char default_pass[256];  /* default_pass */
+    char default_vhost[256]; /* default_vhost */
     /* default_user_tags.<tag>: the five tags RabbitMQ knows have rows;
      * any other tag set to true is in default_user_tags_other */
     bool tag_administrator, tag_management, tag_monitoring, tag_policymaker, tag_impersonator;
@@ -111,7 +111,7 @@ struct wr_conf {
     char default_perm_configure[1024]; /* default_permissions.configure */
     char default_perm_write[1024];     /* default_permissions.write */
     char default_perm_read[1024];      /* default_permissions.read */
-    char loopback_users[1024]; /* loopback_users: comma list or "none" */
+    char loopback_users[1024];         /* loopback_users: comma list or "none" */
     /* definitions imported at every start; "" = none */
     char load_definitions[1024]; /* load_definitions */
     /* service: logging outputs, shutdown, limits */
@@ -126,6 +126,7 @@ struct wr_conf {
     uint64_t max_message_size;           /* max_message_size, bytes */
     int64_t consumer_max_per_channel;    /* consumer_max_per_channel, 0 = no limit */
     int64_t consumer_timeout_ms;         /* consumer_timeout, 0 = no limit */
+    int64_t io_threads;                  /* io_threads, -1 = auto (net/io.h) */
     /* plugins */
     char plugins_dir[1024];     /* plugins.directory */
     char plugins_enabled[1024]; /* plugins.enabled.N, as a comma list; not a row */
@@ -144,13 +145,14 @@ enum wr_conf_type {
 };
 
 /* Flags of a setting. */
-#define WR_CONF_SECRET 0x1u /* masked by wr_conf_print */
+#define WR_CONF_SECRET 0x1u   /* masked by wr_conf_print */
 #define WR_CONF_EMPTY_OK 0x2u /* a string that may be set to "" ("key =") */
 /* Applied by SIGHUP (warrend re-reads its file); any other setting needs a
  * restart, and a change to it is logged as such. */
 #define WR_CONF_RELOAD 0x4u
 #define WR_CONF_INFINITY 0x8u /* an INT that also takes "infinity" (stored as -1) */
 #define WR_CONF_FALSE 0x10u   /* an INT that also takes "false" (stored as 0) */
+#define WR_CONF_AUTO 0x20u    /* an INT that also takes "auto" (stored as -1) */
 
 struct wr_conf_setting {
     const char *name;

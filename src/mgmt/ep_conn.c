@@ -211,7 +211,8 @@ static json_t *conn_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
     wr_json_set(o, "send_oct", json_integer((json_int_t)c->send_oct.n));
     wr_json_set(o, "send_oct_details", wr_json_rate(c->send_oct.rate));
     wr_json_set(o, "send_cnt", json_integer((json_int_t)c->send_cnt));
-    wr_json_set(o, "send_pend", json_integer((json_int_t)evbuffer_get_length(c->out)));
+    wr_json_set(o, "send_pend",
+                json_integer((json_int_t)(evbuffer_get_length(c->out) + c->out_pending)));
     return o;
 }
 

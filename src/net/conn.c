@@ -41,23 +41,13 @@
 /* Frames before tune-ok may be at most this big (the spec's frame-min-size). */
 #define PRE_TUNE_FRAME_MAX WR_AMQP_FRAME_MIN_SIZE
 #define CLOSE_OK_TIMEOUT_MS 3000
-#define FLUSH_TIMEOUT_MS 5000
 /* CLOSED: how long to wait for the peer to close once it has gone quiet,
- * and at most. DEAD: how long to wait for EOF after shutting our side. */
+ * and at most. */
 #define CLOSED_IDLE_MS 3000
 #define CLOSED_MAX_MS 30000
-#define LINGER_MS 2000
 
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
-static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void process_input(struct wr_conn *c);
 static void flow_release(struct wr_conn *c);
-
-/* One read callback takes at most this much before the next connection's
- * turn; reads are up to READ_CHUNK each (libevent's own evbuffer_read is
- * capped at 4 KiB, which would cost a syscall per 4 KiB of publishes). */
-#define READ_BUDGET (64u * 1024)
-#define READ_CHUNK (64u * 1024)
 
 /* ---- server properties for connection.start, encoded once ---- */
 
@@ -116,34 +106,15 @@ static bool conn_input_held(const struct wr_conn *c)
     return c->read_paused || c->flow_q || c->out_full || c->refuse_at_ms;
 }
 
-/* Add or remove the socket's events to match what the connection waits
- * for: input it wants, output the socket could not take, and what a TLS
- * read or write needs first (the other direction). For a plain socket the
- * last two are never set, so this is the read and write events as before. */
-static void event_want(struct event *ev, bool *on, bool want)
-{
-    if (want == *on)
-        return;
-    *on = want;
-    if (want)
-        event_add(ev, NULL);
-    else
-        event_del(ev);
-}
-
-static void conn_events(struct wr_conn *c)
-{
-    event_want(c->rev, &c->rev_on, c->reading || (c->writing && c->wr_wants_read));
-    event_want(c->wev, &c->wev_on, (c->writing && !c->wr_wants_read) || c->rd_wants_write);
-}
-
+/* Tell the socket half whether to read. Once the connection is dead the
+ * socket half reads (and discards) on its own until the peer's EOF. */
 static void conn_update_read(struct wr_conn *c)
 {
-    bool want = c->state >= WR_CS_CLOSED ? !c->peer_eof : !conn_input_held(c);
-    if (want == c->reading)
+    bool want = !conn_input_held(c);
+    if (c->state == WR_CS_DEAD || want == c->reading)
         return;
     c->reading = want;
-    conn_events(c);
+    wr_sock_want_read(c->sock, want);
 }
 
 /* Input was held and is not any more: frames already read may be waiting
@@ -152,8 +123,18 @@ static void conn_update_read(struct wr_conn *c)
 static void conn_resume_read(struct wr_conn *c)
 {
     conn_update_read(c);
-    if (c->reading && (evbuffer_get_length(c->in) || c->xp.ops->has_pending(&c->xp)))
-        event_active(c->rev, EV_READ, 1);
+    if (c->reading && evbuffer_get_length(c->in))
+        event_active(c->kick, EV_READ, 1);
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_conn *c = arg;
+    (void)fd;
+    (void)what;
+    wr_clock_update();
+    if (c->reading)
+        process_input(c);
 }
 
 /* ---- sending ---- */
@@ -161,9 +142,14 @@ static void conn_resume_read(struct wr_conn *c)
 /* Output is counted in the memory alarm, less the bodies that are
  * references to stored messages (those are counted as messages). Settled
  * whenever the output grows or is written, and on free. */
+static uint64_t out_len(const struct wr_conn *c)
+{
+    return evbuffer_get_length(c->out) + c->out_pending;
+}
+
 static void out_account(struct wr_conn *c)
 {
-    uint64_t len = evbuffer_get_length(c->out);
+    uint64_t len = out_len(c);
     uint64_t mine = len > c->out_shared ? len - c->out_shared : 0;
     c->srv->broker->out_bytes = c->srv->broker->out_bytes - c->out_counted + mine;
     c->out_counted = mine;
@@ -173,11 +159,11 @@ void wr_conn_note_output(struct wr_conn *c)
 {
     c->last_send_ms = wr_now_ms();
     out_account(c);
-    if (!c->out_full && evbuffer_get_length(c->out) > WR_CONN_OUT_HIGH) {
+    if (!c->out_full && out_len(c) > WR_CONN_OUT_HIGH) {
         c->out_full = true;
         conn_update_read(c);
     }
-    if (!c->writing && !wr_list_linked(&c->dirty_node))
+    if (!wr_list_linked(&c->dirty_node))
         wr_server_conn_dirty(c->srv, &c->dirty_node);
 }
 
@@ -186,7 +172,7 @@ void wr_conn_note_output(struct wr_conn *c)
 static void output_drained(struct wr_conn *c)
 {
     out_account(c);
-    if (c->out_full && evbuffer_get_length(c->out) <= WR_CONN_OUT_LOW) {
+    if (c->out_full && out_len(c) <= WR_CONN_OUT_LOW) {
         c->out_full = false;
         for (uint32_t i = 0; i < c->nchans_cap && c->state == WR_CS_RUNNING; i++)
             if (c->chans[i])
@@ -195,37 +181,26 @@ static void output_drained(struct wr_conn *c)
     }
 }
 
-/* Write what the transport takes now; when it cannot take everything, wait
- * for the event it names (writable, or for TLS possibly readable). False
- * when the connection was aborted. */
-static bool conn_write(struct wr_conn *c)
-{
-    size_t sent;
-    enum wr_xp_status st = c->xp.ops->write(&c->xp, c->out, &sent);
-    if (sent) {
-        c->send_oct.n += (uint64_t)sent;
-        c->send_cnt++;
-    }
-    if (st == WR_XP_ERROR) {
-        wr_conn_abort(c, wr_xport_why(&c->xp));
-        return false;
-    }
-    c->writing = st != WR_XP_OK;
-    c->wr_wants_read = st == WR_XP_WANT_READ;
-    conn_events(c);
-    return true;
-}
-
-/* Writes go out here, once per loop turn, straight from the output buffer:
- * no epoll registration for a socket that can take the data at once. Only
- * when the kernel refuses part of it does libevent watch for writability
- * (EV_WRITE), and conn_write_cb takes over until the buffer is empty. */
+/* Writes go out here, once per loop turn: with io_threads = 0 straight
+ * from the output buffer (no epoll registration for a socket that can take
+ * the data at once), else handed to the connection's I/O thread in one
+ * batch. What was written comes back in wr_conn_sock_wrote. */
 void wr_conn_flush(struct wr_conn *c)
 {
     wr_list_del(&c->dirty_node);
-    if (c->writing || c->state == WR_CS_DEAD || !evbuffer_get_length(c->out))
+    if (c->state == WR_CS_DEAD || !evbuffer_get_length(c->out))
         return;
-    if (conn_write(c))
+    c->out_pending += wr_sock_flush(c->sock, c->out);
+}
+
+void wr_conn_sock_wrote(struct wr_conn *c, uint64_t bytes, uint32_t writes)
+{
+    c->send_oct.n += bytes;
+    c->send_cnt += writes;
+    c->out_pending = c->out_pending > bytes ? c->out_pending - bytes : 0;
+    if (c->state == WR_CS_DEAD)
+        out_account(c);
+    else
         output_drained(c);
 }
 
@@ -246,10 +221,9 @@ void wr_conn_send(struct wr_conn *c, uint16_t channel, const struct wr_method *m
  *   the same: clients that close from several threads send several), the
  *   rest is discarded (the spec: ignore frames after close), until the
  *   peer closes the socket or goes quiet.
- * DEAD: the output is written, then the write side shut down, then input
- *   read and discarded until EOF or LINGER_MS (nginx's lingering close),
- *   then the socket is closed: closing it with unread input would send a
- *   reset, and the peer would lose the close-ok still in its buffer. */
+ * DEAD: the socket half writes the output, shuts the write side, reads
+ *   and discards until EOF (a lingering close, net/io.c), closes the
+ *   socket and says so; the connection is then freed. */
 
 static void free_channels(struct wr_conn *c)
 {
@@ -271,19 +245,6 @@ static void to_dead_list(struct wr_conn *c)
     wr_list_add_tail(&c->srv->dead, &c->node);
 }
 
-/* Output written: shut our side and wait for the peer's EOF. */
-static void linger_start(struct wr_conn *c)
-{
-    c->freed_when_flushed = false;
-    c->lingering = true;
-    c->linger_since_ms = wr_now_ms();
-    if (c->peer_eof || !c->xp.ops->shutdown(&c->xp)) {
-        to_dead_list(c);
-        return;
-    }
-    conn_update_read(c);
-}
-
 /* Graceful end: what is queued is written, then a lingering close. */
 static void conn_finish(struct wr_conn *c)
 {
@@ -293,17 +254,8 @@ static void conn_finish(struct wr_conn *c)
     c->closing_since_ms = wr_now_ms();
     free_channels(c);
     wr_list_del(&c->dirty_node);
-    conn_update_read(c);
-    if (evbuffer_get_length(c->out) == 0) {
-        linger_start(c);
-    } else {
-        c->freed_when_flushed = true;
-        if (!c->writing) {
-            c->writing = true;
-            c->wr_wants_read = false;
-        }
-        conn_events(c);
-    }
+    c->out_pending += wr_sock_finish(c->sock, c->out);
+    out_account(c);
 }
 
 /* close and close-ok have been exchanged. */
@@ -324,13 +276,35 @@ void wr_conn_abort(struct wr_conn *c, const char *why)
         c->closing_since_ms = wr_now_ms();
         free_channels(c);
     }
-    /* Nothing more will be written or read. */
+    /* Nothing more will be written or read: the socket half closes (at
+     * once with io_threads = 0) and says so (wr_conn_sock_closed). */
     evbuffer_drain(c->out, evbuffer_get_length(c->out));
-    c->reading = c->writing = c->freed_when_flushed = false;
-    c->rd_wants_write = c->wr_wants_read = false;
-    conn_events(c);
+    c->reading = false;
+    wr_list_del(&c->dirty_node);
+    wr_sock_abort(c->sock);
+    out_account(c);
+}
+
+void wr_conn_sock_ended(struct wr_conn *c, const char *why)
+{
+    if (c->state == WR_CS_DEAD)
+        return; /* the socket half is finishing on its own */
+    if (c->state >= WR_CS_CLOSED)
+        conn_finish(c); /* writes what is left, then the socket closes */
+    else
+        wr_conn_abort(c, why ? why : "client closed the socket without connection.close");
+}
+
+void wr_conn_sock_closed(struct wr_conn *c)
+{
+    c->sock_closed = true;
+    if (c->state != WR_CS_DEAD) {
+        c->state = WR_CS_DEAD;
+        free_channels(c);
+    }
     wr_list_del(&c->dirty_node);
     to_dead_list(c);
+    wr_server_fd_released(c->srv);
 }
 
 /* connection.close(code, text); `logged`: the caller has said why already. */
@@ -489,24 +463,13 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, const struct wr_xport *xp,
     if (!srv->server_props_len)
         build_server_props(srv);
     int fd = xp->fd;
-    c->xp = *xp;
+    c->tls = xp->ops != &wr_xport_plain;
     c->tls_seen = xp->handshake_done; /* a plain socket has none to wait for */
     c->in = evbuffer_new();
     c->out = evbuffer_new();
-    c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-    c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
-    if (!c->in || !c->out || !c->rev || !c->wev) {
-        if (c->in)
-            evbuffer_free(c->in);
-        if (c->out)
-            evbuffer_free(c->out);
-        if (c->rev)
-            event_free(c->rev);
-        if (c->wev)
-            event_free(c->wev);
-        free(c);
-        return NULL;
-    }
+    c->kick = event_new(srv->base, -1, 0, kick_cb, c);
+    if (!c->in || !c->out || !c->kick)
+        goto fail;
     evutil_make_socket_nonblocking(fd);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->loopback = wr_sockaddr_is_loopback(peer);
@@ -535,6 +498,9 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, const struct wr_xport *xp,
         }
     }
     snprintf(c->name, sizeof(c->name), "%s:%d -> %s:%d", host, port, lhost, lport);
+    /* From here the socket is the socket half's (the caller's on failure). */
+    if (!(c->sock = wr_sock_new(srv->io, c, xp, c->in, c->out)))
+        goto fail;
     c->srv = srv;
     c->state = WR_CS_HEADER;
     c->frame_max = PRE_TUNE_FRAME_MAX;
@@ -551,6 +517,15 @@ struct wr_conn *wr_conn_new(struct wr_server *srv, const struct wr_xport *xp,
     conn_update_read(c);
     wr_log_ctx(WR_LOG_DEBUG, c->name, "accepted connection");
     return c;
+fail:
+    if (c->in)
+        evbuffer_free(c->in);
+    if (c->out)
+        evbuffer_free(c->out);
+    if (c->kick)
+        event_free(c->kick);
+    free(c);
+    return NULL;
 }
 
 void wr_conn_free(struct wr_conn *c)
@@ -569,13 +544,11 @@ void wr_conn_free(struct wr_conn *c)
     flow_release(c);
     c->srv->nconns--;
     c->srv->broker->churn.conns_closed++;
-    event_free(c->rev);
-    event_free(c->wev);
+    event_free(c->kick);
+    wr_sock_free(c->sock); /* may release shared bodies (deliver.c), which uses c */
     evbuffer_free(c->in);
-    evbuffer_free(c->out); /* releases shared bodies (deliver.c), which uses c */
+    evbuffer_free(c->out); /* the same */
     c->srv->broker->out_bytes -= c->out_counted;
-    c->xp.ops->close(&c->xp);
-    wr_server_fd_released(c->srv);
     free(c->chans);
     free(c->client_props);
     wr_log_ctx(WR_LOG_DEBUG, c->name, "connection closed");
@@ -636,7 +609,7 @@ static bool mech_offered(const struct wr_conn *c, const char *mech)
 {
     if (!wr_conf_list_has(&c->srv->conf->auth_mechanisms, mech))
         return false;
-    return strcmp(mech, "EXTERNAL") != 0 || c->xp.ops->protocol(&c->xp) != NULL;
+    return strcmp(mech, "EXTERNAL") != 0 || c->tls;
 }
 
 static void send_start(struct wr_conn *c)
@@ -736,7 +709,7 @@ static void keep_client_props(struct wr_conn *c, const struct wr_connection_star
 static int external_login(struct wr_conn *c, char *name, struct wr_str *user)
 {
     const struct wr_conf *conf = c->srv->conf;
-    struct x509_st *cert = c->xp.ops->peer_cert(&c->xp);
+    struct x509_st *cert = wr_sock_peer_cert(c->sock);
     const struct wr_str mech = WR_STR("EXTERNAL");
     const char *why = NULL;
     int rc;
@@ -797,8 +770,8 @@ static void on_start_ok(struct wr_conn *c, const struct wr_connection_start_ok *
     } else {
         rc = wr_sasl_parse(a->mechanism, a->response, &user, &pass);
         if (rc < 0 || user.len >= sizeof(c->user) ||
-            wr_auth_login(c->srv->broker->users, c->srv->broker->auth_order,
-                          c->srv->broker->nauth, user, pass, &c->principal, &err) < 0) {
+            wr_auth_login(c->srv->broker->users, c->srv->broker->auth_order, c->srv->broker->nauth,
+                          user, pass, &c->principal, &err) < 0) {
             login_refused(c, a->mechanism, rc < 0 ? WR_STR_NULL : user,
                           rc < 0 ? "malformed response" : "invalid credentials");
             return;
@@ -1166,125 +1139,23 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
     evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
 }
 
-/* The peer closed its side (or the socket failed) while we were closing. */
-static void peer_gone(struct wr_conn *c)
-{
-    c->peer_eof = true;
-    conn_update_read(c);
-    if (c->state == WR_CS_CLOSED)
-        conn_finish(c); /* writes what is left, then frees */
-    else if (c->lingering)
-        to_dead_list(c);
-}
-
-/* DEAD: read and throw away until EOF (the lingering close). */
-static void discard_input(struct wr_conn *c)
-{
-    static char sink[16384];
-    for (int i = 0; i < 16; i++) {
-        ssize_t n = read(c->xp.fd, sink, sizeof(sink));
-        if (n > 0)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-            peer_gone(c);
-        return;
-    }
-}
-
 /* The TLS handshake just finished: the AMQP handshake's timer starts now
  * (RabbitMQ's handshake_timeout counts after the TLS handshake). */
-static void tls_established(struct wr_conn *c)
+void wr_conn_sock_tls(struct wr_conn *c)
 {
-    const char *proto = c->xp.ops->protocol(&c->xp), *cipher = c->xp.ops->cipher(&c->xp);
+    const char *proto = wr_sock_protocol(c->sock), *cipher = wr_sock_cipher(c->sock);
     c->tls_seen = true;
     c->opened_ms = wr_now_ms();
     wr_log_ctx(WR_LOG_DEBUG, c->name, "TLS handshake done: %s, %s", proto ? proto : "?",
                cipher ? cipher : "?");
 }
 
-/* Read what the transport has, up to READ_BUDGET, then handle it. */
-static void conn_read(struct wr_conn *c)
+void wr_conn_sock_input(struct wr_conn *c, uint64_t bytes, uint32_t reads)
 {
-    size_t got = 0;
-
-    while (got < READ_BUDGET) {
-        size_t n;
-        enum wr_xp_status st = c->xp.ops->read(&c->xp, c->in, READ_CHUNK, &n);
-        if (n) {
-            got += n;
-            c->recv_oct.n += (uint64_t)n;
-            c->recv_cnt++;
-        }
-        if (st == WR_XP_OK)
-            continue;
-        if (st == WR_XP_WANT_READ)
-            break; /* the socket is drained */
-        if (st == WR_XP_WANT_WRITE) {
-            c->rd_wants_write = true; /* TLS: a handshake message to send first */
-            conn_events(c);
-            break;
-        }
-        if (st == WR_XP_EOF) {
-            /* Frames already read still count (a close-ok, say). */
-            process_input(c);
-            if (c->state >= WR_CS_CLOSED)
-                peer_gone(c);
-            else
-                wr_conn_abort(c, "client closed the socket without connection.close");
-            return;
-        }
-        if (c->state >= WR_CS_CLOSED)
-            peer_gone(c);
-        else
-            wr_conn_abort(c, wr_xport_why(&c->xp));
-        return;
-    }
-    if (!c->tls_seen && c->xp.handshake_done)
-        tls_established(c);
+    c->recv_oct.n += bytes;
+    c->recv_cnt += reads;
     c->last_recv_ms = wr_now_ms();
     process_input(c);
-    /* Out of budget: TLS may hold decrypted or read-ahead records that the
-     * socket will not signal again. (Not when the socket was drained: a
-     * partial record would wake us for nothing.) */
-    if (got >= READ_BUDGET && c->reading && c->state != WR_CS_DEAD &&
-        c->xp.ops->has_pending(&c->xp))
-        event_active(c->rev, EV_READ, 1);
-}
-
-/* After an output step: the rest of what conn_write_cb used to do. */
-static void conn_wrote(struct wr_conn *c)
-{
-    if (c->freed_when_flushed) {
-        out_account(c);
-        if (!c->writing)
-            linger_start(c);
-        return;
-    }
-    output_drained(c);
-}
-
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct wr_conn *c = arg;
-    (void)fd;
-    (void)what;
-
-    wr_clock_update();
-    if (c->wr_wants_read && c->writing) {
-        /* A TLS write waited for this. */
-        if (!conn_write(c))
-            return;
-        conn_wrote(c);
-        if (!c->reading)
-            return;
-    }
-    if (c->state == WR_CS_DEAD) {
-        discard_input(c);
-        return;
-    }
-    conn_read(c);
 }
 
 static void process_input(struct wr_conn *c)
@@ -1308,9 +1179,7 @@ static void process_input(struct wr_conn *c)
         if (rc < 0) {
             /* Tell the peer what we speak, then close. */
             wr_log_ctx(WR_LOG_INFO, c->name, "bad protocol header, replying with ours%s",
-                       h[0] == 0x16 && !c->xp.ops->protocol(&c->xp)
-                           ? " (a TLS handshake on a plain AMQP port?)"
-                           : "");
+                       h[0] == 0x16 && !c->tls ? " (a TLS handshake on a plain AMQP port?)" : "");
             evbuffer_add(c->out, wr_protocol_header, sizeof(wr_protocol_header));
             evbuffer_drain(in, evbuffer_get_length(in));
             conn_finish(c);
@@ -1343,25 +1212,6 @@ static void process_input(struct wr_conn *c)
     for (uint32_t i = 0; c->state == WR_CS_RUNNING && i < c->nchans_cap; i++)
         if (c->chans[i])
             wr_chan_flush(c->chans[i]);
-}
-
-static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct wr_conn *c = arg;
-    (void)fd;
-    (void)what;
-    wr_clock_update();
-    if (c->rd_wants_write) {
-        /* A TLS read waited for this. */
-        c->rd_wants_write = false;
-        conn_events(c);
-        if (c->reading && c->state != WR_CS_DEAD)
-            conn_read(c);
-    }
-    if (!c->writing || c->wr_wants_read)
-        return;
-    if (conn_write(c))
-        conn_wrote(c);
 }
 
 void wr_conn_tick(struct wr_conn *c, uint64_t now)
@@ -1407,11 +1257,7 @@ void wr_conn_tick(struct wr_conn *c, uint64_t now)
         if (now - c->last_recv_ms > CLOSED_IDLE_MS || now - c->closing_since_ms > CLOSED_MAX_MS)
             conn_finish(c);
         return;
-    case WR_CS_DEAD:
-        if (c->freed_when_flushed && now - c->closing_since_ms > FLUSH_TIMEOUT_MS)
-            wr_conn_abort(c, "output not drained in time");
-        else if (c->lingering && now - c->linger_since_ms > LINGER_MS)
-            to_dead_list(c);
+    case WR_CS_DEAD: /* the socket half's timers now */
         return;
     }
 }

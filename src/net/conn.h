@@ -1,15 +1,18 @@
 /*
- * conn.h - one AMQP connection: its transport (plain TCP or TLS, through
- * net/transport.h; this file does not know which), the handshake
- * (protocol header, start/start-ok, tune/tune-ok, open), heartbeats,
- * connection.close both ways, blocked/unblocked, and the table of channels.
+ * conn.h - one AMQP connection's core half: the handshake (protocol
+ * header, start/start-ok, tune/tune-ok, open), heartbeats,
+ * connection.close both ways, blocked/unblocked, and the table of
+ * channels. Its socket half (net/io.h: the transport, plain TCP or TLS,
+ * reads, writes, the lingering close) runs on an I/O thread, or on this
+ * loop with io_threads = 0; this file does not know which.
  *
- * Reading: the read callback takes whole frames off the input buffer
- * (wire/frame.c), handles connection-class methods itself and passes
- * everything on a channel to net/chan.c. Writing: everything is appended to
- * the output evbuffer; libevent writes it when the socket is writable, once
- * per loop turn. A connection is never freed inside its own callback: it is
- * marked dead and reaped at the end of the loop turn.
+ * Reading: the socket half appends input to c->in and says so
+ * (wr_conn_sock_input); whole frames are taken off it (wire/frame.c),
+ * connection-class methods handled here and everything on a channel
+ * passed to net/chan.c. Writing: everything is appended to c->out, which
+ * goes to the socket half once per loop turn (wr_conn_flush). A connection
+ * is never freed inside its own callback: once its socket half is closed
+ * it is reaped at the end of the loop turn.
  */
 #ifndef WR_NET_CONN_H
 #define WR_NET_CONN_H
@@ -19,7 +22,7 @@
 
 #include "broker/stats.h"
 #include "core/list.h"
-#include "net/transport.h"
+#include "net/io.h"
 #include "wire/buf.h"
 
 struct event;
@@ -36,10 +39,10 @@ enum wr_conn_state {
     WR_CS_TUNE_OK,  /* sent connection.tune */
     WR_CS_OPEN,     /* waiting for connection.open */
     WR_CS_RUNNING,
-    WR_CS_CLOSING,  /* sent connection.close, waiting for close-ok */
-    WR_CS_CLOSED,   /* close and close-ok exchanged: answering stray closes,
-                     * discarding the rest, until the peer closes the socket */
-    WR_CS_DEAD,     /* output being flushed, then a lingering close, then freed */
+    WR_CS_CLOSING, /* sent connection.close, waiting for close-ok */
+    WR_CS_CLOSED,  /* close and close-ok exchanged: answering stray closes,
+                    * discarding the rest, until the peer closes the socket */
+    WR_CS_DEAD,    /* output being flushed, then a lingering close, then freed */
 };
 
 /* Output above this many bytes makes consumers on the connection skip
@@ -50,12 +53,11 @@ enum wr_conn_state {
 
 struct wr_conn {
     struct wr_server *srv;
-    struct wr_xport xp;      /* the socket, plain or TLS */
-    struct event *rev, *wev; /* read (always, unless paused); write (while the kernel is full) */
-    bool rev_on, wev_on;     /* rev, wev added to the loop */
-    bool rd_wants_write;     /* a TLS read waits for the socket to be writable */
-    bool wr_wants_read;      /* a TLS write waits for the socket to be readable */
-    bool tls_seen;           /* the TLS handshake's end was noticed (timer reset, logged) */
+    struct wr_sock *sock; /* the socket half (net/io.h), on its I/O thread */
+    struct event *kick;   /* input held and released: handle c->in next turn */
+    bool tls;             /* an AMQPS connection */
+    bool tls_seen;        /* the TLS handshake's end was noticed (timer reset, logged) */
+    bool sock_closed;     /* the socket half closed: free at the end of the turn */
     struct evbuffer *in, *out;
     struct wr_list node; /* srv->conns or srv->dead */
     char name[112];      /* "127.0.0.1:5555 -> 127.0.0.1:5672", for log lines */
@@ -63,27 +65,25 @@ struct wr_conn {
     bool loopback;
     uint8_t peer_addr[16]; /* the peer's address (IPv4 in the first 4 bytes) */
     uint8_t peer_addr_len;
-    bool cap_auth_close;   /* client understands connection.close on a refused login */
-    uint64_t refuse_at_ms; /* a refused login is answered at this time (throttle) */
-    char refused_mech[33]; /* its SASL mechanism, for the refusal's text */
-    bool cap_blocked;   /* client understands connection.blocked */
-    bool cap_cancel;    /* client understands server basic.cancel */
-    bool blocked_sent;  /* we sent connection.blocked */
-    bool read_paused;   /* memory alarm: not reading this socket */
+    bool cap_auth_close;      /* client understands connection.close on a refused login */
+    uint64_t refuse_at_ms;    /* a refused login is answered at this time (throttle) */
+    char refused_mech[33];    /* its SASL mechanism, for the refusal's text */
+    bool cap_blocked;         /* client understands connection.blocked */
+    bool cap_cancel;          /* client understands server basic.cancel */
+    bool blocked_sent;        /* we sent connection.blocked */
+    bool read_paused;         /* memory alarm: not reading this socket */
     struct wr_queue *flow_q;  /* flow control: waiting for this queue to drain */
     uint64_t flow_delivered;  /* flow_q's deliveries when last seen moving */
     uint64_t flow_moved_ms;   /* ... and when */
     struct wr_list flow_node; /* srv->flow_paused */
-    bool out_full;      /* output above WR_CONN_OUT_HIGH: consumers parked, not read */
-    bool freed_when_flushed;
-    bool lingering;     /* dead, output written, write side shut: waiting for EOF */
-    bool peer_eof;      /* the peer closed its side */
-    uint64_t out_shared;  /* bytes of `out` that are references to message bodies */
-    uint64_t out_counted; /* what this connection adds to srv->out_bytes */
+    bool out_full;            /* output above WR_CONN_OUT_HIGH: consumers parked, not read */
+    uint64_t out_shared;      /* bytes of `out` that are references to message bodies */
+    uint64_t out_counted;     /* what this connection adds to srv->out_bytes */
+    uint64_t out_pending;     /* handed to the I/O thread, not reported written yet */
     uint16_t channel_max;
     uint32_t frame_max;
     uint16_t heartbeat;
-    uint64_t opened_ms, last_recv_ms, last_send_ms, closing_since_ms, linger_since_ms;
+    uint64_t opened_ms, last_recv_ms, last_send_ms, closing_since_ms;
     char user[256];
     uint8_t user_len;
     /* The logged-in user and its permissions on c->vh, looked up again
@@ -95,11 +95,10 @@ struct wr_conn {
     struct wr_chan **chans; /* indexed by channel id, grown on demand */
     uint32_t nchans_cap;
     uint32_t nchans_open;
-    struct wr_list exclusive_queues; /* struct wr_queue.owner_node */
+    struct wr_list exclusive_queues;  /* struct wr_queue.owner_node */
     struct wr_list consumers_waiting; /* chan consumers idled by out_full */
-    struct wr_list dirty_node; /* srv->dirty: output to write at the end of the turn */
-    bool writing;              /* output waits for the transport (socket full) */
-    bool reading;              /* input wanted (see conn_update_read) */
+    struct wr_list dirty_node;        /* srv->dirty: output to write at the end of the turn */
+    bool reading;                     /* input wanted (see conn_update_read) */
     /* For the management API: bytes read and written (counted per read
      * and per write, with rates from wr_conn_sample), the reads and
      * writes, the SASL mechanism, and the client's properties as sent in
@@ -121,7 +120,8 @@ void wr_conn_sample(struct wr_conn *c, double dt_s);
 bool wr_sockaddr_is_loopback(const struct sockaddr *sa);
 
 /* Take over an accepted socket and its transport (copied; on failure the
- * caller still owns it and closes it). */
+ * caller still owns it and closes it); its socket half goes to an I/O
+ * thread (srv->io). */
 struct wr_conn *wr_conn_new(struct wr_server *srv, const struct wr_xport *xp,
                             const struct sockaddr *peer, int peerlen);
 /* Free a dead connection (the reaper calls this). */
@@ -173,8 +173,23 @@ void wr_conn_flow_pause(struct wr_conn *c, struct wr_queue *q);
 void wr_conn_flow_check(struct wr_conn *c);
 
 /* End of a loop turn: write what this connection has to say (one writev
- * for everything queued during the turn). */
+ * for everything queued during the turn; with I/O threads, handed to the
+ * connection's thread in one batch). */
 void wr_conn_flush(struct wr_conn *c);
+
+/* ---- what the socket half says (net/io.c; on the core thread) ---- */
+
+/* The TLS handshake is done (wr_sock_protocol and the rest are set). */
+void wr_conn_sock_tls(struct wr_conn *c);
+/* `bytes` more input at the end of c->in, from `reads` reads. */
+void wr_conn_sock_input(struct wr_conn *c, uint64_t bytes, uint32_t reads);
+/* `bytes` of output written, in `writes` writes. */
+void wr_conn_sock_wrote(struct wr_conn *c, uint64_t bytes, uint32_t writes);
+/* The peer closed its side (why NULL), or the socket failed (why says how;
+ * the socket is then closed too). */
+void wr_conn_sock_ended(struct wr_conn *c, const char *why);
+/* The socket is closed: the connection is freed at the end of the turn. */
+void wr_conn_sock_closed(struct wr_conn *c);
 
 /* Periodic: heartbeats and timeouts. */
 void wr_conn_tick(struct wr_conn *c, uint64_t now_ms);

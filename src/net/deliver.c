@@ -4,7 +4,8 @@
  * Small messages are written with one reservation in the output buffer
  * (method, header and body frames back to back, no intermediate copies);
  * large bodies are added by reference to the stored message, which stays
- * alive until libevent has written it, so a body fanned out to many
+ * alive until libevent has written it (on the connection's I/O thread,
+ * which hands the release back to the core), so a body fanned out to many
  * consumers exists once in memory.
  */
 #include "config.h"
@@ -15,6 +16,7 @@
 #include "broker/msg.h"
 #include "net/conn.h"
 #include "net/deliver.h"
+#include "net/io.h"
 #include "wire/frame.h"
 
 /* Bodies above this are referenced, not copied. */
@@ -30,15 +32,25 @@ struct shared_body {
     uint64_t len;
 };
 
+/* On the core: the body is written (or dropped with the output). */
+static void shared_release(void *arg)
+{
+    struct shared_body *sb = arg;
+    sb->c->out_shared -= sb->len;
+    sb->m->pins--;
+    wr_msg_unref(sb->m);
+    free(sb);
+}
+
+/* libevent's cleanup, on whichever thread frees the chunk: with I/O
+ * threads, the connection's, which hands the release to the core (the
+ * message's count and pins are the core's alone). */
 static void shared_done_cb(const void *data, size_t len, void *arg)
 {
     struct shared_body *sb = arg;
     (void)data;
     (void)len;
-    sb->c->out_shared -= sb->len;
-    sb->m->pins--;
-    wr_msg_unref(sb->m);
-    free(sb);
+    wr_sock_core_call(sb->c->sock, shared_release, sb);
 }
 
 void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_method *m,

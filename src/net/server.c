@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "net/chan.h"
 #include "net/conn.h"
+#include "net/io.h"
 #include "net/listen.h"
 #include "net/server.h"
 
@@ -248,6 +249,15 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
     broker->synced = synced_cb;
     broker->listener = &s;
 
+    {
+        unsigned n = conf->io_threads < 0 ? wr_io_threads_auto() : (unsigned)conf->io_threads;
+        if (!(s.io = wr_iopool_new(base, n))) {
+            rc = WR_ENOMEM;
+            goto out;
+        }
+        wr_log(WR_LOG_INFO, "%u I/O threads%s", n,
+               n ? "" : ": the sockets are read and written by the broker's thread");
+    }
     if ((rc = wr_listeners_open(&s)) < 0)
         goto out;
     s.tick_ev = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
@@ -285,6 +295,7 @@ out:
     broker->synced = NULL;
     broker->listener = NULL;
     wr_listeners_close(&s);
+    wr_iopool_free(s.io);
     if (s.tick_ev)
         event_free(s.tick_ev);
     if (s.sigterm_ev)
@@ -343,6 +354,17 @@ void wr_server_close_all(struct wr_server *s)
         cut++;
     }
     turn_end(s);
+    /* With I/O threads a socket closes on its thread, which says so at
+     * once; the connection is freed then. */
+    deadline = wr_now_ms() + 2000;
+    while (!wr_list_empty(&s->conns) && wr_now_ms() < deadline) {
+        if (event_base_loop(s->base, EVLOOP_ONCE) < 0)
+            break;
+        turn_end(s);
+        wr_clock_update();
+    }
+    if (!wr_list_empty(&s->conns))
+        wr_log(WR_LOG_ERROR, "shutdown: an I/O thread did not close its sockets in 2 s");
     wr_clock_update();
     if (cut)
         wr_log(WR_LOG_WARNING, "shutdown: %u connections cut after %lld ms (shutdown_timeout)", cut,

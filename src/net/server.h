@@ -24,6 +24,7 @@ struct wr_server {
     const struct wr_conf *conf;
     struct wr_broker *broker;
     struct wr_listeners *listeners; /* AMQP and AMQPS (net/listen.h) */
+    struct wr_iopool *io;           /* the sockets' threads (net/io.h) */
     struct event *tick_ev, *sigterm_ev, *sigint_ev;
     struct wr_list conns;       /* struct wr_conn.node */
     struct wr_list dead;        /* connections to free at the end of the loop turn */

@@ -83,9 +83,9 @@ extern const struct wr_xport_ops wr_xport_plain;
 void wr_xport_plain_init(struct wr_xport *x, int fd);
 
 /* Why the last WR_XP_ERROR (or a failed init) happened, for the caller's
- * log line; valid until the next transport call (one thread: one buffer,
- * not 256 bytes in every connection). */
-extern char wr_xport_err[256];
+ * log line; valid until the next transport call on the same thread (one
+ * buffer per thread, not 256 bytes in every connection). */
+extern _Thread_local char wr_xport_err[256];
 static inline const char *wr_xport_why(const struct wr_xport *x)
 {
     (void)x;

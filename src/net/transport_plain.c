@@ -18,7 +18,7 @@
 
 #include "net/transport.h"
 
-char wr_xport_err[256];
+_Thread_local char wr_xport_err[256];
 
 static void set_why(struct wr_xport *x, const char *what, int err)
 {

@@ -16,7 +16,7 @@ tests_bench_bench_priority_LDADD = $(WR_LIBS)
 EXTRA_DIST += tests/bench/compare.sh tests/bench/access_cost.sh tests/bench/access-defs.json \
 	tests/bench/ack_timeout_cost.sh \
 	tests/bench/mgmt_cost.py tests/bench/declare_cost.py tests/bench/stream_bench.py \
-	tests/bench/stream_big.py tests/bench/confirm_matrix.py
+	tests/bench/stream_big.py tests/bench/confirm_matrix.py tests/bench/threads_bench.py
 
 # Environment knobs: BENCH_REPS (3), BENCH_SECONDS (4, per scenario),
 # BENCH_SCENARIOS ("h g i a b c d e f1 f2 j"), BENCH_BROKERS, BENCH_OUT

@@ -57,6 +57,7 @@ struct broker_sample {
     bool ok;
     long rss_kib;
     double cpu_s;
+    double core_cpu_s; /* the main thread's (warrend's core: the loop) */
 };
 
 enum phase {

@@ -13,6 +13,7 @@ Environment:
   WARREND            path of the warrend binary (default: found in the build tree)
   WARREN_TEST_PORT   use an already running broker on this port
   WARREN_TEST_ARGS   extra warrend arguments (space separated)
+  WARREN_TEST_IO_THREADS  io_threads for every broker started (tests/integ/threaded.sh)
   WARREN_TEST_KEEP   keep the data directory and log after the test
 """
 import contextlib
@@ -144,6 +145,8 @@ def _start(extra_args=(), data_dir=None, port=None):
     log_path = os.path.join(data_dir, "warrend.log")
     argv = [exe, "--port", str(port), "--bind", HOST, "--data-dir", data_dir,
             "--mgmt-port", "0", "--log-level", "debug"]
+    if os.environ.get("WARREN_TEST_IO_THREADS"):
+        argv += ["-s", "io_threads=" + os.environ["WARREN_TEST_IO_THREADS"]]
     argv += list(extra_args) + os.environ.get("WARREN_TEST_ARGS", "").split()
     log = open(log_path, "ab")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

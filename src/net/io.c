@@ -1,0 +1,1045 @@
+/*
+ * io.c - the socket half of connections and the I/O threads; see io.h.
+ *
+ * A sock's life on its thread (phase):
+ *   NEW    made by the core; with threads, waiting for the I/O thread to
+ *          attach it (create its events on that thread's loop)
+ *   OPEN   reading as the core wants, writing what the core handed over
+ *   FLUSH  the core finished: writing what is left (at most 5 s), reading
+ *          and discarding
+ *   LINGER written, write side shut: reading and discarding until the
+ *          peer's EOF or 2 s (nginx's lingering close: closing with unread
+ *          input would send a reset, and the peer would lose the
+ *          connection.close-ok still in its buffer)
+ *   CLOSED socket closed, events freed; reported to the core, which frees
+ *          the sock with its connection. The thread never touches a sock
+ *          after reporting it closed.
+ *
+ * Hand-off with threads (fields h_*, under the thread's mutex `mu`):
+ * the core links a sock on io->to_io (requests h_req, output h_out) and
+ * the thread on io->to_core (reports h_rep, input h_in, byte counts, calls
+ * to run on the core). Whoever makes a list non-empty writes the other
+ * side's eventfd. The core marks a sock `gone` when it takes its CLOSED
+ * report (and unlinks it from to_io in the same locked section), and
+ * makes no request of it afterwards; the thread skips a sock it finds
+ * CLOSED on to_io without touching more than that field.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "net/conn.h"
+#include "net/io.h"
+
+/* One read callback takes at most this much before the next connection's
+ * turn; reads are up to READ_CHUNK each (libevent's own evbuffer_read is
+ * capped at 4 KiB, which would cost a syscall per 4 KiB of publishes). */
+#define READ_BUDGET (64u * 1024)
+#define READ_CHUNK (64u * 1024)
+/* Threads: input the core has not taken yet, above which the socket is
+ * not read until it has. */
+#define IN_STALL (1u << 20)
+#define FLUSH_TIMEOUT_MS 5000
+#define LINGER_MS 2000
+#define TICK_MS 250
+
+enum phase { SK_NEW, SK_OPEN, SK_FLUSH, SK_LINGER, SK_CLOSED };
+
+/* Requests, core to sock. */
+#define RQ_ATTACH 1u
+#define RQ_READ 2u /* h_want_read changed, or input may be read again */
+#define RQ_FINISH 4u
+#define RQ_ABORT 8u
+
+/* Reports, sock to core, handled in this order. */
+#define RP_TLS 1u
+#define RP_WROTE 2u
+#define RP_INPUT 4u
+#define RP_ENDED 8u
+#define RP_CLOSED 16u
+#define RP_STALLED 32u /* input stopped until the core took what was read */
+
+struct core_call {
+    void (*fn)(void *);
+    void *arg;
+};
+
+struct wr_io {
+    struct wr_iopool *pool;
+    struct event_base *base;
+    bool threaded;
+    unsigned idx;
+    pthread_t thread;
+    int efd; /* the core wakes this thread */
+    struct event *wake_ev, *tick_ev;
+    pthread_mutex_t mu;
+    struct wr_list to_io;   /* under mu: socks with requests or output (io_node) */
+    struct wr_list to_core; /* under mu: socks with reports (core_node) */
+    bool stop;              /* under mu */
+    struct wr_list timed;   /* this thread's: socks with a deadline (dl_node) */
+    unsigned nsocks;        /* the core's count, for placing new ones */
+};
+
+struct wr_iopool {
+    struct event_base *core;
+    unsigned n;
+    struct wr_io *io; /* n of them, or one running on the core when n = 0 */
+    int core_efd;     /* the threads wake the core */
+    struct event *core_ev;
+};
+
+struct wr_sock {
+    struct wr_io *io;
+    struct wr_conn *c;
+    struct evbuffer *c_in; /* the connection's input buffer (the core's) */
+    bool tls;
+    /* ---- the sock's thread ---- */
+    struct wr_xport xp;
+    struct event *rev, *wev;
+    struct evbuffer *in, *out; /* io_threads = 0: the connection's own */
+    bool rev_on, wev_on;
+    bool rd_wants_write; /* a TLS read waits for the socket to be writable */
+    bool wr_wants_read;  /* a TLS write waits for the socket to be readable */
+    bool want_read;      /* the core wants input */
+    bool writing;        /* output waits for the socket */
+    bool peer_eof;       /* the peer closed its side (or reading failed) */
+    bool stalled;        /* threads: input not taken by the core yet */
+    bool tls_seen;
+    enum phase phase;
+    uint64_t deadline_ms; /* FLUSH, LINGER: give up at */
+    struct wr_list dl_node;
+    struct wr_list run_node; /* the thread's list of socks taken off to_io */
+    unsigned r_req;
+    bool r_want_read, r_unstall;
+    uint64_t rbytes, wbytes; /* not reported yet */
+    uint32_t reads, writes;
+    char why[256];
+    /* set before RP_TLS, read-only after */
+    const char *proto, *cipher;
+    struct x509_st *cert;
+    /* ---- hand-off, under io->mu ---- */
+    struct wr_list io_node, core_node;
+    struct evbuffer *h_in, *h_out;
+    unsigned h_req, h_rep;
+    bool h_want_read;
+    uint64_t h_rbytes, h_wbytes;
+    uint32_t h_reads, h_writes;
+    char h_why[256];
+    struct core_call *h_calls;
+    uint32_t h_ncalls, h_cap;
+    /* ---- the core's: a batch taken, being handled ---- */
+    bool gone;        /* its CLOSED report was taken: no more requests */
+    bool c_want_read; /* what the core asked for last */
+    struct wr_list proc_node;
+    unsigned t_rep;
+    uint64_t t_rbytes, t_wbytes;
+    uint32_t t_reads, t_writes;
+    char t_why[256];
+    struct core_call *t_calls;
+    uint32_t t_ncalls, t_cap;
+};
+
+static _Thread_local struct wr_io *tl_io; /* set on I/O threads */
+
+bool wr_io_on_core(void)
+{
+    return tl_io == NULL;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void efd_wake(int fd)
+{
+    uint64_t one = 1;
+    ssize_t n;
+    do
+        n = write(fd, &one, sizeof(one));
+    while (n < 0 && errno == EINTR);
+}
+
+static void efd_drain(int fd)
+{
+    uint64_t v;
+    ssize_t n;
+    do
+        n = read(fd, &v, sizeof(v));
+    while (n < 0 && errno == EINTR);
+}
+
+/* ==== the sock's thread ==== */
+
+static void sk_report(struct wr_sock *s, unsigned what);
+
+static void event_want(struct event *ev, bool *on, bool want)
+{
+    if (want == *on)
+        return;
+    *on = want;
+    if (want)
+        event_add(ev, NULL);
+    else
+        event_del(ev);
+}
+
+static bool sk_reading(const struct wr_sock *s)
+{
+    switch (s->phase) {
+    case SK_OPEN:
+        return s->want_read && !s->peer_eof && !s->stalled;
+    case SK_FLUSH:
+    case SK_LINGER:
+        return !s->peer_eof;
+    default:
+        return false;
+    }
+}
+
+/* Add or remove the socket's events to match what the sock waits for:
+ * input, output the socket could not take, and what a TLS read or write
+ * needs first (the other direction). */
+static void sk_events(struct wr_sock *s)
+{
+    if (s->phase == SK_NEW || s->phase == SK_CLOSED)
+        return;
+    event_want(s->rev, &s->rev_on, sk_reading(s) || (s->writing && s->wr_wants_read));
+    event_want(s->wev, &s->wev_on, (s->writing && !s->wr_wants_read) || s->rd_wants_write);
+}
+
+static void sk_timed(struct wr_sock *s, uint64_t ms)
+{
+    s->deadline_ms = mono_ms() + ms;
+    if (!wr_list_linked(&s->dl_node))
+        wr_list_add_tail(&s->io->timed, &s->dl_node);
+}
+
+/* Close the socket and free the events; pending output is dropped (its
+ * shared bodies go back to the core). The caller reports RP_CLOSED. */
+static void sk_close(struct wr_sock *s)
+{
+    if (s->phase == SK_CLOSED)
+        return;
+    s->phase = SK_CLOSED;
+    if (s->rev)
+        event_free(s->rev);
+    if (s->wev)
+        event_free(s->wev);
+    s->rev = s->wev = NULL;
+    s->rev_on = s->wev_on = false;
+    wr_list_del(&s->dl_node);
+    if (s->io->threaded) {
+        pthread_mutex_lock(&s->io->mu);
+        evbuffer_add_buffer(s->out, s->h_out);
+        pthread_mutex_unlock(&s->io->mu);
+    }
+    evbuffer_drain(s->out, evbuffer_get_length(s->out));
+    s->writing = false;
+    s->xp.ops->close(&s->xp);
+}
+
+/* The socket failed: close it and tell the core why. */
+static void sk_fail(struct wr_sock *s, const char *why)
+{
+    snprintf(s->why, sizeof(s->why), "%s", why);
+    s->peer_eof = true;
+    sk_close(s);
+    sk_report(s, RP_ENDED | RP_CLOSED);
+}
+
+/* Output written: shut our side and wait for the peer's EOF. */
+static void sk_linger(struct wr_sock *s)
+{
+    s->phase = SK_LINGER;
+    if (s->peer_eof || !s->xp.ops->shutdown(&s->xp)) {
+        sk_close(s);
+        sk_report(s, RP_CLOSED);
+        return;
+    }
+    sk_timed(s, LINGER_MS);
+    sk_events(s);
+}
+
+/* Write what the transport takes now; when it cannot take everything,
+ * wait for the event it names. False when the sock failed (closed). */
+static bool sk_write(struct wr_sock *s)
+{
+    size_t sent;
+    enum wr_xp_status st = s->xp.ops->write(&s->xp, s->out, &sent);
+    if (sent) {
+        s->wbytes += (uint64_t)sent;
+        s->writes++;
+    }
+    if (st == WR_XP_ERROR) {
+        sk_fail(s, wr_xport_why(&s->xp));
+        return false;
+    }
+    s->writing = st != WR_XP_OK;
+    s->wr_wants_read = st == WR_XP_WANT_READ;
+    sk_events(s);
+    return true;
+}
+
+/* After a write step. */
+static void sk_wrote(struct wr_sock *s)
+{
+    if (s->phase == SK_FLUSH) {
+        if (!s->writing)
+            sk_linger(s);
+        return;
+    }
+    if (s->wbytes)
+        sk_report(s, RP_WROTE);
+}
+
+/* FLUSH, LINGER: read and throw away until EOF. */
+static void sk_discard(struct wr_sock *s)
+{
+    char sink[16384];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(s->xp.fd, sink, sizeof(sink));
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            s->peer_eof = true;
+            if (s->phase == SK_LINGER) {
+                sk_close(s);
+                sk_report(s, RP_CLOSED);
+                return;
+            }
+            sk_events(s);
+        }
+        return;
+    }
+}
+
+/* Read what the transport has, up to READ_BUDGET, and hand it over. */
+static void sk_read(struct wr_sock *s)
+{
+    size_t got = 0;
+    unsigned rep = RP_INPUT;
+
+    while (got < READ_BUDGET) {
+        size_t n;
+        enum wr_xp_status st = s->xp.ops->read(&s->xp, s->in, READ_CHUNK, &n);
+        if (n) {
+            got += n;
+            s->rbytes += (uint64_t)n;
+            s->reads++;
+        }
+        if (st == WR_XP_OK)
+            continue;
+        if (st == WR_XP_WANT_READ)
+            break; /* the socket is drained */
+        if (st == WR_XP_WANT_WRITE) {
+            s->rd_wants_write = true; /* TLS: a handshake message to send first */
+            sk_events(s);
+            break;
+        }
+        if (st == WR_XP_EOF) {
+            /* Frames already read still count (a close-ok, say). */
+            s->peer_eof = true;
+            s->why[0] = 0;
+            sk_events(s);
+            sk_report(s, RP_INPUT | RP_ENDED);
+            return;
+        }
+        sk_fail(s, wr_xport_why(&s->xp));
+        return;
+    }
+    if (!s->tls_seen && s->xp.handshake_done) {
+        s->tls_seen = true;
+        s->proto = s->xp.ops->protocol(&s->xp);
+        s->cipher = s->xp.ops->cipher(&s->xp);
+        s->cert = s->xp.ops->peer_cert(&s->xp);
+        if (s->cert)
+            X509_up_ref(s->cert);
+        rep |= RP_TLS;
+    }
+    if (got || (rep & RP_TLS) || !s->io->threaded)
+        sk_report(s, rep);
+    /* Out of budget: TLS may hold decrypted or read-ahead records that the
+     * socket will not signal again. (Not when the socket was drained: a
+     * partial record would wake us for nothing.) */
+    if (got >= READ_BUDGET && s->phase == SK_OPEN && sk_reading(s) &&
+        s->xp.ops->has_pending(&s->xp))
+        event_active(s->rev, EV_READ, 1);
+}
+
+static void sk_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_sock *s = arg;
+    (void)fd;
+    (void)what;
+
+    if (s->wr_wants_read && s->writing) {
+        /* A TLS write waited for this. */
+        if (!sk_write(s))
+            return;
+        sk_wrote(s);
+        if (s->phase == SK_CLOSED || !sk_reading(s))
+            return;
+    }
+    if (s->phase == SK_FLUSH || s->phase == SK_LINGER)
+        sk_discard(s);
+    else if (s->phase == SK_OPEN)
+        sk_read(s);
+}
+
+static void sk_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_sock *s = arg;
+    (void)fd;
+    (void)what;
+
+    if (s->rd_wants_write) {
+        /* A TLS read waited for this. */
+        s->rd_wants_write = false;
+        sk_events(s);
+        if (s->phase == SK_OPEN && sk_reading(s))
+            sk_read(s);
+        if (s->phase == SK_CLOSED)
+            return;
+    }
+    if (!s->writing || s->wr_wants_read)
+        return;
+    if (sk_write(s))
+        sk_wrote(s);
+}
+
+static bool sk_attach(struct wr_sock *s)
+{
+    s->rev = event_new(s->io->base, s->xp.fd, EV_READ | EV_PERSIST, sk_read_cb, s);
+    s->wev = event_new(s->io->base, s->xp.fd, EV_WRITE | EV_PERSIST, sk_write_cb, s);
+    if (!s->rev || !s->wev)
+        return false;
+    s->phase = SK_OPEN;
+    sk_events(s);
+    return true;
+}
+
+/* The core finished: write what is left, then linger. */
+static void sk_finish(struct wr_sock *s)
+{
+    if (s->phase != SK_OPEN)
+        return;
+    s->phase = SK_FLUSH;
+    if (evbuffer_get_length(s->out) == 0) {
+        sk_linger(s);
+        return;
+    }
+    sk_timed(s, FLUSH_TIMEOUT_MS);
+    if (!s->writing) {
+        s->writing = true;
+        s->wr_wants_read = false;
+    }
+    sk_events(s);
+}
+
+/* Input wanted again: what TLS holds will not be signalled by the socket. */
+static void sk_read_changed(struct wr_sock *s)
+{
+    sk_events(s);
+    if (s->phase == SK_OPEN && sk_reading(s) && s->xp.ops->has_pending(&s->xp))
+        event_active(s->rev, EV_READ, 1);
+}
+
+static void io_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_io *io = arg;
+    struct wr_list *it, *tmp;
+    uint64_t now = mono_ms();
+    (void)fd;
+    (void)what;
+    wr_list_each_safe(it, tmp, &io->timed)
+    {
+        struct wr_sock *s = wr_container_of(it, struct wr_sock, dl_node);
+        if (now < s->deadline_ms)
+            continue;
+        /* FLUSH: output not drained in time; LINGER: no EOF in time. */
+        sk_close(s);
+        sk_report(s, RP_CLOSED);
+    }
+}
+
+/* Threads: the core handed over requests or output. */
+static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_io *io = arg;
+    struct wr_list run;
+    bool stop;
+    (void)what;
+
+    efd_drain(fd);
+    wr_list_init(&run);
+    pthread_mutex_lock(&io->mu);
+    stop = io->stop;
+    while (!wr_list_empty(&io->to_io)) {
+        struct wr_sock *s = wr_container_of(io->to_io.next, struct wr_sock, io_node);
+        wr_list_del(&s->io_node);
+        if (s->phase == SK_CLOSED)
+            continue; /* reported; the core may free it at any time */
+        s->r_req = s->h_req;
+        s->h_req = 0;
+        s->r_want_read = s->h_want_read;
+        s->r_unstall = s->stalled && evbuffer_get_length(s->h_in) < IN_STALL;
+        if (evbuffer_get_length(s->h_out))
+            evbuffer_add_buffer(s->out, s->h_out);
+        wr_list_add_tail(&run, &s->run_node);
+    }
+    pthread_mutex_unlock(&io->mu);
+
+    while (!wr_list_empty(&run)) {
+        struct wr_sock *s = wr_container_of(run.next, struct wr_sock, run_node);
+        wr_list_del(&s->run_node);
+        if ((s->r_req & RQ_ATTACH) && !sk_attach(s)) {
+            sk_fail(s, "out of memory");
+            continue;
+        }
+        if (s->phase == SK_CLOSED)
+            continue;
+        if (s->r_req & RQ_ABORT) {
+            sk_close(s);
+            sk_report(s, RP_CLOSED);
+            continue;
+        }
+        if ((s->r_req & RQ_READ) || s->r_unstall) {
+            s->want_read = s->r_want_read;
+            if (s->r_unstall)
+                s->stalled = false;
+            sk_read_changed(s);
+            if (s->phase == SK_CLOSED)
+                continue;
+        }
+        if (s->r_req & RQ_FINISH) {
+            sk_finish(s);
+            continue;
+        }
+        if (s->phase == SK_OPEN && !s->writing && evbuffer_get_length(s->out) && sk_write(s))
+            sk_wrote(s);
+    }
+    if (stop)
+        event_base_loopbreak(io->base);
+}
+
+static void *io_main(void *arg)
+{
+    struct wr_io *io = arg;
+    tl_io = io;
+    event_base_dispatch(io->base);
+    return NULL;
+}
+
+/* ==== crossing: sock to core ==== */
+
+/* io_threads = 0: the core is called now. */
+static void report_now(struct wr_sock *s, unsigned what)
+{
+    struct wr_conn *c = s->c;
+    uint64_t rb = s->rbytes, wb = s->wbytes;
+    uint32_t rn = s->reads, wn = s->writes;
+
+    s->rbytes = s->wbytes = 0;
+    s->reads = s->writes = 0;
+    wr_clock_update();
+    if (what & RP_TLS)
+        wr_conn_sock_tls(c);
+    if (wb || wn)
+        wr_conn_sock_wrote(c, wb, wn);
+    if (what & RP_INPUT)
+        wr_conn_sock_input(c, rb, rn);
+    if (what & RP_ENDED)
+        wr_conn_sock_ended(c, s->why[0] ? s->why : NULL);
+    if (what & RP_CLOSED)
+        wr_conn_sock_closed(c);
+}
+
+/* Tell the core. With threads: the input read so far, the byte counts and
+ * `what` join the sock's next batch; after RP_CLOSED the sock is the
+ * core's. */
+static void sk_report(struct wr_sock *s, unsigned what)
+{
+    struct wr_io *io = s->io;
+    bool wake = false;
+
+    if (!io->threaded) {
+        report_now(s, what);
+        return;
+    }
+    pthread_mutex_lock(&io->mu);
+    if (evbuffer_get_length(s->in))
+        evbuffer_add_buffer(s->h_in, s->in);
+    s->h_rbytes += s->rbytes;
+    s->h_wbytes += s->wbytes;
+    s->h_reads += s->reads;
+    s->h_writes += s->writes;
+    s->rbytes = s->wbytes = 0;
+    s->reads = s->writes = 0;
+    if (s->h_wbytes || s->h_writes)
+        what |= RP_WROTE;
+    if (what & RP_ENDED)
+        memcpy(s->h_why, s->why, sizeof(s->h_why));
+    if (!(what & RP_CLOSED) && !s->stalled && evbuffer_get_length(s->h_in) >= IN_STALL) {
+        s->stalled = true;
+        what |= RP_STALLED;
+    }
+    s->h_rep |= what;
+    if (!wr_list_linked(&s->core_node)) {
+        wake = wr_list_empty(&io->to_core);
+        wr_list_add_tail(&io->to_core, &s->core_node);
+    }
+    if (what & RP_STALLED)
+        sk_events(s); /* still ours: not closed */
+    pthread_mutex_unlock(&io->mu);
+    if (wake)
+        efd_wake(io->pool->core_efd);
+}
+
+void wr_sock_core_call(struct wr_sock *s, void (*fn)(void *), void *arg)
+{
+    struct wr_io *io = s->io;
+    bool wake = false;
+
+    if (wr_io_on_core()) {
+        fn(arg);
+        return;
+    }
+    pthread_mutex_lock(&io->mu);
+    if (s->h_ncalls == s->h_cap) {
+        uint32_t cap = s->h_cap ? s->h_cap * 2 : 8;
+        struct core_call *n = realloc(s->h_calls, cap * sizeof(*n));
+        if (!n) {
+            /* Cannot happen in practice (a few bytes); leaking the body is
+             * better than touching the core's state from here. */
+            pthread_mutex_unlock(&io->mu);
+            wr_log(WR_LOG_ERROR, "out of memory returning a delivered body to the core");
+            return;
+        }
+        s->h_calls = n;
+        s->h_cap = cap;
+    }
+    s->h_calls[s->h_ncalls++] = (struct core_call){fn, arg};
+    if (!wr_list_linked(&s->core_node)) {
+        wake = wr_list_empty(&io->to_core);
+        wr_list_add_tail(&io->to_core, &s->core_node);
+    }
+    pthread_mutex_unlock(&io->mu);
+    if (wake)
+        efd_wake(io->pool->core_efd);
+}
+
+/* Under io->mu: the core takes a sock's batch. */
+static void take_batch(struct wr_sock *s, bool *resume)
+{
+    struct core_call *calls = s->t_calls;
+    uint32_t cap = s->t_cap;
+
+    s->t_rep = s->h_rep;
+    s->h_rep = 0;
+    if (evbuffer_get_length(s->h_in))
+        evbuffer_add_buffer(s->c_in, s->h_in);
+    s->t_rbytes = s->h_rbytes;
+    s->t_wbytes = s->h_wbytes;
+    s->t_reads = s->h_reads;
+    s->t_writes = s->h_writes;
+    s->h_rbytes = s->h_wbytes = 0;
+    s->h_reads = s->h_writes = 0;
+    if (s->t_rep & RP_ENDED)
+        memcpy(s->t_why, s->h_why, sizeof(s->t_why));
+    s->t_calls = s->h_calls;
+    s->t_ncalls = s->h_ncalls;
+    s->t_cap = s->h_cap;
+    s->h_calls = calls;
+    s->h_cap = cap;
+    s->h_ncalls = 0;
+    if (s->t_rep & RP_CLOSED) {
+        s->gone = true;
+        wr_list_del(&s->io_node);
+    } else if (s->t_rep & RP_STALLED) {
+        /* The input was taken: the thread may read again. */
+        s->h_req |= RQ_READ;
+        if (!wr_list_linked(&s->io_node)) {
+            *resume = *resume || wr_list_empty(&s->io->to_io);
+            wr_list_add_tail(&s->io->to_io, &s->io_node);
+        }
+    }
+}
+
+static void handle_batch(struct wr_sock *s)
+{
+    struct wr_conn *c = s->c;
+    unsigned rep = s->t_rep;
+
+    for (uint32_t i = 0; i < s->t_ncalls; i++)
+        s->t_calls[i].fn(s->t_calls[i].arg);
+    s->t_ncalls = 0;
+    if (rep & RP_TLS)
+        wr_conn_sock_tls(c);
+    if (rep & RP_WROTE)
+        wr_conn_sock_wrote(c, s->t_wbytes, s->t_writes);
+    if (rep & RP_INPUT)
+        wr_conn_sock_input(c, s->t_rbytes, s->t_reads);
+    if (rep & RP_ENDED)
+        wr_conn_sock_ended(c, s->t_why[0] ? s->t_why : NULL);
+    if (rep & RP_CLOSED)
+        wr_conn_sock_closed(c);
+}
+
+/* The core's wake-up: every thread's reports, in one turn. */
+static void core_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_iopool *p = arg;
+    struct wr_list proc;
+    (void)what;
+
+    efd_drain(fd);
+    wr_clock_update();
+    wr_list_init(&proc);
+    for (unsigned i = 0; i < p->n; i++) {
+        struct wr_io *io = &p->io[i];
+        bool resume = false;
+        pthread_mutex_lock(&io->mu);
+        while (!wr_list_empty(&io->to_core)) {
+            struct wr_sock *s = wr_container_of(io->to_core.next, struct wr_sock, core_node);
+            wr_list_del(&s->core_node);
+            take_batch(s, &resume);
+            wr_list_add_tail(&proc, &s->proc_node);
+        }
+        pthread_mutex_unlock(&io->mu);
+        if (resume)
+            efd_wake(io->efd);
+    }
+    while (!wr_list_empty(&proc)) {
+        struct wr_sock *s = wr_container_of(proc.next, struct wr_sock, proc_node);
+        wr_list_del(&s->proc_node);
+        handle_batch(s);
+    }
+}
+
+/* ==== crossing: core to sock ==== */
+
+/* Under io->mu: queue the sock for its thread; true when it must be woken. */
+static bool to_thread(struct wr_sock *s)
+{
+    if (wr_list_linked(&s->io_node))
+        return false;
+    bool wake = wr_list_empty(&s->io->to_io);
+    wr_list_add_tail(&s->io->to_io, &s->io_node);
+    return wake;
+}
+
+/* Returns the bytes of output handed over. */
+static uint64_t request(struct wr_sock *s, unsigned req, struct evbuffer *out)
+{
+    struct wr_io *io = s->io;
+    uint64_t n = out ? evbuffer_get_length(out) : 0;
+    bool wake;
+
+    pthread_mutex_lock(&io->mu);
+    s->h_req |= req;
+    if (n)
+        evbuffer_add_buffer(s->h_out, out);
+    wake = to_thread(s);
+    pthread_mutex_unlock(&io->mu);
+    if (wake)
+        efd_wake(io->efd);
+    return n;
+}
+
+void wr_sock_want_read(struct wr_sock *s, bool want)
+{
+    if (!s->io->threaded) {
+        if (s->phase == SK_CLOSED || s->want_read == want)
+            return;
+        s->want_read = want;
+        sk_read_changed(s);
+        return;
+    }
+    if (s->gone || s->c_want_read == want)
+        return;
+    s->c_want_read = want;
+    pthread_mutex_lock(&s->io->mu);
+    s->h_want_read = want;
+    pthread_mutex_unlock(&s->io->mu);
+    request(s, RQ_READ, NULL);
+}
+
+uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out)
+{
+    if (!s->io->threaded) {
+        /* `out` is s->out */
+        if (s->phase == SK_OPEN && !s->writing && evbuffer_get_length(s->out) && sk_write(s))
+            sk_wrote(s);
+        return 0;
+    }
+    if (s->gone || !evbuffer_get_length(out))
+        return 0;
+    return request(s, 0, out);
+}
+
+uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out)
+{
+    if (!s->io->threaded) {
+        sk_finish(s);
+        return 0;
+    }
+    return s->gone ? 0 : request(s, RQ_FINISH, out);
+}
+
+void wr_sock_abort(struct wr_sock *s)
+{
+    if (!s->io->threaded) {
+        if (s->phase == SK_CLOSED)
+            return;
+        sk_close(s);
+        sk_report(s, RP_CLOSED);
+        return;
+    }
+    if (!s->gone)
+        request(s, RQ_ABORT, NULL);
+}
+
+const char *wr_sock_protocol(const struct wr_sock *s)
+{
+    return s->proto;
+}
+
+const char *wr_sock_cipher(const struct wr_sock *s)
+{
+    return s->cipher;
+}
+
+struct x509_st *wr_sock_peer_cert(const struct wr_sock *s)
+{
+    return s->cert;
+}
+
+bool wr_sock_is_tls(const struct wr_sock *s)
+{
+    return s->tls;
+}
+
+struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct wr_xport *xp,
+                            struct evbuffer *c_in, struct evbuffer *c_out)
+{
+    struct wr_io *io = &p->io[0];
+    struct wr_sock *s;
+
+    for (unsigned i = 1; i < (p->n ? p->n : 1); i++)
+        if (p->io[i].nsocks < io->nsocks)
+            io = &p->io[i];
+    if (!(s = calloc(1, sizeof(*s))))
+        return NULL;
+    s->io = io;
+    s->c = c;
+    s->c_in = c_in;
+    s->xp = *xp;
+    s->tls = xp->ops != &wr_xport_plain;
+    wr_list_init(&s->dl_node);
+    wr_list_init(&s->run_node);
+    wr_list_init(&s->io_node);
+    wr_list_init(&s->core_node);
+    wr_list_init(&s->proc_node);
+    if (!io->threaded) {
+        s->in = c_in;
+        s->out = c_out;
+        if (!sk_attach(s)) {
+            if (s->rev)
+                event_free(s->rev);
+            free(s);
+            return NULL;
+        }
+    } else {
+        s->in = evbuffer_new();
+        s->out = evbuffer_new();
+        s->h_in = evbuffer_new();
+        s->h_out = evbuffer_new();
+        if (!s->in || !s->out || !s->h_in || !s->h_out) {
+            if (s->in)
+                evbuffer_free(s->in);
+            if (s->out)
+                evbuffer_free(s->out);
+            if (s->h_in)
+                evbuffer_free(s->h_in);
+            if (s->h_out)
+                evbuffer_free(s->h_out);
+            free(s);
+            return NULL;
+        }
+        request(s, RQ_ATTACH, NULL);
+    }
+    io->nsocks++;
+    return s;
+}
+
+void wr_sock_free(struct wr_sock *s)
+{
+    if (!s)
+        return;
+    if (s->phase != SK_CLOSED && !s->io->threaded)
+        sk_close(s); /* not reached: the connection is freed once closed */
+    if (s->io->threaded) {
+        /* Output handed over after the thread closed the socket, with
+         * the bodies it references (released here, on the core). */
+        evbuffer_free(s->h_out);
+        evbuffer_free(s->h_in);
+        evbuffer_free(s->out);
+        evbuffer_free(s->in);
+    }
+    if (s->cert)
+        X509_free(s->cert);
+    free(s->h_calls);
+    free(s->t_calls);
+    s->io->nsocks--;
+    free(s);
+}
+
+/* ==== the pool ==== */
+
+unsigned wr_io_threads_auto(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 2)
+        return 0;
+    return n - 1 > 16 ? 16 : (unsigned)(n - 1);
+}
+
+unsigned wr_iopool_threads(const struct wr_iopool *p)
+{
+    return p->n;
+}
+
+static bool io_init(struct wr_iopool *p, struct wr_io *io, unsigned idx, struct event_base *base)
+{
+    struct timeval tick = {0, TICK_MS * 1000};
+    io->pool = p;
+    io->idx = idx;
+    io->efd = -1;
+    wr_list_init(&io->to_io);
+    wr_list_init(&io->to_core);
+    wr_list_init(&io->timed);
+    pthread_mutex_init(&io->mu, NULL);
+    io->threaded = base == NULL;
+    if (io->threaded) {
+        if (!(io->base = event_base_new()))
+            return false;
+        if ((io->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+            return false;
+        if (!(io->wake_ev = event_new(io->base, io->efd, EV_READ | EV_PERSIST, io_wake_cb, io)))
+            return false;
+        event_add(io->wake_ev, NULL);
+    } else {
+        io->base = base;
+    }
+    if (!(io->tick_ev = event_new(io->base, -1, EV_PERSIST, io_tick_cb, io)))
+        return false;
+    event_add(io->tick_ev, &tick);
+    return true;
+}
+
+/* Ask a thread to leave its loop, and wait for it. */
+static void io_stop(struct wr_io *io)
+{
+    pthread_mutex_lock(&io->mu);
+    io->stop = true;
+    pthread_mutex_unlock(&io->mu);
+    efd_wake(io->efd);
+    pthread_join(io->thread, NULL);
+}
+
+static void io_fini(struct wr_io *io)
+{
+    if (io->wake_ev)
+        event_free(io->wake_ev);
+    if (io->tick_ev)
+        event_free(io->tick_ev);
+    if (io->efd >= 0)
+        close(io->efd);
+    if (io->threaded && io->base)
+        event_base_free(io->base);
+    pthread_mutex_destroy(&io->mu);
+}
+
+struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n)
+{
+    struct wr_iopool *p = calloc(1, sizeof(*p));
+    unsigned started = 0;
+
+    if (!p)
+        return NULL;
+    p->core = core;
+    p->n = n;
+    p->core_efd = -1;
+    if (!(p->io = calloc(n ? n : 1, sizeof(*p->io))))
+        goto fail;
+    if (n == 0) {
+        if (!io_init(p, &p->io[0], 0, core))
+            goto fail;
+        return p;
+    }
+    if ((p->core_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+        !(p->core_ev = event_new(core, p->core_efd, EV_READ | EV_PERSIST, core_wake_cb, p)))
+        goto fail;
+    event_add(p->core_ev, NULL);
+    for (unsigned i = 0; i < n; i++)
+        if (!io_init(p, &p->io[i], i, NULL))
+            goto fail;
+    for (; started < n; started++) {
+        char name[16];
+        if (pthread_create(&p->io[started].thread, NULL, io_main, &p->io[started]) != 0)
+            goto fail;
+        snprintf(name, sizeof(name), "warren-io-%u", (started + 1) % 1000);
+        pthread_setname_np(p->io[started].thread, name);
+    }
+    return p;
+fail:
+    wr_log(WR_LOG_ERROR, "cannot start %u I/O threads: %s", n, strerror(errno));
+    for (unsigned i = 0; i < started; i++)
+        io_stop(&p->io[i]);
+    p->n = started; /* unused below */
+    if (p->io)
+        for (unsigned i = 0; i < (n ? n : 1); i++)
+            if (p->io[i].base || p->io[i].efd > 0)
+                io_fini(&p->io[i]);
+    if (p->core_ev)
+        event_free(p->core_ev);
+    if (p->core_efd >= 0)
+        close(p->core_efd);
+    free(p->io);
+    free(p);
+    return NULL;
+}
+
+void wr_iopool_free(struct wr_iopool *p)
+{
+    if (!p)
+        return;
+    for (unsigned i = 0; i < p->n; i++)
+        io_stop(&p->io[i]);
+    for (unsigned i = 0; i < (p->n ? p->n : 1); i++)
+        io_fini(&p->io[i]);
+    if (p->core_ev)
+        event_free(p->core_ev);
+    if (p->core_efd >= 0)
+        close(p->core_efd);
+    free(p->io);
+    free(p);
+}

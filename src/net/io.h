@@ -1,0 +1,95 @@
+/*
+ * io.h - the socket half of a connection, and the I/O threads that run it.
+ *
+ * A connection is two halves. The core half (net/conn.c, struct wr_conn)
+ * is the AMQP state: the handshake, the channels, everything that touches
+ * the broker; it belongs to the loop thread, the core. The socket half
+ * (struct wr_sock, this file) is the transport: reading bytes, writing the
+ * output, TLS, the lingering close. It runs on an I/O thread, each with its
+ * own event loop (`io_threads` > 0), or on the core's own loop
+ * (`io_threads = 0`, the single-threaded mode).
+ *
+ * The halves talk through the calls below and nothing else. With
+ * io_threads = 0 a call is a plain function call, and the socket half
+ * reads into and writes from the connection's own buffers, as before the
+ * split. With I/O threads, calls cross in batches: each side gathers what
+ * it has to say in the sock's hand-off fields under its I/O thread's
+ * mutex, links the sock on the other side's list and wakes that side
+ * (an eventfd) when the list was empty. One lock per batch: the input of
+ * one read callback, the output of one loop turn; never one per message.
+ *
+ * Who calls what:
+ *   core -> sock: wr_sock_new, wr_sock_want_read, wr_sock_flush,
+ *                 wr_sock_finish, wr_sock_abort, wr_sock_free;
+ *   sock -> core: the wr_conn_sock_* functions of conn.h, always on the
+ *                 core thread (run from the core's wake-up with threads).
+ */
+#ifndef WR_NET_IO_H
+#define WR_NET_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/transport.h"
+
+struct event_base;
+struct evbuffer;
+struct wr_conn;
+struct wr_sock;
+struct wr_iopool;
+
+/* The I/O threads: `n` of them (0: the socket halves run on `core`, the
+ * core's loop). NULL when a thread or its loop cannot be made (logged). */
+struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n);
+/* Stop and join the threads; every sock must be gone (wr_sock_free). */
+void wr_iopool_free(struct wr_iopool *p);
+unsigned wr_iopool_threads(const struct wr_iopool *p);
+/* io_threads = auto: cores - 1, at most 16, and 0 on a machine of one or
+ * two cores (measured faster there: docs/PERFORMANCE.md). */
+unsigned wr_io_threads_auto(void);
+
+/* True on the core's thread (and always with io_threads = 0). */
+bool wr_io_on_core(void);
+
+/* ---- the core's side ---- */
+
+/* Take over an accepted socket (its transport copied) for connection `c`,
+ * on the I/O thread with the fewest connections. With io_threads = 0 the
+ * sock reads into c_in and writes from c_out; otherwise it has buffers of
+ * its own and the core's are handed over in wr_sock_flush. NULL when out
+ * of memory (the caller still owns the transport). */
+struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct wr_xport *xp,
+                            struct evbuffer *c_in, struct evbuffer *c_out);
+/* Input wanted (true) or held (false: the socket is not read). */
+void wr_sock_want_read(struct wr_sock *s, bool want);
+/* The end of a loop turn: write `out` (the connection's output buffer).
+ * Returns the bytes handed to the I/O thread (taken from `out`); with
+ * io_threads = 0 it is written now, 0 is returned and what was written
+ * is reported (wr_conn_sock_wrote) before this returns. */
+uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out);
+/* Graceful end: write `out` and what is still pending, shut the write
+ * side, read and discard until the peer's EOF or 2 s (a lingering close),
+ * then close; output not written within 5 s is dropped. Returns as
+ * wr_sock_flush. */
+uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out);
+/* Close now; pending output is dropped. */
+void wr_sock_abort(struct wr_sock *s);
+/* Free it, once wr_conn_sock_closed said the socket is closed. */
+void wr_sock_free(struct wr_sock *s);
+
+/* Facts of the transport, fixed once the TLS handshake is done (before
+ * wr_conn_sock_tls): the protocol and cipher (static strings, NULL for a
+ * plain socket) and the client's verified certificate (borrowed, NULL
+ * when none). */
+const char *wr_sock_protocol(const struct wr_sock *s);
+const char *wr_sock_cipher(const struct wr_sock *s);
+struct x509_st *wr_sock_peer_cert(const struct wr_sock *s);
+bool wr_sock_is_tls(const struct wr_sock *s);
+
+/* Run fn(arg) on the core: now when called there, else with the sock's
+ * next batch to the core (a body referenced by the output is released by
+ * the core once the I/O thread has written it: deliver.c). */
+void wr_sock_core_call(struct wr_sock *s, void (*fn)(void *), void *arg);
+
+#endif
