@@ -144,7 +144,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
  * whenever the output grows or is written, and on free. */
 static uint64_t out_len(const struct wr_conn *c)
 {
-    return evbuffer_get_length(c->out) + c->out_pending;
+    return evbuffer_get_length(c->out) + c->dq.bytes + c->out_pending;
 }
 
 static void out_account(struct wr_conn *c)
@@ -188,9 +188,9 @@ static void output_drained(struct wr_conn *c)
 void wr_conn_flush(struct wr_conn *c)
 {
     wr_list_del(&c->dirty_node);
-    if (c->state == WR_CS_DEAD || !evbuffer_get_length(c->out))
+    if (c->state == WR_CS_DEAD || (!evbuffer_get_length(c->out) && !c->dq.n))
         return;
-    c->out_pending += wr_sock_flush(c->sock, c->out);
+    c->out_pending += wr_sock_flush(c->sock, c->out, &c->dq);
 }
 
 void wr_conn_sock_wrote(struct wr_conn *c, uint64_t bytes, uint32_t writes)
@@ -254,7 +254,7 @@ static void conn_finish(struct wr_conn *c)
     c->closing_since_ms = wr_now_ms();
     free_channels(c);
     wr_list_del(&c->dirty_node);
-    c->out_pending += wr_sock_finish(c->sock, c->out);
+    c->out_pending += wr_sock_finish(c->sock, c->out, &c->dq);
     out_account(c);
 }
 
@@ -265,6 +265,13 @@ static void conn_closed(struct wr_conn *c)
     c->state = WR_CS_CLOSED;
     c->closing_since_ms = wr_now_ms();
     conn_update_read(c);
+}
+
+/* Deliveries queued for the I/O thread and dropped unwritten. */
+static void release_msg(void *arg, struct wr_msg *m)
+{
+    (void)arg;
+    wr_deliver_release(m);
 }
 
 void wr_conn_abort(struct wr_conn *c, const char *why)
@@ -279,6 +286,7 @@ void wr_conn_abort(struct wr_conn *c, const char *why)
     /* Nothing more will be written or read: the socket half closes (at
      * once with io_threads = 0) and says so (wr_conn_sock_closed). */
     evbuffer_drain(c->out, evbuffer_get_length(c->out));
+    wr_dlvq_drop(&c->dq, release_msg, NULL);
     c->reading = false;
     wr_list_del(&c->dirty_node);
     wr_sock_abort(c->sock);
@@ -545,6 +553,8 @@ void wr_conn_free(struct wr_conn *c)
     c->srv->nconns--;
     c->srv->broker->churn.conns_closed++;
     event_free(c->kick);
+    wr_dlvq_drop(&c->dq, release_msg, NULL);
+    wr_dlvq_free(&c->dq);
     wr_sock_free(c->sock); /* may release shared bodies (deliver.c), which uses c */
     evbuffer_free(c->in);
     evbuffer_free(c->out); /* the same */

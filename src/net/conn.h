@@ -22,6 +22,7 @@
 
 #include "broker/stats.h"
 #include "core/list.h"
+#include "net/deliver.h"
 #include "net/io.h"
 #include "wire/buf.h"
 
@@ -80,6 +81,7 @@ struct wr_conn {
     uint64_t out_shared;      /* bytes of `out` that are references to message bodies */
     uint64_t out_counted;     /* what this connection adds to srv->out_bytes */
     uint64_t out_pending;     /* handed to the I/O thread, not reported written yet */
+    struct wr_dlvq dq;        /* deliveries for the I/O thread to encode (deliver.h) */
     uint16_t channel_max;
     uint32_t frame_max;
     uint16_t heartbeat;

@@ -12,6 +12,7 @@
 
 #include <event2/buffer.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "broker/msg.h"
 #include "net/conn.h"
@@ -53,11 +54,200 @@ static void shared_done_cb(const void *data, size_t len, void *arg)
     wr_sock_core_call(sb->c->sock, shared_release, sb);
 }
 
+/* Method, header and body frames of a body that fits one frame, in one
+ * reservation of `total` bytes (small_total). */
+static size_t small_total(size_t msize, uint32_t props_len, uint64_t body_len)
+{
+    size_t hsize = 12 + (props_len ? props_len : 2);
+    return msize + hsize + (size_t)body_len + 3 * WR_FRAME_OVERHEAD -
+           (body_len ? 0 : WR_FRAME_OVERHEAD);
+}
+
+static int put_small(struct evbuffer *out, uint16_t channel, const struct wr_method *m,
+                     size_t msize, const uint8_t *props, uint32_t props_len, const uint8_t *body,
+                     uint64_t body_len, size_t total)
+{
+    struct evbuffer_iovec v;
+    struct wr_wb w;
+
+    if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
+        return -1;
+    w = wr_wb_init(v.iov_base, total);
+    wr_wb_u8(&w, WR_AMQP_FRAME_METHOD);
+    wr_wb_u16(&w, channel);
+    wr_wb_u32(&w, (uint32_t)msize);
+    if (wr_method_encode(&w, m) < 0)
+        return -1;
+    wr_wb_u8(&w, WR_AMQP_FRAME_END);
+    wr_wb_u8(&w, WR_AMQP_FRAME_HEADER);
+    wr_wb_u16(&w, channel);
+    wr_wb_u32(&w, 12 + (props_len ? props_len : 2));
+    wr_wb_u16(&w, WR_CLASS_BASIC);
+    wr_wb_u16(&w, 0);
+    wr_wb_u64(&w, body_len);
+    if (props_len)
+        wr_wb_bytes(&w, props, props_len);
+    else
+        wr_wb_u16(&w, 0);
+    wr_wb_u8(&w, WR_AMQP_FRAME_END);
+    if (body_len) {
+        wr_wb_u8(&w, WR_AMQP_FRAME_BODY);
+        wr_wb_u16(&w, channel);
+        wr_wb_u32(&w, (uint32_t)body_len);
+        wr_wb_bytes(&w, body, (size_t)body_len);
+        wr_wb_u8(&w, WR_AMQP_FRAME_END);
+    }
+    if (w.err)
+        return -1;
+    v.iov_len = total;
+    evbuffer_commit_space(out, &v, 1);
+    return 0;
+}
+
+/* ---- deliveries for the I/O thread ---- */
+
+static bool grow(void **p, uint32_t *cap, uint64_t need, size_t size, uint32_t min)
+{
+    uint64_t n = *cap ? *cap : min;
+    void *np;
+    while (n < need)
+        n *= 2;
+    if (n > UINT32_MAX || !(np = realloc(*p, (size_t)n * size)))
+        return false;
+    *p = np;
+    *cap = (uint32_t)n;
+    return true;
+}
+
+/* Queue a basic.deliver for the connection's I/O thread; false when it
+ * must be encoded here (out of memory, or a method this cannot carry). */
+static bool defer(struct wr_conn *c, uint16_t channel, const struct wr_basic_deliver *a,
+                  struct wr_msg *msg, const uint8_t *body, size_t total)
+{
+    struct wr_dlvq *q = &c->dq;
+    struct wr_str x = wr_msg_exchange(msg), rk = wr_msg_routing_key(msg);
+    uint64_t len = evbuffer_get_length(c->out);
+    struct wr_dlv *d;
+
+    /* The thread reads the names from the message it holds. */
+    if (x.ptr != a->exchange.ptr || rk.ptr != a->routing_key.ptr || msg->pins == UINT16_MAX)
+        return false;
+    if ((q->n == q->cap && !grow((void **)&q->v, &q->cap, q->n + 1, sizeof(*q->v), 64)) ||
+        (q->tags_len + a->consumer_tag.len > q->tags_cap &&
+         !grow((void **)&q->tags, &q->tags_cap, q->tags_len + a->consumer_tag.len, 1, 1024)))
+        return false;
+    d = &q->v[q->n++];
+    d->msg = wr_msg_ref(msg);
+    msg->pins++; /* not paged out until written */
+    d->props = wr_msg_props(msg);
+    d->props_len = msg->props_len;
+    d->body = body;
+    d->body_len = msg->body_len;
+    d->exchange = x.ptr;
+    d->xlen = (uint8_t)x.len;
+    d->rkey = rk.ptr;
+    d->rklen = (uint8_t)rk.len;
+    d->tag = a->delivery_tag;
+    d->redelivered = a->redelivered;
+    d->channel = channel;
+    d->raw = len - q->mark;
+    q->mark = len;
+    d->size = (uint32_t)total;
+    q->bytes += total;
+    d->ctag_off = q->tags_len;
+    d->ctag_len = (uint8_t)a->consumer_tag.len;
+    memcpy(q->tags + q->tags_len, a->consumer_tag.ptr, a->consumer_tag.len);
+    q->tags_len += a->consumer_tag.len;
+    return true;
+}
+
+bool wr_dlvq_append(struct wr_dlvq *dst, uint64_t dst_raw, struct wr_dlvq *src)
+{
+    if (!src->n)
+        return true;
+    if (!dst->n) {
+        /* The usual case: take the arrays over. */
+        struct wr_dlvq t = *dst;
+        *dst = *src;
+        dst->v[0].raw += dst_raw;
+        dst->mark += dst_raw;
+        *src = t;
+        src->n = src->tags_len = 0;
+        src->bytes = src->mark = 0;
+        return true;
+    }
+    if ((dst->n + src->n > dst->cap &&
+         !grow((void **)&dst->v, &dst->cap, (uint64_t)dst->n + src->n, sizeof(*dst->v), 64)) ||
+        (dst->tags_len + src->tags_len > dst->tags_cap &&
+         !grow((void **)&dst->tags, &dst->tags_cap, (uint64_t)dst->tags_len + src->tags_len, 1,
+               1024)))
+        return false;
+    for (uint32_t i = 0; i < src->n; i++) {
+        struct wr_dlv d = src->v[i];
+        d.ctag_off += dst->tags_len;
+        if (i == 0)
+            d.raw += dst_raw - dst->mark;
+        dst->v[dst->n++] = d;
+    }
+    memcpy(dst->tags + dst->tags_len, src->tags, src->tags_len);
+    dst->tags_len += src->tags_len;
+    dst->bytes += src->bytes;
+    dst->mark = dst_raw + src->mark;
+    src->n = src->tags_len = 0;
+    src->bytes = src->mark = 0;
+    return true;
+}
+
+void wr_dlvq_encode(struct wr_dlvq *q, struct evbuffer *raw, struct evbuffer *out,
+                    void (*fn)(void *arg, struct wr_msg *m), void *arg)
+{
+    struct wr_method m;
+    wr_method_init(&m, WR_BASIC_DELIVER);
+    for (uint32_t i = 0; i < q->n; i++) {
+        const struct wr_dlv *d = &q->v[i];
+        struct wr_basic_deliver *a = &m.u.basic_deliver;
+        if (d->raw)
+            evbuffer_remove_buffer(raw, out, d->raw);
+        a->consumer_tag = (struct wr_str){q->tags + d->ctag_off, d->ctag_len};
+        a->delivery_tag = d->tag;
+        a->redelivered = d->redelivered;
+        a->exchange = (struct wr_str){d->exchange, d->xlen};
+        a->routing_key = (struct wr_str){d->rkey, d->rklen};
+        (void)put_small(out, d->channel, &m, wr_method_size(&m), d->props, d->props_len, d->body,
+                        d->body_len, d->size);
+        fn(arg, d->msg);
+    }
+    evbuffer_add_buffer(out, raw);
+    q->n = q->tags_len = 0;
+    q->bytes = q->mark = 0;
+}
+
+void wr_dlvq_drop(struct wr_dlvq *q, void (*fn)(void *arg, struct wr_msg *m), void *arg)
+{
+    for (uint32_t i = 0; i < q->n; i++)
+        fn(arg, q->v[i].msg);
+    q->n = q->tags_len = 0;
+    q->bytes = q->mark = 0;
+}
+
+void wr_dlvq_free(struct wr_dlvq *q)
+{
+    free(q->v);
+    free(q->tags);
+    memset(q, 0, sizeof(*q));
+}
+
+void wr_deliver_release(void *arg)
+{
+    struct wr_msg *msg = arg;
+    msg->pins--;
+    wr_msg_unref(msg);
+}
+
 void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_method *m,
                         struct wr_msg *msg)
 {
     size_t msize = wr_method_size(m);
-    size_t hsize = 12 + (msg->props_len ? msg->props_len : 2);
     uint32_t chunk = c->frame_max - WR_FRAME_OVERHEAD;
     uint8_t *body = wr_msg_body(msg);
 
@@ -68,46 +258,12 @@ void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_met
         return;
     }
     if (msg->body_len <= chunk && msg->body_len <= REF_THRESHOLD) {
-        /* One reservation, three frames. */
-        size_t total = msize + hsize + (size_t)msg->body_len + 3 * WR_FRAME_OVERHEAD -
-                       (msg->body_len ? 0 : WR_FRAME_OVERHEAD);
-        struct evbuffer_iovec v;
-        uint8_t *p;
-        struct wr_wb w;
-
-        if (evbuffer_reserve_space(c->out, (ev_ssize_t)total, &v, 1) < 1)
-            return;
-        p = v.iov_base;
-        w = wr_wb_init(p, total);
-        wr_wb_u8(&w, WR_AMQP_FRAME_METHOD);
-        wr_wb_u16(&w, channel);
-        wr_wb_u32(&w, (uint32_t)msize);
-        if (wr_method_encode(&w, m) < 0)
-            return;
-        wr_wb_u8(&w, WR_AMQP_FRAME_END);
-        wr_wb_u8(&w, WR_AMQP_FRAME_HEADER);
-        wr_wb_u16(&w, channel);
-        wr_wb_u32(&w, (uint32_t)hsize);
-        wr_wb_u16(&w, WR_CLASS_BASIC);
-        wr_wb_u16(&w, 0);
-        wr_wb_u64(&w, msg->body_len);
-        if (msg->props_len)
-            wr_wb_bytes(&w, wr_msg_props(msg), msg->props_len);
-        else
-            wr_wb_u16(&w, 0);
-        wr_wb_u8(&w, WR_AMQP_FRAME_END);
-        if (msg->body_len) {
-            wr_wb_u8(&w, WR_AMQP_FRAME_BODY);
-            wr_wb_u16(&w, channel);
-            wr_wb_u32(&w, (uint32_t)msg->body_len);
-            wr_wb_bytes(&w, body, (size_t)msg->body_len);
-            wr_wb_u8(&w, WR_AMQP_FRAME_END);
-        }
-        if (w.err)
-            return;
-        v.iov_len = total;
-        evbuffer_commit_space(c->out, &v, 1);
-        wr_conn_note_output(c);
+        size_t total = small_total(msize, msg->props_len, msg->body_len);
+        if ((m->id == WR_BASIC_DELIVER && wr_sock_threaded(c->sock) &&
+             defer(c, channel, &m->u.basic_deliver, msg, body, total)) ||
+            put_small(c->out, channel, m, msize, wr_msg_props(msg), msg->props_len, body,
+                      msg->body_len, total) == 0)
+            wr_conn_note_output(c);
         return;
     }
 

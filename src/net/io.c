@@ -42,6 +42,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "net/conn.h"
+#include "net/deliver.h"
 #include "net/io.h"
 
 /* One read callback takes at most this much before the next connection's
@@ -122,6 +123,10 @@ struct wr_sock {
     uint64_t deadline_ms; /* FLUSH, LINGER: give up at */
     struct wr_list dl_node;
     struct wr_list run_node; /* the thread's list of socks taken off to_io */
+    struct evbuffer *pend;   /* output taken with deliveries to encode among it */
+    struct wr_dlvq r_dq;     /* those deliveries */
+    struct core_call *ret;   /* messages to hand back to the core */
+    uint32_t nret, ret_cap;
     unsigned r_req;
     bool r_want_read, r_unstall;
     uint64_t rbytes, wbytes; /* not reported yet */
@@ -133,6 +138,7 @@ struct wr_sock {
     /* ---- hand-off, under io->mu ---- */
     struct wr_list io_node, core_node;
     struct evbuffer *h_in, *h_out;
+    struct wr_dlvq h_dq; /* deliveries to encode among h_out */
     unsigned h_req, h_rep;
     bool h_want_read;
     uint64_t h_rbytes, h_wbytes;
@@ -187,6 +193,8 @@ static void efd_drain(int fd)
 /* ==== the sock's thread ==== */
 
 static void sk_report(struct wr_sock *s, unsigned what);
+static void sk_calls_flush(struct wr_sock *s);
+static void sk_give_back(void *arg, struct wr_msg *m);
 
 static void event_want(struct event *ev, bool *on, bool want)
 {
@@ -247,11 +255,36 @@ static void sk_close(struct wr_sock *s)
     if (s->io->threaded) {
         pthread_mutex_lock(&s->io->mu);
         evbuffer_add_buffer(s->out, s->h_out);
+        if (!s->r_dq.n) {
+            struct wr_dlvq t = s->r_dq;
+            s->r_dq = s->h_dq;
+            s->h_dq = t;
+        }
         pthread_mutex_unlock(&s->io->mu);
+        wr_dlvq_drop(&s->r_dq, sk_give_back, s);
+        evbuffer_drain(s->pend, evbuffer_get_length(s->pend));
     }
     evbuffer_drain(s->out, evbuffer_get_length(s->out));
     s->writing = false;
     s->xp.ops->close(&s->xp);
+    sk_calls_flush(s);
+}
+
+/* A message to hand back to the core (deliver.h): with the next batch. */
+static void sk_give_back(void *arg, struct wr_msg *m)
+{
+    struct wr_sock *s = arg;
+    if (s->nret == s->ret_cap) {
+        uint32_t cap = s->ret_cap ? s->ret_cap * 2 : 64;
+        struct core_call *n = realloc(s->ret, cap * sizeof(*n));
+        if (!n) {
+            wr_log(WR_LOG_ERROR, "out of memory handing a delivered message back to the core");
+            return; /* leaked rather than released off the core */
+        }
+        s->ret = n;
+        s->ret_cap = cap;
+    }
+    s->ret[s->nret++] = (struct core_call){wr_deliver_release, m};
 }
 
 /* The socket failed: close it and tell the core why. */
@@ -501,8 +534,14 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
         s->h_req = 0;
         s->r_want_read = s->h_want_read;
         s->r_unstall = s->stalled && evbuffer_get_length(s->h_in) < IN_STALL;
-        if (evbuffer_get_length(s->h_out))
+        if (s->h_dq.n) {
+            struct wr_dlvq t = s->r_dq; /* empty: encoded in the last wake-up */
+            s->r_dq = s->h_dq;
+            s->h_dq = t;
+            evbuffer_add_buffer(s->pend, s->h_out);
+        } else if (evbuffer_get_length(s->h_out)) {
             evbuffer_add_buffer(s->out, s->h_out);
+        }
         wr_list_add_tail(&run, &s->run_node);
     }
     pthread_mutex_unlock(&io->mu);
@@ -510,6 +549,11 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
     while (!wr_list_empty(&run)) {
         struct wr_sock *s = wr_container_of(run.next, struct wr_sock, run_node);
         wr_list_del(&s->run_node);
+        if (s->r_dq.n) {
+            /* The deliveries, where they belong among the output. */
+            wr_dlvq_encode(&s->r_dq, s->pend, s->out, sk_give_back, s);
+            sk_calls_flush(s);
+        }
         if ((s->r_req & RQ_ATTACH) && !sk_attach(s)) {
             sk_fail(s, "out of memory");
             continue;
@@ -646,6 +690,41 @@ void wr_sock_core_call(struct wr_sock *s, void (*fn)(void *), void *arg)
         efd_wake(io->pool->core_efd);
 }
 
+/* Hand the messages given back so far to the core, in one batch. */
+static void sk_calls_flush(struct wr_sock *s)
+{
+    struct wr_io *io = s->io;
+    bool wake = false;
+
+    if (!s->nret)
+        return;
+    pthread_mutex_lock(&io->mu);
+    if (s->h_ncalls + s->nret > s->h_cap) {
+        uint32_t cap = s->h_cap ? s->h_cap : 64;
+        struct core_call *n;
+        while (cap < s->h_ncalls + s->nret)
+            cap *= 2;
+        if (!(n = realloc(s->h_calls, cap * sizeof(*n)))) {
+            pthread_mutex_unlock(&io->mu);
+            wr_log(WR_LOG_ERROR, "out of memory handing delivered messages back to the core");
+            s->nret = 0;
+            return;
+        }
+        s->h_calls = n;
+        s->h_cap = cap;
+    }
+    memcpy(s->h_calls + s->h_ncalls, s->ret, s->nret * sizeof(*s->ret));
+    s->h_ncalls += s->nret;
+    s->nret = 0;
+    if (!wr_list_linked(&s->core_node)) {
+        wake = wr_list_empty(&io->to_core);
+        wr_list_add_tail(&io->to_core, &s->core_node);
+    }
+    pthread_mutex_unlock(&io->mu);
+    if (wake)
+        efd_wake(io->pool->core_efd);
+}
+
 /* Under io->mu: the core takes a sock's batch. */
 static void take_batch(struct wr_sock *s, bool *resume)
 {
@@ -746,16 +825,37 @@ static bool to_thread(struct wr_sock *s)
     return wake;
 }
 
-/* Returns the bytes of output handed over. */
-static uint64_t request(struct wr_sock *s, unsigned req, struct evbuffer *out)
+static void release_now(void *arg, struct wr_msg *m)
+{
+    (void)arg;
+    wr_deliver_release(m);
+}
+
+/* Returns the bytes of output handed over (deliveries included). */
+static uint64_t request(struct wr_sock *s, unsigned req, struct evbuffer *out, struct wr_dlvq *dq)
 {
     struct wr_io *io = s->io;
-    uint64_t n = out ? evbuffer_get_length(out) : 0;
+    uint64_t n = (out ? evbuffer_get_length(out) : 0) + (dq ? dq->bytes : 0);
     bool wake;
 
     pthread_mutex_lock(&io->mu);
     s->h_req |= req;
-    if (n)
+    if (dq && dq->n && !wr_dlvq_append(&s->h_dq, evbuffer_get_length(s->h_out), dq)) {
+        /* Out of memory for the thread's queue: encoded here instead. */
+        struct evbuffer *enc = evbuffer_new();
+        pthread_mutex_unlock(&io->mu);
+        if (enc) {
+            wr_dlvq_encode(dq, out, enc, release_now, NULL);
+            evbuffer_add_buffer(out, enc);
+            evbuffer_free(enc);
+        } else {
+            n -= dq->bytes;
+            wr_dlvq_drop(dq, release_now, NULL); /* not delivered: see the log */
+            wr_log(WR_LOG_ERROR, "out of memory: deliveries dropped");
+        }
+        pthread_mutex_lock(&io->mu);
+    }
+    if (out && evbuffer_get_length(out))
         evbuffer_add_buffer(s->h_out, out);
     wake = to_thread(s);
     pthread_mutex_unlock(&io->mu);
@@ -779,10 +879,10 @@ void wr_sock_want_read(struct wr_sock *s, bool want)
     pthread_mutex_lock(&s->io->mu);
     s->h_want_read = want;
     pthread_mutex_unlock(&s->io->mu);
-    request(s, RQ_READ, NULL);
+    request(s, RQ_READ, NULL, NULL);
 }
 
-uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out)
+uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq)
 {
     if (!s->io->threaded) {
         /* `out` is s->out */
@@ -790,18 +890,18 @@ uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out)
             sk_wrote(s);
         return 0;
     }
-    if (s->gone || !evbuffer_get_length(out))
+    if (s->gone || (!evbuffer_get_length(out) && !dq->n))
         return 0;
-    return request(s, 0, out);
+    return request(s, 0, out, dq);
 }
 
-uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out)
+uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq)
 {
     if (!s->io->threaded) {
         sk_finish(s);
         return 0;
     }
-    return s->gone ? 0 : request(s, RQ_FINISH, out);
+    return s->gone ? 0 : request(s, RQ_FINISH, out, dq);
 }
 
 void wr_sock_abort(struct wr_sock *s)
@@ -814,7 +914,7 @@ void wr_sock_abort(struct wr_sock *s)
         return;
     }
     if (!s->gone)
-        request(s, RQ_ABORT, NULL);
+        request(s, RQ_ABORT, NULL, NULL);
 }
 
 const char *wr_sock_protocol(const struct wr_sock *s)
@@ -835,6 +935,11 @@ struct x509_st *wr_sock_peer_cert(const struct wr_sock *s)
 bool wr_sock_is_tls(const struct wr_sock *s)
 {
     return s->tls;
+}
+
+bool wr_sock_threaded(const struct wr_sock *s)
+{
+    return s->io->threaded;
 }
 
 struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct wr_xport *xp,
@@ -872,7 +977,8 @@ struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct
         s->out = evbuffer_new();
         s->h_in = evbuffer_new();
         s->h_out = evbuffer_new();
-        if (!s->in || !s->out || !s->h_in || !s->h_out) {
+        s->pend = evbuffer_new();
+        if (!s->in || !s->out || !s->h_in || !s->h_out || !s->pend) {
             if (s->in)
                 evbuffer_free(s->in);
             if (s->out)
@@ -881,10 +987,12 @@ struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct
                 evbuffer_free(s->h_in);
             if (s->h_out)
                 evbuffer_free(s->h_out);
+            if (s->pend)
+                evbuffer_free(s->pend);
             free(s);
             return NULL;
         }
-        request(s, RQ_ATTACH, NULL);
+        request(s, RQ_ATTACH, NULL, NULL);
     }
     io->nsocks++;
     return s;
@@ -899,13 +1007,21 @@ void wr_sock_free(struct wr_sock *s)
     if (s->io->threaded) {
         /* Output handed over after the thread closed the socket, with
          * the bodies it references (released here, on the core). */
+        wr_dlvq_drop(&s->h_dq, release_now, NULL);
+        wr_dlvq_drop(&s->r_dq, release_now, NULL);
+        wr_dlvq_free(&s->h_dq);
+        wr_dlvq_free(&s->r_dq);
         evbuffer_free(s->h_out);
         evbuffer_free(s->h_in);
         evbuffer_free(s->out);
         evbuffer_free(s->in);
+        evbuffer_free(s->pend);
     }
     if (s->cert)
         X509_free(s->cert);
+    for (uint32_t i = 0; i < s->nret; i++) /* never reached: handed over before closing */
+        s->ret[i].fn(s->ret[i].arg);
+    free(s->ret);
     free(s->h_calls);
     free(s->t_calls);
     s->io->nsocks--;

@@ -38,6 +38,7 @@ struct evbuffer;
 struct wr_conn;
 struct wr_sock;
 struct wr_iopool;
+struct wr_dlvq;
 
 /* The I/O threads: `n` of them (0: the socket halves run on `core`, the
  * core's loop). NULL when a thread or its loop cannot be made (logged). */
@@ -63,16 +64,18 @@ struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct
                             struct evbuffer *c_in, struct evbuffer *c_out);
 /* Input wanted (true) or held (false: the socket is not read). */
 void wr_sock_want_read(struct wr_sock *s, bool want);
-/* The end of a loop turn: write `out` (the connection's output buffer).
+/* The end of a loop turn: write `out` (the connection's output buffer)
+ * and the deliveries queued for the thread to encode among it (`dq`,
+ * deliver.h; emptied; always empty with io_threads = 0).
  * Returns the bytes handed to the I/O thread (taken from `out`); with
  * io_threads = 0 it is written now, 0 is returned and what was written
  * is reported (wr_conn_sock_wrote) before this returns. */
-uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out);
+uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq);
 /* Graceful end: write `out` and what is still pending, shut the write
  * side, read and discard until the peer's EOF or 2 s (a lingering close),
  * then close; output not written within 5 s is dropped. Returns as
  * wr_sock_flush. */
-uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out);
+uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq);
 /* Close now; pending output is dropped. */
 void wr_sock_abort(struct wr_sock *s);
 /* Free it, once wr_conn_sock_closed said the socket is closed. */
@@ -86,6 +89,8 @@ const char *wr_sock_protocol(const struct wr_sock *s);
 const char *wr_sock_cipher(const struct wr_sock *s);
 struct x509_st *wr_sock_peer_cert(const struct wr_sock *s);
 bool wr_sock_is_tls(const struct wr_sock *s);
+/* Whether the sock runs on an I/O thread (deliveries may be queued). */
+bool wr_sock_threaded(const struct wr_sock *s);
 
 /* Run fn(arg) on the core: now when called there, else with the sock's
  * next batch to the core (a body referenced by the output is released by
