@@ -270,21 +270,27 @@ static void sk_close(struct wr_sock *s)
     sk_calls_flush(s);
 }
 
-/* A message to hand back to the core (deliver.h): with the next batch. */
-static void sk_give_back(void *arg, struct wr_msg *m)
+/* A call for the core to run with the sock's next batch (sk_calls_flush). */
+static void sk_give(struct wr_sock *s, void (*fn)(void *), void *arg)
 {
-    struct wr_sock *s = arg;
     if (s->nret == s->ret_cap) {
         uint32_t cap = s->ret_cap ? s->ret_cap * 2 : 64;
         struct core_call *n = realloc(s->ret, cap * sizeof(*n));
         if (!n) {
-            wr_log(WR_LOG_ERROR, "out of memory handing a delivered message back to the core");
-            return; /* leaked rather than released off the core */
+            /* A leak rather than the core's state touched from here. */
+            wr_log(WR_LOG_ERROR, "out of memory handing a message back to the core");
+            return;
         }
         s->ret = n;
         s->ret_cap = cap;
     }
-    s->ret[s->nret++] = (struct core_call){wr_deliver_release, m};
+    s->ret[s->nret++] = (struct core_call){fn, arg};
+}
+
+/* A delivered message (deliver.h) goes back to the core. */
+static void sk_give_back(void *arg, struct wr_msg *m)
+{
+    sk_give(arg, wr_deliver_release, m);
 }
 
 /* The socket failed: close it and tell the core why. */
@@ -659,38 +665,15 @@ static void sk_report(struct wr_sock *s, unsigned what)
 
 void wr_sock_core_call(struct wr_sock *s, void (*fn)(void *), void *arg)
 {
-    struct wr_io *io = s->io;
-    bool wake = false;
-
     if (wr_io_on_core()) {
         fn(arg);
         return;
     }
-    pthread_mutex_lock(&io->mu);
-    if (s->h_ncalls == s->h_cap) {
-        uint32_t cap = s->h_cap ? s->h_cap * 2 : 8;
-        struct core_call *n = realloc(s->h_calls, cap * sizeof(*n));
-        if (!n) {
-            /* Cannot happen in practice (a few bytes); leaking the body is
-             * better than touching the core's state from here. */
-            pthread_mutex_unlock(&io->mu);
-            wr_log(WR_LOG_ERROR, "out of memory returning a delivered body to the core");
-            return;
-        }
-        s->h_calls = n;
-        s->h_cap = cap;
-    }
-    s->h_calls[s->h_ncalls++] = (struct core_call){fn, arg};
-    if (!wr_list_linked(&s->core_node)) {
-        wake = wr_list_empty(&io->to_core);
-        wr_list_add_tail(&io->to_core, &s->core_node);
-    }
-    pthread_mutex_unlock(&io->mu);
-    if (wake)
-        efd_wake(io->pool->core_efd);
+    sk_give(s, fn, arg);
+    sk_calls_flush(s);
 }
 
-/* Hand the messages given back so far to the core, in one batch. */
+/* Hand the calls gathered so far (sk_give) to the core, in one batch. */
 static void sk_calls_flush(struct wr_sock *s)
 {
     struct wr_io *io = s->io;
