@@ -63,42 +63,81 @@ static size_t small_total(size_t msize, uint32_t props_len, uint64_t body_len)
            (body_len ? 0 : WR_FRAME_OVERHEAD);
 }
 
+static uint8_t *put_shortstr(uint8_t *p, struct wr_str s)
+{
+    *p++ = (uint8_t)s.len;
+    memcpy(p, s.ptr, s.len);
+    return p + s.len;
+}
+
+/* The method frame of a delivery. basic.deliver, the one that matters per
+ * message, is written with plain stores (the generated encoder checks
+ * every field against the end); its size is known. */
+static uint8_t *put_method(uint8_t *p, uint16_t channel, const struct wr_method *m, size_t msize)
+{
+    const struct wr_basic_deliver *a = &m->u.basic_deliver;
+    struct wr_wb w;
+
+    *p++ = WR_AMQP_FRAME_METHOD;
+    wr_store16(p, channel);
+    wr_store32(p + 2, (uint32_t)msize);
+    p += 6;
+    if (m->id != WR_BASIC_DELIVER) {
+        w = wr_wb_init(p, msize);
+        if (wr_method_encode(&w, m) < 0 || w.err || w.p != p + msize)
+            return NULL;
+        p += msize;
+    } else {
+        if (a->consumer_tag.len > 255 || a->exchange.len > 255 || a->routing_key.len > 255 ||
+            msize != 16u + a->consumer_tag.len + a->exchange.len + a->routing_key.len)
+            return NULL;
+        wr_store32(p, WR_BASIC_DELIVER);
+        p = put_shortstr(p + 4, a->consumer_tag);
+        wr_store64(p, a->delivery_tag);
+        p[8] = a->redelivered ? 1 : 0;
+        p = put_shortstr(p + 9, a->exchange);
+        p = put_shortstr(p, a->routing_key);
+    }
+    *p++ = WR_AMQP_FRAME_END;
+    return p;
+}
+
 static int put_small(struct evbuffer *out, uint16_t channel, const struct wr_method *m,
                      size_t msize, const uint8_t *props, uint32_t props_len, const uint8_t *body,
                      uint64_t body_len, size_t total)
 {
     struct evbuffer_iovec v;
-    struct wr_wb w;
+    uint8_t *p;
 
     if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
         return -1;
-    w = wr_wb_init(v.iov_base, total);
-    wr_wb_u8(&w, WR_AMQP_FRAME_METHOD);
-    wr_wb_u16(&w, channel);
-    wr_wb_u32(&w, (uint32_t)msize);
-    if (wr_method_encode(&w, m) < 0)
+    if (!(p = put_method(v.iov_base, channel, m, msize)))
         return -1;
-    wr_wb_u8(&w, WR_AMQP_FRAME_END);
-    wr_wb_u8(&w, WR_AMQP_FRAME_HEADER);
-    wr_wb_u16(&w, channel);
-    wr_wb_u32(&w, 12 + (props_len ? props_len : 2));
-    wr_wb_u16(&w, WR_CLASS_BASIC);
-    wr_wb_u16(&w, 0);
-    wr_wb_u64(&w, body_len);
-    if (props_len)
-        wr_wb_bytes(&w, props, props_len);
-    else
-        wr_wb_u16(&w, 0);
-    wr_wb_u8(&w, WR_AMQP_FRAME_END);
-    if (body_len) {
-        wr_wb_u8(&w, WR_AMQP_FRAME_BODY);
-        wr_wb_u16(&w, channel);
-        wr_wb_u32(&w, (uint32_t)body_len);
-        wr_wb_bytes(&w, body, (size_t)body_len);
-        wr_wb_u8(&w, WR_AMQP_FRAME_END);
+    p[0] = WR_AMQP_FRAME_HEADER;
+    wr_store16(p + 1, channel);
+    wr_store32(p + 3, 12 + (props_len ? props_len : 2));
+    wr_store16(p + 7, WR_CLASS_BASIC);
+    wr_store16(p + 9, 0);
+    wr_store64(p + 11, body_len);
+    p += 19;
+    if (props_len) {
+        memcpy(p, props, props_len);
+        p += props_len;
+    } else {
+        p[0] = p[1] = 0;
+        p += 2;
     }
-    if (w.err)
-        return -1;
+    *p++ = WR_AMQP_FRAME_END;
+    if (body_len) {
+        p[0] = WR_AMQP_FRAME_BODY;
+        wr_store16(p + 1, channel);
+        wr_store32(p + 3, (uint32_t)body_len);
+        memcpy(p + 7, body, (size_t)body_len);
+        p += 7 + body_len;
+        *p++ = WR_AMQP_FRAME_END;
+    }
+    if ((size_t)(p - (uint8_t *)v.iov_base) != total)
+        return -1; /* cannot happen: small_total counts the same bytes */
     v.iov_len = total;
     evbuffer_commit_space(out, &v, 1);
     return 0;
@@ -213,8 +252,8 @@ void wr_dlvq_encode(struct wr_dlvq *q, struct evbuffer *raw, struct evbuffer *ou
         a->redelivered = d->redelivered;
         a->exchange = (struct wr_str){d->exchange, d->xlen};
         a->routing_key = (struct wr_str){d->rkey, d->rklen};
-        (void)put_small(out, d->channel, &m, wr_method_size(&m), d->props, d->props_len, d->body,
-                        d->body_len, d->size);
+        (void)put_small(out, d->channel, &m, 16u + d->ctag_len + d->xlen + d->rklen, d->props,
+                        d->props_len, d->body, d->body_len, d->size);
         fn(arg, d->msg);
     }
     evbuffer_add_buffer(out, raw);
