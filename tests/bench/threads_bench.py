@@ -12,6 +12,10 @@ temporary data directory, and for each runs BENCH_REPS (3) times, in turn:
            a queue and an autoack consumer of its own), 16 B, the same time
   lat1k, lat10k   one pair at 1,000 and 10,000 msg/s: end-to-end p50/p99
 
+With BENCH_BEFORE=PATH, the warrend at PATH (a build from before the I/O
+threads, which has no io_threads setting) runs the same scenarios first,
+as "before".
+
 For a and pairs8 it reports deliveries/s and the broker's CPU per delivered
 message, in total and on each kind of thread (from /proc/PID/task/*/stat,
 sampled by this script around the load): `warrend` is the main thread,
@@ -36,6 +40,9 @@ import harness  # noqa: E402
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 SECS = os.environ.get("BENCH_SECONDS", "4")
 MODES = [0] + [int(n) for n in os.environ.get("BENCH_IO_THREADS", "1 2").split()]
+BEFORE = os.environ.get("BENCH_BEFORE")
+if BEFORE:
+    MODES = ["before"] + MODES
 PERF = os.environ.get("WARREN_PERF", os.path.join(HERE, "warren-perf"))
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -104,11 +111,19 @@ def scenario_lat(b, rate):
 def main():
     rows = {}
     for mode in MODES:
-        data = "/tmp/warren-threads-bench-%d-%d" % (os.getpid(), mode)
+        data = "/tmp/warren-threads-bench-%d-%s" % (os.getpid(), mode)
         shutil.rmtree(data, ignore_errors=True)
         os.makedirs(data)
-        b = harness._start(["-s", "io_threads=%d" % mode, "--log-level", "warning"],
-                           data_dir=data)
+        if mode == "before":
+            os.environ["WARREND"], own = BEFORE, os.environ.get("WARREND")
+            b = harness._start(["--log-level", "warning"], data_dir=data)
+            if own is None:
+                del os.environ["WARREND"]
+            else:
+                os.environ["WARREND"] = own
+        else:
+            b = harness._start(["-s", "io_threads=%d" % mode, "--log-level", "warning"],
+                               data_dir=data)
         try:
             for rep in range(REPS):
                 for name, fn in (("a", lambda: scenario_cpu(b, 1)),
@@ -117,7 +132,7 @@ def main():
                                  ("lat10k", lambda: scenario_lat(b, 10000))):
                     r = fn()
                     rows.setdefault((mode, name), []).append(r)
-                    print("io_threads=%d %s rep %d: %s" % (mode, name, rep + 1,
+                    print("io_threads=%s %s rep %d: %s" % (mode, name, rep + 1,
                                                             json.dumps(r)), file=sys.stderr)
         finally:
             harness._stop(b)
@@ -129,20 +144,22 @@ def main():
     print("\nscenario  io_threads  deliveries/s  CPU ns/msg: total  core  io  journal")
     for name in ("a", "pairs8"):
         for mode in MODES:
-            print("%-8s  %10d  %12.0f  %17.0f  %4.0f  %3.0f  %7.0f" % (
+            print("%-8s  %10s  %12.0f  %17.0f  %4.0f  %3.0f  %7.0f" % (
                 name, mode, med(mode, name, "rate"), med(mode, name, "ns_total"),
                 med(mode, name, "ns_core"), med(mode, name, "ns_io"),
                 med(mode, name, "ns_journal")))
     print("\nlatency (us)  io_threads  p50  p99")
     for name in ("lat1k", "lat10k"):
         for mode in MODES:
-            print("%-12s  %10d  %5.0f  %5.0f" % (name, mode, med(mode, name, "p50"),
+            print("%-12s  %10s  %5.0f  %5.0f" % (name, mode, med(mode, name, "p50"),
                                                  med(mode, name, "p99")))
-    base_core = {n: med(0, n, "ns_total") for n in ("a", "pairs8")}
-    print("\ncore thread's CPU per message as a share of io_threads=0's whole-process CPU:")
+    base = MODES[0]
+    base_core = {n: med(base, n, "ns_total") for n in ("a", "pairs8")}
+    print("\ncore thread's CPU per message as a share of %s's whole-process CPU:" % (
+        "the build before" if base == "before" else "io_threads=0"))
     for name in ("a", "pairs8"):
         for mode in MODES[1:]:
-            print("  %s io_threads=%d: %.2f (total %.2f of io_threads=0's)" % (
+            print("  %s io_threads=%s: %.2f (total %.2f)" % (
                 name, mode, med(mode, name, "ns_core") / base_core[name],
                 med(mode, name, "ns_total") / base_core[name]))
 
