@@ -569,11 +569,12 @@ void wr_conn_free(struct wr_conn *c)
 
 void wr_conn_flow_pause(struct wr_conn *c, struct wr_queue *q)
 {
-    if (c->flow_q || c->state != WR_CS_RUNNING)
+    uint64_t now = wr_now_ms();
+    if (c->flow_q || c->state != WR_CS_RUNNING || now < c->flow_free_ms)
         return;
     c->flow_q = q;
     c->flow_delivered = q->stat_delivered;
-    c->flow_moved_ms = wr_now_ms();
+    c->flow_moved_ms = c->flow_since_ms = now;
     wr_queue_ref(q);
     conn_update_read(c);
     wr_list_add_tail(&c->srv->flow_paused, &c->flow_node);
@@ -591,16 +592,19 @@ static void flow_release(struct wr_conn *c)
 void wr_conn_flow_check(struct wr_conn *c)
 {
     struct wr_queue *q = c->flow_q;
+    uint64_t now = wr_now_ms();
     if (!q)
         return;
     if (q->stat_delivered != c->flow_delivered) {
         c->flow_delivered = q->stat_delivered;
-        c->flow_moved_ms = wr_now_ms();
-    } else if (wr_now_ms() - c->flow_moved_ms >= WR_FLOW_STALL_MS) {
+        c->flow_moved_ms = now;
+    } else if (now - c->flow_moved_ms >= WR_FLOW_STALL_MS) {
         q->flow_stalled = true;
         q->flow_stall_delivered = q->stat_delivered;
     }
-    if (!q->deleted && q->ready >= WR_FLOW_LOW && wr_queue_flow_worth_pausing(q))
+    if (now - c->flow_since_ms >= WR_FLOW_MAX_MS)
+        c->flow_free_ms = now + WR_FLOW_GRACE_MS;
+    else if (!q->deleted && q->ready >= WR_FLOW_LOW && wr_queue_flow_worth_pausing(q))
         return;
     flow_release(c);
     conn_update_read(c);
@@ -1154,6 +1158,8 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
 void wr_conn_sock_tls(struct wr_conn *c)
 {
     const char *proto = wr_sock_protocol(c->sock), *cipher = wr_sock_cipher(c->sock);
+    if (!c->tls)
+        return; /* a plain socket reports its (empty) handshake too: nothing to time */
     c->tls_seen = true;
     c->opened_ms = wr_now_ms();
     wr_log_ctx(WR_LOG_DEBUG, c->name, "TLS handshake done: %s, %s", proto ? proto : "?",

@@ -76,6 +76,8 @@ struct wr_conn {
     struct wr_queue *flow_q;  /* flow control: waiting for this queue to drain */
     uint64_t flow_delivered;  /* flow_q's deliveries when last seen moving */
     uint64_t flow_moved_ms;   /* ... and when */
+    uint64_t flow_since_ms;   /* paused at */
+    uint64_t flow_free_ms;    /* not paused again before this (WR_FLOW_MAX_MS) */
     struct wr_list flow_node; /* srv->flow_paused */
     bool out_full;            /* output above WR_CONN_OUT_HIGH: consumers parked, not read */
     uint64_t out_shared;      /* bytes of `out` that are references to message bodies */
@@ -169,6 +171,13 @@ unsigned wr_conn_close_user(struct wr_server *s, struct wr_str user);
  * long: its consumers are not taking (all at their prefetch limit), and
  * holding the publisher back would only stall its confirms. */
 #define WR_FLOW_STALL_MS 250u
+/* A pause lasts at most WR_FLOW_MAX_MS: a queue whose consumers take
+ * steadily but slowly would hold its publisher (its confirms, its
+ * connection.close, its heartbeats) for minutes. The publisher is then
+ * read for WR_FLOW_GRACE_MS before it can be paused again: slowed, as
+ * RabbitMQ's credit flow slows a publisher, not stopped. */
+#define WR_FLOW_MAX_MS 1000u
+#define WR_FLOW_GRACE_MS 250u
 struct wr_queue;
 void wr_conn_flow_pause(struct wr_conn *c, struct wr_queue *q);
 /* Turn end: resume the publishers whose queue drained. */

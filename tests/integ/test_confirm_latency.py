@@ -48,12 +48,15 @@ import os
 import random
 import select
 import signal
+import struct
 import sys
+import threading
 import time
 import unittest
 
 import harness
 from durability import Client, Confirms, warrend_only
+from rawamqp import sstr
 
 QUEUES = ["lat.q0", "lat.q1", "lat.q2"]
 FANOUT = "lat.fan"
@@ -302,23 +305,20 @@ class FlowControlConfirmTest(harness.BrokerTestCase):
     confirms) until the consumer acked, which may be never: 20,501 of
     30,000 confirmed, then nothing. RabbitMQ 3.10 confirms them all."""
 
-    def test_publisher_confirmed_while_the_consumer_is_at_its_prefetch(self):
-        q = "flow-%d" % os.getpid()
-        cons = Client(harness.HOST, self.broker.port)
-        cons.channel(1)
-        cons.queue_declare(1, q, durable=False, arguments={"x-expires": 2000})
-        cons.qos(1, 500)
-        cons.consume(1, q)  # never acks
+    def publish_confirmed(self, q, total, body, give_up, each_round=None):
+        """A new connection publishes `total` messages to q with confirms,
+        WINDOW outstanding, until all are confirmed or none came for
+        give_up seconds; asserts they all were; returns the client."""
         p = Client(harness.HOST, self.broker.port)
         p.channel(1)
         p.confirm_select(1)
         conf = Confirms()
-        sent, total = 0, 30000
+        sent = 0
         last = time.monotonic()
-        while (sent < total or conf.out) and time.monotonic() - last < GIVE_UP:
+        while (sent < total or conf.out) and time.monotonic() - last < give_up:
             data = []
             while sent < total and len(conf.out) < WINDOW and len(data) < 100:
-                data.append(p.publish_bytes(1, "", q, b"x" * 100))
+                data.append(p.publish_bytes(1, "", q, body))
                 conf.sent(sent)
                 sent += 1
             if data:
@@ -326,13 +326,61 @@ class FlowControlConfirmTest(harness.BrokerTestCase):
             for e in p.pump(0.01):
                 if conf.on_event(e):
                     last = time.monotonic()
-            cons.pump(0)
+            if each_round:
+                each_round()
         self.assertEqual((sent, len(conf.out)), (total, 0),
                          "confirms stopped at %d of %d" % (len(conf.acked), total))
+        return p
+
+    def test_publisher_confirmed_while_the_consumer_is_at_its_prefetch(self):
+        q = "flow-%d" % os.getpid()
+        cons = Client(harness.HOST, self.broker.port)
+        cons.channel(1)
+        cons.queue_declare(1, q, durable=False, arguments={"x-expires": 2000})
+        cons.qos(1, 500)
+        cons.consume(1, q)  # never acks
+        total = 30000
+        p = self.publish_confirmed(q, total, b"x" * 100, GIVE_UP, lambda: cons.pump(0))
         self.assertEqual(p.queue_declare(1, q, passive=True)[1], total - 500)
         p.queue_delete(1, q)
         p.close()
         cons.close()
+
+    def test_publisher_not_held_behind_a_slow_consumer(self):
+        """A deep queue whose one consumer acks steadily but slowly (prefetch
+        1, about 50 a second) drains from 20,000 to 10,000 in minutes.
+        Before the pause had a limit the publisher was not read at all
+        meanwhile: its later publishes unconfirmed and its connection.close
+        unanswered (test_stress saw the close time out with I/O threads).
+        A pause lasts at most a second, then the publisher is read for a
+        while before it can be paused again, so it goes on, slowed."""
+        q = "flow-slow-%d" % os.getpid()
+        cons = Client(harness.HOST, self.broker.port)
+        cons.channel(1)
+        cons.queue_declare(1, q, durable=False, arguments={"x-expires": 2000})
+        cons.qos(1, 1)
+        cons.consume(1, q)
+        stop = threading.Event()
+
+        def slow_acker():
+            while not stop.is_set():
+                for e in cons.pump(0.02):
+                    if e[0] == "deliver":
+                        time.sleep(0.02)
+                        cons.send(Client.ack_bytes(1, e[1].tag))
+        t = threading.Thread(target=slow_acker, daemon=True)
+        t.start()
+        try:
+            p = self.publish_confirmed(q, 24000, b"x" * 16, 30)
+            t1 = time.monotonic()
+            p.rpc(0, 10, 50, struct.pack(">H", 200) + sstr("bye") + struct.pack(">HH", 0, 0), 51,
+                  timeout=30)
+            self.assertLess(time.monotonic() - t1, 5, "connection.close answered late")
+            p.close()
+        finally:
+            stop.set()
+            t.join(5)
+        cons.s.close()
 
 
 if __name__ == "__main__":

@@ -122,13 +122,17 @@ def actor(port, me, deadline, ledger):
                 ledger.errors.append("connect: %s" % e)
             time.sleep(0.1)
             continue
+        step = "channel.open"
         try:
             c.channel(1)
             if rng.random() < 0.5:
+                step = "publish"
                 polite = publish_episode(c, rng, ledger, me, seq)
             else:
+                step = "consume"
                 polite = consume_episode(c, rng, ledger)
             if polite and rng.random() < 0.7:
+                step = "connection.close"
                 close(c)
                 ledger.note("close")
             else:
@@ -136,11 +140,19 @@ def actor(port, me, deadline, ledger):
                 ledger.note("rst")
         except (OSError, Closed, TimeoutError, AssertionError) as e:
             with ledger.lock:
-                ledger.errors.append("%s: %s" % (type(e).__name__, e))
+                ledger.errors.append("%s in %s (client %d, local port %s): %s" %
+                                     (type(e).__name__, step, me, local_port(c), e))
             try:
                 rst(c)
             except OSError:
                 pass
+
+
+def local_port(c):
+    try:
+        return c.s.getsockname()[1]
+    except OSError:
+        return "?"
 
 
 def fd_count(pid):
@@ -214,8 +226,16 @@ class TestStress(harness.BrokerTestCase):
         if os.environ.get("WARREN_SANITIZERS"):
             print("  (sanitizer build: freed memory is held; RSS bound not asserted)")
             return
-        harness.wait_for(lambda: self.broker.rss_kib() <= rss0 + 20 * 1024, 10,
-                         "RSS back within 20 MB of %d KiB" % rss0)
+        rss = [self.broker.rss_kib()]
+
+        def rss_back():
+            rss.append(self.broker.rss_kib())
+            return rss[-1] <= rss0 + 20 * 1024
+        try:
+            harness.wait_for(rss_back, 10, "RSS back within 20 MB of %d KiB" % rss0)
+        except AssertionError as e:
+            raise AssertionError("%s: %d KiB after the drain, %d at the end" %
+                                 (e, rss[0], rss[-1])) from None
         print("RSS after: %d KiB" % self.broker.rss_kib())
 
 
