@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,17 +12,33 @@
 
 static uint64_t hmap_seed;
 
+/* Seeded, eight bytes per step (a multiply and a shift each), then a
+ * final mix so that the low bits (the bucket) depend on every byte. A
+ * publish hashes its routing key: byte-at-a-time FNV-1a was 5% of the
+ * broker's CPU per message. */
 uint64_t wr_hmap_hash(struct wr_str key)
 {
-    uint64_t h;
+    const unsigned char *p = (const unsigned char *)key.ptr;
+    uint32_t n = key.len;
+    uint64_t h, w;
     if (!hmap_seed)
         hmap_seed = 0xcbf29ce484222325ull ^ ((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid();
-    h = hmap_seed;
-    for (uint32_t i = 0; i < key.len; i++) {
-        h ^= (uint8_t)key.ptr[i];
-        h *= 0x100000001b3ull;
+    h = hmap_seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
-    return h ^ (h >> 29);
+    if (n) {
+        w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
 }
 
 void wr_hmap_init(struct wr_hmap *m)
