@@ -268,13 +268,14 @@ void wr_broker_tick(struct wr_broker *b)
         mem_alarm_set(b, false);
     /* Give memory back to the system after a large drop (a queue drained,
      * a million messages expired): glibc keeps freed small blocks. Each
-     * halving of the messages' bytes (by 1 MiB at least) trims once, so a
-     * queue that drains over several seconds is trimmed again as it goes
-     * (only the first half of it was, when the bar was 8 MiB below a
-     * peak that each trim resets). */
+     * halving of the messages' bytes (by 4 MiB at least: not every second
+     * of a busy queue's ups and downs) trims once, so a queue that drains
+     * over several seconds is trimmed again as it goes (only the first
+     * half of it was, when the bar was 8 MiB below a peak that each trim
+     * resets). */
     if (b->msgs.bytes > b->msg_bytes_peak)
         b->msg_bytes_peak = b->msgs.bytes;
-    if (b->msg_bytes_peak - b->msgs.bytes >= (1u << 20) && b->msgs.bytes <= b->msg_bytes_peak / 2) {
+    if (b->msg_bytes_peak - b->msgs.bytes >= (4u << 20) && b->msgs.bytes <= b->msg_bytes_peak / 2) {
         wr_log(WR_LOG_DEBUG,
                "returning freed memory to the system (messages: %llu bytes, was %llu)",
                (unsigned long long)b->msgs.bytes, (unsigned long long)b->msg_bytes_peak);
