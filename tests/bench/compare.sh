@@ -13,10 +13,15 @@
 # Environment (all optional):
 #   BENCH_REPS=3            repetitions per scenario and broker
 #   BENCH_SECONDS=4         length of each time-bounded scenario
-#   BENCH_SCENARIOS="h g i a b c c8 d e f1 f2 j"   which ones, in this order
+#   BENCH_SCENARIOS="h g i a b c c8 d e f1 f2 f3 j"   which ones, in this order
 #                           (and ta, te, hs: a and e over TLS, TLS handshakes
 #                           per second; not in the default list)
 #   BENCH_BROKERS="warren rabbitmq"             or just one of them
+#   BENCH_PIN=auto          latency scenarios (f1, f2, f3) with the broker
+#                           pinned to CPU 0 and warren-perf to CPU 1
+#                           (taskset), so they measure the broker and not
+#                           the scheduler; auto: when there are 2+ CPUs; no:
+#                           never
 #   BENCH_OUT=FILE          the table and raw results (tests/bench/bench-results.txt)
 #   top_builddir, top_srcdir                    set by `make bench`
 #
@@ -30,7 +35,7 @@ WARREND=${WARREND:-$top_builddir/src/warrend}
 PERF=${WARREN_PERF:-$top_builddir/tests/bench/warren-perf}
 REPS=${BENCH_REPS:-3}
 SECS=${BENCH_SECONDS:-4}
-SCENARIOS=${BENCH_SCENARIOS:-"h g i a b c c8 d e f1 f2 j"}
+SCENARIOS=${BENCH_SCENARIOS:-"h g i a b c c8 d e f1 f2 f3 j"}
 BROKERS=${BENCH_BROKERS:-"warren rabbitmq"}
 OUT=${BENCH_OUT:-$top_builddir/tests/bench/bench-results.txt}
 RMQ_BIN=/usr/lib/rabbitmq/bin
@@ -257,6 +262,7 @@ scenario_args() {
     e) echo "$q -x 1 -y 1 -s 4096 -a -z $SECS" ;;
     f1) echo "$q -x 1 -y 1 -s 16 -a -r 1000 -z $SECS" ;;
     f2) echo "$q -x 1 -y 1 -s 16 -a -r 10000 -z $SECS" ;;
+    f3) echo "$q -x 1 -y 1 -s 16 -a -r 100000 -z $SECS" ;;
     g) echo "$q -x 1 -y 0 -s 16 -C 1000000 -z 180" ;;
     h) echo "--idle-connections 1000 -z 2" ;;
     i) echo "$q --queues 10000 -y 10 -x 1 -r 10000 -s 16 -a -z $SECS $(reuse "$2" 0)" ;;
@@ -297,10 +303,14 @@ run_one() { # SCENARIO BROKER REP
         sleep 1
         return
     fi
-    log "$s rep $r $b: warren-perf $args"
+    local pin=
+    case "$s" in f1 | f2 | f3) pin=$PIN ;; esac
+    log "$s rep $r $b: ${pin:+taskset -c 1 }warren-perf $args${pin:+ (broker on CPU 0)}"
+    [ -n "$pin" ] && taskset -a -p -c 0 "$pid" >/dev/null
     # shellcheck disable=SC2086
-    line=$(timeout 300 "$PERF" --host 127.0.0.1 --port "$port" --broker-pid "$pid" -j --quiet $args \
+    line=$(timeout 300 ${pin:+taskset -c 1} "$PERF" --host 127.0.0.1 --port "$port" --broker-pid "$pid" -j --quiet $args \
         2>>"$tmp/perf-$s-$b.log" | tail -1)
+    [ -n "$pin" ] && taskset -a -p -c "0-$(($(nproc) - 1))" "$pid" >/dev/null
     [ -n "$line" ] || line='{"error":"warren-perf printed no result"}'
     printf '%s\n' "$line" | sed "s/^{/{\"scenario\":\"$s\",\"broker\":\"$b\",\"rep\":$r,/" >>"$results"
     printf '%s\n' "$line" | grep -q '"error"' && log "  $(printf '%s' "$line" | sed 's/.*"error":/error: /')"
@@ -310,6 +320,12 @@ run_one() { # SCENARIO BROKER REP
 # ---- main ----
 
 [ -x "$PERF" ] || die "$PERF is not built (run make)"
+PIN=
+case ${BENCH_PIN:-auto} in
+auto) [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null && PIN=yes ;;
+no) ;;
+*) PIN=yes ;;
+esac
 command -v python3 >/dev/null || die "python3 is needed for the table"
 start_time=$(date +%s)
 if tls_wanted; then make_certs; fi
@@ -343,7 +359,7 @@ elapsed=$(( $(date +%s) - start_time ))
 journaled=no
 [ -d "$tmp/warren/journal" ] && [ -n "$(find "$tmp/warren/journal" -type f -size +0 2>/dev/null | head -1)" ] && journaled=yes
 
-command="BENCH_REPS=$REPS BENCH_SECONDS=$SECS BENCH_SCENARIOS=\"$SCENARIOS\" BENCH_BROKERS=\"$BROKERS\" tests/bench/compare.sh"
+command="BENCH_REPS=$REPS BENCH_SECONDS=$SECS BENCH_SCENARIOS=\"$SCENARIOS\" BENCH_BROKERS=\"$BROKERS\" BENCH_PIN=${BENCH_PIN:-auto} tests/bench/compare.sh"
 python3 - "$results" "$OUT" "$REPS" "$SECS" "$elapsed" "${RMQ_VERSION:-}" "$command" "$journaled" <<'PY'
 import json, statistics, sys, platform, os
 path, out, reps, secs, elapsed, rmqv, command, journaled = sys.argv[1:9]
@@ -409,8 +425,13 @@ table = [
  ("e", "", "GiB/s", "GiB/s", g("recv_bytes_per_s"), True, ">= 1 GiB/s", lambda w, r, q: None if w is None else w >= 2**30),
  ("f1", "1,000 msg/s latency", "p99 us", "us", g("latency_us", "p99"), False, "<= 1/3", tgt_ratio(1/3, False)),
  ("f1", "", "p50 us", "us", g("latency_us", "p50"), False, "", None),
+ ("f1", "", "p99.9 us", "us", g("latency_us", "p999"), False, "", None),
  ("f2", "10,000 msg/s latency", "p99 us", "us", g("latency_us", "p99"), False, "<= 1/3", tgt_ratio(1/3, False)),
  ("f2", "", "p50 us", "us", g("latency_us", "p50"), False, "", None),
+ ("f2", "", "p99.9 us", "us", g("latency_us", "p999"), False, "", None),
+ ("f3", "100,000 msg/s latency", "p99 us", "us", g("latency_us", "p99"), False, "", None),
+ ("f3", "", "p50 us", "us", g("latency_us", "p50"), False, "", None),
+ ("f3", "", "p99.9 us", "us", g("latency_us", "p999"), False, "", None),
  ("j", "topic, 100k bindings", "deliveries/s", "msg/s", g("recv_rate"), True, "W: >= 1/2 of a", lambda w, r, q: None if (w is None or A is None) else w >= A / 2),
  ("ta", "a over TLS (16 B)", "deliveries/s", "msg/s", g("recv_rate"), True, "", None),
  ("te", "e over TLS (4 KiB)", "deliveries/s", "msg/s", g("recv_rate"), True, "", None),
@@ -439,7 +460,7 @@ for s, label, metric, unit, f, higher, ttext, check in table:
 lines.append("")
 lines.append("warren-perf's own CPU per message handled (sent + received), median ns:")
 tl = []
-for s in ["a", "b", "c", "c8", "d", "e", "f1", "f2", "g", "i", "j", "ta", "te"]:
+for s in ["a", "b", "c", "c8", "d", "e", "f1", "f2", "f3", "g", "i", "j", "ta", "te"]:
     if s in present:
         tl.append(f"{s} {fmt(med(s, 'warren', g('tool_cpu_ns_per_msg')), 'ns')}/{fmt(med(s, 'rabbitmq', g('tool_cpu_ns_per_msg')), 'ns')}")
 lines.append("  (Warren/RabbitMQ) " + ", ".join(tl))
@@ -454,6 +475,9 @@ if "c" in present:
         lines.append("  persistent publishes were confirmed without fsync; RabbitMQ's after fsync.")
         lines.append("  The target assumes Warren's fsync-before-confirm.")
 lines.append("h*: idle RSS sampled 2 s after each broker started, before any load.")
+if present & {"f1", "f2", "f3"} and "BENCH_PIN=no" not in command:
+    lines.append("f1-f3: the broker pinned to CPU 0 and warren-perf to CPU 1 (taskset) while")
+    lines.append("  they run, on a machine of 2 or more CPUs (BENCH_PIN=no: not pinned).")
 lines.append("Throughput scenarios publish as fast as the broker takes it (no -r), like")
 lines.append("PerfTest, so their end-to-end latency is queueing time and is not tabled.")
 lines.append("RSS figures come from one broker process per run: earlier scenarios leave")

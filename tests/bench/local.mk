@@ -16,10 +16,11 @@ tests_bench_bench_priority_LDADD = $(WR_LIBS)
 EXTRA_DIST += tests/bench/compare.sh tests/bench/access_cost.sh tests/bench/access-defs.json \
 	tests/bench/ack_timeout_cost.sh \
 	tests/bench/mgmt_cost.py tests/bench/declare_cost.py tests/bench/stream_bench.py \
-	tests/bench/stream_big.py tests/bench/confirm_matrix.py tests/bench/threads_bench.py
+	tests/bench/stream_big.py tests/bench/confirm_matrix.py tests/bench/threads_bench.py \
+	tests/bench/mem_return.py
 
 # Environment knobs: BENCH_REPS (3), BENCH_SECONDS (4, per scenario),
-# BENCH_SCENARIOS ("h g i a b c d e f1 f2 j"), BENCH_BROKERS, BENCH_OUT
+# BENCH_SCENARIOS ("h g i a b c c8 d e f1 f2 f3 j"), BENCH_BROKERS, BENCH_PIN, BENCH_OUT
 # (tests/bench/bench-results.txt); see docs/PERFORMANCE.md.
 bench: src/warrend$(EXEEXT) tests/bench/warren-perf$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' \
