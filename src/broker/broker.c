@@ -81,10 +81,11 @@ void wr_broker_mem_start(struct wr_broker *b)
      * free, and the next malloc takes it again: a queue of a few 64 KiB
      * messages going round paid fresh page faults for every body (8.5 per
      * message, most of the 240 us each took here). The heap keeps its top
-     * (64 MiB) and large bodies come from it; memory goes back in
-     * wr_broker_tick, after a drop. Setting these also stops glibc
-     * raising its mmap threshold on its own. */
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+     * (1 MiB in each arena: the I/O threads have theirs) and large bodies
+     * come from it; memory goes back in wr_broker_tick, after a drop.
+     * Setting these also stops glibc raising its mmap threshold on its
+     * own. */
+    mallopt(M_TRIM_THRESHOLD, 1 << 20);
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     b->mem_base = rss_bytes();
     wr_log(WR_LOG_INFO, "memory high watermark: %llu bytes (%llu in use at start)",
@@ -273,6 +274,7 @@ void wr_broker_disk_check(struct wr_broker *b)
 
 void wr_broker_tick(struct wr_broker *b)
 {
+    bool halved, settled;
     /* Clear the alarm with some hysteresis so it does not flap. */
     if (b->mem_alarm && wr_broker_mem_used(b) < b->mem_limit - b->mem_limit / 10)
         mem_alarm_set(b, false);
@@ -285,7 +287,16 @@ void wr_broker_tick(struct wr_broker *b)
      * resets). */
     if (b->msgs.bytes > b->msg_bytes_peak)
         b->msg_bytes_peak = b->msgs.bytes;
-    if (b->msg_bytes_peak - b->msgs.bytes >= (4u << 20) && b->msgs.bytes <= b->msg_bytes_peak / 2) {
+    halved =
+        b->msg_bytes_peak - b->msgs.bytes >= (4u << 20) && b->msgs.bytes <= b->msg_bytes_peak / 2;
+    /* Or the messages fell by 256 KiB or more and then stayed still for a
+     * tick (the queues went quiet): glibc now keeps up to 1 MiB of free
+     * heap top (wr_broker_mem_start), which a smaller drop would leave
+     * held for good. */
+    settled =
+        b->msg_bytes_peak - b->msgs.bytes >= (256u << 10) && b->msgs.bytes == b->msg_bytes_last;
+    b->msg_bytes_last = b->msgs.bytes;
+    if (halved || settled) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         malloc_trim(0);

@@ -53,6 +53,7 @@ struct wr_broker {
     uint64_t mem_base;
     uint64_t out_bytes;
     uint64_t msg_bytes_peak; /* since the last malloc_trim */
+    uint64_t msg_bytes_last; /* at the last tick */
     bool mem_alarm, disk_alarm;
     bool alarm; /* either: publishers are blocked */
     /* How long opening the data directory (recovery) took at start, in

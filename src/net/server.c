@@ -258,8 +258,10 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
         wr_log(WR_LOG_INFO, "%u I/O threads%s", n,
                n ? "" : ": the sockets are read and written by the broker's thread");
     }
-    if ((rc = wr_listeners_open(&s)) < 0)
-        goto out;
+    /* SIGTERM is taken before any port opens: a client (or a test) that
+     * sees a port listening may stop us at once, and the default action
+     * would end the process without the orderly stop. It is handled when
+     * the loop first runs. */
     s.tick_ev = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
     s.sigterm_ev = evsignal_new(s.base, SIGTERM, signal_cb, &s);
     s.sigint_ev = evsignal_new(s.base, SIGINT, signal_cb, &s);
@@ -267,12 +269,14 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
         rc = WR_ENOMEM;
         goto out;
     }
+    event_add(s.sigterm_ev, NULL);
+    event_add(s.sigint_ev, NULL);
+    if ((rc = wr_listeners_open(&s)) < 0)
+        goto out;
     if (hooks && hooks->start && (rc = hooks->start(&s, hooks->arg)) < 0)
         goto out;
     hooked = true;
     event_add(s.tick_ev, &one);
-    event_add(s.sigterm_ev, NULL);
-    event_add(s.sigint_ev, NULL);
     wr_broker_mem_start(broker);
     wr_log(WR_LOG_INFO, "ready");
     /* One loop turn at a time (libevent has no before-sleep hook in 2.1):
