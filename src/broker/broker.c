@@ -282,9 +282,7 @@ void wr_broker_tick(struct wr_broker *b)
      * a million messages expired): glibc keeps freed small blocks. Each
      * halving of the messages' bytes (by 4 MiB at least: not every second
      * of a busy queue's ups and downs) trims once, so a queue that drains
-     * over several seconds is trimmed again as it goes (only the first
-     * half of it was, when the bar was 8 MiB below a peak that each trim
-     * resets). */
+     * over several seconds is trimmed again as it goes. */
     if (b->msgs.bytes > b->msg_bytes_peak)
         b->msg_bytes_peak = b->msgs.bytes;
     halved =
