@@ -43,7 +43,7 @@ UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_code
 	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service \
 	tests/unit/check_plugins tests/unit/check_x509 tests/unit/check_dedup \
 	tests/unit/check_recover tests/unit/check_offsets tests/unit/check_msg \
-	tests/unit/check_deliver
+	tests/unit/check_deliver tests/unit/check_asm
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -57,6 +57,10 @@ tests_unit_check_conf_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_conf_LDADD = $(UNIT_LDADD)
 # It checks the installed sample configuration, which make builds.
 EXTRA_tests_unit_check_conf_DEPENDENCIES = etc/warren.conf
+
+tests_unit_check_asm_SOURCES = tests/unit/check_asm.c
+tests_unit_check_asm_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_asm_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_field_SOURCES = tests/unit/check_field.c
 tests_unit_check_field_CFLAGS = $(UNIT_CFLAGS)
@@ -146,7 +150,8 @@ endif
 # header in the library, hence the prototype from tests/fuzz/fuzz.h.
 FUZZ_REPLAY = tests/fuzz/replay_frame tests/fuzz/replay_table tests/fuzz/replay_conf \
 	tests/fuzz/replay_journal tests/fuzz/replay_sasl tests/fuzz/replay_defs tests/fuzz/replay_mgmt \
-	tests/fuzz/replay_defslog tests/fuzz/replay_recover tests/fuzz/replay_offsets
+	tests/fuzz/replay_defslog tests/fuzz/replay_recover tests/fuzz/replay_offsets \
+	tests/fuzz/replay_asm
 check_PROGRAMS += $(FUZZ_REPLAY)
 TESTS += $(FUZZ_REPLAY)
 
@@ -199,6 +204,11 @@ tests_fuzz_replay_offsets_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_offsets.
 tests_fuzz_replay_offsets_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
 	-DWR_FUZZ_CORPUS='"offsets"'
 tests_fuzz_replay_offsets_LDADD = $(WR_LIBS)
+
+tests_fuzz_replay_asm_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_asm.c tests/fuzz/fuzz.h
+tests_fuzz_replay_asm_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz \
+	-DWR_FUZZ_CORPUS='"asm"'
+tests_fuzz_replay_asm_LDADD = $(WR_LIBS)
 
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make_frame_seeds.py tests/fuzz/make_recover_seeds.py
 

@@ -14,7 +14,7 @@
 # never edits the tree; interesting new inputs can be merged back by hand
 # with `fuzz-build/fuzz_<name> -merge=1 tests/fuzz/corpus/<name> <copy>`.
 set -eu
-: "${CLANG:=clang}" "${FUZZ_SECONDS:=60}" "${FUZZ_TARGETS:=frame table conf journal sasl defs defslog mgmt recover}"
+: "${CLANG:=clang}" "${FUZZ_SECONDS:=60}" "${FUZZ_TARGETS:=frame table conf journal sasl defs defslog mgmt recover offsets asm}"
 : "${FUZZ_SOURCES:?}" "${FUZZ_LIBS:=}" "${srcdir:=.}" "${FUZZ_KEEP:=}"
 
 out=fuzz-build

@@ -19,7 +19,7 @@ regen gen:
 # library and the sanitizers see all of it. Objects and binaries go to
 # fuzz-build/; crashes are written to fuzz-build/artifacts/<target>/.
 FUZZ_SECONDS = 60
-FUZZ_TARGETS = frame table conf journal sasl defs defslog mgmt recover offsets
+FUZZ_TARGETS = frame table conf journal sasl defs defslog mgmt recover offsets asm
 fuzz:
 	@test -n "$(CLANG)" || { echo "make fuzz needs clang (Debian: apt-get install clang)" >&2; exit 1; }
 	CLANG='$(CLANG)' FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TARGETS='$(FUZZ_TARGETS)' \

@@ -86,12 +86,12 @@ static void rkey_put(struct wr_rkey *k)
     free(k);
 }
 
-/* A block with its properties; the body inline (no extension), in an
- * allocation of its own (extension, shared == NULL) or in chunk `shared`. */
-static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
-                                struct wr_str routing_key, const void *props, uint32_t props_len,
-                                uint64_t body_len, unsigned flags, struct wr_chunk *shared,
-                                const uint8_t *shared_body)
+/* A block with its properties, not yet a pool's; the body inline (no
+ * extension), in an allocation of its own (extension, shared == NULL) or in
+ * chunk `shared` (whose count the caller changes). */
+static struct wr_msg *block_alloc(const void *props, uint32_t props_len, uint64_t body_len,
+                                  unsigned flags, struct wr_chunk *shared,
+                                  const uint8_t *shared_body)
 {
     size_t ext = (flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0;
     size_t fixed = sizeof(struct wr_msg) + ext + props_len;
@@ -99,8 +99,7 @@ static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
     uint8_t *body = NULL;
     struct wr_msg *m;
 
-    if (exchange.len > 255 || routing_key.len > 255 || body_len > UINT32_MAX ||
-        body_len > SIZE_MAX - fixed)
+    if (body_len > UINT32_MAX || body_len > SIZE_MAX - fixed)
         return NULL;
     if (ext && !shared && !(body = malloc(body_len ? (size_t)body_len : 1)))
         return NULL;
@@ -109,12 +108,7 @@ static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
         free(body);
         return NULL;
     }
-    m->rkey = rkey_get(pool, exchange, routing_key);
-    if (!m->rkey) {
-        free(body);
-        free(m);
-        return NULL;
-    }
+    m->rkey = NULL;
     m->refs = 1;
     m->props_len = props_len;
     m->body_len = (uint32_t)body_len;
@@ -130,15 +124,58 @@ static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
         e->body_off = 0;
         e->body = shared ? (uint8_t *)(uintptr_t)shared_body : body;
         e->chunk = shared;
-        if (shared) {
-            shared->refs++;
+        if (shared)
             m->flags |= WR_MSG_SHARED;
-        }
     }
     if (props_len)
         memcpy((uint8_t *)wr_msg_props(m), props, props_len);
+    return m;
+}
+
+struct wr_msg *wr_msg_new_loose(const void *props, uint32_t props_len, uint64_t body_len,
+                                unsigned flags)
+{
+    return block_alloc(props, props_len, body_len, flags & ~WR_MSG_SHARED, NULL, NULL);
+}
+
+void wr_msg_free_loose(struct wr_msg *m)
+{
+    if (!m)
+        return;
+    if (wr_msg_ext(m) && !(m->flags & WR_MSG_SHARED))
+        free(wr_msg_ext(m)->body);
+    free(m);
+}
+
+int wr_msg_adopt(struct wr_msgs *pool, struct wr_msg *m, struct wr_str exchange,
+                 struct wr_str routing_key)
+{
+    if (exchange.len > 255 || routing_key.len > 255 ||
+        !(m->rkey = rkey_get(pool, exchange, routing_key)))
+        return WR_ENOMEM;
     pool->bytes += wr_msg_mem(m);
     pool->count++;
+    return 0;
+}
+
+static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
+                                struct wr_str routing_key, const void *props, uint32_t props_len,
+                                uint64_t body_len, unsigned flags, struct wr_chunk *shared,
+                                const uint8_t *shared_body)
+{
+    struct wr_msg *m;
+
+    if (exchange.len > 255 || routing_key.len > 255)
+        return NULL;
+    m = block_alloc(props, props_len, body_len, flags, shared, shared_body);
+    if (!m)
+        return NULL;
+    if (wr_msg_adopt(pool, m, exchange, routing_key) < 0) {
+        wr_msg_free_loose(m); /* a shared body is not its: its count is not taken yet */
+        return NULL;
+    }
+    if (shared)
+        shared->refs++;
     return m;
 }
 

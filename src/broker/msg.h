@@ -114,6 +114,19 @@ struct wr_msg *wr_msg_new_shared(struct wr_msgs *pool, struct wr_str exchange,
                                  struct wr_str routing_key, const void *props, uint32_t props_len,
                                  const uint8_t *body, uint32_t body_len, struct wr_chunk *c);
 
+/* A message block that belongs to no pool yet, for a thread other than
+ * the core's (an I/O thread assembling a publish, net/asm.h): the
+ * properties copied, room for body_len bytes of body, no exchange or
+ * routing key. Only the core may make it a pool's (wr_msg_adopt);
+ * until then wr_msg_free_loose frees it, on any thread. NULL on
+ * allocation failure. */
+struct wr_msg *wr_msg_new_loose(const void *props, uint32_t props_len, uint64_t body_len,
+                                unsigned flags);
+void wr_msg_free_loose(struct wr_msg *m);
+/* Core: a loose message becomes pool's, with its exchange and routing key
+ * interned. 0, or WR_ENOMEM (m is still loose). */
+int wr_msg_adopt(struct wr_msgs *pool, struct wr_msg *m, struct wr_str exchange,
+                 struct wr_str routing_key);
 /* Allocate a message for a body of body_len bytes (filled by the caller),
  * copying the properties and interning exchange and routing key. `flags`
  * are WR_MSG_*; pass WR_MSG_EXT when the message needs a TTL or will be

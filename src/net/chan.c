@@ -1167,6 +1167,39 @@ void wr_chan_body(struct wr_chan *ch, struct evbuffer *in, const struct wr_frame
         publish_complete(ch);
 }
 
+/* A publish the I/O thread assembled (net/asm.h): its basic.publish was
+ * just handled (on_publish), and m is its loose message, with what the
+ * content header said (properties, TTL, priority, persistence) and the
+ * whole body. What wr_chan_header checks against this broker's state is
+ * checked here, in the same order; m is consumed. */
+void wr_chan_assembled(struct wr_chan *ch, struct wr_msg *m)
+{
+    uint64_t max = ch->c->srv->conf->max_message_size;
+
+    if (ch->ca != CA_HEADER) { /* not reached: the caller checked */
+        wr_msg_free_loose(m);
+        return;
+    }
+    if (m->body_len > max) {
+        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
+                    "message size %llu is larger than configured max size %llu",
+                    (unsigned long long)m->body_len, (unsigned long long)max);
+        wr_msg_free_loose(m);
+        return;
+    }
+    if (wr_msg_adopt(&ch->c->srv->broker->msgs, m, (struct wr_str){ch->pub_x, ch->pub_xlen},
+                     (struct wr_str){ch->pub_rk, ch->pub_rklen}) < 0) {
+        chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
+                    (unsigned long long)m->body_len);
+        wr_msg_free_loose(m);
+        return;
+    }
+    ch->pm = m;
+    ch->pm_have = m->body_len;
+    ch->ca = CA_BODY;
+    publish_complete(ch);
+}
+
 /* ---- basic class ---- */
 
 /* Direct reply-to: consuming from amq.rabbitmq.reply-to (no-ack only)

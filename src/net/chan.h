@@ -34,6 +34,10 @@ void wr_chan_method(struct wr_chan *ch, const struct wr_method *m);
  * message) or drops it. */
 void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f);
 void wr_chan_body(struct wr_chan *ch, struct evbuffer *in, const struct wr_frame *f);
+/* A whole message the I/O thread assembled (net/asm.h), right after its
+ * basic.publish was handled; consumes m (loose: msg.h). */
+struct wr_msg;
+void wr_chan_assembled(struct wr_chan *ch, struct wr_msg *m);
 
 /* True while the channel waits for channel.close-ok (frames are dropped). */
 bool wr_chan_closing(const struct wr_chan *ch);

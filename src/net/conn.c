@@ -31,8 +31,10 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "net/asm.h"
 #include "net/chan.h"
 #include "net/conn.h"
+#include "net/io.h"
 #include "net/server.h"
 #include "wire/field.h"
 #include "wire/frame.h"
@@ -858,6 +860,7 @@ static void on_open(struct wr_conn *c, const struct wr_connection_open *a)
     wr_method_init(&m, WR_CONNECTION_OPEN_OK);
     wr_conn_send(c, 0, &m);
     c->state = WR_CS_RUNNING;
+    wr_sock_assemble(c->sock, c->frame_max);
     wr_log_ctx(WR_LOG_INFO, c->name, "user '%s' authenticated and granted access to vhost '%s'",
                c->user, vh->name);
 }
@@ -1153,6 +1156,55 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
     evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
 }
 
+/* A publish the I/O thread assembled (net/asm.h): the marker frame at
+ * the head of `in`, for the oldest message the sock holds. Handled as its
+ * basic.publish, content header and body frames would be, with the same
+ * checks in the same order. Returns false when it must wait (the memory
+ * alarm holds publishes, as handle_frame does). */
+static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
+{
+    struct wr_method m;
+    struct wr_asm_pub p;
+    struct wr_chan *ch;
+    struct wr_msg *msg;
+    struct wr_names_buf nb;
+    const uint8_t *f = evbuffer_pullup(in, (ev_ssize_t)size + WR_FRAME_OVERHEAD);
+    uint16_t id;
+
+    if (!f || f[size + WR_FRAME_HEADER_SIZE] != WR_AMQP_FRAME_END ||
+        wr_asm_marker_parse(f + WR_FRAME_HEADER_SIZE, size, &p) < 0) {
+        /* Not one of the thread's; not reached. */
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (c->state < WR_CS_CLOSING)
+            wr_conn_error(c, 501, 0, "type 0, unknown frame");
+        return true;
+    }
+    if (c->srv->broker->alarm && c->state == WR_CS_RUNNING) {
+        wr_conn_set_blocked(c, true);
+        c->read_paused = true;
+        conn_update_read(c);
+        return false;
+    }
+    msg = wr_sock_assembled(c->sock, true);
+    id = wr_load16(f + 1);
+    wr_method_init(&m, WR_BASIC_PUBLISH);
+    m.u.basic_publish.exchange = p.exchange;
+    m.u.basic_publish.routing_key = p.routing_key;
+    m.u.basic_publish.mandatory = p.mandatory;
+    wr_method_strip_crlf(&m, &nb);
+    if (id == 0)
+        channel0_method(c, &m); /* not reached: the thread leaves channel 0 alone */
+    else
+        channel_method(c, id, &m);
+    ch = id ? chan_get(c, id) : NULL;
+    if (c->state == WR_CS_RUNNING && ch && !wr_chan_closing(ch) && wr_chan_expects_content(ch))
+        wr_chan_assembled(ch, msg);
+    else
+        wr_msg_free_loose(msg); /* refused with the publish, or dropped while closing */
+    evbuffer_drain(in, (size_t)size + WR_FRAME_OVERHEAD);
+    return true;
+}
+
 /* The TLS handshake just finished: the AMQP handshake's timer starts now
  * (RabbitMQ's handshake_timeout counts after the TLS handshake). */
 void wr_conn_sock_tls(struct wr_conn *c)
@@ -1205,6 +1257,18 @@ static void process_input(struct wr_conn *c)
         send_start(c);
     }
     while (c->state != WR_CS_DEAD && !conn_input_held(c)) {
+        if (wr_sock_assembled(c->sock, false)) {
+            uint8_t h[WR_FRAME_HEADER_SIZE];
+            if (evbuffer_copyout(in, h, sizeof(h)) == (ev_ssize_t)sizeof(h) &&
+                h[0] == WR_ASM_FRAME_MARKER) {
+                uint32_t size = wr_load32(h + 3);
+                if ((uint64_t)size + WR_FRAME_OVERHEAD > evbuffer_get_length(in))
+                    break; /* not reached: a marker crosses whole */
+                if (!handle_marker(c, in, size))
+                    break;
+                continue;
+            }
+        }
         rc = wr_frame_peek(in, c->state >= WR_CS_OPEN ? c->frame_max : PRE_TUNE_FRAME_MAX, &f);
         if (rc == 0)
             break;

@@ -38,9 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/msg.h"
 #include "core/clock.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "net/asm.h"
 #include "net/conn.h"
 #include "net/deliver.h"
 #include "net/io.h"
@@ -53,6 +55,9 @@
 /* Threads: input the core has not taken yet, above which the socket is
  * not read until it has. */
 #define IN_STALL (1u << 20)
+/* Publishes with bodies up to this are assembled on the I/O thread
+ * (asm.h); larger ones cross as frames, for the core to assemble. */
+#define ASM_MAX_BODY (256u * 1024)
 #define FLUSH_TIMEOUT_MS 5000
 #define LINGER_MS 2000
 #define TICK_MS 250
@@ -64,6 +69,7 @@ enum phase { SK_NEW, SK_OPEN, SK_FLUSH, SK_LINGER, SK_CLOSED };
 #define RQ_READ 2u /* h_want_read changed, or input may be read again */
 #define RQ_FINISH 4u
 #define RQ_ABORT 8u
+#define RQ_ASM 16u /* assemble publishes from now on (h_frame_max) */
 
 /* Reports, sock to core, handled in this order. */
 #define RP_TLS 1u
@@ -111,6 +117,10 @@ struct wr_sock {
     struct wr_xport xp;
     struct event *rev, *wev;
     struct evbuffer *in, *out; /* io_threads = 0: the connection's own */
+    struct wr_asm as;          /* threads: publishes assembled here (asm.h) */
+    struct evbuffer *ain;      /* what the walker passed on, for h_in */
+    struct wr_msgq aq;         /* their messages, for h_aq */
+    uint32_t r_frame_max;
     bool rev_on, wev_on;
     bool rd_wants_write; /* a TLS read waits for the socket to be writable */
     bool wr_wants_read;  /* a TLS write waits for the socket to be readable */
@@ -138,6 +148,8 @@ struct wr_sock {
     /* ---- hand-off, under io->mu ---- */
     struct wr_list io_node, core_node;
     struct evbuffer *h_in, *h_out;
+    struct wr_msgq h_aq; /* the messages of the markers in h_in */
+    uint32_t h_frame_max;
     struct wr_dlvq h_dq; /* deliveries to encode among h_out */
     unsigned h_req, h_rep;
     bool h_want_read;
@@ -156,6 +168,7 @@ struct wr_sock {
     char t_why[256];
     struct core_call *t_calls;
     uint32_t t_ncalls, t_cap;
+    struct wr_msgq k_aq; /* the messages of the markers in c_in */
 };
 
 static _Thread_local struct wr_io *tl_io; /* set on I/O threads */
@@ -539,6 +552,7 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
         s->r_req = s->h_req;
         s->h_req = 0;
         s->r_want_read = s->h_want_read;
+        s->r_frame_max = s->h_frame_max;
         s->r_unstall = s->stalled && evbuffer_get_length(s->h_in) < IN_STALL;
         if (s->h_dq.n) {
             struct wr_dlvq t = s->r_dq; /* empty: encoded in the last wake-up */
@@ -560,6 +574,8 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
             wr_dlvq_encode(&s->r_dq, s->pend, s->out, sk_give_back, s);
             sk_calls_flush(s);
         }
+        if (s->r_req & RQ_ASM)
+            wr_asm_enable(&s->as, s->r_frame_max, ASM_MAX_BODY);
         if ((s->r_req & RQ_ATTACH) && !sk_attach(s)) {
             sk_fail(s, "out of memory");
             continue;
@@ -634,9 +650,13 @@ static void sk_report(struct wr_sock *s, unsigned what)
         report_now(s, what);
         return;
     }
-    pthread_mutex_lock(&io->mu);
     if (evbuffer_get_length(s->in))
-        evbuffer_add_buffer(s->h_in, s->in);
+        wr_asm_run(&s->as, s->in, s->ain, &s->aq, (what & (RP_ENDED | RP_CLOSED)) != 0);
+    pthread_mutex_lock(&io->mu);
+    if (evbuffer_get_length(s->ain))
+        evbuffer_add_buffer(s->h_in, s->ain);
+    if (s->aq.n && wr_msgq_move(&s->h_aq, &s->aq) < 0)
+        s->as.lost = true; /* the core meets markers it has no message for: 501 */
     s->h_rbytes += s->rbytes;
     s->h_wbytes += s->wbytes;
     s->h_reads += s->reads;
@@ -718,6 +738,8 @@ static void take_batch(struct wr_sock *s, bool *resume)
     s->h_rep = 0;
     if (evbuffer_get_length(s->h_in))
         evbuffer_add_buffer(s->c_in, s->h_in);
+    if (s->h_aq.n && wr_msgq_move(&s->k_aq, &s->h_aq) < 0)
+        wr_msgq_free(&s->h_aq); /* out of memory: their markers are answered 501 */
     s->t_rbytes = s->h_rbytes;
     s->t_wbytes = s->h_wbytes;
     s->t_reads = s->h_reads;
@@ -900,6 +922,23 @@ void wr_sock_abort(struct wr_sock *s)
         request(s, RQ_ABORT, NULL, NULL);
 }
 
+void wr_sock_assemble(struct wr_sock *s, uint32_t frame_max)
+{
+    if (!s->io->threaded || s->gone)
+        return;
+    pthread_mutex_lock(&s->io->mu);
+    s->h_frame_max = frame_max;
+    pthread_mutex_unlock(&s->io->mu);
+    request(s, RQ_ASM, NULL, NULL);
+}
+
+struct wr_msg *wr_sock_assembled(struct wr_sock *s, bool take)
+{
+    if (!s->k_aq.n)
+        return NULL;
+    return take ? wr_msgq_pop(&s->k_aq) : s->k_aq.a[s->k_aq.head];
+}
+
 const char *wr_sock_protocol(const struct wr_sock *s)
 {
     return s->proto;
@@ -961,7 +1000,9 @@ struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct
         s->h_in = evbuffer_new();
         s->h_out = evbuffer_new();
         s->pend = evbuffer_new();
-        if (!s->in || !s->out || !s->h_in || !s->h_out || !s->pend) {
+        s->ain = evbuffer_new();
+        wr_asm_init(&s->as);
+        if (!s->in || !s->out || !s->h_in || !s->h_out || !s->pend || !s->ain) {
             if (s->in)
                 evbuffer_free(s->in);
             if (s->out)
@@ -972,6 +1013,8 @@ struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct
                 evbuffer_free(s->h_out);
             if (s->pend)
                 evbuffer_free(s->pend);
+            if (s->ain)
+                evbuffer_free(s->ain);
             free(s);
             return NULL;
         }
@@ -999,6 +1042,10 @@ void wr_sock_free(struct wr_sock *s)
         evbuffer_free(s->out);
         evbuffer_free(s->in);
         evbuffer_free(s->pend);
+        evbuffer_free(s->ain);
+        wr_msgq_free(&s->aq);
+        wr_msgq_free(&s->h_aq);
+        wr_msgq_free(&s->k_aq);
     }
     if (s->cert)
         X509_free(s->cert);

@@ -39,6 +39,7 @@ struct wr_conn;
 struct wr_sock;
 struct wr_iopool;
 struct wr_dlvq;
+struct wr_msg;
 
 /* The I/O threads: `n` of them (0: the socket halves run on `core`, the
  * core's loop). NULL when a thread or its loop cannot be made (logged). */
@@ -80,6 +81,14 @@ uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq 
 void wr_sock_abort(struct wr_sock *s);
 /* Free it, once wr_conn_sock_closed said the socket is closed. */
 void wr_sock_free(struct wr_sock *s);
+
+/* After connection.open: the I/O thread assembles publishes from now on
+ * (asm.h), with the negotiated frame_max. Nothing with io_threads = 0. */
+void wr_sock_assemble(struct wr_sock *s, uint32_t frame_max);
+/* The oldest message assembled for a marker in the connection's input
+ * that the core has not taken: taken (take) or only looked at. NULL when
+ * none waits. */
+struct wr_msg *wr_sock_assembled(struct wr_sock *s, bool take);
 
 /* Facts of the transport, fixed once the TLS handshake is done (before
  * wr_conn_sock_tls): the protocol and cipher (static strings, NULL for a
