@@ -346,6 +346,65 @@ class AdversarialTests(harness.BrokerTestCase):
             p.close()
             self.assert_bystander_serves()
 
+    # ---- publishes assembled on an I/O thread (threaded runs) -----------
+
+    def queue_count(self, q):
+        return self.by_ch.queue_declare(q, passive=True).method.message_count
+
+    def test_type_0_frame_after_publishes(self):
+        # With I/O threads, a whole publish crosses to the core as a frame
+        # of type 0 (net/asm.h). A peer's own type-0 frame, even one shaped
+        # like ours and naming a queue, is an unknown frame (RabbitMQ: 501
+        # "FRAME_ERROR - type 0, all octets = <<...>>: unknown_frame"):
+        # the publishes before it are routed, it and what follows are not.
+        q, other = self.unique("before"), self.unique("forged")
+        for name in (q, other):
+            self.by_ch.queue_declare(name)
+        try:
+            forged = frame(0, 1, b"\x00\x00" + sstr(other))
+            data = b"".join(r.publish(1, "", q, b"m%d" % i) for i in range(5))
+            self.case(data + forged + r.publish(1, "", other, b"after"),
+                      code=r.FRAME_ERROR, cm=(0, 0))
+            harness.wait_for(lambda: self.queue_count(q) == 5, 10,
+                             "the 5 publishes before the type-0 frame")
+            self.assertEqual(self.queue_count(other), 0)
+        finally:
+            for name in (q, other):
+                self.by_ch.queue_delete(name)
+
+    def test_publishes_interleaved_across_channels(self):
+        # The spec lets frames of other channels come between a publish's
+        # content frames. Channel 1's publish is cut by a whole publish on
+        # channel 2 and by a heartbeat, its body in three frames; the
+        # others are whole. Every message arrives intact, in order per
+        # channel (the walker assembles what is back to back and leaves
+        # the rest to the core).
+        q1, q2 = self.unique("ch1"), self.unique("ch2")
+        for name in (q1, q2):
+            self.by_ch.queue_declare(name)
+        try:
+            p = self.opened()
+            p.open_channel(1)
+            p.open_channel(2)
+            cut = (r.basic_publish(1, "", q1) + r.content_header(1, 9)
+                   + frame(r.BODY, 1, b"abc") + r.publish(2, "", q2, b"two-1")
+                   + frame(r.BODY, 1, b"def") + frame(r.HEARTBEAT, 0, b"")
+                   + frame(r.BODY, 1, b"ghi"))
+            data = (r.publish(1, "", q1, b"first") + cut + r.publish(2, "", q2, b"two-2")
+                    + r.publish(1, "", q1, b"last" * 1000, frame_max=4096))
+            for i in range(0, len(data), 7):  # in slices, as a slow network would
+                p.send(data[i:i + 7])
+            harness.wait_for(lambda: self.queue_count(q1) == 3 and self.queue_count(q2) == 2, 10,
+                             "3 messages on %s and 2 on %s" % (q1, q2))
+            got = [self.by_ch.basic_get(q1, auto_ack=True)[2] for _ in range(3)]
+            self.assertEqual(got, [b"first", b"abcdefghi", b"last" * 1000])
+            got = [self.by_ch.basic_get(q2, auto_ack=True)[2] for _ in range(2)]
+            self.assertEqual(got, [b"two-1", b"two-2"])
+            p.close()
+        finally:
+            for name in (q1, q2):
+                self.by_ch.queue_delete(name)
+
 
 if __name__ == "__main__":
     harness.main()
