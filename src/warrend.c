@@ -471,8 +471,10 @@ out:
     /* Certificates and keys are read again whatever the file said (new
      * connections get the new ones; a bad file keeps the old, logged), and
      * plugins reload what is theirs (auth_file's users). */
-    if (d->server)
+    if (d->server) {
+        wr_server_conf_reloaded(d->server);
         wr_listeners_reload_tls(d->server);
+    }
     if (d->server && d->server->broker->plugins)
         wr_plugins_reload(d->server->broker->plugins);
     wr_sd_notify("READY=1\nSTATUS=serving");

@@ -31,6 +31,7 @@
 #include <event2/event.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,7 @@ struct wr_io {
 
 struct wr_iopool {
     struct event_base *core;
+    _Atomic uint32_t asm_max_body; /* the core sets, the threads read */
     unsigned n;
     struct wr_io *io; /* n of them, or one running on the core when n = 0 */
     int core_efd;     /* the threads wake the core */
@@ -575,7 +577,7 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
             sk_calls_flush(s);
         }
         if (s->r_req & RQ_ASM)
-            wr_asm_enable(&s->as, s->r_frame_max, ASM_MAX_BODY);
+            wr_asm_enable(&s->as, s->r_frame_max, 0); /* max_body: per run */
         if ((s->r_req & RQ_ATTACH) && !sk_attach(s)) {
             sk_fail(s, "out of memory");
             continue;
@@ -650,8 +652,10 @@ static void sk_report(struct wr_sock *s, unsigned what)
         report_now(s, what);
         return;
     }
-    if (evbuffer_get_length(s->in))
+    if (evbuffer_get_length(s->in)) {
+        s->as.max_body = atomic_load_explicit(&io->pool->asm_max_body, memory_order_relaxed);
         wr_asm_run(&s->as, s->in, s->ain, &s->aq, (what & (RP_ENDED | RP_CLOSED)) != 0);
+    }
     pthread_mutex_lock(&io->mu);
     if (evbuffer_get_length(s->ain))
         evbuffer_add_buffer(s->h_in, s->ain);
@@ -1066,6 +1070,12 @@ unsigned wr_io_threads_auto(void)
     if (n <= 2)
         return 0;
     return n - 1 > 16 ? 16 : (unsigned)(n - 1);
+}
+
+void wr_iopool_set_max_message(struct wr_iopool *p, uint64_t max_message_size)
+{
+    uint32_t n = max_message_size < ASM_MAX_BODY ? (uint32_t)max_message_size : ASM_MAX_BODY;
+    atomic_store_explicit(&p->asm_max_body, n, memory_order_relaxed);
 }
 
 unsigned wr_iopool_threads(const struct wr_iopool *p)

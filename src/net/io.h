@@ -47,6 +47,10 @@ struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n);
 /* Stop and join the threads; every sock must be gone (wr_sock_free). */
 void wr_iopool_free(struct wr_iopool *p);
 unsigned wr_iopool_threads(const struct wr_iopool *p);
+/* max_message_size, now and after each reload: the I/O threads assemble
+ * publishes of at most that (and 256 KiB), so that a larger one reaches
+ * the core as frames and is refused on its content header. */
+void wr_iopool_set_max_message(struct wr_iopool *p, uint64_t max_message_size);
 /* io_threads = auto: cores - 1, at most 16, and 0 on a machine of one or
  * two cores (measured faster there: docs/PERFORMANCE.md). */
 unsigned wr_io_threads_auto(void);

@@ -255,6 +255,7 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
             rc = WR_ENOMEM;
             goto out;
         }
+        wr_iopool_set_max_message(s.io, conf->max_message_size);
         wr_log(WR_LOG_INFO, "%u I/O threads%s", n,
                n ? "" : ": the sockets are read and written by the broker's thread");
     }
@@ -319,6 +320,11 @@ out:
  * shutdown_timeout; what is left is cut then. The tick keeps waking the
  * loop, so the deadline is met within a quarter of a second. */
 #define SHUTDOWN_TEXT "broker forced connection closure with reason 'shutdown'"
+
+void wr_server_conf_reloaded(struct wr_server *s)
+{
+    wr_iopool_set_max_message(s->io, s->conf->max_message_size);
+}
 
 void wr_server_close_all(struct wr_server *s)
 {

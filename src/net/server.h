@@ -72,6 +72,10 @@ uint32_t wr_server_login_failed(struct wr_server *s, const uint8_t *addr, size_t
 /* A connection's socket was closed: a descriptor is free again. */
 void wr_server_fd_released(struct wr_server *s);
 
+/* The configuration was reloaded (SIGHUP): what the I/O threads keep of
+ * it follows (max_message_size). */
+void wr_server_conf_reloaded(struct wr_server *s);
+
 /* Shutdown: stop accepting, close every connection with 320
  * CONNECTION_FORCED (RabbitMQ's text), and turn the loop until all of
  * them are closed or conf->shutdown_timeout passed, then cut the rest.
