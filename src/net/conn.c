@@ -1187,10 +1187,11 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
     }
     msg = wr_sock_assembled(c->sock, true);
     id = wr_load16(f + 1);
-    wr_method_init(&m, WR_BASIC_PUBLISH);
-    m.u.basic_publish.exchange = p.exchange;
-    m.u.basic_publish.routing_key = p.routing_key;
-    m.u.basic_publish.mandatory = p.mandatory;
+    /* Only the publish's arguments are read (wr_method_init would clear
+     * the whole union, once per message). */
+    m.id = WR_BASIC_PUBLISH;
+    m.u.basic_publish = (struct wr_basic_publish){
+        .exchange = p.exchange, .routing_key = p.routing_key, .mandatory = p.mandatory};
     wr_method_strip_crlf(&m, &nb);
     if (id == 0)
         channel0_method(c, &m); /* not reached: the thread leaves channel 0 alone */
