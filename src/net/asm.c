@@ -93,71 +93,60 @@ void wr_msgq_free(struct wr_msgq *q)
 
 #define NV 16
 
+/* The buffer's chains as iovecs, with a cursor: the walker's offsets only
+ * grow between refreshes, so finding the chain of an offset is a step or
+ * two, not a scan. */
 struct view {
     struct evbuffer_iovec v[NV];
     int n;
     size_t len;
+    int ci;       /* the cursor's chain */
+    size_t cbase; /* the offset its first byte has */
 };
 
 static bool view_get(struct view *w, struct evbuffer *in)
 {
     w->len = evbuffer_get_length(in);
-    if (evbuffer_peek(in, -1, NULL, NULL, 0) > NV && !evbuffer_pullup(in, -1))
-        return false;
+    w->ci = 0;
+    w->cbase = 0;
     w->n = evbuffer_peek(in, -1, NULL, w->v, NV);
+    if (w->n > NV) {
+        if (!evbuffer_pullup(in, -1))
+            return false;
+        w->n = evbuffer_peek(in, -1, NULL, w->v, NV);
+    }
     return w->n <= NV;
 }
 
-/* The iovec holding byte `off` (< w->len) and the offset within it. */
-static int view_at(const struct view *w, size_t *off)
+/* Bytes at off (< w->len), contiguous for *avail of them. */
+static const uint8_t *view_ptr(struct view *w, size_t off, size_t *avail)
 {
-    int i = 0;
-    while (*off >= w->v[i].iov_len) {
-        *off -= w->v[i].iov_len;
-        i++;
+    if (off < w->cbase) {
+        w->ci = 0;
+        w->cbase = 0;
     }
-    return i;
+    while (off - w->cbase >= w->v[w->ci].iov_len) {
+        w->cbase += w->v[w->ci].iov_len;
+        w->ci++;
+    }
+    *avail = w->v[w->ci].iov_len - (off - w->cbase);
+    return (const uint8_t *)w->v[w->ci].iov_base + (off - w->cbase);
 }
 
-static void view_copy(const struct view *w, size_t off, void *dst, size_t len)
+/* len bytes at off (all within w->len) into dst. */
+static void view_copy(struct view *w, size_t off, void *dst, size_t len)
 {
     uint8_t *d = dst;
-    int i;
-    if (!len)
-        return;
-    i = view_at(w, &off);
     while (len) {
-        size_t k = w->v[i].iov_len - off;
+        size_t k;
+        const uint8_t *p = view_ptr(w, off, &k);
         if (k > len)
             k = len;
-        memcpy(d, (const uint8_t *)w->v[i].iov_base + off, k);
+        memcpy(d, p, k);
         d += k;
+        off += k;
         len -= k;
-        off = 0;
-        i++;
     }
-}
-
-/* len contiguous bytes at off: in place, copied into tmp (cap bytes), or
- * after a pullup of the buffer (which changes the view). NULL when out
- * of memory. */
-static const uint8_t *view_span(struct view *w, struct evbuffer *in, size_t off, size_t len,
-                                uint8_t *tmp, size_t cap)
-{
-    size_t o = off;
-    int i;
-    if (!len)
-        return tmp;
-    i = view_at(w, &o);
-    if (o + len <= w->v[i].iov_len)
-        return (const uint8_t *)w->v[i].iov_base + o;
-    if (len <= cap) {
-        view_copy(w, off, tmp, len);
-        return tmp;
-    }
-    if (!evbuffer_pullup(in, (ev_ssize_t)(off + len)) || !view_get(w, in))
-        return NULL;
-    return (const uint8_t *)w->v[0].iov_base + off;
 }
 
 /* ---- the walker ---- */
@@ -176,37 +165,20 @@ void wr_asm_enable(struct wr_asm *a, uint32_t frame_max, uint32_t max_body)
 
 enum { AT_RAW = -1, AT_WAIT = 0, AT_OK = 1 };
 
-/* The frame at off, if it is a whole, well-formed frame of `type` on
- * `channel` within frame_max (AT_OK); AT_WAIT while it is not all there;
- * AT_RAW for anything else. */
-static int frame_at(const struct wr_asm *a, const struct view *w, size_t off, uint8_t type,
-                    uint16_t channel, struct wr_frame *f)
-{
-    uint8_t h[WR_FRAME_HEADER_SIZE], end;
-    if (w->len - off < WR_FRAME_HEADER_SIZE)
-        return AT_WAIT;
-    view_copy(w, off, h, sizeof(h));
-    if (h[0] != type || wr_load16(h + 1) != channel ||
-        wr_frame_header_parse(h, a->frame_max, f) < 0)
-        return AT_RAW;
-    if (w->len - off < (size_t)f->size + WR_FRAME_OVERHEAD)
-        return AT_WAIT;
-    view_copy(w, off + WR_FRAME_HEADER_SIZE + f->size, &end, 1);
-    return end == WR_AMQP_FRAME_END ? AT_OK : AT_RAW;
-}
-
 static bool is_reply_to_pseudo_queue(struct wr_str s)
 {
     static const char q[] = "amq.rabbitmq.reply-to";
     return s.len == sizeof(q) - 1 && memcmp(s.ptr, q, s.len) == 0;
 }
 
-int wr_asm_put_marker(struct evbuffer *out, uint16_t channel, const struct wr_asm_pub *p)
+#define MARKER_MAX (WR_FRAME_OVERHEAD + 3 + 255 + 255)
+
+/* The marker frame into b (MARKER_MAX bytes); its length. Names of at most
+ * 255 bytes. */
+static size_t marker_encode(uint8_t *b, uint16_t channel, const struct wr_asm_pub *p)
 {
-    uint8_t b[WR_FRAME_OVERHEAD + 3 + 255 + 255], *w = b;
+    uint8_t *w = b;
     uint32_t size = 3 + p->exchange.len + p->routing_key.len;
-    if (p->exchange.len > 255 || p->routing_key.len > 255)
-        return WR_ESYNTAX;
     *w++ = WR_ASM_FRAME_MARKER;
     *w++ = (uint8_t)(channel >> 8);
     *w++ = (uint8_t)channel;
@@ -224,7 +196,15 @@ int wr_asm_put_marker(struct evbuffer *out, uint16_t channel, const struct wr_as
         memcpy(w, p->routing_key.ptr, p->routing_key.len);
     w += p->routing_key.len;
     *w++ = WR_AMQP_FRAME_END;
-    return evbuffer_add(out, b, (size_t)(w - b)) < 0 ? WR_ENOMEM : 0;
+    return (size_t)(w - b);
+}
+
+int wr_asm_put_marker(struct evbuffer *out, uint16_t channel, const struct wr_asm_pub *p)
+{
+    uint8_t b[MARKER_MAX];
+    if (p->exchange.len > 255 || p->routing_key.len > 255)
+        return WR_ESYNTAX;
+    return evbuffer_add(out, b, marker_encode(b, channel, p)) < 0 ? WR_ENOMEM : 0;
 }
 
 int wr_asm_marker_parse(const uint8_t *payload, uint32_t size, struct wr_asm_pub *p)
@@ -244,117 +224,178 @@ int wr_asm_marker_parse(const uint8_t *payload, uint32_t size, struct wr_asm_pub
     return 0;
 }
 
-/* The publish whose method frame starts at off: AT_OK (its bytes before
- * off passed to out, the marker written, the message queued, its frames
- * drained from in: the view is stale), AT_WAIT or AT_RAW (nothing
- * changed but perhaps the view, by a pullup). */
-static int publish(struct wr_asm *a, struct view *w, struct evbuffer *in, size_t off,
-                   struct evbuffer *out, struct wr_msgq *q)
+/* A publish, parsed from contiguous bytes. */
+struct seq {
+    uint16_t ch;
+    struct wr_asm_pub pub; /* names point into the bytes */
+    struct wr_content_header h;
+    int64_t ttl;
+    unsigned flags;
+    size_t body_at, len; /* the first body frame; the whole sequence */
+};
+
+/* The frame at b[0..n) if it is a whole, well-formed frame of `type` on
+ * `channel` within frame_max: its length (> 0); 0 while it is not all
+ * there; -1 for anything else. */
+static long frame_flat(const struct wr_asm *a, const uint8_t *b, size_t n, uint8_t type,
+                       uint16_t channel, struct wr_frame *f)
+{
+    long k;
+    if (n && b[0] != type)
+        return -1;
+    k = wr_frame_parse(b, n, a->frame_max, f);
+    if (k == WR_EAGAIN)
+        return 0;
+    if (k < 0 || f->channel != channel)
+        return -1;
+    return k;
+}
+
+/* The publish whose method frame starts b[0..n): AT_OK with *s filled,
+ * AT_WAIT while its frames are not all there, AT_RAW when it is not one
+ * the walker takes (the core will judge it). */
+static int seq_flat(const struct wr_asm *a, const uint8_t *b, size_t n, struct seq *s)
 {
     static const uint8_t publish_id[4] = {0, 60, 0, 40};
-    uint8_t tmp[1024], id[4];
-    char x[256], rk[256];
     struct wr_frame f;
     struct wr_method m;
-    struct wr_content_header h;
-    struct wr_asm_pub pub;
-    const uint8_t *pl;
-    struct wr_msg *msg;
-    uint16_t ch;
-    unsigned flags = 0;
-    int64_t ttl = -1;
-    size_t p, body_at;
     uint64_t have = 0;
-    int rc;
+    size_t p;
+    long k;
 
-    /* The method frame: basic.publish, decoded as the core would. */
-    view_copy(w, off + 1, id, 2);
-    ch = wr_load16(id);
-    if ((rc = frame_at(a, w, off, WR_AMQP_FRAME_METHOD, ch, &f)) != AT_OK)
-        return rc;
-    if (f.size < 4)
+    if (n < WR_FRAME_HEADER_SIZE)
+        return AT_WAIT;
+    s->ch = wr_load16(b + 1);
+    if ((k = frame_flat(a, b, n, WR_AMQP_FRAME_METHOD, s->ch, &f)) <= 0)
+        return k < 0 ? AT_RAW : AT_WAIT;
+    if (f.size < 4 || memcmp(f.payload, publish_id, 4) != 0 ||
+        wr_method_decode(f.payload, f.size, &m) < 0 || m.u.basic_publish.immediate ||
+        m.u.basic_publish.exchange.len > 255 || m.u.basic_publish.routing_key.len > 255)
         return AT_RAW;
-    view_copy(w, off + WR_FRAME_HEADER_SIZE, id, 4);
-    if (memcmp(id, publish_id, 4) != 0)
-        return AT_RAW;
-    if (!(pl = view_span(w, in, off + WR_FRAME_HEADER_SIZE, f.size, tmp, sizeof(tmp))) ||
-        wr_method_decode(pl, f.size, &m) < 0 || m.id != WR_BASIC_PUBLISH ||
-        m.u.basic_publish.immediate || m.u.basic_publish.exchange.len > 255 ||
-        m.u.basic_publish.routing_key.len > 255)
-        return AT_RAW;
-    pub.mandatory = m.u.basic_publish.mandatory;
-    pub.exchange = (struct wr_str){x, m.u.basic_publish.exchange.len};
-    pub.routing_key = (struct wr_str){rk, m.u.basic_publish.routing_key.len};
-    if (pub.exchange.len)
-        memcpy(x, m.u.basic_publish.exchange.ptr, pub.exchange.len);
-    if (pub.routing_key.len)
-        memcpy(rk, m.u.basic_publish.routing_key.ptr, pub.routing_key.len);
-    p = off + f.size + WR_FRAME_OVERHEAD;
+    s->pub.exchange = m.u.basic_publish.exchange;
+    s->pub.routing_key = m.u.basic_publish.routing_key;
+    s->pub.mandatory = m.u.basic_publish.mandatory;
+    p = (size_t)k;
 
-    /* The content header. */
-    if ((rc = frame_at(a, w, p, WR_AMQP_FRAME_HEADER, ch, &f)) != AT_OK)
-        return rc;
-    if (!(pl = view_span(w, in, p + WR_FRAME_HEADER_SIZE, f.size, tmp, sizeof(tmp))) ||
-        wr_content_header_decode(pl, f.size, &h) < 0 || h.body_size > a->max_body)
+    if ((k = frame_flat(a, b + p, n - p, WR_AMQP_FRAME_HEADER, s->ch, &f)) <= 0)
+        return k < 0 ? AT_RAW : AT_WAIT;
+    if (wr_content_header_decode(f.payload, f.size, &s->h) < 0 || s->h.body_size > a->max_body)
         return AT_RAW;
-    if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) &&
-        !wr_msg_parse_expiration(h.props.expiration, &ttl))
+    s->ttl = -1;
+    if ((s->h.props.flags & WR_BASIC_EXPIRATION_FLAG) &&
+        !wr_msg_parse_expiration(s->h.props.expiration, &s->ttl))
         return AT_RAW;
-    if ((h.props.flags & WR_BASIC_REPLY_TO_FLAG) && is_reply_to_pseudo_queue(h.props.reply_to))
+    if ((s->h.props.flags & WR_BASIC_REPLY_TO_FLAG) &&
+        is_reply_to_pseudo_queue(s->h.props.reply_to))
         return AT_RAW; /* the channel's own reply queue is the core's to name */
-    p += f.size + WR_FRAME_OVERHEAD;
-    body_at = p;
+    s->flags = 0;
+    if ((s->h.props.flags & WR_BASIC_DELIVERY_MODE_FLAG) && s->h.props.delivery_mode == 2)
+        s->flags |= WR_MSG_PERSISTENT | WR_MSG_EXT;
+    if (s->ttl >= 0)
+        s->flags |= WR_MSG_EXT;
+    p += (size_t)k;
+    s->body_at = p;
 
-    /* The body frames: all there before anything is allocated. */
-    while (have < h.body_size) {
-        if ((rc = frame_at(a, w, p, WR_AMQP_FRAME_BODY, ch, &f)) != AT_OK)
-            return rc;
-        if (f.size > h.body_size - have)
+    while (have < s->h.body_size) {
+        if ((k = frame_flat(a, b + p, n - p, WR_AMQP_FRAME_BODY, s->ch, &f)) <= 0)
+            return k < 0 ? AT_RAW : AT_WAIT;
+        if (f.size > s->h.body_size - have)
             return AT_RAW;
         have += f.size;
-        p += f.size + WR_FRAME_OVERHEAD;
+        p += (size_t)k;
     }
+    s->len = p;
+    return AT_OK;
+}
 
-    if ((h.props.flags & WR_BASIC_DELIVERY_MODE_FLAG) && h.props.delivery_mode == 2)
-        flags |= WR_MSG_PERSISTENT | WR_MSG_EXT;
-    if (ttl >= 0)
-        flags |= WR_MSG_EXT;
-    /* h.raw_props points into the header frame: valid, as no pullup came
-     * after it. */
-    if (!(msg = wr_msg_new_loose(h.raw_props.ptr, h.raw_props.len, h.body_size, flags)))
+/* The publish whose method frame starts at off: AT_OK (the bytes before
+ * off passed to out, the marker written, the message queued, its frames
+ * drained from in: the view must be taken again), AT_WAIT or AT_RAW (in
+ * unchanged, unless the bytes before off were passed to out: *off is then
+ * 0; the view must be taken again whenever *off changed). */
+static int publish(struct wr_asm *a, struct view *w, struct evbuffer *in, size_t *off,
+                   struct evbuffer *out, struct wr_msgq *q, bool *changed)
+{
+    uint8_t mk[MARKER_MAX];
+    size_t mk_len;
+    struct seq s;
+    struct wr_msg *msg;
+    size_t avail;
+    const uint8_t *b = view_ptr(w, *off, &avail);
+    int rc = seq_flat(a, b, avail, &s);
+
+    if (rc == AT_WAIT && w->len - *off > avail) {
+        /* The publish crosses into the next chain (once a read, at
+         * most): pass what precedes it, then make it contiguous, growing
+         * what is pulled up until it is all there or known not to be. */
+        size_t need = avail + 4096;
+        *changed = true;
+        if (*off) {
+            if (evbuffer_remove_buffer(in, out, *off) != (int)*off) {
+                a->lost = true;
+                return AT_RAW;
+            }
+            *off = 0;
+        }
+        for (;;) {
+            size_t len = evbuffer_get_length(in);
+            if (need > len)
+                need = len;
+            if (!(b = evbuffer_pullup(in, (ev_ssize_t)need))) {
+                a->lost = true;
+                return AT_RAW;
+            }
+            rc = seq_flat(a, b, need, &s);
+            if (rc != AT_WAIT || need == len)
+                break;
+            need *= 2;
+        }
+    }
+    if (rc != AT_OK)
+        return rc;
+
+    /* h.raw_props and the names point into b: valid until in changes. */
+    if (!(msg = wr_msg_new_loose(s.h.raw_props.ptr, s.h.raw_props.len, s.h.body_size,
+                                 s.flags | ((unsigned)a->origin << WR_MSG_ORIGIN_SHIFT))))
         return AT_RAW; /* the core will say it is out of memory */
-    if (flags & WR_MSG_EXT)
-        wr_msg_ext(msg)->ttl_ms = ttl;
-    msg->priority = (h.props.flags & WR_BASIC_PRIORITY_FLAG) ? h.props.priority : 0;
+    if (s.flags & WR_MSG_EXT)
+        wr_msg_ext(msg)->ttl_ms = s.ttl;
+    msg->priority = (s.h.props.flags & WR_BASIC_PRIORITY_FLAG) ? s.h.props.priority : 0;
     {
         uint8_t *body = wr_msg_body(msg); /* loose: never paged out */
-        size_t b = body_at;
-        uint64_t at = 0;
-        while (at < h.body_size) {
-            uint8_t fh[WR_FRAME_HEADER_SIZE];
-            uint32_t n;
-            view_copy(w, b, fh, sizeof(fh));
-            n = wr_load32(fh + 3);
-            view_copy(w, b + WR_FRAME_HEADER_SIZE, body + at, n);
-            at += n;
-            b += (size_t)n + WR_FRAME_OVERHEAD;
+        size_t at = s.body_at;
+        uint64_t have = 0;
+        while (have < s.h.body_size) {
+            uint32_t n = wr_load32(b + at + 3);
+            memcpy(body + have, b + at + WR_FRAME_HEADER_SIZE, n);
+            have += n;
+            at += (size_t)n + WR_FRAME_OVERHEAD;
         }
     }
     if (wr_msgq_push(q, msg) < 0) {
         wr_msg_free_loose(msg);
         return AT_RAW;
     }
-    if ((off && evbuffer_remove_buffer(in, out, off) != (int)off) ||
-        wr_asm_put_marker(out, ch, &pub) < 0) {
-        /* Out of memory in the middle: nothing sensible can follow. */
-        a->lost = true;
-        q->n--; /* the message just pushed */
-        wr_msg_free_loose(msg);
-        return AT_RAW;
+    /* The marker is encoded before anything moves: its names are in b. */
+    mk_len = marker_encode(mk, s.ch, &s.pub);
+    *changed = true;
+    if (*off) {
+        bool ok = evbuffer_remove_buffer(in, out, *off) == (int)*off;
+        *off = 0;
+        if (!ok)
+            goto oom;
     }
-    evbuffer_drain(in, p - off);
+    if (evbuffer_add(out, mk, mk_len) < 0)
+        goto oom;
+    evbuffer_drain(in, s.len);
     a->assembled++;
     return AT_OK;
+oom:
+    /* Out of memory in the middle: nothing sensible can follow. */
+    a->lost = true;
+    q->n--; /* the message just pushed */
+    wr_msg_free_loose(msg);
+    return AT_RAW;
 }
 
 static bool frame_type_known(uint8_t t)
@@ -375,7 +416,9 @@ void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, str
         return;
     }
     for (;;) {
-        uint8_t h[WR_FRAME_HEADER_SIZE];
+        uint8_t hb[WR_FRAME_HEADER_SIZE];
+        const uint8_t *h;
+        size_t avail;
         uint32_t size;
         if (a->skip) {
             uint64_t n = w.len - off;
@@ -388,23 +431,35 @@ void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, str
         }
         if (w.len - off < WR_FRAME_HEADER_SIZE)
             break;
-        view_copy(&w, off, h, sizeof(h));
+        h = view_ptr(&w, off, &avail);
+        if (avail < sizeof(hb)) {
+            view_copy(&w, off, hb, sizeof(hb));
+            h = hb;
+        }
         if (!frame_type_known(h[0])) {
             a->lost = true; /* a peer's marker, or garbage: the core answers it */
             break;
         }
         if (a->frame_max && h[0] == WR_AMQP_FRAME_METHOD && wr_load16(h + 1) != 0) {
-            int rc = publish(a, &w, in, off, out, q);
-            if (rc == AT_OK) {
-                off = 0;
-                if (!view_get(&w, in)) {
-                    a->lost = true;
-                    break;
-                }
-                continue;
+            bool changed = false;
+            int rc = publish(a, &w, in, &off, out, q, &changed);
+            if (a->lost)
+                break;
+            if (changed && !view_get(&w, in)) {
+                a->lost = true;
+                break;
             }
+            if (rc == AT_OK)
+                continue;
             if (rc == AT_WAIT && !all)
                 break;
+            if (changed) { /* the view moved: the frame's header again */
+                h = view_ptr(&w, off, &avail);
+                if (avail < sizeof(hb)) {
+                    view_copy(&w, off, hb, sizeof(hb));
+                    h = hb;
+                }
+            }
         }
         size = wr_load32(h + 3);
         a->skip = (uint64_t)size + WR_FRAME_OVERHEAD;

@@ -1168,10 +1168,15 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
     struct wr_chan *ch;
     struct wr_msg *msg;
     struct wr_names_buf nb;
-    const uint8_t *f = evbuffer_pullup(in, (ev_ssize_t)size + WR_FRAME_OVERHEAD);
+    /* Copied out, not pulled up: the buffer's chains are the I/O
+     * thread's allocations, and a pullup would free one here. */
+    uint8_t f[WR_FRAME_OVERHEAD + 3 + 255 + 255];
     uint16_t id;
 
-    if (!f || f[size + WR_FRAME_HEADER_SIZE] != WR_AMQP_FRAME_END ||
+    if (size + WR_FRAME_OVERHEAD > sizeof(f) ||
+        evbuffer_copyout(in, f, size + WR_FRAME_OVERHEAD) !=
+            (ev_ssize_t)(size + WR_FRAME_OVERHEAD) ||
+        f[size + WR_FRAME_HEADER_SIZE] != WR_AMQP_FRAME_END ||
         wr_asm_marker_parse(f + WR_FRAME_HEADER_SIZE, size, &p) < 0) {
         /* Not one of the thread's; not reached. */
         evbuffer_drain(in, evbuffer_get_length(in));

@@ -13,8 +13,12 @@ temporary data directory, and for each runs BENCH_REPS (3) times, in turn:
   lat1k, lat10k   one pair at 1,000 and 10,000 msg/s: end-to-end p50/p99
 
 With BENCH_BEFORE=PATH, the warrend at PATH (a build from before the I/O
-threads, which has no io_threads setting) runs the same scenarios first,
-as "before".
+threads, which has no io_threads setting) runs the same scenarios too, as
+"before". With BENCH_OTHER=PATH, the warrend at PATH (another build with
+I/O threads, to compare two builds) runs each threaded mode too, as
+"other:N". Every broker is started first and the reps go round all of
+them in turn, so that the machine's drift over the run falls on each
+alike.
 
 For a and pairs8 it reports deliveries/s and the broker's CPU per delivered
 message, in total and on each kind of thread (from /proc/PID/task/*/stat,
@@ -39,10 +43,14 @@ import harness  # noqa: E402
 
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 SECS = os.environ.get("BENCH_SECONDS", "4")
-MODES = [0] + [int(n) for n in os.environ.get("BENCH_IO_THREADS", "1 2").split()]
+THREADS = [int(n) for n in os.environ.get("BENCH_IO_THREADS", "1 2").split()]
+MODES = [0] + THREADS
 BEFORE = os.environ.get("BENCH_BEFORE")
+OTHER = os.environ.get("BENCH_OTHER")
 if BEFORE:
     MODES = ["before"] + MODES
+if OTHER:
+    MODES += ["other:%d" % n for n in THREADS]
 PERF = os.environ.get("WARREN_PERF", os.path.join(HERE, "warren-perf"))
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -108,24 +116,42 @@ def scenario_lat(b, rate):
     return {"p50": lat["p50"], "p99": lat["p99"]}
 
 
+def start(mode):
+    """A broker for `mode`: 0..N (io_threads of this build), "before" or
+    "other:N" (the builds at BENCH_BEFORE and BENCH_OTHER)."""
+    data = "/tmp/warren-threads-bench-%d-%s" % (os.getpid(), str(mode).replace(":", "-"))
+    shutil.rmtree(data, ignore_errors=True)
+    os.makedirs(data)
+    args = ["--log-level", "warning"]
+    binary = None
+    if mode == "before":
+        binary = BEFORE
+    elif isinstance(mode, str):
+        binary = OTHER
+        args += ["-s", "io_threads=%s" % mode.split(":")[1]]
+    else:
+        args += ["-s", "io_threads=%d" % mode]
+    own = os.environ.get("WARREND")
+    if binary:
+        os.environ["WARREND"] = binary
+    try:
+        return harness._start(args, data_dir=data), data
+    finally:
+        if binary and own is None:
+            del os.environ["WARREND"]
+        elif binary:
+            os.environ["WARREND"] = own
+
+
 def main():
     rows = {}
-    for mode in MODES:
-        data = "/tmp/warren-threads-bench-%d-%s" % (os.getpid(), mode)
-        shutil.rmtree(data, ignore_errors=True)
-        os.makedirs(data)
-        if mode == "before":
-            os.environ["WARREND"], own = BEFORE, os.environ.get("WARREND")
-            b = harness._start(["--log-level", "warning"], data_dir=data)
-            if own is None:
-                del os.environ["WARREND"]
-            else:
-                os.environ["WARREND"] = own
-        else:
-            b = harness._start(["-s", "io_threads=%d" % mode, "--log-level", "warning"],
-                               data_dir=data)
-        try:
-            for rep in range(REPS):
+    brokers = {}
+    try:
+        for mode in MODES:
+            brokers[mode] = start(mode)
+        for rep in range(REPS):
+            for mode in MODES:
+                b = brokers[mode][0]
                 for name, fn in (("a", lambda: scenario_cpu(b, 1)),
                                  ("pairs8", lambda: scenario_cpu(b, 8)),
                                  ("lat1k", lambda: scenario_lat(b, 1000)),
@@ -134,7 +160,8 @@ def main():
                     rows.setdefault((mode, name), []).append(r)
                     print("io_threads=%s %s rep %d: %s" % (mode, name, rep + 1,
                                                             json.dumps(r)), file=sys.stderr)
-        finally:
+    finally:
+        for b, data in brokers.values():
             harness._stop(b)
             shutil.rmtree(data, ignore_errors=True)
 
