@@ -3,7 +3,6 @@
  */
 #include "config.h"
 
-#include <malloc.h>
 #include <string.h>
 
 #include "broker/msg.h"
@@ -90,69 +89,9 @@ static void rkey_put(struct wr_rkey *k)
 /* A block with its properties, not yet a pool's; the body inline (no
  * extension), in an allocation of its own (extension, shared == NULL) or in
  * chunk `shared` (whose count the caller changes). */
-/* ---- a thread's cache of freed blocks (msg.h) ---- */
-
-/* The classes are glibc's chunk sizes (16-byte steps; a chunk holds 8
- * bytes less than its size): a block kept in class k holds at least
- * 16k - 8 bytes, which is what a request of class k needs. */
-#define MC_GRAIN 16u
-
-static unsigned mc_class(size_t n)
-{
-    return n > SIZE_MAX / 2 ? WR_MSGCACHE_CLASSES : (unsigned)((n + 8 + MC_GRAIN - 1) / MC_GRAIN);
-}
-
-void *wr_msgcache_alloc(struct wr_msgcache *c, size_t n)
-{
-    unsigned k = mc_class(n ? n : 1);
-    if (c && k < WR_MSGCACHE_CLASSES && c->head[k]) {
-        void *p = c->head[k];
-        c->head[k] = *(void **)p;
-        c->n[k]--;
-        c->bytes -= (size_t)k * MC_GRAIN;
-        c->used = true;
-        return p;
-    }
-    if (c)
-        c->used = true;
-    return malloc(n ? n : 1);
-}
-
-void wr_msgcache_free(struct wr_msgcache *c, void *p)
-{
-    unsigned k;
-    if (!p)
-        return;
-    /* A block is kept in the class its usable size fills (so that any
-     * block of class k holds k grains), while the cache is small. */
-    k = (unsigned)((malloc_usable_size(p) + 8) / MC_GRAIN);
-    if (!c || k == 0 || k >= WR_MSGCACHE_CLASSES ||
-        c->bytes + (size_t)k * MC_GRAIN > c->max_bytes) {
-        free(p);
-        return;
-    }
-    *(void **)p = c->head[k];
-    c->head[k] = p;
-    c->n[k]++;
-    c->bytes += (size_t)k * MC_GRAIN;
-}
-
-void wr_msgcache_drain(struct wr_msgcache *c)
-{
-    for (unsigned k = 0; k < WR_MSGCACHE_CLASSES; k++) {
-        while (c->head[k]) {
-            void *p = c->head[k];
-            c->head[k] = *(void **)p;
-            free(p);
-        }
-        c->n[k] = 0;
-    }
-    c->bytes = 0;
-}
-
 static struct wr_msg *block_alloc(const void *props, uint32_t props_len, uint64_t body_len,
                                   unsigned flags, struct wr_chunk *shared,
-                                  const uint8_t *shared_body, struct wr_msgcache *mc)
+                                  const uint8_t *shared_body)
 {
     size_t ext = (flags & WR_MSG_EXT) ? sizeof(struct wr_msg_ext) : 0;
     size_t fixed = sizeof(struct wr_msg) + ext + props_len;
@@ -162,11 +101,11 @@ static struct wr_msg *block_alloc(const void *props, uint32_t props_len, uint64_
 
     if (body_len > UINT32_MAX || body_len > SIZE_MAX - fixed)
         return NULL;
-    if (ext && !shared && !(body = wr_msgcache_alloc(mc, (size_t)body_len)))
+    if (ext && !shared && !(body = malloc(body_len ? (size_t)body_len : 1)))
         return NULL;
-    m = wr_msgcache_alloc(mc, fixed + inline_body);
+    m = malloc(fixed + inline_body);
     if (!m) {
-        wr_msgcache_free(mc, body);
+        free(body);
         return NULL;
     }
     m->rkey = NULL;
@@ -194,17 +133,17 @@ static struct wr_msg *block_alloc(const void *props, uint32_t props_len, uint64_
 }
 
 struct wr_msg *wr_msg_new_loose(const void *props, uint32_t props_len, uint64_t body_len,
-                                unsigned flags, struct wr_msgcache *mc)
+                                unsigned flags)
 {
-    return block_alloc(props, props_len, body_len, flags & ~WR_MSG_SHARED, NULL, NULL, mc);
+    return block_alloc(props, props_len, body_len, flags & ~WR_MSG_SHARED, NULL, NULL);
 }
 
-void wr_msg_free_loose(struct wr_msg *m, struct wr_msgcache *mc)
+void wr_msg_free_loose(struct wr_msg *m)
 {
     if (!m)
         return;
-    wr_msgcache_free(mc, wr_msg_own_body(m));
-    wr_msgcache_free(mc, m);
+    free(wr_msg_own_body(m));
+    free(m);
 }
 
 int wr_msg_adopt(struct wr_msgs *pool, struct wr_msg *m, struct wr_str exchange,
@@ -228,12 +167,11 @@ static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
     if (exchange.len > 255 || routing_key.len > 255)
         return NULL;
     /* (a copy of an I/O thread's message is the core's) */
-    m = block_alloc(props, props_len, body_len, flags & ~WR_MSG_ORIGIN_MASK, shared, shared_body,
-                    NULL);
+    m = block_alloc(props, props_len, body_len, flags & ~WR_MSG_ORIGIN_MASK, shared, shared_body);
     if (!m)
         return NULL;
     if (wr_msg_adopt(pool, m, exchange, routing_key) < 0) {
-        wr_msg_free_loose(m, NULL); /* a shared body is not its: its count is not taken yet */
+        wr_msg_free_loose(m); /* a shared body is not its: its count is not taken yet */
         return NULL;
     }
     if (shared)

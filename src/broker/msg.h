@@ -130,29 +130,9 @@ struct wr_msg *wr_msg_new_shared(struct wr_msgs *pool, struct wr_str exchange,
  * routing key. Only the core may make it a pool's (wr_msg_adopt);
  * until then wr_msg_free_loose frees it, on any thread. NULL on
  * allocation failure. */
-/* A thread's cache of freed blocks by size (16-byte classes up to 4 KiB),
- * so that a thread that makes message blocks all the time (an I/O thread)
- * reuses those handed back to it without its malloc, and without the lock
- * of its arena, which the core's frees of its buffers take too. Only
- * max_bytes are kept; the rest is freed. One thread's: no lock. */
-#define WR_MSGCACHE_CLASSES 257
-struct wr_msgcache {
-    void *head[WR_MSGCACHE_CLASSES];
-    uint32_t n[WR_MSGCACHE_CLASSES];
-    size_t bytes, max_bytes;
-    bool used; /* an allocation since the owner last cleared it */
-};
-/* n bytes, from the cache when it has a block of n's class; c may be
- * NULL (malloc). */
-void *wr_msgcache_alloc(struct wr_msgcache *c, size_t n);
-/* Keep p (from malloc or the cache) for reuse, or free it. */
-void wr_msgcache_free(struct wr_msgcache *c, void *p);
-/* Free everything kept. */
-void wr_msgcache_drain(struct wr_msgcache *c);
-
 struct wr_msg *wr_msg_new_loose(const void *props, uint32_t props_len, uint64_t body_len,
-                                unsigned flags, struct wr_msgcache *mc);
-void wr_msg_free_loose(struct wr_msg *m, struct wr_msgcache *mc);
+                                unsigned flags);
+void wr_msg_free_loose(struct wr_msg *m);
 /* What wr_msg_free_loose frees of m besides m itself: its body when that
  * is an allocation of its own; NULL otherwise. */
 static inline void *wr_msg_own_body(const struct wr_msg *m)

@@ -84,7 +84,7 @@ void wr_msgq_free(struct wr_msgq *q)
 {
     struct wr_msg *m;
     while ((m = wr_msgq_pop(q)))
-        wr_msg_free_loose(m, NULL);
+        wr_msg_free_loose(m);
     free(q->a);
     memset(q, 0, sizeof(*q));
 }
@@ -356,7 +356,7 @@ static int publish(struct wr_asm *a, struct view *w, struct evbuffer *in, size_t
 
     /* h.raw_props and the names point into b: valid until in changes. */
     if (!(msg = wr_msg_new_loose(s.h.raw_props.ptr, s.h.raw_props.len, s.h.body_size,
-                                 s.flags | ((unsigned)a->origin << WR_MSG_ORIGIN_SHIFT), a->mc)))
+                                 s.flags | ((unsigned)a->origin << WR_MSG_ORIGIN_SHIFT))))
         return AT_RAW; /* the core will say it is out of memory */
     if (s.flags & WR_MSG_EXT)
         wr_msg_ext(msg)->ttl_ms = s.ttl;
@@ -373,7 +373,7 @@ static int publish(struct wr_asm *a, struct view *w, struct evbuffer *in, size_t
         }
     }
     if (wr_msgq_push(q, msg) < 0) {
-        wr_msg_free_loose(msg, a->mc);
+        wr_msg_free_loose(msg);
         return AT_RAW;
     }
     /* The marker is encoded before anything moves: its names are in b. */
@@ -394,7 +394,7 @@ oom:
     /* Out of memory in the middle: nothing sensible can follow. */
     a->lost = true;
     q->n--; /* the message just pushed */
-    wr_msg_free_loose(msg, a->mc);
+    wr_msg_free_loose(msg);
     return AT_RAW;
 }
 

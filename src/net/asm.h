@@ -58,13 +58,12 @@ int wr_msgq_move(struct wr_msgq *dst, struct wr_msgq *src);
 void wr_msgq_free(struct wr_msgq *q);
 
 struct wr_asm {
-    uint32_t frame_max;     /* 0: walk only; else the negotiated frame_max */
-    uint32_t max_body;      /* bodies up to this many bytes are assembled */
-    uint64_t skip;          /* bytes of the current frame still to pass through */
-    bool lost;              /* a frame the walker cannot read: all passes raw */
-    uint64_t assembled;     /* publishes turned into markers so far */
-    uint8_t origin;         /* the messages' WR_MSG_ORIGIN (msg.h); 0: none */
-    struct wr_msgcache *mc; /* the thread's blocks to reuse (msg.h); NULL: none */
+    uint32_t frame_max; /* 0: walk only; else the negotiated frame_max */
+    uint32_t max_body;  /* bodies up to this many bytes are assembled */
+    uint64_t skip;      /* bytes of the current frame still to pass through */
+    bool lost;          /* a frame the walker cannot read: all passes raw */
+    uint64_t assembled; /* publishes turned into markers so far */
+    uint8_t origin;     /* the messages' WR_MSG_ORIGIN (msg.h); 0: none */
 };
 
 /* A new connection's walker: the 8-byte protocol header comes first. */

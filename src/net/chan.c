@@ -1177,21 +1177,21 @@ void wr_chan_assembled(struct wr_chan *ch, struct wr_msg *m)
     uint64_t max = ch->c->srv->conf->max_message_size;
 
     if (ch->ca != CA_HEADER) { /* not reached: the caller checked */
-        wr_msg_free_loose(m, NULL);
+        wr_msg_free_loose(m);
         return;
     }
     if (m->body_len > max) {
         chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
                     "message size %llu is larger than configured max size %llu",
                     (unsigned long long)m->body_len, (unsigned long long)max);
-        wr_msg_free_loose(m, NULL);
+        wr_msg_free_loose(m);
         return;
     }
     if (wr_msg_adopt(&ch->c->srv->broker->msgs, m, (struct wr_str){ch->pub_x, ch->pub_xlen},
                      (struct wr_str){ch->pub_rk, ch->pub_rklen}) < 0) {
         chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
                     (unsigned long long)m->body_len);
-        wr_msg_free_loose(m, NULL);
+        wr_msg_free_loose(m);
         return;
     }
     ch->pm = m;

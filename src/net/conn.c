@@ -1206,7 +1206,7 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
     if (c->state == WR_CS_RUNNING && ch && !wr_chan_closing(ch) && wr_chan_expects_content(ch))
         wr_chan_assembled(ch, msg);
     else
-        wr_msg_free_loose(msg, NULL); /* refused with the publish, or dropped while closing */
+        wr_msg_free_loose(msg); /* refused with the publish, or dropped while closing */
     evbuffer_drain(in, (size_t)size + WR_FRAME_OVERHEAD);
     return true;
 }

@@ -93,10 +93,7 @@ struct wr_msgv {
 #define GB_BATCH_BYTES (1u << 20)
 /* ... and the thread is woken for them past this many (else they wait
  * for its next wake-up, which output brings anyway). */
-#define GB_WAKE 2048u
-/* What a thread keeps of the blocks handed back, for reuse; dropped at a
- * tick that saw it make none (an idle thread holds nothing). */
-#define MC_MAX_BYTES (4u << 20)
+#define GB_WAKE 8192u
 
 static bool msgv_append(struct wr_msgv *d, const struct wr_msgv *s)
 {
@@ -115,10 +112,10 @@ static bool msgv_append(struct wr_msgv *d, const struct wr_msgv *s)
     return true;
 }
 
-static void msgv_free_blocks(struct wr_msgv *v, struct wr_msgcache *mc)
+static void msgv_free_blocks(struct wr_msgv *v)
 {
     for (uint32_t i = 0; i < v->n; i++)
-        wr_msg_free_loose(v->a[i], mc);
+        wr_msg_free_loose(v->a[i]);
     v->n = 0;
 }
 
@@ -143,11 +140,10 @@ struct wr_io {
     unsigned nsocks;        /* the core's count, for placing new ones */
     /* Message blocks this thread allocated (asm.h), freed by the core and
      * handed back to be freed here (wr_iopool_give_back): */
-    struct wr_msgv gb;     /* the core's, gathering */
-    uint64_t gb_bytes;     /* the core's: what gb holds */
-    struct wr_msgv h_gb;   /* under mu: handed over */
-    struct wr_msgv t_gb;   /* this thread's: being freed */
-    struct wr_msgcache mc; /* this thread's: blocks to reuse */
+    struct wr_msgv gb;   /* the core's, gathering */
+    uint64_t gb_bytes;   /* the core's: what gb holds */
+    struct wr_msgv h_gb; /* under mu: handed over */
+    struct wr_msgv t_gb; /* this thread's: being freed */
 };
 
 struct wr_iopool {
@@ -572,10 +568,6 @@ static void io_tick_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t now = mono_ms();
     (void)fd;
     (void)what;
-
-    if (!io->mc.used)
-        wr_msgcache_drain(&io->mc); /* idle since the last tick */
-    io->mc.used = false;
     wr_list_each_safe(it, tmp, &io->timed)
     {
         struct wr_sock *s = wr_container_of(it, struct wr_sock, dl_node);
@@ -625,7 +617,7 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
         wr_list_add_tail(&run, &s->run_node);
     }
     pthread_mutex_unlock(&io->mu);
-    msgv_free_blocks(&io->t_gb, &io->mc); /* kept for reuse, or freed here */
+    msgv_free_blocks(&io->t_gb); /* into this thread's own malloc caches */
 
     while (!wr_list_empty(&run)) {
         struct wr_sock *s = wr_container_of(run.next, struct wr_sock, run_node);
@@ -1070,7 +1062,6 @@ struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct
         s->ain = evbuffer_new();
         wr_asm_init(&s->as);
         s->as.origin = io->idx < WR_MSG_ORIGIN_MAX ? (uint8_t)(io->idx + 1) : 0;
-        s->as.mc = &io->mc;
         if (!s->in || !s->out || !s->h_in || !s->h_out || !s->pend || !s->ain) {
             if (s->in)
                 evbuffer_free(s->in);
@@ -1150,7 +1141,7 @@ static void gb_flush(struct wr_io *io, bool wake_any)
         wake = io->h_gb.n >= GB_WAKE || wake_any;
     pthread_mutex_unlock(&io->mu);
     if (!ok) /* out of memory for the array: freed here instead */
-        msgv_free_blocks(&io->gb, NULL);
+        msgv_free_blocks(&io->gb);
     io->gb.n = 0;
     io->gb_bytes = 0;
     if (wake)
@@ -1162,14 +1153,14 @@ void wr_iopool_give_back(void *ctx, struct wr_msg *m, unsigned origin)
     struct wr_iopool *p = ctx;
     struct wr_io *io;
     if (origin == 0 || origin > p->n) { /* not reached: only the threads tag */
-        wr_msg_free_loose(m, NULL);
+        wr_msg_free_loose(m);
         return;
     }
     io = &p->io[origin - 1];
     if (io->gb.n == io->gb.cap) {
         struct wr_msgv one = {&m, 1, 1};
         if (!msgv_append(&io->gb, &one)) {
-            wr_msg_free_loose(m, NULL);
+            wr_msg_free_loose(m);
             return;
         }
     } else {
@@ -1207,7 +1198,6 @@ static bool io_init(struct wr_iopool *p, struct wr_io *io, unsigned idx, struct 
     wr_list_init(&io->to_core);
     wr_list_init(&io->timed);
     pthread_mutex_init(&io->mu, NULL);
-    io->mc.max_bytes = MC_MAX_BYTES;
     io->threaded = base == NULL;
     if (io->threaded) {
         if (!(io->base = event_base_new()))
@@ -1239,10 +1229,9 @@ static void io_stop(struct wr_io *io)
 static void io_fini(struct wr_io *io)
 {
     /* The thread is gone: what it was to free is freed here. */
-    msgv_free_blocks(&io->gb, NULL);
-    msgv_free_blocks(&io->h_gb, NULL);
-    msgv_free_blocks(&io->t_gb, NULL);
-    wr_msgcache_drain(&io->mc);
+    msgv_free_blocks(&io->gb);
+    msgv_free_blocks(&io->h_gb);
+    msgv_free_blocks(&io->t_gb);
     free(io->gb.a);
     free(io->h_gb.a);
     free(io->t_gb.a);

@@ -170,10 +170,10 @@ START_TEST(test_publish_becomes_marker_any_slicing)
             check_msg(m, body, sizeof(body));
             ck_assert_uint_eq(m->props_len, 2 + 1 + 10);
             ck_assert_uint_eq(m->flags, 0);
-            wr_msg_free_loose(m, NULL);
+            wr_msg_free_loose(m);
             m = wr_msgq_pop(&r.q);
             check_msg(m, "", 0);
-            wr_msg_free_loose(m, NULL);
+            wr_msg_free_loose(m);
         }
         ck_assert_uint_eq(r.a.assembled, 2);
         run_free(&r);
@@ -204,7 +204,7 @@ START_TEST(test_properties_carried)
     ck_assert(m->flags & WR_MSG_EXT);
     ck_assert_int_eq(wr_msg_ext(m)->ttl_ms, 150);
     ck_assert_uint_eq(m->priority, 7);
-    wr_msg_free_loose(m, NULL);
+    wr_msg_free_loose(m);
     run_free(&r);
     evbuffer_free(src);
 }
@@ -463,7 +463,7 @@ START_TEST(test_msgq)
     struct wr_msgq a = {0}, b = {0};
     struct wr_msg *m[300];
     for (int i = 0; i < 300; i++)
-        ck_assert_ptr_nonnull(m[i] = wr_msg_new_loose(NULL, 0, 1, 0, NULL));
+        ck_assert_ptr_nonnull(m[i] = wr_msg_new_loose(NULL, 0, 1, 0));
     /* wrap around, then grow while wrapped */
     for (int i = 0; i < 60; i++)
         ck_assert_int_eq(wr_msgq_push(&a, m[i]), 0);
@@ -483,11 +483,11 @@ START_TEST(test_msgq)
         if (i >= 250)
             ck_assert_int_eq(wr_msgq_push(&a, x), 0); /* freed by wr_msgq_free */
         else
-            wr_msg_free_loose(x, NULL);
+            wr_msg_free_loose(x);
     }
     ck_assert_ptr_null(wr_msgq_pop(&b));
     for (int i = 0; i < 50; i++)
-        wr_msg_free_loose(m[i], NULL);
+        wr_msg_free_loose(m[i]);
     wr_msgq_free(&a);
     wr_msgq_free(&b);
 }

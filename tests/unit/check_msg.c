@@ -2,12 +2,8 @@
  * check_msg.c - unit tests for message blocks (broker/msg.h): a message
  * whose body lies in a shared chunk (a stream's records read back) holds
  * the chunk until it goes, is counted in the pool like any other, and a
- * copy of it has a body of its own. A block an I/O thread made (loose)
- * becomes the pool's on adoption, and its last free hands it to the
- * give_back hook with its origin; a thread's cache of blocks gives a
- * freed block back for a request of the same size class, keeps no more
- * than its bound and frees all on drain. Run under ASan (make
- * check-asan), a chunk freed too early or never is a failure.
+ * copy of it has a body of its own. Run under ASan (make check-asan), a
+ * chunk freed too early or never is a failure.
  */
 #include "config.h"
 
@@ -56,74 +52,6 @@ START_TEST(shared_body_holds_its_chunk)
 }
 END_TEST
 
-static struct wr_msg *given;
-static unsigned given_origin;
-
-static void give_back(void *ctx, struct wr_msg *m, unsigned origin)
-{
-    (void)ctx;
-    given = m;
-    given_origin = origin;
-}
-
-START_TEST(loose_block_adopted_and_given_back)
-{
-    struct wr_msgs pool;
-    struct wr_msg *m;
-    wr_msgs_init(&pool);
-    pool.give_back = give_back;
-    m = wr_msg_new_loose(props, sizeof(props), 5,
-                         WR_MSG_PERSISTENT | WR_MSG_EXT | (3u << WR_MSG_ORIGIN_SHIFT), NULL);
-    ck_assert_ptr_nonnull(m);
-    ck_assert_ptr_null(m->rkey);
-    ck_assert_uint_eq(pool.count, 0);
-    memcpy(wr_msg_body(m), "hello", 5);
-    ck_assert_int_eq(wr_msg_adopt(&pool, m, WR_STR("ex"), WR_STR("key")), 0);
-    ck_assert_uint_eq(pool.count, 1);
-    ck_assert(wr_str_eqc(wr_msg_routing_key(m), "key"));
-    wr_msg_unref(m);
-    ck_assert_ptr_eq(given, m); /* not freed here: handed back */
-    ck_assert_uint_eq(given_origin, 3);
-    ck_assert_uint_eq(pool.count, 0); /* but no longer the pool's */
-    ck_assert_uint_eq(pool.bytes, 0);
-    wr_msg_free_loose(given, NULL);
-    /* a copy made on the core is the core's: no origin */
-    m = wr_msg_new(&pool, WR_STR(""), WR_STR("q"), props, sizeof(props), 1,
-                   3u << WR_MSG_ORIGIN_SHIFT);
-    ck_assert_uint_eq(m->flags & WR_MSG_ORIGIN_MASK, 0);
-    given = NULL;
-    wr_msg_unref(m);
-    ck_assert_ptr_null(given);
-    wr_msgs_fini(&pool);
-}
-END_TEST
-
-START_TEST(block_cache_reuses_by_class)
-{
-    struct wr_msgcache c;
-    void *a, *b, *d;
-    memset(&c, 0, sizeof(c));
-    c.max_bytes = 200;
-    a = wr_msgcache_alloc(&c, 51);
-    b = wr_msgcache_alloc(&c, 51);
-    wr_msgcache_free(&c, a);
-    ck_assert_ptr_eq(wr_msgcache_alloc(&c, 56), a); /* same class: reused */
-    wr_msgcache_free(&c, a);
-    d = wr_msgcache_alloc(&c, 57); /* the next class: not that block */
-    ck_assert_ptr_ne(d, a);
-    wr_msgcache_free(&c, b);
-    wr_msgcache_free(&c, d);
-    ck_assert_uint_le(c.bytes, c.max_bytes);
-    wr_msgcache_free(&c, wr_msgcache_alloc(&c, 100)); /* over the bound: freed */
-    ck_assert_uint_le(c.bytes, c.max_bytes);
-    wr_msgcache_free(&c, wr_msgcache_alloc(&c, 1 << 16)); /* no class: freed */
-    wr_msgcache_drain(&c);
-    ck_assert_uint_eq(c.bytes, 0);
-    ck_assert_ptr_nonnull(a = wr_msgcache_alloc(NULL, 10)); /* no cache: malloc */
-    wr_msgcache_free(NULL, a);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("msg");
@@ -131,8 +59,6 @@ int main(void)
     SRunner *r;
     int failed;
     tcase_add_test(t, shared_body_holds_its_chunk);
-    tcase_add_test(t, loose_block_adopted_and_given_back);
-    tcase_add_test(t, block_cache_reuses_by_class);
     suite_add_tcase(s, t);
     r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
