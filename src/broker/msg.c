@@ -166,8 +166,7 @@ static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
 
     if (exchange.len > 255 || routing_key.len > 255)
         return NULL;
-    /* (a copy of an I/O thread's message is the core's) */
-    m = block_alloc(props, props_len, body_len, flags & ~WR_MSG_ORIGIN_MASK, shared, shared_body);
+    m = block_alloc(props, props_len, body_len, flags, shared, shared_body);
     if (!m)
         return NULL;
     if (wr_msg_adopt(pool, m, exchange, routing_key) < 0) {
@@ -200,15 +199,10 @@ void wr_msg_free_(struct wr_msg *m)
     pool->bytes -= wr_msg_mem(m);
     pool->count--;
     rkey_put(m->rkey);
-    if (m->flags & WR_MSG_SHARED) {
+    if (m->flags & WR_MSG_SHARED)
         wr_chunk_unref(wr_msg_ext(m)->chunk);
-    } else if ((m->flags & WR_MSG_ORIGIN_MASK) && pool->give_back) {
-        pool->give_back(pool->give_back_ctx, m,
-                        (m->flags & WR_MSG_ORIGIN_MASK) >> WR_MSG_ORIGIN_SHIFT);
-        return;
-    } else if (wr_msg_ext(m)) {
+    else if (wr_msg_ext(m))
         free(wr_msg_ext(m)->body);
-    }
     free(m);
 }
 

@@ -36,10 +36,6 @@ struct wr_msgs {
     /* Reads a paged-out body back into m; 0 or an error. NULL: none. */
     int (*load)(void *ctx, struct wr_msg *m);
     void *load_ctx;
-    /* Frees a block (and its own body) that an I/O thread allocated, on
-     * that thread: origin is its WR_MSG_ORIGIN value. NULL: freed here. */
-    void (*give_back)(void *ctx, struct wr_msg *m, unsigned origin);
-    void *give_back_ctx;
 };
 
 void wr_msgs_init(struct wr_msgs *p);
@@ -73,12 +69,6 @@ struct wr_msg_ext {
 #define WR_MSG_EXT 2u        /* has a struct wr_msg_ext */
 #define WR_MSG_HELD 4u       /* journaled as held by an exchange (store_id is that record) */
 #define WR_MSG_SHARED 8u     /* its body is in a shared chunk (wr_msg_new_shared) */
-/* The I/O thread that allocated the block (1-15; 0: another thread): its
- * last free hands it back there (wr_msgs.give_back), so that the thread's
- * malloc reuses it without contending with the core for its arena. */
-#define WR_MSG_ORIGIN_SHIFT 4
-#define WR_MSG_ORIGIN_MASK 0xf0u
-#define WR_MSG_ORIGIN_MAX 15u
 
 /* A block that the bodies of several messages point into (a stream's
  * records read back from the journal): freed with the last of them and

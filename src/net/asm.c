@@ -355,8 +355,7 @@ static int publish(struct wr_asm *a, struct view *w, struct evbuffer *in, size_t
         return rc;
 
     /* h.raw_props and the names point into b: valid until in changes. */
-    if (!(msg = wr_msg_new_loose(s.h.raw_props.ptr, s.h.raw_props.len, s.h.body_size,
-                                 s.flags | ((unsigned)a->origin << WR_MSG_ORIGIN_SHIFT))))
+    if (!(msg = wr_msg_new_loose(s.h.raw_props.ptr, s.h.raw_props.len, s.h.body_size, s.flags)))
         return AT_RAW; /* the core will say it is out of memory */
     if (s.flags & WR_MSG_EXT)
         wr_msg_ext(msg)->ttl_ms = s.ttl;

@@ -63,7 +63,6 @@ struct wr_asm {
     uint64_t skip;      /* bytes of the current frame still to pass through */
     bool lost;          /* a frame the walker cannot read: all passes raw */
     uint64_t assembled; /* publishes turned into markers so far */
-    uint8_t origin;     /* the messages' WR_MSG_ORIGIN (msg.h); 0: none */
 };
 
 /* A new connection's walker: the 8-byte protocol header comes first. */

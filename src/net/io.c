@@ -82,43 +82,6 @@ enum phase { SK_NEW, SK_OPEN, SK_FLUSH, SK_LINGER, SK_CLOSED };
 #define RP_CLOSED 16u
 #define RP_STALLED 32u /* input stopped until the core took what was read */
 
-/* A growable array of message blocks. */
-struct wr_msgv {
-    struct wr_msg **a;
-    uint32_t n, cap;
-};
-
-/* Returned blocks go over in batches of this many (or bytes). */
-#define GB_BATCH 512u
-#define GB_BATCH_BYTES (1u << 20)
-/* ... and the thread is woken for them past this many (else they wait
- * for its next wake-up, which output brings anyway). */
-#define GB_WAKE 8192u
-
-static bool msgv_append(struct wr_msgv *d, const struct wr_msgv *s)
-{
-    if (d->n + s->n > d->cap) {
-        uint32_t cap = d->cap ? d->cap : 1024;
-        struct wr_msg **a;
-        while (cap < d->n + s->n)
-            cap *= 2;
-        if (!(a = realloc(d->a, (size_t)cap * sizeof(*a))))
-            return false;
-        d->a = a;
-        d->cap = cap;
-    }
-    memcpy(d->a + d->n, s->a, (size_t)s->n * sizeof(*s->a));
-    d->n += s->n;
-    return true;
-}
-
-static void msgv_free_blocks(struct wr_msgv *v)
-{
-    for (uint32_t i = 0; i < v->n; i++)
-        wr_msg_free_loose(v->a[i]);
-    v->n = 0;
-}
-
 struct core_call {
     void (*fn)(void *);
     void *arg;
@@ -138,12 +101,6 @@ struct wr_io {
     bool stop;              /* under mu */
     struct wr_list timed;   /* this thread's: socks with a deadline (dl_node) */
     unsigned nsocks;        /* the core's count, for placing new ones */
-    /* Message blocks this thread allocated (asm.h), freed by the core and
-     * handed back to be freed here (wr_iopool_give_back): */
-    struct wr_msgv gb;   /* the core's, gathering */
-    uint64_t gb_bytes;   /* the core's: what gb holds */
-    struct wr_msgv h_gb; /* under mu: handed over */
-    struct wr_msgv t_gb; /* this thread's: being freed */
 };
 
 struct wr_iopool {
@@ -591,11 +548,6 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
     wr_list_init(&run);
     pthread_mutex_lock(&io->mu);
     stop = io->stop;
-    if (io->h_gb.n) {
-        struct wr_msgv t = io->t_gb; /* empty */
-        io->t_gb = io->h_gb;
-        io->h_gb = t;
-    }
     while (!wr_list_empty(&io->to_io)) {
         struct wr_sock *s = wr_container_of(io->to_io.next, struct wr_sock, io_node);
         wr_list_del(&s->io_node);
@@ -617,7 +569,6 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
         wr_list_add_tail(&run, &s->run_node);
     }
     pthread_mutex_unlock(&io->mu);
-    msgv_free_blocks(&io->t_gb); /* into this thread's own malloc caches */
 
     while (!wr_list_empty(&run)) {
         struct wr_sock *s = wr_container_of(run.next, struct wr_sock, run_node);
@@ -1061,7 +1012,6 @@ struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct
         s->pend = evbuffer_new();
         s->ain = evbuffer_new();
         wr_asm_init(&s->as);
-        s->as.origin = io->idx < WR_MSG_ORIGIN_MAX ? (uint8_t)(io->idx + 1) : 0;
         if (!s->in || !s->out || !s->h_in || !s->h_out || !s->pend || !s->ain) {
             if (s->in)
                 evbuffer_free(s->in);
@@ -1128,55 +1078,6 @@ unsigned wr_io_threads_auto(void)
     return n - 1 > 16 ? 16 : (unsigned)(n - 1);
 }
 
-/* The core: hand what gathered for io over; wake it when much waits, or
- * when asked to (the tick: nothing waits longer than that). */
-static void gb_flush(struct wr_io *io, bool wake_any)
-{
-    bool wake = false, ok;
-    if (!io->gb.n)
-        return;
-    pthread_mutex_lock(&io->mu);
-    ok = msgv_append(&io->h_gb, &io->gb);
-    if (ok)
-        wake = io->h_gb.n >= GB_WAKE || wake_any;
-    pthread_mutex_unlock(&io->mu);
-    if (!ok) /* out of memory for the array: freed here instead */
-        msgv_free_blocks(&io->gb);
-    io->gb.n = 0;
-    io->gb_bytes = 0;
-    if (wake)
-        efd_wake(io->efd);
-}
-
-void wr_iopool_give_back(void *ctx, struct wr_msg *m, unsigned origin)
-{
-    struct wr_iopool *p = ctx;
-    struct wr_io *io;
-    if (origin == 0 || origin > p->n) { /* not reached: only the threads tag */
-        wr_msg_free_loose(m);
-        return;
-    }
-    io = &p->io[origin - 1];
-    if (io->gb.n == io->gb.cap) {
-        struct wr_msgv one = {&m, 1, 1};
-        if (!msgv_append(&io->gb, &one)) {
-            wr_msg_free_loose(m);
-            return;
-        }
-    } else {
-        io->gb.a[io->gb.n++] = m;
-    }
-    io->gb_bytes += sizeof(*m) + m->props_len + m->body_len;
-    if (io->gb.n >= GB_BATCH || io->gb_bytes >= GB_BATCH_BYTES)
-        gb_flush(io, false);
-}
-
-void wr_iopool_tick(struct wr_iopool *p)
-{
-    for (unsigned i = 0; i < p->n; i++)
-        gb_flush(&p->io[i], true);
-}
-
 void wr_iopool_set_max_message(struct wr_iopool *p, uint64_t max_message_size)
 {
     uint32_t n = max_message_size < ASM_MAX_BODY ? (uint32_t)max_message_size : ASM_MAX_BODY;
@@ -1228,13 +1129,6 @@ static void io_stop(struct wr_io *io)
 
 static void io_fini(struct wr_io *io)
 {
-    /* The thread is gone: what it was to free is freed here. */
-    msgv_free_blocks(&io->gb);
-    msgv_free_blocks(&io->h_gb);
-    msgv_free_blocks(&io->t_gb);
-    free(io->gb.a);
-    free(io->h_gb.a);
-    free(io->t_gb.a);
     if (io->wake_ev)
         event_free(io->wake_ev);
     if (io->tick_ev)

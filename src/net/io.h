@@ -51,13 +51,6 @@ unsigned wr_iopool_threads(const struct wr_iopool *p);
  * publishes of at most that (and 256 KiB), so that a larger one reaches
  * the core as frames and is refused on its content header. */
 void wr_iopool_set_max_message(struct wr_iopool *p, uint64_t max_message_size);
-/* The core: the last reference to a message block that I/O thread
- * `origin` allocated (msg.h, WR_MSG_ORIGIN) is gone; the block is freed
- * on that thread, in batches, so that its malloc reuses it (wr_msgs'
- * give_back, with the pool as ctx). */
-void wr_iopool_give_back(void *ctx, struct wr_msg *m, unsigned origin);
-/* The core's tick: blocks gathered for the threads go over now. */
-void wr_iopool_tick(struct wr_iopool *p);
 /* io_threads = auto: cores - 1, at most 16, and 0 on a machine of one or
  * two cores (measured faster there: docs/PERFORMANCE.md). */
 unsigned wr_io_threads_auto(void);

@@ -204,7 +204,6 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         wr_conn_tick(wr_container_of(it, struct wr_conn, node), now);
     }
     ack_timeouts(s, now);
-    wr_iopool_tick(s->io); /* message blocks back to their threads before a trim */
     wr_broker_tick(s->broker);
     if (s->auth_fails.n)
         auth_fails_expire(s, now, false);
@@ -257,10 +256,6 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
             goto out;
         }
         wr_iopool_set_max_message(s.io, conf->max_message_size);
-        if (n) {
-            broker->msgs.give_back = wr_iopool_give_back;
-            broker->msgs.give_back_ctx = s.io;
-        }
         wr_log(WR_LOG_INFO, "%u I/O threads%s", n,
                n ? "" : ": the sockets are read and written by the broker's thread");
     }
@@ -305,9 +300,6 @@ out:
     broker->synced = NULL;
     broker->listener = NULL;
     wr_listeners_close(&s);
-    /* Messages outlive the threads: from now on they are freed here. */
-    broker->msgs.give_back = NULL;
-    broker->msgs.give_back_ctx = NULL;
     wr_iopool_free(s.io);
     if (s.tick_ev)
         event_free(s.tick_ev);

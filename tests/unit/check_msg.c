@@ -2,8 +2,10 @@
  * check_msg.c - unit tests for message blocks (broker/msg.h): a message
  * whose body lies in a shared chunk (a stream's records read back) holds
  * the chunk until it goes, is counted in the pool like any other, and a
- * copy of it has a body of its own. Run under ASan (make check-asan), a
- * chunk freed too early or never is a failure.
+ * copy of it has a body of its own. A block an I/O thread made (loose:
+ * no pool's, no names) is the pool's once adopted, counted and freed as
+ * any. Run under ASan (make check-asan), a chunk freed too early or never
+ * is a failure.
  */
 #include "config.h"
 
@@ -52,6 +54,32 @@ START_TEST(shared_body_holds_its_chunk)
 }
 END_TEST
 
+START_TEST(loose_block_adopted)
+{
+    struct wr_msgs pool;
+    struct wr_msg *m;
+    wr_msgs_init(&pool);
+    m = wr_msg_new_loose(props, sizeof(props), 5, WR_MSG_PERSISTENT | WR_MSG_EXT);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_null(m->rkey);
+    ck_assert_uint_eq(pool.count, 0);
+    memcpy(wr_msg_body(m), "hello", 5);
+    ck_assert_int_eq(wr_msg_adopt(&pool, m, WR_STR("ex"), WR_STR("key")), 0);
+    ck_assert_uint_eq(pool.count, 1);
+    ck_assert_uint_eq(pool.bytes, wr_msg_mem(m));
+    ck_assert(wr_str_eqc(wr_msg_exchange(m), "ex"));
+    ck_assert(wr_str_eqc(wr_msg_routing_key(m), "key"));
+    ck_assert_int_eq(memcmp(wr_msg_body(m), "hello", 5), 0);
+    wr_msg_unref(m);
+    ck_assert_uint_eq(pool.count, 0);
+    ck_assert_uint_eq(pool.bytes, 0);
+    /* one never adopted is freed as it is */
+    wr_msg_free_loose(wr_msg_new_loose(props, sizeof(props), 3, 0));
+    wr_msg_free_loose(NULL);
+    wr_msgs_fini(&pool);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("msg");
@@ -59,6 +87,7 @@ int main(void)
     SRunner *r;
     int failed;
     tcase_add_test(t, shared_body_holds_its_chunk);
+    tcase_add_test(t, loose_block_adopted);
     suite_add_tcase(s, t);
     r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
