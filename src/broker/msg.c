@@ -88,7 +88,7 @@ static void rkey_put(struct wr_rkey *k)
 
 /* A block with its properties, not yet a pool's; the body inline (no
  * extension), in an allocation of its own (extension, shared == NULL) or in
- * chunk `shared` (whose count the caller changes). */
+ * chunk `shared` (whose count the caller takes). */
 static struct wr_msg *block_alloc(const void *props, uint32_t props_len, uint64_t body_len,
                                   unsigned flags, struct wr_chunk *shared,
                                   const uint8_t *shared_body)
@@ -142,7 +142,10 @@ void wr_msg_free_loose(struct wr_msg *m)
 {
     if (!m)
         return;
-    free(wr_msg_own_body(m));
+    if (m->flags & WR_MSG_SHARED)
+        wr_chunk_unref(wr_msg_ext(m)->chunk);
+    else if (wr_msg_ext(m))
+        free(wr_msg_ext(m)->body);
     free(m);
 }
 
@@ -169,12 +172,12 @@ static struct wr_msg *msg_alloc(struct wr_msgs *pool, struct wr_str exchange,
     m = block_alloc(props, props_len, body_len, flags, shared, shared_body);
     if (!m)
         return NULL;
-    if (wr_msg_adopt(pool, m, exchange, routing_key) < 0) {
-        wr_msg_free_loose(m); /* a shared body is not its: its count is not taken yet */
-        return NULL;
-    }
     if (shared)
         shared->refs++;
+    if (wr_msg_adopt(pool, m, exchange, routing_key) < 0) {
+        wr_msg_free_loose(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -199,11 +202,7 @@ void wr_msg_free_(struct wr_msg *m)
     pool->bytes -= wr_msg_mem(m);
     pool->count--;
     rkey_put(m->rkey);
-    if (m->flags & WR_MSG_SHARED)
-        wr_chunk_unref(wr_msg_ext(m)->chunk);
-    else if (wr_msg_ext(m))
-        free(wr_msg_ext(m)->body);
-    free(m);
+    wr_msg_free_loose(m); /* what is left is the block */
 }
 
 void wr_msg_page_out(struct wr_msg *m)

@@ -123,13 +123,6 @@ struct wr_msg *wr_msg_new_shared(struct wr_msgs *pool, struct wr_str exchange,
 struct wr_msg *wr_msg_new_loose(const void *props, uint32_t props_len, uint64_t body_len,
                                 unsigned flags);
 void wr_msg_free_loose(struct wr_msg *m);
-/* What wr_msg_free_loose frees of m besides m itself: its body when that
- * is an allocation of its own; NULL otherwise. */
-static inline void *wr_msg_own_body(const struct wr_msg *m)
-{
-    const struct wr_msg_ext *e = (m->flags & WR_MSG_EXT) ? (const void *)m->data : NULL;
-    return e && !(m->flags & WR_MSG_SHARED) ? e->body : NULL;
-}
 /* Core: a loose message becomes pool's, with its exchange and routing key
  * interned. 0, or WR_ENOMEM (m is still loose). */
 int wr_msg_adopt(struct wr_msgs *pool, struct wr_msg *m, struct wr_str exchange,

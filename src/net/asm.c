@@ -15,6 +15,7 @@
 #include "broker/msg.h"
 #include "core/err.h"
 #include "net/asm.h"
+#include "net/chan.h"
 #include "wire/frame.h"
 #include "wire/methods.gen.h"
 
@@ -165,12 +166,6 @@ void wr_asm_enable(struct wr_asm *a, uint32_t frame_max, uint32_t max_body)
 
 enum { AT_RAW = -1, AT_WAIT = 0, AT_OK = 1 };
 
-static bool is_reply_to_pseudo_queue(struct wr_str s)
-{
-    static const char q[] = "amq.rabbitmq.reply-to";
-    return s.len == sizeof(q) - 1 && memcmp(s.ptr, q, s.len) == 0;
-}
-
 #define MARKER_MAX (WR_FRAME_OVERHEAD + 3 + 255 + 255)
 
 /* The marker frame into b (MARKER_MAX bytes); its length. Names of at most
@@ -285,8 +280,7 @@ static int seq_flat(const struct wr_asm *a, const uint8_t *b, size_t n, struct s
     if ((s->h.props.flags & WR_BASIC_EXPIRATION_FLAG) &&
         !wr_msg_parse_expiration(s->h.props.expiration, &s->ttl))
         return AT_RAW;
-    if ((s->h.props.flags & WR_BASIC_REPLY_TO_FLAG) &&
-        is_reply_to_pseudo_queue(s->h.props.reply_to))
+    if ((s->h.props.flags & WR_BASIC_REPLY_TO_FLAG) && wr_str_eqc(s->h.props.reply_to, WR_REPLY_TO))
         return AT_RAW; /* the channel's own reply queue is the core's to name */
     s->flags = 0;
     if ((s->h.props.flags & WR_BASIC_DELIVERY_MODE_FLAG) && s->h.props.delivery_mode == 2)
@@ -397,12 +391,6 @@ oom:
     return AT_RAW;
 }
 
-static bool frame_type_known(uint8_t t)
-{
-    return t == WR_AMQP_FRAME_METHOD || t == WR_AMQP_FRAME_HEADER || t == WR_AMQP_FRAME_BODY ||
-           t == WR_AMQP_FRAME_HEARTBEAT;
-}
-
 void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, struct wr_msgq *q,
                 bool all)
 {
@@ -415,10 +403,8 @@ void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, str
         return;
     }
     for (;;) {
-        uint8_t hb[WR_FRAME_HEADER_SIZE];
-        const uint8_t *h;
-        size_t avail;
-        uint32_t size;
+        uint8_t h[WR_FRAME_HEADER_SIZE];
+        struct wr_frame f;
         if (a->skip) {
             uint64_t n = w.len - off;
             if (n > a->skip)
@@ -430,16 +416,14 @@ void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, str
         }
         if (w.len - off < WR_FRAME_HEADER_SIZE)
             break;
-        h = view_ptr(&w, off, &avail);
-        if (avail < sizeof(hb)) {
-            view_copy(&w, off, hb, sizeof(hb));
-            h = hb;
-        }
-        if (!frame_type_known(h[0])) {
+        view_copy(&w, off, h, sizeof(h));
+        /* No size limit here: a frame over frame_max is the core's to
+         * refuse; the walker only needs its length. */
+        if (wr_frame_header_parse(h, 0, &f) < 0) {
             a->lost = true; /* a peer's marker, or garbage: the core answers it */
             break;
         }
-        if (a->frame_max && h[0] == WR_AMQP_FRAME_METHOD && wr_load16(h + 1) != 0) {
+        if (a->frame_max && f.type == WR_AMQP_FRAME_METHOD && f.channel != 0) {
             bool changed = false;
             int rc = publish(a, &w, in, &off, out, q, &changed);
             if (a->lost)
@@ -452,16 +436,8 @@ void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, str
                 continue;
             if (rc == AT_WAIT && !all)
                 break;
-            if (changed) { /* the view moved: the frame's header again */
-                h = view_ptr(&w, off, &avail);
-                if (avail < sizeof(hb)) {
-                    view_copy(&w, off, hb, sizeof(hb));
-                    h = hb;
-                }
-            }
         }
-        size = wr_load32(h + 3);
-        a->skip = (uint64_t)size + WR_FRAME_OVERHEAD;
+        a->skip = (uint64_t)f.size + WR_FRAME_OVERHEAD;
     }
     if (a->lost || all)
         evbuffer_add_buffer(out, in);

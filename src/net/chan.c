@@ -154,8 +154,6 @@ struct wr_chan {
     char last_queue[255];
 };
 
-#define REPLY_TO "amq.rabbitmq.reply-to"
-
 /* Count an event on the channel and its vhost (and a queue, when given). */
 static inline void count(struct wr_chan *ch, struct wr_queue *q, enum wr_stat k)
 {
@@ -1079,6 +1077,25 @@ static struct wr_msg *new_msg_reply_to(struct wr_chan *ch, struct wr_content_hea
     return m;
 }
 
+/* max_message_size: refused on the header, before any body is read (a
+ * channel error, as RabbitMQ). True when refused. */
+static bool too_large(struct wr_chan *ch, uint64_t body_size)
+{
+    uint64_t max = ch->c->srv->conf->max_message_size;
+    if (body_size <= max)
+        return false;
+    chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
+                "message size %llu is larger than configured max size %llu",
+                (unsigned long long)body_size, (unsigned long long)max);
+    return true;
+}
+
+static void out_of_memory_for(struct wr_chan *ch, uint64_t body_size)
+{
+    chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
+                (unsigned long long)body_size);
+}
+
 void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
 {
     struct wr_content_header h;
@@ -1100,14 +1117,8 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
                           "cannot decode content header");
         return;
     }
-    /* max_message_size: refused on the header, before any body is read. */
-    if (h.body_size > ch->c->srv->conf->max_message_size) {
-        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
-                    "message size %llu is larger than configured max size %llu",
-                    (unsigned long long)h.body_size,
-                    (unsigned long long)ch->c->srv->conf->max_message_size);
+    if (too_large(ch, h.body_size))
         return;
-    }
     /* user_id is checked with the other publish checks (broker/publish.c,
      * after the permissions, as RabbitMQ orders them; impersonators pass). */
     if ((h.props.flags & WR_BASIC_EXPIRATION_FLAG) &&
@@ -1120,7 +1131,7 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
         flags |= WR_MSG_PERSISTENT | WR_MSG_EXT; /* EXT: room for its journal identity */
     if (ttl >= 0)
         flags |= WR_MSG_EXT;
-    if ((h.props.flags & WR_BASIC_REPLY_TO_FLAG) && wr_str_eqc(h.props.reply_to, REPLY_TO)) {
+    if ((h.props.flags & WR_BASIC_REPLY_TO_FLAG) && wr_str_eqc(h.props.reply_to, WR_REPLY_TO)) {
         if (!ch->reply_to[0]) {
             chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
                         "fast reply consumer does not exist");
@@ -1133,8 +1144,7 @@ void wr_chan_header(struct wr_chan *ch, const struct wr_frame *f)
                        h.body_size, flags);
     }
     if (!m) {
-        chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
-                    (unsigned long long)h.body_size);
+        out_of_memory_for(ch, h.body_size);
         return;
     }
     if (flags & WR_MSG_EXT)
@@ -1174,23 +1184,13 @@ void wr_chan_body(struct wr_chan *ch, struct evbuffer *in, const struct wr_frame
  * checked here, in the same order; m is consumed. */
 void wr_chan_assembled(struct wr_chan *ch, struct wr_msg *m)
 {
-    uint64_t max = ch->c->srv->conf->max_message_size;
-
-    if (ch->ca != CA_HEADER) { /* not reached: the caller checked */
-        wr_msg_free_loose(m);
-        return;
-    }
-    if (m->body_len > max) {
-        chan_errorf(ch, WR_EPRECONDITION_FAILED, WR_BASIC_PUBLISH,
-                    "message size %llu is larger than configured max size %llu",
-                    (unsigned long long)m->body_len, (unsigned long long)max);
+    if (ch->ca != CA_HEADER || too_large(ch, m->body_len)) { /* (the caller checked ca) */
         wr_msg_free_loose(m);
         return;
     }
     if (wr_msg_adopt(&ch->c->srv->broker->msgs, m, (struct wr_str){ch->pub_x, ch->pub_xlen},
                      (struct wr_str){ch->pub_rk, ch->pub_rklen}) < 0) {
-        chan_errorf(ch, WR_EINTERNAL, WR_BASIC_PUBLISH, "out of memory for a %llu byte message",
-                    (unsigned long long)m->body_len);
+        out_of_memory_for(ch, m->body_len);
         wr_msg_free_loose(m);
         return;
     }
@@ -1224,7 +1224,7 @@ static int open_reply_queue(struct wr_chan *ch, const struct wr_basic_consume *a
         return WR_EPRECONDITION_FAILED;
     }
     do
-        wr_random_name(name, sizeof(name), REPLY_TO ".", 22);
+        wr_random_name(name, sizeof(name), WR_REPLY_TO ".", 22);
     while (wr_vhost_queue(ch->c->vh, wr_str_c(name)));
     memset(&d, 0, sizeof(d));
     d.name = wr_str_c(name);
@@ -1263,7 +1263,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
                       (long long)ch->c->srv->conf->consumer_max_per_channel);
         return;
     }
-    if (wr_str_eqc(qname, REPLY_TO)) {
+    if (wr_str_eqc(qname, WR_REPLY_TO)) {
         if (open_reply_queue(ch, a, &q) < 0)
             return;
     } else if (!may(ch, WR_PERM_READ, "queue", qname, WR_BASIC_CONSUME)) {
@@ -1345,7 +1345,7 @@ static void on_consume(struct wr_chan *ch, const struct wr_basic_consume *a)
     cc->no_ack = a->no_ack;
     cc->prefetch = ch->prefetch_next;
     cc->base.ops = &chan_consumer_ops;
-    cc->reply_to = q->name == NULL ? false : strncmp(q->name, REPLY_TO ".", 22) == 0;
+    cc->reply_to = q->name == NULL ? false : strncmp(q->name, WR_REPLY_TO ".", 22) == 0;
     cc->base.exclusive = a->exclusive;
     cc->base.priority = (int)prio;
     cc->base.stream_next = stream_start;
@@ -1645,7 +1645,7 @@ static void on_queue_declare(struct wr_chan *ch, const struct wr_queue_declare *
     bool created;
     char gen[32];
 
-    if (wr_str_eqc(a->queue, REPLY_TO)) {
+    if (wr_str_eqc(a->queue, WR_REPLY_TO)) {
         /* The pseudo-queue exists for everyone, as in RabbitMQ. */
         if (a->nowait)
             return;

@@ -14,6 +14,11 @@
 #include "broker/stats.h"
 #include "wire/buf.h"
 
+/* Direct reply-to's pseudo-queue: a publish naming it in reply_to gets the
+ * channel's own reply queue (chan.c; the I/O thread leaves such a publish
+ * to the core: asm.c). */
+#define WR_REPLY_TO "amq.rabbitmq.reply-to"
+
 struct wr_conn;
 struct wr_chan;
 struct wr_method;

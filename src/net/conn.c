@@ -557,6 +557,9 @@ void wr_conn_free(struct wr_conn *c)
     event_free(c->kick);
     wr_dlvq_drop(&c->dq, release_msg, NULL);
     wr_dlvq_free(&c->dq);
+    if (wr_sock_threaded(c->sock))
+        wr_log_ctx(WR_LOG_DEBUG, c->name, "%llu publishes assembled on its I/O thread",
+                   (unsigned long long)wr_sock_assembled_count(c->sock));
     wr_sock_free(c->sock); /* may release shared bodies (deliver.c), which uses c */
     evbuffer_free(c->in);
     evbuffer_free(c->out); /* the same */
@@ -1176,9 +1179,9 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
     if (size + WR_FRAME_OVERHEAD > sizeof(f) ||
         evbuffer_copyout(in, f, size + WR_FRAME_OVERHEAD) !=
             (ev_ssize_t)(size + WR_FRAME_OVERHEAD) ||
-        f[size + WR_FRAME_HEADER_SIZE] != WR_AMQP_FRAME_END ||
+        f[size + WR_FRAME_HEADER_SIZE] != WR_AMQP_FRAME_END || !(id = wr_load16(f + 1)) ||
         wr_asm_marker_parse(f + WR_FRAME_HEADER_SIZE, size, &p) < 0) {
-        /* Not one of the thread's; not reached. */
+        /* Not one of the thread's (it leaves channel 0 alone); not reached. */
         evbuffer_drain(in, evbuffer_get_length(in));
         if (c->state < WR_CS_CLOSING)
             wr_conn_error(c, 501, 0, "type 0, unknown frame");
@@ -1191,18 +1194,14 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
         return false;
     }
     msg = wr_sock_assembled(c->sock, true);
-    id = wr_load16(f + 1);
     /* Only the publish's arguments are read (wr_method_init would clear
      * the whole union, once per message). */
     m.id = WR_BASIC_PUBLISH;
     m.u.basic_publish = (struct wr_basic_publish){
         .exchange = p.exchange, .routing_key = p.routing_key, .mandatory = p.mandatory};
     wr_method_strip_crlf(&m, &nb);
-    if (id == 0)
-        channel0_method(c, &m); /* not reached: the thread leaves channel 0 alone */
-    else
-        channel_method(c, id, &m);
-    ch = id ? chan_get(c, id) : NULL;
+    channel_method(c, id, &m);
+    ch = chan_get(c, id);
     if (c->state == WR_CS_RUNNING && ch && !wr_chan_closing(ch) && wr_chan_expects_content(ch))
         wr_chan_assembled(ch, msg);
     else

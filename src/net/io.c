@@ -942,6 +942,11 @@ void wr_sock_assemble(struct wr_sock *s, uint32_t frame_max)
     request(s, RQ_ASM, NULL, NULL);
 }
 
+uint64_t wr_sock_assembled_count(const struct wr_sock *s)
+{
+    return s->as.assembled; /* the thread is done with s once it is closed */
+}
+
 struct wr_msg *wr_sock_assembled(struct wr_sock *s, bool take)
 {
     if (!s->k_aq.n)

@@ -93,6 +93,9 @@ void wr_sock_assemble(struct wr_sock *s, uint32_t frame_max);
  * that the core has not taken: taken (take) or only looked at. NULL when
  * none waits. */
 struct wr_msg *wr_sock_assembled(struct wr_sock *s, bool take);
+/* How many publishes the I/O thread assembled: read once the sock is
+ * closed (for the connection's last debug line). */
+uint64_t wr_sock_assembled_count(const struct wr_sock *s);
 
 /* Facts of the transport, fixed once the TLS handshake is done (before
  * wr_conn_sock_tls): the protocol and cipher (static strings, NULL for a

@@ -22,6 +22,7 @@ merely drops the socket (unknown method/class, unknown field type) the
 general assertion is "the connection ends, with or without a close", and
 against warrend the exact code Warren sends is asserted.
 """
+import os
 import struct
 import time
 
@@ -404,6 +405,33 @@ class AdversarialTests(harness.BrokerTestCase):
         finally:
             for name in (q1, q2):
                 self.by_ch.queue_delete(name)
+
+    def test_whole_publishes_assembled_on_io_thread(self):
+        # With I/O threads, each whole publish is assembled on the socket's
+        # thread and one cut by another frame is left to the core; the
+        # connection's last debug line counts the first kind. Fails if the
+        # core never turns the assembling on (wr_sock_assemble at open).
+        threads = os.environ.get("WARREN_TEST_IO_THREADS", "0")
+        if self.external or threads in ("", "0"):
+            self.skipTest("needs warrend with io_threads > 0")
+        q = self.unique("asm")
+        self.by_ch.queue_declare(q)
+        try:
+            p = self.opened()
+            p.open_channel(1)
+            name = "127.0.0.1:%d -> " % p.s.getsockname()[1]
+            cut = (r.basic_publish(1, "", q) + r.content_header(1, 2)
+                   + frame(r.HEARTBEAT, 0, b"") + frame(r.BODY, 1, b"cu"))
+            p.send(b"".join(r.publish(1, "", q, b"w%d" % i) for i in range(3)) + cut)
+            harness.wait_for(lambda: self.queue_count(q) == 4, 10, "4 messages on " + q)
+            p.close()
+            line = harness.wait_for(
+                lambda: [l for l in self.broker.log_text().splitlines()
+                         if name in l and "publishes assembled on its I/O thread" in l], 10,
+                "the connection's last line")
+            self.assertIn("3 publishes assembled", line[0])
+        finally:
+            self.by_ch.queue_delete(q)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,12 @@ static void put_ack(struct evbuffer *b, uint16_t ch, uint64_t tag)
     ck_assert_int_eq(wr_frame_put_method(b, ch, &m), 0);
 }
 
+/* Append a copy of src's bytes to dst (src unchanged). */
+static void append_copy(struct evbuffer *dst, struct evbuffer *src)
+{
+    ck_assert_int_eq(evbuffer_add(dst, evbuffer_pullup(src, -1), evbuffer_get_length(src)), 0);
+}
+
 static struct wr_basic_props no_props(void)
 {
     struct wr_basic_props p;
@@ -149,7 +155,7 @@ START_TEST(test_publish_becomes_marker_any_slicing)
         struct evbuffer *src = evbuffer_new(), *want = evbuffer_new();
         struct run r;
         put_ack(src, 1, 5);
-        evbuffer_add(want, evbuffer_pullup(src, -1), evbuffer_get_length(src));
+        append_copy(want, src);
         put_publish(src, 3, "amq.topic", "a.b", &p, body, sizeof(body), 1000);
         want_marker(want, 3, "amq.topic", "a.b", false);
         put_publish(src, 3, "", "q", &p, "", 0, 1000);
@@ -157,7 +163,7 @@ START_TEST(test_publish_becomes_marker_any_slicing)
         {
             struct evbuffer *hb = evbuffer_new();
             ck_assert_int_eq(wr_frame_put_heartbeat(hb), 0);
-            evbuffer_add(want, evbuffer_pullup(hb, -1), evbuffer_get_length(hb));
+            append_copy(want, hb);
             evbuffer_add_buffer(src, hb);
             evbuffer_free(hb);
         }
@@ -215,7 +221,7 @@ static void check_raw(struct evbuffer *src)
 {
     size_t n = evbuffer_get_length(src);
     struct evbuffer *copy = evbuffer_new();
-    evbuffer_add(copy, evbuffer_pullup(src, -1), n);
+    append_copy(copy, src);
     for (size_t slice = 1; slice <= n; slice = slice < 16 ? slice + 1 : slice * 3) {
         struct run r;
         run_init(&r, true);
@@ -340,7 +346,7 @@ START_TEST(test_peer_marker_ends_walking)
     want_marker(want, 1, "", "q", false);
     want_marker(tail, 1, "forged", "x", true);
     put_publish(tail, 1, "", "q", &p, "b", 1, 10);
-    evbuffer_add(want, evbuffer_pullup(tail, -1), evbuffer_get_length(tail));
+    append_copy(want, tail);
     evbuffer_add_buffer(src, tail);
     run_init(&r, true);
     feed(&r, src, 5);
@@ -354,7 +360,7 @@ START_TEST(test_peer_marker_ends_walking)
     evbuffer_drain(src, evbuffer_get_length(src));
     evbuffer_add(src, "\x09\x00\x01\x00\x00\x00\x00\xce", 8);
     put_publish(src, 1, "", "q", &p, "b", 1, 10);
-    evbuffer_add(want, evbuffer_pullup(src, -1), evbuffer_get_length(src));
+    append_copy(want, src);
     run_init(&r, true);
     feed(&r, src, 64);
     ck_assert(same(r.out, want));
@@ -392,7 +398,7 @@ START_TEST(test_walk_before_enable)
         ck_assert_int_eq(wr_frame_put_header(b, 1, n, &p), 0);
         ck_assert_int_eq(wr_frame_put_body(b, 1, inner, n, FRAME_MAX), 0);
         half = evbuffer_get_length(b) - 10;
-        evbuffer_add(want, evbuffer_pullup(b, -1), evbuffer_get_length(b));
+        append_copy(want, b);
         evbuffer_add(in, evbuffer_pullup(b, -1), half);
         wr_asm_run(&r.a, in, r.out, &r.q, false);
         ck_assert_uint_eq(evbuffer_get_length(in), 0); /* passed, cut or not */
