@@ -234,9 +234,11 @@ class Rabbitmqadmin(mgmtcase.MgmtTestCase):
 
     def test_close_connection(self):
         import pika
-        conn = self.connect()
+        mine = self.unique("close-me")  # another test's connection may still be listed
+        conn = self.connect(client_properties={"connection_name": mine})
         try:
-            name = self.wait_for(lambda: [c["name"] for c in self.get_ok("/api/connections")],
+            name = self.wait_for(lambda: [c["name"] for c in self.get_ok("/api/connections")
+                                          if c.get("user_provided_name") == mine],
                                  what="the connection to be listed")[0]
             self.admin("close", "connection", "name=" + name)
             with self.assertRaises(pika.exceptions.ConnectionClosedByBroker) as cm:
