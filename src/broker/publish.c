@@ -123,6 +123,7 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
     struct wr_msg *ext = NULL;
     const struct wr_persist *p = vh->persist;
     uint32_t nd = 0, nq;
+    uint64_t jpos, other_pos = 0;
     int rc;
 
     res->journal_pos = 0;
@@ -196,10 +197,10 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
      * deliver, drop or ack it; the new keys of durable owners go with it. */
     if (nd && p)
         p->dedup_stage(p->ctx, res->dd_st, nd);
-    res->journal_pos = wr_vhost_journal(vh, m, r->q, nq);
+    jpos = wr_vhost_journal(vh, m, r->q, nq);
     if (nd && p)
         p->dedup_stage(p->ctx, NULL, 0);
-    if (res->journal_pos == WR_JOURNAL_FAILED) {
+    if (jpos == WR_JOURNAL_FAILED) {
         res->journal_pos = 0;
         res->journal_failed = true;
         wr_msg_unref(ext);
@@ -214,8 +215,8 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         if (!sm || (p && q->durable && q->store_id && !pos)) {
             res->journal_failed = true;
         } else {
-            if (pos > res->journal_pos)
-                res->journal_pos = pos;
+            if (pos > other_pos)
+                other_pos = pos;
             if (wr_stream_append(q, sm, pos, rec) < 0)
                 wr_log(WR_LOG_ERROR, "out of memory appending to a stream");
         }
@@ -224,8 +225,8 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
     dedup_commit(res, nd);
     /* An exchange type kept a copy durably (a delayed exchange): confirm
      * once that is on disk too; nack when it could not be. */
-    if (r->held_pos > res->journal_pos)
-        res->journal_pos = r->held_pos;
+    if (r->held_pos > other_pos)
+        other_pos = r->held_pos;
     if (r->held_failed)
         res->rejected = true;
     for (uint32_t i = 0; i < nq; i++) {
@@ -238,6 +239,11 @@ int wr_vhost_publish(struct wr_vhost *vh, struct wr_exchange *x, struct wr_msg *
         } else if (qrc < 0)
             wr_log(WR_LOG_ERROR, "out of memory queueing a message");
     }
+    /* The confirm waits for the message's record to be durable, unless
+     * the message already left its durable queue (an autoack consumer took
+     * it) and the store took the record back before writing it: then it
+     * names no record any more, and only the other records count. */
+    res->journal_pos = jpos && wr_msg_store_id(m) && jpos > other_pos ? jpos : other_pos;
     wr_msg_unref(ext);
     return 0;
 }

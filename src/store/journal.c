@@ -635,6 +635,20 @@ uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_i
     return j->written + j->len;
 }
 
+bool wr_journal_take_back(struct wr_journal *j, uint64_t end, uint32_t len)
+{
+    size_t need = 13 + (size_t)len;
+    const uint8_t *p;
+    if (j->failed || end != j->written + j->len || j->len < need)
+        return false;
+    p = j->buf + j->len - need;
+    if (wr_load32(p) != MAGIC || wr_load32(p + 4) != len + 1)
+        return false;
+    j->len -= need;
+    j->seg_size -= (uint32_t)need;
+    return true;
+}
+
 void wr_journal_want_sync(struct wr_journal *j)
 {
     j->want_sync = true;

@@ -36,8 +36,7 @@ typedef void (*wr_journal_synced_fn)(void *arg, uint64_t pos);
 
 struct wr_journal *wr_journal_open(const char *dir, uint32_t first_segment, uint32_t segment_max,
                                    struct event_base *base, uint32_t fsync_interval_ms,
-                                   wr_journal_synced_fn synced, void *arg,
-                                   struct wr_errbuf *err);
+                                   wr_journal_synced_fn synced, void *arg, struct wr_errbuf *err);
 /* Sync what was written, stop the writer thread, close. */
 void wr_journal_close(struct wr_journal *j);
 
@@ -48,8 +47,14 @@ struct wr_iov {
     const void *p;
     size_t len;
 };
-uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_iov *parts,
-                           int n, uint32_t *seg);
+uint64_t wr_journal_append(struct wr_journal *j, uint8_t type, const struct wr_iov *parts, int n,
+                           uint32_t *seg);
+
+/* Take back the record that wr_journal_append returned `end` for, its
+ * payload `len` bytes (the parts' total), when it is the last one appended
+ * and still in the buffer: it will never be written. False, and nothing
+ * changes, when it is not (written already, or something came after it). */
+bool wr_journal_take_back(struct wr_journal *j, uint64_t end, uint32_t len);
 
 /* Somebody waits for durability: sync at the end of this loop turn. */
 void wr_journal_want_sync(struct wr_journal *j);
@@ -97,8 +102,8 @@ struct wr_replay_stats {
 };
 
 /* `off` is the payload's offset in the segment file. */
-typedef void (*wr_replay_fn)(void *arg, uint32_t seg, uint32_t off, uint8_t type,
-                             const uint8_t *p, uint32_t len);
+typedef void (*wr_replay_fn)(void *arg, uint32_t seg, uint32_t off, uint8_t type, const uint8_t *p,
+                             uint32_t len);
 
 /* Parse one segment's bytes: call `fn` for each valid record, skip corrupt
  * ones (counted in st). Returns where the valid part ends: `size`, or the

@@ -448,6 +448,7 @@ struct sent {
     uint64_t id;
     uint32_t rec_off, rec_len; /* the publish payload in its segment */
     uint16_t nq, nlive;
+    bool keyed;      /* deduplication keys were written with it */
     uint16_t *deliv; /* recovery only */
     uint64_t qids[]; /* 0: removed */
 };
@@ -923,6 +924,7 @@ static uint64_t journal_publish(struct wr_store *s, struct wr_msg *m, struct wr_
     if (qid != ids)
         free(qid);
     e->nlive = (uint16_t)n;
+    e->keyed = qs && s->nstage;
     e->m = m;
     e->rec_off = (uint32_t)pos - len;
     e->rec_len = len;
@@ -946,6 +948,30 @@ static uint64_t p_hold(void *ctx, struct wr_msg *m, uint64_t holder)
     return journal_publish(ctx, m, NULL, &holder, 1);
 }
 
+/* A message that left its only queue in the turn it was published, its
+ * 'P' record still the last in the journal's buffer (an autoack consumer
+ * that keeps up): the record is taken back and never written, and no 'A'
+ * record follows. The message no longer names a journal record, which
+ * tells the publish that its confirm waits for no sync (RabbitMQ's store
+ * likewise skips writing a message consumed before its write came due). */
+static bool take_back(struct wr_store *s, struct sent *e)
+{
+    struct segstat *ss = e->ss;
+    struct wr_msg_ext *x;
+    if (e->nq != 1 || e->keyed || !e->m || e->deliv ||
+        !wr_journal_take_back(s->j, (uint64_t)ss->seg << 32 | (e->rec_off + e->rec_len),
+                              e->rec_len))
+        return false;
+    x = wr_msg_ext(e->m);
+    x->store_id = 0;
+    x->store_seg = 0;
+    x->body_off = 0;
+    ss->live--;
+    ss->total--;
+    sent_free(s, e);
+    return true;
+}
+
 /* An 'A' record: message `id` left queue (or holder) `qid` for good. */
 static void remove_id(struct wr_store *s, uint64_t id, uint64_t qid)
 {
@@ -953,6 +979,8 @@ static void remove_id(struct wr_store *s, uint64_t id, uint64_t qid)
     struct wr_iov iov = {rec, sizeof(rec)};
     struct sent *e = sent_get(s, id);
 
+    if (e && e->qids[0] == qid && take_back(s, e))
+        return;
     wr_store64(rec, id);
     wr_store64(rec + 8, qid);
     wr_journal_append(s->j, 'A', &iov, 1, NULL);

@@ -620,6 +620,50 @@ class MetricsCase(MgmtTestCase):
 
     # ---- Warren's own ----
 
+    def test_warren_consumed_before_write_not_journaled(self):
+        """A persistent message that an autoack consumer takes in the loop
+        turn it was published in is never written to the journal: its
+        confirm waits for no fdatasync (RabbitMQ's message store also skips
+        writing what was consumed before its write came due). Without the
+        consumer the same publishes are written and synced."""
+        if self.external:
+            self.skipTest("Warren's own metrics")
+        import pika
+        q = self.unique("metrics-consumed")
+        pub = self.connect()
+        self.addCleanup(pub.close)
+        pch = pub.channel()
+        pch.confirm_delivery()
+        pch.queue_declare(q, durable=True)
+        self.addCleanup(lambda: pch.queue_delete(q))
+        sub = self.connect()
+        self.addCleanup(sub.close)
+        sch = sub.channel()
+        got = []
+        tag = sch.basic_consume(q, lambda c, m, p, b: got.append(b), auto_ack=True)
+        n, body = 50, b"c" * 1000
+        before = self.scrape()
+        for i in range(n):
+            pch.basic_publish("", q, body, pika.BasicProperties(delivery_mode=2))
+        deadline = time.monotonic() + 15
+        while len(got) < n and time.monotonic() < deadline:
+            sub.process_data_events(time_limit=0.1)
+        self.assertEqual(len(got), n)
+        after = self.scrape()
+        self.assertLess(after.get("warren_journal_bytes") - before.get("warren_journal_bytes"),
+                        1000, "no body reached the journal")
+        self.assertEqual(after.get("warren_journal_fsync_seconds_count"),
+                         before.get("warren_journal_fsync_seconds_count"), "no fdatasync")
+        # The same without a consumer: written, synced before each confirm.
+        sch.basic_cancel(tag)
+        for i in range(3):
+            pch.basic_publish("", q, body, pika.BasicProperties(delivery_mode=2))
+        last = self.scrape()
+        self.assertGreaterEqual(last.get("warren_journal_bytes") - after.get("warren_journal_bytes"),
+                                3 * 1000)
+        self.assertGreaterEqual(last.get("warren_journal_fsync_seconds_count") -
+                                after.get("warren_journal_fsync_seconds_count"), 1)
+
     def test_warren_journal_and_ages(self):
         if self.external:
             self.skipTest("Warren's own metrics")

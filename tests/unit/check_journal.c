@@ -20,8 +20,8 @@
 #include "core/clock.h"
 #include "core/histo.h"
 #include "store/crc32c.h"
-#include "wire/buf.h"
 #include "store/journal.h"
+#include "wire/buf.h"
 
 struct seen {
     uint32_t n;
@@ -295,6 +295,49 @@ START_TEST(round_trip_and_group_commit)
 }
 END_TEST
 
+/* A record taken back before the flush is never written: the one after it
+ * takes its place; a record that is not the last, or was written, stays. */
+START_TEST(take_back_last_unwritten)
+{
+    char *dir = tmpdir();
+    struct event_base *base = event_base_new();
+    struct wr_errbuf err;
+    struct wr_journal *j = wr_journal_open(dir, 1, 0, base, 0, on_synced, NULL, &err);
+    uint8_t payload[64];
+    struct wr_iov iov = {payload, sizeof(payload)};
+    uint64_t a, b, c, d;
+    struct seen s = {0};
+    struct wr_replay_stats st;
+
+    ck_assert_msg(j != NULL, "%s", err.text);
+    for (int k = 0; k < (int)sizeof(payload); k++)
+        payload[k] = (uint8_t)k;
+    a = wr_journal_append(j, 'a', &iov, 1, NULL);
+    b = wr_journal_append(j, 'b', &iov, 1, NULL);
+    ck_assert(!wr_journal_take_back(j, a, sizeof(payload)));     /* not the last */
+    ck_assert(!wr_journal_take_back(j, b, sizeof(payload) - 1)); /* wrong length */
+    ck_assert(wr_journal_take_back(j, b, sizeof(payload)));
+    ck_assert(!wr_journal_take_back(j, b, sizeof(payload))); /* gone already */
+    c = wr_journal_append(j, 'c', &iov, 1, NULL);
+    ck_assert_uint_eq(c, b); /* 'c' is where 'b' was */
+    wr_journal_flush(j);
+    ck_assert(!wr_journal_take_back(j, c, sizeof(payload))); /* written */
+    d = wr_journal_append(j, 'd', &iov, 1, NULL);
+    ck_assert(wr_journal_take_back(j, d, sizeof(payload)));
+    wr_journal_want_sync(j);
+    wr_journal_flush(j);
+    wr_journal_close(j);
+    event_base_free(base);
+    ck_assert_int_eq(wr_journal_replay(dir, collect, &s, &st, &err), 0);
+    ck_assert_uint_eq(s.n, 2);
+    ck_assert_uint_eq(s.types[0], 'a');
+    ck_assert_uint_eq(s.types[1], 'c');
+    ck_assert_uint_eq(st.bad_records, 0);
+    ck_assert_int_eq(seg_size(dir), (off_t)(2 * (13 + sizeof(payload))));
+    cleanup(dir);
+}
+END_TEST
+
 static off_t file_size(const char *dir, uint32_t seg)
 {
     char path[512];
@@ -475,6 +518,7 @@ int main(void)
     tcase_add_test(t, prepared_segments);
     tcase_add_test(t, stats_size_and_fsyncs);
     tcase_add_test(t, round_trip_and_group_commit);
+    tcase_add_test(t, take_back_last_unwritten);
     tcase_add_test(t, torn_tail_at_every_offset);
     tcase_add_test(t, flipped_byte_drops_one_record);
     tcase_add_test(t, garbage_never_crashes);
