@@ -154,7 +154,11 @@ int wr_vhost_route(struct wr_vhost *vh, struct wr_exchange *x, const struct wr_r
     if (x == vh->default_exchange) {
         x->publish_in.n++;
         for (uint32_t k = 0; k <= m->ncc; k++) {
-            struct wr_queue *q = wr_vhost_queue(vh, k ? m->cc[k - 1] : m->routing_key);
+            /* (A message's own key: through its interned key's cache.) */
+            struct wr_queue *q =
+                !k && m->msg && m->routing_key.ptr == wr_msg_routing_key(m->msg).ptr
+                    ? wr_vhost_queue_of(vh, m->msg)
+                    : wr_vhost_queue(vh, k ? m->cc[k - 1] : m->routing_key);
             if (!q || q->route_mark == vh->route_gen)
                 continue;
             q->route_mark = vh->route_gen;

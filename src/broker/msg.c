@@ -22,6 +22,7 @@ void wr_msgs_init(struct wr_msgs *p)
 {
     memset(p, 0, sizeof(*p));
     wr_hmap_init(&p->rkeys);
+    p->names_gen = 1; /* a new key's cache (route_gen 0) matches nothing */
 }
 
 void wr_msgs_fini(struct wr_msgs *p)
@@ -67,6 +68,8 @@ static struct wr_rkey *rkey_get(struct wr_msgs *p, struct wr_str x, struct wr_st
     k->rklen = (uint8_t)rk.len;
     k->pool = p;
     k->refs = 1;
+    k->route_vh = NULL;
+    k->route_gen = 0;
     k->node.hash = 0;
     if (n || wr_hmap_put(&p->rkeys, &k->node) < 0)
         k->node.next = &k->node; /* not in the table */

@@ -22,6 +22,9 @@
 #include "wire/buf.h"
 
 struct wr_msg;
+struct wr_exchange;
+struct wr_queue;
+struct wr_vhost;
 
 /* The messages of one broker: what they take (for the memory alarm), the
  * table of interned (exchange, routing key) pairs, and how a paged-out
@@ -33,6 +36,9 @@ struct wr_msgs {
     uint64_t count;
     struct wr_hmap rkeys;
     struct wr_rkey *rkey_last; /* one-entry cache in front of rkeys */
+    /* Moves whenever an exchange or a queue of any vhost comes or goes
+     * (vhost.c): the keys' routing caches (struct wr_rkey) hold until then. */
+    uint64_t names_gen;
     /* Reads a paged-out body back into m; 0 or an error. NULL: none. */
     int (*load)(void *ctx, struct wr_msg *m);
     void *load_ctx;
@@ -48,6 +54,14 @@ struct wr_rkey {
     struct wr_msgs *pool;
     uint32_t refs;
     uint8_t xlen, rklen;
+    /* What the pair names in vhost route_vh (vhost.c, wr_vhost_exchange_of
+     * and wr_vhost_queue_of): a publish with a key seen before looks
+     * nothing up. Valid while route_gen is the pool's names_gen. */
+    bool route_q_known;
+    const struct wr_vhost *route_vh;
+    uint64_t route_gen;
+    struct wr_exchange *route_x;
+    struct wr_queue *route_q;
     char data[]; /* exchange then routing key */
 };
 
@@ -60,9 +74,9 @@ struct wr_msg_ext {
     int64_t ttl_ms; /* expiration property; -1 when none */
     uint64_t store_id;
     uint32_t store_seg;
-    uint32_t body_off;       /* offset of the body in the segment file (journaled) */
-    uint8_t *body;           /* NULL: paged out */
-    struct wr_chunk *chunk;  /* WR_MSG_SHARED: the block the body lies in */
+    uint32_t body_off;      /* offset of the body in the segment file (journaled) */
+    uint8_t *body;          /* NULL: paged out */
+    struct wr_chunk *chunk; /* WR_MSG_SHARED: the block the body lies in */
 };
 
 #define WR_MSG_PERSISTENT 1u /* delivery_mode 2 */

@@ -294,7 +294,7 @@ int wr_vhost_publish_by_name(struct wr_vhost *vh, struct wr_principal *who, stru
 {
     struct wr_msg *m = *mp, *orig = NULL;
     struct wr_str name = wr_msg_exchange(m), h = wr_msg_headers(m);
-    struct wr_exchange *x = wr_vhost_exchange(vh, name);
+    struct wr_exchange *x = wr_vhost_exchange_of(vh, m);
     struct wr_publish_opts o = {0};
     uint32_t n = 0;
     int rc, bcc = 0;

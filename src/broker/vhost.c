@@ -39,6 +39,50 @@ struct wr_queue *wr_vhost_queue(struct wr_vhost *vh, struct wr_str name)
     return n ? wr_container_of(n, struct wr_queue, node) : NULL;
 }
 
+/* An exchange or a queue came or went: no interned key's routing cache
+ * may point at what it did before (wr_msgs.names_gen; one counter for the
+ * broker's every vhost, so a vhost freed and another made at the same
+ * address cannot match an old cache either). */
+static void objs_changed(struct wr_vhost *vh)
+{
+    if (vh->msgs)
+        vh->msgs->names_gen++;
+}
+
+/* m's key with its cache valid for vh; NULL when vh keeps no cache (a
+ * vhost made on its own, not the broker's). */
+static struct wr_rkey *route_cache(struct wr_vhost *vh, const struct wr_msg *m)
+{
+    struct wr_rkey *k = m->rkey;
+    if (!vh->msgs || k->pool != vh->msgs)
+        return NULL;
+    if (k->route_vh != vh || k->route_gen != vh->msgs->names_gen) {
+        k->route_vh = vh;
+        k->route_gen = vh->msgs->names_gen;
+        k->route_x = wr_vhost_exchange(vh, wr_msg_exchange(m));
+        k->route_q_known = false;
+    }
+    return k;
+}
+
+struct wr_exchange *wr_vhost_exchange_of(struct wr_vhost *vh, const struct wr_msg *m)
+{
+    struct wr_rkey *k = route_cache(vh, m);
+    return k ? k->route_x : wr_vhost_exchange(vh, wr_msg_exchange(m));
+}
+
+struct wr_queue *wr_vhost_queue_of(struct wr_vhost *vh, const struct wr_msg *m)
+{
+    struct wr_rkey *k = route_cache(vh, m);
+    if (!k)
+        return wr_vhost_queue(vh, wr_msg_routing_key(m));
+    if (!k->route_q_known) {
+        k->route_q = wr_vhost_queue(vh, wr_msg_routing_key(m));
+        k->route_q_known = true;
+    }
+    return k->route_q;
+}
+
 static int exchange_add(struct wr_vhost *vh, const char *name, const char *type, bool durable)
 {
     struct wr_exchange *x =
@@ -52,6 +96,7 @@ static int exchange_add(struct wr_vhost *vh, const char *name, const char *type,
         wr_exchange_free(x);
         return WR_ENOMEM;
     }
+    objs_changed(vh);
     if (!*name)
         vh->default_exchange = x;
     return 0;
@@ -104,6 +149,7 @@ void wr_vhost_free(struct wr_vhost *vh)
         nx = wr_hmap_next(&vh->exchanges, &it, n);
         struct wr_exchange *x = wr_container_of(n, struct wr_exchange, node);
         wr_hmap_del(&vh->exchanges, n);
+        objs_changed(vh);
         wr_exchange_free(x);
     }
     wr_hmap_free(&vh->queues);
@@ -266,6 +312,7 @@ int wr_vhost_exchange_declare(struct wr_vhost *vh, const struct wr_exchange_decl
         wr_exchange_free(x);
         return wr_fail(err, WR_EINTERNAL, "out of memory");
     }
+    objs_changed(vh);
     defs_exchange(vh, x, false);
     *out = x;
     return 0;
@@ -294,6 +341,7 @@ int wr_vhost_exchange_delete(struct wr_vhost *vh, struct wr_str name, bool if_un
 void wr_vhost_exchange_remove(struct wr_vhost *vh, struct wr_exchange *x)
 {
     wr_hmap_del(&vh->exchanges, &x->node);
+    objs_changed(vh);
     defs_exchange(vh, x, true);
     wr_exchange_free(x);
 }
@@ -399,6 +447,7 @@ int wr_vhost_queue_declare(struct wr_vhost *vh, const struct wr_queue_decl *d,
         wr_queue_unref(q);
         return wr_fail(err, WR_EINTERNAL, "out of memory");
     }
+    objs_changed(vh);
     /* Every queue is bound to the default exchange implicitly: routing by
      * name is done in wr_vhost_route, no binding object needed. */
     if (q->durable && !q->exclusive) {
@@ -429,6 +478,7 @@ void wr_vhost_queue_delete(struct wr_vhost *vh, struct wr_queue *q)
     if (q->deleted)
         return;
     wr_hmap_del(&vh->queues, &q->node);
+    objs_changed(vh);
     if (vh->churn)
         vh->churn->queues_deleted++;
     defs_queue(vh, q, true);

@@ -68,6 +68,11 @@ void wr_vhost_free(struct wr_vhost *vh);
 
 struct wr_exchange *wr_vhost_exchange(struct wr_vhost *vh, struct wr_str name);
 struct wr_queue *wr_vhost_queue(struct wr_vhost *vh, struct wr_str name);
+/* The exchange named by m's exchange, and the queue named by m's routing
+ * key, remembered on m's interned key until an exchange or a queue of any
+ * vhost comes or goes: the lookups of a publish whose key was seen before. */
+struct wr_exchange *wr_vhost_exchange_of(struct wr_vhost *vh, const struct wr_msg *m);
+struct wr_queue *wr_vhost_queue_of(struct wr_vhost *vh, const struct wr_msg *m);
 
 struct wr_exchange_decl {
     struct wr_str name, type, args;

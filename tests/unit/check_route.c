@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "broker/exchange.h"
+#include "broker/msg.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
 #include "core/err.h"
@@ -113,6 +114,53 @@ static bool exists(struct wr_vhost *vh, const char *name)
 {
     return wr_vhost_exchange(vh, wr_str_c(name)) != NULL;
 }
+
+/* ---- the routing cache on interned keys ---- */
+
+/* wr_vhost_exchange_of / wr_vhost_queue_of answer what a lookup would,
+ * however queues and exchanges come and go in between, and per vhost. */
+START_TEST(test_key_cache_follows_changes)
+{
+    struct wr_vhost *vh = wr_vhost_new("/", NULL), *vh2 = wr_vhost_new("other", NULL);
+    struct wr_msgs pool;
+    struct wr_msg *m, *mx;
+    struct wr_queue *q, *q2;
+    struct wr_exchange *x;
+    struct wr_errbuf err;
+
+    wr_msgs_init(&pool);
+    vh->msgs = vh2->msgs = &pool; /* as wr_broker_vhost_add does */
+    m = wr_msg_new(&pool, WR_STR(""), WR_STR("cq"), NULL, 0, 0, 0);
+    mx = wr_msg_new(&pool, WR_STR("cx"), WR_STR("cq"), NULL, 0, 0, 0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(mx);
+    ck_assert_ptr_eq(wr_vhost_exchange_of(vh, m), vh->default_exchange);
+    ck_assert_ptr_null(wr_vhost_queue_of(vh, m));
+    q = declare_q(vh, "cq");
+    ck_assert_ptr_eq(wr_vhost_queue_of(vh, m), q);
+    ck_assert_ptr_eq(wr_vhost_queue_of(vh, m), q);
+    ck_assert_ptr_null(wr_vhost_queue_of(vh2, m)); /* another vhost */
+    ck_assert_ptr_eq(wr_vhost_exchange_of(vh2, m), vh2->default_exchange);
+    ck_assert_ptr_eq(wr_vhost_queue_of(vh, m), q); /* the first vhost's, still */
+    wr_vhost_queue_delete(vh, q);
+    ck_assert_ptr_null(wr_vhost_queue_of(vh, m));
+    q2 = declare_q(vh, "cq");
+    ck_assert_ptr_eq(wr_vhost_queue_of(vh, m), q2);
+
+    ck_assert_ptr_null(wr_vhost_exchange_of(vh, mx));
+    x = declare_x(vh, "cx", "direct", false, NULL);
+    ck_assert_ptr_eq(wr_vhost_exchange_of(vh, mx), x);
+    ck_assert_int_eq(wr_vhost_exchange_delete(vh, WR_STR("cx"), false, &err), 0);
+    ck_assert_ptr_null(wr_vhost_exchange_of(vh, mx));
+    ck_assert_ptr_eq(wr_vhost_queue_of(vh, m), q2);
+
+    wr_msg_unref(m);
+    wr_msg_unref(mx);
+    wr_vhost_free(vh);
+    wr_vhost_free(vh2);
+    wr_msgs_fini(&pool);
+}
+END_TEST
 
 /* ---- deep graphs ---- */
 
@@ -474,6 +522,7 @@ static Suite *route_suite(void)
 
     /* 200,000 exchanges, twice, under ASan on a loaded machine. */
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_key_cache_follows_changes);
     tcase_add_test(tc, test_deep_chain);
     tcase_add_test(tc, test_deep_alternate_chain);
     tcase_add_test(tc, test_free_with_auto_delete_sources);
