@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <event2/buffer.h>
+#include <string.h>
 
 #include "wire/field.h"
 #include "wire/frame.h"
@@ -66,10 +67,25 @@ long wr_frame_parse(const uint8_t *p, size_t len, uint32_t frame_max, struct wr_
 int wr_frame_peek(struct evbuffer *in, uint32_t frame_max, struct wr_frame *f)
 {
     uint8_t h[WR_FRAME_HEADER_SIZE];
-    size_t have = evbuffer_get_length(in);
-    size_t total;
+    struct evbuffer_iovec v;
+    size_t have, total;
     int rc;
 
+    /* The common case: the whole frame lies in the buffer's first chunk,
+     * and is checked in place (one call into the buffer, not four). */
+    if (evbuffer_peek(in, -1, NULL, &v, 1) >= 1 && v.iov_len >= WR_FRAME_HEADER_SIZE) {
+        const uint8_t *p = v.iov_base;
+        if ((rc = wr_frame_header_parse(p, frame_max, f)) < 0)
+            return rc;
+        total = (size_t)f->size + WR_FRAME_OVERHEAD;
+        if (v.iov_len >= total) {
+            if (p[total - 1] != WR_AMQP_FRAME_END)
+                return WR_EFRAME;
+            f->payload = p + WR_FRAME_HEADER_SIZE;
+            return 1;
+        }
+    }
+    have = evbuffer_get_length(in);
     if (have < WR_FRAME_HEADER_SIZE)
         return 0;
     if (evbuffer_copyout(in, h, sizeof(h)) != (ev_ssize_t)sizeof(h))
@@ -83,6 +99,7 @@ int wr_frame_peek(struct evbuffer *in, uint32_t frame_max, struct wr_frame *f)
     if (f->type == WR_AMQP_FRAME_BODY) {
         struct evbuffer_ptr pos;
         uint8_t end;
+        f->payload = NULL; /* across chunks: wr_frame_take_body copies it out */
         if (evbuffer_ptr_set(in, &pos, total - 1, EVBUFFER_PTR_SET) < 0 ||
             evbuffer_copyout_from(in, &pos, &end, 1) != 1 || end != WR_AMQP_FRAME_END)
             return WR_EFRAME;
@@ -104,6 +121,12 @@ void wr_frame_consume(struct evbuffer *in, const struct wr_frame *f)
 
 void wr_frame_take_body(struct evbuffer *in, const struct wr_frame *f, void *dst)
 {
+    if (f->payload) {
+        if (f->size)
+            memcpy(dst, f->payload, f->size);
+        evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
+        return;
+    }
     evbuffer_drain(in, WR_FRAME_HEADER_SIZE);
     if (f->size)
         evbuffer_remove(in, dst, f->size);
@@ -133,7 +156,7 @@ int wr_content_header_decode(const uint8_t *p, size_t len, struct wr_content_hea
 /* Reserve exactly `payload` bytes of frame in `out`, encode with `fill`,
  * add the header and frame-end, commit. */
 static uint8_t *frame_begin(struct evbuffer *out, struct evbuffer_iovec *v, uint8_t type,
-                           uint16_t channel, size_t payload)
+                            uint16_t channel, size_t payload)
 {
     uint8_t *b;
     if (payload > UINT32_MAX - WR_FRAME_OVERHEAD)
@@ -172,8 +195,8 @@ int wr_frame_put_method(struct evbuffer *out, uint16_t channel, const struct wr_
     return frame_commit(out, &v, n);
 }
 
-static int put_header(struct evbuffer *out, uint16_t channel, uint64_t body_size,
-                      const void *raw, size_t raw_len, const struct wr_basic_props *props)
+static int put_header(struct evbuffer *out, uint16_t channel, uint64_t body_size, const void *raw,
+                      size_t raw_len, const struct wr_basic_props *props)
 {
     struct evbuffer_iovec v;
     size_t n = 12 + (props ? wr_basic_props_size(props) : raw_len);
@@ -239,8 +262,7 @@ int wr_frame_put_heartbeat(struct evbuffer *out)
     return evbuffer_add(out, hb, sizeof(hb)) < 0 ? WR_ENOMEM : 0;
 }
 
-long wr_frame_encode_method(uint8_t *buf, size_t cap, uint16_t channel,
-                            const struct wr_method *m)
+long wr_frame_encode_method(uint8_t *buf, size_t cap, uint16_t channel, const struct wr_method *m)
 {
     size_t n = wr_method_size(m);
     struct wr_wb w;

@@ -8,7 +8,8 @@
  * anything is allocated or pulled up, checks the frame-end octet, and hands
  * back the payload. Method and content-header payloads are made contiguous
  * (they are small); body payloads are left in the buffer so the caller can
- * move them straight into a message with one copy (wr_frame_take_body).
+ * move them straight into a message with one copy (wr_frame_take_body). A
+ * frame that lies whole in the buffer's first chunk is checked in place.
  *
  * Writing reserves the exact size in the output evbuffer and encodes in
  * place: no intermediate buffer, no per-frame malloc.
@@ -38,7 +39,7 @@ struct wr_frame {
     uint8_t type; /* WR_AMQP_FRAME_METHOD, _HEADER, _BODY, _HEARTBEAT */
     uint16_t channel;
     uint32_t size;          /* payload bytes */
-    const uint8_t *payload; /* contiguous payload; NULL for body frames from an evbuffer */
+    const uint8_t *payload; /* contiguous payload; NULL for a body frame across chunks */
 };
 
 /* Parse and check a frame header (7 bytes). frame_max is the negotiated
@@ -52,8 +53,9 @@ int wr_frame_header_parse(const uint8_t *h, uint32_t frame_max, struct wr_frame 
 long wr_frame_parse(const uint8_t *p, size_t len, uint32_t frame_max, struct wr_frame *f);
 
 /* One frame from an evbuffer, left in place. Returns 1 when a whole frame is
- * there (for non-body frames f->payload points to contiguous bytes valid
- * until the buffer is changed), 0 when more bytes are needed, or WR_EFRAME.
+ * there (f->payload points to contiguous bytes valid until the buffer is
+ * changed; for a body frame, only when it lies in one chunk, else NULL),
+ * 0 when more bytes are needed, or WR_EFRAME.
  * After handling the frame call wr_frame_consume (non-body) or
  * wr_frame_take_body (body). */
 int wr_frame_peek(struct evbuffer *in, uint32_t frame_max, struct wr_frame *f);
@@ -96,7 +98,6 @@ int wr_frame_put_heartbeat(struct evbuffer *out);
 
 /* Encode a whole frame into a flat buffer (tests, the benchmark client).
  * Returns bytes written or a negative error. */
-long wr_frame_encode_method(uint8_t *buf, size_t cap, uint16_t channel,
-                            const struct wr_method *m);
+long wr_frame_encode_method(uint8_t *buf, size_t cap, uint16_t channel, const struct wr_method *m);
 
 #endif
