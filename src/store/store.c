@@ -448,7 +448,7 @@ struct sent {
     uint64_t id;
     uint32_t rec_off, rec_len; /* the publish payload in its segment */
     uint16_t nq, nlive;
-    bool keyed;      /* deduplication keys were written with it */
+    bool held;       /* a holding exchange's record: never taken back */
     uint16_t *deliv; /* recovery only */
     uint64_t qids[]; /* 0: removed */
 };
@@ -924,7 +924,7 @@ static uint64_t journal_publish(struct wr_store *s, struct wr_msg *m, struct wr_
     if (qid != ids)
         free(qid);
     e->nlive = (uint16_t)n;
-    e->keyed = qs && s->nstage;
+    e->held = !qs;
     e->m = m;
     e->rec_off = (uint32_t)pos - len;
     e->rec_len = len;
@@ -953,12 +953,16 @@ static uint64_t p_hold(void *ctx, struct wr_msg *m, uint64_t holder)
  * that keeps up): the record is taken back and never written, and no 'A'
  * record follows. The message no longer names a journal record, which
  * tells the publish that its confirm waits for no sync (RabbitMQ's store
- * likewise skips writing a message consumed before its write came due). */
+ * likewise skips writing a message consumed before its write came due).
+ * Deduplication keys written just before it stay: recovery restores a
+ * queue's key only with its message, as after a written removal. A
+ * holding exchange's record is never taken back (its confirm counts on
+ * the record's position). */
 static bool take_back(struct wr_store *s, struct sent *e)
 {
     struct segstat *ss = e->ss;
     struct wr_msg_ext *x;
-    if (e->nq != 1 || e->keyed || !e->m || e->deliv ||
+    if (e->nq != 1 || e->held || !e->m || e->deliv ||
         !wr_journal_take_back(s->j, (uint64_t)ss->seg << 32 | (e->rec_off + e->rec_len),
                               e->rec_len))
         return false;
