@@ -111,7 +111,8 @@ static void encode_args(json_t *spec, int cid, int mid, json_t *args, unsigned s
             e_bytes(e, bad_str, bad_len);
         } else if (strcmp(t, "shortstr") == 0) {
             char s[64];
-            int n = snprintf(s, sizeof(s), "v%u-%s", k, json_string_value(json_object_get(a, "name")));
+            int n =
+                snprintf(s, sizeof(s), "v%u-%s", k, json_string_value(json_object_get(a, "name")));
             e_u8(e, (uint8_t)n);
             e_bytes(e, s, (size_t)n);
         } else if (strcmp(t, "longstr") == 0) {
@@ -121,8 +122,8 @@ static void encode_args(json_t *spec, int cid, int mid, json_t *args, unsigned s
             e_bytes(e, "12345", k % 5);
         } else if (strcmp(t, "table") == 0) {
             /* {"k": S"v", "n": I k, "t": t true} */
-            static const uint8_t body[] = {1, 'k', 'S', 0, 0, 0, 1, 'v', 1, 'n', 'I', 0, 0, 0, 7,
-                                           1, 't', 't', 1};
+            static const uint8_t body[] = {1,   'k', 'S', 0, 0, 0, 1,   'v', 1, 'n',
+                                           'I', 0,   0,   0, 7, 1, 't', 't', 1};
             e_be(e, sizeof(body), 4);
             e_bytes(e, body, sizeof(body));
         } else {
@@ -219,15 +220,15 @@ START_TEST(shortstr_utf8_checked_as_rabbitmq)
         bool ok;
     } cases[] = {
         {"hostile.\xff\xfe\xc0", 11, false}, /* the name */
-        {"a\xc0\x80", 3, false},              /* overlong NUL */
-        {"a\xe2\x82", 3, false},              /* cut short */
-        {"a\x80", 2, false},                   /* lone continuation */
-        {"a\xf8\x88\x80\x80\x80", 6, false},  /* 5-byte form */
-        {"a\xf0\x8f\xbf\xbf", 5, false},       /* overlong 4-byte */
-        {"nul\0tail", 8, true},                /* NUL is fine */
-        {"cr\r\nlf\x01\x7f", 8, true},         /* so are control characters */
-        {"a\xed\xa0\x80", 4, true},             /* a surrogate: RabbitMQ takes it */
-        {"a\xf4\x90\x80\x80", 5, true},        /* above U+10FFFF: ditto */
+        {"a\xc0\x80", 3, false},             /* overlong NUL */
+        {"a\xe2\x82", 3, false},             /* cut short */
+        {"a\x80", 2, false},                 /* lone continuation */
+        {"a\xf8\x88\x80\x80\x80", 6, false}, /* 5-byte form */
+        {"a\xf0\x8f\xbf\xbf", 5, false},     /* overlong 4-byte */
+        {"nul\0tail", 8, true},              /* NUL is fine */
+        {"cr\r\nlf\x01\x7f", 8, true},       /* so are control characters */
+        {"a\xed\xa0\x80", 4, true},          /* a surrogate: RabbitMQ takes it */
+        {"a\xf4\x90\x80\x80", 5, true},      /* above U+10FFFF: ditto */
         {"\xe4\xb8\xad\xf0\x9f\x90\x87", 7, true},
     };
     json_t *spec = load_spec();
@@ -277,12 +278,12 @@ START_TEST(decoded_values_land_in_the_right_fields)
     static const uint8_t pub[] = {0, 60, 0, 40, 0, 7, 2, 'e', 'x', 2, 'r', 'k', 1};
     /* queue.declare: ticket 0, "q", passive=0 durable=1 exclusive=0 auto-delete=1 nowait=1,
      * args {"x-max-length": I 5} */
-    static const uint8_t qd[] = {0,   50,  0,   10,  0,   0,   1,   'q', 0x1a, 0, 0, 0, 18,
-                                 12,  'x', '-', 'm', 'a', 'x', '-', 'l', 'e',  'n', 'g', 't',
-                                 'h', 'I', 0,   0,   0,   5};
+    static const uint8_t qd[] = {0,   50,  0,   10,  0,   0,   1,   'q', 0x1a, 0,   0,
+                                 0,   18,  12,  'x', '-', 'm', 'a', 'x', '-',  'l', 'e',
+                                 'n', 'g', 't', 'h', 'I', 0,   0,   0,   5};
     static const uint8_t tune[] = {0, 10, 0, 30, 0x07, 0xff, 0, 2, 0, 0, 0, 60};
-    static const uint8_t dlv[] = {0,  60, 0, 60, 3, 'c', 't', 'g', 0, 0, 0, 0, 0, 0, 1, 2,
-                                  1,  0,  1, 'k'};
+    static const uint8_t dlv[] = {0, 60, 0, 60, 3, 'c', 't', 'g', 0, 0,
+                                  0, 0,  0, 0,  1, 2,   1,   0,   1, 'k'};
     struct wr_method m;
     struct wr_fv v;
     int64_t iv;
@@ -326,8 +327,8 @@ START_TEST(unknown_method_and_bad_table)
     static const uint8_t unknown[] = {0, 60, 0, 99};
     static const uint8_t badclass[] = {0, 77, 0, 10};
     /* exchange.declare with a table whose value type is 'Z' */
-    static const uint8_t badtbl[] = {0, 40, 0,   10, 0, 0, 1, 'e', 6, 'd', 'i', 'r', 'e', 'c', 't',
-                                     0, 0,  0,   0,  4, 1, 'k', 'Z', 0};
+    static const uint8_t badtbl[] = {0,   40,  0,   10, 0, 0, 1, 'e', 6, 'd', 'i', 'r',
+                                     'e', 'c', 't', 0,  0, 0, 0, 4,   1, 'k', 'Z', 0};
     struct wr_method m;
     ck_assert_int_eq(wr_method_decode(unknown, sizeof(unknown), &m), WR_ENOT_IMPLEMENTED);
     ck_assert_int_eq(wr_method_decode(badclass, sizeof(badclass), &m), WR_ENOT_IMPLEMENTED);
@@ -369,21 +370,50 @@ static void fill_prop(struct wr_basic_props *p, int i)
 {
     static const uint8_t hdr[] = {1, 'h', 'S', 0, 0, 0, 2, 'h', 'v'};
     switch (i) {
-    case 0: p->content_type = WR_STR("text/plain"); break;
-    case 1: p->content_encoding = WR_STR("gzip"); break;
-    case 2: p->headers = (struct wr_str){(const char *)hdr, sizeof(hdr)}; break;
-    case 3: p->delivery_mode = 2; break;
-    case 4: p->priority = 9; break;
-    case 5: p->correlation_id = WR_STR("corr"); break;
-    case 6: p->reply_to = WR_STR("amq.rabbitmq.reply-to"); break;
-    case 7: p->expiration = WR_STR("60000"); break;
-    case 8: p->message_id = WR_STR("mid-1"); break;
-    case 9: p->timestamp = 1700000000; break;
-    case 10: p->type = WR_STR("job"); break;
-    case 11: p->user_id = WR_STR("guest"); break;
-    case 12: p->app_id = WR_STR("app"); break;
-    case 13: p->cluster_id = WR_STR("c1"); break;
-    default: ck_abort();
+    case 0:
+        p->content_type = WR_STR("text/plain");
+        break;
+    case 1:
+        p->content_encoding = WR_STR("gzip");
+        break;
+    case 2:
+        p->headers = (struct wr_str){(const char *)hdr, sizeof(hdr)};
+        break;
+    case 3:
+        p->delivery_mode = 2;
+        break;
+    case 4:
+        p->priority = 9;
+        break;
+    case 5:
+        p->correlation_id = WR_STR("corr");
+        break;
+    case 6:
+        p->reply_to = WR_STR("amq.rabbitmq.reply-to");
+        break;
+    case 7:
+        p->expiration = WR_STR("60000");
+        break;
+    case 8:
+        p->message_id = WR_STR("mid-1");
+        break;
+    case 9:
+        p->timestamp = 1700000000;
+        break;
+    case 10:
+        p->type = WR_STR("job");
+        break;
+    case 11:
+        p->user_id = WR_STR("guest");
+        break;
+    case 12:
+        p->app_id = WR_STR("app");
+        break;
+    case 13:
+        p->cluster_id = WR_STR("c1");
+        break;
+    default:
+        ck_abort();
     }
     p->flags |= (uint16_t)(1u << (15 - i));
 }
@@ -624,6 +654,77 @@ START_TEST(frame_evbuffer_peek_and_bodies)
 }
 END_TEST
 
+/* The same frames in a buffer of two chunks, cut at every offset: a frame
+ * whole in the first chunk is checked in place (its payload pointer handed
+ * over, a body's too), one across the cut the slow way (a body's payload
+ * NULL, copied out); both give the same frames, and a bad frame-end is
+ * refused either way. */
+START_TEST(frame_peek_in_place_and_across_chunks)
+{
+    struct evbuffer *out = evbuffer_new();
+    struct wr_method m;
+    struct wr_frame f;
+    uint8_t body[5000], got[5000], *all;
+    size_t len, cut;
+    int in_place = 0, across = 0;
+
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (uint8_t)(i * 13);
+    wr_method_init(&m, WR_BASIC_PUBLISH);
+    m.u.basic_publish.routing_key = WR_STR("key");
+    ck_assert_int_eq(wr_frame_put_method(out, 1, &m), 0);
+    ck_assert_int_eq(wr_frame_put_header_raw(out, 1, sizeof(body), NULL, 0), 0);
+    ck_assert_int_eq(wr_frame_put_body(out, 1, body, sizeof(body), 2048), 0);
+    len = evbuffer_get_length(out);
+    all = malloc(len);
+    evbuffer_remove(out, all, len);
+    for (cut = 0; cut <= len; cut++) {
+        struct evbuffer *in = evbuffer_new();
+        size_t total = 0;
+        int frames = 0, rc;
+        evbuffer_add_reference(in, all, cut, NULL, NULL);
+        evbuffer_add_reference(in, all + cut, len - cut, NULL, NULL);
+        while ((rc = wr_frame_peek(in, 2048, &f)) == 1) {
+            frames++;
+            if (f.type == WR_AMQP_FRAME_BODY) {
+                if (f.payload)
+                    in_place++;
+                else
+                    across++;
+                wr_frame_take_body(in, &f, got + total);
+                total += f.size;
+            } else {
+                ck_assert_ptr_nonnull(f.payload);
+                if (f.type == WR_AMQP_FRAME_METHOD)
+                    ck_assert_int_eq(wr_method_decode(f.payload, f.size, &m), 0);
+                wr_frame_consume(in, &f);
+            }
+        }
+        ck_assert_int_eq(rc, 0);
+        ck_assert_int_eq(frames, 2 + 3); /* 5000 bytes in 2040-byte frames */
+        ck_assert_uint_eq(total, sizeof(body));
+        ck_assert(memcmp(got, body, sizeof(body)) == 0);
+        ck_assert_uint_eq(evbuffer_get_length(in), 0);
+        evbuffer_free(in);
+    }
+    ck_assert_int_gt(in_place, 0);
+    ck_assert_int_gt(across, 0);
+
+    /* a bad frame-end: in place, and with the frame cut in two */
+    all[len - 1] = 0x00;
+    for (cut = len - 8; cut <= len; cut += 8) {
+        struct evbuffer *in = evbuffer_new();
+        size_t last = len - (1 + 7 + (sizeof(body) - 2 * 2040)); /* the last body frame */
+        evbuffer_add_reference(in, all + last, cut - last, NULL, NULL);
+        evbuffer_add_reference(in, all + cut, len - cut, NULL, NULL);
+        ck_assert_int_eq(wr_frame_peek(in, 2048, &f), WR_EFRAME);
+        evbuffer_free(in);
+    }
+    free(all);
+    evbuffer_free(out);
+}
+END_TEST
+
 START_TEST(frame_put_refuses_bad_input)
 {
     struct evbuffer *out = evbuffer_new();
@@ -664,6 +765,7 @@ static Suite *codec_suite(void)
     tcase_add_test(t, frame_flat_parse);
     tcase_add_test(t, frame_header_errors);
     tcase_add_test(t, frame_evbuffer_peek_and_bodies);
+    tcase_add_test(t, frame_peek_in_place_and_across_chunks);
     tcase_add_test(t, frame_put_refuses_bad_input);
     suite_add_tcase(s, t);
     return s;
