@@ -634,12 +634,14 @@ static void cons_deliver(struct wr_consumer *base, struct wr_queue *q, const str
     uint64_t tag = ++ch->last_tag;
     struct unacked u;
 
-    wr_method_init(&m, WR_BASIC_DELIVER);
-    m.u.basic_deliver.consumer_tag = cc->node.key;
-    m.u.basic_deliver.delivery_tag = tag;
-    m.u.basic_deliver.redelivered = e->deliveries > 0;
-    m.u.basic_deliver.exchange = wr_msg_exchange(e->m);
-    m.u.basic_deliver.routing_key = wr_msg_routing_key(e->m);
+    /* Only the delivery's arguments are set (wr_method_init would clear
+     * the whole union, once per message). */
+    m.id = WR_BASIC_DELIVER;
+    m.u.basic_deliver = (struct wr_basic_deliver){.consumer_tag = cc->node.key,
+                                                  .delivery_tag = tag,
+                                                  .redelivered = e->deliveries > 0,
+                                                  .exchange = wr_msg_exchange(e->m),
+                                                  .routing_key = wr_msg_routing_key(e->m)};
     deliver_counted(ch, q, e, &m);
     count(ch, q, cc->no_ack ? WR_ST_DELIVER_NO_ACK : WR_ST_DELIVER);
     if (e->deliveries > 0)

@@ -286,7 +286,12 @@ void wr_deliver_release(void *arg)
 void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_method *m,
                         struct wr_msg *msg)
 {
-    size_t msize = wr_method_size(m);
+    /* basic.deliver's size without the generic walk: its class and
+     * method ids, three short strings, the tag and the flags octet. */
+    size_t msize = m->id == WR_BASIC_DELIVER
+                       ? 16u + m->u.basic_deliver.consumer_tag.len +
+                             m->u.basic_deliver.exchange.len + m->u.basic_deliver.routing_key.len
+                       : wr_method_size(m);
     uint32_t chunk = c->frame_max - WR_FRAME_OVERHEAD;
     uint8_t *body = wr_msg_body(msg);
 
