@@ -166,14 +166,15 @@ void wr_asm_enable(struct wr_asm *a, uint32_t frame_max, uint32_t max_body)
 
 enum { AT_RAW = -1, AT_WAIT = 0, AT_OK = 1 };
 
-#define MARKER_MAX (WR_FRAME_OVERHEAD + 3 + 255 + 255)
+#define MARKER_MAX WR_ASM_MARKER_MAX
 
 /* The marker frame into b (MARKER_MAX bytes); its length. Names of at most
- * 255 bytes. */
+ * 255 bytes. The payload: mandatory (0 or 1), the exchange and the routing
+ * key as short strings, the count (32 bits, network order). */
 static size_t marker_encode(uint8_t *b, uint16_t channel, const struct wr_asm_pub *p)
 {
     uint8_t *w = b;
-    uint32_t size = 3 + p->exchange.len + p->routing_key.len;
+    uint32_t size = 3 + p->exchange.len + p->routing_key.len + 4;
     *w++ = WR_ASM_FRAME_MARKER;
     *w++ = (uint8_t)(channel >> 8);
     *w++ = (uint8_t)channel;
@@ -190,6 +191,8 @@ static size_t marker_encode(uint8_t *b, uint16_t channel, const struct wr_asm_pu
     if (p->routing_key.len)
         memcpy(w, p->routing_key.ptr, p->routing_key.len);
     w += p->routing_key.len;
+    wr_store32(w, p->count);
+    w += 4;
     *w++ = WR_AMQP_FRAME_END;
     return (size_t)(w - b);
 }
@@ -197,7 +200,8 @@ static size_t marker_encode(uint8_t *b, uint16_t channel, const struct wr_asm_pu
 int wr_asm_put_marker(struct evbuffer *out, uint16_t channel, const struct wr_asm_pub *p)
 {
     uint8_t b[MARKER_MAX];
-    if (p->exchange.len > 255 || p->routing_key.len > 255)
+    if (p->exchange.len > 255 || p->routing_key.len > 255 || p->count < 1 ||
+        p->count > WR_ASM_RUN_MAX)
         return WR_ESYNTAX;
     return evbuffer_add(out, b, marker_encode(b, channel, p)) < 0 ? WR_ENOMEM : 0;
 }
@@ -212,11 +216,68 @@ int wr_asm_marker_parse(const uint8_t *payload, uint32_t size, struct wr_asm_pub
     if (size < 3 + xl)
         return WR_EFRAME;
     rl = payload[2 + xl];
-    if (size != 3 + xl + rl)
+    if (size != 3 + xl + rl + 4)
         return WR_EFRAME;
     p->exchange = (struct wr_str){(const char *)payload + 2, xl};
     p->routing_key = (struct wr_str){(const char *)payload + 3 + xl, rl};
+    p->count = wr_load32(payload + 3 + xl + rl);
+    if (p->count < 1 || p->count > WR_ASM_RUN_MAX)
+        return WR_EFRAME;
     return 0;
+}
+
+/* The run of publishes a marker not yet written stands for (asm.h): it
+ * is written once something else is to follow it, and always before
+ * wr_asm_run returns, so no run spans two calls. */
+struct run {
+    uint32_t n; /* publishes; 0: no run */
+    uint16_t ch;
+    bool mandatory;
+    uint8_t xl, rl;
+    char x[255], rk[255];
+};
+
+static bool run_joins(const struct run *r, uint16_t ch, const struct wr_asm_pub *p)
+{
+    return r->n && r->n < WR_ASM_RUN_MAX && r->ch == ch && r->mandatory == p->mandatory &&
+           r->xl == p->exchange.len && r->rl == p->routing_key.len &&
+           memcmp(r->x, p->exchange.ptr, r->xl) == 0 &&
+           memcmp(r->rk, p->routing_key.ptr, r->rl) == 0;
+}
+
+/* A new run, its names copied (they point into bytes about to go). */
+static void run_start(struct run *r, uint16_t ch, const struct wr_asm_pub *p)
+{
+    r->n = 0;
+    r->ch = ch;
+    r->mandatory = p->mandatory;
+    r->xl = (uint8_t)p->exchange.len;
+    r->rl = (uint8_t)p->routing_key.len;
+    if (r->xl)
+        memcpy(r->x, p->exchange.ptr, r->xl);
+    if (r->rl)
+        memcpy(r->rk, p->routing_key.ptr, r->rl);
+}
+
+/* Write the run's marker, if there is a run. 0, or WR_ENOMEM. */
+static int run_flush(struct run *r, struct evbuffer *out)
+{
+    uint8_t mk[MARKER_MAX];
+    struct wr_asm_pub p = {{r->x, r->xl}, {r->rk, r->rl}, r->mandatory, r->n};
+    if (!r->n)
+        return 0;
+    if (evbuffer_add(out, mk, marker_encode(mk, r->ch, &p)) < 0)
+        return WR_ENOMEM;
+    r->n = 0;
+    return 0;
+}
+
+/* Out of memory with a run unwritten: its messages (the newest in q) are
+ * dropped, so that q holds only messages with markers. */
+static void run_drop(struct run *r, struct wr_msgq *q)
+{
+    for (; r->n; r->n--)
+        wr_msg_free_loose(q->a[(q->head + --q->n) & (q->cap - 1)]);
 }
 
 /* A publish, parsed from contiguous bytes. */
@@ -308,10 +369,8 @@ static int seq_flat(const struct wr_asm *a, const uint8_t *b, size_t n, struct s
  * unchanged, unless the bytes before off were passed to out: *off is then
  * 0; the view must be taken again whenever *off changed). */
 static int publish(struct wr_asm *a, struct view *w, struct evbuffer *in, size_t *off,
-                   struct evbuffer *out, struct wr_msgq *q, bool *changed)
+                   struct evbuffer *out, struct wr_msgq *q, struct run *r, bool *changed)
 {
-    uint8_t mk[MARKER_MAX];
-    size_t mk_len;
     struct seq s;
     struct wr_msg *msg;
     size_t avail;
@@ -325,7 +384,7 @@ static int publish(struct wr_asm *a, struct view *w, struct evbuffer *in, size_t
         size_t need = avail + 4096;
         *changed = true;
         if (*off) {
-            if (evbuffer_remove_buffer(in, out, *off) != (int)*off) {
+            if (run_flush(r, out) < 0 || evbuffer_remove_buffer(in, out, *off) != (int)*off) {
                 a->lost = true;
                 return AT_RAW;
             }
@@ -369,17 +428,22 @@ static int publish(struct wr_asm *a, struct view *w, struct evbuffer *in, size_t
         wr_msg_free_loose(msg);
         return AT_RAW;
     }
-    /* The marker is encoded before anything moves: its names are in b. */
-    mk_len = marker_encode(mk, s.ch, &s.pub);
+    /* It joins the run before it, or the run's marker and the bytes
+     * before off go first and it starts one (its names copied before
+     * anything moves: they are in b). */
     *changed = true;
-    if (*off) {
-        bool ok = evbuffer_remove_buffer(in, out, *off) == (int)*off;
-        *off = 0;
-        if (!ok)
+    if (*off || !run_joins(r, s.ch, &s.pub)) {
+        if (run_flush(r, out) < 0)
             goto oom;
+        if (*off) {
+            bool ok = evbuffer_remove_buffer(in, out, *off) == (int)*off;
+            *off = 0;
+            if (!ok)
+                goto oom;
+        }
+        run_start(r, s.ch, &s.pub);
     }
-    if (evbuffer_add(out, mk, mk_len) < 0)
-        goto oom;
+    r->n++;
     evbuffer_drain(in, s.len);
     a->assembled++;
     return AT_OK;
@@ -388,6 +452,7 @@ oom:
     a->lost = true;
     q->n--; /* the message just pushed */
     wr_msg_free_loose(msg);
+    run_drop(r, q);
     return AT_RAW;
 }
 
@@ -395,6 +460,7 @@ void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, str
                 bool all)
 {
     struct view w;
+    struct run r = {0};
     size_t off = 0; /* bytes at the head of `in` that pass as they are */
 
     if (a->lost || !view_get(&w, in)) {
@@ -425,7 +491,7 @@ void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, str
         }
         if (a->frame_max && f.type == WR_AMQP_FRAME_METHOD && f.channel != 0) {
             bool changed = false;
-            int rc = publish(a, &w, in, &off, out, q, &changed);
+            int rc = publish(a, &w, in, &off, out, q, &r, &changed);
             if (a->lost)
                 break;
             if (changed && !view_get(&w, in)) {
@@ -438,6 +504,12 @@ void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, str
                 break;
         }
         a->skip = (uint64_t)f.size + WR_FRAME_OVERHEAD;
+    }
+    if (run_flush(&r, out) < 0) {
+        /* Out of memory: the run's frames are gone from in, so its
+         * publishes are lost with their messages; all after passes raw. */
+        run_drop(&r, q);
+        a->lost = true;
     }
     if (a->lost || all)
         evbuffer_add_buffer(out, in);

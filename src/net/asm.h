@@ -15,9 +15,14 @@
  * max_body): the core then answers it as it always did.
  *
  * The marker is a frame of type 0, which no peer may send: its channel is
- * the publish's, its payload the publish's flags and names (below), and
- * the message waits, in order, in a queue beside the bytes (struct
- * wr_msgq). The core takes one message per marker. A peer's own frame of
+ * the publish's, its payload the publish's flags and names and a count
+ * (below), and the messages wait, in order, in a queue beside the bytes
+ * (struct wr_msgq). Publishes that follow each other in one read, on one
+ * channel, with the same exchange, routing key and mandatory flag, with
+ * no other frame between them, share one marker whose count says how
+ * many they are (a run: a publisher's stream is mostly that), so the core
+ * reads one marker per run, not per message. The core takes `count`
+ * messages for a marker. A peer's own frame of
  * type 0 ends the walking for good (everything after it crosses raw), so
  * a marker the core meets while the queue is empty is the peer's, and
  * answered as any unknown frame type. Neither side trusts the other's
@@ -78,12 +83,20 @@ void wr_asm_enable(struct wr_asm *a, uint32_t frame_max, uint32_t max_body);
 void wr_asm_run(struct wr_asm *a, struct evbuffer *in, struct evbuffer *out, struct wr_msgq *q,
                 bool all);
 
+/* A marker frame's largest size: frame overhead, flags, two names, count. */
+#define WR_ASM_MARKER_MAX (7 + 1 + 3 + 255 + 255 + 4)
+
+/* The most publishes one marker stands for. */
+#define WR_ASM_RUN_MAX 4096u
+
 /* What a marker's payload says. */
 struct wr_asm_pub {
     struct wr_str exchange, routing_key;
     bool mandatory;
+    uint32_t count; /* publishes, 1 to WR_ASM_RUN_MAX */
 };
-/* Write a marker frame (exchange and routing key at most 255 bytes). */
+/* Write a marker frame (exchange and routing key at most 255 bytes, count
+ * 1 to WR_ASM_RUN_MAX). */
 int wr_asm_put_marker(struct evbuffer *out, uint16_t channel, const struct wr_asm_pub *p);
 /* Read a marker's payload (names point into it). 0 or WR_EFRAME. */
 int wr_asm_marker_parse(const uint8_t *payload, uint32_t size, struct wr_asm_pub *p);

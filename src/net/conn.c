@@ -1159,11 +1159,13 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
     evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
 }
 
-/* A publish the I/O thread assembled (net/asm.h): the marker frame at
- * the head of `in`, for the oldest message the sock holds. Handled as its
- * basic.publish, content header and body frames would be, with the same
- * checks in the same order. Returns false when it must wait (the memory
- * alarm holds publishes, as handle_frame does). */
+/* Publishes the I/O thread assembled (net/asm.h): the marker frame at
+ * the head of `in`, for the oldest `count` messages the sock holds. Each
+ * is handled as its basic.publish, content header and body frames would
+ * be, with the same checks in the same order. Returns false when it must
+ * wait (the memory alarm holds publishes, as handle_frame does; flow
+ * control holds input): c->marker_done says how many of the run were
+ * taken, and the marker stays at the head until the last is. */
 static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
 {
     struct wr_method m;
@@ -1173,7 +1175,7 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
     struct wr_names_buf nb;
     /* Copied out, not pulled up: the buffer's chains are the I/O
      * thread's allocations, and a pullup would free one here. */
-    uint8_t f[WR_FRAME_OVERHEAD + 3 + 255 + 255];
+    uint8_t f[WR_ASM_MARKER_MAX];
     uint16_t id;
 
     if (size + WR_FRAME_OVERHEAD > sizeof(f) ||
@@ -1183,29 +1185,43 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
         wr_asm_marker_parse(f + WR_FRAME_HEADER_SIZE, size, &p) < 0) {
         /* Not one of the thread's (it leaves channel 0 alone); not reached. */
         evbuffer_drain(in, evbuffer_get_length(in));
+        c->marker_done = 0;
         if (c->state < WR_CS_CLOSING)
             wr_conn_error(c, 501, 0, "type 0, unknown frame");
         return true;
     }
-    if (c->srv->broker->alarm && c->state == WR_CS_RUNNING) {
-        wr_conn_set_blocked(c, true);
-        c->read_paused = true;
-        conn_update_read(c);
-        return false;
-    }
-    msg = wr_sock_assembled(c->sock, true);
     /* Only the publish's arguments are read (wr_method_init would clear
-     * the whole union, once per message). */
+     * the whole union). */
     m.id = WR_BASIC_PUBLISH;
     m.u.basic_publish = (struct wr_basic_publish){
         .exchange = p.exchange, .routing_key = p.routing_key, .mandatory = p.mandatory};
     wr_method_strip_crlf(&m, &nb);
-    channel_method(c, id, &m);
-    ch = chan_get(c, id);
-    if (c->state == WR_CS_RUNNING && ch && !wr_chan_closing(ch) && wr_chan_expects_content(ch))
-        wr_chan_assembled(ch, msg);
-    else
-        wr_msg_free_loose(msg); /* refused with the publish, or dropped while closing */
+    while (c->marker_done < p.count) {
+        if (c->srv->broker->alarm && c->state == WR_CS_RUNNING) {
+            wr_conn_set_blocked(c, true);
+            c->read_paused = true;
+            conn_update_read(c);
+            return false;
+        }
+        if (conn_input_held(c))
+            return false;
+        if (!(msg = wr_sock_assembled(c->sock, true))) {
+            /* Fewer messages than the count says; not reached. */
+            evbuffer_drain(in, evbuffer_get_length(in));
+            c->marker_done = 0;
+            if (c->state < WR_CS_CLOSING)
+                wr_conn_error(c, 501, 0, "type 0, unknown frame");
+            return true;
+        }
+        c->marker_done++;
+        channel_method(c, id, &m);
+        ch = chan_get(c, id);
+        if (c->state == WR_CS_RUNNING && ch && !wr_chan_closing(ch) && wr_chan_expects_content(ch))
+            wr_chan_assembled(ch, msg);
+        else
+            wr_msg_free_loose(msg); /* refused with the publish, or dropped while closing */
+    }
+    c->marker_done = 0;
     evbuffer_drain(in, (size_t)size + WR_FRAME_OVERHEAD);
     return true;
 }

@@ -73,6 +73,7 @@ struct wr_conn {
     bool cap_cancel;          /* client understands server basic.cancel */
     bool blocked_sent;        /* we sent connection.blocked */
     bool read_paused;         /* memory alarm: not reading this socket */
+    uint32_t marker_done;     /* publishes of the marker at the input's head taken (asm.h) */
     struct wr_queue *flow_q;  /* flow control: waiting for this queue to drain */
     uint64_t flow_delivered;  /* flow_q's deliveries when last seen moving */
     uint64_t flow_moved_ms;   /* ... and when */

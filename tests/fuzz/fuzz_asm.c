@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 struct wr_asm_pub pub;
                 if (p[n + 7 + fs] != 0xce || wr_asm_marker_parse(p + n + 7, fs, &pub) < 0)
                     break; /* a peer's: the walker stopped before it */
-                markers++;
+                markers += pub.count;
             }
             n += fs + 8;
         }

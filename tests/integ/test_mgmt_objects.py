@@ -26,12 +26,15 @@ import json
 import os
 import shutil
 import signal
+import struct
 import tempfile
+import threading
 import time
 
 import pika
 
 import harness
+import rawamqp
 from mgmtcase import MgmtTestCase, q
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -837,6 +840,65 @@ class MgmtObjectsTest(ObjectsBase):
         self.assertGreater(ms["publish"], 0)
         self.assertIn("deliver_get", ms)
         self.assertIn("rate", ms["deliver_get_details"])
+
+    def test_flow_pause_inside_a_burst(self):
+        """A publisher whose queue passes 20,000 ready messages while a
+        consumer takes them is paused (state "flow" in /api/connections)
+        in the middle of what it sent in one go, and read again as the
+        queue drains: every message arrives once and in order. With I/O
+        threads the pause falls inside a run of publishes that share one
+        marker (net/asm.h), which the core must resume where it stopped."""
+        n = self.new_queue()
+        total = 60000
+        got = []
+        done = threading.Event()
+
+        def consume():
+            conn = self.connect()
+            try:
+                ch = conn.channel()
+                ch.basic_qos(prefetch_count=50)
+
+                def on(c, m, props, body):
+                    got.append(struct.unpack(">Q", body)[0])
+                    if len(got) % 50 == 0:
+                        c.basic_ack(m.delivery_tag, multiple=True)
+                    if len(got) >= total:
+                        c.stop_consuming()
+
+                ch.basic_consume(n, on)
+                deadline = time.monotonic() + 90
+                while len(got) < total and time.monotonic() < deadline:
+                    conn.process_data_events(0.2)
+            finally:
+                done.set()
+                if conn.is_open:
+                    conn.close()
+
+        consumer = threading.Thread(target=consume, daemon=True)
+        consumer.start()
+        self.wait_for(lambda: self.queue_info(n).get("consumers") == 1, timeout=12,
+                      what="the consumer")
+        pub = rawamqp.Peer(harness.HOST, self.broker.port)
+        self.addCleanup(pub.close)
+        pub.handshake()
+        pub.open_channel(1)
+        burst = b"".join(rawamqp.publish(1, "", n, struct.pack(">Q", i)) for i in range(total))
+        pub.s.settimeout(90)  # paused reads hold the send for a while
+        sender = threading.Thread(target=pub.s.sendall, args=(burst,), daemon=True)
+        sender.start()
+        if not self.external:  # RabbitMQ's connection stats lag by seconds
+            self.wait_for(lambda: any(c.get("state") == "flow"
+                                      for c in self.get_ok("/api/connections")),
+                          timeout=30, what='a connection in state "flow"')
+        sender.join(90)
+        # The publisher's connection is still whole after the burst.
+        pub.send(rawamqp.queue_declare(1, n, passive=True))
+        reply = pub.recv_method()
+        self.assertEqual(reply[1:3], (50, 11), "the publisher's connection: %r" % (reply,))
+        self.assertTrue(done.wait(90), "the consumer did not finish")
+        self.assertEqual(len(got), total)
+        self.assertEqual(got, list(range(total)), "a message lost, repeated or out of order")
 
     def test_idle_since_and_head_age(self):
         n = self.new_queue()

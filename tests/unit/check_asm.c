@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,11 +126,62 @@ static bool same(struct evbuffer *a, struct evbuffer *b)
     return n == 0 || memcmp(evbuffer_pullup(a, -1), evbuffer_pullup(b, -1), n) == 0;
 }
 
+static void want_run(struct evbuffer *want, uint16_t ch, const char *x, const char *rk,
+                     bool mandatory, uint32_t count)
+{
+    struct wr_asm_pub p = {wr_str_c(x), wr_str_c(rk), mandatory, count};
+    ck_assert_int_eq(wr_asm_put_marker(want, ch, &p), 0);
+}
+
 static void want_marker(struct evbuffer *want, uint16_t ch, const char *x, const char *rk,
                         bool mandatory)
 {
-    struct wr_asm_pub p = {wr_str_c(x), wr_str_c(rk), mandatory};
-    ck_assert_int_eq(wr_asm_put_marker(want, ch, &p), 0);
+    want_run(want, ch, x, rk, mandatory, 1);
+}
+
+/* The same stream with every marker of count n written as n markers of
+ * count 1: how runs form depends on how the input was cut, this does not. */
+static struct evbuffer *unrun(struct evbuffer *b)
+{
+    struct evbuffer *u = evbuffer_new();
+    size_t len = evbuffer_get_length(b), at = 0;
+    const uint8_t *p = evbuffer_pullup(b, -1);
+    while (at < len) {
+        uint32_t size;
+        ck_assert_uint_ge(len - at, WR_FRAME_OVERHEAD);
+        size = wr_load32(p + at + 3);
+        ck_assert_uint_ge(len - at, size + WR_FRAME_OVERHEAD);
+        if (p[at] == WR_ASM_FRAME_MARKER) {
+            struct wr_asm_pub m;
+            ck_assert_int_eq(wr_asm_marker_parse(p + at + 7, size, &m), 0);
+            for (uint32_t i = 0, n = m.count; i < n; i++) {
+                m.count = 1;
+                ck_assert_int_eq(wr_asm_put_marker(u, wr_load16(p + at + 1), &m), 0);
+            }
+        } else {
+            evbuffer_add(u, p + at, size + WR_FRAME_OVERHEAD);
+        }
+        at += size + WR_FRAME_OVERHEAD;
+    }
+    return u;
+}
+
+/* How many markers b holds, and how many publishes they stand for. */
+static void count_markers(struct evbuffer *b, size_t *markers, size_t *pubs)
+{
+    size_t len = evbuffer_get_length(b), at = 0;
+    const uint8_t *p = evbuffer_pullup(b, -1);
+    *markers = *pubs = 0;
+    while (at + WR_FRAME_OVERHEAD <= len) {
+        uint32_t size = wr_load32(p + at + 3);
+        if (p[at] == WR_ASM_FRAME_MARKER) {
+            struct wr_asm_pub m;
+            ck_assert_int_eq(wr_asm_marker_parse(p + at + 7, size, &m), 0);
+            (*markers)++;
+            *pubs += m.count;
+        }
+        at += size + WR_FRAME_OVERHEAD;
+    }
 }
 
 static void check_msg(struct wr_msg *m, const void *body, size_t len)
@@ -186,6 +238,106 @@ START_TEST(test_publish_becomes_marker_any_slicing)
         evbuffer_free(src);
         evbuffer_free(want);
     }
+}
+END_TEST
+
+/* Publishes back to back on one channel with the same exchange, routing
+ * key and mandatory flag share a marker (a run) when one read holds them;
+ * anything between them, another channel, other names or another flag
+ * ends the run. However the input is cut, the markers stand for the same
+ * publishes in the same order. */
+START_TEST(test_runs_share_a_marker)
+{
+    struct wr_basic_props p = no_props();
+    struct evbuffer *src = evbuffer_new(), *want = evbuffer_new();
+    struct run r;
+    char body[40];
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(body, sizeof(body), "m%d", i);
+        put_publish(src, 1, "", "q", &p, body, strlen(body), 10);
+    }
+    want_run(want, 1, "", "q", false, 5);
+    put_publish_method(src, 1, "", "q", true); /* mandatory: a run of its own */
+    ck_assert_int_eq(wr_frame_put_header(src, 1, 2, &p), 0);
+    ck_assert_int_eq(wr_frame_put_body(src, 1, "m5", 2, FRAME_MAX), 0);
+    want_run(want, 1, "", "q", true, 1);
+    put_publish(src, 2, "", "q", &p, "m6", 2, 10); /* another channel */
+    put_publish(src, 2, "", "q", &p, "m7", 2, 10);
+    want_run(want, 2, "", "q", false, 2);
+    put_publish(src, 2, "", "r", &p, "m8", 2, 10); /* another key */
+    want_run(want, 2, "", "r", false, 1);
+    put_publish(src, 2, "x", "r", &p, "m9", 2, 10); /* another exchange */
+    want_run(want, 2, "x", "r", false, 1);
+    {
+        struct evbuffer *ack = evbuffer_new();
+        put_ack(ack, 1, 1); /* a frame between: the run ends */
+        append_copy(want, ack);
+        evbuffer_add_buffer(src, ack);
+        evbuffer_free(ack);
+    }
+    for (int i = 10; i < 13; i++) {
+        snprintf(body, sizeof(body), "m%d", i);
+        put_publish(src, 2, "x", "r", &p, body, strlen(body), 10);
+    }
+    want_run(want, 2, "x", "r", false, 3);
+
+    /* In one read: exactly these markers. */
+    run_init(&r, true);
+    feed(&r, src, evbuffer_get_length(src));
+    ck_assert(same(r.out, want));
+    ck_assert_uint_eq(r.q.n, 13);
+    for (int i = 0; i < 13; i++) {
+        struct wr_msg *m;
+        snprintf(body, sizeof(body), "m%d", i);
+        m = wr_msgq_pop(&r.q);
+        check_msg(m, body, strlen(body));
+        wr_msg_free_loose(m);
+    }
+    run_free(&r);
+
+    /* Cut anywhere: runs never span two calls, and the publishes are the
+     * same. */
+    for (size_t slice = 1; slice < evbuffer_get_length(src); slice += 7) {
+        struct evbuffer *a, *b;
+        size_t markers, pubs;
+        run_init(&r, true);
+        feed(&r, src, slice);
+        a = unrun(r.out);
+        b = unrun(want);
+        ck_assert_msg(same(a, b), "slice %zu", slice);
+        count_markers(r.out, &markers, &pubs);
+        ck_assert_uint_eq(pubs, 13);
+        ck_assert_uint_eq(r.q.n, 13);
+        ck_assert_uint_ge(markers, 6); /* six runs at least */
+        evbuffer_free(a);
+        evbuffer_free(b);
+        run_free(&r);
+    }
+    evbuffer_free(src);
+    evbuffer_free(want);
+}
+END_TEST
+
+/* A run is at most WR_ASM_RUN_MAX publishes: one more starts another. */
+START_TEST(test_run_max)
+{
+    struct wr_basic_props p = no_props();
+    struct evbuffer *src = evbuffer_new(), *want = evbuffer_new();
+    struct run r;
+
+    for (uint32_t i = 0; i < WR_ASM_RUN_MAX + 1; i++)
+        put_publish(src, 7, "", "k", &p, "", 0, 10);
+    want_run(want, 7, "", "k", false, WR_ASM_RUN_MAX);
+    want_run(want, 7, "", "k", false, 1);
+    run_init(&r, true);
+    feed(&r, src, evbuffer_get_length(src));
+    ck_assert(same(r.out, want));
+    ck_assert_uint_eq(r.q.n, WR_ASM_RUN_MAX + 1);
+    ck_assert_uint_eq(r.a.assembled, WR_ASM_RUN_MAX + 1);
+    run_free(&r);
+    evbuffer_free(src);
+    evbuffer_free(want);
 }
 END_TEST
 
@@ -421,7 +573,7 @@ END_TEST
 START_TEST(test_marker_parse)
 {
     struct evbuffer *b = evbuffer_new();
-    struct wr_asm_pub p = {WR_STR("ex"), WR_STR("key"), true}, q;
+    struct wr_asm_pub p = {WR_STR("ex"), WR_STR("key"), true, 1234}, q;
     const uint8_t *f;
     uint32_t size;
     char name[256];
@@ -436,6 +588,7 @@ START_TEST(test_marker_parse)
     ck_assert(q.mandatory);
     ck_assert(wr_str_eqc(q.exchange, "ex"));
     ck_assert(wr_str_eqc(q.routing_key, "key"));
+    ck_assert_uint_eq(q.count, 1234);
     /* truncated, oversized, garbage */
     for (uint32_t n = 0; n < size; n++)
         ck_assert_int_eq(wr_asm_marker_parse(f + 7, n, &q), WR_EFRAME);
@@ -446,9 +599,21 @@ START_TEST(test_marker_parse)
         ck_assert_int_eq(wr_asm_marker_parse(g, size + 1, &q), WR_EFRAME);
         g[0] = 2;
         ck_assert_int_eq(wr_asm_marker_parse(g, size, &q), WR_EFRAME);
+        g[0] = 1;
+        wr_store32(g + size - 4, 0); /* a count of none */
+        ck_assert_int_eq(wr_asm_marker_parse(g, size, &q), WR_EFRAME);
+        wr_store32(g + size - 4, WR_ASM_RUN_MAX + 1); /* more than a run holds */
+        ck_assert_int_eq(wr_asm_marker_parse(g, size, &q), WR_EFRAME);
+        wr_store32(g + size - 4, WR_ASM_RUN_MAX);
+        ck_assert_int_eq(wr_asm_marker_parse(g, size, &q), 0);
         memset(g, 0xff, sizeof(g));
         ck_assert_int_eq(wr_asm_marker_parse(g, sizeof(g), &q), WR_EFRAME);
     }
+    p.count = 0;
+    ck_assert_int_lt(wr_asm_put_marker(b, 1, &p), 0);
+    p.count = WR_ASM_RUN_MAX + 1;
+    ck_assert_int_lt(wr_asm_put_marker(b, 1, &p), 0);
+    p.count = 1;
     memset(name, 'n', 255);
     name[255] = 0;
     p.exchange = wr_str_c(name);
@@ -505,6 +670,8 @@ static Suite *suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_publish_becomes_marker_any_slicing);
+    tcase_add_test(tc, test_runs_share_a_marker);
+    tcase_add_test(tc, test_run_max);
     tcase_add_test(tc, test_properties_carried);
     tcase_add_test(tc, test_left_to_the_core);
     tcase_add_test(tc, test_frame_errors_pass_through);
