@@ -14,11 +14,21 @@ tests/bench/warren-perf (C, one connection per role):
              every 500) reads them all; MiB/s of bodies
   rss        the broker's RSS at the end of that prefill (the whole
              process, with the earlier streams of the run deleted)
+  beside     a stream prefilled with BENCH_BESIDE_MSGS (3,000,000)
+             messages of 1 KiB; a publisher (1 KiB, confirms, 500
+             outstanding) into a new stream for BENCH_BESIDE_S (6) s
+             alone, then again while BENCH_REPLAYERS (10) consumers replay
+             the prefilled stream from "first": the second rate over the
+             first (issue 16's target: at least 0.9), and the replayers'
+             MiB/s in all (marked "reached the end" if a replayer read the
+             whole stream before the publisher was done: make the stream
+             longer). BENCH_BESIDE=0 leaves it out.
 
 Brokers: warrend from the build tree (its own temporary data directory),
 and RabbitMQ 3.10 on BENCH_RMQ_PORT when set (a running node, guest/guest),
 else started with ../shared/tools/rabbitmq-local.sh on a free port and
-stopped at the end; Warren only when neither is available.
+stopped at the end; Warren only when neither is available, or with
+BENCH_RMQ=0. WARREN_TEST_IO_THREADS=N runs warrend with io_threads = N.
 
 Run after `make`:  /usr/bin/python3 tests/bench/stream_bench.py
 """
@@ -29,6 +39,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integ"))
@@ -64,6 +75,40 @@ def replay(port, name, count):
                        "--queue-args", STREAM, "-u", name])
 
 
+BESIDE = os.environ.get("BENCH_BESIDE", "1") != "0"
+BESIDE_MSGS = int(os.environ.get("BENCH_BESIDE_MSGS", "3000000"))
+BESIDE_S = int(os.environ.get("BENCH_BESIDE_S", "6"))
+REPLAYERS = int(os.environ.get("BENCH_REPLAYERS", "10"))
+
+
+def beside(port, name, filled):
+    """(publisher beside replays / alone, replayers' MiB/s in all, whether
+    a replayer reached the stream's end)."""
+    pub = ["-x", "1", "-y", "0", "-c", "500", "-s", "1024", "-z", str(BESIDE_S),
+           "--no-settle", "--queue-durable", "--queue-args", STREAM]
+    alone = perf(port, pub + ["-u", name + "-a"])["confirm_rate"]
+    rargs = ["-x", "0", "-y", "1", "-q", "1000", "-A", "500", "--consumer-args",
+             "x-stream-offset=first", "--queue-durable", "--queue-args", STREAM, "-u", filled,
+             "--leave", "-z", str(BESIDE_S + 3)]
+    argv = [PERF, "--host", harness.HOST, "--port", str(port), "-j", "--quiet"] + rargs
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(REPLAYERS)]
+    got, ended = 0.0, False
+    try:
+        time.sleep(1.5)  # the replayers are reading
+        with_r = perf(port, pub + ["-u", name + "-b"])["confirm_rate"]
+    finally:
+        for p in procs:
+            out, _ = p.communicate(timeout=120)
+            try:
+                r = json.loads(out.strip().splitlines()[-1])
+                got += r["recv_bytes_per_s"]
+                ended = ended or r["received"] >= BESIDE_MSGS
+            except (ValueError, IndexError, KeyError):
+                pass
+    return with_r / alone if alone else 0.0, got / (1 << 20), ended
+
+
 def low_free_port():
     """A free port below 45536: RabbitMQ's distribution listens on PORT+20000."""
     import random
@@ -93,6 +138,8 @@ def rabbitmq():
     on at the end or None), or None. BENCH_RMQ_PORT names a running node;
     else one is started with rabbitmq-local.sh on a free port."""
     port = os.environ.get("BENCH_RMQ_PORT")
+    if os.environ.get("BENCH_RMQ") == "0":
+        return None
     if port:
         return int(port), None, None
     if os.path.exists(RMQ_TOOL):
@@ -114,7 +161,11 @@ def main():
         if rmq:
             brokers["rabbitmq"] = rmq[:2]
             started_rmq = rmq[2]
-        res = {b: {"append16": [], "append1k": [], "replay1k": [], "rss": []} for b in brokers}
+        res = {b: {"append16": [], "append1k": [], "replay1k": [], "rss": [], "beside": [],
+                   "beside_replay": []} for b in brokers}
+        if BESIDE:
+            for b, (bport, _) in brokers.items():
+                append(bport, "sbb-%s-%d" % (b, os.getpid()), 1024, BESIDE_MSGS, leave=True)
         order = list(brokers)
         for rep in range(REPS):
             for b in (order if rep % 2 == 0 else order[::-1]):
@@ -127,6 +178,15 @@ def main():
                 res[b]["append16"].append(r16["confirm_rate"])
                 res[b]["append1k"].append(r1k["confirm_rate"])
                 res[b]["replay1k"].append(rr["recv_bytes_per_s"] / (1 << 20))
+                if BESIDE:
+                    ratio, mib, ended = beside(bport, "sbp-" + tag,
+                                               "sbb-%s-%d" % (b, os.getpid()))
+                    res[b]["beside"].append(ratio)
+                    res[b]["beside_replay"].append(mib)
+                    print("%-8s run %d: a publisher beside %d replays at %.2f of alone; they "
+                          "read %.0f MiB/s%s" % (b, rep + 1, REPLAYERS, ratio, mib,
+                                                 " (reached the end)" if ended else ""),
+                          file=sys.stderr)
                 bs = fill.get("broker_stats")
                 if bs:
                     res[b]["rss"].append(bs["rss_end_kib"] / 1024)
@@ -138,7 +198,7 @@ def main():
                                        " Warren / RabbitMQ |" if len(brokers) > 1 else ""))
         print("|---|%s" % ("---|" * (len(brokers) + (1 if len(brokers) > 1 else 0))))
         for k, unit in (("append16", "msg/s"), ("append1k", "msg/s"), ("replay1k", "MiB/s"),
-                        ("rss", "MiB")):
+                        ("rss", "MiB"), ("beside", "of alone"), ("beside_replay", "MiB/s")):
             meds = [statistics.median(res[b][k]) if res[b][k] else None for b in brokers]
             cells = ["%.2f %s" % (m, unit) if m is not None and m < 100 else
                      "%.0f %s" % (m, unit) if m is not None else "n/a" for m in meds]
