@@ -43,7 +43,7 @@ UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_code
 	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service \
 	tests/unit/check_plugins tests/unit/check_x509 tests/unit/check_dedup \
 	tests/unit/check_recover tests/unit/check_offsets tests/unit/check_msg \
-	tests/unit/check_deliver tests/unit/check_asm
+	tests/unit/check_deliver tests/unit/check_asm tests/unit/check_tls
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -89,6 +89,10 @@ tests_unit_check_perm_LDADD = $(UNIT_LDADD)
 tests_unit_check_x509_SOURCES = tests/unit/check_x509.c
 tests_unit_check_x509_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_x509_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_tls_SOURCES = tests/unit/check_tls.c
+tests_unit_check_tls_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_tls_LDADD = $(UNIT_LDADD)
 
 tests_unit_check_defs_SOURCES = tests/unit/check_defs.c
 tests_unit_check_defs_CFLAGS = $(UNIT_CFLAGS)

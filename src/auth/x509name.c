@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/x509name.h"
 #include "core/err.h"
@@ -181,4 +182,26 @@ int wr_x509_login_name(const X509 *cert, bool common_name, char *out, size_t cap
         OPENSSL_free(v);
     }
     return found ? out_end(&w) : WR_ENOT_FOUND;
+}
+
+/* One ASN.1 time as ISO 8601 in UTC, seconds included. */
+static int put_time(struct out *w, const ASN1_TIME *t)
+{
+    struct tm tm;
+    char b[32];
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1 || !strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return WR_ESYNTAX;
+    put(w, b, strlen(b));
+    return 0;
+}
+
+int wr_x509_validity_format(const X509 *cert, char *out, size_t cap)
+{
+    struct out w = {out, cap, 0};
+    if (put_time(&w, X509_get0_notBefore(cert)) < 0)
+        return WR_ESYNTAX;
+    put(&w, " - ", 3);
+    if (put_time(&w, X509_get0_notAfter(cert)) < 0)
+        return WR_ESYNTAX;
+    return out_end(&w);
 }

@@ -23,6 +23,12 @@ struct X509_name_st; /* OpenSSL's X509_NAME */
  * does not fit in `cap` bytes (NUL included). */
 int wr_x509_name_format(const struct X509_name_st *name, char *out, size_t cap);
 
+/* A certificate's validity as RabbitMQ's management API shows it
+ * (peer_cert_validity): "2026-12-07T04:39:02Z - 2026-12-09T04:39:02Z",
+ * not before and not after, UTC. Returns 0, WR_ENOSPC when it does not
+ * fit in `cap` bytes, or WR_ESYNTAX for a time OpenSSL cannot read. */
+int wr_x509_validity_format(const struct x509_st *cert, char *out, size_t cap);
+
 /* The login name of a client certificate: its subject as above
  * (common_name false), or its CN values joined by "," (common_name true,
  * not escaped). Returns 0; WR_ENOT_FOUND when the subject has no CN;

@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,10 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <openssl/x509.h>
 
 #include "auth/auth.h"
+#include "auth/x509name.h"
 #include "broker/broker.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
@@ -35,6 +38,7 @@
 #include "mgmt/api.h"
 #include "net/chan.h"
 #include "net/conn.h"
+#include "net/io.h"
 #include "net/server.h"
 #include "store/jsonfield.h"
 #include "wire/field.h"
@@ -171,6 +175,54 @@ static json_t *client_props_json(const struct wr_conn *c, json_t **provided_name
     return o ? o : json_object();
 }
 
+/* A string, or null (RabbitMQ's value for a TLS fact a connection lacks). */
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* RabbitMQ's TLS facts: ssl, ssl_protocol ("tlsv1.3"), the suite's parts
+ * in Erlang's names, and the client certificate's subject, issuer and
+ * validity; null where a connection has none (a plain one, or a TLS
+ * client that sent no certificate). */
+static void conn_tls_json(json_t *o, const struct wr_conn *c)
+{
+    bool done = c->tls && c->tls_seen && c->sock;
+    const char *proto = done ? wr_sock_protocol(c->sock) : NULL;
+    struct wr_tls_suite suite = {NULL, NULL, NULL};
+    struct x509_st *cert = done ? wr_sock_peer_cert(c->sock) : NULL;
+    char p[16], subject[1024], issuer[1024], validity[64];
+
+    if (done)
+        suite = wr_sock_suite(c->sock);
+    if (proto) {
+        size_t i = 0;
+        for (; proto[i] && i < sizeof(p) - 1; i++)
+            p[i] = (char)tolower((unsigned char)proto[i]); /* TLSv1.3 -> tlsv1.3 */
+        p[i] = 0;
+        proto = p;
+    }
+    wr_json_set(o, "ssl", json_boolean(c->tls));
+    wr_json_set(o, "ssl_protocol", str_or_null(proto));
+    wr_json_set(o, "ssl_key_exchange", str_or_null(suite.key_exchange));
+    wr_json_set(o, "ssl_cipher", str_or_null(suite.cipher));
+    wr_json_set(o, "ssl_hash", str_or_null(suite.hash));
+    wr_json_set(o, "peer_cert_subject",
+                str_or_null(cert && wr_x509_name_format(X509_get_subject_name(cert), subject,
+                                                        sizeof(subject)) == 0
+                                ? subject
+                                : NULL));
+    wr_json_set(o, "peer_cert_issuer",
+                str_or_null(cert && wr_x509_name_format(X509_get_issuer_name(cert), issuer,
+                                                        sizeof(issuer)) == 0
+                                ? issuer
+                                : NULL));
+    wr_json_set(o, "peer_cert_validity",
+                str_or_null(cert && wr_x509_validity_format(cert, validity, sizeof(validity)) == 0
+                                ? validity
+                                : NULL));
+}
+
 static json_t *conn_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
 {
     const struct wr_conn *c = obj;
@@ -201,7 +253,7 @@ static json_t *conn_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
     wr_json_set(o, "port", json_integer(e.port));
     wr_json_set(o, "peer_host", json_string(e.peer_host));
     wr_json_set(o, "peer_port", json_integer(e.peer_port));
-    wr_json_set(o, "ssl", json_false());
+    conn_tls_json(o, c);
     wr_json_set(o, "client_properties", client_props_json(c, &provided));
     if (provided)
         wr_json_set(o, "user_provided_name", provided);

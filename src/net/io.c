@@ -155,6 +155,7 @@ struct wr_sock {
     char why[256];
     /* set before RP_TLS, read-only after */
     const char *proto, *cipher;
+    struct wr_tls_suite suite;
     struct x509_st *cert;
     /* ---- hand-off, under io->mu ---- */
     struct wr_list io_node, core_node;
@@ -432,6 +433,7 @@ static void sk_read(struct wr_sock *s)
         s->tls_seen = true;
         s->proto = s->xp.ops->protocol(&s->xp);
         s->cipher = s->xp.ops->cipher(&s->xp);
+        s->suite = s->xp.ops->suite(&s->xp);
         s->cert = s->xp.ops->peer_cert(&s->xp);
         if (s->cert)
             X509_up_ref(s->cert);
@@ -964,6 +966,11 @@ struct wr_msg *wr_sock_assembled(struct wr_sock *s, bool take)
 const char *wr_sock_protocol(const struct wr_sock *s)
 {
     return s->proto;
+}
+
+struct wr_tls_suite wr_sock_suite(const struct wr_sock *s)
+{
+    return s->suite;
 }
 
 const char *wr_sock_cipher(const struct wr_sock *s)

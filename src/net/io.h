@@ -99,10 +99,11 @@ uint64_t wr_sock_assembled_count(const struct wr_sock *s);
 
 /* Facts of the transport, fixed once the TLS handshake is done (before
  * wr_conn_sock_tls): the protocol and cipher (static strings, NULL for a
- * plain socket) and the client's verified certificate (borrowed, NULL
- * when none). */
+ * plain socket), the cipher's parts in RabbitMQ's names (transport.h) and
+ * the client's verified certificate (borrowed, NULL when none). */
 const char *wr_sock_protocol(const struct wr_sock *s);
 const char *wr_sock_cipher(const struct wr_sock *s);
+struct wr_tls_suite wr_sock_suite(const struct wr_sock *s);
 struct x509_st *wr_sock_peer_cert(const struct wr_sock *s);
 bool wr_sock_is_tls(const struct wr_sock *s);
 /* Whether the sock runs on an I/O thread (deliveries may be queued). */

@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -215,6 +216,74 @@ static const char *tls_cipher(const struct wr_xport *x)
     return x->handshake_done ? SSL_get_cipher_name(x->tls) : NULL;
 }
 
+/* Erlang's ssl names (RabbitMQ shows them), by OpenSSL's NIDs. */
+struct nid_name {
+    int nid;
+    const char *name;
+};
+
+static const struct nid_name cipher_names[] = {
+    {NID_aes_128_gcm, "aes_128_gcm"},
+    {NID_aes_256_gcm, "aes_256_gcm"},
+    {NID_chacha20_poly1305, "chacha20_poly1305"},
+    {NID_aes_128_cbc, "aes_128_cbc"},
+    {NID_aes_256_cbc, "aes_256_cbc"},
+    {NID_aes_128_ccm, "aes_128_ccm"},
+    {NID_aes_256_ccm, "aes_256_ccm"},
+    {NID_des_ede3_cbc, "3des_ede_cbc"},
+};
+
+static const struct nid_name hash_names[] = {
+    {NID_sha1, "sha"}, {NID_sha256, "sha256"}, {NID_sha384, "sha384"}, {NID_md5, "md5"}};
+
+static const char *nid_name(int nid, const struct nid_name *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i].nid == nid)
+            return t[i].name;
+    return OBJ_nid2ln(nid); /* not one RabbitMQ's clients meet: OpenSSL's name */
+}
+
+static const char *kx_name(int kx, int auth)
+{
+    bool rsa = auth == NID_auth_rsa, ecdsa = auth == NID_auth_ecdsa, psk = auth == NID_auth_psk;
+    switch (kx) {
+    case NID_kx_any:
+        return "any"; /* TLS 1.3: the suite names no key exchange */
+    case NID_kx_rsa:
+        return "rsa";
+    case NID_kx_ecdhe:
+        return rsa ? "ecdhe_rsa" : ecdsa ? "ecdhe_ecdsa" : psk ? "ecdhe_psk" : "ecdhe";
+    case NID_kx_dhe:
+        return rsa ? "dhe_rsa" : auth == NID_auth_dss ? "dhe_dss" : psk ? "dhe_psk" : "dhe";
+    case NID_kx_psk:
+        return "psk";
+    case NID_kx_rsa_psk:
+        return "rsa_psk";
+    default:
+        return OBJ_nid2ln(kx);
+    }
+}
+
+struct wr_tls_suite wr_tls_suite_names(const struct ssl_cipher_st *c)
+{
+    struct wr_tls_suite s = {NULL, NULL, NULL};
+    if (!c)
+        return s;
+    s.key_exchange = kx_name(SSL_CIPHER_get_kx_nid(c), SSL_CIPHER_get_auth_nid(c));
+    s.cipher = nid_name(SSL_CIPHER_get_cipher_nid(c), cipher_names,
+                        sizeof(cipher_names) / sizeof(cipher_names[0]));
+    s.hash = SSL_CIPHER_is_aead(c) ? "aead"
+                                   : nid_name(SSL_CIPHER_get_digest_nid(c), hash_names,
+                                              sizeof(hash_names) / sizeof(hash_names[0]));
+    return s;
+}
+
+static struct wr_tls_suite tls_suite(const struct wr_xport *x)
+{
+    return wr_tls_suite_names(x->handshake_done ? SSL_get_current_cipher(x->tls) : NULL);
+}
+
 const struct wr_xport_ops wr_xport_tls = {
     .name = "tls",
     .read = tls_read,
@@ -225,6 +294,7 @@ const struct wr_xport_ops wr_xport_tls = {
     .peer_cert = tls_peer_cert,
     .protocol = tls_protocol,
     .cipher = tls_cipher,
+    .suite = tls_suite,
 };
 
 static int tls_init(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx, const char *servername)

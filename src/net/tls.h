@@ -24,4 +24,9 @@ int wr_tls_xport_connect(struct wr_xport *x, int fd, struct ssl_ctx_st *ctx,
 
 extern const struct wr_xport_ops wr_xport_tls;
 
+/* A cipher suite's parts in RabbitMQ's names (transport.h); all NULL for
+ * NULL. A name RabbitMQ has none for is OpenSSL's long name. */
+struct ssl_cipher_st;
+struct wr_tls_suite wr_tls_suite_names(const struct ssl_cipher_st *c);
+
 #endif

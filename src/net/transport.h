@@ -39,6 +39,15 @@ enum wr_xp_status {
 
 struct wr_xport;
 
+/* RabbitMQ's names for the parts of a negotiated cipher suite, as its
+ * management API shows a connection's (ssl_key_exchange, ssl_cipher,
+ * ssl_hash): "any", "aes_256_gcm", "aead" for TLS 1.3's
+ * TLS_AES_256_GCM_SHA384; "ecdhe_rsa", "aes_128_cbc", "sha256" for
+ * ECDHE-RSA-AES128-SHA256. Static strings; all NULL for a plain socket. */
+struct wr_tls_suite {
+    const char *key_exchange, *cipher, *hash;
+};
+
 struct wr_xport_ops {
     const char *name; /* "tcp" or "tls" */
     /* Read up to `max` bytes onto the end of `in`; *got is what was added
@@ -62,6 +71,9 @@ struct wr_xport_ops {
      * NULL for a plain socket. */
     const char *(*protocol)(const struct wr_xport *x);
     const char *(*cipher)(const struct wr_xport *x);
+    /* The negotiated suite's parts in RabbitMQ's names (all NULL for a
+     * plain socket). */
+    struct wr_tls_suite (*suite)(const struct wr_xport *x);
 };
 
 /* A connection's transport, embedded in it (no allocation for plain

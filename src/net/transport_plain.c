@@ -105,6 +105,12 @@ static const char *plain_none(const struct wr_xport *x)
     return NULL;
 }
 
+static struct wr_tls_suite plain_suite(const struct wr_xport *x)
+{
+    (void)x;
+    return (struct wr_tls_suite){NULL, NULL, NULL};
+}
+
 const struct wr_xport_ops wr_xport_plain = {
     .name = "tcp",
     .read = plain_read,
@@ -115,6 +121,7 @@ const struct wr_xport_ops wr_xport_plain = {
     .peer_cert = plain_peer_cert,
     .protocol = plain_none,
     .cipher = plain_none,
+    .suite = plain_suite,
 };
 
 void wr_xport_plain_init(struct wr_xport *x, int fd)

@@ -90,6 +90,7 @@ def fd_count(pid):
 class TLSCase(unittest.TestCase):
     """One broker per class with the TLS listener on a free port."""
     conf_lines = ()
+    extra_args = ()
     verify_peer = False
     fail_if_no_peer_cert = False
 
@@ -101,7 +102,7 @@ class TLSCase(unittest.TestCase):
                           verify_peer=cls.verify_peer,
                           fail_if_no_peer_cert=cls.fail_if_no_peer_cert)
         cls.conf_path = conf
-        cls._cm = harness.broker(("-c", conf))
+        cls._cm = harness.broker(("-c", conf) + tuple(cls.extra_args))
         cls.broker = cls._cm.__enter__()
         if cls.broker.external:
             raise unittest.SkipTest("TLS tests start their own warrend")
@@ -406,6 +407,87 @@ class VerifyPeer(TLSCase):
         line = self.expect_one_line(before, self.tls_port, "TLS handshake failed")
         self.assertIn("certificate verify failed", line)
         self.still_serves()
+
+
+def _dates(path):
+    """A certificate's validity in RabbitMQ's form, from `openssl x509 -dates`."""
+    import datetime
+    out = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-dates"], check=True,
+                         capture_output=True, text=True).stdout
+    d = dict(line.split("=", 1) for line in out.strip().splitlines())
+
+    def iso(v):
+        t = datetime.datetime.strptime(v.replace(" GMT", ""), "%b %d %H:%M:%S %Y")
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "%s - %s" % (iso(d["notBefore"]), iso(d["notAfter"]))
+
+
+class ConnectionFacts(TLSCase):
+    """What /api/connections says of a connection's TLS: RabbitMQ 3.10's
+    fields and values (ssl, ssl_protocol, ssl_key_exchange, ssl_cipher,
+    ssl_hash, peer_cert_subject, peer_cert_issuer, peer_cert_validity;
+    null where a connection has none), as RabbitMQ showed them for the
+    same clients and certificates."""
+    verify_peer = True  # a certificate is asked for, not required
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mgmt_port = harness.free_port()
+        cls.extra_args = ("--mgmt-port", str(cls.mgmt_port))
+        super().setUpClass()
+        harness.wait_port(cls.mgmt_port, cls.broker.proc)
+
+    def conn_named(self, name):
+        import base64
+        import json
+        import urllib.request
+        req = urllib.request.Request(
+            "http://%s:%d/api/connections" % (HOST, self.mgmt_port),
+            headers={"authorization": "Basic " + base64.b64encode(b"guest:guest").decode()})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            for c in json.load(r):
+                if c.get("client_properties", {}).get("connection_name") == name:
+                    return c
+        return None
+
+    def open(self, port, name, ctx=None):
+        kw = {"ssl_options": pika.SSLOptions(ctx, "localhost")} if ctx else {}
+        c = pika.BlockingConnection(pika.ConnectionParameters(
+            host=HOST, port=port, heartbeat=0, client_properties={"connection_name": name},
+            **kw))
+        self.addCleanup(c.close)
+        return wait_for(lambda: self.conn_named(name), 10, "connection %s listed" % name)
+
+    def test_tls13_with_a_client_certificate(self):
+        c = self.open(self.tls_port, "facts-13", client_ctx(CERTS.client, CERTS.client_key))
+        self.assertIs(c["ssl"], True)
+        self.assertEqual(c["ssl_protocol"], "tlsv1.3")
+        self.assertEqual(c["ssl_key_exchange"], "any")
+        self.assertEqual(c["ssl_cipher"], "aes_256_gcm")
+        self.assertEqual(c["ssl_hash"], "aead")
+        self.assertEqual(c["peer_cert_subject"], CLIENT_DN)
+        self.assertEqual(c["peer_cert_subject"], "CN=tls-client,OU=TLS\\, tests,O=Warren Test,C=GB")
+        self.assertEqual(c["peer_cert_issuer"], "CN=Warren Test CA")
+        self.assertEqual(c["peer_cert_validity"], _dates(CERTS.client))
+
+    def test_tls12_without_a_certificate(self):
+        ctx = client_ctx()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ECDHE-RSA-AES128-SHA256")
+        c = self.open(self.tls_port, "facts-12", ctx)
+        self.assertEqual((c["ssl"], c["ssl_protocol"], c["ssl_key_exchange"], c["ssl_cipher"],
+                          c["ssl_hash"]), (True, "tlsv1.2", "ecdhe_rsa", "aes_128_cbc", "sha256"))
+        for k in ("peer_cert_subject", "peer_cert_issuer", "peer_cert_validity"):
+            self.assertIn(k, c)
+            self.assertIsNone(c[k], k)
+
+    def test_plain_connection(self):
+        c = self.open(self.broker.port, "facts-plain")
+        self.assertIs(c["ssl"], False)
+        for k in ("ssl_protocol", "ssl_key_exchange", "ssl_cipher", "ssl_hash",
+                  "peer_cert_subject", "peer_cert_issuer", "peer_cert_validity"):
+            self.assertIn(k, c)
+            self.assertIsNone(c[k], k)
 
 
 class External(TLSCase):

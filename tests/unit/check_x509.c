@@ -2,13 +2,15 @@
  * check_x509.c - unit tests of auth/x509name.c: certificate subjects in
  * RabbitMQ's distinguished-name form (order, multi-valued RDNs, short
  * names and OIDs, every escape, UTF-8 from other string types), common
- * names, and the bounds (names that do not fit, to the byte).
+ * names, and the bounds (names that do not fit, to the byte); validity
+ * periods as RabbitMQ's management API writes them.
  */
 #include <check.h>
 #include <openssl/asn1.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/x509name.h"
 #include "core/err.h"
@@ -164,6 +166,41 @@ START_TEST(test_login_name)
 }
 END_TEST
 
+/* A certificate whose validity runs from `from` to `to` (seconds since the
+ * epoch). */
+static X509 *cert_valid(time_t from, time_t to)
+{
+    X509 *x = X509_new();
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(ASN1_TIME_set(X509_getm_notBefore(x), from));
+    ck_assert_ptr_nonnull(ASN1_TIME_set(X509_getm_notAfter(x), to));
+    return x;
+}
+
+START_TEST(test_validity)
+{
+    /* RabbitMQ's peer_cert_validity: ISO 8601, UTC, " - " between. */
+    X509 *x = cert_valid(1796618342, 1796791142);
+    char out[64];
+    const char *want = "2026-12-07T04:39:02Z - 2026-12-09T04:39:02Z";
+    ck_assert_int_eq(wr_x509_validity_format(x, out, sizeof out), 0);
+    ck_assert_str_eq(out, want);
+    /* To the byte: room for the NUL or not. */
+    ck_assert_int_eq(wr_x509_validity_format(x, out, strlen(want) + 1), 0);
+    ck_assert_int_eq(wr_x509_validity_format(x, out, strlen(want)), WR_ENOSPC);
+    ck_assert_str_eq(out, "");
+    X509_free(x);
+    /* GeneralizedTime past 2049, and before 1970's end of UTCTime. */
+    x = cert_valid(0, 4102444800); /* 2100-01-01 */
+    ck_assert_int_eq(wr_x509_validity_format(x, out, sizeof out), 0);
+    ck_assert_str_eq(out, "1970-01-01T00:00:00Z - 2100-01-01T00:00:00Z");
+    /* A time OpenSSL cannot read. */
+    ck_assert_int_eq(ASN1_STRING_set(X509_getm_notAfter(x), "garbage", 7), 1);
+    ck_assert_int_eq(wr_x509_validity_format(x, out, sizeof out), WR_ESYNTAX);
+    X509_free(x);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("x509");
@@ -172,6 +209,7 @@ int main(void)
     tcase_add_test(tc, test_escapes);
     tcase_add_test(tc, test_bounds);
     tcase_add_test(tc, test_login_name);
+    tcase_add_test(tc, test_validity);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
