@@ -57,7 +57,19 @@ uint64_t wr_broker_mem_used(const struct wr_broker *b)
 
 struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *conf)
 {
-    struct wr_broker *b = calloc(1, sizeof(*b));
+    struct wr_broker *b;
+    /* glibc gives the top of its heap back on free once 128 KiB of it are
+     * free, and the next malloc takes it again: a queue of a few 64 KiB
+     * messages going round paid fresh page faults for every body (8.5 per
+     * message, most of the 240 us each took here). The heap keeps its top
+     * (1 MiB in each arena: the I/O threads have theirs) and large bodies
+     * come from it; memory goes back in wr_broker_tick, after a drop.
+     * Setting these also stops glibc raising its mmap threshold on its
+     * own. Set here, before the journal's and the I/O threads start: glibc
+     * reads these settings without a lock. */
+    mallopt(M_TRIM_THRESHOLD, 1 << 20);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    b = calloc(1, sizeof(*b));
     if (!b)
         return NULL;
     b->base = base;
@@ -77,16 +89,7 @@ struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *c
 
 void wr_broker_mem_start(struct wr_broker *b)
 {
-    /* glibc gives the top of its heap back on free once 128 KiB of it are
-     * free, and the next malloc takes it again: a queue of a few 64 KiB
-     * messages going round paid fresh page faults for every body (8.5 per
-     * message, most of the 240 us each took here). The heap keeps its top
-     * (1 MiB in each arena: the I/O threads have theirs) and large bodies
-     * come from it; memory goes back in wr_broker_tick, after a drop.
-     * Setting these also stops glibc raising its mmap threshold on its
-     * own. */
-    mallopt(M_TRIM_THRESHOLD, 1 << 20);
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    /* (malloc's settings were made in wr_broker_new.) */
     b->mem_base = rss_bytes();
     wr_log(WR_LOG_INFO, "memory high watermark: %llu bytes (%llu in use at start)",
            (unsigned long long)b->mem_limit, (unsigned long long)b->mem_base);
@@ -289,7 +292,7 @@ void wr_broker_tick(struct wr_broker *b)
         b->msg_bytes_peak - b->msgs.bytes >= (4u << 20) && b->msgs.bytes <= b->msg_bytes_peak / 2;
     /* Or the messages fell by 256 KiB or more and then stayed still for a
      * tick (the queues went quiet): glibc now keeps up to 1 MiB of free
-     * heap top (wr_broker_mem_start), which a smaller drop would leave
+     * heap top (set in wr_broker_new), which a smaller drop would leave
      * held for good. */
     settled =
         b->msg_bytes_peak - b->msgs.bytes >= (256u << 10) && b->msgs.bytes == b->msg_bytes_last;
