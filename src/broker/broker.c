@@ -89,7 +89,6 @@ struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *c
 
 void wr_broker_mem_start(struct wr_broker *b)
 {
-    /* (malloc's settings were made in wr_broker_new.) */
     b->mem_base = rss_bytes();
     wr_log(WR_LOG_INFO, "memory high watermark: %llu bytes (%llu in use at start)",
            (unsigned long long)b->mem_limit, (unsigned long long)b->mem_base);

@@ -189,9 +189,10 @@ static void conn_tls_json(json_t *o, const struct wr_conn *c)
 {
     bool done = c->tls && c->tls_seen && c->sock;
     const char *proto = done ? wr_sock_protocol(c->sock) : NULL;
+    const char *subject = NULL, *issuer = NULL, *validity = NULL;
     struct wr_tls_suite suite = {NULL, NULL, NULL};
     struct x509_st *cert = done ? wr_sock_peer_cert(c->sock) : NULL;
-    char p[16], subject[1024], issuer[1024], validity[64];
+    char p[16], sb[1024], ib[1024], vb[64];
 
     if (done)
         suite = wr_sock_suite(c->sock);
@@ -202,25 +203,22 @@ static void conn_tls_json(json_t *o, const struct wr_conn *c)
         p[i] = 0;
         proto = p;
     }
+    if (cert) {
+        if (wr_x509_name_format(X509_get_subject_name(cert), sb, sizeof(sb)) == 0)
+            subject = sb;
+        if (wr_x509_name_format(X509_get_issuer_name(cert), ib, sizeof(ib)) == 0)
+            issuer = ib;
+        if (wr_x509_validity_format(cert, vb, sizeof(vb)) == 0)
+            validity = vb;
+    }
     wr_json_set(o, "ssl", json_boolean(c->tls));
     wr_json_set(o, "ssl_protocol", str_or_null(proto));
     wr_json_set(o, "ssl_key_exchange", str_or_null(suite.key_exchange));
     wr_json_set(o, "ssl_cipher", str_or_null(suite.cipher));
     wr_json_set(o, "ssl_hash", str_or_null(suite.hash));
-    wr_json_set(o, "peer_cert_subject",
-                str_or_null(cert && wr_x509_name_format(X509_get_subject_name(cert), subject,
-                                                        sizeof(subject)) == 0
-                                ? subject
-                                : NULL));
-    wr_json_set(o, "peer_cert_issuer",
-                str_or_null(cert && wr_x509_name_format(X509_get_issuer_name(cert), issuer,
-                                                        sizeof(issuer)) == 0
-                                ? issuer
-                                : NULL));
-    wr_json_set(o, "peer_cert_validity",
-                str_or_null(cert && wr_x509_validity_format(cert, validity, sizeof(validity)) == 0
-                                ? validity
-                                : NULL));
+    wr_json_set(o, "peer_cert_subject", str_or_null(subject));
+    wr_json_set(o, "peer_cert_issuer", str_or_null(issuer));
+    wr_json_set(o, "peer_cert_validity", str_or_null(validity));
 }
 
 static json_t *conn_json(struct wr_mgmt_req *rq, void *obj, void *ctx)

@@ -1159,6 +1159,17 @@ static void handle_frame(struct wr_conn *c, struct evbuffer *in, const struct wr
     evbuffer_drain(in, (size_t)f->size + WR_FRAME_OVERHEAD);
 }
 
+/* A marker the core cannot take (not one the I/O thread wrote, or more
+ * publishes than the sock holds; neither is reached): what is left of the
+ * input goes, and the peer hears of an unknown frame type. */
+static void marker_refused(struct wr_conn *c, struct evbuffer *in)
+{
+    evbuffer_drain(in, evbuffer_get_length(in));
+    c->marker_done = 0;
+    if (c->state < WR_CS_CLOSING)
+        wr_conn_error(c, 501, 0, "type 0, unknown frame");
+}
+
 /* Publishes the I/O thread assembled (net/asm.h): the marker frame at
  * the head of `in`, for the oldest `count` messages the sock holds. Each
  * is handled as its basic.publish, content header and body frames would
@@ -1183,11 +1194,7 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
             (ev_ssize_t)(size + WR_FRAME_OVERHEAD) ||
         f[size + WR_FRAME_HEADER_SIZE] != WR_AMQP_FRAME_END || !(id = wr_load16(f + 1)) ||
         wr_asm_marker_parse(f + WR_FRAME_HEADER_SIZE, size, &p) < 0) {
-        /* Not one of the thread's (it leaves channel 0 alone); not reached. */
-        evbuffer_drain(in, evbuffer_get_length(in));
-        c->marker_done = 0;
-        if (c->state < WR_CS_CLOSING)
-            wr_conn_error(c, 501, 0, "type 0, unknown frame");
+        marker_refused(c, in); /* the thread leaves channel 0 alone */
         return true;
     }
     /* Only the publish's arguments are read (wr_method_init would clear
@@ -1206,11 +1213,7 @@ static bool handle_marker(struct wr_conn *c, struct evbuffer *in, uint32_t size)
         if (conn_input_held(c))
             return false;
         if (!(msg = wr_sock_assembled(c->sock, true))) {
-            /* Fewer messages than the count says; not reached. */
-            evbuffer_drain(in, evbuffer_get_length(in));
-            c->marker_done = 0;
-            if (c->state < WR_CS_CLOSING)
-                wr_conn_error(c, 501, 0, "type 0, unknown frame");
+            marker_refused(c, in);
             return true;
         }
         c->marker_done++;

@@ -70,6 +70,13 @@ static uint8_t *put_shortstr(uint8_t *p, struct wr_str s)
     return p + s.len;
 }
 
+/* basic.deliver's encoded size: its class and method ids, three short
+ * strings, the tag and the flags octet. */
+static size_t deliver_size(size_t ctag_len, size_t x_len, size_t rk_len)
+{
+    return 16u + ctag_len + x_len + rk_len;
+}
+
 /* The method frame of a delivery. basic.deliver, the one that matters per
  * message, is written with plain stores (the generated encoder checks
  * every field against the end); its size is known. */
@@ -89,7 +96,7 @@ static uint8_t *put_method(uint8_t *p, uint16_t channel, const struct wr_method 
         p += msize;
     } else {
         if (a->consumer_tag.len > 255 || a->exchange.len > 255 || a->routing_key.len > 255 ||
-            msize != 16u + a->consumer_tag.len + a->exchange.len + a->routing_key.len)
+            msize != deliver_size(a->consumer_tag.len, a->exchange.len, a->routing_key.len))
             return NULL;
         wr_store32(p, WR_BASIC_DELIVER);
         p = put_shortstr(p + 4, a->consumer_tag);
@@ -252,7 +259,7 @@ void wr_dlvq_encode(struct wr_dlvq *q, struct evbuffer *raw, struct evbuffer *ou
         a->redelivered = d->redelivered;
         a->exchange = (struct wr_str){d->exchange, d->xlen};
         a->routing_key = (struct wr_str){d->rkey, d->rklen};
-        (void)put_small(out, d->channel, &m, 16u + d->ctag_len + d->xlen + d->rklen, d->props,
+        (void)put_small(out, d->channel, &m, deliver_size(d->ctag_len, d->xlen, d->rklen), d->props,
                         d->props_len, d->body, d->body_len, d->size);
         fn(arg, d->msg);
     }
@@ -286,11 +293,9 @@ void wr_deliver_release(void *arg)
 void wr_deliver_content(struct wr_conn *c, uint16_t channel, const struct wr_method *m,
                         struct wr_msg *msg)
 {
-    /* basic.deliver's size without the generic walk: its class and
-     * method ids, three short strings, the tag and the flags octet. */
+    const struct wr_basic_deliver *a = &m->u.basic_deliver;
     size_t msize = m->id == WR_BASIC_DELIVER
-                       ? 16u + m->u.basic_deliver.consumer_tag.len +
-                             m->u.basic_deliver.exchange.len + m->u.basic_deliver.routing_key.len
+                       ? deliver_size(a->consumer_tag.len, a->exchange.len, a->routing_key.len)
                        : wr_method_size(m);
     uint32_t chunk = c->frame_max - WR_FRAME_OVERHEAD;
     uint8_t *body = wr_msg_body(msg);

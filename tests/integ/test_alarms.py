@@ -70,13 +70,18 @@ class AlarmTests(harness.BrokerTestCase):
         n = f[2][4]
         return struct.unpack(">I", f[2][5 + n:9 + n])[0]
 
-    def test_blocked_then_unblocked(self):
+    def publisher_and_queue(self):
+        """A new queue, a peer to publish and another to watch the queue."""
         if self.external:
             self.skipTest("needs warrend started with a 64 MB watermark")
         q = self.unique()
         pub, other = self.peer(), self.peer()
         other.send(r.queue_declare(1, q))
         self.wait_method(other, 50, 11)
+        return q, pub, other
+
+    def test_blocked_then_unblocked(self):
+        q, pub, other = self.publisher_and_queue()
         # Publish 256 KiB bodies until the broker says connection.blocked.
         sent = 0
         blocked = None
@@ -127,12 +132,7 @@ class AlarmTests(harness.BrokerTestCase):
         whole. With I/O threads the alarm falls inside runs of publishes
         that share a marker (net/asm.h), which the core resumes where it
         stopped."""
-        if self.external:
-            self.skipTest("needs warrend started with a 64 MB watermark")
-        q = self.unique()
-        pub, other = self.peer(), self.peer()
-        other.send(r.queue_declare(1, q))
-        self.wait_method(other, 50, 11)
+        q, pub, other = self.publisher_and_queue()
         sent = 30000
         burst = b"".join(r.publish(1, "", q, b"b" * 4096) for _ in range(sent))
         pub.s.settimeout(90)  # held sends wait for the alarm to clear
