@@ -272,6 +272,7 @@ INTEG_TESTS = \
 	tests/integ/test_man_examples.py \
 	tests/integ/test_tls.py \
 	tests/integ/test_listen.py \
+	tests/integ/test_io_placement.py \
 	tests/integ/test_dedup.py \
 	tests/integ/test_consumer_timeout.py \
 	tests/integ/test_stream_durable.py \

@@ -46,6 +46,7 @@ static const char *check_cert_login(const char *v);
 static const char *check_user(const char *v);
 static const char *check_user_list(const char *v);
 static const char *check_log_file(const char *v);
+static const char *check_io_placement(const char *v);
 
 /* The order of rows is the order wr_conf_print lists them in. */
 static const struct wr_conf_setting settings[] = {
@@ -497,6 +498,14 @@ static const struct wr_conf_setting settings[] = {
      .flags = WR_CONF_AUTO,
      .help = "threads that read and write the AMQP sockets beside the broker's own; 0: the "
              "broker's thread does it; auto: cores - 1, at most 16, 0 on 1 or 2 cores"},
+    {.name = "io_threads.placement",
+     .type = WR_CONF_STRING,
+     F(io_placement),
+     .def = "adaptive",
+     .check = check_io_placement,
+     .help = "with I/O threads, where sockets run: adaptive (on the broker's thread while "
+             "it is mostly idle, on the I/O threads while it is busy), threads (always on "
+             "the I/O threads) or shuffle (moved back and forth every 20 ms: for tests)"},
     /* plugins (src/plugin); plugins.enabled.N and plugin.NAME.KEY are
      * lists, parsed by apply_plugin_key */
     {.name = "plugins.directory",
@@ -625,6 +634,13 @@ static const char *check_verify(const char *v)
     return !strcmp(v, "verify_peer") || !strcmp(v, "verify_none")
                ? NULL
                : "not verify_peer or verify_none";
+}
+
+static const char *check_io_placement(const char *v)
+{
+    return !strcmp(v, "adaptive") || !strcmp(v, "threads") || !strcmp(v, "shuffle")
+               ? NULL
+               : "not adaptive, threads or shuffle";
 }
 
 static const char *check_mechanism(const char *v)

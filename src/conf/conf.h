@@ -127,6 +127,7 @@ struct wr_conf {
     int64_t consumer_max_per_channel;    /* consumer_max_per_channel, 0 = no limit */
     int64_t consumer_timeout_ms;         /* consumer_timeout, 0 = no limit */
     int64_t io_threads;                  /* io_threads, -1 = auto (net/io.h) */
+    char io_placement[16];               /* io_threads.placement: adaptive, threads, shuffle */
     /* plugins */
     char plugins_dir[1024];     /* plugins.directory */
     char plugins_enabled[1024]; /* plugins.enabled.N, as a comma list; not a row */

@@ -221,6 +221,18 @@ static void conn_tls_json(json_t *o, const struct wr_conn *c)
     wr_json_set(o, "peer_cert_validity", str_or_null(validity));
 }
 
+/* Warren's own: where the socket is served now, "core" (the broker's
+ * thread) or "warren-io-N" (net/io.h: placement). */
+static json_t *conn_io_thread(const struct wr_conn *c)
+{
+    char name[24];
+    int n = c->sock ? wr_sock_place(c->sock) : 0;
+    if (!n)
+        return json_string("core");
+    snprintf(name, sizeof(name), "warren-io-%d", n);
+    return json_string(name);
+}
+
 static json_t *conn_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
 {
     const struct wr_conn *c = obj;
@@ -252,6 +264,7 @@ static json_t *conn_json(struct wr_mgmt_req *rq, void *obj, void *ctx)
     wr_json_set(o, "peer_host", json_string(e.peer_host));
     wr_json_set(o, "peer_port", json_integer(e.peer_port));
     conn_tls_json(o, c);
+    wr_json_set(o, "io_thread", conn_io_thread(c));
     wr_json_set(o, "client_properties", client_props_json(c, &provided));
     if (provided)
         wr_json_set(o, "user_provided_name", provided);

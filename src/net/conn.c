@@ -192,7 +192,7 @@ void wr_conn_flush(struct wr_conn *c)
     wr_list_del(&c->dirty_node);
     if (c->state == WR_CS_DEAD || (!evbuffer_get_length(c->out) && !c->dq.n))
         return;
-    c->out_pending += wr_sock_flush(c->sock, c->out, &c->dq);
+    wr_sock_flush(c->sock, c->out, &c->dq, &c->out_pending);
 }
 
 void wr_conn_sock_wrote(struct wr_conn *c, uint64_t bytes, uint32_t writes)
@@ -256,7 +256,7 @@ static void conn_finish(struct wr_conn *c)
     c->closing_since_ms = wr_now_ms();
     free_channels(c);
     wr_list_del(&c->dirty_node);
-    c->out_pending += wr_sock_finish(c->sock, c->out, &c->dq);
+    wr_sock_finish(c->sock, c->out, &c->dq, &c->out_pending);
     out_account(c);
 }
 

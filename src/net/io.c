@@ -79,7 +79,8 @@ enum phase { SK_NEW, SK_OPEN, SK_FLUSH, SK_LINGER, SK_CLOSED };
 #define RQ_READ 2u /* h_want_read changed, or input may be read again */
 #define RQ_FINISH 4u
 #define RQ_ABORT 8u
-#define RQ_ASM 16u /* assemble publishes from now on (h_frame_max) */
+#define RQ_ASM 16u  /* assemble publishes from now on (h_frame_max) */
+#define RQ_PARK 32u /* give the sock back to the core (placement, below) */
 
 /* Reports, sock to core, handled in this order. */
 #define RP_TLS 1u
@@ -88,6 +89,20 @@ enum phase { SK_NEW, SK_OPEN, SK_FLUSH, SK_LINGER, SK_CLOSED };
 #define RP_ENDED 8u
 #define RP_CLOSED 16u
 #define RP_STALLED 32u /* input stopped until the core took what was read */
+#define RP_PARKED 64u  /* the thread let go of the sock: the core's now */
+
+/* Placement (io_threads > 0): how often the core looks at its own load,
+ * and the loads that move the sockets. At or above BUSY_HIGH of the
+ * core's time in one look, every socket served on the core moves to an
+ * I/O thread; below BUSY_LOW for IDLE_LOOKS looks in a row they come
+ * back. With the sockets on threads the core spends a third or less of
+ * the CPU per message it spends serving them itself (docs/PERFORMANCE.md),
+ * so 0.1 there is well below 0.5 once they are back: no see-saw. */
+#define PLACE_MS 100
+#define SHUFFLE_MS 20
+#define BUSY_HIGH 0.5
+#define BUSY_LOW 0.1
+#define IDLE_LOOKS 10
 
 struct core_call {
     void (*fn)(void *);
@@ -117,13 +132,26 @@ struct wr_iopool {
     struct wr_io *io; /* n of them, or one running on the core when n = 0 */
     int core_efd;     /* the threads wake the core */
     struct event *core_ev;
+    /* n > 0: socks served on the core's loop (placement) */
+    struct wr_io core_io;
+    enum wr_io_placement placement;
+    bool direct;        /* new plain socks start on the core; threaded ones come back */
+    unsigned low_looks; /* looks in a row below BUSY_LOW */
+    uint64_t last_cpu_ns, last_wall_ns;
+    struct event *place_ev;
+    struct wr_list socks; /* every sock (all_node), for the placement */
 };
 
 struct wr_sock {
-    struct wr_io *io;
+    struct wr_io *io; /* who runs it now: a thread, or the core (!io->threaded) */
     struct wr_conn *c;
     struct evbuffer *c_in; /* the connection's input buffer (the core's) */
     bool tls;
+    /* io_threads > 0: the sock has buffers of its own and the hand-off
+     * fields, wherever it runs. On the core ("direct") a hand-off is a
+     * call: the input read goes to c_in at once, the output is written
+     * in wr_sock_flush. */
+    bool split;
     /* ---- the sock's thread ---- */
     struct wr_xport xp;
     struct event *rev, *wev;
@@ -170,9 +198,14 @@ struct wr_sock {
     char h_why[256];
     struct core_call *h_calls;
     uint32_t h_ncalls, h_cap;
+    bool parked; /* under io->mu: the thread let go of it (RP_PARKED) */
     /* ---- the core's: a batch taken, being handled ---- */
     bool gone;        /* its CLOSED report was taken: no more requests */
     bool c_want_read; /* what the core asked for last */
+    bool parking;     /* RQ_PARK asked, RP_PARKED not taken yet */
+    bool k_tls;       /* the handshake is done (RP_TLS taken): may run on the core */
+    unsigned k_req;   /* requests the thread left when it parked the sock */
+    struct wr_list all_node;
     struct wr_list proc_node;
     unsigned t_rep;
     uint64_t t_rbytes, t_wbytes;
@@ -220,6 +253,7 @@ static void efd_drain(int fd)
 static void sk_report(struct wr_sock *s, unsigned what);
 static void sk_calls_flush(struct wr_sock *s);
 static void sk_give_back(void *arg, struct wr_msg *m);
+static void release_now(void *arg, struct wr_msg *m);
 
 static void event_want(struct event *ev, bool *on, bool want)
 {
@@ -250,8 +284,8 @@ static bool sk_reading(const struct wr_sock *s)
  * needs first (the other direction). */
 static void sk_events(struct wr_sock *s)
 {
-    if (s->phase == SK_NEW || s->phase == SK_CLOSED)
-        return;
+    if (s->phase == SK_NEW || s->phase == SK_CLOSED || !s->rev)
+        return; /* !rev: between two loops (placement) */
     event_want(s->rev, &s->rev_on, sk_reading(s) || (s->writing && s->wr_wants_read));
     event_want(s->wev, &s->wev_on, (s->writing && !s->wr_wants_read) || s->rd_wants_write);
 }
@@ -277,7 +311,7 @@ static void sk_close(struct wr_sock *s)
     s->rev = s->wev = NULL;
     s->rev_on = s->wev_on = false;
     wr_list_del(&s->dl_node);
-    if (s->io->threaded) {
+    if (s->split) {
         pthread_mutex_lock(&s->io->mu);
         evbuffer_add_buffer(s->out, s->h_out);
         if (!s->r_dq.n) {
@@ -490,15 +524,42 @@ static void sk_write_cb(evutil_socket_t fd, short what, void *arg)
         sk_wrote(s);
 }
 
+/* Make the socket's events on the loop of the sock's thread (or the
+ * core's); on failure neither exists. */
 static bool sk_attach(struct wr_sock *s)
 {
     s->rev = event_new(s->io->base, s->xp.fd, EV_READ | EV_PERSIST, sk_read_cb, s);
     s->wev = event_new(s->io->base, s->xp.fd, EV_WRITE | EV_PERSIST, sk_write_cb, s);
-    if (!s->rev || !s->wev)
+    if (!s->rev || !s->wev) {
+        if (s->rev)
+            event_free(s->rev);
+        if (s->wev)
+            event_free(s->wev);
+        s->rev = s->wev = NULL;
         return false;
+    }
     s->phase = SK_OPEN;
     sk_events(s);
     return true;
+}
+
+/* Free the socket's events: the sock leaves this loop for another. */
+static void sk_detach(struct wr_sock *s)
+{
+    event_free(s->rev);
+    event_free(s->wev);
+    s->rev = s->wev = NULL;
+    s->rev_on = s->wev_on = false;
+}
+
+/* The thread lets go of an open sock the core asked back (RQ_PARK): its
+ * events are freed here and the core makes them again on its loop. What
+ * it holds (buffers, the walker, TLS) goes with it; nothing on this
+ * thread refers to it afterwards. */
+static void sk_park(struct wr_sock *s)
+{
+    sk_detach(s);
+    sk_report(s, RP_PARKED);
 }
 
 /* The core finished: write what is left, then linger. */
@@ -560,8 +621,8 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
     while (!wr_list_empty(&io->to_io)) {
         struct wr_sock *s = wr_container_of(io->to_io.next, struct wr_sock, io_node);
         wr_list_del(&s->io_node);
-        if (s->phase == SK_CLOSED)
-            continue; /* reported; the core may free it at any time */
+        if (s->phase == SK_CLOSED || s->parked)
+            continue; /* reported, the core's now: it takes the requests */
         s->r_req = s->h_req;
         s->h_req = 0;
         s->r_want_read = s->h_want_read;
@@ -614,6 +675,8 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (s->phase == SK_OPEN && !s->writing && evbuffer_get_length(s->out) && sk_write(s))
             sk_wrote(s);
+        if ((s->r_req & RQ_PARK) && s->phase == SK_OPEN)
+            sk_park(s); /* not open: closing, and reported so in time */
     }
     if (stop)
         event_base_loopbreak(io->base);
@@ -651,26 +714,50 @@ static void report_now(struct wr_sock *s, unsigned what)
         wr_conn_sock_closed(c);
 }
 
+/* Publishes read into s->in, assembled as far as they go (asm.h): the
+ * markers and raw frames into s->ain, their messages into s->aq. */
+static void sk_walk(struct wr_sock *s, unsigned what)
+{
+    if (evbuffer_get_length(s->in)) {
+        /* One chain for this read's markers, not one per kilobyte: the
+         * core frees the chains, each a lock of this thread's arena. */
+        if (s->as.frame_max)
+            evbuffer_expand(s->ain, ASM_OUT_CHAIN);
+        s->as.max_body = atomic_load_explicit(&s->io->pool->asm_max_body, memory_order_relaxed);
+        wr_asm_run(&s->as, s->in, s->ain, &s->aq, (what & (RP_ENDED | RP_CLOSED)) != 0);
+    }
+}
+
+/* A split sock on the core: what the thread would hand over in a batch
+ * goes to the connection at once. */
+static void report_direct(struct wr_sock *s, unsigned what)
+{
+    sk_walk(s, what);
+    if (evbuffer_get_length(s->ain))
+        evbuffer_add_buffer(s->c_in, s->ain);
+    if (s->aq.n && wr_msgq_move(&s->k_aq, &s->aq) < 0)
+        s->as.lost = true; /* the core meets markers it has no message for: 501 */
+    if (what & RP_CLOSED)
+        s->gone = true;
+    report_now(s, what);
+}
+
 /* Tell the core. With threads: the input read so far, the byte counts and
- * `what` join the sock's next batch; after RP_CLOSED the sock is the
- * core's. */
+ * `what` join the sock's next batch; after RP_CLOSED (or RP_PARKED) the
+ * sock is the core's. */
 static void sk_report(struct wr_sock *s, unsigned what)
 {
     struct wr_io *io = s->io;
     bool wake = false;
 
     if (!io->threaded) {
-        report_now(s, what);
+        if (s->split)
+            report_direct(s, what);
+        else
+            report_now(s, what);
         return;
     }
-    if (evbuffer_get_length(s->in)) {
-        /* One chain for this read's markers, not one per kilobyte: the
-         * core frees the chains, each a lock of this thread's arena. */
-        if (s->as.frame_max)
-            evbuffer_expand(s->ain, ASM_OUT_CHAIN);
-        s->as.max_body = atomic_load_explicit(&io->pool->asm_max_body, memory_order_relaxed);
-        wr_asm_run(&s->as, s->in, s->ain, &s->aq, (what & (RP_ENDED | RP_CLOSED)) != 0);
-    }
+    sk_walk(s, what);
     pthread_mutex_lock(&io->mu);
     if (evbuffer_get_length(s->ain))
         evbuffer_add_buffer(s->h_in, s->ain);
@@ -686,7 +773,9 @@ static void sk_report(struct wr_sock *s, unsigned what)
         what |= RP_WROTE;
     if (what & RP_ENDED)
         memcpy(s->h_why, s->why, sizeof(s->h_why));
-    if (!(what & RP_CLOSED) && !s->stalled && evbuffer_get_length(s->h_in) >= IN_STALL) {
+    if (what & RP_PARKED)
+        s->parked = true;
+    else if (!(what & RP_CLOSED) && !s->stalled && evbuffer_get_length(s->h_in) >= IN_STALL) {
         s->stalled = true;
         what |= RP_STALLED;
     }
@@ -720,6 +809,14 @@ static void sk_calls_flush(struct wr_sock *s)
 
     if (!s->nret)
         return;
+    if (!io->threaded) {
+        /* On the core (a split sock served there): now. */
+        uint32_t n = s->nret;
+        s->nret = 0;
+        for (uint32_t i = 0; i < n; i++)
+            s->ret[i].fn(s->ret[i].arg);
+        return;
+    }
     pthread_mutex_lock(&io->mu);
     if (s->h_ncalls + s->nret > s->h_cap) {
         uint32_t cap = s->h_cap ? s->h_cap : 64;
@@ -745,6 +842,33 @@ static void sk_calls_flush(struct wr_sock *s)
     pthread_mutex_unlock(&io->mu);
     if (wake)
         efd_wake(io->pool->core_efd);
+}
+
+/* Under io->mu: the thread parked the sock; the core takes it, with the
+ * requests and output the thread left (handed over after it parked). Its
+ * events are made on the core's loop at the start of handle_batch. */
+static void park_take(struct wr_sock *s)
+{
+    struct wr_io *core = &s->io->pool->core_io;
+
+    wr_list_del(&s->io_node);
+    s->k_req = s->h_req;
+    s->h_req = 0;
+    s->parked = false;
+    s->parking = false;
+    if (s->h_dq.n) {
+        struct wr_dlvq t = s->r_dq; /* empty: the thread encoded it */
+        s->r_dq = s->h_dq;
+        s->h_dq = t;
+        evbuffer_add_buffer(s->pend, s->h_out);
+    } else if (evbuffer_get_length(s->h_out)) {
+        evbuffer_add_buffer(s->out, s->h_out);
+    }
+    s->io->nsocks--;
+    s->io = core;
+    core->nsocks++;
+    s->stalled = false; /* its input was taken with this batch */
+    s->want_read = s->c_want_read;
 }
 
 /* Under io->mu: the core takes a sock's batch. */
@@ -776,6 +900,8 @@ static void take_batch(struct wr_sock *s, bool *resume)
     if (s->t_rep & RP_CLOSED) {
         s->gone = true;
         wr_list_del(&s->io_node);
+    } else if (s->t_rep & RP_PARKED) {
+        park_take(s);
     } else if (s->t_rep & RP_STALLED) {
         /* The input was taken: the thread may read again. */
         s->h_req |= RQ_READ;
@@ -786,6 +912,44 @@ static void take_batch(struct wr_sock *s, bool *resume)
     }
 }
 
+/* A parked sock, now on the core: its events there, and the output the
+ * thread had not written. Before the batch's reports, which may ask the
+ * sock for things (it answers as a sock on the core). */
+static void unpark_start(struct wr_sock *s)
+{
+    if (s->r_dq.n)
+        wr_dlvq_encode(&s->r_dq, s->pend, s->out, release_now, NULL);
+    if (s->k_req & RQ_ASM)
+        wr_asm_enable(&s->as, s->h_frame_max, 0);
+    sk_attach(s); /* out of memory: no events, failed in unpark_finish */
+}
+
+/* After the reports: what the thread left undone. */
+static void unpark_finish(struct wr_sock *s)
+{
+    unsigned req = s->k_req;
+
+    s->k_req = 0;
+    if (s->phase != SK_OPEN)
+        return; /* closed or finishing meanwhile */
+    if (!s->rev) {
+        sk_fail(s, "out of memory");
+        return;
+    }
+    if (req & RQ_ABORT) {
+        sk_close(s);
+        sk_report(s, RP_CLOSED);
+        return;
+    }
+    if (req & RQ_FINISH) {
+        sk_finish(s);
+        return;
+    }
+    sk_read_changed(s);
+    if (s->phase == SK_OPEN && !s->writing && evbuffer_get_length(s->out) && sk_write(s))
+        sk_wrote(s);
+}
+
 static void handle_batch(struct wr_sock *s)
 {
     struct wr_conn *c = s->c;
@@ -794,8 +958,12 @@ static void handle_batch(struct wr_sock *s)
     for (uint32_t i = 0; i < s->t_ncalls; i++)
         s->t_calls[i].fn(s->t_calls[i].arg);
     s->t_ncalls = 0;
-    if (rep & RP_TLS)
+    if (rep & RP_PARKED)
+        unpark_start(s);
+    if (rep & RP_TLS) {
+        s->k_tls = true;
         wr_conn_sock_tls(c);
+    }
     if (rep & RP_WROTE)
         wr_conn_sock_wrote(c, s->t_wbytes, s->t_writes);
     if (rep & RP_INPUT)
@@ -804,6 +972,8 @@ static void handle_batch(struct wr_sock *s)
         wr_conn_sock_ended(c, s->t_why[0] ? s->t_why : NULL);
     if (rep & RP_CLOSED)
         wr_conn_sock_closed(c);
+    else if (rep & RP_PARKED)
+        unpark_finish(s);
 }
 
 /* The core's wake-up: every thread's reports, in one turn. */
@@ -893,7 +1063,7 @@ void wr_sock_want_read(struct wr_sock *s, bool want)
     if (!s->io->threaded) {
         if (s->phase == SK_CLOSED || s->want_read == want)
             return;
-        s->want_read = want;
+        s->want_read = s->c_want_read = want;
         sk_read_changed(s);
         return;
     }
@@ -906,26 +1076,44 @@ void wr_sock_want_read(struct wr_sock *s, bool want)
     request(s, RQ_READ, NULL, NULL);
 }
 
-uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq)
+/* A split sock on the core takes the connection's output (and encodes
+ * its deliveries) into its own buffer. */
+static void take_output(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq,
+                        uint64_t *handed)
 {
-    if (!s->io->threaded) {
-        /* `out` is s->out */
-        if (s->phase == SK_OPEN && !s->writing && evbuffer_get_length(s->out) && sk_write(s))
-            sk_wrote(s);
-        return 0;
-    }
-    if (s->gone || (!evbuffer_get_length(out) && !dq->n))
-        return 0;
-    return request(s, 0, out, dq);
+    *handed += evbuffer_get_length(out) + dq->bytes;
+    if (dq->n)
+        wr_dlvq_encode(dq, out, s->out, release_now, NULL);
+    else
+        evbuffer_add_buffer(s->out, out);
 }
 
-uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq)
+void wr_sock_flush(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq, uint64_t *handed)
 {
     if (!s->io->threaded) {
-        sk_finish(s);
-        return 0;
+        if (s->phase != SK_OPEN)
+            return;
+        if (s->split)
+            take_output(s, out, dq, handed); /* else `out` is s->out */
+        if (!s->writing && evbuffer_get_length(s->out) && sk_write(s))
+            sk_wrote(s);
+        return;
     }
-    return s->gone ? 0 : request(s, RQ_FINISH, out, dq);
+    if (s->gone || (!evbuffer_get_length(out) && !dq->n))
+        return;
+    *handed += request(s, 0, out, dq);
+}
+
+void wr_sock_finish(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq, uint64_t *handed)
+{
+    if (!s->io->threaded) {
+        if (s->split && s->phase == SK_OPEN)
+            take_output(s, out, dq, handed);
+        sk_finish(s);
+        return;
+    }
+    if (!s->gone)
+        *handed += request(s, RQ_FINISH, out, dq);
 }
 
 void wr_sock_abort(struct wr_sock *s)
@@ -943,8 +1131,12 @@ void wr_sock_abort(struct wr_sock *s)
 
 void wr_sock_assemble(struct wr_sock *s, uint32_t frame_max)
 {
-    if (!s->io->threaded || s->gone)
+    if (!s->split || s->gone)
         return;
+    if (!s->io->threaded) {
+        wr_asm_enable(&s->as, frame_max, 0); /* max_body: per run */
+        return;
+    }
     pthread_mutex_lock(&s->io->mu);
     s->h_frame_max = frame_max;
     pthread_mutex_unlock(&s->io->mu);
@@ -990,66 +1182,94 @@ bool wr_sock_is_tls(const struct wr_sock *s)
 
 bool wr_sock_threaded(const struct wr_sock *s)
 {
-    return s->io->threaded;
+    return s->split;
+}
+
+int wr_sock_place(const struct wr_sock *s)
+{
+    return s->io->threaded ? (int)s->io->idx + 1 : 0;
+}
+
+/* The I/O thread with the fewest socks. */
+static struct wr_io *least_loaded(struct wr_iopool *p)
+{
+    struct wr_io *io = &p->io[0];
+    for (unsigned i = 1; i < p->n; i++)
+        if (p->io[i].nsocks < io->nsocks)
+            io = &p->io[i];
+    return io;
+}
+
+static void buf_free(struct evbuffer *b)
+{
+    if (b)
+        evbuffer_free(b);
+}
+
+static void sk_bufs_free(struct wr_sock *s)
+{
+    buf_free(s->h_out);
+    buf_free(s->h_in);
+    buf_free(s->out);
+    buf_free(s->in);
+    buf_free(s->pend);
+    buf_free(s->ain);
 }
 
 struct wr_sock *wr_sock_new(struct wr_iopool *p, struct wr_conn *c, const struct wr_xport *xp,
                             struct evbuffer *c_in, struct evbuffer *c_out)
 {
-    struct wr_io *io = &p->io[0];
     struct wr_sock *s;
 
-    for (unsigned i = 1; i < (p->n ? p->n : 1); i++)
-        if (p->io[i].nsocks < io->nsocks)
-            io = &p->io[i];
     if (!(s = calloc(1, sizeof(*s))))
         return NULL;
-    s->io = io;
     s->c = c;
     s->c_in = c_in;
     s->xp = *xp;
     s->tls = xp->ops != &wr_xport_plain;
+    s->split = p->n > 0;
     wr_list_init(&s->dl_node);
     wr_list_init(&s->run_node);
     wr_list_init(&s->io_node);
     wr_list_init(&s->core_node);
     wr_list_init(&s->proc_node);
-    if (!io->threaded) {
+    if (!s->split) {
+        s->io = &p->io[0];
         s->in = c_in;
         s->out = c_out;
         if (!sk_attach(s)) {
-            if (s->rev)
-                event_free(s->rev);
+            free(s);
+            return NULL;
+        }
+        s->io->nsocks++;
+        return s;
+    }
+    s->in = evbuffer_new();
+    s->out = evbuffer_new();
+    s->h_in = evbuffer_new();
+    s->h_out = evbuffer_new();
+    s->pend = evbuffer_new();
+    s->ain = evbuffer_new();
+    wr_asm_init(&s->as);
+    if (!s->in || !s->out || !s->h_in || !s->h_out || !s->pend || !s->ain) {
+        sk_bufs_free(s);
+        free(s);
+        return NULL;
+    }
+    /* A TLS handshake costs the core a millisecond or more: on a thread
+     * (the sock may come to the core once it is done). */
+    s->io = p->direct && !s->tls ? &p->core_io : least_loaded(p);
+    if (!s->io->threaded) {
+        if (!sk_attach(s)) {
+            sk_bufs_free(s);
             free(s);
             return NULL;
         }
     } else {
-        s->in = evbuffer_new();
-        s->out = evbuffer_new();
-        s->h_in = evbuffer_new();
-        s->h_out = evbuffer_new();
-        s->pend = evbuffer_new();
-        s->ain = evbuffer_new();
-        wr_asm_init(&s->as);
-        if (!s->in || !s->out || !s->h_in || !s->h_out || !s->pend || !s->ain) {
-            if (s->in)
-                evbuffer_free(s->in);
-            if (s->out)
-                evbuffer_free(s->out);
-            if (s->h_in)
-                evbuffer_free(s->h_in);
-            if (s->h_out)
-                evbuffer_free(s->h_out);
-            if (s->pend)
-                evbuffer_free(s->pend);
-            if (s->ain)
-                evbuffer_free(s->ain);
-            free(s);
-            return NULL;
-        }
         request(s, RQ_ATTACH, NULL, NULL);
     }
-    io->nsocks++;
+    s->io->nsocks++;
+    wr_list_add_tail(&p->socks, &s->all_node);
     return s;
 }
 
@@ -1059,22 +1279,18 @@ void wr_sock_free(struct wr_sock *s)
         return;
     if (s->phase != SK_CLOSED && !s->io->threaded)
         sk_close(s); /* not reached: the connection is freed once closed */
-    if (s->io->threaded) {
+    if (s->split) {
         /* Output handed over after the thread closed the socket, with
          * the bodies it references (released here, on the core). */
         wr_dlvq_drop(&s->h_dq, release_now, NULL);
         wr_dlvq_drop(&s->r_dq, release_now, NULL);
         wr_dlvq_free(&s->h_dq);
         wr_dlvq_free(&s->r_dq);
-        evbuffer_free(s->h_out);
-        evbuffer_free(s->h_in);
-        evbuffer_free(s->out);
-        evbuffer_free(s->in);
-        evbuffer_free(s->pend);
-        evbuffer_free(s->ain);
+        sk_bufs_free(s);
         wr_msgq_free(&s->aq);
         wr_msgq_free(&s->h_aq);
         wr_msgq_free(&s->k_aq);
+        wr_list_del(&s->all_node);
     }
     if (s->cert)
         X509_free(s->cert);
@@ -1085,6 +1301,92 @@ void wr_sock_free(struct wr_sock *s)
     free(s->t_calls);
     s->io->nsocks--;
     free(s);
+}
+
+/* ==== placement (io_threads > 0) ====
+ *
+ * Redis 6 stops its I/O threads while few clients have output waiting:
+ * the hand-off to a thread and back costs two wake-ups, which a lightly
+ * loaded broker pays in latency for nothing. Here the core looks at its
+ * own CPU time every PLACE_MS: while it is mostly idle, plain sockets run
+ * on its loop ("direct", no hand-off), and once it is busy they move to
+ * the I/O threads. A move happens only here, between two loop turns. */
+
+/* Core to thread: the events are freed here and made on the thread's
+ * loop (RQ_ATTACH); the mutex orders everything the core did before. */
+static void sk_to_thread(struct wr_sock *s, struct wr_io *io)
+{
+    sk_detach(s);
+    s->io->nsocks--;
+    s->io = io;
+    io->nsocks++;
+    s->c_want_read = s->want_read;
+    pthread_mutex_lock(&io->mu);
+    s->h_want_read = s->want_read;
+    pthread_mutex_unlock(&io->mu);
+    request(s, RQ_ATTACH | RQ_READ, NULL, NULL);
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Move every sock to where the mode says. */
+static void place_all(struct wr_iopool *p)
+{
+    struct wr_list *it;
+    wr_list_each(it, &p->socks)
+    {
+        struct wr_sock *s = wr_container_of(it, struct wr_sock, all_node);
+        if (p->direct) {
+            if (s->io->threaded && !s->gone && !s->parking && (!s->tls || s->k_tls)) {
+                s->parking = true;
+                request(s, RQ_PARK, NULL, NULL);
+            }
+        } else if (!s->io->threaded && s->phase == SK_OPEN) {
+            sk_to_thread(s, least_loaded(p));
+        }
+    }
+}
+
+static void place_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wr_iopool *p = arg;
+    uint64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID), wall = clock_ns(CLOCK_MONOTONIC);
+    double busy = wall > p->last_wall_ns
+                      ? (double)(cpu - p->last_cpu_ns) / (double)(wall - p->last_wall_ns)
+                      : 0;
+    unsigned on_core = p->core_io.nsocks, on_threads = 0;
+    (void)fd;
+    (void)what;
+
+    p->last_cpu_ns = cpu;
+    p->last_wall_ns = wall;
+    if (p->placement == WR_IO_SHUFFLE) {
+        p->direct = !p->direct;
+    } else if (p->direct) {
+        if (busy >= BUSY_HIGH) {
+            p->direct = false;
+            p->low_looks = 0;
+            wr_log(WR_LOG_DEBUG,
+                   "the core was busy %.0f%% of the last %u ms: sockets to the "
+                   "I/O threads",
+                   busy * 100, PLACE_MS);
+        }
+    } else if (busy >= BUSY_LOW) {
+        p->low_looks = 0;
+    } else if (++p->low_looks >= IDLE_LOOKS) {
+        p->direct = true;
+        wr_log(WR_LOG_DEBUG, "the core was busy under %.0f%% for %u ms: sockets back to it",
+               BUSY_LOW * 100, IDLE_LOOKS * PLACE_MS);
+    }
+    for (unsigned i = 0; i < p->n; i++)
+        on_threads += p->io[i].nsocks;
+    if (p->direct ? on_threads > 0 : on_core > 0)
+        place_all(p);
 }
 
 /* ==== the pool ==== */
@@ -1159,7 +1461,7 @@ static void io_fini(struct wr_io *io)
     pthread_mutex_destroy(&io->mu);
 }
 
-struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n)
+struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n, enum wr_io_placement placement)
 {
     struct wr_iopool *p = calloc(1, sizeof(*p));
     unsigned started = 0;
@@ -1169,6 +1471,10 @@ struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n)
     p->core = core;
     p->n = n;
     p->core_efd = -1;
+    p->core_io.efd = -1;
+    p->placement = placement;
+    p->direct = placement != WR_IO_THREADS;
+    wr_list_init(&p->socks);
     if (!(p->io = calloc(n ? n : 1, sizeof(*p->io))))
         goto fail;
     if (n == 0) {
@@ -1180,6 +1486,16 @@ struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n)
         !(p->core_ev = event_new(core, p->core_efd, EV_READ | EV_PERSIST, core_wake_cb, p)))
         goto fail;
     event_add(p->core_ev, NULL);
+    if (!io_init(p, &p->core_io, 0, core))
+        goto fail;
+    if (placement != WR_IO_THREADS) {
+        struct timeval tv = {0, (placement == WR_IO_SHUFFLE ? SHUFFLE_MS : PLACE_MS) * 1000};
+        if (!(p->place_ev = event_new(core, -1, EV_PERSIST, place_cb, p)))
+            goto fail;
+        p->last_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        p->last_wall_ns = clock_ns(CLOCK_MONOTONIC);
+        event_add(p->place_ev, &tv);
+    }
     for (unsigned i = 0; i < n; i++)
         if (!io_init(p, &p->io[i], i, NULL))
             goto fail;
@@ -1200,6 +1516,10 @@ fail:
         for (unsigned i = 0; i < (n ? n : 1); i++)
             if (p->io[i].base || p->io[i].efd > 0)
                 io_fini(&p->io[i]);
+    if (p->core_io.base)
+        io_fini(&p->core_io);
+    if (p->place_ev)
+        event_free(p->place_ev);
     if (p->core_ev)
         event_free(p->core_ev);
     if (p->core_efd >= 0)
@@ -1217,6 +1537,10 @@ void wr_iopool_free(struct wr_iopool *p)
         io_stop(&p->io[i]);
     for (unsigned i = 0; i < (p->n ? p->n : 1); i++)
         io_fini(&p->io[i]);
+    if (p->core_io.base)
+        io_fini(&p->core_io);
+    if (p->place_ev)
+        event_free(p->place_ev);
     if (p->core_ev)
         event_free(p->core_ev);
     if (p->core_efd >= 0)

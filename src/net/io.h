@@ -18,6 +18,12 @@
  * (an eventfd) when the list was empty. One lock per batch: the input of
  * one read callback, the output of one loop turn; never one per message.
  *
+ * With I/O threads a sock may also run on the core's loop while the core
+ * is mostly idle (placement, below): it keeps its own buffers and the
+ * connection sees the same calls, but a hand-off is then a plain call and
+ * nobody is woken. Socks move between the core and the threads only
+ * between two loop turns, and only whole: one owner at a time.
+ *
  * Who calls what:
  *   core -> sock: wr_sock_new, wr_sock_want_read, wr_sock_flush,
  *                 wr_sock_finish, wr_sock_abort, wr_sock_free;
@@ -41,9 +47,18 @@ struct wr_iopool;
 struct wr_dlvq;
 struct wr_msg;
 
+/* Where sockets run when there are I/O threads (io_threads.placement):
+ * ADAPTIVE: on the core's loop while the core is busy less than half its
+ *   time, on the threads while it is busier (back after a second below
+ *   10%); a TLS socket's handshake is always on a thread.
+ * THREADS: always on the threads.
+ * SHUFFLE: back and forth every 20 ms, to test the moves. */
+enum wr_io_placement { WR_IO_ADAPTIVE, WR_IO_THREADS, WR_IO_SHUFFLE };
+
 /* The I/O threads: `n` of them (0: the socket halves run on `core`, the
  * core's loop). NULL when a thread or its loop cannot be made (logged). */
-struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n);
+struct wr_iopool *wr_iopool_new(struct event_base *core, unsigned n,
+                                enum wr_io_placement placement);
 /* Stop and join the threads; every sock must be gone (wr_sock_free). */
 void wr_iopool_free(struct wr_iopool *p);
 unsigned wr_iopool_threads(const struct wr_iopool *p);
@@ -72,15 +87,17 @@ void wr_sock_want_read(struct wr_sock *s, bool want);
 /* The end of a loop turn: write `out` (the connection's output buffer)
  * and the deliveries queued for the thread to encode among it (`dq`,
  * deliver.h; emptied; always empty with io_threads = 0).
- * Returns the bytes handed to the I/O thread (taken from `out`); with
- * io_threads = 0 it is written now, 0 is returned and what was written
- * is reported (wr_conn_sock_wrote) before this returns. */
-uint64_t wr_sock_flush(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq);
+ * The bytes taken from `out` and `dq` are added to *handed before
+ * anything is reported written: on a thread they are written later; on
+ * the core what the socket takes now is reported (wr_conn_sock_wrote)
+ * before this returns. With io_threads = 0, `out` is the sock's own
+ * output and nothing is added. */
+void wr_sock_flush(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq, uint64_t *handed);
 /* Graceful end: write `out` and what is still pending, shut the write
  * side, read and discard until the peer's EOF or 2 s (a lingering close),
- * then close; output not written within 5 s is dropped. Returns as
+ * then close; output not written within 5 s is dropped. *handed as
  * wr_sock_flush. */
-uint64_t wr_sock_finish(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq);
+void wr_sock_finish(struct wr_sock *s, struct evbuffer *out, struct wr_dlvq *dq, uint64_t *handed);
 /* Close now; pending output is dropped. */
 void wr_sock_abort(struct wr_sock *s);
 /* Free it, once wr_conn_sock_closed said the socket is closed. */
@@ -106,8 +123,12 @@ const char *wr_sock_cipher(const struct wr_sock *s);
 struct wr_tls_suite wr_sock_suite(const struct wr_sock *s);
 struct x509_st *wr_sock_peer_cert(const struct wr_sock *s);
 bool wr_sock_is_tls(const struct wr_sock *s);
-/* Whether the sock runs on an I/O thread (deliveries may be queued). */
+/* Whether there are I/O threads: the sock has buffers of its own,
+ * publishes arrive assembled and deliveries may be queued (wherever the
+ * sock runs now). */
 bool wr_sock_threaded(const struct wr_sock *s);
+/* Where the sock runs now: 0 on the core's loop, N on warren-io-N. */
+int wr_sock_place(const struct wr_sock *s);
 
 /* Run fn(arg) on the core: now when called there, else with the sock's
  * next batch to the core (a body referenced by the output is released by

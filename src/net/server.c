@@ -251,13 +251,17 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
 
     {
         unsigned n = conf->io_threads < 0 ? wr_io_threads_auto() : (unsigned)conf->io_threads;
-        if (!(s.io = wr_iopool_new(base, n))) {
+        enum wr_io_placement pl = !strcmp(conf->io_placement, "threads")   ? WR_IO_THREADS
+                                  : !strcmp(conf->io_placement, "shuffle") ? WR_IO_SHUFFLE
+                                                                           : WR_IO_ADAPTIVE;
+        if (!(s.io = wr_iopool_new(base, n, pl))) {
             rc = WR_ENOMEM;
             goto out;
         }
         wr_iopool_set_max_message(s.io, conf->max_message_size);
-        wr_log(WR_LOG_INFO, "%u I/O threads%s", n,
-               n ? "" : ": the sockets are read and written by the broker's thread");
+        wr_log(WR_LOG_INFO, "%u I/O threads%s%s", n,
+               n ? ", placement " : ": the sockets are read and written by the broker's thread",
+               n ? conf->io_placement : "");
     }
     /* SIGTERM is taken before any port opens: a client (or a test) that
      * sees a port listening may stop us at once, and the default action

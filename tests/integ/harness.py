@@ -14,6 +14,7 @@ Environment:
   WARREN_TEST_PORT   use an already running broker on this port
   WARREN_TEST_ARGS   extra warrend arguments (space separated)
   WARREN_TEST_IO_THREADS  io_threads for every broker started (tests/integ/threaded.sh)
+  WARREN_TEST_IO_PLACEMENT  io_threads.placement with it (threaded.sh: shuffle)
   WARREN_TEST_KEEP   keep the data directory and log after the test
 """
 import contextlib
@@ -147,6 +148,8 @@ def _start(extra_args=(), data_dir=None, port=None):
             "--mgmt-port", "0", "--log-level", "debug"]
     if os.environ.get("WARREN_TEST_IO_THREADS"):
         argv += ["-s", "io_threads=" + os.environ["WARREN_TEST_IO_THREADS"]]
+        if os.environ.get("WARREN_TEST_IO_PLACEMENT"):
+            argv += ["-s", "io_threads.placement=" + os.environ["WARREN_TEST_IO_PLACEMENT"]]
     argv += list(extra_args) + os.environ.get("WARREN_TEST_ARGS", "").split()
     log = open(log_path, "ab")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
