@@ -558,7 +558,7 @@ void wr_conn_free(struct wr_conn *c)
     wr_dlvq_drop(&c->dq, release_msg, NULL);
     wr_dlvq_free(&c->dq);
     if (wr_sock_threaded(c->sock))
-        wr_log_ctx(WR_LOG_DEBUG, c->name, "%llu publishes assembled on its I/O thread",
+        wr_log_ctx(WR_LOG_DEBUG, c->name, "%llu publishes assembled whole before reaching the core",
                    (unsigned long long)wr_sock_assembled_count(c->sock));
     wr_sock_free(c->sock); /* may release shared bodies (deliver.c), which uses c */
     evbuffer_free(c->in);

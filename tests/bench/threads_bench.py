@@ -4,7 +4,9 @@ docs/PERFORMANCE.md, "Threads").
 
 Runs warrend from the build tree with io_threads = 0 (the single-threaded
 mode) and with each count in BENCH_IO_THREADS ("1 2"), each in its own
-temporary data directory, and for each runs BENCH_REPS (3) times, in turn:
+temporary data directory, and for each runs BENCH_REPS (3) times, in turn
+(a count N runs with io_threads.placement at its default, adaptive; "Nt"
+with io_threads.placement = threads, the sockets always on the threads):
 
   a        one publisher, one consumer, one queue, 16 B bodies, autoack,
            BENCH_SECONDS (4) s: scenario a of `make bench`
@@ -43,14 +45,15 @@ import harness  # noqa: E402
 
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 SECS = os.environ.get("BENCH_SECONDS", "4")
-THREADS = [int(n) for n in os.environ.get("BENCH_IO_THREADS", "1 2").split()]
+THREADS = [n if n.endswith("t") else int(n)
+           for n in os.environ.get("BENCH_IO_THREADS", "1 2").split()]
 MODES = [0] + THREADS
 BEFORE = os.environ.get("BENCH_BEFORE")
 OTHER = os.environ.get("BENCH_OTHER")
 if BEFORE:
     MODES = ["before"] + MODES
 if OTHER:
-    MODES += ["other:%d" % n for n in THREADS]
+    MODES += ["other:%s" % n for n in THREADS if not str(n).endswith("t")]
 PERF = os.environ.get("WARREN_PERF", os.path.join(HERE, "warren-perf"))
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -126,9 +129,11 @@ def start(mode):
     binary = None
     if mode == "before":
         binary = BEFORE
-    elif isinstance(mode, str):
+    elif str(mode).startswith("other:"):
         binary = OTHER
         args += ["-s", "io_threads=%s" % mode.split(":")[1]]
+    elif isinstance(mode, str):  # "2t": two I/O threads, sockets always on them
+        args += ["-s", "io_threads=%s" % mode[:-1], "-s", "io_threads.placement=threads"]
     else:
         args += ["-s", "io_threads=%d" % mode]
     own = os.environ.get("WARREND")

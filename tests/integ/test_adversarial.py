@@ -427,7 +427,7 @@ class AdversarialTests(harness.BrokerTestCase):
             p.close()
             line = harness.wait_for(
                 lambda: [l for l in self.broker.log_text().splitlines()
-                         if name in l and "publishes assembled on its I/O thread" in l], 10,
+                         if name in l and "publishes assembled whole before reaching the core" in l], 10,
                 "the connection's last line")
             self.assertIn("3 publishes assembled", line[0])
         finally:
