@@ -361,17 +361,20 @@ static void sk_fail(struct wr_sock *s, const char *why)
     sk_report(s, RP_ENDED | RP_CLOSED);
 }
 
-/* Output written: shut our side and wait for the peer's EOF. */
-static void sk_linger(struct wr_sock *s)
+/* Output written: shut our side and wait for the peer's EOF. False when
+ * the sock closed (reported: on a thread, the core may free it at once,
+ * so the caller touches it no more). */
+static bool sk_linger(struct wr_sock *s)
 {
     s->phase = SK_LINGER;
     if (s->peer_eof || !s->xp.ops->shutdown(&s->xp)) {
         sk_close(s);
         sk_report(s, RP_CLOSED);
-        return;
+        return false;
     }
     sk_timed(s, LINGER_MS);
     sk_events(s);
+    return true;
 }
 
 /* Write what the transport takes now; when it cannot take everything,
@@ -394,16 +397,14 @@ static bool sk_write(struct wr_sock *s)
     return true;
 }
 
-/* After a write step. */
-static void sk_wrote(struct wr_sock *s)
+/* After a write step. False when the sock closed (as sk_linger). */
+static bool sk_wrote(struct wr_sock *s)
 {
-    if (s->phase == SK_FLUSH) {
-        if (!s->writing)
-            sk_linger(s);
-        return;
-    }
+    if (s->phase == SK_FLUSH)
+        return s->writing || sk_linger(s);
     if (s->wbytes)
         sk_report(s, RP_WROTE);
+    return true;
 }
 
 /* FLUSH, LINGER: read and throw away until EOF. */
@@ -429,8 +430,9 @@ static void sk_discard(struct wr_sock *s)
     }
 }
 
-/* Read what the transport has, up to READ_BUDGET, and hand it over. */
-static void sk_read(struct wr_sock *s)
+/* Read what the transport has, up to READ_BUDGET, and hand it over.
+ * False when the sock failed (closed and reported, as sk_linger). */
+static bool sk_read(struct wr_sock *s)
 {
     size_t got = 0;
     unsigned rep = RP_INPUT;
@@ -458,10 +460,10 @@ static void sk_read(struct wr_sock *s)
             s->why[0] = 0;
             sk_events(s);
             sk_report(s, RP_INPUT | RP_ENDED);
-            return;
+            return true;
         }
         sk_fail(s, wr_xport_why(&s->xp));
-        return;
+        return false;
     }
     if (!s->tls_seen && s->xp.handshake_done) {
         s->tls_seen = true;
@@ -481,6 +483,7 @@ static void sk_read(struct wr_sock *s)
     if (got >= READ_BUDGET && s->phase == SK_OPEN && sk_reading(s) &&
         s->xp.ops->has_pending(&s->xp))
         event_active(s->rev, EV_READ, 1);
+    return true;
 }
 
 static void sk_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -491,10 +494,7 @@ static void sk_read_cb(evutil_socket_t fd, short what, void *arg)
 
     if (s->wr_wants_read && s->writing) {
         /* A TLS write waited for this. */
-        if (!sk_write(s))
-            return;
-        sk_wrote(s);
-        if (s->phase == SK_CLOSED || !sk_reading(s))
+        if (!sk_write(s) || !sk_wrote(s) || !sk_reading(s))
             return;
     }
     if (s->phase == SK_FLUSH || s->phase == SK_LINGER)
@@ -513,9 +513,7 @@ static void sk_write_cb(evutil_socket_t fd, short what, void *arg)
         /* A TLS read waited for this. */
         s->rd_wants_write = false;
         sk_events(s);
-        if (s->phase == SK_OPEN && sk_reading(s))
-            sk_read(s);
-        if (s->phase == SK_CLOSED)
+        if (s->phase == SK_OPEN && sk_reading(s) && !sk_read(s))
             return;
     }
     if (!s->writing || s->wr_wants_read)
@@ -673,8 +671,10 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
             sk_finish(s);
             continue;
         }
-        if (s->phase == SK_OPEN && !s->writing && evbuffer_get_length(s->out) && sk_write(s))
-            sk_wrote(s);
+        if (s->phase == SK_OPEN && !s->writing && evbuffer_get_length(s->out)) {
+            if (!sk_write(s) || !sk_wrote(s))
+                continue; /* closed and reported: the core's now */
+        }
         if ((s->r_req & RQ_PARK) && s->phase == SK_OPEN)
             sk_park(s); /* not open: closing, and reported so in time */
     }
