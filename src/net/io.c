@@ -515,6 +515,8 @@ static void sk_write_cb(evutil_socket_t fd, short what, void *arg)
         sk_events(s);
         if (s->phase == SK_OPEN && sk_reading(s) && !sk_read(s))
             return;
+        if (s->phase == SK_CLOSED)
+            return; /* on the core: closed by what the read reported */
     }
     if (!s->writing || s->wr_wants_read)
         return;
