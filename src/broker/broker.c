@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <event2/event.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,8 @@ struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *c
         return NULL;
     b->base = base;
     b->conf = conf;
+    if (base)
+        event_base_priority_init(base, WR_LOOP_PRIORITIES); /* before any event */
     wr_hmap_init(&b->vhosts);
     wr_msgs_init(&b->msgs);
     wr_list_init(&b->stream_wait);
@@ -149,6 +152,7 @@ struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name)
     vh->churn = &b->churn;
     vh->stream_wait = &b->stream_wait;
     vh->turns = &b->turns;
+    vh->publish_turn = &b->publish_turn;
     vh->last_queue_id = (uint64_t)b->queue_id_ranges++ << 40;
     wr_vhost_defs_changed(vh);
     return vh;
@@ -243,6 +247,7 @@ static void mem_alarm_set(struct wr_broker *b, bool on)
 
 bool wr_broker_mem_check(struct wr_broker *b)
 {
+    b->publish_turn = b->turns;
     if (!b->mem_alarm && wr_broker_mem_used(b) > b->mem_limit)
         mem_alarm_set(b, true);
     return b->alarm;

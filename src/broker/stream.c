@@ -882,11 +882,17 @@ static bool turn_spent(struct wr_queue *q)
         st->turn = *q->vhost->turns;
         st->turn_read = 0;
     }
-    if (st->turn_read <
-        (st->turn - st->append_turn <= 2 ? WR_STREAM_TURN_READ_BUSY : WR_STREAM_TURN_READ))
+    /* Less while this stream, or anything, is published to. */
+    if (st->turn_read < (st->turn - st->append_turn <= 2 || st->turn - *q->vhost->publish_turn <= 2
+                             ? WR_STREAM_TURN_READ_BUSY
+                             : WR_STREAM_TURN_READ))
         return false;
-    if (!st->resume_ev && !(st->resume_ev = evtimer_new(q->vhost->base, resume_cb, q)))
-        return false;
+    if (!st->resume_ev) {
+        if (!(st->resume_ev = evtimer_new(q->vhost->base, resume_cb, q)))
+            return false;
+        /* After the turn's other events: a publisher's input first. */
+        event_priority_set(st->resume_ev, WR_LOOP_PRIO_IDLE);
+    }
     if (!evtimer_pending(st->resume_ev, NULL))
         evtimer_add(st->resume_ev, &now);
     return true;

@@ -90,9 +90,10 @@ struct wr_stream_idx {
 #define WR_STREAM_HOT_BYTES (4u << 20)
 /* Bytes a stream's consumers read from the journal per loop turn, all
  * together: a replay goes on in the next turn, so publishers and the
- * other connections get theirs in between. Less while the stream is
- * being appended to: replays then leave most of each turn to the
- * publishers (measured: tests/bench/stream_big.py, "beside"). */
+ * other connections get theirs in between. Less while the stream, or
+ * anything in the broker, is published to: replays then leave most of
+ * each turn to the publishers, and go on at the loop's idle priority
+ * (measured: tests/bench/stream_bench.py, "beside"). */
 #define WR_STREAM_TURN_READ (2u << 20)
 #define WR_STREAM_TURN_READ_BUSY (256u << 10)
 
@@ -155,7 +156,7 @@ struct wr_stream {
      * position) while the stream is on the broker's stream_wait list. */
     uint64_t committed;
     /* Reading the journal this loop turn (WR_STREAM_TURN_READ), and the
-     * event that goes on with it in the next. */
+     * event that goes on with it later (WR_LOOP_PRIO_IDLE). */
     uint64_t turn, turn_read;
     uint64_t append_turn; /* the last turn something was appended in */
     struct event *resume_ev;

@@ -21,6 +21,13 @@
 
 struct event_base;
 
+/* The loop's event priorities (wr_broker_new sets them up): every event is
+ * NORMAL, but a stream's catch-up reading goes on at IDLE, in a loop turn
+ * with nothing else to do. */
+#define WR_LOOP_PRIORITIES 3
+#define WR_LOOP_PRIO_NORMAL 1 /* libevent's default with 3: n / 2 */
+#define WR_LOOP_PRIO_IDLE 2
+
 struct wr_vhost {
     struct wr_hnode node; /* in the broker's vhost table */
     char *name;
@@ -41,9 +48,10 @@ struct wr_vhost {
      * its own, which holds no messages): */
     struct wr_msgs *msgs;
     struct wr_churn *churn;
-    struct wr_list *stream_wait; /* the broker's (stream.h); NULL: streams commit at once */
-    const uint64_t *turns;       /* the broker's loop turn count; NULL: no loop */
-    uint64_t last_queue_id;      /* durable queue identities given so far */
+    struct wr_list *stream_wait;  /* the broker's (stream.h); NULL: streams commit at once */
+    const uint64_t *turns;        /* the broker's loop turn count; NULL: no loop */
+    const uint64_t *publish_turn; /* the last turn anything was published in (with turns) */
+    uint64_t last_queue_id;       /* durable queue identities given so far */
     /* What its channels counted (stats.h), kept after they close. */
     struct wr_stats st;
     /* Messages a queue without a dead-letter exchange dropped where one
