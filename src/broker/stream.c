@@ -92,6 +92,8 @@ void wr_stream_free(struct wr_stream *st)
         event_free(st->compact_ev);
     if (st->resume_ev)
         event_free(st->resume_ev);
+    if (st->resume_late)
+        event_free(st->resume_late);
     free(st->ring);
     free(st->segs);
     free(st->idx);
@@ -865,9 +867,12 @@ static int read_rec(struct wr_queue *q, struct wr_sreader *rd, uint64_t *pos, st
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct wr_queue *q = arg;
     (void)fd;
     (void)what;
-    wr_stream_dispatch(arg);
+    event_del(q->stream->resume_ev);
+    event_del(q->stream->resume_late);
+    wr_stream_dispatch(q);
 }
 
 /* Has this loop turn's reading of the journal been done? Then the
@@ -875,7 +880,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 static bool turn_spent(struct wr_queue *q)
 {
     struct wr_stream *st = q->stream;
-    struct timeval now = {0, 0};
+    struct timeval now = {0, 0}, late = {0, WR_STREAM_RESUME_LATE_US};
     if (!q->vhost->base || !q->vhost->turns)
         return false;
     if (st->turn != *q->vhost->turns) {
@@ -893,8 +898,14 @@ static bool turn_spent(struct wr_queue *q)
         /* After the turn's other events: a publisher's input first. */
         event_priority_set(st->resume_ev, WR_LOOP_PRIO_IDLE);
     }
+    /* A loop that is never idle runs the idle event never: then this one,
+     * at the normal priority, a little later. */
+    if (!st->resume_late && !(st->resume_late = evtimer_new(q->vhost->base, resume_cb, q)))
+        return false;
     if (!evtimer_pending(st->resume_ev, NULL))
         evtimer_add(st->resume_ev, &now);
+    if (!evtimer_pending(st->resume_late, NULL))
+        evtimer_add(st->resume_late, &late);
     return true;
 }
 

@@ -96,6 +96,8 @@ struct wr_stream_idx {
  * (measured: tests/bench/stream_bench.py, "beside"). */
 #define WR_STREAM_TURN_READ (2u << 20)
 #define WR_STREAM_TURN_READ_BUSY (256u << 10)
+/* A replay waits for an idle loop turn at most this long (µs). */
+#define WR_STREAM_RESUME_LATE_US 1000
 
 /* A named consumer's position (x-stream-consumer-name): where a consumer
  * of that name resumes when it gives no x-stream-offset. Saved by the
@@ -158,8 +160,8 @@ struct wr_stream {
     /* Reading the journal this loop turn (WR_STREAM_TURN_READ), and the
      * event that goes on with it later (WR_LOOP_PRIO_IDLE). */
     uint64_t turn, turn_read;
-    uint64_t append_turn; /* the last turn something was appended in */
-    struct event *resume_ev;
+    uint64_t append_turn;                  /* the last turn something was appended in */
+    struct event *resume_ev, *resume_late; /* idle priority; normal, late */
     struct wr_stream_pend {
         uint64_t off, pos;
     } * pend;

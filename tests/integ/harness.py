@@ -84,10 +84,15 @@ def wait_port(port, proc=None, timeout=15.0):
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("warrend exited with %s before listening" % proc.returncode)
         try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
+            with socket.create_connection((HOST, port), timeout=0.5) as s:
+                # A port in the ephemeral range with nothing listening can
+                # be connected to by a socket given that same local port
+                # (TCP self-connect): not the broker.
+                if s.getsockname() != s.getpeername():
+                    return
         except OSError:
-            time.sleep(0.02)
+            pass
+        time.sleep(0.02)
     raise RuntimeError("nothing listening on %s:%d after %.0fs" % (HOST, port, timeout))
 
 
