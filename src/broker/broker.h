@@ -114,8 +114,9 @@ void wr_broker_journal_synced(void *broker, uint64_t pos);
 /* A confirm waits for the journal: sync at the end of this loop turn. */
 void wr_broker_want_sync(struct wr_broker *b);
 
-/* Called on every publish: raises the memory alarm when memory passes the
- * limit (a comparison when below). Returns true while an alarm is on. */
+/* Called on every publish: notes the turn (publish_turn, for streams'
+ * replay budget) and raises the memory alarm when memory passes the limit
+ * (a comparison when below). Returns true while an alarm is on. */
 bool wr_broker_mem_check(struct wr_broker *b);
 uint64_t wr_broker_mem_used(const struct wr_broker *b);
 /* Everything is up: what the process holds now is its base size. */

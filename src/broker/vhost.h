@@ -21,11 +21,10 @@
 
 struct event_base;
 
-/* The loop's event priorities (wr_broker_new sets them up): every event is
- * NORMAL, but a stream's catch-up reading goes on at IDLE, in a loop turn
- * with nothing else to do. */
+/* The loop's event priorities (wr_broker_new sets them up): every event
+ * has libevent's default (n / 2: 1), but a stream's catch-up reading goes
+ * on at IDLE, in a loop turn with nothing else to do. */
 #define WR_LOOP_PRIORITIES 3
-#define WR_LOOP_PRIO_NORMAL 1 /* libevent's default with 3: n / 2 */
 #define WR_LOOP_PRIO_IDLE 2
 
 struct wr_vhost {
