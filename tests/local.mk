@@ -276,7 +276,8 @@ INTEG_TESTS = \
 	tests/integ/test_dedup.py \
 	tests/integ/test_consumer_timeout.py \
 	tests/integ/test_stream_durable.py \
-	tests/integ/test_stream.py
+	tests/integ/test_stream.py \
+	tests/integ/test_stream_pace.py
 TESTS += $(INTEG_TESTS)
 # Every integration test runs twice: as itself, with the broker's
 # io_threads from its default (auto: 0 on a machine of 1 or 2 cores), and

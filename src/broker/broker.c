@@ -80,6 +80,7 @@ struct wr_broker *wr_broker_new(struct event_base *base, const struct wr_conf *c
     wr_hmap_init(&b->vhosts);
     wr_msgs_init(&b->msgs);
     wr_list_init(&b->stream_wait);
+    b->replay_pace.share = (uint32_t)conf->stream_replay_share;
     if (!(b->users = wr_users_new())) {
         free(b);
         return NULL;
@@ -153,6 +154,7 @@ struct wr_vhost *wr_broker_vhost_add(struct wr_broker *b, struct wr_str name)
     vh->stream_wait = &b->stream_wait;
     vh->turns = &b->turns;
     vh->publish_turn = &b->publish_turn;
+    vh->replay_pace = &b->replay_pace;
     vh->last_queue_id = (uint64_t)b->queue_id_ranges++ << 40;
     wr_vhost_defs_changed(vh);
     return vh;
@@ -217,6 +219,7 @@ void wr_broker_want_sync(struct wr_broker *b)
 void wr_broker_turn_end(struct wr_broker *b)
 {
     b->turns++;
+    b->replay_pace.share = (uint32_t)b->conf->stream_replay_share; /* (a reload sets it in place) */
     if (b->persist)
         b->persist->flush(b->persist->ctx);
 }

@@ -19,6 +19,7 @@
 
 #include "broker/msg.h"
 #include "broker/stats.h"
+#include "broker/stream.h"
 #include "core/hmap.h"
 #include "core/list.h"
 #include "wire/buf.h"
@@ -67,8 +68,9 @@ struct wr_broker {
     /* Streams whose newest messages wait for the journal to sync before
      * consumers may see them (struct wr_stream.wnode; stream.h). */
     struct wr_list stream_wait;
-    uint64_t turns;        /* loop turns ended (wr_broker_turn_end) */
-    uint64_t publish_turn; /* the last turn a message was published in */
+    uint64_t turns;                    /* loop turns ended (wr_broker_turn_end) */
+    uint64_t publish_turn;             /* the last turn a message was published in */
+    struct wr_replay_pace replay_pace; /* (stream.h) */
     /* Every message of every vhost (their bytes, their interned keys). */
     struct wr_msgs msgs;
 

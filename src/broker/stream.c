@@ -870,29 +870,30 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     struct wr_queue *q = arg;
     (void)fd;
     (void)what;
-    event_del(q->stream->resume_ev);
-    event_del(q->stream->resume_late);
+    if (q->stream->resume_ev)
+        event_del(q->stream->resume_ev);
+    if (q->stream->resume_late)
+        event_del(q->stream->resume_late);
     wr_stream_dispatch(q);
 }
 
-/* Has this loop turn's reading of the journal been done? Then the
- * consumers go on in the next turn. */
-static bool turn_spent(struct wr_queue *q)
+/* Is this stream, or anything in the broker, being published to? */
+static bool replay_busy(const struct wr_queue *q)
+{
+    const struct wr_stream *st = q->stream;
+    uint64_t turn = *q->vhost->turns;
+    return turn - st->append_turn <= 2 || turn - *q->vhost->publish_turn <= 2;
+}
+
+/* Go on reading in a later turn: at the idle priority now and at the
+ * normal priority after `late_us`, or (paced) at the normal priority
+ * after `late_us` only. False when out of memory. */
+static bool resume_later(struct wr_queue *q, uint64_t late_us, bool idle)
 {
     struct wr_stream *st = q->stream;
-    struct timeval now = {0, 0}, late = {0, WR_STREAM_RESUME_LATE_US};
-    if (!q->vhost->base || !q->vhost->turns)
-        return false;
-    if (st->turn != *q->vhost->turns) {
-        st->turn = *q->vhost->turns;
-        st->turn_read = 0;
-    }
-    /* Less while this stream, or anything, is published to. */
-    if (st->turn_read < (st->turn - st->append_turn <= 2 || st->turn - *q->vhost->publish_turn <= 2
-                             ? WR_STREAM_TURN_READ_BUSY
-                             : WR_STREAM_TURN_READ))
-        return false;
-    if (!st->resume_ev) {
+    struct timeval now = {0, 0},
+                   late = {(time_t)(late_us / 1000000), (suseconds_t)(late_us % 1000000)};
+    if (idle && !st->resume_ev) {
         if (!(st->resume_ev = evtimer_new(q->vhost->base, resume_cb, q)))
             return false;
         /* After the turn's other events: a publisher's input first. */
@@ -902,22 +903,41 @@ static bool turn_spent(struct wr_queue *q)
      * at the normal priority, a little later. */
     if (!st->resume_late && !(st->resume_late = evtimer_new(q->vhost->base, resume_cb, q)))
         return false;
-    if (!evtimer_pending(st->resume_ev, NULL))
+    if (idle && !evtimer_pending(st->resume_ev, NULL))
         evtimer_add(st->resume_ev, &now);
     if (!evtimer_pending(st->resume_late, NULL))
         evtimer_add(st->resume_late, &late);
     return true;
 }
 
+/* Has this loop turn's reading of the journal been done? Then the
+ * consumers go on in a later turn. */
+static bool turn_spent(struct wr_queue *q)
+{
+    struct wr_stream *st = q->stream;
+    if (!q->vhost->base || !q->vhost->turns)
+        return false;
+    if (st->turn != *q->vhost->turns) {
+        st->turn = *q->vhost->turns;
+        st->turn_read = 0;
+    }
+    /* Less while this stream, or anything, is published to. */
+    if (st->turn_read < (replay_busy(q) ? WR_STREAM_TURN_READ_BUSY : WR_STREAM_TURN_READ))
+        return false;
+    resume_later(q, WR_STREAM_RESUME_LATE_US, true);
+    return true;
+}
+
 /* Deliver to c from the journal while it takes and is behind the tail in
  * memory. False when it could not go on (out of memory, or the turn's
  * reading is done). */
-static bool cold_deliver(struct wr_queue *q, struct wr_consumer *c)
+static bool cold_read(struct wr_queue *q, struct wr_consumer *c)
 {
     struct wr_stream *st = q->stream;
     const struct wr_persist *p = q->vhost->persist;
     struct wr_stream_cursor *cur = c->stream_cur;
     int64_t delta = wall_minus_mono();
+    uint64_t from;
 
     if (!p || !st->nidx) {
         c->stream_next = st->hot; /* (nothing on disk to read) */
@@ -936,12 +956,16 @@ static bool cold_deliver(struct wr_queue *q, struct wr_consumer *c)
     }
     if (cur->off != c->stream_next)
         cur->pos = st->idx[index_find(st, c->stream_next)].pos;
+    from = c->stream_next;
     while (c->q == q && c->stream_next < st->hot && c->ops->can_take(c)) {
         struct wr_srec r;
         struct wr_qent e = {0};
         struct wr_msg *m;
-        if (turn_spent(q))
+        if (turn_spent(q)) {
+            if (c->stream_next != from)
+                st->yielded = true; /* it spent the turn: the others first next time */
             return false;
+        }
         if (!read_rec(q, cur->rd, &cur->pos, &r) || r.off >= st->hot) {
             c->stream_next = st->hot; /* the rest is in memory */
             cur->off = UINT64_MAX;
@@ -965,6 +989,35 @@ static bool cold_deliver(struct wr_queue *q, struct wr_consumer *c)
         c->ops->deliver(c, q, &e);
     }
     return true;
+}
+
+/* cold_read, paced: while anything is published, replays (all of the
+ * broker's streams together) read for at most `share` percent of the
+ * time, measured around each call (two clock readings per call, which
+ * reads up to a consumer's credit, not per message). */
+static bool cold_deliver(struct wr_queue *q, struct wr_consumer *c)
+{
+    struct wr_replay_pace *pace = q->vhost->replay_pace;
+    uint64_t t0, t1;
+    bool more;
+    if (!pace || !pace->share || pace->share >= 100 || !q->vhost->base || !q->vhost->turns ||
+        !replay_busy(q))
+        return cold_read(q, c);
+    t0 = wr_clock_ns();
+    if (t0 < pace->gate_ns) {
+        resume_later(q, (pace->gate_ns - t0 + 999) / 1000, false);
+        return false;
+    }
+    more = cold_read(q, c);
+    t1 = wr_clock_ns();
+    pace->spent_ns += t1 - t0;
+    if (pace->spent_ns >= WR_STREAM_PACE_QUANTUM_US * 1000u) {
+        uint64_t pause = pace->spent_ns * (100 - pace->share) / pace->share;
+        pace->gate_ns =
+            t1 + (pause < WR_STREAM_PAUSE_MAX_US * 1000u ? pause : WR_STREAM_PAUSE_MAX_US * 1000u);
+        pace->spent_ns = 0;
+    }
+    return more;
 }
 
 void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
@@ -995,12 +1048,21 @@ void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
         wr_stream_consumer_gone(c);
 }
 
+/* Consumers in list order; one that spent the turn's reading goes to the
+ * list's end, so that consumers replaying the same stream take turns
+ * rather than the first one taking every turn. */
 static void dispatch_list(struct wr_queue *q, struct wr_list *l)
 {
     struct wr_list *it, *tmp;
     wr_list_each_safe(it, tmp, l)
     {
-        wr_stream_dispatch_one(q, wr_container_of(it, struct wr_consumer, qnode));
+        struct wr_consumer *c = wr_container_of(it, struct wr_consumer, qnode);
+        q->stream->yielded = false;
+        wr_stream_dispatch_one(q, c);
+        if (q->stream->yielded && c->q == q && tmp != l) {
+            wr_list_del(&c->qnode);
+            wr_list_add_tail(l, &c->qnode);
+        }
     }
 }
 

@@ -99,6 +99,19 @@ struct wr_stream_idx {
 /* A replay waits for an idle loop turn at most this long (µs). */
 #define WR_STREAM_RESUME_LATE_US 1000
 
+/* Replays while anything is published, broker-wide (one for all streams;
+ * the broker's, vhost->replay_pace): after a turn's reading they pause
+ * so that they take at most `share` percent of the core thread's time,
+ * and leave the rest of the machine's cores to the publishers, the
+ * journal and its preparer. No stream reads from the journal before
+ * `gate_ns` (CLOCK_MONOTONIC) while anything is published. */
+#define WR_STREAM_PACE_QUANTUM_US 200 /* reading between two pauses, at least */
+#define WR_STREAM_PAUSE_MAX_US 20000  /* the longest pause */
+struct wr_replay_pace {
+    uint64_t gate_ns, spent_ns; /* spent_ns: read since the last pause */
+    uint32_t share;             /* percent, 1..100; 100: replays never pause */
+};
+
 /* A named consumer's position (x-stream-consumer-name): where a consumer
  * of that name resumes when it gives no x-stream-offset. Saved by the
  * store (store/offsets.h) at most once per loop turn. */
@@ -162,6 +175,7 @@ struct wr_stream {
     uint64_t turn, turn_read;
     uint64_t append_turn;                  /* the last turn something was appended in */
     struct event *resume_ev, *resume_late; /* idle priority; normal, late */
+    bool yielded; /* a consumer read until the turn's reading was spent (dispatch_list) */
     struct wr_stream_pend {
         uint64_t off, pos;
     } * pend;

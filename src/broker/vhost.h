@@ -27,6 +27,8 @@ struct event_base;
 #define WR_LOOP_PRIORITIES 3
 #define WR_LOOP_PRIO_IDLE 2
 
+struct wr_replay_pace;
+
 struct wr_vhost {
     struct wr_hnode node; /* in the broker's vhost table */
     char *name;
@@ -47,10 +49,11 @@ struct wr_vhost {
      * its own, which holds no messages): */
     struct wr_msgs *msgs;
     struct wr_churn *churn;
-    struct wr_list *stream_wait;  /* the broker's (stream.h); NULL: streams commit at once */
-    const uint64_t *turns;        /* the broker's loop turn count; NULL: no loop */
-    const uint64_t *publish_turn; /* the last turn anything was published in (with turns) */
-    uint64_t last_queue_id;       /* durable queue identities given so far */
+    struct wr_list *stream_wait;        /* the broker's (stream.h); NULL: streams commit at once */
+    const uint64_t *turns;              /* the broker's loop turn count; NULL: no loop */
+    const uint64_t *publish_turn;       /* the last turn anything was published in (with turns) */
+    struct wr_replay_pace *replay_pace; /* the broker's (stream.h); NULL: replays never pause */
+    uint64_t last_queue_id;             /* durable queue identities given so far */
     /* What its channels counted (stats.h), kept after they close. */
     struct wr_stats st;
     /* Messages a queue without a dead-letter exchange dropped where one

@@ -489,6 +489,16 @@ static const struct wr_conf_setting settings[] = {
      .flags = WR_CONF_FALSE | WR_CONF_RELOAD,
      .help = "milliseconds a delivery may stay unacknowledged before its channel is closed "
              "with 406; 0 or false: no limit"},
+    {.name = "stream.replay_share",
+     .type = WR_CONF_INT,
+     F(stream_replay_share),
+     .def = "15",
+     .imin = 1,
+     .imax = 100,
+     .flags = WR_CONF_RELOAD,
+     .help = "percent of the broker thread's time that consumers replaying streams from "
+             "disk may take while anything is being published (publishers first); 100: "
+             "no limit"},
     {.name = "io_threads",
      .type = WR_CONF_INT,
      F(io_threads),

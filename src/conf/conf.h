@@ -126,6 +126,7 @@ struct wr_conf {
     uint64_t max_message_size;           /* max_message_size, bytes */
     int64_t consumer_max_per_channel;    /* consumer_max_per_channel, 0 = no limit */
     int64_t consumer_timeout_ms;         /* consumer_timeout, 0 = no limit */
+    int64_t stream_replay_share;         /* stream.replay_share, percent */
     int64_t io_threads;                  /* io_threads, -1 = auto (net/io.h) */
     char io_placement[16];               /* io_threads.placement: adaptive, threads, shuffle */
     /* plugins */

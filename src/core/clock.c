@@ -44,3 +44,10 @@ int64_t wr_wall_s(void)
         wr_clock_update();
     return wall_s;
 }
+
+uint64_t wr_clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -24,6 +24,10 @@ void wr_clock_update(void);
 uint64_t wr_now_ms(void);
 uint64_t wr_now_us(void);
 
+/* Monotonic time read now (not the cache), in ns: for measuring work
+ * within a turn, a few times per turn at most. */
+uint64_t wr_clock_ns(void);
+
 /* Cached wall-clock time, seconds since the Unix epoch. */
 int64_t wr_wall_s(void);
 

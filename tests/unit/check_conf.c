@@ -325,8 +325,7 @@ START_TEST(test_default_user_settings)
     {
         struct wr_conf again;
         wr_conf_init(&again);
-        ck_assert_msg(wr_conf_parse(&again, out, strlen(out), "printed", &err) == 0, "%s",
-                      err.msg);
+        ck_assert_msg(wr_conf_parse(&again, out, strlen(out), "printed", &err) == 0, "%s", err.msg);
         char t2[256];
         wr_conf_default_tags(&again, t2, sizeof t2);
         wr_conf_default_tags(&conf, tags, sizeof tags);
@@ -576,6 +575,16 @@ START_TEST(test_check_tls)
     ck_assert_int_ne(parse("consumer_timeout = true\n"), 0);
     ck_assert_int_ne(parse("consumer_timeout = -1\n"), 0);
     ck_assert_int_ne(parse("connection_max = false\n"), 0); /* only where the row says */
+    /* stream.replay_share: a percent, 1 to 100 */
+    setup();
+    ck_assert_int_eq(conf.stream_replay_share, 15);
+    ck_assert_int_eq(parse("stream.replay_share = 100\n"), 0);
+    ck_assert_int_eq(conf.stream_replay_share, 100);
+    ck_assert_int_eq(parse("stream.replay_share = 1\n"), 0);
+    ck_assert_int_eq(conf.stream_replay_share, 1);
+    ck_assert_int_ne(parse("stream.replay_share = 0\n"), 0);
+    ck_assert_int_ne(parse("stream.replay_share = 101\n"), 0);
+    ck_assert_int_ne(parse("stream.replay_share = 15%\n"), 0);
 }
 END_TEST
 
@@ -1115,6 +1124,7 @@ START_TEST(test_reloadable)
         "max_message_size",
         "consumer_max_per_channel",
         "consumer_timeout",
+        "stream.replay_share",
         "ssl_handshake_timeout",
         "auth_mechanisms",
         "ssl_cert_login_from",
