@@ -17,7 +17,7 @@ EXTRA_DIST += tests/bench/compare.sh tests/bench/access_cost.sh tests/bench/acce
 	tests/bench/ack_timeout_cost.sh \
 	tests/bench/mgmt_cost.py tests/bench/declare_cost.py tests/bench/stream_bench.py \
 	tests/bench/stream_big.py tests/bench/confirm_matrix.py tests/bench/threads_bench.py \
-	tests/bench/mem_return.py
+	tests/bench/mem_return.py tests/bench/scale_bench.py tests/bench/carry.sh
 
 # Environment knobs: BENCH_REPS (3), BENCH_SECONDS (4, per scenario),
 # BENCH_SCENARIOS ("h g i a b c c8 d e f1 f2 f3 j"), BENCH_BROKERS, BENCH_PIN, BENCH_OUT
