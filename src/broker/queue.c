@@ -950,7 +950,7 @@ void wr_queue_consumer_ready(struct wr_consumer *c)
     }
     if (q->stream) {
         if (!q->dispatching)
-            wr_stream_dispatch_one(q, c);
+            wr_stream_consumer_ready(q, c);
     } else if (q->ready)
         wr_queue_dispatch(q);
 }

@@ -962,8 +962,7 @@ static bool cold_read(struct wr_queue *q, struct wr_consumer *c)
         struct wr_qent e = {0};
         struct wr_msg *m;
         if (turn_spent(q)) {
-            if (c->stream_next != from)
-                st->yielded = true; /* it spent the turn: the others first next time */
+            st->yielded |= c->stream_next != from;
             return false;
         }
         if (!read_rec(q, cur->rd, &cur->pos, &r) || r.off >= st->hot) {
@@ -988,6 +987,8 @@ static bool cold_read(struct wr_queue *q, struct wr_consumer *c)
         q->stat_delivered++;
         c->ops->deliver(c, q, &e);
     }
+    /* Served from the journal: the others first next time. */
+    st->yielded |= c->stream_next != from;
     return true;
 }
 
@@ -1048,9 +1049,18 @@ void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c)
         wr_stream_consumer_gone(c);
 }
 
-/* Consumers in list order; one that spent the turn's reading goes to the
+void wr_stream_consumer_ready(struct wr_queue *q, struct wr_consumer *c)
+{
+    struct wr_stream *st = q->stream;
+    if (c->stream_cur && c->stream_next >= st->first && c->stream_next < st->hot &&
+        q->vhost->base && q->vhost->turns && resume_later(q, WR_STREAM_RESUME_LATE_US, true))
+        return;
+    wr_stream_dispatch_one(q, c);
+}
+
+/* Consumers in list order; one that read from the journal goes to the
  * list's end, so that consumers replaying the same stream take turns
- * rather than the first one taking every turn. */
+ * rather than the first ones taking every turn's reading. */
 static void dispatch_list(struct wr_queue *q, struct wr_list *l)
 {
     struct wr_list *it, *tmp;

@@ -175,7 +175,7 @@ struct wr_stream {
     uint64_t turn, turn_read;
     uint64_t append_turn;                  /* the last turn something was appended in */
     struct event *resume_ev, *resume_late; /* idle priority; normal, late */
-    bool yielded; /* a consumer read until the turn's reading was spent (dispatch_list) */
+    bool yielded; /* a consumer was served from the journal (dispatch_list) */
     struct wr_stream_pend {
         uint64_t off, pos;
     } * pend;
@@ -223,6 +223,10 @@ void wr_stream_consumer_gone(struct wr_consumer *c);
 /* Deliver to every consumer that has room, or to one. */
 void wr_stream_dispatch(struct wr_queue *q);
 void wr_stream_dispatch_one(struct wr_queue *q, struct wr_consumer *c);
+/* A consumer has room again (an ack): it takes what memory holds at once;
+ * one replaying from the journal waits for the stream's next round of
+ * reading, where the consumers take turns. */
+void wr_stream_consumer_ready(struct wr_queue *q, struct wr_consumer *c);
 
 /* The consumer argument x-stream-offset (NULL: absent, "next") as the
  * offset the consumer starts at. 406 with RabbitMQ's reason when it is
