@@ -89,6 +89,13 @@ static void rkey_put(struct wr_rkey *k)
     free(k);
 }
 
+static _Thread_local bool tl_remote; /* wr_msg_thread_remote */
+
+void wr_msg_thread_remote(void)
+{
+    tl_remote = true;
+}
+
 /* A block with its properties, not yet a pool's; the body inline (no
  * extension), in an allocation of its own (extension, shared == NULL) or in
  * chunk `shared` (whose count the caller takes). */
@@ -116,7 +123,7 @@ static struct wr_msg *block_alloc(const void *props, uint32_t props_len, uint64_
     m->props_len = props_len;
     m->body_len = (uint32_t)body_len;
     m->priority = 0;
-    m->flags = (uint8_t)flags;
+    m->flags = (uint8_t)((flags & ~WR_MSG_REMOTE) | (tl_remote ? WR_MSG_REMOTE : 0));
     m->pins = 0;
     m->published_ms = 0;
     if (ext) {
@@ -205,6 +212,10 @@ void wr_msg_free_(struct wr_msg *m)
     pool->bytes -= wr_msg_mem(m);
     pool->count--;
     rkey_put(m->rkey);
+    if ((m->flags & WR_MSG_REMOTE) && pool->release) {
+        pool->release(pool->release_ctx, m);
+        return;
+    }
     wr_msg_free_loose(m); /* what is left is the block */
 }
 

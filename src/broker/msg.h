@@ -42,6 +42,12 @@ struct wr_msgs {
     /* Reads a paged-out body back into m; 0 or an error. NULL: none. */
     int (*load)(void *ctx, struct wr_msg *m);
     void *load_ctx;
+    /* Takes a WR_MSG_REMOTE block whose last reference went, to free it
+     * (wr_msg_free_loose) on a thread of its own: net/io.c hands them
+     * back to the I/O threads in batches, so that the core does not pay
+     * the allocator's free into another thread's arena. NULL: freed here. */
+    void (*release)(void *ctx, struct wr_msg *m);
+    void *release_ctx;
 };
 
 void wr_msgs_init(struct wr_msgs *p);
@@ -83,6 +89,7 @@ struct wr_msg_ext {
 #define WR_MSG_EXT 2u        /* has a struct wr_msg_ext */
 #define WR_MSG_HELD 4u       /* journaled as held by an exchange (store_id is that record) */
 #define WR_MSG_SHARED 8u     /* its body is in a shared chunk (wr_msg_new_shared) */
+#define WR_MSG_REMOTE 16u    /* allocated on an I/O thread (wr_msg_thread_remote) */
 
 /* A block that the bodies of several messages point into (a stream's
  * records read back from the journal): freed with the last of them and
@@ -137,6 +144,9 @@ struct wr_msg *wr_msg_new_shared(struct wr_msgs *pool, struct wr_str exchange,
 struct wr_msg *wr_msg_new_loose(const void *props, uint32_t props_len, uint64_t body_len,
                                 unsigned flags);
 void wr_msg_free_loose(struct wr_msg *m);
+/* The calling thread's blocks are marked WR_MSG_REMOTE from now on (an
+ * I/O thread, at its start). */
+void wr_msg_thread_remote(void);
 /* Core: a loose message becomes pool's, with its exchange and routing key
  * interned. 0, or WR_ENOMEM (m is still loose). */
 int wr_msg_adopt(struct wr_msgs *pool, struct wr_msg *m, struct wr_str exchange,

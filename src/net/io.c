@@ -123,6 +123,13 @@ struct wr_io {
     bool stop;              /* under mu */
     struct wr_list timed;   /* this thread's: socks with a deadline (dl_node) */
     unsigned nsocks;        /* the core's count, for placing new ones */
+    /* Under mu: message blocks to free (the core's batch, rel_hand). The
+     * array is the thread's while free_n > 0: it takes them when it wakes
+     * (free_taken), frees them outside the mutex, and sets free_n to 0
+     * when it next wakes; only then does the core hand the next batch. */
+    struct wr_msg **free_v;
+    size_t free_n, free_cap;
+    bool free_taken; /* under mu: the thread took free_v's blocks (and frees them) */
 };
 
 struct wr_iopool {
@@ -140,6 +147,12 @@ struct wr_iopool {
     uint64_t last_cpu_ns, last_wall_ns;
     struct event *place_ev;
     struct wr_list socks; /* every sock (all_node), for the placement */
+    /* The core's: blocks the threads allocated, gathered for the next
+     * batch back (wr_iopool_take_releases). */
+    struct wr_msgs *msgs;
+    struct wr_msg **rel;
+    size_t nrel, relcap;
+    unsigned rel_next;
 };
 
 struct wr_sock {
@@ -246,6 +259,63 @@ static void efd_drain(int fd)
     do
         n = read(fd, &v, sizeof(v));
     while (n < 0 && errno == EINTR);
+}
+
+/* ==== message blocks back to the threads ==== */
+
+/* Blocks gathered before a batch goes back to a thread, and at most (a
+ * purge frees a million in one call: past this they are freed here, so
+ * that no array grows with the largest burst). */
+#define REL_BATCH 256
+#define REL_MAX 16384
+
+/* msgs->release: a WR_MSG_REMOTE block whose last reference went, kept
+ * for the next batch back (handed in request(), under a mutex the core
+ * takes anyway). */
+static void rel_take(void *ctx, struct wr_msg *m)
+{
+    struct wr_iopool *p = ctx;
+    if (p->nrel == REL_MAX) {
+        wr_msg_free_loose(m);
+        return;
+    }
+    if (p->nrel == p->relcap) {
+        size_t cap = p->relcap ? p->relcap * 2 : REL_BATCH;
+        struct wr_msg **v = realloc(p->rel, cap * sizeof(*v));
+        if (!v) {
+            wr_msg_free_loose(m);
+            return;
+        }
+        p->rel = v;
+        p->relcap = cap;
+    }
+    p->rel[p->nrel++] = m;
+}
+
+/* Under io->mu, on the core: the gathered blocks go to io when it has
+ * none (the arrays swap; the thread frees them when it next wakes, which
+ * the request being made ensures). */
+static void rel_hand(struct wr_iopool *p, struct wr_io *io)
+{
+    struct wr_msg **v = io->free_v;
+    size_t cap = io->free_cap;
+    if (p->nrel < REL_BATCH || io->free_n || !io->threaded)
+        return;
+    io->free_v = p->rel;
+    io->free_cap = p->relcap;
+    io->free_n = p->nrel;
+    p->rel = v;
+    p->relcap = cap;
+    p->nrel = 0;
+}
+
+void wr_iopool_take_releases(struct wr_iopool *p, struct wr_msgs *msgs)
+{
+    if (!p->n)
+        return;
+    p->msgs = msgs;
+    msgs->release = rel_take;
+    msgs->release_ctx = p;
 }
 
 /* ==== the sock's thread ==== */
@@ -611,6 +681,8 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_io *io = arg;
     struct wr_list run;
+    struct wr_msg **fv;
+    size_t fn;
     bool stop;
     (void)what;
 
@@ -618,6 +690,13 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
     wr_list_init(&run);
     pthread_mutex_lock(&io->mu);
     stop = io->stop;
+    if (io->free_taken) {
+        io->free_n = 0; /* freed in the last wake-up: the array is the core's again */
+        io->free_taken = false;
+    }
+    fv = io->free_v;
+    fn = io->free_n;
+    io->free_taken = fn > 0;
     while (!wr_list_empty(&io->to_io)) {
         struct wr_sock *s = wr_container_of(io->to_io.next, struct wr_sock, io_node);
         wr_list_del(&s->io_node);
@@ -640,6 +719,8 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
     }
     pthread_mutex_unlock(&io->mu);
 
+    for (size_t i = 0; i < fn; i++)
+        wr_msg_free_loose(fv[i]);
     while (!wr_list_empty(&run)) {
         struct wr_sock *s = wr_container_of(run.next, struct wr_sock, run_node);
         wr_list_del(&s->run_node);
@@ -688,6 +769,7 @@ static void *io_main(void *arg)
 {
     struct wr_io *io = arg;
     tl_io = io;
+    wr_msg_thread_remote();
     event_base_dispatch(io->base);
     return NULL;
 }
@@ -1054,6 +1136,7 @@ static uint64_t request(struct wr_sock *s, unsigned req, struct evbuffer *out, s
     if (out && evbuffer_get_length(out))
         evbuffer_add_buffer(s->h_out, out);
     wake = to_thread(s);
+    rel_hand(io->pool, io);
     pthread_mutex_unlock(&io->mu);
     if (wake)
         efd_wake(io->efd);
@@ -1535,10 +1618,20 @@ void wr_iopool_free(struct wr_iopool *p)
 {
     if (!p)
         return;
+    if (p->msgs && p->msgs->release == rel_take)
+        p->msgs->release = NULL; /* from now on freed where they go */
     for (unsigned i = 0; i < p->n; i++)
         io_stop(&p->io[i]);
-    for (unsigned i = 0; i < (p->n ? p->n : 1); i++)
-        io_fini(&p->io[i]);
+    for (unsigned i = 0; i < (p->n ? p->n : 1); i++) {
+        struct wr_io *io = &p->io[i];
+        for (size_t j = 0; !io->free_taken && j < io->free_n; j++) /* (handed, not taken) */
+            wr_msg_free_loose(io->free_v[j]);
+        free(io->free_v);
+        io_fini(io);
+    }
+    for (size_t j = 0; j < p->nrel; j++)
+        wr_msg_free_loose(p->rel[j]);
+    free(p->rel);
     if (p->core_io.base)
         io_fini(&p->core_io);
     if (p->place_ev)

@@ -66,6 +66,11 @@ unsigned wr_iopool_threads(const struct wr_iopool *p);
  * publishes of at most that (and 256 KiB), so that a larger one reaches
  * the core as frames and is refused on its content header. */
 void wr_iopool_set_max_message(struct wr_iopool *p, uint64_t max_message_size);
+/* With I/O threads: message blocks they allocated (WR_MSG_REMOTE) go back
+ * to them to be freed, in batches (msgs->release; undone by
+ * wr_iopool_free). */
+struct wr_msgs;
+void wr_iopool_take_releases(struct wr_iopool *p, struct wr_msgs *msgs);
 /* io_threads = auto: cores - 1, at most 16, and 0 on a machine of one or
  * two cores (measured faster there: docs/PERFORMANCE.md). */
 unsigned wr_io_threads_auto(void);

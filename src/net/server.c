@@ -259,6 +259,7 @@ int wr_server_run(struct event_base *base, const struct wr_conf *conf, struct wr
             goto out;
         }
         wr_iopool_set_max_message(s.io, conf->max_message_size);
+        wr_iopool_take_releases(s.io, &broker->msgs);
         wr_log(WR_LOG_INFO, "%u I/O threads%s%s", n,
                n ? ", placement " : ": the sockets are read and written by the broker's thread",
                n ? conf->io_placement : "");

@@ -4,12 +4,14 @@
  * the chunk until it goes, is counted in the pool like any other, and a
  * copy of it has a body of its own. A block an I/O thread made (loose:
  * no pool's, no names) is the pool's once adopted, counted and freed as
- * any. Run under ASan (make check-asan), a chunk freed too early or never
- * is a failure.
+ * any; made on a thread marked remote (an I/O thread), its last unref
+ * hands it to the pool's release instead of freeing it. Run under ASan
+ * (make check-asan), a chunk freed too early or never is a failure.
  */
 #include "config.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +82,62 @@ START_TEST(loose_block_adopted)
 }
 END_TEST
 
+static void *make_remote(void *arg)
+{
+    (void)arg;
+    wr_msg_thread_remote();
+    return wr_msg_new_loose(props, sizeof(props), 4, 0);
+}
+
+static struct wr_msg *released;
+static int nreleased;
+
+static void release(void *ctx, struct wr_msg *m)
+{
+    ck_assert_ptr_eq(ctx, &released);
+    released = m;
+    nreleased++;
+}
+
+START_TEST(remote_block_released)
+{
+    struct wr_msgs pool;
+    struct wr_msg *m, *local, *copy;
+    pthread_t t;
+    void *got;
+    wr_msgs_init(&pool);
+    pool.release = release;
+    pool.release_ctx = &released;
+    ck_assert_int_eq(pthread_create(&t, NULL, make_remote, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, &got), 0);
+    ck_assert_ptr_nonnull(m = got);
+    ck_assert(m->flags & WR_MSG_REMOTE);
+    memcpy(wr_msg_body(m), "body", 4);
+    ck_assert_int_eq(wr_msg_adopt(&pool, m, WR_STR("ex"), WR_STR("key")), 0);
+    /* a copy made here is this thread's, whatever the flags it is made from */
+    ck_assert_ptr_nonnull(copy = wr_msg_with_int_header(m, "x-n", 1));
+    ck_assert(!(copy->flags & WR_MSG_REMOTE));
+    wr_msg_ref(m);
+    wr_msg_unref(m);
+    ck_assert_int_eq(nreleased, 0);
+    wr_msg_unref(m); /* the last: to the release, counted out of the pool */
+    ck_assert_int_eq(nreleased, 1);
+    ck_assert_ptr_eq(released, m);
+    ck_assert_uint_eq(pool.count, 1);
+    wr_msg_free_loose(released);
+    wr_msg_unref(copy); /* freed here */
+    ck_assert_int_eq(nreleased, 1);
+    local = wr_msg_new(&pool, WR_STR("ex"), WR_STR("key"), props, sizeof(props), 1, 0);
+    ck_assert_ptr_nonnull(local);
+    ck_assert(!(local->flags & WR_MSG_REMOTE));
+    wr_msg_unref(local);
+    ck_assert_int_eq(nreleased, 1);
+    ck_assert_uint_eq(pool.count, 0);
+    ck_assert_uint_eq(pool.bytes, 0);
+    wr_msgs_fini(&pool);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("msg");
@@ -88,6 +146,7 @@ int main(void)
     int failed;
     tcase_add_test(t, shared_body_holds_its_chunk);
     tcase_add_test(t, loose_block_adopted);
+    tcase_add_test(t, remote_block_released);
     suite_add_tcase(s, t);
     r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
