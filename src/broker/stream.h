@@ -100,8 +100,9 @@ struct wr_stream_idx {
 #define WR_STREAM_RESUME_LATE_US 1000
 
 /* Replays while anything is published, broker-wide (one for all streams;
- * the broker's, vhost->replay_pace): after a turn's reading they pause
- * so that they take at most `share` percent of the core thread's time,
+ * the broker's, vhost->replay_pace): after each WR_STREAM_PACE_QUANTUM_US
+ * of reading (timed around each cursor read) they pause, so that they
+ * take at most `share` percent of the core thread's time,
  * and leave the rest of the machine's cores to the publishers, the
  * journal and its preparer. No stream reads from the journal before
  * `gate_ns` (CLOCK_MONOTONIC) while anything is published. */

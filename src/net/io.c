@@ -152,7 +152,6 @@ struct wr_iopool {
     struct wr_msgs *msgs;
     struct wr_msg **rel;
     size_t nrel, relcap;
-    unsigned rel_next;
 };
 
 struct wr_sock {
