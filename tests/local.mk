@@ -43,7 +43,8 @@ UNIT_TESTS += tests/unit/check_conf tests/unit/check_field tests/unit/check_code
 	tests/unit/check_defslog tests/unit/check_sdnotify tests/unit/check_service \
 	tests/unit/check_plugins tests/unit/check_x509 tests/unit/check_dedup \
 	tests/unit/check_recover tests/unit/check_offsets tests/unit/check_msg \
-	tests/unit/check_deliver tests/unit/check_asm tests/unit/check_tls
+	tests/unit/check_deliver tests/unit/check_asm tests/unit/check_tls \
+	tests/unit/check_iopool
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -131,6 +132,9 @@ tests_unit_check_offsets_LDADD = $(UNIT_LDADD)
 tests_unit_check_msg_SOURCES = tests/unit/check_msg.c
 tests_unit_check_msg_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_msg_LDADD = $(UNIT_LDADD)
+tests_unit_check_iopool_SOURCES = tests/unit/check_iopool.c
+tests_unit_check_iopool_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_iopool_LDADD = $(UNIT_LDADD)
 tests_unit_check_deliver_SOURCES = tests/unit/check_deliver.c
 tests_unit_check_deliver_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_deliver_LDADD = $(UNIT_LDADD)

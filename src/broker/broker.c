@@ -282,9 +282,9 @@ void wr_broker_disk_check(struct wr_broker *b)
     alarm_update(b);
 }
 
-void wr_broker_tick(struct wr_broker *b)
+bool wr_broker_tick(struct wr_broker *b, bool freeing)
 {
-    bool halved, settled;
+    bool halved, settled, churned, trimmed = false;
     /* Clear the alarm with some hysteresis so it does not flap. */
     if (b->mem_alarm && wr_broker_mem_used(b) < b->mem_limit - b->mem_limit / 10)
         mem_alarm_set(b, false);
@@ -303,8 +303,16 @@ void wr_broker_tick(struct wr_broker *b)
      * held for good. */
     settled =
         b->msg_bytes_peak - b->msgs.bytes >= (256u << 10) && b->msgs.bytes == b->msg_bytes_last;
+    /* Or 4 MiB or more went through since the last trim, and then nothing
+     * came or went for a tick: a queue at its max-length drops as much as
+     * it takes, so its bytes never fall, yet the burst leaves free holes
+     * between the bodies it keeps. Never while messages flow (a trim
+     * hands free pages back, and the next bodies would fault them in). */
+    churned = b->msgs.freed - b->msg_freed_trim >= (4u << 20) &&
+              b->msgs.bytes == b->msg_bytes_last && b->msgs.freed == b->msg_freed_last;
     b->msg_bytes_last = b->msgs.bytes;
-    if (halved || settled) {
+    b->msg_freed_last = b->msgs.freed;
+    if ((halved || settled || churned) && !freeing) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         malloc_trim(0);
@@ -314,8 +322,11 @@ void wr_broker_tick(struct wr_broker *b)
                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
                (unsigned long long)b->msgs.bytes, (unsigned long long)b->msg_bytes_peak);
         b->msg_bytes_peak = b->msgs.bytes;
+        b->msg_freed_trim = b->msgs.freed;
+        trimmed = true;
     }
     wr_broker_disk_check(b);
+    return trimmed;
 }
 
 const char *wr_node_name(void)

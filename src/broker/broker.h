@@ -55,6 +55,8 @@ struct wr_broker {
     uint64_t out_bytes;
     uint64_t msg_bytes_peak; /* since the last malloc_trim */
     uint64_t msg_bytes_last; /* at the last tick */
+    uint64_t msg_freed_trim; /* msgs.freed at the last malloc_trim */
+    uint64_t msg_freed_last; /* msgs.freed at the last tick */
     bool mem_alarm, disk_alarm;
     bool alarm; /* either: publishers are blocked */
     /* How long opening the data directory (recovery) took at start, in
@@ -125,8 +127,12 @@ uint64_t wr_broker_mem_used(const struct wr_broker *b);
 void wr_broker_mem_start(struct wr_broker *b);
 
 /* Periodic (the server's tick): clear the memory alarm with hysteresis,
- * give freed memory back after a large drop, check the disk. */
-void wr_broker_tick(struct wr_broker *b);
+ * give freed memory back after a large drop (malloc_trim), check the
+ * disk. `freeing`: message blocks are still being freed on other threads
+ * (the I/O threads'), so memory is given back at a later tick, after
+ * them. True when it gave memory back (the threads then trim their own
+ * arenas: net/io.h, wr_iopool_trim). */
+bool wr_broker_tick(struct wr_broker *b, bool freeing);
 /* Check free disk space and the journal now. */
 void wr_broker_disk_check(struct wr_broker *b);
 

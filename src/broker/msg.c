@@ -209,7 +209,9 @@ struct wr_msg *wr_msg_new_shared(struct wr_msgs *pool, struct wr_str exchange,
 void wr_msg_free_(struct wr_msg *m)
 {
     struct wr_msgs *pool = m->rkey->pool;
-    pool->bytes -= wr_msg_mem(m);
+    uint64_t mem = wr_msg_mem(m);
+    pool->bytes -= mem;
+    pool->freed += mem;
     pool->count--;
     rkey_put(m->rkey);
     if ((m->flags & WR_MSG_REMOTE) && pool->release) {
@@ -225,6 +227,7 @@ void wr_msg_page_out(struct wr_msg *m)
     if (!e || !e->body || !e->store_id || m->pins)
         return;
     m->rkey->pool->bytes -= m->body_len;
+    m->rkey->pool->freed += m->body_len;
     free(e->body);
     e->body = NULL;
 }

@@ -33,6 +33,7 @@ struct wr_vhost;
  * of its own. */
 struct wr_msgs {
     uint64_t bytes; /* every live message block, bodies in memory included */
+    uint64_t freed; /* what `bytes` lost so far: the churn (broker.c's trims) */
     uint64_t count;
     struct wr_hmap rkeys;
     struct wr_rkey *rkey_last; /* one-entry cache in front of rkeys */

@@ -121,15 +121,16 @@ struct wr_io {
     struct wr_list to_io;   /* under mu: socks with requests or output (io_node) */
     struct wr_list to_core; /* under mu: socks with reports (core_node) */
     bool stop;              /* under mu */
+    bool trim;              /* under mu: give the arena's free top back (wr_iopool_trim) */
     struct wr_list timed;   /* this thread's: socks with a deadline (dl_node) */
     unsigned nsocks;        /* the core's count, for placing new ones */
-    /* Under mu: message blocks to free (the core's batch, rel_hand). The
-     * array is the thread's while free_n > 0: it takes them when it wakes
-     * (free_taken), frees them outside the mutex, and sets free_n to 0
-     * when it next wakes; only then does the core hand the next batch. */
+    /* Under mu: message blocks to free (the core's batch: rel_hand, rel_push). The
+     * array is the thread's while free_n > 0: it takes them when it wakes,
+     * frees them outside the mutex, and then sets free_n to 0; only then
+     * does the core hand the next batch. */
     struct wr_msg **free_v;
     size_t free_n, free_cap;
-    bool free_taken; /* under mu: the thread took free_v's blocks (and frees them) */
+    uint64_t freed; /* under mu: blocks this thread freed so far (wr_iopool_rel_stats) */
 };
 
 struct wr_iopool {
@@ -152,6 +153,9 @@ struct wr_iopool {
     struct wr_msgs *msgs;
     struct wr_msg **rel;
     size_t nrel, relcap;
+    unsigned rel_next;              /* rel_push's next thread to try */
+    unsigned rel_skip;              /* blocks to take before rel_push tries again */
+    uint64_t rel_batches, rel_core; /* batches handed; blocks freed here */
 };
 
 struct wr_sock {
@@ -262,19 +266,54 @@ static void efd_drain(int fd)
 
 /* ==== message blocks back to the threads ==== */
 
-/* Blocks gathered before a batch goes back to a thread, and at most (a
- * purge frees a million in one call: past this they are freed here, so
- * that no array grows with the largest burst). */
+/* Blocks gathered before a batch goes back to a thread; past REL_PUSH
+ * (a busy turn frees tens of thousands) the core pushes the array to a
+ * thread itself, trying again every REL_BATCH; and at most (a purge frees
+ * a million in one call: past this they are freed here, so that no array
+ * grows with the largest burst). */
 #define REL_BATCH 256
-#define REL_MAX 16384
+#define REL_PUSH 16384
+#define REL_MAX 65536
+
+static void rel_swap(struct wr_iopool *p, struct wr_io *io);
+
+/* A long array, mid-turn: to the first thread whose array is free, woken
+ * (a wake-up per REL_PUSH blocks at least). False when every thread still
+ * frees its last batch (or holds its mutex). */
+static bool rel_push(struct wr_iopool *p)
+{
+    for (unsigned k = 0; k < p->n; k++) {
+        struct wr_io *io = &p->io[p->rel_next++ % p->n];
+        bool handed = false;
+        if (pthread_mutex_trylock(&io->mu) != 0)
+            continue;
+        if (!io->free_n) {
+            rel_swap(p, io);
+            handed = true;
+        }
+        pthread_mutex_unlock(&io->mu);
+        if (handed) {
+            efd_wake(io->efd);
+            return true;
+        }
+    }
+    return false;
+}
 
 /* msgs->release: a WR_MSG_REMOTE block whose last reference went, kept
  * for the next batch back (handed in request(), under a mutex the core
- * takes anyway). */
+ * takes anyway, or by rel_push when the array is long). */
 static void rel_take(void *ctx, struct wr_msg *m)
 {
     struct wr_iopool *p = ctx;
+    if (p->nrel >= REL_PUSH) {
+        if (p->rel_skip)
+            p->rel_skip--;
+        else if (!rel_push(p))
+            p->rel_skip = REL_BATCH; /* every thread busy: try again later */
+    }
     if (p->nrel == REL_MAX) {
+        p->rel_core++;
         wr_msg_free_loose(m);
         return;
     }
@@ -282,6 +321,7 @@ static void rel_take(void *ctx, struct wr_msg *m)
         size_t cap = p->relcap ? p->relcap * 2 : REL_BATCH;
         struct wr_msg **v = realloc(p->rel, cap * sizeof(*v));
         if (!v) {
+            p->rel_core++;
             wr_msg_free_loose(m);
             return;
         }
@@ -296,16 +336,61 @@ static void rel_take(void *ctx, struct wr_msg *m)
  * the request being made ensures). */
 static void rel_hand(struct wr_iopool *p, struct wr_io *io)
 {
+    if (p->nrel >= REL_BATCH && !io->free_n && io->threaded)
+        rel_swap(p, io);
+}
+
+/* Under io->mu, io's array empty: the arrays swap. */
+static void rel_swap(struct wr_iopool *p, struct wr_io *io)
+{
     struct wr_msg **v = io->free_v;
     size_t cap = io->free_cap;
-    if (p->nrel < REL_BATCH || io->free_n || !io->threaded)
-        return;
     io->free_v = p->rel;
     io->free_cap = p->relcap;
     io->free_n = p->nrel;
+    p->rel_batches++;
     p->rel = v;
     p->relcap = cap;
     p->nrel = 0;
+}
+
+void wr_iopool_trim(struct wr_iopool *p)
+{
+    for (unsigned i = 0; i < p->n; i++) {
+        struct wr_io *io = &p->io[i];
+        pthread_mutex_lock(&io->mu);
+        io->trim = true;
+        pthread_mutex_unlock(&io->mu);
+        efd_wake(io->efd);
+    }
+}
+
+bool wr_iopool_releases_pending(struct wr_iopool *p)
+{
+    bool pending = false;
+    if (!p->n)
+        return false;
+    if (p->nrel && !rel_push(p))
+        pending = true; /* every thread still frees: the next tick */
+    for (unsigned i = 0; i < p->n && !pending; i++) {
+        pthread_mutex_lock(&p->io[i].mu);
+        pending = p->io[i].free_n > 0;
+        pthread_mutex_unlock(&p->io[i].mu);
+    }
+    return pending;
+}
+
+void wr_iopool_rel_stats(struct wr_iopool *p, struct wr_iopool_rel_stats *st)
+{
+    st->batches = p->rel_batches;
+    st->freed_core = p->rel_core;
+    st->gathered = p->nrel;
+    st->freed_threads = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        pthread_mutex_lock(&p->io[i].mu);
+        st->freed_threads += p->io[i].freed;
+        pthread_mutex_unlock(&p->io[i].mu);
+    }
 }
 
 void wr_iopool_take_releases(struct wr_iopool *p, struct wr_msgs *msgs)
@@ -318,6 +403,20 @@ void wr_iopool_take_releases(struct wr_iopool *p, struct wr_msgs *msgs)
 }
 
 /* ==== the sock's thread ==== */
+
+/* glibc gives a thread arena's free top back to the system only inside
+ * free() (a chunk of 64 KiB or more, merged, trims the heap it lies in);
+ * malloc_trim, the core's, merges the arena's small free chunks into that
+ * top but leaves it mapped. So after the core's trim each thread frees a
+ * block of that size from its own arena. (volatile: a malloc and free in
+ * a row may otherwise be taken out by the compiler.) */
+#define ARENA_TRIM_BLOCK (64u << 10)
+
+static void arena_trim(void)
+{
+    void *volatile v = malloc(ARENA_TRIM_BLOCK);
+    free(v);
+}
 
 static void sk_report(struct wr_sock *s, unsigned what);
 static void sk_calls_flush(struct wr_sock *s);
@@ -682,20 +781,17 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
     struct wr_list run;
     struct wr_msg **fv;
     size_t fn;
-    bool stop;
+    bool stop, trim;
     (void)what;
 
     efd_drain(fd);
     wr_list_init(&run);
     pthread_mutex_lock(&io->mu);
     stop = io->stop;
-    if (io->free_taken) {
-        io->free_n = 0; /* freed in the last wake-up: the array is the core's again */
-        io->free_taken = false;
-    }
+    trim = io->trim;
+    io->trim = false;
     fv = io->free_v;
     fn = io->free_n;
-    io->free_taken = fn > 0;
     while (!wr_list_empty(&io->to_io)) {
         struct wr_sock *s = wr_container_of(io->to_io.next, struct wr_sock, io_node);
         wr_list_del(&s->io_node);
@@ -718,8 +814,6 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
     }
     pthread_mutex_unlock(&io->mu);
 
-    for (size_t i = 0; i < fn; i++)
-        wr_msg_free_loose(fv[i]);
     while (!wr_list_empty(&run)) {
         struct wr_sock *s = wr_container_of(run.next, struct wr_sock, run_node);
         wr_list_del(&s->run_node);
@@ -760,6 +854,17 @@ static void io_wake_cb(evutil_socket_t fd, short what, void *arg)
         if ((s->r_req & RQ_PARK) && s->phase == SK_OPEN)
             sk_park(s); /* not open: closing, and reported so in time */
     }
+    /* The blocks, after the output (they wait on nothing). */
+    if (fn) {
+        for (size_t i = 0; i < fn; i++)
+            wr_msg_free_loose(fv[i]);
+        pthread_mutex_lock(&io->mu);
+        io->free_n = 0; /* the array is the core's again: the next batch may come */
+        io->freed += fn;
+        pthread_mutex_unlock(&io->mu);
+    }
+    if (trim)
+        arena_trim();
     if (stop)
         event_base_loopbreak(io->base);
 }
@@ -1623,7 +1728,7 @@ void wr_iopool_free(struct wr_iopool *p)
         io_stop(&p->io[i]);
     for (unsigned i = 0; i < (p->n ? p->n : 1); i++) {
         struct wr_io *io = &p->io[i];
-        for (size_t j = 0; !io->free_taken && j < io->free_n; j++) /* (handed, not taken) */
+        for (size_t j = 0; j < io->free_n; j++) /* (handed, not taken) */
             wr_msg_free_loose(io->free_v[j]);
         free(io->free_v);
         io_fini(io);

@@ -71,6 +71,24 @@ void wr_iopool_set_max_message(struct wr_iopool *p, uint64_t max_message_size);
  * wr_iopool_free). */
 struct wr_msgs;
 void wr_iopool_take_releases(struct wr_iopool *p, struct wr_msgs *msgs);
+/* On the core: where those blocks went so far. A batch goes back with a
+ * request the core makes anyway, or, once 16384 wait, pushed to a thread
+ * whose last batch is freed (woken for it); past 65536 waiting, while
+ * every thread still frees, the core frees them itself. */
+struct wr_iopool_rel_stats {
+    uint64_t batches;       /* handed to a thread */
+    uint64_t freed_threads; /* freed there */
+    uint64_t freed_core;    /* freed on the core (past the bound, or out of memory) */
+    uint64_t gathered;      /* waiting for the next batch */
+};
+void wr_iopool_rel_stats(struct wr_iopool *p, struct wr_iopool_rel_stats *st);
+/* On the core (the server's tick): true while such blocks wait or are
+ * being freed on a thread; those waiting go to a thread now, whatever
+ * their number (a quiet broker makes no request to carry them). */
+bool wr_iopool_releases_pending(struct wr_iopool *p);
+/* On the core, after malloc_trim: each thread gives back its own arena's
+ * free top (which malloc_trim leaves), when it next wakes (now). */
+void wr_iopool_trim(struct wr_iopool *p);
 /* io_threads = auto: cores - 1, at most 16, and 0 on a machine of one or
  * two cores (measured faster there: docs/PERFORMANCE.md). */
 unsigned wr_io_threads_auto(void);

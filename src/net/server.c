@@ -204,7 +204,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         wr_conn_tick(wr_container_of(it, struct wr_conn, node), now);
     }
     ack_timeouts(s, now);
-    wr_broker_tick(s->broker);
+    if (wr_broker_tick(s->broker, s->io && wr_iopool_releases_pending(s->io)) && s->io)
+        wr_iopool_trim(s->io);
     if (s->auth_fails.n)
         auth_fails_expire(s, now, false);
 }
