@@ -78,7 +78,11 @@ def wait_for(cond, timeout=10.0, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-def wait_port(port, proc=None, timeout=15.0):
+def wait_port(port, proc=None, timeout=None):
+    if timeout is None:
+        # A restart recovers the journal first: hundreds of MB read under
+        # ThreadSanitizer, beside another test, took over 15 s.
+        timeout = 60.0 if os.environ.get("WARREN_SANITIZERS") else 15.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

@@ -82,16 +82,26 @@ class AlarmTests(harness.BrokerTestCase):
 
     def test_blocked_then_unblocked(self):
         q, pub, other = self.publisher_and_queue()
-        # Publish 256 KiB bodies until the broker says connection.blocked.
+        # Publish 256 KiB bodies until the broker says connection.blocked,
+        # in lockstep: a passive declare after each publish is answered
+        # once the broker has taken the publish, or waits behind it when
+        # the broker blocks. (A publisher that runs ahead of a slow broker
+        # fills the socket buffers, and its send then stalls where the
+        # broker stopped reading, before it can read connection.blocked.)
         sent = 0
         blocked = None
         deadline = time.monotonic() + 30
         while blocked is None and time.monotonic() < deadline:
-            pub.send(r.publish(1, "", q, b"m" * BODY))
+            pub.send(r.publish(1, "", q, b"m" * BODY) + r.queue_declare(1, q, passive=True))
             sent += 1
-            f = pub.recv_frame_within(0.01)
-            if f not in ("timeout", None) and f[0] == 1 and f[2][:4] == b"\x00\x0a\x00\x3c":
-                blocked = f
+            while True:
+                f = pub.recv_frame_within(max(0.1, deadline - time.monotonic()))
+                self.assertNotIn(f, ("timeout", None), "no declare-ok or connection.blocked")
+                if f[0] == 1 and f[2][:4] == b"\x00\x0a\x00\x3c":
+                    blocked = f
+                    break
+                if f[0] == 1 and f[2][:4] == b"\x00\x32\x00\x0b":
+                    break
         self.assertIsNotNone(blocked, "no connection.blocked after %d MB" % (sent * BODY >> 20))
         self.assertIn(b"memory", blocked[2])
         # Held, not dropped: the queue has fewer than we sent, and it stays so.
