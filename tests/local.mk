@@ -249,6 +249,7 @@ INTEG_TESTS = \
 	tests/integ/test_basic.py \
 	tests/integ/test_ttl.py \
 	tests/integ/test_maxlen.py \
+	tests/integ/test_memory_return.py \
 	tests/integ/test_priority.py \
 	tests/integ/test_dlx.py \
 	tests/integ/test_delivery_limit.py \
