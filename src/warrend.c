@@ -367,10 +367,13 @@ static void check_data_dir(const char *dir)
         fail("data directory %s is not writable: %s", dir, strerror(werr));
 }
 
-/* Bind (and listen on) the port the way the real listener will, then let
- * go. This catches "port in use" and "address not on this host" before any
- * state is touched; the listener itself still reports a bind failure if
- * another process wins the port in between. */
+/* Bind the port the way the real listener will, then let go. This catches
+ * "port in use" (bind fails on a port another socket listens on) and
+ * "address not on this host" before any state is touched; the listener
+ * itself still reports a bind failure if another process wins the port in
+ * between. No listen(): connections taken into a short-lived backlog would
+ * be reset, and whoever waits for the port would see the broker up too
+ * early. */
 static void check_port(const char *ip, int64_t port, const char *what)
 {
     struct sockaddr_storage ss;
@@ -398,7 +401,7 @@ static void check_port(const char *ip, int64_t port, const char *what)
     /* As the listener will: TIME_WAIT leftovers of a previous run must not
      * count as "in use". */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
         int e = errno;
         close(fd);
         if (e == EADDRINUSE)

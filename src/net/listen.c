@@ -150,8 +150,13 @@ static void spec_name(const struct spec *sp, char *buf, size_t cap)
     snprintf(buf, cap, strchr(sp->ip, ':') ? "[%s]:%d" : "%s:%d", sp->ip, sp->port);
 }
 
-/* A listening socket on `sp`, or -1 with why (and errno kept). */
-static int bind_spec(const struct spec *sp, char *why, size_t cap)
+/* A socket bound to `sp`, listening if `listening`, or -1 with why (and
+ * errno kept). The start-up check binds without listening: bind alone
+ * fails on a port another socket listens on, and a socket that listened
+ * for a moment would take connections in its backlog and reset them
+ * (a client, or a probe waiting for the port, would see the broker up
+ * while it still recovers). */
+static int bind_spec(const struct spec *sp, bool listening, char *why, size_t cap)
 {
     struct sockaddr_storage ss;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -187,7 +192,7 @@ static int bind_spec(const struct spec *sp, char *why, size_t cap)
         int v6only = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ? 0 : 1;
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
     }
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, BACKLOG) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (listening && listen(fd, BACKLOG) < 0)) {
         e = errno;
         close(fd);
         if (e == EADDRINUSE)
@@ -241,7 +246,7 @@ int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap)
         return -1;
     }
     for (unsigned i = 0; i < n && rc == 0; i++) {
-        int fd = bind_spec(&sp[i], why, cap);
+        int fd = bind_spec(&sp[i], false, why, cap);
         if (fd >= 0)
             close(fd);
         else if (!v6_missing(&sp[i], errno))
@@ -251,7 +256,7 @@ int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap)
         struct spec m = {.tls = true, .what = "HTTPS management", .port = (int)conf->mgmt_ssl_port};
         int fd;
         snprintf(m.ip, sizeof(m.ip), "%s", conf->mgmt_ssl_ip);
-        if ((fd = bind_spec(&m, why, cap)) < 0)
+        if ((fd = bind_spec(&m, false, why, cap)) < 0)
             rc = -1;
         else
             close(fd);
@@ -418,7 +423,7 @@ static int open_one(struct wr_listeners *ls, const struct spec *sp)
 {
     struct listener *l = &ls->l[ls->n];
     char why[256], name[96];
-    int fd = bind_spec(sp, why, sizeof(why));
+    int fd = bind_spec(sp, true, why, sizeof(why));
 
     spec_name(sp, name, sizeof(name));
     if (fd < 0) {

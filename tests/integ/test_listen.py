@@ -9,9 +9,14 @@
 - connection_max: one more connection is accepted and closed at once, one
   log line for the series, and accepting goes on when one closes;
 - out of descriptors (a low RLIMIT_NOFILE): the listener pauses instead of
-  spinning, logs once, and accepts again when descriptors are free.
+  spinning, logs once, and accepts again when descriptors are free;
+- each port listens once, when the broker is ready: the start-up check
+  that a port is free binds without listen() (under strace; a socket that
+  listened for a moment took connections and reset them, and a probe
+  waiting for the port saw the broker up before it had recovered).
 """
 import os
+import re
 import resource
 import shutil
 import signal
@@ -200,6 +205,48 @@ class Addresses(unittest.TestCase):
                             capture_output=True, text=True, timeout=30)
         self.assertEqual(w2.returncode, 1)
         self.assertIn("warrend: AMQP address ::1 is not an address of this host", w2.stderr)
+
+
+class ListenOnce(unittest.TestCase):
+
+    def test_each_port_listens_once(self):
+        strace = shutil.which("strace")
+        if not strace:
+            self.skipTest("strace is not installed")
+        port, mport = harness.free_port(), harness.free_port()
+        trace = tempfile.mktemp(prefix="warren-listen-trace-")
+        self.addCleanup(lambda: os.path.exists(trace) and os.unlink(trace))
+
+        def wrap(argv):
+            return [strace, "-f", "-qq", "-e", "trace=bind,listen", "-o", trace, *argv]
+        w = Warrend("--bind", "127.0.0.1", "--port", str(port), "--mgmt-port", str(mport),
+                    wrap=wrap)
+        try:
+            c = amqp("127.0.0.1", port)
+            c.close()
+        finally:
+            # warrend is strace's child: stop it by PID, then strace ends
+            kids = []
+            if w.proc.poll() is None:
+                for t in os.listdir("/proc/%d/task" % w.proc.pid):
+                    with open("/proc/%d/task/%s/children" % (w.proc.pid, t)) as f:
+                        kids += [int(x) for x in f.read().split()]
+            for k in kids:
+                os.kill(k, signal.SIGTERM)
+            rc, log = w.stop()
+        bound, listens = {}, {}
+        with open(trace) as f:
+            for line in f:
+                m = re.match(r"(\d+) bind\((\d+), .*sin6?_port=htons\((\d+)\).*= 0$", line)
+                if m:
+                    bound[(m.group(1), m.group(2))] = int(m.group(3))
+                m = re.match(r"(\d+) listen\((\d+), .*= 0$", line)
+                if m:
+                    p = bound.get((m.group(1), m.group(2)))
+                    listens[p] = listens.get(p, 0) + 1
+        self.assertEqual(listens.get(port), 1, "AMQP port %d: %s" % (port, listens))
+        self.assertEqual(listens.get(mport), 1, "management port %d: %s" % (mport, listens))
+        self.assertEqual(rc, 0, log)
 
 
 class ConnectionMax(unittest.TestCase):
