@@ -236,16 +236,18 @@ class ListenOnce(unittest.TestCase):
             rc, log = w.stop()
         bound, listens = {}, {}
         with open(trace) as f:
-            for line in f:
-                m = re.match(r"(\d+) bind\((\d+), .*sin6?_port=htons\((\d+)\).*= 0$", line)
-                if m:
-                    bound[(m.group(1), m.group(2))] = int(m.group(3))
-                m = re.match(r"(\d+) listen\((\d+), .*= 0$", line)
-                if m:
-                    p = bound.get((m.group(1), m.group(2)))
-                    listens[p] = listens.get(p, 0) + 1
-        self.assertEqual(listens.get(port), 1, "AMQP port %d: %s" % (port, listens))
-        self.assertEqual(listens.get(mport), 1, "management port %d: %s" % (mport, listens))
+            text = f.read()
+        for line in text.splitlines():
+            m = re.match(r"(\d+)\s+bind\((\d+), .*sin6?_port=htons\((\d+)\).*= 0$", line)
+            if m:
+                bound[(m.group(1), m.group(2))] = int(m.group(3))
+            m = re.match(r"(\d+)\s+listen\((\d+), .*= 0$", line)
+            if m:
+                p = bound.get((m.group(1), m.group(2)))
+                listens[p] = listens.get(p, 0) + 1
+        self.assertEqual(listens.get(port), 1, "AMQP port %d: %s\n%s" % (port, listens, text))
+        self.assertEqual(listens.get(mport), 1, "management port %d: %s\n%s" % (mport, listens,
+                                                                                text))
         self.assertEqual(rc, 0, log)
 
 
