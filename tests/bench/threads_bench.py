@@ -14,6 +14,8 @@ with io_threads.placement = threads, the sockets always on the threads):
            a queue and an autoack consumer of its own), 16 B, the same time
   lat1k, lat10k   one pair at 1,000 and 10,000 msg/s: end-to-end p50/p99
 
+BENCH_SCENARIOS ("a pairs8 lat1k lat10k") picks which run.
+
 With BENCH_BEFORE=PATH, the warrend at PATH (a build from before the I/O
 threads, which has no io_threads setting) runs the same scenarios too, as
 "before". With BENCH_OTHER=PATH, the warrend at PATH (another build with
@@ -55,6 +57,7 @@ if BEFORE:
 if OTHER:
     MODES += ["other:%s" % n for n in THREADS if not str(n).endswith("t")]
 PERF = os.environ.get("WARREN_PERF", os.path.join(HERE, "warren-perf"))
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "a pairs8 lat1k lat10k").split()
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -161,6 +164,8 @@ def main():
                                  ("pairs8", lambda: scenario_cpu(b, 8)),
                                  ("lat1k", lambda: scenario_lat(b, 1000)),
                                  ("lat10k", lambda: scenario_lat(b, 10000))):
+                    if name not in SCENARIOS:
+                        continue
                     r = fn()
                     rows.setdefault((mode, name), []).append(r)
                     print("io_threads=%s %s rep %d: %s" % (mode, name, rep + 1,
@@ -173,23 +178,24 @@ def main():
     def med(mode, name, key):
         return statistics.median(r[key] for r in rows[(mode, name)])
 
+    cpu_names = [n for n in ("a", "pairs8") if n in SCENARIOS]
     print("\nscenario  io_threads  deliveries/s  CPU ns/msg: total  core  io  journal")
-    for name in ("a", "pairs8"):
+    for name in cpu_names:
         for mode in MODES:
             print("%-8s  %10s  %12.0f  %17.0f  %4.0f  %3.0f  %7.0f" % (
                 name, mode, med(mode, name, "rate"), med(mode, name, "ns_total"),
                 med(mode, name, "ns_core"), med(mode, name, "ns_io"),
                 med(mode, name, "ns_journal")))
     print("\nlatency (us)  io_threads  p50  p99")
-    for name in ("lat1k", "lat10k"):
+    for name in [n for n in ("lat1k", "lat10k") if n in SCENARIOS]:
         for mode in MODES:
             print("%-12s  %10s  %5.0f  %5.0f" % (name, mode, med(mode, name, "p50"),
                                                  med(mode, name, "p99")))
     base = MODES[0]
-    base_core = {n: med(base, n, "ns_total") for n in ("a", "pairs8")}
+    base_core = {n: med(base, n, "ns_total") for n in cpu_names}
     print("\ncore thread's CPU per message as a share of %s's whole-process CPU:" % (
         "the build before" if base == "before" else "io_threads=0"))
-    for name in ("a", "pairs8"):
+    for name in cpu_names:
         for mode in MODES[1:]:
             print("  %s io_threads=%s: %.2f (total %.2f)" % (
                 name, mode, med(mode, name, "ns_core") / base_core[name],
