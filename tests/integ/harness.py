@@ -48,10 +48,21 @@ def find_warrend():
     raise RuntimeError("warrend binary not found; build it or set WARREND")
 
 
+_given_ports = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port free now, and not one this process was given before: the
+    kernel may hand out the port just let go again, and a test that takes
+    two (a broker's AMQP and management ports) got the same one twice."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            p = s.getsockname()[1]
+        if p not in _given_ports:
+            _given_ports.add(p)
+            return p
+    raise RuntimeError("no new free port")
 
 
 def non_loopback_address():

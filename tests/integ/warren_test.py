@@ -22,11 +22,7 @@ WARRENCTL = os.environ.get("WARRENCTL", "src/warrenctl")
 SKIP = 77
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import free_port  # noqa: E402,F401  (one port never given twice)
 
 
 def temp_dir():
