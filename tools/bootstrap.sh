@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 
 DEPS="build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev
 libjansson-dev libpcre2-dev check python3 python3-pika librabbitmq-dev amqp-tools clang
-libclang-rt-14-dev groff-base man-db curl nagios-plugins-rabbitmq prometheus python3-celery"
+libclang-rt-14-dev groff-base man-db curl nagios-plugins-rabbitmq prometheus python3-celery
+strace"
 
 if command -v dpkg-query >/dev/null 2>&1; then
     missing=

@@ -65,6 +65,21 @@ def free_port():
     raise RuntimeError("no new free port")
 
 
+def strace_path():
+    """strace's path where it can trace here, else None: not installed,
+    or ptrace refused (a container's seccomp): tests that need it skip."""
+    path = shutil.which("strace")
+    if not path:
+        return None
+    try:
+        ok = subprocess.run([path, "-o", os.devnull, "true"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return path if ok else None
+
+
 def non_loopback_address():
     """An IPv4 address of this machine that is not loopback, or None (for
     tests of loopback_users)."""

@@ -553,9 +553,9 @@ class ConfirmAfterSyncTest(unittest.TestCase):
         reason = warrend_only()
         if reason:
             self.skipTest(reason)
-        strace = shutil.which("strace")
+        strace = harness.strace_path()
         if not strace:
-            self.skipTest("strace is not installed")
+            self.skipTest("strace is not installed or cannot trace here")
         d = tempfile.mkdtemp(prefix="warren-sync-")
         self.addCleanup(shutil.rmtree, d, True)
         trace = os.path.join(d, "trace")
