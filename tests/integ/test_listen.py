@@ -239,6 +239,11 @@ class ListenOnce(unittest.TestCase):
                         kids += [int(x) for x in f.read().split()]
             for k in kids:
                 os.kill(k, signal.SIGTERM)
+            if kids:  # strace exits with warrend's status once it has exited
+                try:
+                    w.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    pass
             rc, log = w.stop()
         bound, listens = {}, {}
         with open(trace) as f:
