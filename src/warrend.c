@@ -18,16 +18,13 @@
  * reloads the configuration, SIGUSR1 logs a status (svc/status.c); and it
  * tells systemd how it is doing through svc/sdnotify.c.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -365,52 +362,6 @@ static void check_data_dir(const char *dir)
         wr_log(WR_LOG_WARNING, "data directory %s is full", dir);
     else if (w != 1)
         fail("data directory %s is not writable: %s", dir, strerror(werr));
-}
-
-/* Bind the port the way the real listener will, then let go. This catches
- * "port in use" (bind fails on a port another socket listens on) and
- * "address not on this host" before any state is touched; the listener
- * itself still reports a bind failure if another process wins the port in
- * between. No listen(): connections taken into a short-lived backlog would
- * be reset, and whoever waits for the port would see the broker up too
- * early. */
-static void check_port(const char *ip, int64_t port, const char *what)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int one = 1;
-
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        len = sizeof *sin;
-    } else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)port);
-        len = sizeof *sin6;
-    } else {
-        fail("%s address %s is not an IP address", what, ip); /* conf checks this */
-    }
-
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        fail("cannot create a socket: %s", strerror(errno));
-    /* As the listener will: TIME_WAIT leftovers of a previous run must not
-     * count as "in use". */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
-        int e = errno;
-        close(fd);
-        if (e == EADDRINUSE)
-            fail("%s port %lld on %s: port in use", what, (long long)port, ip);
-        if (e == EADDRNOTAVAIL)
-            fail("%s address %s is not an address of this host", what, ip);
-        fail("%s port %lld on %s: cannot bind: %s", what, (long long)port, ip, strerror(e));
-    }
-    close(fd);
 }
 
 /* The first start of a data directory (it holds no users) without
@@ -838,16 +789,12 @@ int main(int argc, char **argv)
                warnings.nwarn - 32);
     check_data_dir(conf.data_dir);
     {
-        /* TLS helper: every AMQP and AMQPS address binds and the TLS files
-         * load (net/listen.c), before anything else starts. */
+        /* Every AMQP, AMQPS and management address binds and the TLS
+         * files load (net/listen.c), before anything else starts. */
         char lwhy[512];
         if (wr_listeners_check(&conf, lwhy, sizeof lwhy) < 0)
             fail("%s", lwhy);
     }
-    if (conf.mgmt_port != 0)
-        check_port(conf.mgmt_ip, conf.mgmt_port, "management");
-    if (conf.prom_port != 0)
-        check_port(conf.mgmt_ip, conf.prom_port, "Prometheus");
 
     printf("warrend %s\n", WR_VERSION);
     printf("# effective configuration (%s)\n", d.config_path ? d.config_path : "built-in defaults");

@@ -252,10 +252,21 @@ int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap)
         else if (!v6_missing(&sp[i], errno))
             rc = -1;
     }
-    if (rc == 0 && conf->mgmt_ssl_port) { /* the HTTPS management listener (mgmt/http.c) */
-        struct spec m = {.tls = true, .what = "HTTPS management", .port = (int)conf->mgmt_ssl_port};
+    /* The management API's listeners (mgmt/http.c), 0 for none. */
+    const struct {
+        const char *what, *ip;
+        int64_t port;
+    } other[] = {
+        {"HTTPS management", conf->mgmt_ssl_ip, conf->mgmt_ssl_port},
+        {"management", conf->mgmt_ip, conf->mgmt_port},
+        {"Prometheus", conf->mgmt_ip, conf->prom_port},
+    };
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]) && rc == 0; i++) {
+        struct spec m = {.what = other[i].what, .port = (int)other[i].port};
         int fd;
-        snprintf(m.ip, sizeof(m.ip), "%s", conf->mgmt_ssl_ip);
+        if (!other[i].port)
+            continue;
+        snprintf(m.ip, sizeof(m.ip), "%s", other[i].ip);
         if ((fd = bind_spec(&m, false, why, cap)) < 0)
             rc = -1;
         else

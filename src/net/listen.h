@@ -23,11 +23,11 @@ struct wr_listen_info {
     int port;
 };
 
-/* Before anything else starts: every AMQP and AMQPS address (and the
- * HTTPS management port) can be bound and the TLS files load. Returns 0, or -1 with one line in
- * `why`
- * ("AMQP port 5672 on 127.0.0.1: port in use", "ssl_options.keyfile
- * /etc/k.pem: ..."). Nothing stays open. */
+/* Before anything else starts: every AMQP and AMQPS address and the
+ * management ports (HTTP, HTTPS, Prometheus) can be bound, and the TLS
+ * files load. Returns 0, or -1 with one line in `why` ("AMQP port 5672 on
+ * 127.0.0.1: port in use", "ssl_options.keyfile /etc/k.pem: ...").
+ * Bound, never listened on: nothing is accepted, and nothing stays open. */
 int wr_listeners_check(const struct wr_conf *conf, char *why, size_t cap);
 
 /* Only the TLS part of that: the files of every TLS listener (AMQPS, HTTPS

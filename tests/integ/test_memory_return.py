@@ -28,10 +28,7 @@ class MemoryReturn(harness.BrokerTestCase):
             self.skipTest("reads warrend's log and RSS")
 
     def peer(self):
-        p = r.Peer(self.broker.host, self.broker.port, timeout=60)
-        p.start()
-        tune = p.login("PLAIN")
-        p.tune_open(tune[3], channel_max=2047)
+        p = r.open_peer(self.broker.host, self.broker.port, channel_max=2047, timeout=60)
         p.open_channel(1)
         return p
 

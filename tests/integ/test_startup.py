@@ -100,6 +100,9 @@ with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
     rc, out, err = run_warrend(*args[:4], "--mgmt-port", str(busy), *args[6:])
     t.check(rc == 1 and "management port" in err and "port in use" in err,
             "a management port in use fails (%r)" % err)
+    rc, out, err = run_warrend(*args, "-s", "prometheus.tcp.port=%d" % busy)
+    t.check(rc == 1 and "Prometheus port %d" % busy in err and "port in use" in err,
+            "a Prometheus port in use fails (%r)" % err)
 
 # warrenctl: version, and usage errors exit 2 (its commands: test_warrenctl.py).
 p = subprocess.run([WARRENCTL, "--version"], capture_output=True, text=True)
